@@ -1,0 +1,84 @@
+# dtmf-gateway — every command a developer or CI needs. `make help` lists them.
+# The two that matter: `make demo` (run the product locally) and `make test` (everything CI checks).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PY313      := $(shell scripts/find-python313)
+PY313_BIN  := $(dir $(PY313))
+VENV       := .venv
+TOOLS      := .tools
+PY         := $(VENV)/bin/python
+SAM        := $(TOOLS)/sam/bin/sam
+STAMP_DEV  := $(VENV)/.installed-$(shell cat requirements/dev.txt | sha1sum | cut -c1-12)
+STAMP_SAM  := $(TOOLS)/sam/.installed-$(shell cat requirements/sam.txt | sha1sum | cut -c1-12)
+STAMP_MS   := $(TOOLS)/ministack/.installed-$(shell cat requirements/ministack.txt | sha1sum | cut -c1-12)
+# sam build looks for `python3.13` on PATH; put the interpreter we found first.
+SAM_ENV    := PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1}
+CODE       := layers/shared/dtmf_gateway functions local scripts tests bench
+
+.PHONY: help
+help:  ## list the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- environments
+$(STAMP_DEV): requirements/dev.txt
+	rm -rf $(VENV) && $(PY313) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	touch $@
+
+$(STAMP_SAM): requirements/sam.txt
+	rm -rf $(TOOLS)/sam && $(PY313) -m venv $(TOOLS)/sam
+	$(TOOLS)/sam/bin/pip install --quiet --disable-pip-version-check -r requirements/sam.txt
+	touch $@
+
+$(STAMP_MS): requirements/ministack.txt
+	rm -rf $(TOOLS)/ministack && $(PY313) -m venv $(TOOLS)/ministack
+	$(TOOLS)/ministack/bin/pip install --quiet --disable-pip-version-check -r requirements/ministack.txt
+	touch $@
+
+.PHONY: install
+install: $(STAMP_DEV) $(STAMP_SAM) $(STAMP_MS)  ## create the venvs (dev, SAM CLI, ministack) from the pinned lists
+
+# ---------------------------------------------------------------- quality gates
+.PHONY: lint
+lint: $(STAMP_DEV)  ## ruff lint + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: fmt
+fmt: $(STAMP_DEV)  ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+.PHONY: typecheck
+typecheck: $(STAMP_DEV)  ## mypy (strict) on the shared package, the functions and the local tools
+	$(VENV)/bin/mypy layers/shared/dtmf_gateway functions local/cm_simulator
+
+.PHONY: template-check
+template-check: $(STAMP_SAM)  ## sam validate --lint, then cfn-lint on the SAM-translated template
+	$(SAM_ENV) $(SAM) validate --lint
+	mkdir -p .aws-sam
+	$(TOOLS)/sam/bin/python scripts/sam_translate.py template.yaml .aws-sam/translated.json
+	$(TOOLS)/sam/bin/cfn-lint --ignore-checks W1020 -- .aws-sam/translated.json
+
+.PHONY: build
+build: $(STAMP_SAM)  ## sam build (cached)
+	$(SAM_ENV) $(SAM) build --cached --parallel
+
+.PHONY: unit
+unit: $(STAMP_DEV)  ## unit, handler and simulator tests (no local stack)
+	$(VENV)/bin/pytest -m "not e2e" -q
+
+.PHONY: e2e
+e2e: install build  ## bring the local stack up, run the end-to-end tests, bring it down
+	scripts/with-local-stack $(VENV)/bin/pytest -m e2e -q tests/e2e
+
+.PHONY: test
+test: lint typecheck template-check build unit  ## everything CI runs (.ci/run calls this)
+	@if [ -d tests/e2e ] && ls tests/e2e/test_*.py >/dev/null 2>&1; then $(MAKE) --no-print-directory e2e; fi
+
+.PHONY: clean
+clean:  ## remove build output (keeps the venvs)
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,180 @@
+"""CM Voice API client (`POST {base}/voiceapi/v2/DTMF`) over httpx.
+
+Retries only where the request surely did not reach CM: connection failures, and 429/503
+answers (honouring Retry-After). Anything ambiguous — a read timeout, a dropped connection,
+another 5xx, a 2xx we cannot read — is reported as CmOutcomeUnknown and never retried, so a
+person is never rung twice.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from dtmf_gateway.domain.calls import CmQueuedCall
+from dtmf_gateway.domain.ports import CmOutcomeUnknown, CmRejected, CmUnreachable
+
+DTMF_PATH = "/voiceapi/v2/DTMF"
+_RETRYABLE_STATUS = frozenset({429, 503})
+_MAX_REASON = 300
+
+
+class _CallQueued(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    type: str | None = None
+    call_id: str | None = Field(default=None, alias="call-id")
+    callee: str | None = None
+    success: bool = True
+    error: str | None = None
+
+
+_REPLY = TypeAdapter(list[_CallQueued] | _CallQueued)
+
+
+class HttpCmClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        product_token: Callable[[], str],
+        connect_timeout: float = 2.0,
+        total_timeout: float = 8.0,
+        max_retries: int = 2,
+        max_retry_wait: float = 2.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._url = base_url.rstrip("/") + DTMF_PATH
+        self._product_token = product_token
+        self._total = total_timeout
+        self._max_retries = max_retries
+        self._max_retry_wait = max_retry_wait
+        self._sleep = sleep
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(total_timeout, connect=connect_timeout),
+            transport=transport,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+
+    def place(self, payload: Mapping[str, object]) -> list[CmQueuedCall]:
+        body = json.dumps(payload, separators=(",", ":"))
+        headers = {"X-CM-PRODUCTTOKEN": self._product_token()}
+        deadline = time.monotonic() + self._total
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = max(deadline - time.monotonic(), 0.1)
+            try:
+                response = self._http.post(
+                    self._url, content=body, headers=headers, timeout=self._timeout(remaining)
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                if attempt <= self._max_retries and deadline - time.monotonic() > 1:
+                    continue
+                raise CmUnreachable(f"CM could not be reached ({type(error).__name__})") from error
+            except httpx.TimeoutException as error:
+                raise CmOutcomeUnknown("CM did not answer in time", timed_out=True) from error
+            except httpx.HTTPError as error:
+                raise CmOutcomeUnknown(
+                    f"the connection to CM failed mid-request ({type(error).__name__})",
+                    timed_out=False,
+                ) from error
+
+            if response.status_code in _RETRYABLE_STATUS:
+                wait = _retry_after(response)
+                if (
+                    attempt <= self._max_retries
+                    and wait <= self._max_retry_wait
+                    and deadline - time.monotonic() > wait + 1
+                ):
+                    self._sleep(wait)
+                    continue
+                raise CmRejected(
+                    f"CM is busy (HTTP {response.status_code}): {_reason(response)}",
+                    response.status_code,
+                )
+            return _interpret(response)
+
+    def _timeout(self, remaining: float) -> httpx.Timeout:
+        connect = self._http.timeout.connect or remaining
+        return httpx.Timeout(remaining, connect=min(connect, remaining))
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _interpret(response: httpx.Response) -> list[CmQueuedCall]:
+    status = response.status_code
+    if status == 401:
+        raise CmRejected("CM refused the product token (HTTP 401)", status)
+    if 400 <= status < 500:
+        raise CmRejected(f"CM refused the instruction (HTTP {status}): {_reason(response)}", status)
+    if status >= 500 or not 200 <= status < 300:
+        raise CmOutcomeUnknown(
+            f"CM answered HTTP {status}: {_reason(response)}", timed_out=False
+        )
+    try:
+        parsed = _REPLY.validate_json(response.content)
+    except ValidationError as error:
+        raise CmOutcomeUnknown(
+            "CM accepted the request but its reply could not be read", timed_out=False
+        ) from error
+    items = parsed if isinstance(parsed, list) else [parsed]
+    return [
+        CmQueuedCall(
+            call_id=item.call_id.lower() if item.call_id else None,
+            callee=item.callee,
+            success=item.success,
+            error=item.error,
+        )
+        for item in items
+    ]
+
+
+_DEFAULT_RETRY_WAIT = 0.5
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """Seconds CM asks us to wait (delta-seconds or an HTTP date); a short pause if unsaid."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return _DEFAULT_RETRY_WAIT
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return _DEFAULT_RETRY_WAIT
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds)
+
+
+def _reason(response: httpx.Response) -> str:
+    """CM's error bodies are undocumented: take a message field if there is one, else text."""
+    text = response.text.strip()
+    try:
+        data: Any = response.json()
+    except ValueError:
+        return text[:_MAX_REASON] or "no reason given"
+    if isinstance(data, dict):
+        for key in ("message", "title", "error", "details"):
+            if isinstance(data.get(key), str) and data[key]:
+                reason = str(data[key])
+                errors = data.get("errors")
+                if isinstance(errors, dict) and errors:
+                    fields = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in errors.items())
+                    reason = f"{reason} {fields}"
+                return reason[:_MAX_REASON]
+        messages = data.get("messages")
+        if isinstance(messages, list) and messages:
+            return "; ".join(map(str, messages))[:_MAX_REASON]
+    return text[:_MAX_REASON] or "no reason given"

@@ -1,0 +1,200 @@
+"""The one DynamoDB table: an instruction item and one item per call under the same key.
+
+    pk = "instruction#<instruction-id>"
+    sk = "instruction"              the instruction as accepted
+    sk = "call#<call-id>"           one per call CM queued (or whose callback came first)
+
+Attribute names are the API's JSON names (`instruction-id`, `queued-at`, …). Calls still
+waiting for a callback carry `pending-shard` + `stale-at`, the keys of the sparse
+`pending-calls` index the expirer queries; they are removed when the call ends. `ttl` is the
+retention deadline (epoch seconds) DynamoDB uses to delete old items.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from dtmf_gateway.domain.calls import (
+    CallStatus,
+    CmQueuedCall,
+    InstructionStatus,
+    NewInstruction,
+    iso,
+)
+from dtmf_gateway.domain.ports import InstructionAlreadyExists
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+INSTRUCTION_SK = "instruction"
+CALL_SK_PREFIX = "call#"
+PENDING_INDEX = "pending-calls"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def instruction_pk(instruction_id: str) -> str:
+    return f"instruction#{instruction_id}"
+
+
+def call_sk(call_id: str) -> str:
+    return f"{CALL_SK_PREFIX}{call_id}"
+
+
+def pending_shard(call_id: str, shards: int) -> str:
+    return str(zlib.crc32(call_id.encode()) % shards)
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, AttributeValueTypeDef]:
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; the product only stores integers."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if type(value).__name__ == "Decimal":
+        return int(value)
+    return value
+
+
+def _is_conditional_failure(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class DynamoDbInstructionStore:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        retention: timedelta,
+        pending_shards: int,
+    ) -> None:
+        self._ddb = client
+        self._table = table_name
+        self._retention = retention
+        self._shards = pending_shards
+
+    def reserve(self, instruction: NewInstruction) -> None:
+        ttl = int((instruction.created_at + self._retention).timestamp())
+        item = {
+            "pk": instruction_pk(instruction.instruction_id),
+            "sk": INSTRUCTION_SK,
+            "record-type": "instruction",
+            "instruction-id": instruction.instruction_id,
+            "owner": instruction.owner,
+            "caller": instruction.caller,
+            "destinations": list(instruction.destinations),
+            "request": instruction.request,
+            "metadata": instruction.metadata,
+            "status": InstructionStatus.PLACING.value,
+            "created-at": iso(instruction.created_at),
+            "max-call-seconds": instruction.max_call_seconds,
+            "idempotency-key": instruction.idempotency_key,
+            "ttl": ttl,
+        }
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=to_item(item),
+                # an id is free when unused, or when an earlier attempt surely placed nothing
+                ConditionExpression="attribute_not_exists(pk) OR #status = :not_placed",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":not_placed": {"S": InstructionStatus.NOT_PLACED}},
+            )
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                raise InstructionAlreadyExists(instruction.instruction_id) from error
+            raise
+
+    def mark(self, instruction_id: str, status: InstructionStatus, reason: str) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=to_item({"pk": instruction_pk(instruction_id), "sk": INSTRUCTION_SK}),
+            UpdateExpression="SET #status = :status, #reason = :reason",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#status": "status", "#reason": "status-reason"},
+            ExpressionAttributeValues=to_item({":status": status.value, ":reason": reason}),
+        )
+
+    def record_queued_calls(
+        self, instruction: NewInstruction, calls: Sequence[CmQueuedCall]
+    ) -> None:
+        queued_at = instruction.created_at
+        stale_at = int((queued_at + timedelta(seconds=instruction.max_call_seconds)).timestamp())
+        ttl = int((queued_at + self._retention).timestamp())
+        for call in calls:
+            assert call.call_id is not None  # noqa: S101 - the service passes queued calls only
+            described = {
+                ":type": "call",
+                ":iid": instruction.instruction_id,
+                ":cid": call.call_id,
+                ":caller": instruction.caller,
+                ":callee": call.callee or "",
+                ":metadata": instruction.metadata,
+                ":queued": iso(queued_at),
+                ":ttl": ttl,
+            }
+            names = {
+                "#type": "record-type",
+                "#iid": "instruction-id",
+                "#cid": "call-id",
+                "#caller": "caller",
+                "#callee": "callee",
+                "#metadata": "metadata",
+                "#queued": "queued-at",
+                "#ttl": "ttl",
+            }
+            describe = ", ".join(f"{n} = {v}" for n, v in zip(names, described, strict=True))
+            key = to_item({"pk": instruction_pk(instruction.instruction_id), "sk": call_sk(call.call_id)})
+            try:
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression=(
+                        f"SET {describe}, #status = :queued_status, "
+                        "#shard = :shard, #stale = :stale"
+                    ),
+                    ConditionExpression="attribute_not_exists(#status)",
+                    ExpressionAttributeNames={
+                        **names,
+                        "#status": "status",
+                        "#shard": "pending-shard",
+                        "#stale": "stale-at",
+                    },
+                    ExpressionAttributeValues=to_item(
+                        {
+                            **described,
+                            ":queued_status": CallStatus.QUEUED.value,
+                            ":shard": pending_shard(call.call_id, self._shards),
+                            ":stale": stale_at,
+                        }
+                    ),
+                )
+            except ClientError as error:
+                if not _is_conditional_failure(error):
+                    raise
+                # The callback won the race and already finished this call: add what the
+                # placement knows, leave its status and result alone.
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression=f"SET {describe}",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=to_item(described),
+                )

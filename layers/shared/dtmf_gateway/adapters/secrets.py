@@ -1,0 +1,65 @@
+"""Secrets Manager and SSM through Powertools parameters (cached; nothing in env vars or logs).
+
+- CM product token secret: the token itself, or JSON `{"product-token": "..."}`.
+- Callback signing secret: JSON `{"current": "...", "previous": "..."}` (previous optional),
+  see the README's rotation procedure.
+- Callback base URL parameter (SSM String): the public URL under which `/v1/...` routes are
+  reachable (the execute-api URL, or a custom domain), written by the stack itself.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from aws_lambda_powertools.utilities import parameters
+
+from dtmf_gateway.domain.signing import SigningKeys, callback_token
+from dtmf_gateway.settings import ConfigurationError
+
+
+class ManagedSecrets:
+    def __init__(self, *, product_token_secret: str, signing_secret: str, max_age: int) -> None:
+        self._product_token_secret = product_token_secret
+        self._signing_secret = signing_secret
+        self._max_age = max_age
+
+    def product_token(self) -> str:
+        raw = str(parameters.get_secret(self._product_token_secret, max_age=self._max_age))
+        value = raw.strip()
+        if value.startswith("{"):
+            value = str(json.loads(value).get("product-token", "")).strip()
+        if not value:
+            raise ConfigurationError("the CM product token secret is empty")
+        return value
+
+    def signing_keys(self) -> SigningKeys:
+        raw = str(parameters.get_secret(self._signing_secret, max_age=self._max_age))
+        try:
+            data = json.loads(raw)
+            current = str(data["current"]).encode()
+            previous = str(data.get("previous") or "").encode() or None
+        except (ValueError, KeyError, TypeError) as error:
+            raise ConfigurationError(
+                'the callback signing secret must be JSON {"current": ..., "previous": ...}'
+            ) from error
+        return SigningKeys(current=current, previous=previous)
+
+
+class SignedCallbackUrls:
+    """`{public base}/v1/callbacks/cm/{instruction-id}?token={HMAC}`."""
+
+    def __init__(self, *, secrets: ManagedSecrets, base_url_parameter: str, max_age: int) -> None:
+        self._secrets = secrets
+        self._parameter = base_url_parameter
+        self._max_age = max_age
+
+    def base_url(self) -> str:
+        value = str(parameters.get_parameter(self._parameter, max_age=self._max_age)).strip()
+        if not value.startswith(("https://", "http://")):
+            raise ConfigurationError(f"SSM parameter {self._parameter} must hold an http(s) URL")
+        return value.rstrip("/")
+
+    def for_instruction(self, instruction_id: str) -> str:
+        token = callback_token(self._secrets.signing_keys(), instruction_id)
+        return f"{self.base_url()}/v1/callbacks/cm/{quote(instruction_id, safe='')}?token={token}"

@@ -1,0 +1,60 @@
+"""RFC 9457 problem+json responses: one shape for every error the API returns."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:dtmf-gateway:problem:"
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> Response[str]:
+    body = {
+        "type": PROBLEM_TYPE_PREFIX + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extensions,
+    }
+    return Response(
+        status_code=status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        body=json.dumps(body),
+        headers=headers,
+    )
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=(headers or {}).get("Content-Type", "application/json"),
+        body=json.dumps(body),
+        headers={k: v for k, v in (headers or {}).items() if k != "Content-Type"} or None,
+    )
+
+
+class BadRequest(Exception):
+    """The request could not be read at all (not JSON, wrong content type): 400."""
+
+
+def json_body(raw: str | None, *, is_base64: bool = False) -> Any:
+    if raw is None or raw == "":
+        raise BadRequest("the request has no body; send the instruction as a JSON object")
+    if is_base64:
+        import base64  # noqa: PLC0415 - rare path
+
+        raw = base64.b64decode(raw).decode("utf-8", errors="strict")
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise BadRequest(f"the body is not valid JSON: {error}") from None

@@ -1,0 +1,74 @@
+"""Configuration from the function's environment (set by template.yaml), read once per cold start.
+
+A missing or malformed variable fails the cold start loudly instead of misbehaving later.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} must be set")
+    return value
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name} must be a number") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    table_name: str
+    idempotency_table_name: str
+    cm_base_url: str
+    cm_product_token_secret: str
+    callback_signing_secret: str
+    callback_base_url_parameter: str
+    allowed_destination_countries: str
+    blocked_number_types: str
+    allowed_callers: str
+    retention: timedelta
+    pending_shards: int
+    cm_connect_timeout: float
+    cm_total_timeout: float
+    secrets_max_age: int
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        return cls(
+            table_name=_required("TABLE_NAME"),
+            idempotency_table_name=os.environ.get("IDEMPOTENCY_TABLE_NAME", ""),
+            cm_base_url=os.environ.get("CM_BASE_URL", "https://api.cm.com"),
+            cm_product_token_secret=os.environ.get("CM_PRODUCT_TOKEN_SECRET", ""),
+            callback_signing_secret=os.environ.get("CALLBACK_SIGNING_SECRET", ""),
+            callback_base_url_parameter=os.environ.get("CALLBACK_BASE_URL_PARAMETER", ""),
+            allowed_destination_countries=os.environ.get("ALLOWED_DESTINATION_COUNTRIES", "*"),
+            blocked_number_types=os.environ.get("BLOCKED_NUMBER_TYPES", "default"),
+            allowed_callers=os.environ.get("ALLOWED_CALLERS", ""),
+            retention=timedelta(days=_number("RETENTION_DAYS", 30)),
+            pending_shards=int(_number("PENDING_SHARDS", 8)),
+            cm_connect_timeout=_number("CM_CONNECT_TIMEOUT_SECONDS", 2.0),
+            cm_total_timeout=_number("CM_TIMEOUT_SECONDS", 8.0),
+            secrets_max_age=int(_number("SECRETS_MAX_AGE_SECONDS", 300)),
+        )
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_environment()

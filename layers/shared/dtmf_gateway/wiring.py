@@ -1,0 +1,103 @@
+"""Composition root: builds the adapters from Settings, once per execution environment.
+
+Functions call these at module load (the Lambda init phase), so clients, secrets caches and
+compiled models are reused by every invocation. AWS clients take their endpoints from the
+standard AWS_ENDPOINT_URL* variables only (that is how the local stack and tests redirect them).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+import boto3
+
+from dtmf_gateway.settings import settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from dtmf_gateway.adapters.secrets import ManagedSecrets, SignedCallbackUrls
+    from dtmf_gateway.api.placement import IdempotentPlacement
+    from dtmf_gateway.domain.policy import DialPolicy
+
+
+@cache
+def dynamodb() -> DynamoDBClient:
+    return boto3.client("dynamodb")
+
+
+@cache
+def managed_secrets() -> ManagedSecrets:
+    from dtmf_gateway.adapters.secrets import ManagedSecrets  # noqa: PLC0415
+
+    s = settings()
+    return ManagedSecrets(
+        product_token_secret=s.cm_product_token_secret,
+        signing_secret=s.callback_signing_secret,
+        max_age=s.secrets_max_age,
+    )
+
+
+@cache
+def callback_urls() -> SignedCallbackUrls:
+    from dtmf_gateway.adapters.secrets import SignedCallbackUrls  # noqa: PLC0415
+
+    s = settings()
+    return SignedCallbackUrls(
+        secrets=managed_secrets(),
+        base_url_parameter=s.callback_base_url_parameter,
+        max_age=s.secrets_max_age,
+    )
+
+
+@cache
+def dial_policy() -> DialPolicy:
+    from dtmf_gateway.domain.policy import DialPolicy  # noqa: PLC0415
+
+    s = settings()
+    return DialPolicy.from_settings(
+        allowed_countries=s.allowed_destination_countries,
+        blocked_number_types=s.blocked_number_types,
+        allowed_callers=s.allowed_callers,
+    )
+
+
+def _log_bookkeeping_error(error: Exception) -> None:
+    from dtmf_gateway.observability import count, logger  # noqa: PLC0415
+
+    count("CallRecordWriteFailed")
+    logger.error("calls queued but not recorded; callbacks will record them", exc_info=error)
+
+
+@cache
+def placement() -> IdempotentPlacement:
+    from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
+        DynamoDBPersistenceLayer,
+    )
+
+    from dtmf_gateway.adapters.cm_client import HttpCmClient  # noqa: PLC0415
+    from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionStore  # noqa: PLC0415
+    from dtmf_gateway.api.placement import IdempotentPlacement  # noqa: PLC0415
+    from dtmf_gateway.domain.placement import PlaceCalls  # noqa: PLC0415
+
+    s = settings()
+    secrets = managed_secrets()
+    service = PlaceCalls(
+        cm=HttpCmClient(
+            base_url=s.cm_base_url,
+            product_token=secrets.product_token,
+            connect_timeout=s.cm_connect_timeout,
+            total_timeout=s.cm_total_timeout,
+        ),
+        store=DynamoDbInstructionStore(
+            dynamodb(), s.table_name, retention=s.retention, pending_shards=s.pending_shards
+        ),
+        callback_urls=callback_urls(),
+        policy=dial_policy(),
+        on_bookkeeping_error=_log_bookkeeping_error,
+    )
+    persistence = DynamoDBPersistenceLayer(
+        table_name=s.idempotency_table_name, boto3_client=dynamodb()
+    )
+    return IdempotentPlacement(service, persistence)
