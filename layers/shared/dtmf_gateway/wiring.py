@@ -17,8 +17,10 @@ from dtmf_gateway.settings import settings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+    from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionReader
     from dtmf_gateway.adapters.secrets import ManagedSecrets, SignedCallbackUrls
     from dtmf_gateway.api.placement import IdempotentPlacement
+    from dtmf_gateway.domain.callbacks import RecordCallback
     from dtmf_gateway.domain.policy import DialPolicy
 
 
@@ -78,7 +80,8 @@ def placement() -> IdempotentPlacement:
 
     from dtmf_gateway.adapters.cm_client import HttpCmClient  # noqa: PLC0415
     from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionStore  # noqa: PLC0415
-    from dtmf_gateway.api.placement import IdempotentPlacement  # noqa: PLC0415
+    from dtmf_gateway.api.placement import IdempotentPlacement
+    from dtmf_gateway.domain.callbacks import RecordCallback  # noqa: PLC0415
     from dtmf_gateway.domain.placement import PlaceCalls  # noqa: PLC0415
 
     s = settings()
@@ -101,3 +104,19 @@ def placement() -> IdempotentPlacement:
         table_name=s.idempotency_table_name, boto3_client=dynamodb()
     )
     return IdempotentPlacement(service, persistence)
+
+
+@cache
+def record_callback() -> RecordCallback:
+    from dtmf_gateway.adapters.dynamodb import DynamoDbCallbackStore  # noqa: PLC0415
+    from dtmf_gateway.domain.callbacks import RecordCallback  # noqa: PLC0415
+
+    s = settings()
+    return RecordCallback(DynamoDbCallbackStore(dynamodb(), s.table_name, retention=s.retention))
+
+
+@cache
+def instruction_reader() -> DynamoDbInstructionReader:
+    from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionReader  # noqa: PLC0415
+
+    return DynamoDbInstructionReader(dynamodb(), settings().table_name)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from dtmf_gateway.domain.callbacks import CallFinish, FinishStatus, KnownInstruction
 from dtmf_gateway.domain.calls import (
     CallStatus,
     CmQueuedCall,
@@ -27,6 +28,7 @@ from dtmf_gateway.domain.calls import (
     NewInstruction,
     iso,
 )
+from dtmf_gateway.domain.digits import InputRules
 from dtmf_gateway.domain.ports import InstructionAlreadyExists
 
 if TYPE_CHECKING:
@@ -198,3 +200,137 @@ class DynamoDbInstructionStore:
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=to_item(described),
                 )
+
+
+def _assignments(fields: Mapping[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """`#f0 = :f0, #f1 = :f1, …` for the fields that have a value (None = leave absent)."""
+    present = [(k, v) for k, v in fields.items() if v is not None]
+    names = {f"#f{i}": k for i, (k, _) in enumerate(present)}
+    values = {f":f{i}": v for i, (_, v) in enumerate(present)}
+    clause = ", ".join(f"#f{i} = :f{i}" for i in range(len(present)))
+    return clause, names, values
+
+
+def _finished_fields(finish: CallFinish) -> dict[str, Any]:
+    return {
+        "status": CallStatus.FINISHED.value,
+        "outcome": finish.outcome.value,
+        "digits": finish.digits,
+        "result": finish.result,
+        "finished-at": finish.finished_at,
+    }
+
+
+class DynamoDbCallbackStore:
+    """Conditional writes that let exactly one callback end a call."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str, *, retention: timedelta) -> None:
+        self._ddb = client
+        self._table = table_name
+        self._retention = retention
+
+    def load_instruction(self, instruction_id: str) -> KnownInstruction | None:
+        response = self._ddb.get_item(
+            TableName=self._table,
+            Key=to_item({"pk": instruction_pk(instruction_id), "sk": INSTRUCTION_SK}),
+            ConsistentRead=True,
+        )
+        if "Item" not in response:
+            return None
+        item = from_item(response["Item"])
+        request = item.get("request", {})
+        return KnownInstruction(
+            instruction_id=instruction_id,
+            status=item["status"],
+            caller=item["caller"],
+            destinations=tuple(item.get("destinations", [])),
+            metadata=item.get("metadata", {}),
+            created_at=item["created-at"],
+            rules=InputRules.from_values(
+                request.get("min-digits"), request.get("max-digits"), request.get("regex")
+            ),
+        )
+
+    def _key(self, instruction: KnownInstruction, finish: CallFinish) -> dict[str, Any]:
+        return to_item(
+            {"pk": instruction_pk(instruction.instruction_id), "sk": call_sk(finish.call_id)}
+        )
+
+    def finish_queued_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
+        clause, names, values = _assignments(_finished_fields(finish))
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=self._key(instruction, finish),
+                UpdateExpression=f"SET {clause} REMOVE #shard, #stale",
+                ConditionExpression="#guard = :queued",
+                ExpressionAttributeNames={
+                    **names,
+                    "#guard": "status",
+                    "#shard": "pending-shard",
+                    "#stale": "stale-at",
+                },
+                ExpressionAttributeValues=to_item({**values, ":queued": CallStatus.QUEUED.value}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+            return FinishStatus.DUPLICATE if error.response.get("Item") else FinishStatus.NOT_FOUND
+        return FinishStatus.RECORDED
+
+    def finish_unseen_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
+        created = datetime.fromisoformat(instruction.created_at)
+        clause, names, values = _assignments(
+            {
+                "record-type": "call",
+                "instruction-id": instruction.instruction_id,
+                "call-id": finish.call_id,
+                "caller": instruction.caller,
+                "callee": finish.callee,
+                "metadata": instruction.metadata,
+                "queued-at": instruction.created_at,
+                "ttl": int((created + self._retention).timestamp()),
+                **_finished_fields(finish),
+            }
+        )
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=self._key(instruction, finish),
+                UpdateExpression=f"SET {clause}",
+                ConditionExpression="attribute_not_exists(#guard)",
+                ExpressionAttributeNames={**names, "#guard": "status"},
+                ExpressionAttributeValues=to_item(values),
+            )
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+            return FinishStatus.NOT_FOUND  # the placement wrote it meanwhile
+        return FinishStatus.RECORDED
+
+
+class DynamoDbInstructionReader:
+    """GET /v1/dtmf-calls/{instruction-id}: the instruction item and its call items."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._ddb = client
+        self._table = table_name
+
+    def load(self, instruction_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": instruction_pk(instruction_id)}},
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
+            items.extend(from_item(i) for i in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        instruction = next((i for i in items if i["sk"] == INSTRUCTION_SK), None)
+        if instruction is None:
+            return None
+        return instruction, [i for i in items if i["sk"].startswith(CALL_SK_PREFIX)]

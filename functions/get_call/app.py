@@ -1,0 +1,44 @@
+"""GET /v1/dtmf-calls/{instruction-id} — the instruction and its calls, read-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dtmf_gateway import wiring
+from dtmf_gateway.api.problems import json_response, problem
+from dtmf_gateway.api.views import instruction_view
+from dtmf_gateway.observability import logger, metrics
+
+app = APIGatewayRestResolver(strip_prefixes=["/v1"])
+reader = wiring.instruction_reader()
+
+
+@app.get("/dtmf-calls/<instruction_id>")
+def get_dtmf_call(instruction_id: str) -> Response[str]:
+    logger.set_correlation_id(instruction_id)
+    found = reader.load(instruction_id)
+    if found is None:
+        return problem(
+            404,
+            "not-found",
+            "No such instruction",
+            f"There is no instruction {instruction_id!r} (or its retention period has passed).",
+        )
+    instruction, calls = found
+    return json_response(200, instruction_view(instruction, calls))
+
+
+@app.exception_handler(Exception)
+def _unexpected(_: Exception) -> Response[str]:
+    logger.exception("unexpected error")
+    return problem(500, "internal-error", "Internal error", "The request failed unexpectedly.")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

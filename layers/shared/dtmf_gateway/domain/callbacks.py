@@ -1,0 +1,160 @@
+"""Recording CM's `dtmf-finished` callbacks exactly once, whatever order they arrive in.
+
+CM does not sign callbacks and does not document retries, so the use case assumes the worst:
+duplicates, out-of-order delivery, a callback that overtakes the placing function's write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dtmf_gateway.domain.calls import InstructionStatus, Outcome, iso, utc_now
+from dtmf_gateway.domain.digits import InputRules
+
+CODE_UNANSWERED = 9
+CODE_FINISHED = 10
+CODE_FAILED = 11
+CODE_REJECTED = 12
+
+
+class CmResult(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    code: int
+    description: str | None = None
+    sip_disconnect_code: str | None = Field(default=None, alias="sip-disconnect-code")
+    sip_disconnect_reason: str | None = Field(default=None, alias="sip-disconnect-reason")
+
+
+class CmCallback(BaseModel):
+    """CM's callback body, parsed tolerantly: `type`, `call-id`, `result.code` required."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    type: str = Field(min_length=1, max_length=64)
+    call_id: str = Field(alias="call-id", min_length=1, max_length=64)
+    instruction_id: str | None = Field(default=None, alias="instruction-id")
+    caller: str | None = None
+    callee: str | None = None
+    digits: str | None = Field(default=None, max_length=256)
+    result: CmResult
+
+
+def outcome_for(code: int, digits: str | None, rules: InputRules) -> Outcome:
+    """Outcome from CM's result code, the digits re-checked against the instruction's rules.
+
+    Unknown codes count as `failed`: CM only documents 9-12, and a call we cannot read as
+    answered must not look like a success.
+    """
+    if code == CODE_UNANSWERED:
+        return Outcome.UNANSWERED
+    if code == CODE_REJECTED:
+        return Outcome.REJECTED
+    if code != CODE_FINISHED:
+        return Outcome.FAILED
+    if not digits:
+        return Outcome.NO_INPUT
+    return Outcome.INPUT_RECEIVED if rules.check(digits) else Outcome.INVALID_INPUT
+
+
+@dataclass(frozen=True, slots=True)
+class KnownInstruction:
+    """What the callback needs of a stored instruction."""
+
+    instruction_id: str
+    status: str
+    caller: str
+    destinations: tuple[str, ...]
+    metadata: dict[str, str]
+    created_at: str
+    rules: InputRules
+
+
+@dataclass(frozen=True, slots=True)
+class CallFinish:
+    call_id: str
+    callee: str | None  # known only when the callback overtook the placement
+    outcome: Outcome
+    digits: str | None
+    result: dict[str, Any]
+    finished_at: str
+
+
+class FinishStatus(StrEnum):
+    RECORDED = "recorded"  # this callback ended the call
+    DUPLICATE = "duplicate"  # the call had already ended: nothing changed
+    NOT_FOUND = "not-found"  # no record of this call id yet
+
+
+class CallbackStore(Protocol):
+    def load_instruction(self, instruction_id: str) -> KnownInstruction | None: ...
+
+    def finish_queued_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
+        """End a stored queued call; DUPLICATE if it already ended, NOT_FOUND if unknown."""
+        ...
+
+    def finish_unseen_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
+        """Create the call already ended (the callback came before the placement's write).
+
+        RECORDED, or DUPLICATE/NOT_FOUND-then-retry semantics as finish_queued_call when the
+        placement's write lands at the same moment (the caller retries once).
+        """
+        ...
+
+
+class CallbackVerdict(StrEnum):
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"
+    UNKNOWN_INSTRUCTION = "unknown-instruction"
+    UNKNOWN_CALL = "unknown-call"
+
+
+class RecordCallback:
+    def __init__(self, store: CallbackStore, clock: Callable[[], datetime] = utc_now) -> None:
+        self._store = store
+        self._clock = clock
+
+    def record(self, instruction_id: str, callback: CmCallback) -> tuple[CallbackVerdict, Outcome | None]:
+        instruction = self._store.load_instruction(instruction_id)
+        if instruction is None:
+            return CallbackVerdict.UNKNOWN_INSTRUCTION, None
+        outcome = outcome_for(callback.result.code, callback.digits, instruction.rules)
+        finish = CallFinish(
+            call_id=callback.call_id.lower(),
+            callee=_matching_destination(instruction, callback.callee),
+            outcome=outcome,
+            digits=callback.digits or None,
+            result=callback.result.model_dump(by_alias=True, exclude_none=True),
+            finished_at=iso(self._clock()),
+        )
+        status = self._store.finish_queued_call(instruction, finish)
+        if status is FinishStatus.NOT_FOUND:
+            if instruction.status == InstructionStatus.NOT_PLACED or finish.callee is None:
+                # Not a call we can have placed: refused, nothing written.
+                return CallbackVerdict.UNKNOWN_CALL, None
+            status = self._store.finish_unseen_call(instruction, finish)
+            if status is FinishStatus.NOT_FOUND:  # the placement wrote it meanwhile
+                status = self._store.finish_queued_call(instruction, finish)
+        if status is FinishStatus.RECORDED:
+            return CallbackVerdict.RECORDED, outcome
+        return CallbackVerdict.DUPLICATE, None
+
+
+def _national_significant(number: str) -> str:
+    digits = "".join(ch for ch in number if ch.isdigit())
+    return digits.removeprefix("00")
+
+
+def _matching_destination(instruction: KnownInstruction, callee: str | None) -> str | None:
+    """The instruction's own E.164 form of the callback's callee, if it is one we asked for
+    (CM may format the number differently: `+31…`, `0031…`, `31…`)."""
+    if not callee:
+        return None
+    wanted = _national_significant(callee)
+    return next((d for d in instruction.destinations if _national_significant(d) == wanted), None)

@@ -1,0 +1,161 @@
+"""Shared fixtures: fake AWS (moto, tables created from template.yaml), fake CM, handlers."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.support.cm import FakeCm
+from tests.support.template import create_table
+
+REGION = "eu-west-1"
+STACK = "dtmf-test"
+SIGNING_KEY = "k" * 48
+PREVIOUS_SIGNING_KEY = "p" * 48
+PRODUCT_TOKEN = "6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21"
+CALLBACK_BASE_URL = "https://dtmf.example.com"
+
+# Everything the product logs during the whole test session lands here as well, so
+# tests/unit/test_log_hygiene.py can check it for digits, numbers and tokens.
+SESSION_LOG = io.StringIO()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _capture_all_logs() -> Iterator[None]:
+    handler = logging.StreamHandler(SESSION_LOG)
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield
+    root.removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "dtmf-gateway")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "DtmfGateway")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+
+
+@dataclass
+class Aws:
+    table_name: str
+    idempotency_table_name: str
+    product_token_secret: str
+    signing_secret: str
+    base_url_parameter: str
+    dynamodb: Any
+    secrets: Any
+    ssm: Any
+
+    def env(self) -> dict[str, str]:
+        return {
+            "TABLE_NAME": self.table_name,
+            "IDEMPOTENCY_TABLE_NAME": self.idempotency_table_name,
+            "CM_BASE_URL": "https://cm.test",
+            "CM_PRODUCT_TOKEN_SECRET": self.product_token_secret,
+            "CALLBACK_SIGNING_SECRET": self.signing_secret,
+            "CALLBACK_BASE_URL_PARAMETER": self.base_url_parameter,
+            "ALLOWED_DESTINATION_COUNTRIES": "NL,BE,DE,GB",
+            "BLOCKED_NUMBER_TYPES": "PREMIUM_RATE,SHARED_COST,UAN,PERSONAL_NUMBER,PAGER,"
+            "VOICEMAIL,UNKNOWN",
+            "ALLOWED_CALLERS": "",
+            "RETENTION_DAYS": "30",
+        }
+
+    def items(self) -> list[dict[str, Any]]:
+        from dtmf_gateway.adapters.dynamodb import from_item  # noqa: PLC0415
+
+        pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.table_name)
+        return [from_item(i) for page in pages for i in page["Items"]]
+
+    def put_signing_keys(self, current: str, previous: str = "") -> None:
+        self.secrets.put_secret_value(
+            SecretId=self.signing_secret,
+            SecretString=json.dumps({"current": current, "previous": previous}),
+        )
+
+
+@pytest.fixture
+def aws() -> Iterator[Aws]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        ssm = boto3.client("ssm", region_name=REGION)
+        create_table(dynamodb, "CallsTable", "calls")
+        create_table(dynamodb, "IdempotencyTable", "idempotency")
+        token_arn = secrets.create_secret(Name="cm-token", SecretString=PRODUCT_TOKEN)["ARN"]
+        signing_arn = secrets.create_secret(
+            Name="callback-signing",
+            SecretString=json.dumps({"current": SIGNING_KEY, "previous": PREVIOUS_SIGNING_KEY}),
+        )["ARN"]
+        parameter = f"/{STACK}/callback-base-url"
+        ssm.put_parameter(Name=parameter, Value=CALLBACK_BASE_URL, Type="String")
+        yield Aws(
+            table_name="calls",
+            idempotency_table_name="idempotency",
+            product_token_secret=token_arn,
+            signing_secret=signing_arn,
+            base_url_parameter=parameter,
+            dynamodb=dynamodb,
+            secrets=secrets,
+            ssm=ssm,
+        )
+
+
+def _reset_caches() -> None:
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
+
+    from dtmf_gateway import settings, wiring  # noqa: PLC0415
+
+    parameters.clear_caches()
+    settings.settings.cache_clear()
+    for name in dir(wiring):
+        fn = getattr(wiring, name)
+        if hasattr(fn, "cache_clear"):
+            fn.cache_clear()
+
+
+@pytest.fixture
+def cm() -> FakeCm:
+    return FakeCm()
+
+
+@pytest.fixture
+def function_env(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Aws:
+    for key, value in aws.env().items():
+        monkeypatch.setenv(key, value)
+    _reset_caches()
+    return aws
+
+
+@pytest.fixture
+def place_call(function_env: Aws, cm: FakeCm, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """functions/place_call/app.py, with CM behind the FakeCm transport and no real sleeps."""
+    from dtmf_gateway.adapters import cm_client  # noqa: PLC0415
+    from tests.support.lambdas import load_function  # noqa: PLC0415
+
+    monkeypatch.setattr(
+        cm_client,
+        "HttpCmClient",
+        functools.partial(cm_client.HttpCmClient, transport=cm.transport, sleep=lambda _: None),
+    )
+    module = load_function("place_call")
+    yield module
+    _reset_caches()
