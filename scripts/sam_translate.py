@@ -17,8 +17,8 @@ from typing import Any
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
 
-from samtranslator.translator.transform import transform  # noqa: E402
-from samtranslator.yaml_helper import yaml_parse  # noqa: E402
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
 
 
 class OfflineManagedPolicies:

@@ -80,7 +80,7 @@ class Aws:
         }
 
     def items(self) -> list[dict[str, Any]]:
-        from dtmf_gateway.adapters.dynamodb import from_item  # noqa: PLC0415
+        from dtmf_gateway.adapters.dynamodb import from_item
 
         pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.table_name)
         return [from_item(i) for page in pages for i in page["Items"]]
@@ -120,9 +120,9 @@ def aws() -> Iterator[Aws]:
 
 
 def _reset_caches() -> None:
-    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
+    from aws_lambda_powertools.utilities import parameters
 
-    from dtmf_gateway import settings, wiring  # noqa: PLC0415
+    from dtmf_gateway import settings, wiring
 
     parameters.clear_caches()
     settings.settings.cache_clear()
@@ -148,8 +148,8 @@ def function_env(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Aws:
 @pytest.fixture
 def place_call(function_env: Aws, cm: FakeCm, monkeypatch: pytest.MonkeyPatch) -> Any:
     """functions/place_call/app.py, with CM behind the FakeCm transport and no real sleeps."""
-    from dtmf_gateway.adapters import cm_client  # noqa: PLC0415
-    from tests.support.lambdas import load_function  # noqa: PLC0415
+    from dtmf_gateway.adapters import cm_client
+    from tests.support.lambdas import load_function
 
     monkeypatch.setattr(
         cm_client,
@@ -159,3 +159,17 @@ def place_call(function_env: Aws, cm: FakeCm, monkeypatch: pytest.MonkeyPatch) -
     module = load_function("place_call")
     yield module
     _reset_caches()
+
+
+@pytest.fixture
+def cm_callback(function_env: Aws) -> Any:
+    from tests.support.lambdas import load_function
+
+    return load_function("cm_callback")
+
+
+@pytest.fixture
+def get_call(function_env: Aws) -> Any:
+    from tests.support.lambdas import load_function
+
+    return load_function("get_call")

@@ -38,26 +38,9 @@ def receive_callback(instruction_id: str) -> Response[str]:
         return _forbidden()
     logger.set_correlation_id(instruction_id)
 
-    raw = json_body(event.body, is_base64=event.is_base64_encoded)
-    try:
-        callback = CmCallback.model_validate(raw)
-    except ValidationError as error:
-        count_by("CallbacksRefused", "reason", "malformed")
-        fields = sorted({".".join(map(str, e["loc"])) or "body" for e in error.errors()})
-        return problem(
-            400,
-            "malformed-callback",
-            "The callback body is not a CM dtmf-finished body",
-            f"missing or malformed: {', '.join(fields)}",
-        )
-    if callback.instruction_id not in (None, "", instruction_id):
-        count_by("CallbacksRefused", "reason", "instruction-mismatch")
-        return problem(
-            400,
-            "malformed-callback",
-            "The callback is for another instruction",
-            "The body's instruction-id does not match the callback URL.",
-        )
+    callback = _parse(
+        instruction_id, json_body(event.body, is_base64=bool(event.is_base64_encoded))
+    )
     if callback.type != DTMF_FINISHED:
         count_by("CallbacksIgnored", "type", "other")
         logger.info("callback of another type ignored", extra={"callback_type": callback.type[:32]})
@@ -82,10 +65,23 @@ def receive_callback(instruction_id: str) -> Response[str]:
     )
 
 
+def _parse(instruction_id: str, raw: object) -> CmCallback:
+    try:
+        callback = CmCallback.model_validate(raw)
+    except ValidationError as error:
+        fields = sorted({".".join(map(str, e["loc"])) or "body" for e in error.errors()})
+        raise BadRequest(f"missing or malformed: {', '.join(fields)}") from None
+    if callback.instruction_id not in (None, "", instruction_id):
+        raise BadRequest("the body's instruction-id does not match the callback URL")
+    return callback
+
+
 @app.exception_handler(BadRequest)
 def _bad_request(error: BadRequest) -> Response[str]:
-    count_by("CallbacksRefused", "reason", "unreadable-body")
-    return problem(400, "malformed-callback", "The callback body could not be read", str(error))
+    count_by("CallbacksRefused", "reason", "malformed")
+    return problem(
+        400, "malformed-callback", "The callback body is not a CM dtmf-finished body", str(error)
+    )
 
 
 @app.exception_handler(Exception)

@@ -36,7 +36,9 @@ def _caller_identity() -> str:
 @app.post("/dtmf-calls")
 def create_dtmf_call() -> Response[str]:
     event = app.current_event
-    request = parse_dtmf_call_request(json_body(event.body, is_base64=event.is_base64_encoded))
+    request = parse_dtmf_call_request(
+        json_body(event.body, is_base64=bool(event.is_base64_encoded))
+    )
     if request.instruction_id:
         logger.set_correlation_id(request.instruction_id)
     result = placement.place(
@@ -73,7 +75,7 @@ def _invalid(error: InvalidRequest) -> Response[str]:
         "invalid-request",
         "The instruction is not valid",
         f"{len(error.problems)} field(s) are not valid: {fields}",
-        errors=[{"field": p.field, "message": p.message} for p in error.problems],
+        extensions={"errors": [{"field": p.field, "message": p.message} for p in error.problems]},
     )
 
 
@@ -85,7 +87,7 @@ def _invalid_key(error: InvalidIdempotencyKey) -> Response[str]:
         "invalid-request",
         "The Idempotency-Key header is not valid",
         str(error),
-        errors=[{"field": "Idempotency-Key", "message": str(error)}],
+        extensions={"errors": [{"field": "Idempotency-Key", "message": str(error)}]},
     )
 
 
@@ -99,8 +101,12 @@ def _policy(error: PolicyRefused) -> Response[str]:
         "policy-refused",
         "The dialling policy refuses this instruction",
         "; ".join(v.message for v in error.violations),
-        rules=rules,
-        errors=[{"field": v.field, "rule": v.rule, "message": v.message} for v in error.violations],
+        extensions={
+            "rules": rules,
+            "errors": [
+                {"field": v.field, "rule": v.rule, "message": v.message} for v in error.violations
+            ],
+        },
     )
 
 
@@ -113,7 +119,7 @@ def _exists(error: InstructionAlreadyExists) -> Response[str]:
         "The instruction-id is already in use",
         f"instruction-id {error.instruction_id!r} was used before. Send a new instruction-id, "
         "or repeat the first request with the same Idempotency-Key to get its response.",
-        **{"instruction-id": error.instruction_id},
+        extensions={"instruction-id": error.instruction_id},
     )
 
 
@@ -150,12 +156,12 @@ def _not_placed(error: PlacementFailed) -> Response[str]:
         "cm-unreachable" if error.unreachable else "cm-refused",
         "CM could not be reached" if error.unreachable else "CM refused the instruction",
         f"{error.reason}. No call was placed; the request can be retried.",
-        **{"instruction-id": error.instruction_id, "instruction-status": "not-placed"},
+        extensions={"instruction-id": error.instruction_id, "instruction-status": "not-placed"},
     )
 
 
 @app.exception_handler(Exception)
-def _unexpected(error: Exception) -> Response[str]:
+def _unexpected(_: Exception) -> Response[str]:
     logger.exception("unexpected error")
     count_by("RequestsRefused", "reason", "internal-error")
     return problem(

@@ -28,9 +28,7 @@ def post(module: Any, body: Any = None, *, key: str | None = None, **kwargs: Any
     headers = {"Content-Type": "application/json"}
     if key is not None:
         headers["Idempotency-Key"] = key
-    return invoke_http(
-        module, rest_event("place_call.json", body=body, headers=headers, **kwargs)
-    )
+    return invoke_http(module, rest_event("place_call.json", body=body, headers=headers, **kwargs))
 
 
 def instruction_item(aws: Any, instruction_id: str) -> dict[str, Any]:
@@ -108,14 +106,14 @@ def test_generates_an_instruction_id_when_none_is_given(place_call: Any, cm: Any
 def test_one_call_per_callee(place_call: Any, cm: Any, function_env: Any) -> None:
     body = sample_body()
     del body["callee"]
-    body["callees"] = ["+31612345678", "+447700900123"]
+    body["callees"] = ["+31612345678", "+447400123456"]
 
     result = post(place_call, body)
 
     assert result.status == 202
-    assert [c["callee"] for c in result.body["calls"]] == ["+31612345678", "+447700900123"]
+    assert [c["callee"] for c in result.body["calls"]] == ["+31612345678", "+447400123456"]
     assert len({c["call-id"] for c in result.body["calls"]}) == 2
-    assert cm.bodies()[0]["callees"] == ["+31612345678", "+447700900123"]
+    assert cm.bodies()[0]["callees"] == ["+31612345678", "+447400123456"]
     assert len(call_items(function_env)) == 2
 
 
@@ -138,14 +136,14 @@ def test_a_callee_cm_did_not_queue_is_reported(place_call: Any, cm: Any, functio
     cm.replies = [partly]
     body = sample_body()
     del body["callee"]
-    body["callees"] = ["+31612345678", "+447700900123"]
+    body["callees"] = ["+31612345678", "+447400123456"]
 
     result = post(place_call, body)
 
     assert result.status == 202
     assert result.body["calls"][1] == {
         "call-id": None,
-        "callee": "+447700900123",
+        "callee": "+447400123456",
         "status": "not-placed",
         "error": "Callee is not reachable",
     }

@@ -35,6 +35,7 @@ def _number(name: str, default: float) -> float:
 @dataclass(frozen=True, slots=True)
 class Settings:
     table_name: str
+    event_bus_name: str
     idempotency_table_name: str
     cm_base_url: str
     cm_product_token_secret: str
@@ -53,6 +54,7 @@ class Settings:
     def from_environment(cls) -> Settings:
         return cls(
             table_name=_required("TABLE_NAME"),
+            event_bus_name=os.environ.get("EVENT_BUS_NAME", ""),
             idempotency_table_name=os.environ.get("IDEMPOTENCY_TABLE_NAME", ""),
             cm_base_url=os.environ.get("CM_BASE_URL", "https://api.cm.com"),
             cm_product_token_secret=os.environ.get("CM_PRODUCT_TOKEN_SECRET", ""),

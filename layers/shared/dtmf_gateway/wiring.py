@@ -17,7 +17,8 @@ from dtmf_gateway.settings import settings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionReader
+    from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionReader, DynamoDbPendingCalls
+    from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher
     from dtmf_gateway.adapters.secrets import ManagedSecrets, SignedCallbackUrls
     from dtmf_gateway.api.placement import IdempotentPlacement
     from dtmf_gateway.domain.callbacks import RecordCallback
@@ -31,7 +32,7 @@ def dynamodb() -> DynamoDBClient:
 
 @cache
 def managed_secrets() -> ManagedSecrets:
-    from dtmf_gateway.adapters.secrets import ManagedSecrets  # noqa: PLC0415
+    from dtmf_gateway.adapters.secrets import ManagedSecrets
 
     s = settings()
     return ManagedSecrets(
@@ -43,7 +44,7 @@ def managed_secrets() -> ManagedSecrets:
 
 @cache
 def callback_urls() -> SignedCallbackUrls:
-    from dtmf_gateway.adapters.secrets import SignedCallbackUrls  # noqa: PLC0415
+    from dtmf_gateway.adapters.secrets import SignedCallbackUrls
 
     s = settings()
     return SignedCallbackUrls(
@@ -55,7 +56,7 @@ def callback_urls() -> SignedCallbackUrls:
 
 @cache
 def dial_policy() -> DialPolicy:
-    from dtmf_gateway.domain.policy import DialPolicy  # noqa: PLC0415
+    from dtmf_gateway.domain.policy import DialPolicy
 
     s = settings()
     return DialPolicy.from_settings(
@@ -66,7 +67,7 @@ def dial_policy() -> DialPolicy:
 
 
 def _log_bookkeeping_error(error: Exception) -> None:
-    from dtmf_gateway.observability import count, logger  # noqa: PLC0415
+    from dtmf_gateway.observability import count, logger
 
     count("CallRecordWriteFailed")
     logger.error("calls queued but not recorded; callbacks will record them", exc_info=error)
@@ -74,15 +75,14 @@ def _log_bookkeeping_error(error: Exception) -> None:
 
 @cache
 def placement() -> IdempotentPlacement:
-    from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
+    from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
     )
 
-    from dtmf_gateway.adapters.cm_client import HttpCmClient  # noqa: PLC0415
-    from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionStore  # noqa: PLC0415
+    from dtmf_gateway.adapters.cm_client import HttpCmClient
+    from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionStore
     from dtmf_gateway.api.placement import IdempotentPlacement
-    from dtmf_gateway.domain.callbacks import RecordCallback  # noqa: PLC0415
-    from dtmf_gateway.domain.placement import PlaceCalls  # noqa: PLC0415
+    from dtmf_gateway.domain.placement import PlaceCalls
 
     s = settings()
     secrets = managed_secrets()
@@ -108,8 +108,8 @@ def placement() -> IdempotentPlacement:
 
 @cache
 def record_callback() -> RecordCallback:
-    from dtmf_gateway.adapters.dynamodb import DynamoDbCallbackStore  # noqa: PLC0415
-    from dtmf_gateway.domain.callbacks import RecordCallback  # noqa: PLC0415
+    from dtmf_gateway.adapters.dynamodb import DynamoDbCallbackStore
+    from dtmf_gateway.domain.callbacks import RecordCallback
 
     s = settings()
     return RecordCallback(DynamoDbCallbackStore(dynamodb(), s.table_name, retention=s.retention))
@@ -117,6 +117,21 @@ def record_callback() -> RecordCallback:
 
 @cache
 def instruction_reader() -> DynamoDbInstructionReader:
-    from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionReader  # noqa: PLC0415
+    from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionReader
 
     return DynamoDbInstructionReader(dynamodb(), settings().table_name)
+
+
+@cache
+def result_publisher() -> EventBridgeResultPublisher:
+    from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher
+
+    return EventBridgeResultPublisher(boto3.client("events"), settings().event_bus_name)
+
+
+@cache
+def pending_calls() -> DynamoDbPendingCalls:
+    from dtmf_gateway.adapters.dynamodb import DynamoDbPendingCalls
+
+    s = settings()
+    return DynamoDbPendingCalls(dynamodb(), s.table_name, shards=s.pending_shards)

@@ -118,9 +118,7 @@ def _interpret(response: httpx.Response) -> list[CmQueuedCall]:
     if 400 <= status < 500:
         raise CmRejected(f"CM refused the instruction (HTTP {status}): {_reason(response)}", status)
     if status >= 500 or not 200 <= status < 300:
-        raise CmOutcomeUnknown(
-            f"CM answered HTTP {status}: {_reason(response)}", timed_out=False
-        )
+        raise CmOutcomeUnknown(f"CM answered HTTP {status}: {_reason(response)}", timed_out=False)
     try:
         parsed = _REPLY.validate_json(response.content)
     except ValidationError as error:

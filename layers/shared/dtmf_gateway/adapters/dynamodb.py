@@ -13,7 +13,7 @@ retention deadline (epoch seconds) DynamoDB uses to delete old items.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from dtmf_gateway.domain.calls import (
     iso,
 )
 from dtmf_gateway.domain.digits import InputRules
+from dtmf_gateway.domain.expiry import PendingCall
 from dtmf_gateway.domain.ports import InstructionAlreadyExists
 
 if TYPE_CHECKING:
@@ -60,15 +61,15 @@ def to_item(values: Mapping[str, Any]) -> dict[str, AttributeValueTypeDef]:
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+    return {k: plain(_deserializer.deserialize(v)) for k, v in item.items()}
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """DynamoDB numbers come back as Decimal; the product only stores integers."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if type(value).__name__ == "Decimal":
         return int(value)
     return value
@@ -163,7 +164,9 @@ class DynamoDbInstructionStore:
                 "#ttl": "ttl",
             }
             describe = ", ".join(f"{n} = {v}" for n, v in zip(names, described, strict=True))
-            key = to_item({"pk": instruction_pk(instruction.instruction_id), "sk": call_sk(call.call_id)})
+            key = to_item(
+                {"pk": instruction_pk(instruction.instruction_id), "sk": call_sk(call.call_id)}
+            )
             try:
                 self._ddb.update_item(
                     TableName=self._table,
@@ -334,3 +337,67 @@ class DynamoDbInstructionReader:
         if instruction is None:
             return None
         return instruction, [i for i in items if i["sk"].startswith(CALL_SK_PREFIX)]
+
+
+class DynamoDbPendingCalls:
+    """The sparse `pending-calls` index, one query per shard, oldest first."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str, *, shards: int) -> None:
+        self._ddb = client
+        self._table = table_name
+        self._shards = shards
+
+    def stale(self, now: datetime) -> Iterator[PendingCall]:
+        cutoff = int(now.timestamp())
+        for shard in range(self._shards):
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": PENDING_INDEX,
+                "KeyConditionExpression": "#shard = :shard AND #stale <= :cutoff",
+                "ExpressionAttributeNames": {"#shard": "pending-shard", "#stale": "stale-at"},
+                "ExpressionAttributeValues": to_item({":shard": str(shard), ":cutoff": cutoff}),
+            }
+            while True:
+                page = self._ddb.query(**kwargs)
+                for item in page["Items"]:
+                    pk, sk = item["pk"]["S"], item["sk"]["S"]
+                    yield PendingCall(
+                        instruction_id=pk.removeprefix("instruction#"),
+                        call_id=sk.removeprefix(CALL_SK_PREFIX),
+                    )
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def expire(self, call: PendingCall, finished_at: str) -> bool:
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=to_item(
+                    {"pk": instruction_pk(call.instruction_id), "sk": call_sk(call.call_id)}
+                ),
+                UpdateExpression=(
+                    "SET #status = :expired, #outcome = :expired, #finished = :finished "
+                    "REMOVE #shard, #stale"
+                ),
+                ConditionExpression="#status = :queued",
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#outcome": "outcome",
+                    "#finished": "finished-at",
+                    "#shard": "pending-shard",
+                    "#stale": "stale-at",
+                },
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":expired": CallStatus.EXPIRED.value,
+                        ":queued": CallStatus.QUEUED.value,
+                        ":finished": finished_at,
+                    }
+                ),
+            )
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                return False
+            raise
+        return True

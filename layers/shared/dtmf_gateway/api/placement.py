@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -25,6 +25,7 @@ from dtmf_gateway.domain.placement import PlacementContext
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from aws_lambda_powertools.utilities.idempotency import IdempotentHookFunction
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -40,7 +41,7 @@ class InvalidIdempotencyKey(ValueError):
     pass
 
 
-def _mark_replayed(response: Any, record: DataRecord) -> Any:
+def _mark_replayed(response: Any, _record: DataRecord) -> Any:
     if isinstance(response, dict):
         headers = {**response.get("headers", {}), REPLAYED_HEADER: "true"}
         return {**response, "headers": headers}
@@ -57,7 +58,7 @@ class IdempotentPlacement:
             payload_validation_jmespath="body",
             expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
             raise_on_no_idempotency_key=True,
-            response_hook=_mark_replayed,
+            response_hook=cast("IdempotentHookFunction", _mark_replayed),
         )
         self._once: Callable[..., dict[str, Any]] = idempotent_function(
             data_keyword_argument="attempt",

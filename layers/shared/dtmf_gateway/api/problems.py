@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -16,15 +17,16 @@ def problem(
     slug: str,
     title: str,
     detail: str,
+    *,
     headers: dict[str, str] | None = None,
-    **extensions: Any,
+    extensions: Mapping[str, Any] | None = None,
 ) -> Response[str]:
     body = {
         "type": PROBLEM_TYPE_PREFIX + slug,
         "title": title,
         "status": status,
         "detail": detail,
-        **extensions,
+        **(extensions or {}),
     }
     return Response(
         status_code=status,
@@ -51,7 +53,7 @@ def json_body(raw: str | None, *, is_base64: bool = False) -> Any:
     if raw is None or raw == "":
         raise BadRequest("the request has no body; send the instruction as a JSON object")
     if is_base64:
-        import base64  # noqa: PLC0415 - rare path
+        import base64
 
         raw = base64.b64decode(raw).decode("utf-8", errors="strict")
     try:

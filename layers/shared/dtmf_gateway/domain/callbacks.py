@@ -120,7 +120,9 @@ class RecordCallback:
         self._store = store
         self._clock = clock
 
-    def record(self, instruction_id: str, callback: CmCallback) -> tuple[CallbackVerdict, Outcome | None]:
+    def record(
+        self, instruction_id: str, callback: CmCallback
+    ) -> tuple[CallbackVerdict, Outcome | None]:
         instruction = self._store.load_instruction(instruction_id)
         if instruction is None:
             return CallbackVerdict.UNKNOWN_INSTRUCTION, None

@@ -72,7 +72,7 @@ class NewInstruction:
     request: dict[str, Any]  # the validated request in its JSON form (kebab-case keys)
     metadata: dict[str, str]
     created_at: datetime
-    max_call_seconds: int  # the longest a call of this instruction can last, for expiry
+    max_call_seconds: int  # after this many seconds without a callback a call may expire
     idempotency_key: str | None = None
 
 

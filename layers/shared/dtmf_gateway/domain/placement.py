@@ -19,6 +19,7 @@ from dtmf_gateway.domain.calls import (
     PlacementResult,
     utc_now,
 )
+from dtmf_gateway.domain.expiry import CALLBACK_GRACE
 from dtmf_gateway.domain.ports import (
     CallbackUrls,
     CmApi,
@@ -76,6 +77,11 @@ def max_call_seconds(request: DtmfCallRequest) -> int:
     return int(ringing + attempts * per_attempt + valid) + 1
 
 
+def stale_after(request: DtmfCallRequest) -> int:
+    """Seconds after queueing when a call without a callback may be expired."""
+    return max_call_seconds(request) + int(CALLBACK_GRACE.total_seconds())
+
+
 @dataclass(frozen=True, slots=True)
 class PlacementContext:
     owner: str  # the calling identity (IAM principal)
@@ -120,7 +126,7 @@ class PlaceCalls:
             request=request.model_dump(by_alias=True, mode="json", exclude={"metadata"}),
             metadata=dict(request.metadata or {}),
             created_at=self._clock(),
-            max_call_seconds=max_call_seconds(request),
+            max_call_seconds=stale_after(request),
             idempotency_key=context.idempotency_key,
         )
         self._store.reserve(instruction)

@@ -1,0 +1,42 @@
+"""DynamoDB stream → `DTMF Result` events: the outbox relay.
+
+Reports partial batch failures by sequence number, so only the records whose events did not
+reach the bus are retried (bisected on error, bounded retries, then the on-failure queue).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dtmf_gateway import wiring
+from dtmf_gateway.adapters.dynamodb import plain
+from dtmf_gateway.domain.publishing import Change, publish_ended_calls
+from dtmf_gateway.observability import count, logger, metrics
+
+publisher = wiring.result_publisher()
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+@event_source(data_class=DynamoDBStreamEvent)
+def handler(event: DynamoDBStreamEvent, _context: LambdaContext) -> dict[str, Any]:
+    changes = [
+        Change(
+            record_id=str(record.dynamodb.sequence_number if record.dynamodb else ""),
+            old=plain(record.dynamodb.old_image) if record.dynamodb else None,
+            new=plain(record.dynamodb.new_image) if record.dynamodb else None,
+        )
+        for record in event.records
+    ]
+    report = publish_ended_calls(changes, publisher)
+    count("ResultsPublished", report.published)
+    if report.failed:
+        count("ResultsNotPublished", len(report.failed))
+        logger.warning(
+            "results not published, will be retried",
+            extra={"failed": len(report.failed), "malformed": len(report.malformed)},
+        )
+    return {"batchItemFailures": [{"itemIdentifier": rid} for rid in report.failed]}

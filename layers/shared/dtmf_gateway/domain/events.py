@@ -1,0 +1,92 @@
+"""The `DTMF Result` event: one per call that ends (finished or expired), versioned.
+
+The pydantic model is the source of truth; `schemas/dtmf-result.v1.json` is generated from it
+(`make schema`) and a contract test keeps the two identical.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dtmf_gateway.domain.calls import TERMINAL_CALL_STATUSES, Outcome
+
+EVENT_SOURCE = "dtmf-gateway"
+DETAIL_TYPE = "DTMF Result"
+SCHEMA_VERSION = "1"
+
+_E164 = r"^\+[1-9][0-9]{6,14}$"
+_ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
+
+
+class ResultObject(BaseModel):
+    """CM's `result` object as received (extra keys CM may add are kept)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    code: int = Field(
+        description="CM result code: 9 Cancelled, 10 Finished, 11 Failed, 12 Rejected"
+    )
+    description: str | None = None
+    sip_disconnect_code: str | None = Field(default=None, alias="sip-disconnect-code")
+    sip_disconnect_reason: str | None = Field(default=None, alias="sip-disconnect-reason")
+
+
+class DtmfResultDetail(BaseModel):
+    """`detail` of a `DTMF Result` event (source `dtmf-gateway`)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        frozen=True,
+        title="DtmfResult",
+        json_schema_extra={"$id": "urn:dtmf-gateway:schema:dtmf-result:1"},
+    )
+
+    schema_version: Literal["1"] = Field(default="1", alias="schema-version")
+    instruction_id: str = Field(alias="instruction-id", min_length=1, max_length=64)
+    call_id: str = Field(alias="call-id", min_length=1, max_length=64)
+    caller: str = Field(pattern=_E164)
+    callee: str = Field(pattern=_E164)
+    outcome: Outcome
+    digits: str | None = Field(
+        description="what the callee typed on the last attempt; null when nothing", max_length=256
+    )
+    result: ResultObject | None = Field(description="CM's result object; null when expired")
+    metadata: dict[str, str] = Field(description="as given when the call was placed")
+    queued_at: str = Field(alias="queued-at", pattern=_ISO_UTC)
+    finished_at: str = Field(alias="finished-at", pattern=_ISO_UTC)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+    def dedupe_key(self) -> str:
+        """Deterministic per result: one result per call, ever."""
+        return f"urn:dtmf-gateway:result:{self.instruction_id}:{self.call_id}"
+
+
+def ended_by(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+    """True when a stored call changed from not ended (or absent) to finished/expired."""
+    if not new or new.get("record-type") != "call":
+        return False
+    if new.get("status") not in TERMINAL_CALL_STATUSES:
+        return False
+    return not old or old.get("status") not in TERMINAL_CALL_STATUSES
+
+
+def detail_from_call(item: dict[str, Any]) -> DtmfResultDetail:
+    return DtmfResultDetail.model_validate(
+        {
+            "instruction-id": item["instruction-id"],
+            "call-id": item["call-id"],
+            "caller": item["caller"],
+            "callee": item["callee"],
+            "outcome": item["outcome"],
+            "digits": item.get("digits") or None,
+            "result": item.get("result"),
+            "metadata": item.get("metadata") or {},
+            "queued-at": item["queued-at"],
+            "finished-at": item["finished-at"],
+        }
+    )
