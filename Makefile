@@ -82,3 +82,7 @@ test: lint typecheck template-check build unit  ## everything CI runs (.ci/run c
 .PHONY: clean
 clean:  ## remove build output (keeps the venvs)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: schema
+schema: $(STAMP_DEV)  ## regenerate schemas/dtmf-result.v1.json and the template's schema from the event model
+	$(PY) scripts/generate_schema.py

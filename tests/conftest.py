@@ -173,3 +173,56 @@ def get_call(function_env: Aws) -> Any:
     from tests.support.lambdas import load_function
 
     return load_function("get_call")
+
+
+@dataclass
+class Bus:
+    name: str
+    capture_queue_url: str
+    events: Any
+    sqs: Any
+
+    def received(self, wait: int = 0) -> list[dict[str, Any]]:
+        """Every event the bus routed to the capture queue so far (drains the queue)."""
+        out: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.capture_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait
+            ).get("Messages", [])
+            if not batch:
+                return out
+            for message in batch:
+                out.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.capture_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+
+@pytest.fixture
+def bus(function_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Bus:
+    """The result bus with a rule that copies every DTMF Result into a queue (as locally)."""
+    events = boto3.client("events", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    events.create_event_bus(Name="results")
+    queue_url = sqs.create_queue(QueueName="capture")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_rule(
+        Name="capture",
+        EventBusName="results",
+        EventPattern=json.dumps({"source": ["dtmf-gateway"], "detail-type": ["DTMF Result"]}),
+    )
+    events.put_targets(
+        Rule="capture", EventBusName="results", Targets=[{"Id": "q", "Arn": queue_arn}]
+    )
+    monkeypatch.setenv("EVENT_BUS_NAME", "results")
+    _reset_caches()
+    return Bus(name="results", capture_queue_url=queue_url, events=events, sqs=sqs)
+
+
+@pytest.fixture
+def publish_results(bus: Bus) -> Any:
+    from tests.support.lambdas import load_function
+
+    return load_function("publish_results")
