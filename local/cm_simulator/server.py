@@ -1,0 +1,916 @@
+"""The HTTP side: ``POST /voiceapi/v2/DTMF``, the ``/_simulator`` scripting API and the
+:class:`Simulator` that ties validation, call flow, store and delivery together."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Self, cast
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from cm_simulator.delivery import DeliveryMode, DeliveryPolicy, deliver, new_client
+from cm_simulator.flow import CallSettings, Pickup, Script, describe_attempt, simulate
+from cm_simulator.regex_guard import RegexGuard
+from cm_simulator.scripts import (
+    DEFAULT_BEHAVIOUR,
+    MAGIC_NUMBERS,
+    ScriptError,
+    parse_number,
+    parse_script,
+    resolve,
+)
+from cm_simulator.state import Store, now_iso
+from cm_simulator.validation import (
+    DEFAULT_MAX_CALLEES,
+    Instruction,
+    ValidationFailed,
+    problem_details,
+    validate_instruction,
+)
+
+logger = logging.getLogger("cm_simulator")
+
+__version__ = "0.1.0"
+
+#: Well-known sandbox product token, accepted when no token is configured.
+DEFAULT_PRODUCT_TOKEN = "00000000-0000-4000-8000-000000000000"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8790
+DEFAULT_TIME_SCALE = 0.002
+DEFAULT_CALLBACK_RETRIES = 3
+DTMF_PATH = "/voiceapi/v2/dtmf"
+MAX_BODY_BYTES = 1024 * 1024
+MAX_CALLBACK_RETRIES = 20
+CALL_FILTERS = ("callee", "caller", "instruction-id", "state")
+
+
+def mask_number(number: str) -> str:
+    """``+31612345678`` -> ``+31******678`` (numbers stay masked in logs)."""
+    if len(number) <= 6:
+        return "*" * len(number)
+    return number[:3] + "*" * (len(number) - 6) + number[-3:]
+
+
+@dataclass
+class _Settings:
+    """Settings that ``PUT /_simulator/settings`` may change at run time."""
+
+    time_scale: float
+    callback_retries: int
+    delivery: DeliveryMode
+    retry_backoff_ms: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "time-scale": self.time_scale,
+            "callback-retries": self.callback_retries,
+            "delivery": self.delivery.value,
+            "retry-backoff-ms": self.retry_backoff_ms,
+        }
+
+
+class _Generation:
+    """Cancellation of everything started before a reset or stop."""
+
+    def __init__(self) -> None:
+        self.calls = threading.Event()  # abort simulations (and held callbacks)
+        self.deliveries = threading.Event()  # stop (re)trying callbacks
+
+
+class _Group:
+    """Callbacks of one multi-callee instruction held for out-of-order delivery."""
+
+    def __init__(self, size: int) -> None:
+        self._lock = threading.Lock()
+        self._slots: list[Callable[[], None] | None] = [None] * size
+        self._remaining = size
+
+    def finish(self, position: int, send: Callable[[], None]) -> list[Callable[[], None]]:
+        """Park a callback; the last call to finish gets them all, last callee first."""
+        with self._lock:
+            self._slots[position] = send
+            self._remaining -= 1
+            if self._remaining:
+                return []
+            return [s for s in reversed(self._slots) if s is not None]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_SETTING_RULES: dict[str, tuple[str, Callable[[object], bool], str]] = {
+    "time-scale": (
+        "time_scale",
+        lambda v: (_is_int(v) or isinstance(v, float)) and float(cast(float, v)) >= 0,
+        "time-scale must be a number >= 0.",
+    ),
+    "callback-retries": (
+        "callback_retries",
+        lambda v: _is_int(v) and 0 <= cast(int, v) <= MAX_CALLBACK_RETRIES,
+        f"callback-retries must be an integer 0-{MAX_CALLBACK_RETRIES}.",
+    ),
+    "delivery": (
+        "delivery",
+        lambda v: v in {m.value for m in DeliveryMode},
+        "delivery must be one of " + ", ".join(m.value for m in DeliveryMode) + ".",
+    ),
+    "retry-backoff-ms": (
+        "retry_backoff_ms",
+        lambda v: _is_int(v) and cast(int, v) >= 0,
+        "retry-backoff-ms must be an integer >= 0.",
+    ),
+}
+
+
+def _check_settings(body: object, current: _Settings) -> _Settings:
+    if not isinstance(body, dict):
+        raise ScriptError({"$": ["The body must be a JSON object."]})
+    errors: dict[str, list[str]] = {}
+    changes: dict[str, object] = {}
+    for key, value in body.items():
+        rule = _SETTING_RULES.get(key)
+        if rule is None:
+            errors[key] = ["Unknown setting; allowed are " + ", ".join(_SETTING_RULES) + "."]
+        elif not rule[1](value):
+            errors[key] = [rule[2]]
+        else:
+            changes[rule[0]] = value
+    if errors:
+        raise ScriptError(errors)
+    updated = replace(current)
+    if "time_scale" in changes:
+        updated.time_scale = float(cast(float, changes["time_scale"]))
+    if "callback_retries" in changes:
+        updated.callback_retries = cast(int, changes["callback_retries"])
+    if "delivery" in changes:
+        updated.delivery = DeliveryMode(cast(str, changes["delivery"]))
+    if "retry_backoff_ms" in changes:
+        updated.retry_backoff_ms = cast(int, changes["retry_backoff_ms"])
+    return updated
+
+
+@dataclass(frozen=True)
+class _CallJob:
+    """Everything a call's worker thread needs."""
+
+    call_id: str
+    callee: str
+    instruction: Instruction
+    call_settings: CallSettings
+    scripts: dict[str, Script]
+    settings: _Settings
+    generation: _Generation
+    group: _Group | None
+    position: int
+
+    @property
+    def label(self) -> str:
+        return f"call {self.call_id[:8]} {mask_number(self.callee)}"
+
+
+class Simulator:
+    """A running stand-in for CM's ``POST /voiceapi/v2/DTMF``.
+
+    >>> with Simulator(port=0) as sim:  # doctest: +SKIP
+    ...     client_base_url = sim.url  # e.g. http://127.0.0.1:40123
+    """
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        product_tokens: Iterable[str] | None = None,
+        time_scale: float = DEFAULT_TIME_SCALE,
+        callback_retries: int = DEFAULT_CALLBACK_RETRIES,
+        delivery_mode: DeliveryMode | str = DeliveryMode.NORMAL,
+        max_callees: int = DEFAULT_MAX_CALLEES,
+        retry_backoff_ms: int = 1000,
+        callback_timeout: float = 10.0,
+        regex_timeout: float = 1.0,
+        shutdown_grace: float = 2.0,
+        log_keys: bool = True,
+    ) -> None:
+        tokens = tuple(t.strip() for t in (product_tokens or ()) if t.strip())
+        if time_scale < 0:
+            raise ValueError("time_scale must be >= 0")
+        if not 0 <= callback_retries <= MAX_CALLBACK_RETRIES:
+            raise ValueError(f"callback_retries must be 0-{MAX_CALLBACK_RETRIES}")
+        if max_callees < 1:
+            raise ValueError("max_callees must be >= 1")
+        self.host = host
+        self._requested_port = port
+        self.product_tokens: tuple[str, ...] = tokens or (DEFAULT_PRODUCT_TOKEN,)
+        self._token_keys = frozenset(t.lower() for t in self.product_tokens)
+        self.max_callees = max_callees
+        self.callback_timeout = callback_timeout
+        self.shutdown_grace = shutdown_grace
+        self.log_keys = log_keys
+        self._initial = _Settings(
+            time_scale, callback_retries, DeliveryMode(delivery_mode), retry_backoff_ms
+        )
+        self._settings = replace(self._initial)
+        self.store = Store()
+        self.regex = RegexGuard(regex_timeout)
+        self._lock = threading.Lock()
+        self._generation = _Generation()
+        self._threads: set[threading.Thread] = set()
+        self._http = new_client(callback_timeout)
+        self._server: _Server | None = None
+        self._serve_thread: threading.Thread | None = None
+
+    # lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the real one once started with port 0)."""
+        if self._server is not None:
+            return int(self._server.server_address[1])
+        return self._requested_port
+
+    @property
+    def url(self) -> str:
+        """Base URL to configure as the CM API base, e.g. ``http://127.0.0.1:8790``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> Self:
+        """Listen and serve in a background thread; returns once the socket is bound."""
+        if self._server is not None:
+            return self
+        server = _Server((self.host, self._requested_port), _Handler, self)
+        if self._http.is_closed:
+            self._http = new_client(self.callback_timeout)
+        self._server = server
+        self._generation = _Generation()
+        self._serve_thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="cm-simulator",
+            daemon=True,
+        )
+        self._serve_thread.start()
+        logger.info("listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, abort running calls, give in-flight callbacks a short grace period."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._serve_thread is not None:
+            self._serve_thread.join()
+        generation = self._generation
+        generation.calls.set()
+        deadline = time.monotonic() + self.shutdown_grace
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        generation.deliveries.set()
+        for thread in threads:
+            thread.join(0.1)
+        self.regex.close()
+        self._http.close()
+        logger.info("stopped")
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # scripting (also reachable over HTTP under /_simulator) ------------------------------
+
+    def is_authorized(self, token: str | None) -> bool:
+        return token is not None and token.strip().lower() in self._token_keys
+
+    def script_callee(
+        self,
+        number: str,
+        pickup: Pickup | str = Pickup.ANSWER,
+        keys: Iterable[str] = (),
+        hangup_after_attempt: int | None = None,
+    ) -> str:
+        """Script every later call to ``number``; returns the normalized number."""
+        if isinstance(keys, str):
+            raise TypeError("keys is a list of strings, one per attempt, e.g. ['1234#']")
+        script = parse_script(
+            {
+                "pickup": Pickup(pickup).value,
+                "keys": list(keys),
+                "hangup-after-attempt": hangup_after_attempt,
+            }
+        )
+        normalized = parse_number(number)
+        self.store.set_script(normalized, script)
+        logger.info("callee %s scripted: %s", mask_number(normalized), self.describe_script(script))
+        return normalized
+
+    def describe_script(self, script: Script) -> str:
+        """A script for the log: keys shown only when ``log_keys`` is on."""
+        data = script.to_json()
+        if not self.log_keys:
+            data["keys"] = [f"{len(keys)} key(s)" for keys in script.keys]
+        return json.dumps(data)
+
+    def forget_callee(self, number: str) -> bool:
+        """Remove the script of ``number``; True if there was one."""
+        return self.store.delete_script(parse_number(number))
+
+    def describe_callee(self, number: str) -> dict[str, object]:
+        """What a call to ``number`` would do: its script, magic behaviour or the default."""
+        normalized = parse_number(number)
+        script = self.store.scripts().get(normalized)
+        if script is not None:
+            return {"callee": normalized, "source": "script", **script.to_json()}
+        if normalized in MAGIC_NUMBERS:
+            return {
+                "callee": normalized,
+                "source": "magic",
+                "behaviour": MAGIC_NUMBERS[normalized].value,
+            }
+        return {"callee": normalized, "source": "default", "behaviour": DEFAULT_BEHAVIOUR.value}
+
+    def calls(self, **filters: str) -> list[dict[str, object]]:
+        """Call records (deep copies), optionally filtered, e.g. ``calls(callee="+31...")``."""
+        return self.store.calls({k.replace("_", "-"): v for k, v in filters.items()})
+
+    def call(self, call_id: str) -> dict[str, object] | None:
+        return self.store.call(call_id)
+
+    def reset(self) -> None:
+        """Forget scripts and history, abort running calls, restore start-up settings."""
+        with self._lock:
+            old, self._generation = self._generation, _Generation()
+            self._settings = replace(self._initial)
+        old.calls.set()
+        old.deliveries.set()
+        self.store.reset()
+        logger.info("reset: scripts, history and settings cleared")
+
+    def settings(self) -> dict[str, object]:
+        with self._lock:
+            return self._settings.to_json()
+
+    def update_settings(self, changes: object) -> dict[str, object]:
+        """Apply a ``{"time-scale", "callback-retries", "delivery", "retry-backoff-ms"}`` subset."""
+        with self._lock:
+            self._settings = _check_settings(changes, self._settings)
+            data = self._settings.to_json()
+        logger.info("settings: %s", json.dumps(data))
+        return data
+
+    def wait_until_settled(self, timeout: float = 5.0) -> bool:
+        """Wait (real seconds) until every call is in a terminal state."""
+        deadline = time.monotonic() + timeout
+        while self.store.unsettled():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def info(self) -> dict[str, object]:
+        return {
+            "name": "cm-simulator",
+            "version": __version__,
+            "url": self.url,
+            "endpoint": "POST /voiceapi/v2/DTMF",
+            "settings": self.settings(),
+            "max-callees": self.max_callees,
+            "default-behaviour": DEFAULT_BEHAVIOUR.value,
+            "magic-numbers": {number: b.value for number, b in MAGIC_NUMBERS.items()},
+            "scripted-callees": {n: s.to_json() for n, s in self.store.scripts().items()},
+            "calls": len(self.store.calls()),
+        }
+
+    # placing calls -----------------------------------------------------------------------
+
+    def queue(self, instruction: Instruction) -> tuple[list[dict[str, object]], Callable[[], None]]:
+        """Create call records; return the ``call-queued`` reply and a function that starts
+        the calls (the handler calls it after the reply has been sent)."""
+        with self._lock:
+            settings = replace(self._settings)
+            generation = self._generation
+        scripts = self.store.scripts()
+        call_settings = instruction.call_settings()
+        dialable = [entry for entry in instruction.callees if entry.dialable]
+        group = (
+            _Group(len(dialable))
+            if settings.delivery is DeliveryMode.OUT_OF_ORDER and len(dialable) > 1
+            else None
+        )
+        reply: list[dict[str, object]] = []
+        runs: list[tuple[str, Callable[[], None]]] = []
+        for entry in instruction.callees:
+            call_id = str(uuid.uuid4())
+            item: dict[str, object] = {
+                "type": "call-queued",
+                "call-id": call_id,
+                "instruction-id": instruction.instruction_id,
+                "caller": instruction.caller,
+                "callee": entry.number,
+                "success": entry.dialable,
+            }
+            if not entry.dialable:
+                item["error"] = entry.error
+            reply.append(item)
+            self.store.add_call(
+                {
+                    "call-id": call_id,
+                    "instruction-id": instruction.instruction_id,
+                    "caller": instruction.caller,
+                    "callee": entry.number,
+                    "callback-url": instruction.callback_url,
+                    "instruction": copy.deepcopy(instruction.body),
+                    "state": "queued" if entry.dialable else "not-dialled",
+                    "error": entry.error,
+                    "script": None,
+                    "attempts": [],
+                    "digits": None,
+                    "result": None,
+                    "callback-body": None,
+                    "callbacks": [],
+                    "events": [],
+                    "created-at": now_iso(),
+                    "finished-at": None,
+                }
+            )
+            if entry.dialable:
+                position = len(runs)
+                job = _CallJob(
+                    call_id=call_id,
+                    callee=entry.number,
+                    instruction=instruction,
+                    call_settings=call_settings,
+                    scripts=scripts,
+                    settings=settings,
+                    generation=generation,
+                    group=group,
+                    position=position,
+                )
+                runs.append((call_id, functools.partial(self._run_call, job)))
+            else:
+                logger.info(
+                    "call %s %s: not dialled (%s)",
+                    call_id[:8],
+                    mask_number(entry.number),
+                    entry.error,
+                )
+
+        def launch() -> None:
+            for call_id, run in runs:
+                thread = threading.Thread(
+                    target=self._tracked, args=(run,), name=f"call-{call_id[:8]}", daemon=True
+                )
+                with self._lock:
+                    self._threads.add(thread)
+                thread.start()
+
+        return reply, launch
+
+    def _tracked(self, run: Callable[[], None]) -> None:
+        try:
+            run()
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _run_call(self, job: _CallJob) -> None:
+        call_id, callee, instruction = job.call_id, job.callee, job.instruction
+        call_settings, settings, generation = job.call_settings, job.settings, job.generation
+        label = job.label
+        try:
+            resolved = resolve(callee, job.scripts, call_settings, self.regex.fullmatch)
+            self.store.update(call_id, {"script": resolved.to_json()})
+            logger.info(
+                "%s: %s callee: %s",
+                label,
+                "scripted" if resolved.source == "script" else resolved.source,
+                self.describe_script(resolved.script),
+            )
+            outcome = simulate(resolved.script, call_settings, self.regex.fullmatch)
+            simulated_ms = 0
+            for step in outcome.steps:
+                if generation.calls.wait(step.after_ms / 1000 * settings.time_scale):
+                    self.store.update(call_id, {"state": "aborted", "finished-at": now_iso()})
+                    logger.info("%s: aborted (simulator reset or stopped)", label)
+                    return
+                simulated_ms += step.after_ms
+                changes: dict[str, object] = {"state": step.state} if step.state else {}
+                self.store.update(call_id, changes)
+                if step.attempt is not None:
+                    self.store.append(call_id, "attempts", step.attempt.to_json())
+                self.store.append(
+                    call_id,
+                    "events",
+                    {
+                        "at": now_iso(),
+                        "simulated-ms": simulated_ms,
+                        "event": step.kind,
+                        "text": step.text,
+                    },
+                )
+                text = step.text
+                if step.attempt is not None and not self.log_keys:
+                    text = describe_attempt(step.attempt, show_keys=False)
+                logger.info("%s: %s", label, text)
+            body: dict[str, object] = {
+                "type": "dtmf-finished",
+                "call-id": call_id,
+                "instruction-id": instruction.instruction_id,
+                "caller": instruction.caller,
+                "callee": callee,
+                "digits": outcome.digits,
+                "result": outcome.result.to_json(),
+            }
+            self.store.update(
+                call_id,
+                {
+                    "state": "finished",
+                    "digits": outcome.digits,
+                    "result": outcome.result.to_json(),
+                    "callback-body": body,
+                    "finished-at": now_iso(),
+                },
+            )
+            logger.info(
+                "%s: result %d %s (%d simulated ms)",
+                label,
+                outcome.result.code,
+                outcome.result.description,
+                outcome.duration_ms,
+            )
+            url = instruction.callback_url
+            if url is None:
+                self.store.update(call_id, {"state": "no-callback"})
+                logger.info("%s: no callback-url, nothing to deliver", label)
+                return
+            send = functools.partial(self._deliver, job, url, body)
+            if job.group is None:
+                send()
+                return
+            ready = job.group.finish(job.position, send)
+            if not ready:
+                logger.info("%s: callback held (out-of-order delivery)", label)
+            for held in ready:
+                if generation.calls.is_set():
+                    return
+                held()
+        except Exception:
+            logger.exception("%s: simulation crashed", label)
+            self.store.update(call_id, {"state": "aborted", "finished-at": now_iso()})
+
+    def _deliver(self, job: _CallJob, url: str, body: dict[str, object]) -> None:
+        settings, generation = job.settings, job.generation
+        policy = DeliveryPolicy(
+            retries=settings.callback_retries,
+            backoff_ms=settings.retry_backoff_ms,
+            time_scale=settings.time_scale,
+        )
+        copies = 2 if settings.delivery is DeliveryMode.DUPLICATE else 1
+        record = functools.partial(self.store.append, job.call_id, "callbacks")
+        delivered = False
+        for number in range(1, copies + 1):
+            label = f"{job.label} (copy {number}/{copies})" if copies > 1 else job.label
+            ok = deliver(
+                self._http,
+                url,
+                body,
+                policy=policy,
+                cancel=generation.deliveries,
+                on_attempt=record,
+                label=label,
+                copy=number,
+            )
+            delivered = delivered or ok
+        if delivered:
+            state = "callback-delivered"
+        elif generation.deliveries.is_set():
+            state = "aborted"
+        else:
+            state = "callback-failed"
+        self.store.update(job.call_id, {"state": state})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], simulator: Simulator
+    ) -> None:
+        self.simulator = simulator
+        super().__init__(address, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "cm-simulator/" + __version__
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+    timeout = 30
+    disable_nagle_algorithm = True  # headers and body leave in separate writes
+
+    @property
+    def sim(self) -> Simulator:
+        return cast(_Server, self.server).simulator
+
+    def log_message(self, format: str, *args: object) -> None:
+        logger.debug("http %s - %s", self.address_string(), format % args)
+
+    # plumbing ----------------------------------------------------------------------------
+
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def _json(
+        self, status: int, data: object, content_type: str = "application/json; charset=utf-8"
+    ) -> None:
+        self._send(status, json.dumps(data, indent=None).encode(), content_type)
+
+    def _problem(
+        self, status: int, errors: dict[str, list[str]] | None = None, title: str | None = None
+    ) -> None:
+        if errors is not None:
+            data = problem_details(errors, status)
+        else:
+            phrase = HTTPStatus(status).phrase
+            data = {"type": "about:blank", "title": title or phrase, "status": status}
+        self._json(status, data, "application/problem+json; charset=utf-8")
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after answering 411/413 for a bad length."""
+        length_header = self.headers.get("Content-Length")
+        if length_header is None:
+            if self.headers.get("Transfer-Encoding"):
+                self.close_connection = True
+                self._problem(HTTPStatus.LENGTH_REQUIRED)
+                return None
+            return b""
+        try:
+            length = int(length_header)
+        except ValueError:
+            self.close_connection = True
+            self._problem(HTTPStatus.BAD_REQUEST, title="Invalid Content-Length")
+            return None
+        if length > MAX_BODY_BYTES or length < 0:
+            self.close_connection = True
+            self._problem(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+            return None
+        return self.rfile.read(length) if length else b""
+
+    @staticmethod
+    def _parse_json(raw: bytes) -> object:
+        """Parse JSON strictly (no NaN/Infinity); raises ValueError."""
+
+        def reject(constant: str) -> object:
+            raise ValueError(f"invalid JSON constant {constant}")
+
+        return json.loads(raw.decode("utf-8-sig"), parse_constant=reject)
+
+    def _route(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        path = parts.path
+        try:
+            raw = self._read_body()  # always read, so a keep-alive connection stays in sync
+            if raw is None:
+                return
+            if path.rstrip("/").lower() == DTMF_PATH:
+                if method != "POST":
+                    self._send(
+                        HTTPStatus.METHOD_NOT_ALLOWED,
+                        json.dumps({"title": "Method Not Allowed", "status": 405}).encode(),
+                        "application/problem+json; charset=utf-8",
+                        {"Allow": "POST"},
+                    )
+                    return
+                self._post_dtmf(raw)
+            elif path == "/_simulator" or path.startswith("/_simulator/"):
+                self._simulator_api(method, path, parts.query, raw)
+            else:
+                self._problem(
+                    HTTPStatus.NOT_FOUND,
+                    title="Not Found (the simulator serves POST /voiceapi/v2/DTMF and /_simulator)",
+                )
+        except (BrokenPipeError, ConnectionResetError):
+            logger.debug("client went away during %s %s", method, path)
+        except Exception:
+            logger.exception("%s %s failed", method, path)
+            self._problem(HTTPStatus.INTERNAL_SERVER_ERROR)
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def do_PUT(self) -> None:
+        self._route("PUT")
+
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._route("PATCH")
+
+    # POST /voiceapi/v2/DTMF --------------------------------------------------------------
+
+    def _post_dtmf(self, raw: bytes) -> None:
+        if not self.sim.is_authorized(self.headers.get("X-CM-PRODUCTTOKEN")):
+            logger.info("request refused (401): missing or unknown X-CM-PRODUCTTOKEN")
+            self._send(HTTPStatus.UNAUTHORIZED)
+            return
+        media_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            logger.info("request refused (415): Content-Type %r is not JSON", media_type)
+            self._problem(HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+            return
+        parsed = self._instruction(raw)
+        if not isinstance(parsed, Instruction):
+            errors = parsed
+            # field names only: the messages may quote numbers from the request
+            logger.info("request refused (400): bad %s", ", ".join(errors))
+            self._problem(HTTPStatus.BAD_REQUEST, errors)
+            return
+        instruction = parsed
+        reply, launch = self.sim.queue(instruction)
+        if instruction.prompt_type is None:
+            logger.info(
+                "note: prompt-type not given; CM's docs default it to File (an audio file path)"
+            )
+        logger.info(
+            "instruction %s: %d call(s) queued, %d not dialled, callback-url %s",
+            instruction.instruction_id or "(no instruction-id)",
+            sum(1 for item in reply if item["success"]),
+            sum(1 for item in reply if not item["success"]),
+            "set" if instruction.callback_url else "none",
+        )
+        self._json(HTTPStatus.OK, reply)
+        launch()
+
+    def _instruction(self, raw: bytes) -> Instruction | dict[str, list[str]]:
+        """The validated instruction, or the validation errors."""
+        if not raw.strip():
+            return {"$": ["A non-empty request body is required."]}
+        try:
+            body = self._parse_json(raw)
+        except ValueError as exc:
+            return {"$": [f"The request body is not valid JSON: {exc}"]}
+        try:
+            return validate_instruction(body, max_callees=self.sim.max_callees)
+        except ValidationFailed as failed:
+            return failed.errors
+
+    # /_simulator scripting API -----------------------------------------------------------
+
+    def _simulator_api(self, method: str, path: str, query: str, raw: bytes) -> None:
+        segments = [unquote(s) for s in path.split("/")[2:] if s]
+        allowed = self._allowed(segments)
+        if allowed is None:
+            self._problem(HTTPStatus.NOT_FOUND)
+            return
+        if method not in allowed:
+            self._send(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                json.dumps({"title": "Method Not Allowed", "status": 405}).encode(),
+                "application/problem+json; charset=utf-8",
+                {"Allow": ", ".join(sorted(allowed))},
+            )
+            return
+        body: object = None
+        if method == "PUT":
+            try:
+                body = self._parse_json(raw) if raw.strip() else None
+            except ValueError as exc:
+                self._problem(HTTPStatus.BAD_REQUEST, {"$": [f"The body is not valid JSON: {exc}"]})
+                return
+        try:
+            self._simulator_action(method, segments, query, body)
+        except ScriptError as failed:
+            self._problem(HTTPStatus.BAD_REQUEST, failed.errors)
+
+    @staticmethod
+    def _allowed(segments: list[str]) -> set[str] | None:
+        match segments:
+            case []:
+                return {"GET", "DELETE"}
+            case ["calls"] | ["callees"]:
+                return {"GET"}
+            case ["calls", _]:
+                return {"GET"}
+            case ["callees", _]:
+                return {"GET", "PUT", "DELETE"}
+            case ["settings"]:
+                return {"GET", "PUT"}
+        return None
+
+    def _simulator_action(self, method: str, segments: list[str], query: str, body: object) -> None:
+        if method == "GET":
+            self._api_get(segments, query)
+        elif method == "PUT":
+            self._api_put(segments, body)
+        else:
+            self._api_delete(segments)
+
+    def _api_get(self, segments: list[str], query: str) -> None:
+        sim = self.sim
+        match segments:
+            case []:
+                self._json(HTTPStatus.OK, sim.info())
+            case ["calls"]:
+                # a literal '+' in the query means plus (numbers), not a space
+                filters = dict(parse_qsl(query.replace("+", "%2B"), keep_blank_values=True))
+                unknown = sorted(set(filters) - set(CALL_FILTERS))
+                if unknown:
+                    message = f"Unknown filter; allowed: {', '.join(CALL_FILTERS)}."
+                    raise ScriptError({key: [message] for key in unknown})
+                self._json(HTTPStatus.OK, sim.store.calls(filters))
+            case ["calls", call_id]:
+                record = sim.call(call_id.lower())
+                if record is None:
+                    self._problem(HTTPStatus.NOT_FOUND, title=f"No call {call_id}")
+                else:
+                    self._json(HTTPStatus.OK, record)
+            case ["callees"]:
+                scripts = sim.store.scripts()
+                self._json(
+                    HTTPStatus.OK, [{"callee": n, **s.to_json()} for n, s in scripts.items()]
+                )
+            case ["callees", number]:
+                self._json(HTTPStatus.OK, sim.describe_callee(number))
+            case _:  # ["settings"]
+                self._json(HTTPStatus.OK, sim.settings())
+
+    def _api_put(self, segments: list[str], body: object) -> None:
+        sim = self.sim
+        match segments:
+            case ["callees", number]:
+                normalized = parse_number(number)
+                script = parse_script(body)
+                sim.store.set_script(normalized, script)
+                logger.info(
+                    "callee %s scripted: %s", mask_number(normalized), sim.describe_script(script)
+                )
+                self._json(HTTPStatus.OK, {"callee": normalized, **script.to_json()})
+            case _:  # ["settings"]
+                self._json(HTTPStatus.OK, sim.update_settings(body))
+
+    def _api_delete(self, segments: list[str]) -> None:
+        sim = self.sim
+        match segments:
+            case ["callees", number]:
+                normalized = parse_number(number)
+                if sim.store.delete_script(normalized):
+                    logger.info("callee %s: script removed", mask_number(normalized))
+                    self._send(HTTPStatus.NO_CONTENT)
+                else:
+                    self._problem(HTTPStatus.NOT_FOUND, title=f"No script for {normalized}")
+            case _:  # []
+                sim.reset()
+                self._send(HTTPStatus.NO_CONTENT)
+
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "DEFAULT_PRODUCT_TOKEN",
+    "DEFAULT_TIME_SCALE",
+    "Simulator",
+]
