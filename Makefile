@@ -79,6 +79,27 @@ e2e: install build  ## bring the local stack up, run the end-to-end tests, bring
 test: lint typecheck template-check build unit  ## everything CI runs (.ci/run calls this)
 	@if [ -d tests/e2e ] && ls tests/e2e/test_*.py >/dev/null 2>&1; then $(MAKE) --no-print-directory e2e; fi
 
+# ---------------------------------------------------------------- the local stack
+.PHONY: local-up
+local-up: install  ## start ministack + CM simulator, build and deploy the template, write .local/stack.json
+	$(PY) scripts/local_stack.py up
+
+.PHONY: local-down
+local-down:  ## stop everything local-up started and remove its temporary files
+	@if [ -x $(PY) ]; then $(PY) scripts/local_stack.py down; fi
+
+.PHONY: local
+local: local-up  ## local-up, follow the logs until Ctrl-C, then local-down
+	trap '$(PY) scripts/local_stack.py down' EXIT INT TERM; $(PY) scripts/local_stack.py logs
+
+.PHONY: demo
+demo: local-up  ## the README's "run it": place one whole call on the local stack and narrate it
+	$(PY) scripts/demo.py
+
+.PHONY: simulator
+simulator: $(STAMP_DEV)  ## run the CM simulator alone in the foreground (see local/cm_simulator/README.md)
+	PYTHONPATH=local $(PY) -m cm_simulator
+
 .PHONY: clean
 clean:  ## remove build output (keeps the venvs)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,132 @@
+"""A small client for the running local stack (reads .local/stack.json): signed API calls,
+the CM simulator's scripting API, and the DTMF Result events the bus delivered.
+
+Used by the demo (scripts/demo.py) and the end-to-end tests; handy in a REPL too:
+
+    >>> from stack_client import LocalStack
+    >>> stack = LocalStack.load()
+    >>> stack.api("POST", "/v1/dtmf-calls", {...}).json()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+ROOT = Path(__file__).resolve().parents[1]
+STACK_FILE = Path(os.environ.get("DTMF_LOCAL_DIR", ROOT / ".local")) / "stack.json"
+# ministack does not check signatures unless AUTH=true; any test credentials sign fine.
+CREDENTIALS = Credentials("test", "test")
+
+
+@dataclass
+class LocalStack:
+    api_url: str
+    cm_simulator_url: str
+    aws_endpoint_url: str
+    region: str
+    stack_name: str
+    event_bus_name: str
+    table_name: str
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+
+    @classmethod
+    def load(cls, path: Path = STACK_FILE) -> LocalStack:
+        if not path.exists():
+            raise SystemExit(f"{path} not found: start the local stack with `make local-up`")
+        data = json.loads(path.read_text())
+        return cls(**{key.replace("-", "_"): value for key, value in data.items()})
+
+    # ------------------------------------------------------------------ the API
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        sign: bool = True,
+        raw: str | None = None,
+    ) -> httpx.Response:
+        url = f"{self.api_url}{path}"
+        content = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        if sign:
+            request = AWSRequest(method=method, url=url, data=content, headers=all_headers)
+            SigV4Auth(CREDENTIALS, "execute-api", self.region).add_auth(request)
+            all_headers = dict(request.headers)
+        return self.http.request(method, url, content=content, headers=all_headers)
+
+    def wait_for_instruction(
+        self, instruction_id: str, status: str = "finished", timeout: float = 30
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.api("GET", f"/v1/dtmf-calls/{instruction_id}")
+            view: dict[str, Any] = response.json()
+            if response.status_code == 200 and view["status"] == status:
+                return view
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"instruction {instruction_id} is {view.get('status')}")
+            time.sleep(0.2)
+
+    # ------------------------------------------------------------------ the CM simulator
+    def script_callee(self, number: str, **script: Any) -> None:
+        response = self.http.put(
+            f"{self.cm_simulator_url}/_simulator/callees/{number}", json=script
+        )
+        response.raise_for_status()
+
+    def simulator_calls(self, **filters: str) -> list[dict[str, Any]]:
+        response = self.http.get(f"{self.cm_simulator_url}/_simulator/calls", params=filters)
+        response.raise_for_status()
+        calls: list[dict[str, Any]] = response.json()
+        return calls
+
+    def simulator_settings(self, **settings: Any) -> None:
+        self.http.put(
+            f"{self.cm_simulator_url}/_simulator/settings", json=settings
+        ).raise_for_status()
+
+    def reset_simulator(self) -> None:
+        self.http.delete(f"{self.cm_simulator_url}/_simulator").raise_for_status()
+
+    # ------------------------------------------------------------------ AWS side
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.aws_endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    def outputs(self) -> dict[str, str]:
+        stack = self.client("cloudformation").describe_stacks(StackName=self.stack_name)
+        return {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0].get("Outputs", [])}
+
+    def events(self, wait: float = 0) -> list[dict[str, Any]]:
+        """DTMF Result events the bus routed to the local capture queue since the last call."""
+        url = self.outputs()["LocalEventCaptureQueueUrl"].replace("//localhost:", "//127.0.0.1:")
+        sqs = self.client("sqs")
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + wait
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            if not messages and time.monotonic() >= deadline:
+                return found
+            if not messages:
+                time.sleep(0.2)
