@@ -102,7 +102,8 @@ def main() -> int:
     print(f"\n{GREEN}Done in {elapsed:.1f}s.{RESET} The stack is still running:")
     print(f"   endpoints ........ .local/stack.json (API {stack.api_url})")
     print("   magic callees .... +31612345001 no answer, …002 rejects, …004 nothing typed")
-    print(f"   script a callee .. curl -X PUT {stack.cm_simulator_url}/_simulator/callees/{CALLEE} \\")
+    callee_url = f"{stack.cm_simulator_url}/_simulator/callees/{CALLEE}"
+    print(f"   script a callee .. curl -X PUT {callee_url} \\")
     print(f"                        -H 'Content-Type: application/json' -d '{script}'")
     print("   follow the logs .. make local        stop everything .. make local-down")
     return 0
