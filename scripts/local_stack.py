@@ -47,10 +47,16 @@ def say(message: str) -> None:
     print(f"[local] {message}", flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(preferred: int) -> int:
+    """The preferred port when it is free (events/env.json assumes the defaults), else any."""
+    for candidate in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise SystemExit("[local] no free port on 127.0.0.1")
 
 
 def alive(pid: int | None) -> bool:
@@ -134,7 +140,7 @@ def start_ministack(state: dict[str, Any]) -> None:
     ):
         say(f"ministack already running on {state['aws-endpoint-url']}")
         return
-    port = free_port()
+    port = free_port(4566)
     TMP.mkdir(parents=True, exist_ok=True)
     state["ministack-pid"] = spawn(
         [str(MINISTACK)],
@@ -152,7 +158,7 @@ def start_simulator(state: dict[str, Any]) -> None:
     if alive(state.get("simulator-pid")) and http_ok(f"{state['cm-simulator-url']}/_simulator"):
         say(f"CM simulator already running on {state['cm-simulator-url']}")
         return
-    port = free_port()
+    port = free_port(8790)
     state.setdefault("cm-product-token", str(uuid.uuid4()))
     state["simulator-pid"] = spawn(
         [

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# Before any product module is imported: Powertools names its logger after the service.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "dtmf-gateway")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "DtmfGateway")
+
 import functools
-import io
 import json
 import logging
 from collections.abc import Iterator
@@ -24,19 +29,35 @@ PREVIOUS_SIGNING_KEY = "p" * 48
 PRODUCT_TOKEN = "6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21"
 CALLBACK_BASE_URL = "https://dtmf.example.com"
 
-# Everything the product logs during the whole test session lands here as well, so
-# tests/unit/test_log_hygiene.py can check it for digits, numbers and tokens.
-SESSION_LOG = io.StringIO()
+# Every log line the product writes during the whole session, formatted exactly as Lambda
+# would ship it (Powertools JSON) — tests/unit/test_log_hygiene.py (run last) audits it for
+# digits, phone numbers and tokens.
+SESSION_LOG: list[str] = []
+
+
+class _Collect(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        SESSION_LOG.append(self.format(record))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _capture_all_logs() -> Iterator[None]:
-    handler = logging.StreamHandler(SESSION_LOG)
-    handler.setLevel(logging.DEBUG)
-    root = logging.getLogger()
-    root.addHandler(handler)
+    from dtmf_gateway.observability import logger
+
+    product = logging.getLogger(logger.service)
+    json_handler = _Collect(logging.DEBUG)
+    json_handler.setFormatter(product.handlers[0].formatter)
+    everything_else = _Collect(logging.DEBUG)  # boto, Powertools internals, httpx …
+    product.addHandler(json_handler)
+    logging.getLogger().addHandler(everything_else)
     yield
-    root.removeHandler(handler)
+    product.removeHandler(json_handler)
+    logging.getLogger().removeHandler(everything_else)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The log audit runs after everything else, so it sees the whole session's logs."""
+    items.sort(key=lambda item: item.get_closest_marker("log_audit") is not None)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,1 @@
+"""dtmf-gateway shared package (Lambda layer)."""

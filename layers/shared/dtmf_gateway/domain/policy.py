@@ -1,0 +1,180 @@
+"""Dial policy: which destinations and caller ids this deployment lets a client use.
+
+Configured from three template parameters (comma-separated strings), checked at cold
+start: a misconfiguration fails loudly instead of silently opening or closing the gate.
+
+Number types are blocked by default because they are the classic vectors of toll fraud
+and International Revenue Share Fraud (IRSF): a caller who can make the service dial a
+premium-rate, shared-cost or "personal" number that *they* collect revenue on turns every
+call into money for them and a bill for us. Pagers, voicemail access numbers and numbers
+whose type is unknown cannot answer a DTMF prompt anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+import phonenumbers
+
+from dtmf_gateway.domain.errors import PolicyRefused, PolicyViolation
+from dtmf_gateway.domain.phone import (
+    NON_GEOGRAPHIC_REGION,
+    NUMBER_TYPE_NAMES,
+    PhoneNumberError,
+    mask,
+    parse_phone,
+)
+
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.request import DtmfCallRequest
+
+#: Blocked unless configured otherwise (see the module docstring for why).
+DEFAULT_BLOCKED_NUMBER_TYPES: Final = frozenset(
+    {
+        "PREMIUM_RATE",
+        "SHARED_COST",
+        "UAN",
+        "PERSONAL_NUMBER",
+        "PAGER",
+        "VOICEMAIL",
+        "UNKNOWN",
+    }
+)
+
+RULE_COUNTRY: Final = "destination-country-not-allowed"
+RULE_NUMBER_TYPE: Final = "number-type-not-allowed"
+RULE_CALLER: Final = "caller-not-allowed"
+
+#: Setting values with a special meaning.
+ANY: Final = "*"
+DEFAULT: Final = "default"
+NONE: Final = "none"
+
+#: Region codes accepted in ``allowed_countries``: ISO 3166 codes libphonenumber knows,
+#: plus ``001`` for non-geographic numbers (+800, +808, +870, +88x, +979).
+KNOWN_REGIONS: Final = frozenset(phonenumbers.SUPPORTED_REGIONS) | {NON_GEOGRAPHIC_REGION}
+
+
+def _items(setting: str) -> list[str]:
+    return [item.strip() for item in setting.split(",") if item.strip()]
+
+
+def _parse_countries(setting: str) -> frozenset[str] | None:
+    items = [item.upper() for item in _items(setting)]
+    if not items or items == [ANY]:
+        return None
+    if ANY in items:
+        raise ValueError(f"allowed countries: '{ANY}' (any) cannot be combined with codes")
+    unknown = sorted(set(items) - KNOWN_REGIONS)
+    if unknown:
+        raise ValueError(
+            f"allowed countries: unknown region code(s) {', '.join(unknown)}; use ISO 3166 "
+            f"alpha-2 codes such as NL, GB ({NON_GEOGRAPHIC_REGION} = non-geographic numbers)"
+        )
+    return frozenset(items)
+
+
+def _parse_number_types(setting: str) -> frozenset[str]:
+    items = [item.upper() for item in _items(setting)]
+    if not items or items == [DEFAULT.upper()]:
+        return DEFAULT_BLOCKED_NUMBER_TYPES
+    if items == [NONE.upper()]:
+        return frozenset()
+    if DEFAULT.upper() in items or NONE.upper() in items:
+        raise ValueError(
+            f"blocked number types: '{DEFAULT}' and '{NONE}' must be used alone; "
+            "list the types explicitly instead"
+        )
+    unknown = sorted(set(items) - NUMBER_TYPE_NAMES)
+    if unknown:
+        raise ValueError(
+            f"blocked number types: unknown type(s) {', '.join(unknown)}; known types are "
+            f"{', '.join(sorted(NUMBER_TYPE_NAMES))}"
+        )
+    return frozenset(items)
+
+
+def _parse_callers(setting: str) -> frozenset[str]:
+    callers = set()
+    for position, item in enumerate(_items(setting), start=1):
+        try:
+            callers.add(parse_phone(item).e164)
+        except PhoneNumberError as error:
+            raise ValueError(f"allowed callers: entry {position} {error}") from None
+    return frozenset(callers)
+
+
+def _type_label(number_type: str) -> str:
+    return "unknown-type" if number_type == "UNKNOWN" else number_type.lower().replace("_", "-")
+
+
+@dataclass(frozen=True, slots=True)
+class DialPolicy:
+    """``allowed_countries`` None = any; ``allowed_callers`` empty = any caller id."""
+
+    allowed_countries: frozenset[str] | None = None
+    blocked_number_types: frozenset[str] = DEFAULT_BLOCKED_NUMBER_TYPES
+    allowed_callers: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_settings(
+        cls,
+        allowed_countries: str = ANY,
+        blocked_number_types: str = DEFAULT,
+        allowed_callers: str = "",
+    ) -> DialPolicy:
+        """Parse the template parameters; raise ValueError on anything unknown.
+
+        * ``allowed_countries``: ``*`` or empty = any, else ISO codes (``NL,BE,DE``).
+        * ``blocked_number_types``: ``default`` or empty = :data:`DEFAULT_BLOCKED_NUMBER_TYPES`,
+          ``none`` = block nothing, else ``PhoneNumberType`` names (``PREMIUM_RATE,PAGER``).
+        * ``allowed_callers``: empty = any, else international numbers (normalised to E.164).
+        """
+        return cls(
+            allowed_countries=_parse_countries(allowed_countries),
+            blocked_number_types=_parse_number_types(blocked_number_types),
+            allowed_callers=_parse_callers(allowed_callers),
+        )
+
+    def check(self, request: DtmfCallRequest) -> list[PolicyViolation]:
+        """Every violation of this policy by ``request`` (empty when it may be placed)."""
+        violations: list[PolicyViolation] = []
+        if self.allowed_callers and request.caller not in self.allowed_callers:
+            violations.append(
+                PolicyViolation(
+                    RULE_CALLER,
+                    "caller",
+                    f"caller id {mask(request.caller)} is not one this service may use; "
+                    "ask the operator to allow it",
+                )
+            )
+        for path, number in request.destination_fields():
+            info = parse_phone(number)  # cached: parsed once when the request was validated
+            if self.allowed_countries is not None and info.region not in self.allowed_countries:
+                where = (
+                    "non-geographic numbers"
+                    if info.region == NON_GEOGRAPHIC_REGION
+                    else f"{info.region} (+{info.country_code})"
+                )
+                violations.append(
+                    PolicyViolation(
+                        RULE_COUNTRY, path, f"calls to {where} are not allowed by this service"
+                    )
+                )
+            if info.number_type in self.blocked_number_types:
+                violations.append(
+                    PolicyViolation(
+                        RULE_NUMBER_TYPE,
+                        path,
+                        f"calls to {_type_label(info.number_type)} numbers "
+                        f"({info.number_type}, {info.region}) are not allowed by this service",
+                    )
+                )
+        return violations
+
+    def enforce(self, request: DtmfCallRequest) -> None:
+        """Raise :class:`PolicyRefused` with every violation, if there is any."""
+        violations = self.check(request)
+        if violations:
+            raise PolicyRefused(violations)

@@ -1,0 +1,233 @@
+"""DTMF input rules and the ``regex`` setting: vetted, time-limited, never hanging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import regex
+
+from dtmf_gateway.domain import digits
+from dtmf_gateway.domain.digits import (
+    CATASTROPHIC_MESSAGE,
+    DTMF_KEYS,
+    MAX_PATTERN_LENGTH,
+    CompiledRegex,
+    InputRegexError,
+    InputRules,
+    compile_input_regex,
+    is_dtmf,
+)
+
+ATTACKS = [
+    r"(1+)+$",
+    r"(1+)+",
+    r"(A+)+$",
+    r"(?i)(a+)+$",
+    r"(1|11)*2",
+    r"(11|1)*$2",
+    r"(\d*)*#",
+    r"(\d+)*$",
+    r"(.*)*#",
+    r"(1*)*2",
+    r"(?:\d?){20}\d{20}",
+    r"(\d|\d\d)+A",
+    r"(\d\d?)+$",
+    r"(\d{1,10}){1,10}",
+    r"(?:\d{1,8}){1,8}#",
+    r"\d*\d*\d*\d*\d*\d*\d*",
+    r"^(([0-9])+)+#$",
+]
+
+GOOD = [
+    r"[0-9]*",
+    r"^[0-9]{4}$",
+    r"\d{4,8}",
+    r"[0-9]{1,64}",
+    r"1234#?",
+    r"(?:[0-9]{4}|[0-9]{6})",
+    r"(0|[1-9][0-9]*)",
+    r"[*#]?\d+",
+    r"\d+#\d+",
+    r"(\d{3})+",
+    r"(?:\d{2})*",
+    r"(12|1212)*3",
+    r"(\d)\1\d*",
+    r"(?=\d)\d*",
+    r"\d++",
+    r"(?>\d+)+#",
+    r"[A-D]\d{3}",
+    r"(a+)+$",  # 'a' is no keypad key: it can never match, so it cannot backtrack
+]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    digits._compile_cached.cache_clear()
+
+
+@pytest.mark.parametrize("pattern", ATTACKS)
+def test_catastrophic_patterns_are_refused(pattern: str) -> None:
+    with pytest.raises(InputRegexError) as caught:
+        compile_input_regex(pattern)
+    assert str(caught.value) == CATASTROPHIC_MESSAGE
+    assert "backtrack catastrophically" in str(caught.value)
+
+
+@pytest.mark.parametrize("pattern", GOOD)
+def test_ordinary_patterns_are_accepted(pattern: str) -> None:
+    compiled = compile_input_regex(pattern)
+    assert compiled.pattern == pattern
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("", "must not be empty"),
+        ("(", "is not a valid regular expression (standard syntax"),
+        ("(", "missing ), unterminated subpattern at position 0"),
+        ("[0-9", "unterminated character set at position 0"),
+        ("*1", "nothing to repeat at position 0"),
+        (r"\p{N}+", "bad escape \\p at position 0"),
+        (r"(?r)\d+", "unknown extension ?r at position 1"),
+        ("1" * (MAX_PATTERN_LENGTH + 1), f"at most {MAX_PATTERN_LENGTH} characters"),
+        (r"\d{65}", "more than 64 times"),
+        (r"\d{0,100}", "more than 64 times"),
+        (r"\d{65,}", "more than 64 times"),
+        (r"(?:(?:\d{64}){64}){64}", "multiply to more than 4096"),
+        (r"(?:ab){4294967294}", "more than 64 times"),
+        (r"((((\d{1,64}){1,64}){1,64}){1,64})", "multiply to more than 4096"),
+    ],
+)
+def test_unusable_patterns_are_refused(pattern: str, message: str) -> None:
+    with pytest.raises(InputRegexError) as caught:
+        compile_input_regex(pattern)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("length", "ok"), [(MAX_PATTERN_LENGTH, True), (MAX_PATTERN_LENGTH + 1, False)]
+)
+def test_pattern_length_bound(length: int, ok: bool) -> None:
+    pattern = "1" * length
+    if ok:
+        assert compile_input_regex(pattern).fullmatch("1" * length)
+    else:
+        with pytest.raises(InputRegexError):
+            compile_input_regex(pattern)
+
+
+def test_expanded_size_limit_is_inclusive() -> None:
+    compile_input_regex(r"(?:\d{64}){64}", probe=False)  # 4096: accepted
+    with pytest.raises(InputRegexError, match="multiply"):
+        compile_input_regex(r"(?:\d{64}){64}1", probe=False)  # 4097
+
+
+def test_compiled_patterns_and_refusals_are_cached() -> None:
+    assert compile_input_regex(r"\d{4}") is compile_input_regex(r"\d{4}")
+    with pytest.raises(InputRegexError):
+        compile_input_regex(r"(1+)+$")
+    misses = digits._compile_cached.cache_info().misses
+    with pytest.raises(InputRegexError):
+        compile_input_regex(r"(1+)+$")
+    assert digits._compile_cached.cache_info().misses == misses
+
+
+def test_timed_probes_refuse_what_the_engine_itself_finds_slow() -> None:
+    class Slow:
+        def fullmatch(self, text: str, timeout: float) -> Any:
+            raise TimeoutError
+
+    assert digits._timed_probes(Slow()) == CATASTROPHIC_MESSAGE
+
+
+def test_timed_probes_cover_every_key() -> None:
+    probes = list(digits._probe_inputs())
+    for key in DTMF_KEYS:
+        assert key * 64 in probes
+        assert all(key * 63 + other in probes for other in DTMF_KEYS if other != key)
+    assert all(len(p) == 64 for p in probes)
+
+
+def test_full_match_not_search() -> None:
+    compiled = compile_input_regex(r"\d{4}")
+    assert compiled.fullmatch("1234")
+    assert not compiled.fullmatch("12345")
+    assert not compiled.fullmatch("x1234")
+
+
+def test_evaluation_timeout_counts_as_no_match() -> None:
+    class Hanging:
+        def fullmatch(self, text: str, timeout: float) -> Any:
+            assert timeout == digits.MATCH_TIMEOUT_SECONDS
+            raise TimeoutError
+
+    assert CompiledRegex("x", Hanging()).fullmatch("1234") is False
+
+
+def test_check_never_hangs_on_an_unprobed_pathological_pattern() -> None:
+    rules = InputRules.from_values(1, 64, r"(11|1)*$2", probe=False)
+    # The regex module needs far longer than the time limit on this input; the limit makes
+    # check() give up and answer False instead of hanging.
+    assert rules.check("1" * 63 + "2") is False
+    assert rules.check("1" * 40) is False
+
+
+def test_regex_module_really_times_out_on_that_pattern() -> None:
+    compiled = regex.compile(r"(11|1)*$2", regex.VERSION0)
+    with pytest.raises(TimeoutError):
+        compiled.fullmatch("1" * 63 + "2", timeout=0.01)
+
+
+@pytest.mark.parametrize(
+    ("rules", "typed", "valid"),
+    [
+        (InputRules(), "1234", True),
+        (InputRules(), "", False),
+        (InputRules(), "1" * 64, True),
+        (InputRules(), "1" * 65, False),
+        (InputRules(), "12*4", False),  # default regex [0-9]*
+        (InputRules.from_values(4, 4, r"\d{4}"), "1234", True),
+        (InputRules.from_values(4, 4, r"\d{4}"), "123", False),
+        (InputRules.from_values(4, 6, r"\d+"), "12345", True),
+        (InputRules.from_values(4, 6, r"\d+"), "1234567", False),
+        (InputRules.from_values(1, 10, r"[0-9*#A-D]+"), "1*#A", True),
+        (InputRules.from_values(1, 10, r".+"), "12x", False),  # not a keypad key
+        (InputRules.from_values(1, 10, r".+"), "12 ", False),
+        (InputRules.from_values(2, 3, None), "12", True),
+        (InputRules.from_values(None, None, None), "9" * 64, True),
+        (InputRules.from_values(1, 64, r"^1234$"), "1234", True),
+    ],
+)
+def test_input_rules_check(rules: InputRules, typed: str, valid: bool) -> None:
+    assert rules.check(typed) is valid
+
+
+def test_input_rules_check_never_raises_on_junk() -> None:
+    rules = InputRules()
+    assert rules.check(None) is False  # type: ignore[arg-type]
+    assert rules.check("\x00") is False
+
+
+@pytest.mark.parametrize(("low", "high"), [(0, 4), (5, 4), (1, 65), (65, 65)])
+def test_input_rules_bounds(low: int, high: int) -> None:
+    with pytest.raises(ValueError, match="min_digits"):
+        InputRules.from_values(low, high)
+
+
+def test_is_dtmf() -> None:
+    assert is_dtmf(DTMF_KEYS)
+    assert is_dtmf("")
+    assert not is_dtmf("a")
+    assert not is_dtmf("1 2")
+
+
+def test_analysis_reads_ignore_case_and_classes() -> None:
+    # (?i) makes 'a' match the keypad key A, so this becomes ambiguous over "AAAA…".
+    with pytest.raises(InputRegexError):
+        compile_input_regex(r"(?i:a|AA)*#")
+    # Without (?i), 'a' never matches keypad input, so there is only one way to match.
+    compile_input_regex(r"(?:a|AA)*#")
+    # Negated classes and categories are understood: [^#] and \D overlap on '*'.
+    with pytest.raises(InputRegexError):
+        compile_input_regex(r"(?:[^#]|\D)*#")

@@ -1,0 +1,98 @@
+"""Every file in events/ goes through its handler here, so the samples users feed to
+`sam local invoke -e` can never rot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dtmf_gateway.domain.signing import SigningKeys, callback_token
+from tests.conftest import SIGNING_KEY
+from tests.support.lambdas import LambdaContext, invoke_http, load_function, sample_event
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+SAMPLES = {
+    "place_call.json": "PlaceCallFunction",
+    "get_call.json": "GetCallFunction",
+    "cm_callback.json": "CmCallbackFunction",
+    "publish_results.json": "PublishResultsFunction",
+    "expire_calls.json": "ExpireCallsFunction",
+    "example_consumer.json": "ExampleConsumerFunction",
+}
+
+
+def test_every_sample_is_exercised_and_every_function_has_one() -> None:
+    from tests.support.template import template
+
+    files = {p.name for p in EVENTS.glob("*.json")} - {"env.json"}
+    functions = {
+        name
+        for name, r in template()["Resources"].items()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
+    assert files == set(SAMPLES)
+    assert set(SAMPLES.values()) == functions
+
+
+def test_env_vars_file_names_real_functions_and_their_variables() -> None:
+    from tests.support.template import function_environment
+
+    env = json.loads((EVENTS / "env.json").read_text())
+    for function, variables in env.items():
+        if function == "Parameters":
+            continue
+        assert set(variables) <= set(function_environment(function)), function
+
+
+def test_rest_samples_walk_a_whole_call(
+    place_call: Any, cm: Any, cm_callback: Any, get_call: Any
+) -> None:
+    placed = invoke_http(place_call, sample_event("place_call.json"))
+    assert placed.status == 202
+    call_id = placed.body["calls"][0]["call-id"]
+
+    callback = sample_event("cm_callback.json")
+    body = json.loads(callback["body"])
+    body["call-id"] = call_id
+    callback["body"] = json.dumps(body)
+    token = callback_token(SigningKeys(SIGNING_KEY.encode()), "order-7781-pin")
+    callback["queryStringParameters"] = {"token": token}
+    callback["multiValueQueryStringParameters"] = {"token": [token]}
+    assert invoke_http(cm_callback, callback).body == {"status": "recorded"}
+
+    read = invoke_http(get_call, sample_event("get_call.json"))
+    assert read.status == 200
+    assert read.body["calls"][0]["outcome"] == "input-received"
+
+
+def test_callback_sample_as_shipped_is_refused_for_its_placeholder_token(
+    cm_callback: Any, function_env: Any
+) -> None:
+    response = invoke_http(cm_callback, sample_event("cm_callback.json"))
+
+    assert response.status == 403
+
+
+def test_stream_sample(publish_results: Any, bus: Any) -> None:
+    response = publish_results.handler(sample_event("publish_results.json"), LambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    assert len(bus.received()) == 3
+
+
+@pytest.mark.parametrize(
+    ("sample", "folder", "expected"),
+    [
+        ("expire_calls.json", "expire_calls", {"examined": 0, "expired": 0}),
+        ("example_consumer.json", "example_consumer", {"outcome": "input-received"}),
+    ],
+)
+def test_scheduled_and_bus_samples(
+    function_env: Any, sample: str, folder: str, expected: dict[str, Any]
+) -> None:
+    result = load_function(folder).handler(sample_event(sample), LambdaContext())
+
+    assert expected.items() <= result.items()
