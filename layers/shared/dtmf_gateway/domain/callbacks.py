@@ -14,22 +14,13 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dtmf_gateway.domain.calls import InstructionStatus, Outcome, iso, utc_now
+from dtmf_gateway.domain.calls import CmResult, InstructionStatus, Outcome, iso, utc_now
 from dtmf_gateway.domain.digits import InputRules
 
 CODE_UNANSWERED = 9
 CODE_FINISHED = 10
 CODE_FAILED = 11
 CODE_REJECTED = 12
-
-
-class CmResult(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    code: int
-    description: str | None = None
-    sip_disconnect_code: str | None = Field(default=None, alias="sip-disconnect-code")
-    sip_disconnect_reason: str | None = Field(default=None, alias="sip-disconnect-reason")
 
 
 class CmCallback(BaseModel):

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 
 class InstructionStatus(StrEnum):
     """Where an instruction stands as far as placing it with CM goes."""
@@ -49,6 +51,19 @@ def utc_now() -> datetime:
 def iso(moment: datetime) -> str:
     """ISO-8601 UTC with milliseconds and a `Z`, the one timestamp format of the product."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class CmResult(BaseModel):
+    """CM's `result` object of a finished call, as received (new keys CM adds are kept)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    code: int = Field(
+        description="CM result code: 9 Cancelled, 10 Finished, 11 Failed, 12 Rejected"
+    )
+    description: str | None = None
+    sip_disconnect_code: str | None = Field(default=None, alias="sip-disconnect-code")
+    sip_disconnect_reason: str | None = Field(default=None, alias="sip-disconnect-reason")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dtmf_gateway.domain.calls import TERMINAL_CALL_STATUSES, Outcome
+from dtmf_gateway.domain.calls import TERMINAL_CALL_STATUSES, CmResult, Outcome
 
 EVENT_SOURCE = "dtmf-gateway"
 DETAIL_TYPE = "DTMF Result"
@@ -18,19 +18,6 @@ SCHEMA_VERSION = "1"
 
 _E164 = r"^\+[1-9][0-9]{6,14}$"
 _ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
-
-
-class ResultObject(BaseModel):
-    """CM's `result` object as received (extra keys CM may add are kept)."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    code: int = Field(
-        description="CM result code: 9 Cancelled, 10 Finished, 11 Failed, 12 Rejected"
-    )
-    description: str | None = None
-    sip_disconnect_code: str | None = Field(default=None, alias="sip-disconnect-code")
-    sip_disconnect_reason: str | None = Field(default=None, alias="sip-disconnect-reason")
 
 
 class DtmfResultDetail(BaseModel):
@@ -53,7 +40,7 @@ class DtmfResultDetail(BaseModel):
     digits: str | None = Field(
         description="what the callee typed on the last attempt; null when nothing", max_length=256
     )
-    result: ResultObject | None = Field(description="CM's result object; null when expired")
+    result: CmResult | None = Field(description="CM's result object; null when expired")
     metadata: dict[str, str] = Field(description="as given when the call was placed")
     queued_at: str = Field(alias="queued-at", pattern=_ISO_UTC)
     finished_at: str = Field(alias="finished-at", pattern=_ISO_UTC)
