@@ -90,7 +90,7 @@ local-down:  ## stop everything local-up started and remove its temporary files
 
 .PHONY: local
 local: local-up  ## local-up, follow the logs until Ctrl-C, then local-down
-	trap '$(PY) scripts/local_stack.py down' EXIT INT TERM; $(PY) scripts/local_stack.py logs
+	trap '$(PY) scripts/local_stack.py down' EXIT; trap 'exit 130' INT TERM; $(PY) scripts/local_stack.py logs
 
 .PHONY: demo
 demo: local-up  ## the README's "run it": place one whole call on the local stack and narrate it

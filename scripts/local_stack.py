@@ -381,7 +381,7 @@ def logs() -> None:
     simulator_log.seek(0, os.SEEK_END)
     since = int(time.time() * 1000)
     say("following logs (Ctrl-C to stop)")
-    seen: set[str] = set()
+    seen: set[tuple[str, str, int, str]] = set()
     while True:
         for line in simulator_log.readlines():
             print(f"cm-simulator | {line}", end="", flush=True)
@@ -392,9 +392,10 @@ def logs() -> None:
                 continue
             page = client.filter_log_events(logGroupName=name, startTime=since)
             for event in page.get("events", []):
-                if event["eventId"] in seen:
+                key = (name, event.get("logStreamName", ""), event["timestamp"], event["message"])
+                if key in seen:
                     continue
-                seen.add(event["eventId"])
+                seen.add(key)
                 label = name.rsplit("/", 1)[-1][:24]
                 print(f"{label} | {event['message'].rstrip()}", flush=True)
         time.sleep(1)

@@ -32,6 +32,7 @@ def _forbidden() -> Response[str]:
 
 @app.post("/callbacks/cm/<instruction_id>")
 def receive_callback(instruction_id: str) -> Response[str]:
+    count("CallbacksReceived")
     event = app.current_event
     token = (event.query_string_parameters or {}).get("token")
     if not token_is_valid(secrets.signing_keys(), instruction_id, token):

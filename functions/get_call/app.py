@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dtmf_gateway import wiring
 from dtmf_gateway.api.problems import json_response, problem
 from dtmf_gateway.api.views import instruction_view
-from dtmf_gateway.observability import logger, metrics
+from dtmf_gateway.observability import count, logger, metrics
 
 app = APIGatewayRestResolver(strip_prefixes=["/v1"])
 reader = wiring.instruction_reader()
@@ -19,6 +19,7 @@ reader = wiring.instruction_reader()
 
 @app.get("/dtmf-calls/<instruction_id>")
 def get_dtmf_call(instruction_id: str) -> Response[str]:
+    count("StatusReads")
     logger.set_correlation_id(instruction_id)
     found = reader.load(instruction_id)
     if found is None:

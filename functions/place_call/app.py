@@ -35,6 +35,7 @@ def _caller_identity() -> str:
 
 @app.post("/dtmf-calls")
 def create_dtmf_call() -> Response[str]:
+    count("PlaceRequests")
     event = app.current_event
     request = parse_dtmf_call_request(
         json_body(event.body, is_base64=bool(event.is_base64_encoded))
