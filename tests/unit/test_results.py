@@ -347,6 +347,7 @@ def test_consumer_handles_a_real_shaped_event(function_env: Any) -> None:
     }
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")  # it fails before any
 def test_consumer_refuses_an_event_that_breaks_the_contract(function_env: Any) -> None:
     module = load_function("example_consumer")
     event = sample_event("example_consumer.json")

@@ -144,64 +144,45 @@ class DynamoDbInstructionStore:
         for call in calls:
             assert call.call_id is not None  # noqa: S101 - the service passes queued calls only
             described = {
-                ":type": "call",
-                ":iid": instruction.instruction_id,
-                ":cid": call.call_id,
-                ":caller": instruction.caller,
-                ":callee": call.callee or "",
-                ":metadata": instruction.metadata,
-                ":queued": iso(queued_at),
-                ":ttl": ttl,
+                "record-type": "call",
+                "instruction-id": instruction.instruction_id,
+                "call-id": call.call_id,
+                "caller": instruction.caller,
+                "callee": call.callee or "",
+                "metadata": instruction.metadata,
+                "queued-at": iso(queued_at),
+                "ttl": ttl,
             }
-            names = {
-                "#type": "record-type",
-                "#iid": "instruction-id",
-                "#cid": "call-id",
-                "#caller": "caller",
-                "#callee": "callee",
-                "#metadata": "metadata",
-                "#queued": "queued-at",
-                "#ttl": "ttl",
+            pending = {
+                "status": CallStatus.QUEUED.value,
+                "pending-shard": pending_shard(call.call_id, self._shards),
+                "stale-at": stale_at,
             }
-            describe = ", ".join(f"{n} = {v}" for n, v in zip(names, described, strict=True))
             key = to_item(
                 {"pk": instruction_pk(instruction.instruction_id), "sk": call_sk(call.call_id)}
             )
+            clause, names, values = _assignments({**described, **pending})
             try:
                 self._ddb.update_item(
                     TableName=self._table,
                     Key=key,
-                    UpdateExpression=(
-                        f"SET {describe}, #status = :queued_status, "
-                        "#shard = :shard, #stale = :stale"
-                    ),
-                    ConditionExpression="attribute_not_exists(#status)",
-                    ExpressionAttributeNames={
-                        **names,
-                        "#status": "status",
-                        "#shard": "pending-shard",
-                        "#stale": "stale-at",
-                    },
-                    ExpressionAttributeValues=to_item(
-                        {
-                            **described,
-                            ":queued_status": CallStatus.QUEUED.value,
-                            ":shard": pending_shard(call.call_id, self._shards),
-                            ":stale": stale_at,
-                        }
-                    ),
+                    UpdateExpression=f"SET {clause}",
+                    ConditionExpression="attribute_not_exists(#guard)",
+                    ExpressionAttributeNames={**names, "#guard": "status"},
+                    ExpressionAttributeValues=to_item(values),
                 )
             except ClientError as error:
                 if not _is_conditional_failure(error):
                     raise
                 # The callback won the race and already finished this call: add what the
                 # placement knows, leave its status and result alone.
+                clause, names, values = _assignments(described)
                 self._ddb.update_item(
                     TableName=self._table,
                     Key=key,
-                    UpdateExpression=f"SET {describe}",
+                    UpdateExpression=f"SET {clause}",
                     ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=to_item(described),
+                    ExpressionAttributeValues=to_item(values),
                 )
 
 

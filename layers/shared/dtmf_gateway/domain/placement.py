@@ -61,20 +61,13 @@ def _prompt_seconds(text: str | None, prompt_type: str) -> int:
 
 def max_call_seconds(request: DtmfCallRequest) -> int:
     """Upper bound on how long a call of this instruction can take, ringing included."""
-    wire = request.to_cm_payload("x", "https://x")
-    attempts = int(wire.get("max-attempts") or 1)
-    key_timeout = int(wire.get("timeout") or 5000) / 1000
-    max_digits = int(wire.get("max-digits") or 64)
     per_attempt = (
-        _prompt_seconds(str(wire.get("prompt") or ""), str(wire.get("prompt-type")))
-        + (max_digits + 1) * key_timeout
-        + _prompt_seconds(
-            str(wire.get("invalid-prompt") or ""), str(wire.get("invalid-prompt-type"))
-        )
+        _prompt_seconds(request.prompt, request.prompt_type)
+        + (request.max_digits + 1) * request.timeout / 1000
+        + _prompt_seconds(request.invalid_prompt, request.invalid_prompt_type)
     )
-    valid = _prompt_seconds(str(wire.get("valid-prompt") or ""), str(wire.get("valid-prompt-type")))
-    ringing = int(wire.get("max-ringing-timeout") or 60)
-    return int(ringing + attempts * per_attempt + valid) + 1
+    valid = _prompt_seconds(request.valid_prompt, request.valid_prompt_type)
+    return int(request.max_ringing_timeout + request.max_attempts * per_attempt + valid) + 1
 
 
 def stale_after(request: DtmfCallRequest) -> int:
