@@ -1,0 +1,243 @@
+"""The use cases on their own, with the in-memory fakes: no AWS, no HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from dtmf_gateway.domain.callbacks import CallbackVerdict, CmCallback, RecordCallback
+from dtmf_gateway.domain.calls import InstructionStatus
+from dtmf_gateway.domain.errors import PolicyRefused
+from dtmf_gateway.domain.placement import (
+    PlaceCalls,
+    PlacementContext,
+    PlacementFailed,
+    max_call_seconds,
+)
+from dtmf_gateway.domain.policy import DialPolicy
+from dtmf_gateway.domain.ports import (
+    CmOutcomeUnknown,
+    CmRejected,
+    CmUnreachable,
+    InstructionAlreadyExists,
+)
+from dtmf_gateway.domain.publishing import Change, publish_ended_calls
+from dtmf_gateway.domain.request import parse_dtmf_call_request
+from tests.fakes import CollectingPublisher, InMemoryStore, ScriptedCm, StaticCallbackUrls
+
+NOW = datetime(2026, 11, 29, 5, 15, tzinfo=UTC)
+CONTEXT = PlacementContext(owner="arn:aws:iam::123456789012:user/test")
+
+
+def request(**changes: Any) -> Any:
+    body = {
+        "instruction-id": "i-1",
+        "callee": "+31612345678",
+        "caller": "+31201234567",
+        "prompt": "Type your PIN",
+        "min-digits": 4,
+        "max-digits": 4,
+        "regex": "[0-9]{4}",
+        **changes,
+    }
+    return parse_dtmf_call_request({k: v for k, v in body.items() if v is not None})
+
+
+@pytest.fixture
+def store() -> InMemoryStore:
+    return InMemoryStore()
+
+
+def service(store: InMemoryStore, cm: ScriptedCm, **kwargs: Any) -> PlaceCalls:
+    return PlaceCalls(
+        cm=cm,
+        store=store,
+        callback_urls=StaticCallbackUrls(),
+        policy=DialPolicy.from_settings(
+            allowed_countries="NL,BE", blocked_number_types="default", allowed_callers=""
+        ),
+        clock=lambda: NOW,
+        **kwargs,
+    )
+
+
+def test_policy_is_checked_before_anything_is_stored(store: InMemoryStore) -> None:
+    cm = ScriptedCm()
+
+    with pytest.raises(PolicyRefused):
+        service(store, cm).place(request(callee="+447400123456"), CONTEXT)
+
+    assert store.instructions == {}
+    assert cm.payloads == []
+
+
+def test_taken_instruction_id_places_nothing(store: InMemoryStore) -> None:
+    cm = ScriptedCm()
+    service(store, cm).place(request(), CONTEXT)
+
+    with pytest.raises(InstructionAlreadyExists):
+        service(store, cm).place(request(), CONTEXT)
+
+    assert len(cm.payloads) == 1
+
+
+@pytest.mark.parametrize("error", [CmRejected("bad caller", 400), CmUnreachable("refused")])
+def test_cm_placing_nothing_frees_the_instruction_id(
+    store: InMemoryStore, error: Exception
+) -> None:
+    with pytest.raises(PlacementFailed):
+        service(store, ScriptedCm(error=error)).place(request(), CONTEXT)  # type: ignore[arg-type]
+
+    assert store.instructions["i-1"]["status"] == InstructionStatus.NOT_PLACED
+    assert service(store, ScriptedCm()).place(request(), CONTEXT).http_status == 202
+
+
+def test_ambiguous_cm_outcome_is_returned_not_raised(store: InMemoryStore) -> None:
+    cm = ScriptedCm(error=CmOutcomeUnknown("no answer", timed_out=True))
+
+    result = service(store, cm).place(request(), CONTEXT)
+
+    assert result.http_status == 504
+    assert result.body["instruction-status"] == "unknown"
+    assert store.instructions["i-1"]["status"] == InstructionStatus.UNKNOWN
+    with pytest.raises(InstructionAlreadyExists):
+        service(store, ScriptedCm()).place(request(), CONTEXT)
+
+
+def test_every_callee_refused_is_a_failure(store: InMemoryStore) -> None:
+    cm = ScriptedCm(refuse=frozenset({"+31612345678"}))
+
+    with pytest.raises(PlacementFailed, match="not reachable"):
+        service(store, cm).place(request(), CONTEXT)
+
+
+def test_a_storage_failure_after_cm_queued_still_answers_202(store: InMemoryStore) -> None:
+    store.fail_recording = RuntimeError("DynamoDB unavailable")
+    errors: list[Exception] = []
+
+    result = service(store, ScriptedCm(), on_bookkeeping_error=errors.append).place(
+        request(), CONTEXT
+    )
+
+    assert result.http_status == 202
+    assert [str(e) for e in errors] == ["DynamoDB unavailable"]
+
+
+def test_longest_call_covers_ringing_prompts_and_every_key_timeout() -> None:
+    r = request(
+        **{"max-ringing-timeout": 30, "max-attempts": 3, "timeout": 5000, "prompt": "x" * 100}
+    )
+    # 30 s ringing + 3 attempts * (15 s prompt + 5 key timeouts * 5 s)
+    assert max_call_seconds(r) == 30 + 3 * (15 + 25) + 1
+
+
+# ------------------------------------------------------------------ callbacks
+
+
+def placed(store: InMemoryStore, **changes: Any) -> str:
+    result = service(store, ScriptedCm()).place(request(**changes), CONTEXT)
+    return str(result.body["calls"][0]["call-id"])
+
+
+def callback(call_id: str, callee: str | None = "+31612345678", **changes: Any) -> CmCallback:
+    body = {
+        "type": "dtmf-finished",
+        "call-id": call_id,
+        "callee": callee,
+        "digits": "4821",
+        "result": {"code": 10},
+        **changes,
+    }
+    return CmCallback.model_validate(body)
+
+
+def test_callback_records_once(store: InMemoryStore) -> None:
+    call_id = placed(store)
+    record = RecordCallback(store, clock=lambda: NOW)
+
+    first = record.record("i-1", callback(call_id))
+    second = record.record("i-1", callback(call_id, digits="0000"))
+
+    assert first[0] is CallbackVerdict.RECORDED
+    assert second[0] is CallbackVerdict.DUPLICATE
+    assert store.calls[("i-1", call_id)]["digits"] == "4821"
+
+
+@pytest.mark.parametrize(
+    "callee", ["+31612345678", "0031612345678", "31612345678", "+31 6 1234 5678"]
+)
+def test_a_callback_that_came_first_is_adopted_whatever_cm_makes_of_the_number(
+    store: InMemoryStore, callee: str
+) -> None:
+    service(store, ScriptedCm(error=CmOutcomeUnknown("lost", timed_out=True))).place(
+        request(), CONTEXT
+    )
+
+    verdict, _ = RecordCallback(store).record("i-1", callback("early", callee))
+
+    assert verdict is CallbackVerdict.RECORDED
+    assert store.calls[("i-1", "early")]["callee"] == "+31612345678"
+
+
+def test_a_callback_for_someone_else_is_refused(store: InMemoryStore) -> None:
+    placed(store)
+
+    verdict, _ = RecordCallback(store).record("i-1", callback("stranger", "+32470123456"))
+
+    assert verdict is CallbackVerdict.UNKNOWN_CALL
+    assert ("i-1", "stranger") not in store.calls
+
+
+def test_no_callback_is_adopted_for_an_instruction_cm_refused(store: InMemoryStore) -> None:
+    with pytest.raises(PlacementFailed):
+        service(store, ScriptedCm(error=CmRejected("no", 400))).place(request(), CONTEXT)
+
+    verdict, _ = RecordCallback(store).record("i-1", callback("c-1"))
+
+    assert verdict is CallbackVerdict.UNKNOWN_CALL
+
+
+def test_unknown_instruction(store: InMemoryStore) -> None:
+    assert RecordCallback(store).record("nope", callback("c"))[0] is (
+        CallbackVerdict.UNKNOWN_INSTRUCTION
+    )
+
+
+# ------------------------------------------------------------------ publishing
+
+
+def ended(call_id: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "record-type": "call",
+        "instruction-id": "i-1",
+        "call-id": call_id,
+        "caller": "+31201234567",
+        "callee": "+31612345678",
+        "status": "finished",
+        "outcome": "no-input",
+        "result": {"code": 10},
+        "metadata": {},
+        "queued-at": "2026-11-29T05:15:00.000Z",
+        "finished-at": "2026-11-29T05:16:00.000Z",
+        **changes,
+    }
+
+
+def test_only_endings_are_published_and_failures_map_to_their_records() -> None:
+    publisher = CollectingPublisher(fail={1})
+    changes = [
+        Change("1", None, ended("a", status="queued")),  # placed: not an ending
+        Change("2", ended("a", status="queued"), ended("a")),  # ended → published
+        Change("3", None, ended("b")),  # callback came first → published, but fails
+        Change("4", ended("b"), ended("b")),  # no transition
+        Change("5", ended("c", status="queued"), ended("c", callee=None)),  # unusable item
+    ]
+
+    report = publish_ended_calls(changes, publisher)
+
+    assert [d.call_id for d in publisher.published] == ["a"]
+    assert (report.published, report.skipped) == (1, 2)
+    assert report.failed == ["3", "5"]
+    assert report.malformed == ["5"]
