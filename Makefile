@@ -107,3 +107,7 @@ clean:  ## remove build output (keeps the venvs)
 .PHONY: schema
 schema: $(STAMP_DEV)  ## regenerate schemas/dtmf-result.v1.json and the template's schema from the event model
 	$(PY) scripts/generate_schema.py
+
+.PHONY: bench
+bench: $(STAMP_DEV) build  ## benchmarks: cold init, warm overhead, AWS requests + cost per call, sizes
+	PYTHONPATH=layers/shared:local:. $(PY) -m bench.run

@@ -1,0 +1,205 @@
+"""Cost per 1M calls (place -> callback -> publish), from measured counts and list prices.
+
+Telephony (CM) is excluded. Inputs: the AWS requests of a warm lifecycle with the
+Idempotency-Key header (bench.requests), cold-lifecycle secret reads amortised over cold
+starts and cache refreshes, handler CPU from bench.warm (+ real-client CPU per request), cold
+init from bench.cold (INIT is billed since 2025-08-01), memory from the template, and the log
+bytes each function wrote at INFO. Every assumption is a named constant below.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from bench.common import functions, memory_mb
+
+# ---------------------------------------------------------------------------- list prices
+# us-east-1 list prices as of 2026-11-29 (from AWS pricing pages, not fetched live).
+PRICES_AS_OF = "2026-11-29"
+PRICE_SOURCE = "AWS pricing pages, us-east-1 list prices, not fetched live"
+API_GATEWAY_REST_PER_MILLION = 3.50  # REST API requests, first 333M a month
+LAMBDA_ARM64_PER_GB_SECOND = 0.0000133334  # arm64 duration (INIT billed too since 2025-08-01)
+LAMBDA_PER_MILLION_REQUESTS = 0.20
+DYNAMODB_PER_MILLION_WRU = 0.625  # on-demand, after the November 2024 price cut
+DYNAMODB_PER_MILLION_RRU = 0.125
+DYNAMODB_STORAGE_PER_GB_MONTH = 0.25
+DYNAMODB_PITR_PER_GB_MONTH = 0.20  # continuous backups (the calls table has PITR on)
+EVENTBRIDGE_PER_MILLION_EVENTS = 1.00  # custom events, per 64 KB chunk
+SECRETS_MANAGER_PER_10K_CALLS = 0.05
+SSM_STANDARD_PARAMETER_PER_10K_CALLS = 0.0  # standard parameters, standard throughput: free
+CLOUDWATCH_LOGS_PER_GB_INGESTED = 0.50
+XRAY_PER_MILLION_TRACES_RECORDED = 5.00
+
+# ---------------------------------------------------------------------------- assumptions
+IO_MS_PER_AWS_REQUEST = 10.0  # DynamoDB, EventBridge, Secrets Manager, SSM round trip
+CM_MS_PER_REQUEST = 300.0  # CM's synchronous DTMF answer
+CPU_SCALE = 1769 / 256  # 256 MB = 0.145 vCPU (1 vCPU at 1,769 MB); CPU time stretches
+STREAM_BATCH_RECORDS = {"low": 1, "high": 10}  # records per publisher invocation
+COLD_START_FRACTION = 0.01  # invocations that start a new execution environment
+SECRETS_MAX_AGE_S = 300  # SECRETS_MAX_AGE_SECONDS default: each environment refetches
+XRAY_RESERVOIR_PER_S = 1.0  # default sampling rule: 1 request/s, shared by all services ...
+XRAY_RATE = 0.05  # ... then 5 % of the rest
+PLATFORM_LOG_BYTES_PER_INVOCATION = 450  # START, END, REPORT (+ X-Ray trace id) lines
+PLATFORM_LOG_EVENTS_PER_INVOCATION = 3
+API_ACCESS_LOG_BYTES_PER_REQUEST = 330  # the template's access-log format, filled in
+LOG_EVENT_OVERHEAD_BYTES = 26  # CloudWatch Logs bills 26 bytes of metadata per event
+DAYS_RETAINED = 30  # RetentionDays default: items live that long (TTL)
+SECONDS_PER_MONTH = 30 * 24 * 3600
+TARGET_USD_PER_MILLION = 20.0
+
+TRAFFIC = {
+    "low": {"label": "1M calls/month, evenly", "calls_per_s": 1_000_000 / SECONDS_PER_MONTH},
+    "high": {"label": "20 calls/s sustained", "calls_per_s": 20.0},
+}
+
+
+def _sampled_fraction(trace_starts_per_s: float) -> float:
+    """Share of traces X-Ray records under the default rule (reservoir shared by services)."""
+    if trace_starts_per_s <= 0:
+        return 0.0
+    kept = min(trace_starts_per_s, XRAY_RESERVOIR_PER_S) + XRAY_RATE * max(
+        trace_starts_per_s - XRAY_RESERVOIR_PER_S, 0
+    )
+    return kept / trace_starts_per_s
+
+
+def _lambda_ms(function: str, lifecycle: dict[str, Any], warm: dict[str, Any]) -> dict[str, float]:
+    """Estimated billed duration of one invocation of `function` (no cold start)."""
+    ops = lifecycle["by_function"].get(function, {})
+    aws_calls = sum(n for op, n in ops.items() if not op.startswith(("secretsmanager", "ssm")))
+    scen = warm["scenarios"]
+    over = warm.get("client_overhead", {})
+    botocore_ms = over.get("dynamodb_put_item_ms", {}).get("mean", 0.25)
+    cpu = {
+        "place_call": scen["place_call_with_key"]["product_ms"]["mean"]
+        + over.get("cm_client_place_ms", {}).get("mean", 0.1),
+        "cm_callback": scen["callback"]["product_ms"]["mean"],
+        "publish_results": scen["publish"]["product_ms"]["mean"],
+    }[function] + aws_calls * botocore_ms
+    io = aws_calls * IO_MS_PER_AWS_REQUEST + (CM_MS_PER_REQUEST if function == "place_call" else 0)
+    return {"cpu_ms": cpu * CPU_SCALE, "io_ms": io, "billed_ms": math.ceil(cpu * CPU_SCALE + io)}
+
+
+def _lambda_lines(
+    per_call: dict[str, float], life: dict[str, Any], warm: dict[str, Any], cold: Any, batch: int
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    gb_s = 0.0
+    durations = {}
+    for fn, invocations in per_call.items():
+        d = _lambda_ms(fn, life, warm)
+        if fn == "publish_results":  # the rest of the batch: CPU only, one PutEvents per 10
+            d["billed_ms"] = math.ceil(d["billed_ms"] + (batch - 1) * d["cpu_ms"])
+        durations[fn] = d
+        init_ms = 0.0
+        if cold and "function_wall_ms" in cold["functions"].get(fn, {}):
+            init_ms = cold["functions"][fn]["function_wall_ms"]["median"]
+        billed = d["billed_ms"] + COLD_START_FRACTION * init_ms
+        gb_s += invocations * memory_mb(functions()[fn]) / 1024 * billed / 1000
+    lines = {
+        "Lambda requests": sum(per_call.values()) * LAMBDA_PER_MILLION_REQUESTS,
+        "Lambda duration (arm64)": gb_s * 1e6 * LAMBDA_ARM64_PER_GB_SECOND,
+    }
+    return lines, durations
+
+
+def _secret_reads(
+    per_call: dict[str, float], cold_life: dict[str, Any], durations: dict[str, Any], rate: float
+) -> tuple[float, float]:
+    """0 per warm call; fetched again at each cold start and every max-age per environment."""
+    secret_reads = ssm_reads = 0.0
+    for fn, invocations in per_call.items():
+        ops = cold_life["by_function"].get(fn, {})
+        concurrency = rate * invocations * durations[fn]["billed_ms"] / 1000
+        refreshes = max(1, math.ceil(concurrency)) / (rate * invocations * SECRETS_MAX_AGE_S)
+        share = invocations * (COLD_START_FRACTION + refreshes)
+        secret_reads += share * ops.get("secretsmanager:GetSecretValue", 0)
+        ssm_reads += share * ops.get("ssm:GetParameter", 0)
+    return secret_reads, ssm_reads
+
+
+def _log_bytes(requests: dict[str, Any], invocations: float, api_requests: int) -> float:
+    log_bytes = sum(requests["log_bytes_per_lifecycle"].values())
+    log_events = sum(requests.get("log_lines_per_lifecycle", {}).values())
+    events = log_events + invocations * PLATFORM_LOG_EVENTS_PER_INVOCATION + api_requests
+    return (
+        log_bytes
+        + invocations * PLATFORM_LOG_BYTES_PER_INVOCATION
+        + api_requests * API_ACCESS_LOG_BYTES_PER_REQUEST
+        + LOG_EVENT_OVERHEAD_BYTES * events
+    )
+
+
+def _scenario(
+    traffic: str, requests: dict[str, Any], warm: dict[str, Any], cold: dict[str, Any] | None
+) -> dict[str, Any]:
+    rate = TRAFFIC[traffic]["calls_per_s"]
+    life = requests["scenarios"]["warm_with_key"]
+    batch = STREAM_BATCH_RECORDS[traffic]
+    per_call = {"place_call": 1.0, "cm_callback": 1.0, "publish_results": 1 / batch}
+    api_requests = 2  # POST /v1/dtmf-calls and CM's POST /v1/callbacks/cm/{id}
+
+    lines: dict[str, float] = {"API Gateway REST": api_requests * API_GATEWAY_REST_PER_MILLION}
+    lambda_lines, durations = _lambda_lines(per_call, life, warm, cold, batch)
+    lines.update(lambda_lines)
+    lines["DynamoDB writes"] = life["dynamodb_wru"] * DYNAMODB_PER_MILLION_WRU
+    lines["DynamoDB reads"] = life["dynamodb_rru"] * DYNAMODB_PER_MILLION_RRU
+    stored_gb = requests.get("stored_bytes_per_lifecycle", 0) * 1e6 / 1e9
+    lines["DynamoDB storage + PITR"] = (
+        stored_gb
+        * DAYS_RETAINED
+        / 30
+        * (DYNAMODB_STORAGE_PER_GB_MONTH + DYNAMODB_PITR_PER_GB_MONTH)
+    )
+    lines["EventBridge PutEvents"] = life["put_events_units"] * EVENTBRIDGE_PER_MILLION_EVENTS
+    secret_reads, ssm_reads = _secret_reads(
+        per_call, requests["scenarios"]["cold_with_key"], durations, rate
+    )
+    lines["Secrets Manager"] = secret_reads * 100 * SECRETS_MANAGER_PER_10K_CALLS
+    lines["SSM Parameter Store"] = ssm_reads * 100 * SSM_STANDARD_PARAMETER_PER_10K_CALLS
+    log_bytes = _log_bytes(requests, sum(per_call.values()), api_requests)
+    lines["CloudWatch Logs ingestion"] = log_bytes * 1e6 / 1e9 * CLOUDWATCH_LOGS_PER_GB_INGESTED
+    trace_starts = api_requests + per_call["publish_results"]
+    sampled = _sampled_fraction(rate * trace_starts)
+    lines["X-Ray traces"] = trace_starts * sampled * XRAY_PER_MILLION_TRACES_RECORDED
+
+    total = sum(lines.values())
+    return {
+        "traffic": TRAFFIC[traffic]["label"],
+        "calls_per_s": rate,
+        "usd_per_million_calls": lines,
+        "total": total,
+        "within_target": total <= TARGET_USD_PER_MILLION,
+        "notes": {
+            "lambda_billed_ms": {fn: d["billed_ms"] for fn, d in durations.items()},
+            "secret_reads_per_call": secret_reads,
+            "ssm_reads_per_call": ssm_reads,
+            "log_bytes_per_call": log_bytes,
+            "xray_sampled_fraction": sampled,
+            "xray_traces_per_call": trace_starts * sampled,
+        },
+    }
+
+
+def run(
+    requests: dict[str, Any], warm: dict[str, Any], cold: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "prices_as_of": PRICES_AS_OF,
+        "price_source": PRICE_SOURCE,
+        "region": "us-east-1",
+        "target_usd": TARGET_USD_PER_MILLION,
+        "assumptions": {
+            "io_ms_per_aws_request": IO_MS_PER_AWS_REQUEST,
+            "cm_ms_per_request": CM_MS_PER_REQUEST,
+            "cpu_scale": CPU_SCALE,
+            "stream_batch_records": STREAM_BATCH_RECORDS,
+            "cold_start_fraction": COLD_START_FRACTION,
+            "secrets_max_age_s": SECRETS_MAX_AGE_S,
+            "xray_sampling": f"default rule: {XRAY_RESERVOIR_PER_S:g}/s shared + {XRAY_RATE:.0%}",
+            "platform_log_bytes_per_invocation": PLATFORM_LOG_BYTES_PER_INVOCATION,
+            "api_access_log_bytes_per_request": API_ACCESS_LOG_BYTES_PER_REQUEST,
+            "days_retained": DAYS_RETAINED,
+        },
+        "scenarios": {name: _scenario(name, requests, warm, cold) for name in TRAFFIC},
+    }

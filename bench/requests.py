@@ -1,0 +1,500 @@
+"""AWS requests per call lifecycle (place -> CM callback -> publish), counted against moto.
+
+Run as a child of bench.run (``python -m bench.requests --out FILE``). Tables are created
+from template.yaml (tests/support/template.py), CM is the tests' FakeCm behind httpx's
+MockTransport, the stream batch is diffed from the table (tests/support/streams.py) and
+filtered with the publisher's FilterCriteria from the template, as Lambda would.
+
+Every botocore client created in this process (the handlers' own, and the ones Powertools
+parameters create lazily) gets a ``before-parameter-build`` hook that records service,
+operation and parameters while a handler runs (the bench's own setup calls are not counted).
+Each function keeps its own Powertools parameter cache, as separate execution environments
+do. *cold* = first lifecycle in fresh environments; *warm* = the next one (caches filled).
+
+Also counted: DynamoDB request units (item sizes from the table, +1 WRU per write that
+changes a GSI key attribute), EventBridge 64 KB event units, and the bytes each function
+writes to stdout (its CloudWatch log volume) at the template's log level (INFO).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import functools
+import io
+import json
+import math
+import os
+import sys
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from bench.common import (
+    REGION,
+    ROOT,
+    BenchError,
+    LambdaContext,
+    events_file,
+    function_environment,
+    lambda_runtime_environment,
+    template,
+    write_json,
+)
+
+HANDLERS = ("place_call", "cm_callback", "publish_results")
+DDB_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
+DDB_READS = ("GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems")
+TARGET_MAX_DDB_WRITES = 5
+TARGET_PUT_EVENTS_ENTRIES = 1
+EVENT_CHUNK = 64 * 1024
+
+
+# ---------------------------------------------------------------------------- counting
+
+
+@dataclass
+class Request:
+    phase: str  # "<function>" or "init:<function>"
+    service: str
+    operation: str
+    params: dict[str, Any]
+
+
+@dataclass
+class Recorder:
+    phase: str | None = None
+    requests: list[Request] = field(default_factory=list)
+    log_bytes: Counter[str] = field(default_factory=Counter)
+    log_lines: Counter[str] = field(default_factory=Counter)
+
+    def hook(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if self.phase is not None:
+            service = model.service_model.service_name
+            self.requests.append(Request(self.phase, service, model.name, dict(params)))
+
+    @contextlib.contextmanager
+    def during(self, phase: str) -> Iterator[None]:
+        self.phase = phase
+        try:
+            yield
+        finally:
+            self.phase = None
+
+
+class _CountingStdout(io.TextIOBase):
+    """Stands in for stdout: counts what each function writes (its log volume), keeps nothing."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+
+    def write(self, s: str) -> int:
+        phase = self._recorder.phase or "bench"
+        self._recorder.log_bytes[phase] += len(s.encode())
+        self._recorder.log_lines[phase] += s.count("\n")
+        return len(s)
+
+    def flush(self) -> None:
+        return None
+
+
+def _install_hook(recorder: Recorder) -> None:
+    import botocore.session
+
+    original = botocore.session.Session.create_client
+
+    @functools.wraps(original)
+    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = original(self, *args, **kwargs)
+        client.meta.events.register("before-parameter-build", recorder.hook)
+        return client
+
+    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+
+
+# ---------------------------------------------------------------------------- sizes
+
+
+def attribute_size(value: dict[str, Any]) -> int:  # noqa: PLR0911 - one rule per type
+    """DynamoDB's item-size rules for one AttributeValue (close enough for request units)."""
+    (kind, inner), *_ = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        digits = inner.lstrip("-").replace(".", "").strip("0") or "0"
+        return math.ceil(len(digits) / 2) + 1
+    if kind == "B":
+        return len(base64.b64decode(inner)) if isinstance(inner, str) else len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + attribute_size(v) + 1 for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(attribute_size(v) + 1 for v in inner)
+    if kind in ("SS", "NS", "BS"):
+        return sum(attribute_size({kind[0]: v}) for v in inner)
+    return 0
+
+
+def item_size(item: dict[str, Any]) -> int:
+    return sum(len(k.encode()) + attribute_size(v) for k, v in item.items())
+
+
+def _gsi_key_attributes() -> set[str]:
+    names: set[str] = set()
+    for res in template()["Resources"].values():
+        if res.get("Type") != "AWS::DynamoDB::Table":
+            continue
+        for index in res["Properties"].get("GlobalSecondaryIndexes", []):
+            names.update(k["AttributeName"] for k in index["KeySchema"])
+    return names
+
+
+def _touches_gsi(req: Request, gsi_keys: set[str]) -> bool:
+    params = req.params
+    if req.operation == "PutItem":
+        return bool(gsi_keys & set(params.get("Item", {})))
+    if req.operation == "UpdateItem":
+        return bool(gsi_keys & set(params.get("ExpressionAttributeNames", {}).values()))
+    return False
+
+
+# ---------------------------------------------------------------------------- the world
+
+
+@dataclass
+class World:
+    dynamodb: Any
+    names: dict[str, str]
+    parameter: str
+
+
+def _create_world() -> World:
+    import boto3
+
+    from tests.support.template import create_table
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    ssm = boto3.client("ssm", region_name=REGION)
+    events = boto3.client("events", region_name=REGION)
+    create_table(dynamodb, "CallsTable", "calls")
+    create_table(dynamodb, "IdempotencyTable", "idempotency")
+    token_arn = secrets.create_secret(
+        Name="cm-token", SecretString="6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21"
+    )["ARN"]
+    signing_arn = secrets.create_secret(
+        Name="callback-signing",
+        SecretString=json.dumps({"current": "k" * 48, "previous": "p" * 48}),
+    )["ARN"]
+    events.create_event_bus(Name="results")
+    names = {
+        "CallsTable": "calls",
+        "IdempotencyTable": "idempotency",
+        "CmProductTokenSecret": token_arn,
+        "CallbackSigningSecret": signing_arn,
+        "ResultBus": "results",
+    }
+    parameter = function_environment("place_call", names)["CALLBACK_BASE_URL_PARAMETER"]
+    ssm.put_parameter(Name=parameter, Value="https://dtmf.example.com", Type="String")
+    return World(dynamodb=dynamodb, names=names, parameter=parameter)
+
+
+def _environment(names: dict[str, str]) -> None:
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "POWERTOOLS_")):
+            del os.environ[name]
+    for folder in HANDLERS:
+        os.environ.update(function_environment(folder, names))
+    os.environ.update(lambda_runtime_environment("place_call"))
+    os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
+    # a handler whose only metrics are single metrics warns at flush: not what is counted here
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+class Environments:
+    """One Powertools parameter cache per function, swapped in around its invocations."""
+
+    def __init__(self) -> None:
+        from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+        self._live = DEFAULT_PROVIDERS
+        self._saved: dict[str, dict[str, Any]] = {}
+
+    @contextlib.contextmanager
+    def of(self, folder: str) -> Iterator[None]:
+        self._live.clear()
+        self._live.update(self._saved.get(folder, {}))
+        try:
+            yield
+        finally:
+            self._saved[folder] = dict(self._live)
+            self._live.clear()
+
+    def reset(self) -> None:
+        self._saved.clear()
+
+
+def _matches(pattern: Any, value: Any) -> bool:
+    """EventBridge-style pattern (the subset the template's FilterCriteria uses)."""
+    if isinstance(pattern, list):
+        return value in pattern
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(
+            _matches(sub, value.get(key)) for key, sub in pattern.items()
+        )
+    return bool(pattern == value)
+
+
+def _stream_filters() -> list[Any]:
+    res = template()["Resources"]["PublishResultsFunction"]["Properties"]["Events"]
+    filters = res["CallChanges"]["Properties"].get("FilterCriteria", {}).get("Filters", [])
+    return [json.loads(f["Pattern"]) for f in filters]
+
+
+# ---------------------------------------------------------------------------- lifecycle
+
+
+class Lifecycle:
+    def __init__(self, recorder: Recorder, envs: Environments) -> None:
+        from bench.warm import load
+        from dtmf_gateway.adapters import cm_client
+        from tests.support.cm import FakeCm
+        from tests.support.streams import StreamReader
+
+        self.recorder = recorder
+        self.envs = envs
+        self.cm = FakeCm()
+        cm_client.HttpCmClient = functools.partial(  # type: ignore[misc]
+            cm_client.HttpCmClient, transport=self.cm.transport, sleep=lambda _: None
+        )
+        self.modules = {}
+        for folder in HANDLERS:
+            with recorder.during(f"init:{folder}"), envs.of(folder):
+                self.modules[folder] = load(folder)
+        self.stream = StreamReader("calls", REGION)
+        self.filters = _stream_filters()
+        self.filtered_out = 0
+
+    def _invoke(self, folder: str, event: dict[str, Any]) -> Any:
+        with self.recorder.during(folder), self.envs.of(folder):
+            return self.modules[folder].handler(event, LambdaContext(function_name=folder))
+
+    def _publish_stream(self) -> int:
+        batch = self.stream.next_batch()["Records"]
+        kept = [r for r in batch if any(_matches(p, r) for p in self.filters)]
+        self.filtered_out += len(batch) - len(kept)
+        if kept:
+            result = self._invoke("publish_results", {"Records": kept})
+            if result != {"batchItemFailures": []}:
+                raise BenchError(f"publish_results failed records: {result}")
+        return len(kept)
+
+    def run(self, label: str, *, with_key: bool) -> dict[str, Any]:
+        start = len(self.recorder.requests)
+        event = events_file("place_call.json")
+        body = json.loads(event["body"])
+        body["instruction-id"] = f"lifecycle-{label}"
+        event["body"] = json.dumps(body)
+        headers = {k: v for k, v in event["headers"].items() if k.lower() != "idempotency-key"}
+        if with_key:
+            headers["Idempotency-Key"] = f"lifecycle-{label}-key"
+        event["headers"] = headers
+        event["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
+        response = self._invoke("place_call", event)
+        if response.get("statusCode") != 202:
+            raise BenchError(f"place_call answered {response.get('statusCode')}: {response}")
+        call = json.loads(response["body"])["calls"][0]
+        callback_url = json.loads(self.cm.requests[-1].content)["callback-url"]
+        token = parse_qs(urlsplit(callback_url).query)["token"][0]
+        invocations = {"place_call": 1, "cm_callback": 0, "publish_results": 0}
+        invocations["publish_results"] += self._publish_stream() and 1  # placing: nothing
+
+        cb = events_file("cm_callback.json")
+        cb_body = json.loads(cb["body"])
+        cb_body.update({"call-id": call["call-id"], "instruction-id": body["instruction-id"]})
+        cb["body"] = json.dumps(cb_body)
+        cb["path"] = f"/callbacks/cm/{body['instruction-id']}"
+        cb["pathParameters"] = {"instruction-id": body["instruction-id"]}
+        cb["queryStringParameters"] = {"token": token}
+        cb["multiValueQueryStringParameters"] = {"token": [token]}
+        answer = self._invoke("cm_callback", cb)
+        invocations["cm_callback"] += 1
+        if json.loads(answer.get("body") or "{}").get("status") != "recorded":
+            raise BenchError(f"cm_callback did not record the call: {answer}")
+        published = self._publish_stream()
+        invocations["publish_results"] += 1 if published else 0
+        if published != 1:
+            raise BenchError(f"{published} stream records reached the publisher, expected 1")
+        return {"requests": self.recorder.requests[start:], "invocations": invocations}
+
+
+def _stored_bytes(world: World, instruction_id: str) -> int:
+    """Bytes the calls table keeps for one instruction (+100 B per item, DynamoDB's overhead)."""
+    page = world.dynamodb.query(
+        TableName="calls",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"instruction#{instruction_id}"}},
+    )
+    return sum(item_size(item) + 100 for item in page["Items"])
+
+
+def _summarise(
+    requests: list[Request], invocations: dict[str, int], world: World, gsi_keys: set[str]
+) -> dict[str, Any]:
+    ops: Counter[str] = Counter()
+    per_function: dict[str, Counter[str]] = {}
+    wru = rru = 0.0
+    ddb_writes = ddb_write_items = ddb_reads = 0
+    put_events_entries = put_events_units = 0
+    write_detail: list[str] = []
+    for req in requests:
+        name = f"{req.service}:{req.operation}"
+        ops[name] += 1
+        per_function.setdefault(req.phase, Counter())[name] += 1
+        p = req.params
+        if req.service == "dynamodb" and req.operation in DDB_WRITES:
+            ddb_writes += 1
+            if req.operation == "TransactWriteItems":
+                ddb_write_items += len(p.get("TransactItems", []))
+                wru += 2 * len(p.get("TransactItems", []))  # transactional writes cost double
+                continue
+            if req.operation == "BatchWriteItem":
+                n = sum(len(v) for v in p.get("RequestItems", {}).values())
+                ddb_write_items += n
+                wru += n
+                continue
+            ddb_write_items += 1
+            if req.operation == "PutItem":
+                size = item_size(p["Item"])
+            else:
+                found = world.dynamodb.get_item(TableName=p["TableName"], Key=p["Key"])
+                size = item_size(found.get("Item", {})) or 1
+            units = math.ceil(size / 1024) + (1 if _touches_gsi(req, gsi_keys) else 0)
+            wru += units
+            write_detail.append(
+                f"{req.phase} {req.operation} {p['TableName']}: {size} B -> {units} WRU"
+                + (" (incl. 1 GSI)" if _touches_gsi(req, gsi_keys) else "")
+            )
+        elif req.service == "dynamodb" and req.operation in DDB_READS:
+            ddb_reads += 1
+            if req.operation == "GetItem":
+                found = world.dynamodb.get_item(TableName=p["TableName"], Key=p["Key"])
+                units = math.ceil(max(item_size(found.get("Item", {})), 1) / 4096)
+                rru += units if p.get("ConsistentRead") else units / 2
+            else:
+                rru += 1  # a small query/scan page
+        elif req.service == "events" and req.operation == "PutEvents":
+            for entry in p.get("Entries", []):
+                put_events_entries += 1
+                size = sum(
+                    len(str(entry.get(k, "")).encode()) for k in ("Source", "DetailType", "Detail")
+                ) + sum(len(r.encode()) for r in entry.get("Resources", []))
+                put_events_units += math.ceil(size / EVENT_CHUNK)
+    return {
+        "dynamodb_writes": ddb_writes,
+        "dynamodb_write_items": ddb_write_items,
+        "dynamodb_wru": wru,
+        "dynamodb_write_detail": write_detail,
+        "dynamodb_reads": ddb_reads,
+        "dynamodb_rru": rru,
+        "put_events_calls": ops["events:PutEvents"],
+        "put_events_entries": put_events_entries,
+        "put_events_units": put_events_units,
+        "secrets_get_secret_value": ops["secretsmanager:GetSecretValue"],
+        "ssm_get_parameter": ops["ssm:GetParameter"] + ops["ssm:GetParameters"],
+        "lambda_invocations": invocations,
+        "operations": dict(sorted(ops.items())),
+        "by_function": {k: dict(sorted(v.items())) for k, v in sorted(per_function.items())},
+    }
+
+
+def run() -> dict[str, Any]:
+    recorder = Recorder()
+    real_stdout = sys.stdout
+    sys.stdout = _CountingStdout(recorder)
+    try:
+        return _run(recorder)
+    finally:
+        sys.stdout = real_stdout
+
+
+def _run(recorder: Recorder) -> dict[str, Any]:
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    os.environ["AWS_DEFAULT_REGION"] = REGION
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    from moto import mock_aws
+
+    _install_hook(recorder)
+    gsi_keys = _gsi_key_attributes()
+    with mock_aws():
+        world = _create_world()
+        _environment(world.names)
+        envs = Environments()
+        life = Lifecycle(recorder, envs)
+        init_requests = [r for r in recorder.requests if r.phase.startswith("init:")]
+        scenarios: dict[str, Any] = {}
+        bytes_before = Counter(recorder.log_bytes)
+        lines_before = Counter(recorder.log_lines)
+        for label, with_key in (("cold", True), ("warm", True)):
+            out = life.run(f"{label}-key", with_key=with_key)
+            scenarios[f"{label}_with_key"] = _summarise(
+                out["requests"], out["invocations"], world, gsi_keys
+            )
+        # two lifecycles (cold and warm) went by: halve
+        log_bytes = {fn: (recorder.log_bytes[fn] - bytes_before[fn]) / 2 for fn in HANDLERS}
+        log_lines = {fn: (recorder.log_lines[fn] - lines_before[fn]) / 2 for fn in HANDLERS}
+        stored = _stored_bytes(world, "lifecycle-warm-key")
+        envs.reset()  # fresh execution environments again
+        for label, with_key in (("cold", False), ("warm", False)):
+            out = life.run(f"{label}-nokey", with_key=with_key)
+            scenarios[f"{label}_without_key"] = _summarise(
+                out["requests"], out["invocations"], world, gsi_keys
+            )
+    warm = scenarios["warm_with_key"]
+    return {
+        "region": REGION,
+        "log_level": os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
+        "init_aws_requests": len(init_requests),
+        "scenarios": scenarios,
+        "log_bytes_per_lifecycle": log_bytes,
+        "log_lines_per_lifecycle": log_lines,
+        "stored_bytes_per_lifecycle": stored,
+        "stream_records_filtered_out": life.filtered_out,
+        "within_target": {
+            "dynamodb_writes": all(
+                s["dynamodb_write_items"] <= TARGET_MAX_DDB_WRITES for s in scenarios.values()
+            ),
+            "put_events_entries": all(
+                s["put_events_entries"] == TARGET_PUT_EVENTS_ENTRIES for s in scenarios.values()
+            ),
+            "warm_secrets_reads": warm["secrets_get_secret_value"] == 0
+            and scenarios["warm_without_key"]["secrets_get_secret_value"] == 0,
+            "no_aws_at_init": not init_requests,
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="write the results as JSON here (else stdout)")
+    args = parser.parse_args()
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    try:
+        results = run()
+    except BenchError as error:
+        results = {"error": str(error)}
+    if args.out:
+        write_json(Path(args.out), results)
+    else:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

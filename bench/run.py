@@ -1,0 +1,431 @@
+"""`make bench`: cold init, warm overhead, AWS requests per call, cost per 1M calls, package
+sizes. Prints one table and writes the same figures as JSON (bench/results/latest.json).
+
+    python -m bench.run [--runs N] [--json PATH] [--only cold,warm,requests,cost,sizes]
+
+A benchmark prints numbers: nothing here asserts on times. Targets are marked ✓/✗.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.common import RESULTS_DIR, ROOT, BenchError, child_env, write_json
+
+SECTIONS = ("cold", "warm", "requests", "cost", "sizes")
+
+
+def _log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def _child(module: str, *args: str) -> dict[str, Any]:
+    """Run `python -m bench.<module>` in a fresh process; its JSON comes back through a file."""
+    with tempfile.TemporaryDirectory(prefix="dtmf-bench-") as tmp:
+        out = Path(tmp) / "out.json"
+        proc = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", f"bench.{module}", "--out", str(out), *args],
+            env=child_env(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if proc.returncode != 0 or not out.exists():
+            lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+            raise BenchError(f"bench.{module} failed: {lines[-1] if lines else proc.returncode}")
+        result: dict[str, Any] = json.loads(out.read_text())
+        return result
+
+
+def _guard(name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    start = time.perf_counter()
+    _log(f"{name} ...")
+    try:
+        result = work()
+    except BenchError as error:
+        result = {"error": str(error)}
+    except Exception as error:  # noqa: BLE001 - one broken section must not hide the others
+        result = {"error": f"{type(error).__name__}: {error}"}
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    _log(
+        f"{name} done in {result['seconds']} s"
+        + (f": {result['error']}" if "error" in result else "")
+    )
+    return result
+
+
+# ---------------------------------------------------------------------------- the table
+
+
+def _ok(flag: bool | None) -> str:
+    return "✓" if flag else "✗"
+
+
+def _ms(v: float) -> str:
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.3f}"
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1_048_576:,.2f} MB" if n >= 1_048_576 else f"{n / 1024:,.1f} KB"
+
+
+def _spread(s: dict[str, float]) -> str:
+    return f"{_ms(s['median'])} [{_ms(s['p10'])}-{_ms(s['p90'])}]"
+
+
+def _pair(entry: dict[str, Any], kind: str) -> str:
+    fn = entry.get(f"function_{kind}_ms", {}).get("median", float("nan"))
+    floor = entry.get(f"floor_{kind}_ms", {}).get("median", float("nan"))
+    return f"{_ms(fn)}/{_ms(floor)}"
+
+
+def _cold_table(cold: dict[str, Any]) -> list[str]:
+    out = [
+        f"1. COLD INIT per function (ms, in-child: first bootstrap line -> end of module exec;"
+        f" median [p10-p90] of {cold.get('runs')} runs, function/floor alternating)",
+        "   ready = spawn -> result line (start-up + init); wall = whole subprocess (module"
+        " teardown at exit too). floor = same third-party modules + same AWS clients only.",
+        "   no .pyc = same pair with layer + function compiled from source each time, as Lambda"
+        f" runs the `sam build` output ({cold.get('no_pyc_runs')} runs).",
+        f"   {'function':<17} {'function init':>20} {'floor init':>20} {'ratio':>6}"
+        f" {'ready fn/floor':>14} {'wall fn/floor':>14} {'no .pyc fn/floor':>17} {'ratio':>6}"
+        "  ≤1.15x",
+    ]
+    for fn, e in cold.get("functions", {}).items():
+        if "error" in e:
+            out.append(f"   {fn:<17} ERROR: {e['error']}")
+            continue
+        f, fl = e["function_init_ms"], e["floor_init_ms"]
+        np = e.get("no_pyc")
+        nps = (
+            f"{_ms(np['function_init_ms']['median'])}/{_ms(np['floor_init_ms']['median'])}"
+            if np
+            else "-"
+        )
+        npr = f"{np['ratio']:.2f}" if np else "-"
+        out.append(
+            f"   {fn:<17} {_spread(f):>20} {_spread(fl):>20} {e['ratio']:>6.2f}"
+            f" {_pair(e, 'ready'):>14} {_pair(e, 'wall'):>14}"
+            f" {nps:>17} {npr:>6}  {_ok(e['ratio'] <= cold['target_ratio'])}"
+        )
+    out.append(
+        "   floor contents: "
+        + "; ".join(
+            f"{fn} {e['third_party_modules']} modules of {len(e['third_party_packages'])}"
+            f" packages + {'/'.join(e['aws_clients']) or 'no'} client"
+            for fn, e in cold.get("functions", {}).items()
+            if "third_party_modules" in e
+        )
+    )
+    return out
+
+
+def _warm_table(warm: dict[str, Any]) -> list[str]:
+    names = {
+        "place_call_with_key": "place-call, with Idempotency-Key",
+        "place_call_without_key": "place-call, no key",
+        "callback": "callback",
+        "publish": "publish (1 stream record)",
+        "callback_plus_publish": "callback + publish",
+    }
+    out = [
+        f"2. WARM OVERHEAD per request (ms; {warm.get('iterations')} requests after"
+        f" {warm.get('warmup')} warm-up, in-memory fakes for AWS and CM; log level"
+        f" {warm.get('log_level')})",
+        f"   {'scenario':<38} {'product p50/p99/mean':>24} {'bare Powertools p50/p99':>24}"
+        f" {'added p50/p99':>15}  p99≤2ms",
+    ]
+    rows = [(key, label, warm.get("scenarios", {}).get(key)) for key, label in names.items()]
+    info = warm.get("scenarios_info_logs", {})
+    rows += [
+        ("", f"{label} [INFO logs]", info[key])
+        for key, label in names.items()
+        if key in info and key in ("place_call_with_key", "callback_plus_publish")
+    ]
+    for key, label, s in rows:
+        if not s:
+            continue
+        p, b = s["product_ms"], s["bare_ms"]
+        target = warm.get("within_target", {}).get(key) if key else None
+        product = f"{_ms(p['median'])} / {_ms(p['p99'])} / {_ms(p['mean'])}"
+        out.append(
+            f"   {label:<38} {product:>24}"
+            f" {_ms(b['median']) + ' / ' + _ms(b['p99']):>24}"
+            f" {_ms(s['added_p50_ms']) + ' / ' + _ms(s['added_p99_ms']):>15}"
+            f"  {'' if target is None else _ok(target)}"
+        )
+    out.append(
+        "   INFO logs = production's log level, records formatted and written to a null sink"
+    )
+    over = warm.get("client_overhead")
+    if over:
+        out.append(
+            "   real-client CPU per request (network replaced by a canned answer): DynamoDB"
+            f" PutItem {_ms(over['dynamodb_put_item_ms']['median'])}, EventBridge PutEvents"
+            f" {_ms(over['events_put_events_ms']['median'])}, HttpCmClient.place"
+            f" {_ms(over['cm_client_place_ms']['median'])} (p50)"
+        )
+    return out
+
+
+def _requests_table(req: dict[str, Any]) -> list[str]:
+    sc = req.get("scenarios", {})
+    cols = ("cold_with_key", "warm_with_key", "cold_without_key", "warm_without_key")
+    heads = ("cold+key", "warm+key", "cold,no key", "warm,no key")
+    tgt = req.get("within_target", {})
+    rows: list[tuple[str, str, str]] = [
+        (
+            "DynamoDB writes (items)",
+            "dynamodb_write_items",
+            f"≤5 {_ok(tgt.get('dynamodb_writes'))}",
+        ),
+        ("  write request units", "dynamodb_wru", ""),
+        ("DynamoDB reads", "dynamodb_reads", ""),
+        ("  read request units", "dynamodb_rru", ""),
+        ("PutEvents entries", "put_events_entries", f"=1 {_ok(tgt.get('put_events_entries'))}"),
+        (
+            "Secrets Manager GetSecretValue",
+            "secrets_get_secret_value",
+            f"0 warm {_ok(tgt.get('warm_secrets_reads'))}",
+        ),
+        ("SSM GetParameter", "ssm_get_parameter", ""),
+    ]
+    out = [
+        "3. AWS REQUESTS per call lifecycle (place -> CM callback -> publish; moto, botocore"
+        " before-parameter-build hook)",
+        f"   {'':<31}" + "".join(f"{h:>12}" for h in heads) + "   target",
+    ]
+    for label, key, target in rows:
+        vals = "".join(f"{sc.get(c, {}).get(key, float('nan')):>12g}" for c in cols)
+        out.append(f"   {label:<31}{vals}   {target}")
+    warm = sc.get("warm_with_key", {})
+    out.append(
+        "   per function (warm+key): "
+        + "; ".join(
+            f"{fn}: " + ", ".join(f"{op.split(':')[1]}x{n}" for op, n in ops.items())
+            for fn, ops in warm.get("by_function", {}).items()
+        )
+    )
+    out.append("   writes (warm+key): " + "; ".join(warm.get("dynamodb_write_detail", [])))
+    out.append(
+        f"   AWS requests at module load: {req.get('init_aws_requests')}"
+        f" {_ok(tgt.get('no_aws_at_init'))}; stream records the FilterCriteria dropped:"
+        f" {req.get('stream_records_filtered_out')}; log bytes per call at INFO: "
+        + ", ".join(f"{k} {v:,.0f}" for k, v in req.get("log_bytes_per_lifecycle", {}).items())
+    )
+    return out
+
+
+def _cost_table(cost: dict[str, Any]) -> list[str]:
+    sc = cost.get("scenarios", {})
+    names = list(sc)
+    out = [
+        f"4. COST per 1M calls (USD; {cost.get('region')} list prices as of"
+        f" {cost.get('prices_as_of')} (from AWS pricing pages, not fetched live);"
+        " telephony excluded)",
+        f"   {'':<28}" + "".join(f"{sc[n]['traffic']:>26}" for n in names),
+    ]
+    lines = list(sc[names[0]]["usd_per_million_calls"]) if names else []
+    for line in lines:
+        out.append(
+            f"   {line:<28}"
+            + "".join(f"{sc[n]['usd_per_million_calls'][line]:>26.2f}" for n in names)
+        )
+    out.append(
+        f"   {'TOTAL (target ≤ $20)':<28}"
+        + "".join(f"{f'{sc[n]["total"]:.2f} ' + _ok(sc[n]['within_target']):>26}" for n in names)
+    )
+    a = cost.get("assumptions", {})
+    for n in names:
+        notes = sc[n]["notes"]
+        out.append(
+            f"   {n}: Lambda billed ms {notes['lambda_billed_ms']}, X-Ray sampled"
+            f" {notes['xray_sampled_fraction']:.0%} ({notes['xray_traces_per_call']:.2f}"
+            f" traces/call), {notes['log_bytes_per_call']:,.0f} log bytes/call,"
+            f" {notes['secret_reads_per_call']:.4f} secret reads/call"
+        )
+    out.append(
+        f"   assumptions: {a.get('io_ms_per_aws_request'):g} ms per AWS request, CM"
+        f" {a.get('cm_ms_per_request'):g} ms, handler CPU x {a.get('cpu_scale', 0):.1f} (256 MB ="
+        f" 0.145 vCPU), 256 MB, stream batch {a.get('stream_batch_records')} records,"
+        f" {a.get('cold_start_fraction', 0):.0%} cold starts (INIT billed), secrets refetched"
+        f" every {a.get('secrets_max_age_s')} s per environment, X-Ray {a.get('xray_sampling')},"
+        f" items kept {a.get('days_retained')} days"
+    )
+    return out
+
+
+def _sizes_table(sizes: dict[str, Any]) -> list[str]:
+    out = [
+        "5. PACKAGE SIZES after `sam build` (.aws-sam/build)",
+        f"   {'artifact':<20} {'unzipped':>12} {'zipped':>12} {'files':>7} {'.py/.pyc':>11}",
+    ]
+    for kind in ("layers", "functions"):
+        for name, e in sizes.get(kind, {}).items():
+            if "error" in e:
+                out.append(f"   {name:<20} ERROR: {e['error']}")
+                continue
+            mark = ""
+            if kind == "layers":
+                mark = f"  ≤30 MB {_ok(e['unzipped_bytes'] <= sizes['target_layer_bytes'])}"
+            out.append(
+                f"   {name:<20} {_mb(e['unzipped_bytes']):>12} {_mb(e['zipped_bytes']):>12}"
+                f" {e['files']:>7} {str(e['py_files']) + '/' + str(e['pyc_files']):>11}{mark}"
+            )
+            if "largest" in e:
+                out.append(
+                    f"   {'':<20} built for {e['architecture']}; largest: "
+                    + ", ".join(f"{k} {_mb(v)}" for k, v in e["largest"].items())
+                )
+    return out
+
+
+def _targets(results: dict[str, Any]) -> list[str]:
+    cold, warm = results.get("cold", {}), results.get("warm", {})
+    req, cost, sizes = (
+        results.get("requests", {}),
+        results.get("cost", {}),
+        results.get("sizes", {}),
+    )
+    rows = []
+    if "functions" in cold:
+        rows.append(("cold init ≤ 1.15 x floor, every function", cold.get("all_within_target")))
+    if "within_target" in warm:
+        wt = warm["within_target"]
+        rows.append(("warm p99 ≤ 2 ms, place-call (with key)", wt.get("place_call_with_key")))
+        rows.append(("warm p99 ≤ 2 ms, place-call (no key)", wt.get("place_call_without_key")))
+        rows.append(("warm p99 ≤ 2 ms, callback + publish", wt.get("callback_plus_publish")))
+    if "within_target" in req:
+        rt = req["within_target"]
+        rows.append(("≤ 5 DynamoDB writes per lifecycle", rt.get("dynamodb_writes")))
+        rows.append(("exactly 1 PutEvents entry per lifecycle", rt.get("put_events_entries")))
+        rows.append(("0 Secrets Manager reads when warm", rt.get("warm_secrets_reads")))
+    for name, sc in cost.get("scenarios", {}).items():
+        rows.append((f"≤ $20 per 1M calls ({name}: {sc['traffic']})", sc.get("within_target")))
+    if "within_target" in sizes:
+        rows.append(("layer ≤ 30 MB unzipped", sizes.get("within_target")))
+    return ["TARGETS"] + [f"   {_ok(flag)} {label}" for label, flag in rows]
+
+
+def table(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    out = [
+        f"dtmf-gateway bench — {meta['started']} — Python {meta['python']} on {meta['machine']},"
+        f" {meta['cpus']} CPUs, load average {meta['load_before']} -> {meta['load_after']}",
+        "",
+    ]
+    builders = {
+        "cold": _cold_table,
+        "warm": _warm_table,
+        "requests": _requests_table,
+        "cost": _cost_table,
+        "sizes": _sizes_table,
+    }
+    for section, build in builders.items():
+        data = results.get(section)
+        if data is None:
+            continue
+        if "error" in data:
+            out.append(f"{section.upper()}: ERROR: {data['error']}")
+        else:
+            try:
+                out.extend(build(data))
+            except (KeyError, TypeError, ValueError) as error:
+                out.append(f"{section.upper()}: cannot tabulate ({error!r})")
+        out.append("")
+    out.extend(_targets(results))
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="dtmf-gateway benchmarks (make bench)")
+    parser.add_argument("--runs", type=int, default=15, help="cold-init runs per function")
+    parser.add_argument("--no-pyc-runs", type=int, default=3, help="cold runs without .pyc")
+    parser.add_argument("--iterations", type=int, default=3000, help="warm requests")
+    parser.add_argument("--warmup", type=int, default=200, help="warm-up requests")
+    parser.add_argument("--json", default=str(RESULTS_DIR / "latest.json"))
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    args = parser.parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {SECTIONS}")
+
+    results: dict[str, Any] = {
+        "meta": {
+            "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "load_before": round(os.getloadavg()[0], 2),
+            "sections": only,
+        }
+    }
+    previous: dict[str, Any] = {}
+    json_path = Path(args.json)
+    if json_path.exists():
+        try:
+            previous = json.loads(json_path.read_text())
+        except ValueError:
+            previous = {}
+
+    if "cold" in only:
+        from bench import cold
+
+        results["cold"] = _guard(
+            "cold init", lambda: cold.run(args.runs, args.no_pyc_runs, log=_log)
+        )
+    if "warm" in only:
+        results["warm"] = _guard(
+            "warm overhead",
+            lambda: _child(
+                "warm", "--iterations", str(args.iterations), "--warmup", str(args.warmup)
+            ),
+        )
+    if "requests" in only or ("cost" in only and "requests" not in previous):
+        results["requests"] = _guard("AWS requests", lambda: _child("requests"))
+    if "cost" in only:
+        from bench import cost
+
+        def inputs(name: str) -> dict[str, Any] | None:
+            data = results.get(name) or previous.get(name)
+            return None if data is None or "error" in data else data
+
+        def compute() -> dict[str, Any]:
+            req, warm = inputs("requests"), inputs("warm")
+            if req is None or warm is None:
+                raise BenchError("cost needs the requests and warm sections (run them first)")
+            return cost.run(req, warm, inputs("cold"))
+
+        results["cost"] = _guard("cost", compute)
+    if "sizes" in only:
+        from bench import sizes
+
+        results["sizes"] = _guard("package sizes", sizes.run)
+
+    results["meta"]["load_after"] = round(os.getloadavg()[0], 2)
+    text = table(results)
+    print(text)
+    write_json(json_path, {**results, "table": text.splitlines()})
+    _log(f"figures written to {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
