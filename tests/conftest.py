@@ -11,6 +11,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "DtmfGateway")
 import functools
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,29 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "DtmfGateway")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _atomic_dynamodb_writes() -> Iterator[None]:
+    """DynamoDB applies a conditional write atomically; moto evaluates the condition and
+    writes in two steps, so concurrent test threads could both pass a condition. One lock
+    around moto's write operations restores the real service's guarantee."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    originals = {}
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+        originals[name] = original
+
+        def locked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(*args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
+    yield
+    for name, original in originals.items():
+        setattr(DynamoDBBackend, name, original)
 
 
 @dataclass

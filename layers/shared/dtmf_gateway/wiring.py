@@ -32,10 +32,13 @@ def dynamodb() -> DynamoDBClient:
 
 @cache
 def managed_secrets() -> ManagedSecrets:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
     from dtmf_gateway.adapters.secrets import ManagedSecrets
 
     s = settings()
     return ManagedSecrets(
+        SecretsProvider(boto3_client=boto3.client("secretsmanager")),
         product_token_secret=s.cm_product_token_secret,
         signing_secret=s.callback_signing_secret,
         max_age=s.secrets_max_age,
@@ -44,10 +47,13 @@ def managed_secrets() -> ManagedSecrets:
 
 @cache
 def callback_urls() -> SignedCallbackUrls:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
     from dtmf_gateway.adapters.secrets import SignedCallbackUrls
 
     s = settings()
     return SignedCallbackUrls(
+        SSMProvider(boto3_client=boto3.client("ssm")),
         secrets=managed_secrets(),
         base_url_parameter=s.callback_base_url_parameter,
         max_age=s.secrets_max_age,

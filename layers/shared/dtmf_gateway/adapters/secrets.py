@@ -10,22 +10,35 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-from aws_lambda_powertools.utilities import parameters
 
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
 from dtmf_gateway.settings import ConfigurationError
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+
 
 class ManagedSecrets:
-    def __init__(self, *, product_token_secret: str, signing_secret: str, max_age: int) -> None:
+    """Secrets through one Powertools provider (its own client, built once, values cached)."""
+
+    def __init__(
+        self,
+        provider: SecretsProvider,
+        *,
+        product_token_secret: str,
+        signing_secret: str,
+        max_age: int,
+    ) -> None:
+        self._provider = provider
         self._product_token_secret = product_token_secret
         self._signing_secret = signing_secret
         self._max_age = max_age
 
     def product_token(self) -> str:
-        raw = str(parameters.get_secret(self._product_token_secret, max_age=self._max_age))
+        raw = str(self._provider.get(self._product_token_secret, max_age=self._max_age))
         value = raw.strip()
         if value.startswith("{"):
             value = str(json.loads(value).get("product-token", "")).strip()
@@ -34,28 +47,41 @@ class ManagedSecrets:
         return value
 
     def signing_keys(self) -> SigningKeys:
-        raw = str(parameters.get_secret(self._signing_secret, max_age=self._max_age))
-        try:
-            data = json.loads(raw)
-            current = str(data["current"]).encode()
-            previous = str(data.get("previous") or "").encode() or None
-        except (ValueError, KeyError, TypeError) as error:
-            raise ConfigurationError(
-                'the callback signing secret must be JSON {"current": ..., "previous": ...}'
-            ) from error
-        return SigningKeys(current=current, previous=previous)
+        return _signing_keys(str(self._provider.get(self._signing_secret, max_age=self._max_age)))
+
+
+@lru_cache(maxsize=4)
+def _signing_keys(raw: str) -> SigningKeys:
+    """Parsed once per secret value (the provider caches the value, this the parsing)."""
+    try:
+        data = json.loads(raw)
+        current = str(data["current"]).encode()
+        previous = str(data.get("previous") or "").encode() or None
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigurationError(
+            'the callback signing secret must be JSON {"current": ..., "previous": ...}'
+        ) from error
+    return SigningKeys(current=current, previous=previous)
 
 
 class SignedCallbackUrls:
     """`{public base}/v1/callbacks/cm/{instruction-id}?token={HMAC}`."""
 
-    def __init__(self, *, secrets: ManagedSecrets, base_url_parameter: str, max_age: int) -> None:
+    def __init__(
+        self,
+        provider: SSMProvider,
+        *,
+        secrets: ManagedSecrets,
+        base_url_parameter: str,
+        max_age: int,
+    ) -> None:
+        self._provider = provider
         self._secrets = secrets
         self._parameter = base_url_parameter
         self._max_age = max_age
 
     def base_url(self) -> str:
-        value = str(parameters.get_parameter(self._parameter, max_age=self._max_age)).strip()
+        value = str(self._provider.get(self._parameter, max_age=self._max_age)).strip()
         if not value.startswith(("https://", "http://")):
             raise ConfigurationError(f"SSM parameter {self._parameter} must hold an http(s) URL")
         return value.rstrip("/")
