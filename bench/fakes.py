@@ -36,15 +36,16 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import (
     DataRecord,
 )
 
-from dtmf_gateway.domain.callbacks import CallFinish, FinishStatus, KnownInstruction
 from dtmf_gateway.domain.calls import (
+    CallFinish,
     CallStatus,
     CmQueuedCall,
+    FinishStatus,
     InstructionStatus,
+    KnownInstruction,
     NewInstruction,
     iso,
 )
-from dtmf_gateway.domain.digits import InputRules
 from dtmf_gateway.domain.events import DETAIL_TYPE, EVENT_SOURCE, DtmfResultDetail
 from dtmf_gateway.domain.ports import InstructionAlreadyExists
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
@@ -164,9 +165,9 @@ class InMemoryCallbackStore:
             destinations=tuple(item.get("destinations", [])),
             metadata=item.get("metadata", {}),
             created_at=item["created-at"],
-            rules=InputRules.from_values(
-                request.get("min-digits"), request.get("max-digits"), request.get("regex")
-            ),
+            min_digits=request.get("min-digits"),
+            max_digits=request.get("max-digits"),
+            regex=request.get("regex"),
         )
 
     def _finished(self, finish: CallFinish) -> dict[str, Any]:

@@ -7,15 +7,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dtmf_gateway.domain.callbacks import CallFinish, FinishStatus, KnownInstruction
 from dtmf_gateway.domain.calls import (
+    CallFinish,
     CallStatus,
     CmQueuedCall,
+    FinishStatus,
     InstructionStatus,
+    KnownInstruction,
     NewInstruction,
     iso,
 )
-from dtmf_gateway.domain.digits import InputRules
 from dtmf_gateway.domain.events import DtmfResultDetail
 from dtmf_gateway.domain.ports import CmError, InstructionAlreadyExists
 
@@ -100,9 +101,9 @@ class InMemoryStore:
             destinations=instruction.destinations,
             metadata=instruction.metadata,
             created_at=iso(instruction.created_at),
-            rules=InputRules.from_values(
-                request.get("min-digits"), request.get("max-digits"), request.get("regex")
-            ),
+            min_digits=request.get("min-digits"),
+            max_digits=request.get("max-digits"),
+            regex=request.get("regex"),
         )
 
     def finish_queued_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:

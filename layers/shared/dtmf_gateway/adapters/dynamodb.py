@@ -20,15 +20,16 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from dtmf_gateway.domain.callbacks import CallFinish, FinishStatus, KnownInstruction
 from dtmf_gateway.domain.calls import (
+    CallFinish,
     CallStatus,
     CmQueuedCall,
+    FinishStatus,
     InstructionStatus,
+    KnownInstruction,
     NewInstruction,
     iso,
 )
-from dtmf_gateway.domain.digits import InputRules
 from dtmf_gateway.domain.expiry import PendingCall
 from dtmf_gateway.domain.ports import InstructionAlreadyExists
 
@@ -230,9 +231,9 @@ class DynamoDbCallbackStore:
             destinations=tuple(item.get("destinations", [])),
             metadata=item.get("metadata", {}),
             created_at=item["created-at"],
-            rules=InputRules.from_values(
-                request.get("min-digits"), request.get("max-digits"), request.get("regex")
-            ),
+            min_digits=request.get("min-digits"),
+            max_digits=request.get("max-digits"),
+            regex=request.get("regex"),
         )
 
     def _key(self, instruction: KnownInstruction, finish: CallFinish) -> dict[str, Any]:

@@ -7,15 +7,23 @@ duplicates, out-of-order delivery, a callback that overtakes the placing functio
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dtmf_gateway.domain.calls import CmResult, InstructionStatus, Outcome, iso, utc_now
+from dtmf_gateway.domain.calls import (
+    CallFinish,
+    CmResult,
+    FinishStatus,
+    InstructionStatus,
+    KnownInstruction,
+    Outcome,
+    iso,
+    utc_now,
+)
 from dtmf_gateway.domain.digits import InputRules
+from dtmf_gateway.domain.ports import CallbackStore
 
 CODE_UNANSWERED = 9
 CODE_FINISHED = 10
@@ -54,51 +62,6 @@ def outcome_for(code: int, digits: str | None, rules: InputRules) -> Outcome:
     return Outcome.INPUT_RECEIVED if rules.check(digits) else Outcome.INVALID_INPUT
 
 
-@dataclass(frozen=True, slots=True)
-class KnownInstruction:
-    """What the callback needs of a stored instruction."""
-
-    instruction_id: str
-    status: str
-    caller: str
-    destinations: tuple[str, ...]
-    metadata: dict[str, str]
-    created_at: str
-    rules: InputRules
-
-
-@dataclass(frozen=True, slots=True)
-class CallFinish:
-    call_id: str
-    callee: str | None  # known only when the callback overtook the placement
-    outcome: Outcome
-    digits: str | None
-    result: dict[str, Any]
-    finished_at: str
-
-
-class FinishStatus(StrEnum):
-    RECORDED = "recorded"  # this callback ended the call
-    DUPLICATE = "duplicate"  # the call had already ended: nothing changed
-    NOT_FOUND = "not-found"  # no record of this call id yet
-
-
-class CallbackStore(Protocol):
-    def load_instruction(self, instruction_id: str) -> KnownInstruction | None: ...
-
-    def finish_queued_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
-        """End a stored queued call; DUPLICATE if it already ended, NOT_FOUND if unknown."""
-        ...
-
-    def finish_unseen_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
-        """Create the call already ended (the callback came before the placement's write).
-
-        RECORDED, or DUPLICATE/NOT_FOUND-then-retry semantics as finish_queued_call when the
-        placement's write lands at the same moment (the caller retries once).
-        """
-        ...
-
-
 class CallbackVerdict(StrEnum):
     RECORDED = "recorded"
     DUPLICATE = "duplicate"
@@ -117,7 +80,10 @@ class RecordCallback:
         instruction = self._store.load_instruction(instruction_id)
         if instruction is None:
             return CallbackVerdict.UNKNOWN_INSTRUCTION, None
-        outcome = outcome_for(callback.result.code, callback.digits, instruction.rules)
+        rules = InputRules.from_values(
+            instruction.min_digits, instruction.max_digits, instruction.regex
+        )
+        outcome = outcome_for(callback.result.code, callback.digits, rules)
         finish = CallFinish(
             call_id=callback.call_id.lower(),
             callee=_matching_destination(instruction, callback.callee),

@@ -106,3 +106,34 @@ class PlacementResult:
     http_status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownInstruction:
+    """What the callback needs of a stored instruction."""
+
+    instruction_id: str
+    status: str
+    caller: str
+    destinations: tuple[str, ...]
+    metadata: dict[str, str]
+    created_at: str
+    min_digits: int | None  # the instruction's own digit rules, to re-check callbacks
+    max_digits: int | None
+    regex: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallFinish:
+    call_id: str
+    callee: str | None  # known only when the callback overtook the placement
+    outcome: Outcome
+    digits: str | None
+    result: dict[str, Any]
+    finished_at: str
+
+
+class FinishStatus(StrEnum):
+    RECORDED = "recorded"  # this callback ended the call
+    DUPLICATE = "duplicate"  # the call had already ended: nothing changed
+    NOT_FOUND = "not-found"  # no record of this call id yet

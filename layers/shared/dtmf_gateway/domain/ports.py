@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from dtmf_gateway.domain.calls import CmQueuedCall, InstructionStatus, NewInstruction
+from dtmf_gateway.domain.calls import (
+    CallFinish,
+    CmQueuedCall,
+    FinishStatus,
+    InstructionStatus,
+    KnownInstruction,
+    NewInstruction,
+)
 
 
 class CmError(Exception):
@@ -77,4 +84,20 @@ class InstructionStore(Protocol):
 class CallbackUrls(Protocol):
     def for_instruction(self, instruction_id: str) -> str:
         """The URL CM must POST the instruction's results to (token included)."""
+        ...
+
+
+class CallbackStore(Protocol):
+    def load_instruction(self, instruction_id: str) -> KnownInstruction | None: ...
+
+    def finish_queued_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
+        """End a stored queued call; DUPLICATE if it already ended, NOT_FOUND if unknown."""
+        ...
+
+    def finish_unseen_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
+        """Create the call already ended (the callback came before the placement's write).
+
+        RECORDED, or DUPLICATE/NOT_FOUND-then-retry semantics as finish_queued_call when the
+        placement's write lands at the same moment (the caller retries once).
+        """
         ...
