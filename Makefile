@@ -64,8 +64,9 @@ template-check: $(STAMP_SAM)  ## sam validate --lint, then cfn-lint on the SAM-t
 	$(TOOLS)/sam/bin/cfn-lint --ignore-checks W1020 -- .aws-sam/translated.json
 
 .PHONY: build
-build: $(STAMP_SAM)  ## sam build (cached)
+build: $(STAMP_SAM)  ## sam build (cached), then precompile the bytecode Lambda cannot write itself
 	$(SAM_ENV) $(SAM) build --cached --parallel
+	$(PY313) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 .PHONY: unit
 unit: $(STAMP_DEV)  ## unit, handler and simulator tests (no local stack)

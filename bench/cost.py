@@ -10,6 +10,8 @@ bytes each function wrote at INFO. Every assumption is a named constant below.
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 from bench.common import functions, memory_mb
@@ -52,6 +54,13 @@ TRAFFIC = {
     "low": {"label": "1M calls/month, evenly", "calls_per_s": 1_000_000 / SECONDS_PER_MONTH},
     "high": {"label": "20 calls/s sustained", "calls_per_s": 20.0},
 }
+
+
+def tracing_enabled_by_default() -> bool:
+    """The template's EnableTracing default (X-Ray is only billed when tracing is on)."""
+    template = (Path(__file__).resolve().parents[1] / "template.yaml").read_text()
+    match = re.search(r"EnableTracing:\n(?:\s+.*\n)*?\s+Default: \"?(\w+)", template)
+    return bool(match) and match.group(1) == "true"
 
 
 def _sampled_fraction(trace_starts_per_s: float) -> float:
@@ -161,7 +170,11 @@ def _scenario(
     lines["CloudWatch Logs ingestion"] = log_bytes * 1e6 / 1e9 * CLOUDWATCH_LOGS_PER_GB_INGESTED
     trace_starts = api_requests + per_call["publish_results"]
     sampled = _sampled_fraction(rate * trace_starts)
-    lines["X-Ray traces"] = trace_starts * sampled * XRAY_PER_MILLION_TRACES_RECORDED
+    xray = trace_starts * sampled * XRAY_PER_MILLION_TRACES_RECORDED
+    tracing = tracing_enabled_by_default()
+    lines["X-Ray traces" if tracing else "X-Ray traces (EnableTracing=false)"] = (
+        xray if tracing else 0.0
+    )
 
     total = sum(lines.values())
     return {
@@ -177,6 +190,7 @@ def _scenario(
             "log_bytes_per_call": log_bytes,
             "xray_sampled_fraction": sampled,
             "xray_traces_per_call": trace_starts * sampled,
+            "xray_usd_if_enabled": xray,
         },
     }
 

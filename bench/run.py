@@ -236,16 +236,16 @@ def _cost_table(cost: dict[str, Any]) -> list[str]:
         f"4. COST per 1M calls (USD; {cost.get('region')} list prices as of"
         f" {cost.get('prices_as_of')} (from AWS pricing pages, not fetched live);"
         " telephony excluded)",
-        f"   {'':<28}" + "".join(f"{sc[n]['traffic']:>26}" for n in names),
+        f"   {'':<36}" + "".join(f"{sc[n]['traffic']:>26}" for n in names),
     ]
     lines = list(sc[names[0]]["usd_per_million_calls"]) if names else []
     for line in lines:
         out.append(
-            f"   {line:<28}"
+            f"   {line:<36}"
             + "".join(f"{sc[n]['usd_per_million_calls'][line]:>26.2f}" for n in names)
         )
     out.append(
-        f"   {'TOTAL (target ≤ $20)':<28}"
+        f"   {'TOTAL (target ≤ $20)':<36}"
         + "".join(f"{f'{sc[n]["total"]:.2f} ' + _ok(sc[n]['within_target']):>26}" for n in names)
     )
     a = cost.get("assumptions", {})
@@ -254,7 +254,8 @@ def _cost_table(cost: dict[str, Any]) -> list[str]:
         out.append(
             f"   {n}: Lambda billed ms {notes['lambda_billed_ms']}, X-Ray sampled"
             f" {notes['xray_sampled_fraction']:.0%} ({notes['xray_traces_per_call']:.2f}"
-            f" traces/call), {notes['log_bytes_per_call']:,.0f} log bytes/call,"
+            f" traces/call, ${notes['xray_usd_if_enabled']:.2f} per 1M calls if"
+            f" EnableTracing=true), {notes['log_bytes_per_call']:,.0f} log bytes/call,"
             f" {notes['secret_reads_per_call']:.4f} secret reads/call"
         )
     out.append(

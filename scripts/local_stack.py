@@ -223,6 +223,22 @@ def build_and_deploy(state: dict[str, Any]) -> None:
         env,
         "sam-build",
     )
+    # /opt and the code directory are read-only in Lambda: ship the bytecode (see make build)
+    run(
+        [
+            f"{python313_dir()}/python3.13",
+            "-m",
+            "compileall",
+            "-q",
+            "-j",
+            "0",
+            "--invalidation-mode",
+            "unchecked-hash",
+            str(BUILD_DIR),
+        ],
+        env,
+        "compile-bytecode",
+    )
     s3 = boto3.client("s3", endpoint_url=state["aws-endpoint-url"], region_name=REGION, **_keys())
     with contextlib.suppress(
         s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists
