@@ -1,4 +1,8 @@
-"""GET /v1/dtmf-calls/{instruction-id} — the instruction and its calls, read-only."""
+"""GET /v1/dtmf-calls/{instruction-id} — the instruction and its calls, read-only.
+
+Only the IAM principal that placed the instruction may read it (roles count as one
+principal whatever their session name).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
+from dtmf_gateway.api.identity import principal
 from dtmf_gateway.api.problems import json_response, problem
 from dtmf_gateway.api.views import instruction_view
 from dtmf_gateway.observability import count, logger, metrics
@@ -22,7 +27,10 @@ def get_dtmf_call(instruction_id: str) -> Response[str]:
     count("StatusReads")
     logger.set_correlation_id(instruction_id)
     found = reader.load(instruction_id)
-    if found is None:
+    caller = principal(app.current_event.request_context.identity)
+    if found is None or found[0].get("owner") != caller:
+        # Results can hold PINs: only the principal that placed the instruction reads them,
+        # and to anyone else it does not exist.
         return problem(
             404,
             "not-found",

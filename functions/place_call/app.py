@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
+from dtmf_gateway.api.identity import principal
 from dtmf_gateway.api.placement import InvalidIdempotencyKey
 from dtmf_gateway.api.problems import BadRequest, json_body, json_response, problem
 from dtmf_gateway.domain.errors import InvalidRequest, PolicyRefused
@@ -26,11 +27,6 @@ from dtmf_gateway.observability import count, count_by, logger, metrics
 
 app = APIGatewayRestResolver(strip_prefixes=["/v1"])
 placement = wiring.placement()
-
-
-def _caller_identity() -> str:
-    identity = app.current_event.request_context.identity
-    return identity.user_arn or identity.caller or identity.account_id or "anonymous"
 
 
 @app.post("/dtmf-calls")
@@ -44,7 +40,7 @@ def create_dtmf_call() -> Response[str]:
         logger.set_correlation_id(request.instruction_id)
     result = placement.place(
         request,
-        owner=_caller_identity(),
+        owner=principal(app.current_event.request_context.identity),
         idempotency_key=event.headers.get("idempotency-key") or None,
         lambda_context=app.lambda_context,
     )

@@ -61,8 +61,10 @@ def deliver(
     return invoke_http(module, event)
 
 
-def read(module: Any, instruction_id: str = INSTRUCTION) -> Any:
-    event = rest_event("get_call.json", path_parameters={"instruction-id": instruction_id})
+def read(module: Any, instruction_id: str = INSTRUCTION, user_arn: str | None = None) -> Any:
+    event = rest_event(
+        "get_call.json", path_parameters={"instruction-id": instruction_id}, user_arn=user_arn
+    )
     event["path"] = f"/dtmf-calls/{instruction_id}"
     return invoke_http(module, event)
 
@@ -412,3 +414,28 @@ def test_sample_callback_event_shape_is_accepted(placed: dict[str, str], cm_call
     event["queryStringParameters"] = {"token": placed["token"]}
 
     assert invoke_http(cm_callback, event).status == 200
+
+
+def test_only_the_principal_that_placed_an_instruction_can_read_it(
+    placed: dict[str, str], get_call: Any
+) -> None:
+    stranger = read(get_call, user_arn="arn:aws:iam::123456789012:user/someone-else")
+
+    assert stranger.status == 404
+    assert read(get_call).status == 200
+
+
+def test_a_role_reads_what_another_session_of_it_placed(
+    place_call: Any, cm: Any, get_call: Any
+) -> None:
+    role_session = "arn:aws:sts::123456789012:assumed-role/orders-api/{}"
+    body = sample_body()
+    del body["instruction-id"]
+
+    first = post(place_call, body, key="k-role", user_arn=role_session.format("i-0aaa"))
+    retried = post(place_call, body, key="k-role", user_arn=role_session.format("i-0bbb"))
+    view = read(get_call, first.body["instruction-id"], user_arn=role_session.format("task-9"))
+
+    assert retried.headers.get("Idempotent-Replayed") == "true"
+    assert len(cm.requests) == 1
+    assert view.status == 200

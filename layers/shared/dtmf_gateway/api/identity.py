@@ -1,0 +1,25 @@
+"""Who is calling: the IAM principal behind a SigV4-signed API Gateway request.
+
+Temporary credentials of one role carry a different session name per instance, task or
+retry (`arn:aws:sts::123456789012:assumed-role/orders-api/i-0abc…`). The principal is the
+role itself, so an idempotent retry from another instance of the same service is still
+recognised as the same caller, and so is a status read.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aws_lambda_powertools.utilities.data_classes.common import APIGatewayEventIdentity
+
+_ASSUMED_ROLE = re.compile(
+    r"^arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+$"
+)
+
+
+def principal(identity: APIGatewayEventIdentity) -> str:
+    arn = identity.user_arn or ""
+    match = _ASSUMED_ROLE.match(arn)
+    if match:
+        return f"arn:{match['partition']}:iam::{match['account']}:role/{match['role']}"
+    return arn or identity.caller or identity.account_id or "anonymous"
