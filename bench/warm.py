@@ -2,7 +2,7 @@
 
 Run as a child of bench.run (``python -m bench.warm --out FILE``) so the handler modules and
 their caches belong to this process only. The loaded modules' module-level objects are swapped
-for the same objects built with the fakes of bench/fakes.py (``placement``, ``secrets``,
+for the same objects built with the fakes of tests/fakes.py (``placement``, ``secrets``,
 ``record_callback``, ``publisher``), so what is timed is the handler, Powertools and the
 domain, and no I/O.
 
@@ -86,12 +86,12 @@ def load(folder: str) -> ModuleType:
 
 class Fakes:
     def __init__(self) -> None:
-        from bench import fakes
         from dtmf_gateway.api.placement import IdempotentPlacement
         from dtmf_gateway.domain.callbacks import RecordCallback
         from dtmf_gateway.domain.placement import PlaceCalls
         from dtmf_gateway.domain.policy import DialPolicy
         from dtmf_gateway.settings import settings
+        from tests import fakes
 
         s = settings()
         self.table = fakes.Table()
@@ -212,8 +212,8 @@ def place_events(count: int, *, with_key: bool, prefix: str) -> list[dict[str, A
 
 
 def callback_event(instruction_id: str, call_id: str, callee: str) -> dict[str, Any]:
-    from bench.fakes import SIGNING_KEYS
     from dtmf_gateway.domain.signing import callback_token
+    from tests.fakes import SIGNING_KEYS
 
     event = events_file("cm_callback.json")
     body = json.loads(event["body"])

@@ -1,12 +1,49 @@
-"""In-memory stand-ins for the adapters, behind the same small interfaces (domain/ports.py,
-domain/callbacks.py, domain/publishing.py). Used by the domain unit tests and the benchmark."""
+"""In-memory stand-ins for every adapter, behind the same small interfaces
+(domain/ports.py, domain/publishing.py), for the domain unit tests and `make bench`.
+
+* :class:`FakeCm` — ``CmApi``: queues every callee, or raises / refuses as scripted;
+* :class:`Table` — the calls table's items, keyed like DynamoDB, with read/write counters;
+* :class:`InMemoryInstructionStore`, :class:`InMemoryCallbackStore` — ``InstructionStore`` and
+  ``CallbackStore`` on one :class:`Table`, with DynamoDB's conditional semantics and the very
+  item shapes the DynamoDB adapter writes (its pure builders are reused);
+* :class:`FakeSecrets`, :class:`FakeCallbackUrls` — secrets already fetched, real HMAC tokens;
+* :class:`InMemoryPublisher` — ``ResultPublisher`` keeping the PutEvents entries it would send;
+* :class:`InMemoryPersistence` — a Powertools idempotency persistence layer in a dict.
+"""
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
+import itertools
+import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import (
+    STATUS_CONSTANTS,
+    DataRecord,
+)
+
+from dtmf_gateway.adapters.dynamodb import (
+    INSTRUCTION_SK,
+    call_sk,
+    finished_fields,
+    instruction_item,
+    instruction_pk,
+    known_instruction,
+    pending_fields,
+    queued_call_fields,
+    unseen_call_fields,
+)
+from dtmf_gateway.adapters.eventbridge import result_entry
 from dtmf_gateway.domain.calls import (
     CallFinish,
     CallStatus,
@@ -15,64 +52,87 @@ from dtmf_gateway.domain.calls import (
     InstructionStatus,
     KnownInstruction,
     NewInstruction,
-    iso,
 )
 from dtmf_gateway.domain.events import DtmfResultDetail
 from dtmf_gateway.domain.ports import CmError, InstructionAlreadyExists
+from dtmf_gateway.domain.signing import SigningKeys, callback_token
+
+PRODUCT_TOKEN = "6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21"
+SIGNING_KEYS = SigningKeys(current=b"k" * 48, previous=b"p" * 48)
+CALLBACK_BASE_URL = "https://dtmf.example.com"
+
+Key = tuple[str, str]
 
 
-@dataclass
-class ScriptedCm:
-    """CmApi: queues every callee with a predictable call id, or raises the scripted error."""
+class FakeCm:
+    """CM's synchronous reply: every callee queued with a fresh call id, except those in
+    `refuse` (`success: false`); or the scripted `error` raised."""
 
-    error: CmError | None = None
-    refuse: frozenset[str] = frozenset()
-    payloads: list[Mapping[str, object]] = field(default_factory=list)
+    def __init__(
+        self, *, error: CmError | None = None, refuse: frozenset[str] = frozenset()
+    ) -> None:
+        self.error = error
+        self.refuse = refuse
+        self.requests = 0
+        self.last_payload: Mapping[str, object] | None = None
 
     def place(self, payload: Mapping[str, object]) -> list[CmQueuedCall]:
-        self.payloads.append(payload)
+        self.requests += 1
+        self.last_payload = payload
         if self.error is not None:
             raise self.error
         callees = payload.get("callees") or [payload["callee"]]
         assert isinstance(callees, list)
         return [
-            CmQueuedCall(
-                call_id=None if callee in self.refuse else f"call-{len(self.payloads)}-{n}",
-                callee=str(callee),
-                success=callee not in self.refuse,
-                error="not reachable" if callee in self.refuse else None,
-            )
-            for n, callee in enumerate(callees)
+            CmQueuedCall(call_id=None, callee=str(c), success=False, error="not reachable")
+            if c in self.refuse
+            else CmQueuedCall(call_id=str(uuid.uuid4()), callee=str(c), success=True)
+            for c in callees
         ]
 
 
-@dataclass
-class StaticCallbackUrls:
-    base: str = "https://dtmf.example.com"
+class Table:
+    """The items of the calls table, keyed like DynamoDB (pk, sk), as plain dicts."""
 
-    def for_instruction(self, instruction_id: str) -> str:
-        return f"{self.base}/v1/callbacks/cm/{instruction_id}?token=t"
+    def __init__(self) -> None:
+        self.items: dict[Key, dict[str, Any]] = {}
+        self.writes = 0
+        self.reads = 0
+
+    def call(self, instruction_id: str, call_id: str) -> dict[str, Any] | None:
+        return self.items.get((instruction_pk(instruction_id), call_sk(call_id)))
 
 
-@dataclass
-class InMemoryStore:
-    """InstructionStore + CallbackStore with the same conditional semantics as DynamoDB's."""
+def _present(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
 
-    instructions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    calls: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    fail_recording: Exception | None = None
+
+class InMemoryInstructionStore:
+    def __init__(
+        self,
+        table: Table,
+        *,
+        retention: timedelta = timedelta(days=30),
+        pending_shards: int = 8,
+        fail_recording: Exception | None = None,
+    ) -> None:
+        self._table = table
+        self._retention = retention
+        self._shards = pending_shards
+        self.fail_recording = fail_recording
 
     def reserve(self, instruction: NewInstruction) -> None:
-        existing = self.instructions.get(instruction.instruction_id)
-        if existing and existing["status"] != InstructionStatus.NOT_PLACED:
+        self._table.writes += 1
+        key = (instruction_pk(instruction.instruction_id), INSTRUCTION_SK)
+        existing = self._table.items.get(key)
+        if existing is not None and existing["status"] != InstructionStatus.NOT_PLACED:
             raise InstructionAlreadyExists(instruction.instruction_id)
-        self.instructions[instruction.instruction_id] = {
-            "instruction": instruction,
-            "status": InstructionStatus.PLACING.value,
-        }
+        self._table.items[key] = _present(instruction_item(instruction, self._retention))
 
     def mark(self, instruction_id: str, status: InstructionStatus, reason: str) -> None:
-        self.instructions[instruction_id].update(status=status.value, reason=reason)
+        self._table.writes += 1
+        item = self._table.items[(instruction_pk(instruction_id), INSTRUCTION_SK)]
+        item.update({"status": status.value, "status-reason": reason})
 
     def record_queued_calls(
         self, instruction: NewInstruction, calls: Sequence[CmQueuedCall]
@@ -80,72 +140,118 @@ class InMemoryStore:
         if self.fail_recording is not None:
             raise self.fail_recording
         for call in calls:
+            self._table.writes += 1
             assert call.call_id is not None
-            record = self.calls.setdefault((instruction.instruction_id, call.call_id), {})
-            record.update(
-                callee=call.callee, caller=instruction.caller, metadata=instruction.metadata
-            )
-            record["queued-at"] = iso(instruction.created_at)
-            record.setdefault("status", CallStatus.QUEUED.value)
+            key = (instruction_pk(instruction.instruction_id), call_sk(call.call_id))
+            item = self._table.items.setdefault(key, {"pk": key[0], "sk": key[1]})
+            if "status" not in item:  # the callback has not won the race
+                item.update(pending_fields(instruction, call.call_id, self._shards))
+            item.update(queued_call_fields(instruction, call.call_id, call.callee, self._retention))
+
+
+class InMemoryCallbackStore:
+    def __init__(self, table: Table, *, retention: timedelta = timedelta(days=30)) -> None:
+        self._table = table
+        self._retention = retention
 
     def load_instruction(self, instruction_id: str) -> KnownInstruction | None:
-        stored = self.instructions.get(instruction_id)
-        if stored is None:
-            return None
-        instruction: NewInstruction = stored["instruction"]
-        request = instruction.request
-        return KnownInstruction(
-            instruction_id=instruction_id,
-            status=stored["status"],
-            caller=instruction.caller,
-            destinations=instruction.destinations,
-            metadata=instruction.metadata,
-            created_at=iso(instruction.created_at),
-            min_digits=request.get("min-digits"),
-            max_digits=request.get("max-digits"),
-            regex=request.get("regex"),
-        )
+        self._table.reads += 1
+        item = self._table.items.get((instruction_pk(instruction_id), INSTRUCTION_SK))
+        return None if item is None else known_instruction(item)
 
     def finish_queued_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
-        record = self.calls.get((instruction.instruction_id, finish.call_id))
-        if record is None:
+        self._table.writes += 1
+        item = self._table.call(instruction.instruction_id, finish.call_id)
+        if item is None:
             return FinishStatus.NOT_FOUND
-        if record["status"] != CallStatus.QUEUED:
+        if item.get("status") != CallStatus.QUEUED:
             return FinishStatus.DUPLICATE
-        record.update(_finished(finish))
+        item.update(_present(finished_fields(finish)))
+        item.pop("pending-shard", None)
+        item.pop("stale-at", None)
         return FinishStatus.RECORDED
 
     def finish_unseen_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
-        key = (instruction.instruction_id, finish.call_id)
-        if key in self.calls:
-            return FinishStatus.NOT_FOUND
-        self.calls[key] = {
-            "callee": finish.callee,
-            "caller": instruction.caller,
-            "metadata": instruction.metadata,
-            "queued-at": instruction.created_at,
-            **_finished(finish),
-        }
+        self._table.writes += 1
+        key = (instruction_pk(instruction.instruction_id), call_sk(finish.call_id))
+        if key in self._table.items:
+            return FinishStatus.NOT_FOUND  # the placement wrote it meanwhile
+        fields = unseen_call_fields(instruction, finish, self._retention)
+        self._table.items[key] = {"pk": key[0], "sk": key[1], **_present(fields)}
         return FinishStatus.RECORDED
 
 
-def _finished(finish: CallFinish) -> dict[str, Any]:
-    return {
-        "status": CallStatus.FINISHED.value,
-        "outcome": finish.outcome.value,
-        "digits": finish.digits,
-        "result": finish.result,
-        "finished-at": finish.finished_at,
-    }
+class FakeSecrets:
+    """The two secrets, already fetched (as they are in a warm environment)."""
+
+    def product_token(self) -> str:
+        return PRODUCT_TOKEN
+
+    def signing_keys(self) -> SigningKeys:
+        return SIGNING_KEYS
 
 
-@dataclass
-class CollectingPublisher:
-    """ResultPublisher that keeps what it was given; indexes in `fail` are reported failed."""
+class FakeCallbackUrls:
+    """``SignedCallbackUrls`` with the signing key and base URL already at hand."""
 
-    fail: set[int] = field(default_factory=set)
-    published: list[DtmfResultDetail] = field(default_factory=list)
+    def __init__(self, secrets: FakeSecrets | None = None) -> None:
+        self._secrets = secrets or FakeSecrets()
+
+    def for_instruction(self, instruction_id: str) -> str:
+        token = callback_token(self._secrets.signing_keys(), instruction_id)
+        return f"{CALLBACK_BASE_URL}/v1/callbacks/cm/{quote(instruction_id, safe='')}?token={token}"
+
+
+class InMemoryPublisher:
+    """Keeps the PutEvents entries it would send; the indexes in `fail` are reported failed."""
+
+    def __init__(self, bus_name: str = "dtmf-results", *, fail: frozenset[int] = frozenset()):
+        self._bus = bus_name
+        self.fail = fail
+        self.entries: list[dict[str, Any]] = []
 
     def publish(self, details: Sequence[DtmfResultDetail]) -> list[int]:
-        self.published.extend(d for i, d in enumerate(details) if i not in self.fail)
+        for index, detail in enumerate(details):
+            if index not in self.fail:
+                self.entries.append(dict(result_entry(detail, self._bus)))
+        if len(self.entries) > 1000:  # the benchmark publishes thousands
+            del self.entries[:-10]
         return sorted(i for i in self.fail if i < len(details))
+
+
+class InMemoryPersistence(BasePersistenceLayer):
+    """Powertools idempotency records in a dict, with DynamoDB's conditional-put semantics."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[str, DataRecord] = {}
+        self.calls = itertools.count()
+
+    def _get_record(self, idempotency_key: str) -> DataRecord:
+        next(self.calls)
+        record = self.records.get(idempotency_key)
+        if record is None:
+            raise IdempotencyItemNotFoundError
+        return copy.copy(record)
+
+    def _put_record(self, data_record: DataRecord) -> None:
+        next(self.calls)
+        existing = self.records.get(data_record.idempotency_key)
+        if existing is not None and not existing.is_expired:
+            in_progress_lapsed = (
+                existing.status == STATUS_CONSTANTS["INPROGRESS"]
+                and existing.in_progress_expiry_timestamp is not None
+                and existing.in_progress_expiry_timestamp
+                < int(dt.datetime.now().timestamp() * 1000)
+            )
+            if not in_progress_lapsed:
+                raise IdempotencyItemAlreadyExistsError(old_data_record=copy.copy(existing))
+        self.records[data_record.idempotency_key] = copy.copy(data_record)
+
+    def _update_record(self, data_record: DataRecord) -> None:
+        next(self.calls)
+        self.records[data_record.idempotency_key] = copy.copy(data_record)
+
+    def _delete_record(self, data_record: DataRecord) -> None:
+        next(self.calls)
+        self.records.pop(data_record.idempotency_key, None)

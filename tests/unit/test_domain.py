@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,14 @@ from dtmf_gateway.domain.ports import (
 )
 from dtmf_gateway.domain.publishing import Change, publish_ended_calls
 from dtmf_gateway.domain.request import parse_dtmf_call_request
-from tests.fakes import CollectingPublisher, InMemoryStore, ScriptedCm, StaticCallbackUrls
+from tests.fakes import (
+    FakeCallbackUrls,
+    FakeCm,
+    InMemoryCallbackStore,
+    InMemoryInstructionStore,
+    InMemoryPublisher,
+    Table,
+)
 
 NOW = datetime(2026, 11, 29, 5, 15, tzinfo=UTC)
 CONTEXT = PlacementContext(owner="arn:aws:iam::123456789012:user/test")
@@ -46,15 +54,20 @@ def request(**changes: Any) -> Any:
 
 
 @pytest.fixture
-def store() -> InMemoryStore:
-    return InMemoryStore()
+def table() -> Table:
+    return Table()
 
 
-def service(store: InMemoryStore, cm: ScriptedCm, **kwargs: Any) -> PlaceCalls:
+def status_of(table: Table, instruction_id: str) -> str:
+    return str(table.items[(f"instruction#{instruction_id}", "instruction")]["status"])
+
+
+def service(table: Table, cm: FakeCm, **kwargs: Any) -> PlaceCalls:
+    fail_recording = kwargs.pop("fail_recording", None)
     return PlaceCalls(
         cm=cm,
-        store=store,
-        callback_urls=StaticCallbackUrls(),
+        store=InMemoryInstructionStore(table, fail_recording=fail_recording),
+        callback_urls=FakeCallbackUrls(),
         policy=DialPolicy.from_settings(
             allowed_countries="NL,BE", blocked_number_types="default", allowed_callers=""
         ),
@@ -63,63 +76,64 @@ def service(store: InMemoryStore, cm: ScriptedCm, **kwargs: Any) -> PlaceCalls:
     )
 
 
-def test_policy_is_checked_before_anything_is_stored(store: InMemoryStore) -> None:
-    cm = ScriptedCm()
+def test_policy_is_checked_before_anything_is_stored(table: Table) -> None:
+    cm = FakeCm()
 
     with pytest.raises(PolicyRefused):
-        service(store, cm).place(request(callee="+447400123456"), CONTEXT)
+        service(table, cm).place(request(callee="+447400123456"), CONTEXT)
 
-    assert store.instructions == {}
-    assert cm.payloads == []
+    assert table.items == {}
+    assert cm.requests == 0
 
 
-def test_taken_instruction_id_places_nothing(store: InMemoryStore) -> None:
-    cm = ScriptedCm()
-    service(store, cm).place(request(), CONTEXT)
+def test_taken_instruction_id_places_nothing(table: Table) -> None:
+    cm = FakeCm()
+    service(table, cm).place(request(), CONTEXT)
 
     with pytest.raises(InstructionAlreadyExists):
-        service(store, cm).place(request(), CONTEXT)
+        service(table, cm).place(request(), CONTEXT)
 
-    assert len(cm.payloads) == 1
+    assert cm.requests == 1
 
 
 @pytest.mark.parametrize("error", [CmRejected("bad caller", 400), CmUnreachable("refused")])
-def test_cm_placing_nothing_frees_the_instruction_id(
-    store: InMemoryStore, error: Exception
-) -> None:
+def test_cm_placing_nothing_frees_the_instruction_id(table: Table, error: Exception) -> None:
     with pytest.raises(PlacementFailed):
-        service(store, ScriptedCm(error=error)).place(request(), CONTEXT)  # type: ignore[arg-type]
+        service(table, FakeCm(error=error)).place(request(), CONTEXT)  # type: ignore[arg-type]
 
-    assert store.instructions["i-1"]["status"] == InstructionStatus.NOT_PLACED
-    assert service(store, ScriptedCm()).place(request(), CONTEXT).http_status == 202
+    assert status_of(table, "i-1") == InstructionStatus.NOT_PLACED
+    assert service(table, FakeCm()).place(request(), CONTEXT).http_status == 202
 
 
-def test_ambiguous_cm_outcome_is_returned_not_raised(store: InMemoryStore) -> None:
-    cm = ScriptedCm(error=CmOutcomeUnknown("no answer", timed_out=True))
+def test_ambiguous_cm_outcome_is_returned_not_raised(table: Table) -> None:
+    cm = FakeCm(error=CmOutcomeUnknown("no answer", timed_out=True))
 
-    result = service(store, cm).place(request(), CONTEXT)
+    result = service(table, cm).place(request(), CONTEXT)
 
     assert result.http_status == 504
     assert result.body["instruction-status"] == "unknown"
-    assert store.instructions["i-1"]["status"] == InstructionStatus.UNKNOWN
+    assert status_of(table, "i-1") == InstructionStatus.UNKNOWN
     with pytest.raises(InstructionAlreadyExists):
-        service(store, ScriptedCm()).place(request(), CONTEXT)
+        service(table, FakeCm()).place(request(), CONTEXT)
 
 
-def test_every_callee_refused_is_a_failure(store: InMemoryStore) -> None:
-    cm = ScriptedCm(refuse=frozenset({"+31612345678"}))
+def test_every_callee_refused_is_a_failure(table: Table) -> None:
+    cm = FakeCm(refuse=frozenset({"+31612345678"}))
 
     with pytest.raises(PlacementFailed, match="not reachable"):
-        service(store, cm).place(request(), CONTEXT)
+        service(table, cm).place(request(), CONTEXT)
 
 
-def test_a_storage_failure_after_cm_queued_still_answers_202(store: InMemoryStore) -> None:
-    store.fail_recording = RuntimeError("DynamoDB unavailable")
+def test_a_storage_failure_after_cm_queued_still_answers_202(table: Table) -> None:
     errors: list[Exception] = []
-
-    result = service(store, ScriptedCm(), on_bookkeeping_error=errors.append).place(
-        request(), CONTEXT
+    failing = service(
+        table,
+        FakeCm(),
+        on_bookkeeping_error=errors.append,
+        fail_recording=RuntimeError("DynamoDB unavailable"),
     )
+
+    result = failing.place(request(), CONTEXT)
 
     assert result.http_status == 202
     assert [str(e) for e in errors] == ["DynamoDB unavailable"]
@@ -136,8 +150,8 @@ def test_longest_call_covers_ringing_prompts_and_every_key_timeout() -> None:
 # ------------------------------------------------------------------ callbacks
 
 
-def placed(store: InMemoryStore, **changes: Any) -> str:
-    result = service(store, ScriptedCm()).place(request(**changes), CONTEXT)
+def placed(table: Table, **changes: Any) -> str:
+    result = service(table, FakeCm()).place(request(**changes), CONTEXT)
     return str(result.body["calls"][0]["call-id"])
 
 
@@ -153,54 +167,56 @@ def callback(call_id: str, callee: str | None = "+31612345678", **changes: Any) 
     return CmCallback.model_validate(body)
 
 
-def test_callback_records_once(store: InMemoryStore) -> None:
-    call_id = placed(store)
-    record = RecordCallback(store, clock=lambda: NOW)
+def test_callback_records_once(table: Table) -> None:
+    call_id = placed(table)
+    record = RecordCallback(InMemoryCallbackStore(table), clock=lambda: NOW)
 
     first = record.record("i-1", callback(call_id))
     second = record.record("i-1", callback(call_id, digits="0000"))
 
     assert first[0] is CallbackVerdict.RECORDED
     assert second[0] is CallbackVerdict.DUPLICATE
-    assert store.calls[("i-1", call_id)]["digits"] == "4821"
+    assert table.call("i-1", call_id)["digits"] == "4821"  # type: ignore[index]
 
 
 @pytest.mark.parametrize(
     "callee", ["+31612345678", "0031612345678", "31612345678", "+31 6 1234 5678"]
 )
 def test_a_callback_that_came_first_is_adopted_whatever_cm_makes_of_the_number(
-    store: InMemoryStore, callee: str
+    table: Table, callee: str
 ) -> None:
-    service(store, ScriptedCm(error=CmOutcomeUnknown("lost", timed_out=True))).place(
-        request(), CONTEXT
+    service(table, FakeCm(error=CmOutcomeUnknown("lost", timed_out=True))).place(request(), CONTEXT)
+
+    verdict, _ = RecordCallback(InMemoryCallbackStore(table)).record(
+        "i-1", callback("early", callee)
     )
 
-    verdict, _ = RecordCallback(store).record("i-1", callback("early", callee))
-
     assert verdict is CallbackVerdict.RECORDED
-    assert store.calls[("i-1", "early")]["callee"] == "+31612345678"
+    assert table.call("i-1", "early")["callee"] == "+31612345678"  # type: ignore[index]
 
 
-def test_a_callback_for_someone_else_is_refused(store: InMemoryStore) -> None:
-    placed(store)
+def test_a_callback_for_someone_else_is_refused(table: Table) -> None:
+    placed(table)
 
-    verdict, _ = RecordCallback(store).record("i-1", callback("stranger", "+32470123456"))
+    verdict, _ = RecordCallback(InMemoryCallbackStore(table)).record(
+        "i-1", callback("stranger", "+32470123456")
+    )
 
     assert verdict is CallbackVerdict.UNKNOWN_CALL
-    assert ("i-1", "stranger") not in store.calls
+    assert table.call("i-1", "stranger") is None
 
 
-def test_no_callback_is_adopted_for_an_instruction_cm_refused(store: InMemoryStore) -> None:
+def test_no_callback_is_adopted_for_an_instruction_cm_refused(table: Table) -> None:
     with pytest.raises(PlacementFailed):
-        service(store, ScriptedCm(error=CmRejected("no", 400))).place(request(), CONTEXT)
+        service(table, FakeCm(error=CmRejected("no", 400))).place(request(), CONTEXT)
 
-    verdict, _ = RecordCallback(store).record("i-1", callback("c-1"))
+    verdict, _ = RecordCallback(InMemoryCallbackStore(table)).record("i-1", callback("c-1"))
 
     assert verdict is CallbackVerdict.UNKNOWN_CALL
 
 
-def test_unknown_instruction(store: InMemoryStore) -> None:
-    assert RecordCallback(store).record("nope", callback("c"))[0] is (
+def test_unknown_instruction(table: Table) -> None:
+    assert RecordCallback(InMemoryCallbackStore(table)).record("nope", callback("c"))[0] is (
         CallbackVerdict.UNKNOWN_INSTRUCTION
     )
 
@@ -226,7 +242,7 @@ def ended(call_id: str, **changes: Any) -> dict[str, Any]:
 
 
 def test_only_endings_are_published_and_failures_map_to_their_records() -> None:
-    publisher = CollectingPublisher(fail={1})
+    publisher = InMemoryPublisher(fail=frozenset({1}))
     changes = [
         Change("1", None, ended("a", status="queued")),  # placed: not an ending
         Change("2", ended("a", status="queued"), ended("a")),  # ended → published
@@ -237,7 +253,7 @@ def test_only_endings_are_published_and_failures_map_to_their_records() -> None:
 
     report = publish_ended_calls(changes, publisher)
 
-    assert [d.call_id for d in publisher.published] == ["a"]
+    assert [json.loads(e["Detail"])["call-id"] for e in publisher.entries] == ["a"]
     assert (report.published, report.skipped) == (1, 2)
     assert report.failed == ["3", "5"]
     assert report.malformed == ["5"]

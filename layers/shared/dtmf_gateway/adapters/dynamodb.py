@@ -80,6 +80,108 @@ def _is_conditional_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+# ---------------------------------------------------------------- item shapes (no I/O)
+# The in-memory fakes (tests/fakes.py) build their items with these too, so what they keep
+# is exactly what this adapter writes.
+
+
+def instruction_item(instruction: NewInstruction, retention: timedelta) -> dict[str, Any]:
+    return {
+        "pk": instruction_pk(instruction.instruction_id),
+        "sk": INSTRUCTION_SK,
+        "record-type": "instruction",
+        "instruction-id": instruction.instruction_id,
+        "owner": instruction.owner,
+        "caller": instruction.caller,
+        "destinations": list(instruction.destinations),
+        "request": instruction.request,
+        "metadata": instruction.metadata,
+        "status": InstructionStatus.PLACING.value,
+        "created-at": iso(instruction.created_at),
+        "max-call-seconds": instruction.max_call_seconds,
+        "idempotency-key": instruction.idempotency_key,
+        "ttl": int((instruction.created_at + retention).timestamp()),
+    }
+
+
+def queued_call_fields(
+    instruction: NewInstruction, call_id: str, callee: str | None, retention: timedelta
+) -> dict[str, Any]:
+    """What the placement knows of a call (never its status or result)."""
+    return {
+        "record-type": "call",
+        "instruction-id": instruction.instruction_id,
+        "call-id": call_id,
+        "caller": instruction.caller,
+        "callee": callee or "",
+        "metadata": instruction.metadata,
+        "queued-at": iso(instruction.created_at),
+        "ttl": int((instruction.created_at + retention).timestamp()),
+    }
+
+
+def pending_fields(instruction: NewInstruction, call_id: str, shards: int) -> dict[str, Any]:
+    """A queued call's status and its entry in the sparse pending-calls index."""
+    stale = instruction.created_at + timedelta(seconds=instruction.max_call_seconds)
+    return {
+        "status": CallStatus.QUEUED.value,
+        "pending-shard": pending_shard(call_id, shards),
+        "stale-at": int(stale.timestamp()),
+    }
+
+
+def finished_fields(finish: CallFinish) -> dict[str, Any]:
+    return {
+        "status": CallStatus.FINISHED.value,
+        "outcome": finish.outcome.value,
+        "digits": finish.digits,
+        "result": finish.result,
+        "finished-at": finish.finished_at,
+    }
+
+
+def unseen_call_fields(
+    instruction: KnownInstruction, finish: CallFinish, retention: timedelta
+) -> dict[str, Any]:
+    """A call whose callback arrived before the placement recorded it: complete and ended."""
+    created = datetime.fromisoformat(instruction.created_at)
+    return {
+        "record-type": "call",
+        "instruction-id": instruction.instruction_id,
+        "call-id": finish.call_id,
+        "caller": instruction.caller,
+        "callee": finish.callee,
+        "metadata": instruction.metadata,
+        "queued-at": instruction.created_at,
+        "ttl": int((created + retention).timestamp()),
+        **finished_fields(finish),
+    }
+
+
+def known_instruction(item: Mapping[str, Any]) -> KnownInstruction:
+    request = item.get("request", {})
+    return KnownInstruction(
+        instruction_id=item["instruction-id"],
+        status=item["status"],
+        caller=item["caller"],
+        destinations=tuple(item.get("destinations", [])),
+        metadata=item.get("metadata", {}),
+        created_at=item["created-at"],
+        min_digits=request.get("min-digits"),
+        max_digits=request.get("max-digits"),
+        regex=request.get("regex"),
+    )
+
+
+def _assignments(fields: Mapping[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """`#f0 = :f0, #f1 = :f1, …` for the fields that have a value (None = leave absent)."""
+    present = [(k, v) for k, v in fields.items() if v is not None]
+    names = {f"#f{i}": k for i, (k, _) in enumerate(present)}
+    values = {f":f{i}": v for i, (_, v) in enumerate(present)}
+    clause = ", ".join(f"#f{i} = :f{i}" for i in range(len(present)))
+    return clause, names, values
+
+
 class DynamoDbInstructionStore:
     def __init__(
         self,
@@ -95,23 +197,7 @@ class DynamoDbInstructionStore:
         self._shards = pending_shards
 
     def reserve(self, instruction: NewInstruction) -> None:
-        ttl = int((instruction.created_at + self._retention).timestamp())
-        item = {
-            "pk": instruction_pk(instruction.instruction_id),
-            "sk": INSTRUCTION_SK,
-            "record-type": "instruction",
-            "instruction-id": instruction.instruction_id,
-            "owner": instruction.owner,
-            "caller": instruction.caller,
-            "destinations": list(instruction.destinations),
-            "request": instruction.request,
-            "metadata": instruction.metadata,
-            "status": InstructionStatus.PLACING.value,
-            "created-at": iso(instruction.created_at),
-            "max-call-seconds": instruction.max_call_seconds,
-            "idempotency-key": instruction.idempotency_key,
-            "ttl": ttl,
-        }
+        item = instruction_item(instruction, self._retention)
         try:
             self._ddb.put_item(
                 TableName=self._table,
@@ -139,26 +225,10 @@ class DynamoDbInstructionStore:
     def record_queued_calls(
         self, instruction: NewInstruction, calls: Sequence[CmQueuedCall]
     ) -> None:
-        queued_at = instruction.created_at
-        stale_at = int((queued_at + timedelta(seconds=instruction.max_call_seconds)).timestamp())
-        ttl = int((queued_at + self._retention).timestamp())
         for call in calls:
             assert call.call_id is not None  # noqa: S101 - the service passes queued calls only
-            described = {
-                "record-type": "call",
-                "instruction-id": instruction.instruction_id,
-                "call-id": call.call_id,
-                "caller": instruction.caller,
-                "callee": call.callee or "",
-                "metadata": instruction.metadata,
-                "queued-at": iso(queued_at),
-                "ttl": ttl,
-            }
-            pending = {
-                "status": CallStatus.QUEUED.value,
-                "pending-shard": pending_shard(call.call_id, self._shards),
-                "stale-at": stale_at,
-            }
+            described = queued_call_fields(instruction, call.call_id, call.callee, self._retention)
+            pending = pending_fields(instruction, call.call_id, self._shards)
             key = to_item(
                 {"pk": instruction_pk(instruction.instruction_id), "sk": call_sk(call.call_id)}
             )
@@ -187,25 +257,6 @@ class DynamoDbInstructionStore:
                 )
 
 
-def _assignments(fields: Mapping[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """`#f0 = :f0, #f1 = :f1, …` for the fields that have a value (None = leave absent)."""
-    present = [(k, v) for k, v in fields.items() if v is not None]
-    names = {f"#f{i}": k for i, (k, _) in enumerate(present)}
-    values = {f":f{i}": v for i, (_, v) in enumerate(present)}
-    clause = ", ".join(f"#f{i} = :f{i}" for i in range(len(present)))
-    return clause, names, values
-
-
-def _finished_fields(finish: CallFinish) -> dict[str, Any]:
-    return {
-        "status": CallStatus.FINISHED.value,
-        "outcome": finish.outcome.value,
-        "digits": finish.digits,
-        "result": finish.result,
-        "finished-at": finish.finished_at,
-    }
-
-
 class DynamoDbCallbackStore:
     """Conditional writes that let exactly one callback end a call."""
 
@@ -222,19 +273,7 @@ class DynamoDbCallbackStore:
         )
         if "Item" not in response:
             return None
-        item = from_item(response["Item"])
-        request = item.get("request", {})
-        return KnownInstruction(
-            instruction_id=instruction_id,
-            status=item["status"],
-            caller=item["caller"],
-            destinations=tuple(item.get("destinations", [])),
-            metadata=item.get("metadata", {}),
-            created_at=item["created-at"],
-            min_digits=request.get("min-digits"),
-            max_digits=request.get("max-digits"),
-            regex=request.get("regex"),
-        )
+        return known_instruction(from_item(response["Item"]))
 
     def _key(self, instruction: KnownInstruction, finish: CallFinish) -> dict[str, Any]:
         return to_item(
@@ -242,7 +281,7 @@ class DynamoDbCallbackStore:
         )
 
     def finish_queued_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
-        clause, names, values = _assignments(_finished_fields(finish))
+        clause, names, values = _assignments(finished_fields(finish))
         try:
             self._ddb.update_item(
                 TableName=self._table,
@@ -265,19 +304,8 @@ class DynamoDbCallbackStore:
         return FinishStatus.RECORDED
 
     def finish_unseen_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
-        created = datetime.fromisoformat(instruction.created_at)
         clause, names, values = _assignments(
-            {
-                "record-type": "call",
-                "instruction-id": instruction.instruction_id,
-                "call-id": finish.call_id,
-                "caller": instruction.caller,
-                "callee": finish.callee,
-                "metadata": instruction.metadata,
-                "queued-at": instruction.created_at,
-                "ttl": int((created + self._retention).timestamp()),
-                **_finished_fields(finish),
-            }
+            unseen_call_fields(instruction, finish, self._retention)
         )
         try:
             self._ddb.update_item(

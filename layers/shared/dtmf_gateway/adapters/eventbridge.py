@@ -17,30 +17,34 @@ if TYPE_CHECKING:
 MAX_ENTRIES_PER_CALL = 10
 
 
+def result_entry(detail: DtmfResultDetail, bus_name: str) -> PutEventsRequestEntryTypeDef:
+    """The PutEvents entry of one DTMF Result (the trace header goes on when Lambda has one)."""
+    entry: PutEventsRequestEntryTypeDef = {
+        "Source": EVENT_SOURCE,
+        "DetailType": DETAIL_TYPE,
+        "Detail": detail.to_json(),
+        "EventBusName": bus_name,
+        "Resources": [detail.dedupe_key()],
+    }
+    trace = os.environ.get("_X_AMZN_TRACE_ID")  # set by Lambda per invocation
+    if trace:
+        entry["TraceHeader"] = trace
+    return entry
+
+
 class EventBridgeResultPublisher:
     def __init__(self, client: EventBridgeClient, bus_name: str) -> None:
         self._events = client
         self._bus = bus_name
-
-    def _entry(self, detail: DtmfResultDetail) -> PutEventsRequestEntryTypeDef:
-        entry: PutEventsRequestEntryTypeDef = {
-            "Source": EVENT_SOURCE,
-            "DetailType": DETAIL_TYPE,
-            "Detail": detail.to_json(),
-            "EventBusName": self._bus,
-            "Resources": [detail.dedupe_key()],
-        }
-        trace = os.environ.get("_X_AMZN_TRACE_ID")  # set by Lambda per invocation
-        if trace:
-            entry["TraceHeader"] = trace
-        return entry
 
     def publish(self, details: Sequence[DtmfResultDetail]) -> list[int]:
         failed: list[int] = []
         for start in range(0, len(details), MAX_ENTRIES_PER_CALL):
             chunk = details[start : start + MAX_ENTRIES_PER_CALL]
             try:
-                response = self._events.put_events(Entries=[self._entry(d) for d in chunk])
+                response = self._events.put_events(
+                    Entries=[result_entry(d, self._bus) for d in chunk]
+                )
             except (ClientError, BotoCoreError):
                 failed.extend(range(start, start + len(chunk)))
                 continue
