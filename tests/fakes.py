@@ -255,3 +255,19 @@ class InMemoryPersistence(BasePersistenceLayer):
     def _delete_record(self, data_record: DataRecord) -> None:
         next(self.calls)
         self.records.pop(data_record.idempotency_key, None)
+
+
+class InMemoryCalleeQuota:
+    """``CalleeQuota``: calls per callee per clock hour, all-or-nothing like the adapter."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def acquire(self, callees: Sequence[str], now: dt.datetime) -> list[str]:
+        hour = now.strftime("%Y%m%d%H")
+        over = [c for c in callees if self.counts.get((c, hour), 0) >= self.limit]
+        if not over:
+            for callee in callees:
+                self.counts[(callee, hour)] = self.counts.get((callee, hour), 0) + 1
+        return over

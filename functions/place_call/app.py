@@ -19,7 +19,7 @@ from dtmf_gateway import wiring
 from dtmf_gateway.api.identity import principal
 from dtmf_gateway.api.placement import InvalidIdempotencyKey
 from dtmf_gateway.api.problems import BadRequest, json_body, json_response, problem
-from dtmf_gateway.domain.errors import InvalidRequest, PolicyRefused
+from dtmf_gateway.domain.errors import CalleeLimitReached, InvalidRequest, PolicyRefused
 from dtmf_gateway.domain.placement import PlacementFailed
 from dtmf_gateway.domain.ports import InstructionAlreadyExists
 from dtmf_gateway.domain.request import parse_dtmf_call_request
@@ -102,6 +102,26 @@ def _policy(error: PolicyRefused) -> Response[str]:
             "rules": rules,
             "errors": [
                 {"field": v.field, "rule": v.rule, "message": v.message} for v in error.violations
+            ],
+        },
+    )
+
+
+@app.exception_handler(CalleeLimitReached)
+def _too_many(error: CalleeLimitReached) -> Response[str]:
+    count_by("RequestsRefused", "reason", CalleeLimitReached.RULE)
+    return problem(
+        429,
+        "policy-refused",
+        "Too many calls to the same number",
+        f"{', '.join(error.fields)} already had {error.limit} call(s) this hour, the most this "
+        "service allows; nothing was placed.",
+        headers={"Retry-After": str(error.retry_after_seconds)},
+        extensions={
+            "rules": [CalleeLimitReached.RULE],
+            "errors": [
+                {"field": f, "rule": CalleeLimitReached.RULE, "message": "too many calls this hour"}
+                for f in error.fields
             ],
         },
     )

@@ -10,7 +10,7 @@ import pytest
 
 from dtmf_gateway.domain.callbacks import CallbackVerdict, CmCallback, RecordCallback
 from dtmf_gateway.domain.calls import InstructionStatus
-from dtmf_gateway.domain.errors import PolicyRefused
+from dtmf_gateway.domain.errors import CalleeLimitReached, PolicyRefused
 from dtmf_gateway.domain.placement import (
     PlaceCalls,
     PlacementContext,
@@ -30,6 +30,7 @@ from tests.fakes import (
     FakeCallbackUrls,
     FakeCm,
     InMemoryCallbackStore,
+    InMemoryCalleeQuota,
     InMemoryInstructionStore,
     InMemoryPublisher,
     Table,
@@ -257,3 +258,15 @@ def test_only_endings_are_published_and_failures_map_to_their_records() -> None:
     assert (report.published, report.skipped) == (1, 2)
     assert report.failed == ["3", "5"]
     assert report.malformed == ["5"]
+
+
+def test_the_callee_limit_is_checked_before_anything_is_stored(table: Table) -> None:
+    quota = InMemoryCalleeQuota(limit=1)
+    limited = service(table, FakeCm(), quota=quota, calls_per_callee_per_hour=1)
+    limited.place(request(), CONTEXT)
+
+    with pytest.raises(CalleeLimitReached) as refused:
+        limited.place(request(**{"instruction-id": "i-2"}), CONTEXT)
+
+    assert refused.value.fields == ["callee"]
+    assert ("instruction#i-2", "instruction") not in table.items

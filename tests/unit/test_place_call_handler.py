@@ -422,3 +422,65 @@ def test_requests_from_threads_with_one_key_place_one_call(place_call: Any, cm: 
     assert len(cm.requests) == 1
     assert sorted(r.status for r in results).count(202) >= 1
     assert {r.status for r in results} <= {202, 409}
+
+
+# ------------------------------------------------------------------ calls per callee
+
+
+@pytest.fixture
+def limited_place_call(function_env: Any, cm: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    import functools
+
+    from dtmf_gateway.adapters import cm_client
+    from tests.conftest import _reset_caches
+    from tests.support.lambdas import load_function
+
+    monkeypatch.setenv("MAX_CALLS_PER_CALLEE_PER_HOUR", "2")
+    monkeypatch.setattr(
+        cm_client,
+        "HttpCmClient",
+        functools.partial(cm_client.HttpCmClient, transport=cm.transport, sleep=lambda _: None),
+    )
+    _reset_caches()
+    return load_function("place_call")
+
+
+def test_a_callee_gets_at_most_the_hourly_limit(
+    limited_place_call: Any, cm: Any, function_env: Any
+) -> None:
+    statuses = [
+        post(limited_place_call, {**sample_body(), "instruction-id": f"limit-{n}"}).status
+        for n in range(2)
+    ]
+
+    third = post(limited_place_call, {**sample_body(), "instruction-id": "limit-2"})
+
+    assert statuses == [202, 202]
+    assert third.status == 429
+    assert third.problem["rules"] == ["per-callee-limit-reached"]
+    assert [e["field"] for e in third.problem["errors"]] == ["callee"]
+    assert 1 <= int(third.headers["Retry-After"]) <= 3600
+    assert len(cm.requests) == 2
+    assert not [i for i in function_env.items() if i["pk"] == "instruction#limit-2"]
+
+
+def test_an_instruction_refused_for_one_callee_counts_for_none(
+    limited_place_call: Any, cm: Any
+) -> None:
+    for n in range(2):
+        post(limited_place_call, {**sample_body(), "instruction-id": f"a-{n}"})
+    body = {**sample_body(), "instruction-id": "both"}
+    del body["callee"]
+    body["callees"] = ["+32470123456", "+31612345678"]
+
+    refused = post(limited_place_call, body)
+    first = post(
+        limited_place_call, {**sample_body(), "callee": "+32470123456", "instruction-id": "b-1"}
+    )
+    second = post(
+        limited_place_call, {**sample_body(), "callee": "+32470123456", "instruction-id": "b-2"}
+    )
+
+    assert refused.status == 429
+    assert [e["field"] for e in refused.problem["errors"]] == ["callees[1]"]
+    assert (first.status, second.status) == (202, 202)

@@ -46,6 +46,7 @@ class Settings:
     allowed_callers: str
     retention: timedelta
     pending_shards: int
+    calls_per_callee_per_hour: int
     cm_connect_timeout: float
     cm_total_timeout: float
     secrets_max_age: int
@@ -65,6 +66,7 @@ class Settings:
             allowed_callers=os.environ.get("ALLOWED_CALLERS", ""),
             retention=timedelta(days=_number("RETENTION_DAYS", 30)),
             pending_shards=int(_number("PENDING_SHARDS", 8)),
+            calls_per_callee_per_hour=int(_number("MAX_CALLS_PER_CALLEE_PER_HOUR", 0)),
             cm_connect_timeout=_number("CM_CONNECT_TIMEOUT_SECONDS", 2.0),
             cm_total_timeout=_number("CM_TIMEOUT_SECONDS", 8.0),
             secrets_max_age=int(_number("SECRETS_MAX_AGE_SECONDS", 300)),

@@ -86,7 +86,7 @@ def placement() -> IdempotentPlacement:
     )
 
     from dtmf_gateway.adapters.cm_client import HttpCmClient
-    from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionStore
+    from dtmf_gateway.adapters.dynamodb import DynamoDbCalleeQuota, DynamoDbInstructionStore
     from dtmf_gateway.api.placement import IdempotentPlacement
     from dtmf_gateway.domain.placement import PlaceCalls
 
@@ -105,6 +105,8 @@ def placement() -> IdempotentPlacement:
         callback_urls=callback_urls(),
         policy=dial_policy(),
         on_bookkeeping_error=_log_bookkeeping_error,
+        quota=DynamoDbCalleeQuota(dynamodb(), s.table_name, limit=s.calls_per_callee_per_hour),
+        calls_per_callee_per_hour=s.calls_per_callee_per_hour,
     )
     persistence = DynamoDBPersistenceLayer(
         table_name=s.idempotency_table_name, boto3_client=dynamodb()

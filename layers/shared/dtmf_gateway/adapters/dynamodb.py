@@ -411,3 +411,53 @@ class DynamoDbPendingCalls:
                 return False
             raise
         return True
+
+
+class DynamoDbCalleeQuota:
+    """Calls per callee per clock hour: one counter item per callee and hour
+    (`pk = callee#<e164>`, `sk = hour#<yyyymmddhh>`), incremented only below the limit and
+    deleted by TTL two hours later. Costs one write per callee per placement."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str, *, limit: int) -> None:
+        self._ddb = client
+        self._table = table_name
+        self._limit = limit
+
+    def _update(self, callee: str, hour: str, expression: str, **condition: Any) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=to_item({"pk": f"callee#{callee}", "sk": f"hour#{hour}"}),
+            UpdateExpression=expression,
+            ExpressionAttributeNames={"#count": "calls", "#ttl": "ttl"},
+            ExpressionAttributeValues=to_item(condition.pop("values")),
+            **condition,
+        )
+
+    def acquire(self, callees: Sequence[str], now: datetime) -> list[str]:
+        hour = now.strftime("%Y%m%d%H")
+        expires = int(now.timestamp()) + 2 * 3600
+        counted: list[str] = []
+        over: list[str] = []
+        for callee in callees:
+            try:
+                self._update(
+                    callee,
+                    hour,
+                    "ADD #count :one SET #ttl = :ttl",
+                    ConditionExpression="attribute_not_exists(#count) OR #count < :limit",
+                    values={":one": 1, ":ttl": expires, ":limit": self._limit},
+                )
+                counted.append(callee)
+            except ClientError as error:
+                if not _is_conditional_failure(error):
+                    raise
+                over.append(callee)
+        if over:  # refused as a whole: give back what this request took
+            for callee in counted:
+                self._update(
+                    callee,
+                    hour,
+                    "ADD #count :minus_one SET #ttl = :ttl",
+                    values={":minus_one": -1, ":ttl": expires},
+                )
+        return over

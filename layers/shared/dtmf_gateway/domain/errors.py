@@ -66,3 +66,15 @@ class PolicyRefused(Exception):
     def rules(self) -> list[str]:
         """The distinct rule names, in the order they were first violated."""
         return list(dict.fromkeys(v.rule for v in self.violations))
+
+
+class CalleeLimitReached(Exception):
+    """A callee already had the most calls this deployment allows in the current hour."""
+
+    RULE = "per-callee-limit-reached"
+
+    def __init__(self, fields: Iterable[str], limit: int, retry_after_seconds: int) -> None:
+        self.fields = list(fields)
+        self.limit = limit
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(f"{self.RULE}: {', '.join(self.fields)}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dtmf_gateway.domain.calls import (
@@ -19,9 +19,11 @@ from dtmf_gateway.domain.calls import (
     PlacementResult,
     utc_now,
 )
+from dtmf_gateway.domain.errors import CalleeLimitReached
 from dtmf_gateway.domain.expiry import CALLBACK_GRACE
 from dtmf_gateway.domain.ports import (
     CallbackUrls,
+    CalleeQuota,
     CmApi,
     CmOutcomeUnknown,
     CmRejected,
@@ -94,6 +96,8 @@ class PlaceCalls:
         clock: Callable[[], datetime] = utc_now,
         new_instruction_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         on_bookkeeping_error: Callable[[Exception], None] = lambda _: None,
+        quota: CalleeQuota | None = None,
+        calls_per_callee_per_hour: int = 0,
     ) -> None:
         self._cm = cm
         self._store = store
@@ -102,15 +106,19 @@ class PlaceCalls:
         self._clock = clock
         self._new_id = new_instruction_id
         self._on_bookkeeping_error = on_bookkeeping_error
+        self._quota = quota if calls_per_callee_per_hour > 0 else None
+        self._limit = calls_per_callee_per_hour
 
     def place(self, request: DtmfCallRequest, context: PlacementContext) -> PlacementResult:
         """Place the instruction.
 
-        Raises PolicyRefused, InstructionAlreadyExists or PlacementFailed (nothing placed, a
-        retry is safe). An ambiguous CM failure is *returned* (502/504) rather than raised, so
-        the idempotency layer stores it and a retried request cannot ring anyone twice.
+        Raises PolicyRefused, CalleeLimitReached, InstructionAlreadyExists or PlacementFailed
+        (nothing placed, a retry is safe). An ambiguous CM failure is *returned* (502/504)
+        rather than raised, so the idempotency layer stores it and a retried request cannot
+        ring anyone twice.
         """
         self._policy.enforce(request)
+        self._count_calls_per_callee(request)
         instruction = NewInstruction(
             instruction_id=request.instruction_id or self._new_id(),
             owner=context.owner,
@@ -157,6 +165,19 @@ class PlaceCalls:
                 "calls": [_call_view(r) for r in _in_destination_order(instruction, replies)],
             },
         )
+
+    def _count_calls_per_callee(self, request: DtmfCallRequest) -> None:
+        if self._quota is None:
+            return
+        now = self._clock()
+        over = set(self._quota.acquire(request.destinations(), now))
+        if over:
+            next_hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+            raise CalleeLimitReached(
+                [path for path, number in request.destination_fields() if number in over],
+                self._limit,
+                retry_after_seconds=max(1, int((next_hour - now).total_seconds())),
+            )
 
 
 def _in_destination_order(

@@ -7,6 +7,7 @@ Adapters (httpx CM client, DynamoDB repository, Secrets Manager) implement them 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from dtmf_gateway.domain.calls import (
@@ -78,6 +79,13 @@ class InstructionStore(Protocol):
 
         Must not overwrite a call whose callback was recorded first.
         """
+        ...
+
+
+class CalleeQuota(Protocol):
+    def acquire(self, callees: Sequence[str], now: datetime) -> list[str]:
+        """Count one call to each callee in the current window; return the callees that are
+        already at the limit (then nothing is counted for any of them)."""
         ...
 
 
