@@ -423,13 +423,19 @@ class DynamoDbCalleeQuota:
         self._table = table_name
         self._limit = limit
 
-    def _update(self, callee: str, hour: str, expression: str, **condition: Any) -> None:
+    def _add(self, callee: str, hour: str, delta: int, expires: int, *, guarded: bool) -> None:
+        """ADD delta to the callee's counter for the hour (guarded: only while below limit)."""
+        values: dict[str, Any] = {":delta": delta, ":ttl": expires}
+        condition: dict[str, Any] = {}
+        if guarded:
+            values[":limit"] = self._limit
+            condition["ConditionExpression"] = "attribute_not_exists(#count) OR #count < :limit"
         self._ddb.update_item(
             TableName=self._table,
             Key=to_item({"pk": f"callee#{callee}", "sk": f"hour#{hour}"}),
-            UpdateExpression=expression,
+            UpdateExpression="ADD #count :delta SET #ttl = :ttl",
             ExpressionAttributeNames={"#count": "calls", "#ttl": "ttl"},
-            ExpressionAttributeValues=to_item(condition.pop("values")),
+            ExpressionAttributeValues=to_item(values),
             **condition,
         )
 
@@ -440,13 +446,7 @@ class DynamoDbCalleeQuota:
         over: list[str] = []
         for callee in callees:
             try:
-                self._update(
-                    callee,
-                    hour,
-                    "ADD #count :one SET #ttl = :ttl",
-                    ConditionExpression="attribute_not_exists(#count) OR #count < :limit",
-                    values={":one": 1, ":ttl": expires, ":limit": self._limit},
-                )
+                self._add(callee, hour, 1, expires, guarded=True)
                 counted.append(callee)
             except ClientError as error:
                 if not _is_conditional_failure(error):
@@ -454,10 +454,5 @@ class DynamoDbCalleeQuota:
                 over.append(callee)
         if over:  # refused as a whole: give back what this request took
             for callee in counted:
-                self._update(
-                    callee,
-                    hour,
-                    "ADD #count :minus_one SET #ttl = :ttl",
-                    values={":minus_one": -1, ":ttl": expires},
-                )
+                self._add(callee, hour, -1, expires, guarded=False)
         return over
