@@ -106,8 +106,9 @@ clean:  ## remove build output (keeps the venvs)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: schema
-schema: $(STAMP_DEV)  ## regenerate schemas/dtmf-result.v1.json and the template's schema from the event model
+schema: $(STAMP_DEV)  ## regenerate schemas/ (event JSON Schema + template copy, OpenAPI) from the models
 	$(PY) scripts/generate_schema.py
+	$(PY) scripts/generate_openapi.py
 
 .PHONY: bench
 bench: $(STAMP_DEV) build  ## benchmarks: cold init, warm overhead, AWS requests + cost per call, sizes
