@@ -8,10 +8,13 @@ import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from tests.support.lambdas import LambdaContext  # the same context object the tests use
+
+__all__ = ["LambdaContext"]
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER_DIR = ROOT / "layers" / "shared"
@@ -149,15 +152,11 @@ def lambda_runtime_environment(folder: str) -> dict[str, str]:
     }
 
 
-@cache
-def _event_text(name: str) -> str:
-    return (EVENTS_DIR / name).read_text()
-
-
 def events_file(name: str) -> dict[str, Any]:
     """A fresh copy of events/<name> (the samples `sam local invoke -e` uses)."""
-    data: dict[str, Any] = json.loads(_event_text(name))
-    return data
+    from tests.support.lambdas import sample_event
+
+    return sample_event(name)
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -189,23 +188,6 @@ def summary(values: Sequence[float]) -> dict[str, float]:
 # ---------------------------------------------------------------------------- Lambda
 
 
-@dataclass
-class LambdaContext:
-    """The attributes Powertools reads from Lambda's context object."""
-
-    function_name: str = "dtmf-bench-function"
-    memory_limit_in_mb: int = 256
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:dtmf-bench-function"
-    aws_request_id: str = "5d9f3c0e-bench-4c1d-9a7e-000000000000"
-    log_group_name: str = "/dtmf-bench/function"
-    log_stream_name: str = "2026/11/29/[$LATEST]bench"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
 # ---------------------------------------------------------------------------- hand-over
 
 
@@ -220,3 +202,11 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def emit(results: dict[str, Any], out: str | None) -> None:
+    """A section run on its own: its figures as JSON to `out`, or to stdout."""
+    if out:
+        write_json(Path(out), results)
+    else:
+        print(json.dumps(results, indent=2))

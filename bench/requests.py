@@ -31,7 +31,6 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -40,11 +39,11 @@ from bench.common import (
     ROOT,
     BenchError,
     LambdaContext,
+    emit,
     events_file,
     function_environment,
     lambda_runtime_environment,
     template,
-    write_json,
 )
 
 HANDLERS = ("place_call", "cm_callback", "publish_results")
@@ -490,10 +489,7 @@ def main() -> None:
         results = run()
     except BenchError as error:
         results = {"error": str(error)}
-    if args.out:
-        write_json(Path(args.out), results)
-    else:
-        print(json.dumps(results, indent=2))
+    emit(results, args.out)
 
 
 if __name__ == "__main__":

@@ -37,11 +37,11 @@ from bench.common import (
     LOOPBACK_ENDPOINT,
     BenchError,
     LambdaContext,
+    emit,
     events_file,
     function_environment,
     lambda_runtime_environment,
     summary,
-    write_json,
 )
 
 TARGET_P99_MS = 2.0
@@ -568,12 +568,7 @@ def main() -> None:
         results = run(args.iterations, args.warmup)
     except BenchError as error:
         results = {"error": str(error)}
-    if args.out:
-        from pathlib import Path
-
-        write_json(Path(args.out), results)
-    else:
-        print(json.dumps(results, indent=2))
+    emit(results, args.out)
 
 
 if __name__ == "__main__":
