@@ -182,6 +182,37 @@ def _assignments(fields: Mapping[str, Any]) -> tuple[str, dict[str, str], dict[s
     return clause, names, values
 
 
+def _set_fields(
+    client: DynamoDBClient,
+    table: str,
+    key: dict[str, AttributeValueTypeDef],
+    fields: Mapping[str, Any],
+    *,
+    only_if_new: bool,
+) -> bool:
+    """SET the fields on an item; with only_if_new, only while it has no status yet.
+    False when that condition failed (someone else wrote the item first)."""
+    clause, names, values = _assignments(fields)
+    condition: dict[str, Any] = {}
+    if only_if_new:
+        names["#guard"] = "status"
+        condition["ConditionExpression"] = "attribute_not_exists(#guard)"
+    try:
+        client.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression=f"SET {clause}",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item(values),
+            **condition,
+        )
+    except ClientError as error:
+        if only_if_new and _is_conditional_failure(error):
+            return False
+        raise
+    return True
+
+
 class DynamoDbInstructionStore:
     def __init__(
         self,
@@ -232,29 +263,11 @@ class DynamoDbInstructionStore:
             key = to_item(
                 {"pk": instruction_pk(instruction.instruction_id), "sk": call_sk(call.call_id)}
             )
-            clause, names, values = _assignments({**described, **pending})
-            try:
-                self._ddb.update_item(
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression=f"SET {clause}",
-                    ConditionExpression="attribute_not_exists(#guard)",
-                    ExpressionAttributeNames={**names, "#guard": "status"},
-                    ExpressionAttributeValues=to_item(values),
-                )
-            except ClientError as error:
-                if not _is_conditional_failure(error):
-                    raise
+            fields = {**described, **pending}
+            if not _set_fields(self._ddb, self._table, key, fields, only_if_new=True):
                 # The callback won the race and already finished this call: add what the
                 # placement knows, leave its status and result alone.
-                clause, names, values = _assignments(described)
-                self._ddb.update_item(
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression=f"SET {clause}",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=to_item(values),
-                )
+                _set_fields(self._ddb, self._table, key, described, only_if_new=False)
 
 
 class DynamoDbCallbackStore:
@@ -304,21 +317,9 @@ class DynamoDbCallbackStore:
         return FinishStatus.RECORDED
 
     def finish_unseen_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
-        clause, names, values = _assignments(
-            unseen_call_fields(instruction, finish, self._retention)
-        )
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key=self._key(instruction, finish),
-                UpdateExpression=f"SET {clause}",
-                ConditionExpression="attribute_not_exists(#guard)",
-                ExpressionAttributeNames={**names, "#guard": "status"},
-                ExpressionAttributeValues=to_item(values),
-            )
-        except ClientError as error:
-            if not _is_conditional_failure(error):
-                raise
+        fields = unseen_call_fields(instruction, finish, self._retention)
+        key = self._key(instruction, finish)
+        if not _set_fields(self._ddb, self._table, key, fields, only_if_new=True):
             return FinishStatus.NOT_FOUND  # the placement wrote it meanwhile
         return FinishStatus.RECORDED
 
