@@ -7,11 +7,12 @@ import copy
 import functools
 import json
 import logging
+import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -24,6 +25,10 @@ from cm_simulator.regex_guard import RegexGuard
 from cm_simulator.scripts import (
     DEFAULT_BEHAVIOUR,
     MAGIC_NUMBERS,
+    CalleeScript,
+    Entry,
+    ReplyCalleeFormat,
+    ScriptedCall,
     ScriptError,
     parse_number,
     parse_script,
@@ -34,6 +39,7 @@ from cm_simulator.validation import (
     DEFAULT_MAX_CALLEES,
     Instruction,
     ValidationFailed,
+    normalize_number,
     problem_details,
     validate_instruction,
 )
@@ -51,6 +57,8 @@ DEFAULT_CALLBACK_RETRIES = 3
 DTMF_PATH = "/voiceapi/v2/dtmf"
 MAX_BODY_BYTES = 1024 * 1024
 MAX_CALLBACK_RETRIES = 20
+#: Longest pause between two pieces of a dripped reply body (real seconds).
+DRIP_INTERVAL_S = 0.1
 CALL_FILTERS = ("callee", "caller", "instruction-id", "state")
 
 
@@ -161,6 +169,18 @@ def _check_settings(body: object, current: _Settings) -> _Settings:
 
 
 @dataclass(frozen=True)
+class Queued:
+    """An accepted instruction: the ``call-queued`` reply, how slowly to send it, and a
+    function that starts the calls (to run once the reply was sent, or failed to be)."""
+
+    reply: list[dict[str, object]]
+    launch: Callable[[], None]
+    delay_seconds: float = 0.0  # real seconds before the reply (``reply-delay-seconds``)
+    drip_seconds: float = 0.0  # real seconds the reply body takes (``reply-drip-seconds``)
+    cancel: threading.Event = field(default_factory=threading.Event)  # set by reset/stop
+
+
+@dataclass(frozen=True)
 class _CallJob:
     """Everything a call's worker thread needs."""
 
@@ -168,7 +188,7 @@ class _CallJob:
     callee: str
     instruction: Instruction
     call_settings: CallSettings
-    scripts: dict[str, Script]
+    scripted: ScriptedCall | None
     settings: _Settings
     generation: _Generation
     group: _Group | None
@@ -313,28 +333,58 @@ class Simulator:
         pickup: Pickup | str = Pickup.ANSWER,
         keys: Iterable[str] = (),
         hangup_after_attempt: int | None = None,
+        *,
+        reply_callee_format: ReplyCalleeFormat | str | None = None,
+        reply_delay_seconds: float | None = None,
+        reply_drip_seconds: float | None = None,
+        callback_extra: Mapping[str, object] | None = None,
+        callback_digits_key: str | None = None,
+        per_call: Sequence[Mapping[str, object]] | None = None,
     ) -> str:
-        """Script every later call to ``number``; returns the normalized number."""
+        """Script every later call to ``number``, as ``PUT /_simulator/callees/{e164}``
+        does (see README "Scripting"); returns the normalized number.
+
+        ``per_call`` entries are JSON-style dicts with kebab-case keys
+        (``{"pickup": "no-answer"}``); the other arguments are their defaults. Raises
+        :class:`ScriptError` for a bad value, ``ValueError`` for an unknown ``pickup``,
+        ``TypeError`` when ``keys`` is a single string.
+        """
         if isinstance(keys, str):
             raise TypeError("keys is a list of strings, one per attempt, e.g. ['1234#']")
-        script = parse_script(
-            {
-                "pickup": Pickup(pickup).value,
-                "keys": list(keys),
-                "hangup-after-attempt": hangup_after_attempt,
-            }
-        )
+        body: dict[str, object] = {
+            "pickup": Pickup(pickup).value,
+            "keys": list(keys),
+            "hangup-after-attempt": hangup_after_attempt,
+            "reply-callee-format": reply_callee_format,
+            "reply-delay-seconds": reply_delay_seconds,
+            "reply-drip-seconds": reply_drip_seconds,
+            "callback-extra": dict(callback_extra) if callback_extra is not None else None,
+            "callback-digits-key": callback_digits_key,
+            "per-call": [dict(e) for e in per_call] if per_call is not None else None,
+        }
+        script = parse_script({k: v for k, v in body.items() if v is not None})
         normalized = parse_number(number)
         self.store.set_script(normalized, script)
         logger.info("callee %s scripted: %s", mask_number(normalized), self.describe_script(script))
         return normalized
 
-    def describe_script(self, script: Script) -> str:
-        """A script for the log: keys shown only when ``log_keys`` is on."""
-        data = script.to_json()
-        if not self.log_keys:
-            data["keys"] = [f"{len(keys)} key(s)" for keys in script.keys]
-        return json.dumps(data)
+    def describe_script(self, script: Script | Entry | CalleeScript) -> str:
+        """A script for the log: keys shown only when ``log_keys`` is on; of
+        ``callback-extra`` only the key names (its values may hold digits)."""
+        return json.dumps(self._loggable(script.to_json()))
+
+    def _loggable(self, data: dict[str, object]) -> dict[str, object]:
+        shown = dict(data)
+        keys = shown.get("keys")
+        if not self.log_keys and isinstance(keys, list):
+            shown["keys"] = [f"{len(str(k))} key(s)" for k in keys]
+        extra = shown.get("callback-extra")
+        if isinstance(extra, dict):
+            shown["callback-extra"] = sorted(extra)
+        entries = shown.get("per-call")
+        if isinstance(entries, list):
+            shown["per-call"] = [self._loggable(e) for e in entries if isinstance(e, dict)]
+        return shown
 
     def forget_callee(self, number: str) -> bool:
         """Remove the script of ``number``; True if there was one."""
@@ -345,7 +395,12 @@ class Simulator:
         normalized = parse_number(number)
         script = self.store.scripts().get(normalized)
         if script is not None:
-            return {"callee": normalized, "source": "script", **script.to_json()}
+            return {
+                "callee": normalized,
+                "source": "script",
+                **script.to_json(),
+                "call-count": self.store.call_count(normalized),
+            }
         if normalized in MAGIC_NUMBERS:
             return {
                 "callee": normalized,
@@ -408,13 +463,17 @@ class Simulator:
 
     # placing calls -----------------------------------------------------------------------
 
-    def queue(self, instruction: Instruction) -> tuple[list[dict[str, object]], Callable[[], None]]:
-        """Create call records; return the ``call-queued`` reply and a function that starts
-        the calls (the handler calls it after the reply has been sent)."""
+    def queue(self, instruction: Instruction) -> Queued:
+        """Create call records; return the ``call-queued`` reply, its timing, and a function
+        that starts the calls (the handler calls it after the reply has been sent).
+
+        Each dialled callee with a script counts as one more call to it (``per-call``);
+        the reply waits for the longest ``reply-delay-seconds`` / ``reply-drip-seconds``
+        among them."""
         with self._lock:
             settings = replace(self._settings)
             generation = self._generation
-        scripts = self.store.scripts()
+        delay_seconds = drip_seconds = 0.0
         call_settings = instruction.call_settings()
         dialable = [entry for entry in instruction.callees if entry.dialable]
         group = (
@@ -426,6 +485,9 @@ class Simulator:
         runs: list[tuple[str, Callable[[], None]]] = []
         for entry in instruction.callees:
             call_id = str(uuid.uuid4())
+            scripted = (
+                self.store.next_call(normalize_number(entry.number)) if entry.dialable else None
+            )
             item: dict[str, object] = {
                 "type": "call-queued",
                 "call-id": call_id,
@@ -434,6 +496,15 @@ class Simulator:
                 "callee": entry.number,
                 "success": entry.dialable,
             }
+            if scripted is not None:
+                wire = scripted.entry.wire
+                callee = wire.reply_callee(entry.number)
+                if callee is None:
+                    del item["callee"]
+                else:
+                    item["callee"] = callee
+                delay_seconds = max(delay_seconds, wire.reply_delay_seconds or 0.0)
+                drip_seconds = max(drip_seconds, wire.reply_drip_seconds or 0.0)
             if not entry.dialable:
                 item["error"] = entry.error
             reply.append(item)
@@ -465,7 +536,7 @@ class Simulator:
                     callee=entry.number,
                     instruction=instruction,
                     call_settings=call_settings,
-                    scripts=scripts,
+                    scripted=scripted,
                     settings=settings,
                     generation=generation,
                     group=group,
@@ -489,7 +560,7 @@ class Simulator:
                     self._threads.add(thread)
                 thread.start()
 
-        return reply, launch
+        return Queued(reply, launch, delay_seconds, drip_seconds, generation.calls)
 
     def _tracked(self, run: Callable[[], None]) -> None:
         try:
@@ -503,13 +574,15 @@ class Simulator:
         call_settings, settings, generation = job.call_settings, job.settings, job.generation
         label = job.label
         try:
-            resolved = resolve(callee, job.scripts, call_settings, self.regex.fullmatch)
+            resolved = resolve(callee, job.scripted, call_settings, self.regex.fullmatch)
             self.store.update(call_id, {"script": resolved.to_json()})
             logger.info(
                 "%s: %s callee: %s",
                 label,
-                "scripted" if resolved.source == "script" else resolved.source,
-                self.describe_script(resolved.script),
+                f"scripted (call {resolved.call_number})"
+                if resolved.source == "script"
+                else resolved.source,
+                self.describe_script(Entry(resolved.script, resolved.wire)),
             )
             outcome = simulate(resolved.script, call_settings, self.regex.fullmatch)
             simulated_ms = 0
@@ -537,15 +610,17 @@ class Simulator:
                 if step.attempt is not None and not self.log_keys:
                     text = describe_attempt(step.attempt, show_keys=False)
                 logger.info("%s: %s", label, text)
-            body: dict[str, object] = {
-                "type": "dtmf-finished",
-                "call-id": call_id,
-                "instruction-id": instruction.instruction_id,
-                "caller": instruction.caller,
-                "callee": callee,
-                "digits": outcome.digits,
-                "result": outcome.result.to_json(),
-            }
+            body = resolved.wire.callback_body(
+                {
+                    "type": "dtmf-finished",
+                    "call-id": call_id,
+                    "instruction-id": instruction.instruction_id,
+                    "caller": instruction.caller,
+                    "callee": callee,
+                    "digits": outcome.digits,
+                    "result": outcome.result.to_json(),
+                }
+            )
             self.store.update(
                 call_id,
                 {
@@ -770,7 +845,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._problem(HTTPStatus.BAD_REQUEST, errors)
             return
         instruction = parsed
-        reply, launch = self.sim.queue(instruction)
+        queued = self.sim.queue(instruction)
+        reply = queued.reply
         if instruction.prompt_type is None:
             logger.info(
                 "note: prompt-type not given; CM's docs default it to File (an audio file path)"
@@ -782,8 +858,34 @@ class _Handler(BaseHTTPRequestHandler):
             sum(1 for item in reply if not item["success"]),
             "set" if instruction.callback_url else "none",
         )
-        self._json(HTTPStatus.OK, reply)
-        launch()
+        try:
+            self._reply_slowly(queued)
+        finally:
+            queued.launch()  # CM queued the calls even if the client stopped listening
+
+    def _reply_slowly(self, queued: Queued) -> None:
+        """Send the reply after ``delay_seconds``, its body spread over ``drip_seconds``
+        (a piece at most every ``DRIP_INTERVAL_S``); a reset or stop cuts the waits short."""
+        body = json.dumps(queued.reply).encode()
+        content_type = "application/json; charset=utf-8"
+        if queued.delay_seconds:
+            logger.info("reply delayed by %g s (reply-delay-seconds)", queued.delay_seconds)
+            queued.cancel.wait(queued.delay_seconds)
+        if not queued.drip_seconds:
+            self._send(HTTPStatus.OK, body, content_type)
+            return
+        logger.info("reply body dripped over %g s (reply-drip-seconds)", queued.drip_seconds)
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        pieces = max(1, min(len(body), math.ceil(queued.drip_seconds / DRIP_INTERVAL_S)))
+        size = math.ceil(len(body) / pieces)
+        interval = queued.drip_seconds / math.ceil(len(body) / size)
+        for start in range(0, len(body), size):
+            queued.cancel.wait(interval)
+            self.wfile.write(body[start : start + size])
+            self.wfile.flush()
 
     def _instruction(self, raw: bytes) -> Instruction | dict[str, list[str]]:
         """The validated instruction, or the validation errors."""

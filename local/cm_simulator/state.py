@@ -7,7 +7,7 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from cm_simulator.flow import Script
+from cm_simulator.scripts import CalleeScript, ScriptedCall
 
 #: Call-record states, in the order a call passes through them.
 STATES = (
@@ -32,26 +32,47 @@ def now_iso() -> str:
 
 
 class Store:
-    """Scripts by normalized number and call records by call-id (insertion ordered)."""
+    """Scripts by normalized number (with how many calls each has served) and call
+    records by call-id (insertion ordered)."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._scripts: dict[str, Script] = {}
+        self._scripts: dict[str, CalleeScript] = {}
+        self._call_counts: dict[str, int] = {}
         self._calls: dict[str, dict[str, object]] = {}
 
     # scripts -----------------------------------------------------------------------------
 
-    def set_script(self, number: str, script: Script) -> None:
+    def set_script(self, number: str, script: CalleeScript) -> None:
+        """Replace the script of ``number``; its call count starts again at 0."""
         with self._lock:
             self._scripts[number] = script
+            self._call_counts[number] = 0
 
     def delete_script(self, number: str) -> bool:
         with self._lock:
+            self._call_counts.pop(number, None)
             return self._scripts.pop(number, None) is not None
 
-    def scripts(self) -> dict[str, Script]:
+    def scripts(self) -> dict[str, CalleeScript]:
         with self._lock:
             return dict(self._scripts)
+
+    def call_count(self, number: str) -> int:
+        """How many calls to ``number`` its current script has served."""
+        with self._lock:
+            return self._call_counts.get(number, 0)
+
+    def next_call(self, number: str) -> ScriptedCall | None:
+        """Count one more call to ``number`` and return the entry its script gives that
+        call (the n-th entry, the last one repeating); None when it has no script."""
+        with self._lock:
+            script = self._scripts.get(number)
+            if script is None:
+                return None
+            count = self._call_counts.get(number, 0) + 1
+            self._call_counts[number] = count
+            return ScriptedCall(script.entry_for(count), count)
 
     # calls -------------------------------------------------------------------------------
 
@@ -98,4 +119,5 @@ class Store:
     def reset(self) -> None:
         with self._lock:
             self._scripts.clear()
+            self._call_counts.clear()
             self._calls.clear()

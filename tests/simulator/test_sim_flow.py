@@ -24,6 +24,8 @@ from cm_simulator.flow import REJECTED as REJECTED_RESULT
 from cm_simulator.scripts import (
     MAGIC_NUMBERS,
     Behaviour,
+    Entry,
+    ScriptedCall,
     behaviour_script,
     invalid_answer,
     parse_number,
@@ -336,13 +338,15 @@ def test_behaviours(behaviour: Behaviour, result: object, digits: str, valid: li
 
 
 def test_resolve_prefers_scripts_then_magic_then_default() -> None:
-    scripted = Script(Pickup.REJECT)
+    scripted = ScriptedCall(Entry(Script(Pickup.REJECT)), call_number=2)
     number = "+31612345001"
     match = lambda p, t: is_valid(t, DigitRules(regex=p))  # noqa: E731
-    assert resolve(number, {number: scripted}, SETTINGS, match).source == "script"
-    assert resolve(number, {}, SETTINGS, match).script.pickup is Pickup.NO_ANSWER
-    assert resolve("0031612345001", {}, SETTINGS, match).source == "magic"
-    default = resolve("+31612345678", {}, SETTINGS, match)
+    resolved = resolve(number, scripted, SETTINGS, match)
+    assert (resolved.source, resolved.script.pickup) == ("script", Pickup.REJECT)
+    assert resolved.to_json()["call-number"] == 2
+    assert resolve(number, None, SETTINGS, match).script.pickup is Pickup.NO_ANSWER
+    assert resolve("0031612345001", None, SETTINGS, match).source == "magic"
+    default = resolve("+31612345678", None, SETTINGS, match)
     assert default.source == "default"
     assert default.script.keys == ("1234",)
 
