@@ -69,7 +69,7 @@ build: $(STAMP_SAM)  ## sam build (cached), then precompile the bytecode Lambda 
 	$(PY313) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 .PHONY: unit
-unit: $(STAMP_DEV)  ## unit, handler and simulator tests (no local stack)
+unit: $(STAMP_DEV) $(STAMP_SAM)  ## unit, handler and simulator tests (no local stack; the IAM policy check translates the template with SAM)
 	$(VENV)/bin/pytest -m "not e2e" -q
 
 .PHONY: e2e

@@ -25,7 +25,9 @@ from botocore.credentials import Credentials
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK_FILE = Path(os.environ.get("DTMF_LOCAL_DIR", ROOT / ".local")) / "stack.json"
-# ministack does not check signatures unless AUTH=true; any test credentials sign fine.
+# The emulator's root key. The local stack runs with IAM enforced (AUTH=true), but ministack
+# does not check the root key's secret (its issue #1745) and lets it do anything: the tests
+# that prove signatures and policies use IAM users of their own (tests/e2e/test_iam.py).
 CREDENTIALS = Credentials("test", "test")
 
 
@@ -57,22 +59,28 @@ class LocalStack:
         *,
         sign: bool = True,
         raw: str | None = None,
+        credentials: Credentials = CREDENTIALS,
     ) -> httpx.Response:
+        """Call the API, SigV4-signed (service execute-api) with `credentials` unless not `sign`."""
         url = f"{self.api_url}{path}"
         content = raw if raw is not None else (json.dumps(body) if body is not None else None)
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         if sign:
             request = AWSRequest(method=method, url=url, data=content, headers=all_headers)
-            SigV4Auth(CREDENTIALS, "execute-api", self.region).add_auth(request)
+            SigV4Auth(credentials, "execute-api", self.region).add_auth(request)
             all_headers = dict(request.headers)
         return self.http.request(method, url, content=content, headers=all_headers)
 
     def wait_for_instruction(
-        self, instruction_id: str, status: str = "finished", timeout: float = 30
+        self,
+        instruction_id: str,
+        status: str = "finished",
+        timeout: float = 30,
+        credentials: Credentials = CREDENTIALS,
     ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
-            response = self.api("GET", f"/v1/dtmf-calls/{instruction_id}")
+            response = self.api("GET", f"/v1/dtmf-calls/{instruction_id}", credentials=credentials)
             view: dict[str, Any] = response.json()
             if response.status_code == 200 and view["status"] == status:
                 return view
@@ -114,6 +122,44 @@ class LocalStack:
     def outputs(self) -> dict[str, str]:
         stack = self.client("cloudformation").describe_stacks(StackName=self.stack_name)
         return {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0].get("Outputs", [])}
+
+    def function_name(self, logical_id: str) -> str:
+        """The deployed name of one of the template's functions (`PublishResultsFunction`)."""
+        found = self.client("cloudformation").describe_stack_resource(
+            StackName=self.stack_name, LogicalResourceId=logical_id
+        )
+        return str(found["StackResourceDetail"]["PhysicalResourceId"])
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Invoke a function directly (as its schedule or event source would) and return what
+        it returned; a function error raises. It runs as its execution role, as in Lambda."""
+        response = self.client("lambda").invoke(
+            FunctionName=self.function_name(logical_id), Payload=json.dumps(event).encode()
+        )
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError"):
+            raise RuntimeError(f"{logical_id} failed: {payload}")
+        result: dict[str, Any] = payload
+        return result
+
+    def function_logs(self, since_ms: int = 0) -> dict[str, list[str]]:
+        """Every line each function logged (its log group → messages), as `make local` shows."""
+        logs = self.client("logs")
+        found: dict[str, list[str]] = {}
+        for page in logs.get_paginator("describe_log_groups").paginate():
+            for group in page["logGroups"]:
+                name = group["logGroupName"]
+                if not name.startswith((f"/{self.stack_name}/", "/aws/lambda/")):
+                    continue
+                lines = found.setdefault(name, [])
+                kwargs: dict[str, Any] = {"logGroupName": name, "startTime": since_ms}
+                while True:
+                    batch = logs.filter_log_events(**kwargs)
+                    lines.extend(e["message"] for e in batch.get("events", []))
+                    if not batch.get("nextToken"):
+                        break
+                    kwargs["nextToken"] = batch["nextToken"]
+        return found
 
     def events(self, wait: float = 0) -> list[dict[str, Any]]:
         """DTMF Result events the bus routed to the local capture queue since the last call."""

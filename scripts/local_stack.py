@@ -134,18 +134,35 @@ def spawn(argv: list[str], log: Path, env: dict[str, str]) -> int:
     return process.pid
 
 
+def iam_enforced(endpoint: str) -> bool | None:
+    """Whether the emulator at `endpoint` evaluates IAM (None: it does not answer)."""
+    import httpx
+
+    try:
+        health = httpx.get(f"{endpoint}/_ministack/health", timeout=1.0).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    return bool(health.get("auth") == "enabled")
+
+
 def start_ministack(state: dict[str, Any]) -> None:
-    if alive(state.get("ministack-pid")) and http_ok(
-        f"{state['aws-endpoint-url']}/_ministack/health"
-    ):
-        say(f"ministack already running on {state['aws-endpoint-url']}")
-        return
+    if alive(state.get("ministack-pid")):
+        enforced = iam_enforced(state["aws-endpoint-url"])
+        if enforced:
+            say(f"ministack already running on {state['aws-endpoint-url']}")
+            return
+        if enforced is False:  # started by an older local-up: IAM must be enforced
+            say("ministack runs without IAM enforcement: restarting it")
+            stop(state.get("ministack-pid"), "ministack")
     port = free_port(4566)
     TMP.mkdir(parents=True, exist_ok=True)
     state["ministack-pid"] = spawn(
         [str(MINISTACK)],
         LOGS / "ministack.log",
-        minimal_env(GATEWAY_PORT=str(port), BIND_HOST="127.0.0.1", TMPDIR=str(TMP)),
+        # AUTH=true: signatures of IAM users and sessions are verified, every API Gateway call
+        # and every AWS call a function makes (as a session of its execution role) is
+        # evaluated against IAM policies — the template's least privilege is exercised.
+        minimal_env(GATEWAY_PORT=str(port), BIND_HOST="127.0.0.1", TMPDIR=str(TMP), AUTH="true"),
     )
     state["aws-endpoint-url"] = f"http://127.0.0.1:{port}"
     state.pop("deployed", None)

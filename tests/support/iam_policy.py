@@ -1,0 +1,796 @@
+"""Least privilege, checked without deploying: what each function's code can call on AWS,
+against what its execution role in the SAM-translated template grants.
+
+What a function can call is found from the code, by pattern, so it survives refactoring:
+
+1. **Client calls.** Every `<client>.<operation>(...)` in the package (any module under
+   `dtmf_gateway/`, adapters or not) whose receiver is a boto3 client: a name or `self.`
+   attribute annotated or assigned with a `mypy_boto3_<service>` client type, or assigned from
+   `boto3.client("<service>")`. The operation name is mapped to the IAM action through
+   botocore's service model (`put_item` → `dynamodb:PutItem`). A call of a known operation on
+   a receiver the scan cannot type is reported, not guessed.
+2. **Library calls** (`LIBRARY_CALLS`): AWS calls made inside libraries the package
+   constructs (Powertools' idempotency layer and parameter providers).
+3. **Platform calls** (`platform_calls`): what Lambda itself does with the function's
+   role, read from the SAM template (on-failure destinations, stream reads), and the managed
+   policies SAM attaches for logs and tracing.
+
+Calls are attributed to a function through what its `functions/<name>/app.py` references,
+followed through the package (the composition root and anything else) to the classes and
+functions that make them. The resource of a call is found where its adapter (or library
+object) is constructed: the `Settings` fields passed in (`s.table_name`) name environment
+variables (`settings.py`), whose template values name the resources (`!Ref CallsTable`). A
+query with an `IndexName` targets the index.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+from botocore import xform_name
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "layers" / "shared" / "dtmf_gateway"
+SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
+
+# AWS calls made inside libraries, by the class the package constructs. Sources: Powertools
+# idempotency (BasePersistenceLayer → DynamoDBPersistenceLayer._get_record/_put_record/
+# _update_record/_delete_record), parameters (SecretsProvider._get → get_secret_value,
+# SSMProvider._get → get_parameter).
+LIBRARY_CALLS: dict[str, tuple[str, ...]] = {
+    "DynamoDBPersistenceLayer": (
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ),
+    "SecretsProvider": ("secretsmanager:GetSecretValue",),
+    "SSMProvider": ("ssm:GetParameter",),
+}
+
+# The resource type each service's calls address (for finding a call's resource).
+RESOURCE_TYPES = {
+    "dynamodb": "AWS::DynamoDB::Table",
+    "secretsmanager": "AWS::SecretsManager::Secret",
+    "ssm": "AWS::SSM::Parameter",
+    "events": "AWS::Events::EventBus",
+    "sqs": "AWS::SQS::Queue",
+    "sns": "AWS::SNS::Topic",
+}
+
+# Managed policies SAM attaches, and when a function needs them.
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+XRAY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
+STREAM_READS = "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole"
+
+# What Lambda sends to an on-failure destination, by the destination's type.
+DESTINATION_ACTIONS = {
+    "SQS": "sqs:SendMessage",
+    "SNS": "sns:Publish",
+    "EventBridge": "events:PutEvents",
+    "Lambda": "lambda:InvokeFunction",
+}
+
+
+# ---------------------------------------------------------------- the translated template
+@cache
+def translated_template() -> dict[str, Any]:
+    """template.yaml translated by SAM (scripts/sam_translate.py, in the SAM CLI's venv)."""
+    if not SAM_PYTHON.exists():
+        raise AssertionError(f"{SAM_PYTHON} is missing: run `make install` (the SAM CLI venv)")
+    out = ROOT / ".aws-sam" / "translated-policy-check.json"
+    out.parent.mkdir(exist_ok=True)
+    subprocess.run(
+        [str(SAM_PYTHON), "scripts/sam_translate.py", "template.yaml", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+# ---------------------------------------------------------------- botocore: operation → action
+@cache
+def _service_operations(service: str) -> dict[str, str]:
+    """snake_case method name → IAM action of one boto3 client."""
+    model = botocore.session.get_session().get_service_model(service)
+    prefix = model.signing_name or model.endpoint_prefix
+    return {xform_name(op): f"{prefix}:{op}" for op in model.operation_names}
+
+
+def iam_action(service: str, method: str) -> str | None:
+    return _service_operations(service).get(method)
+
+
+def all_actions(service_prefix: str) -> list[str]:
+    """Every action of an IAM service prefix that has a boto3 client of the same name."""
+    try:
+        return sorted(_service_operations(service_prefix).values())
+    except Exception:  # noqa: BLE001 - an unknown prefix has no expansion
+        return []
+
+
+# ---------------------------------------------------------------- the code: a symbol graph
+@dataclass
+class ClientCall:
+    action: str
+    index: str | None  # the index a Query/Scan names ("*" if not a literal), else None
+    where: str  # module:line, for messages
+
+
+@dataclass
+class Construction:
+    """`SomeAdapter(...)` or a library class: what it can call, what settings it is given."""
+
+    target: str  # symbol key of the class (or library class name)
+    settings_fields: set[str]
+    library_actions: tuple[str, ...]
+    nested: list[Construction]  # those in its arguments
+    where: str
+
+
+@dataclass
+class Symbol:
+    key: str  # "module.name"
+    calls: list[ClientCall] = field(default_factory=list)
+    refs: set[str] = field(default_factory=set)  # other symbols it uses
+    constructions: list[Construction] = field(default_factory=list)
+    unknown_receivers: list[str] = field(default_factory=list)
+
+
+def _module_name(path: Path, package: Path) -> str:
+    rel = path.relative_to(package.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _annotation_service(node: ast.expr | None, client_types: dict[str, str]) -> str | None:
+    if node is None:
+        return None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        try:
+            node = ast.parse(node.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if isinstance(node, ast.Name):
+        return client_types.get(node.id)
+    if isinstance(node, ast.Attribute):
+        dotted = ast.unparse(node)
+        if dotted.startswith("mypy_boto3_"):
+            return dotted.split(".", 1)[0].removeprefix("mypy_boto3_")
+    if isinstance(node, ast.BinOp):  # X | None
+        return _annotation_service(node.left, client_types) or _annotation_service(
+            node.right, client_types
+        )
+    return None
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _boto3_client_service(node: ast.expr) -> str | None:
+    """`boto3.client("events")` → "events"."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "client"
+        and ast.unparse(node.func.value) == "boto3"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    ):
+        return str(node.args[0].value)
+    return None
+
+
+class _Module:
+    def __init__(self, path: Path, name: str) -> None:
+        self.path = path
+        self.name = name
+        self.tree = ast.parse(path.read_text())
+        self.client_types: dict[str, str] = {}  # DynamoDBClient → dynamodb
+        self.imports: dict[str, str] = {}  # local name → "module.name" or "module"
+        self.constants: dict[str, str] = {}
+        self.defs: dict[str, ast.FunctionDef | ast.ClassDef] = {}
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                for alias in node.names:
+                    local = alias.asname or alias.name
+                    if node.module.startswith("mypy_boto3_"):
+                        service = node.module.split(".", 1)[0].removeprefix("mypy_boto3_")
+                        self.client_types[local] = service
+                    self.imports[local] = f"{node.module}.{alias.name}"
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    self.imports[alias.asname or alias.name] = alias.name
+        for node in self.tree.body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                self.defs[node.name] = node
+            elif (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
+                self.constants[node.targets[0].id] = node.value.value
+
+    def resolve(self, name: str) -> str | None:
+        if name in self.defs:
+            return f"{self.name}.{name}"
+        return self.imports.get(name)
+
+
+class CodeGraph:
+    """Every top-level function and class of the package (and the apps), as symbols."""
+
+    def __init__(self, settings_fields: set[str], package: Path = PACKAGE) -> None:
+        self.settings_fields = settings_fields
+        self.modules: dict[str, _Module] = {}
+        self.symbols: dict[str, Symbol] = {}
+        for path in sorted(package.rglob("*.py")):
+            self._add(path, _module_name(path, package))
+
+    def add_app(self, path: Path, name: str) -> str:
+        """Add a function's app.py; returns the symbol standing for the whole module."""
+        return self._add(path, name)
+
+    def _add(self, path: Path, name: str) -> str:
+        module = _Module(path, name)
+        self.modules[name] = module
+        for def_name, node in module.defs.items():
+            self.symbols[f"{name}.{def_name}"] = self._scan(module, node, f"{name}.{def_name}")
+        # module-level code (the apps build their adapters at import time)
+        body = ast.Module(
+            body=[n for n in module.tree.body if not isinstance(n, ast.FunctionDef | ast.ClassDef)],
+            type_ignores=[],
+        )
+        whole = self._scan(module, body, f"{name}.<module>")
+        whole.refs |= {f"{name}.{d}" for d in module.defs}
+        self.symbols[f"{name}.<module>"] = whole
+        return f"{name}.<module>"
+
+    # -------------------------------------------------------------- one def
+    def _scan(self, module: _Module, node: ast.AST, key: str) -> Symbol:
+        symbol = Symbol(key)
+        self_attrs = self._self_clients(module, node) if isinstance(node, ast.ClassDef) else {}
+        functions = [n for n in ast.walk(node) if isinstance(n, ast.FunctionDef)]
+        scopes: list[ast.AST] = functions or [node]
+        if isinstance(node, ast.Module):
+            scopes = [node]
+        for scope in scopes:
+            local = self._local_clients(module, scope)
+            index = self._index_name(module, scope)
+            for item in ast.walk(scope):
+                if isinstance(item, ast.Call) and isinstance(item.func, ast.Attribute):
+                    self._client_call(module, item, local, self_attrs, index, symbol)
+        self._references(module, node, symbol)
+        return symbol
+
+    def _self_clients(self, module: _Module, node: ast.ClassDef) -> dict[str, str]:
+        """`self.<attribute>` → service, for attributes that hold a boto3 client."""
+        found: dict[str, str] = {}
+        for item in ast.walk(node):
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                service = _annotation_service(item.annotation, module.client_types)
+                if service:
+                    found[item.target.id] = service
+        for method in [n for n in node.body if isinstance(n, ast.FunctionDef)]:
+            local = self._local_clients(module, method)
+            for item in ast.walk(method):
+                if not isinstance(item, ast.Assign | ast.AnnAssign) or item.value is None:
+                    continue
+                targets = item.targets if isinstance(item, ast.Assign) else [item.target]
+                service = self._expr_service(item.value, local)
+                if isinstance(item, ast.AnnAssign):
+                    service = service or _annotation_service(item.annotation, module.client_types)
+                for target in targets:
+                    if (
+                        service
+                        and isinstance(target, ast.Attribute)
+                        and isinstance(target.value, ast.Name)
+                        and target.value.id == "self"
+                    ):
+                        found[target.attr] = service
+        return found
+
+    def _local_clients(self, module: _Module, scope: ast.AST) -> dict[str, str]:
+        local: dict[str, str] = {}
+        if isinstance(scope, ast.FunctionDef):
+            for arg in [*scope.args.posonlyargs, *scope.args.args, *scope.args.kwonlyargs]:
+                service = _annotation_service(arg.annotation, module.client_types)
+                if service:
+                    local[arg.arg] = service
+        for item in ast.walk(scope):
+            if (
+                isinstance(item, ast.Assign)
+                and len(item.targets) == 1
+                and isinstance(item.targets[0], ast.Name)
+            ):
+                service = self._expr_service(item.value, local)
+                if service:
+                    local[item.targets[0].id] = service
+            elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                service = _annotation_service(item.annotation, module.client_types)
+                if service:
+                    local[item.target.id] = service
+        return local
+
+    def _expr_service(self, node: ast.expr, local: dict[str, str]) -> str | None:
+        if isinstance(node, ast.Name):
+            return local.get(node.id)
+        return _boto3_client_service(node)
+
+    def _index_name(self, module: _Module, scope: ast.AST) -> str | None:
+        for item in ast.walk(scope):
+            value: ast.expr | None = None
+            if isinstance(item, ast.Dict):
+                for k, v in zip(item.keys, item.values, strict=True):
+                    if isinstance(k, ast.Constant) and k.value == "IndexName":
+                        value = v
+            elif isinstance(item, ast.keyword) and item.arg == "IndexName":
+                value = item.value
+            if value is not None:
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    return value.value
+                if isinstance(value, ast.Name):
+                    return self._constant(module, value.id) or "*"
+                return "*"
+        return None
+
+    def _constant(self, module: _Module, name: str) -> str | None:
+        if name in module.constants:
+            return module.constants[name]
+        target = module.imports.get(name)
+        if target:
+            mod, _, const = target.rpartition(".")
+            if mod in self.modules:
+                return self.modules[mod].constants.get(const)
+        return None
+
+    def _client_call(
+        self,
+        module: _Module,
+        call: ast.Call,
+        local: dict[str, str],
+        self_attrs: dict[str, str],
+        index: str | None,
+        symbol: Symbol,
+    ) -> None:
+        assert isinstance(call.func, ast.Attribute)
+        method = call.func.attr
+        receiver = call.func.value
+        service: str | None = None
+        if isinstance(receiver, ast.Name):
+            service = local.get(receiver.id)
+        elif (
+            isinstance(receiver, ast.Attribute)
+            and isinstance(receiver.value, ast.Name)
+            and receiver.value.id == "self"
+        ):
+            service = self_attrs.get(receiver.attr)
+        else:
+            service = _boto3_client_service(receiver)
+        where = f"{_shown(module.path)}:{call.lineno}"
+        if service is None:
+            # a known operation of a service the package uses, on a receiver of unknown type
+            for known in self._services_used():
+                if iam_action(known, method) and method not in _NOT_OPERATIONS:
+                    symbol.unknown_receivers.append(f"{ast.unparse(call.func)} ({where})")
+                    break
+            return
+        action = iam_action(service, method)
+        if action is None:
+            if method not in _CLIENT_HELPERS:
+                symbol.unknown_receivers.append(f"{ast.unparse(call.func)} ({where})")
+            return
+        is_read = action.split(":", 1)[1] in {"Query", "Scan"}
+        symbol.calls.append(ClientCall(action, index if is_read else None, where))
+
+    @cache  # noqa: B019 - one graph per test session
+    def _services_used(self) -> frozenset[str]:
+        services: set[str] = set()
+        for module in self.modules.values():
+            services |= set(module.client_types.values())
+            for node in ast.walk(module.tree):
+                if isinstance(node, ast.Call) and (found := _boto3_client_service(node)):
+                    services.add(found)
+        return frozenset(services)
+
+    # -------------------------------------------------------------- references
+    def _references(self, module: _Module, node: ast.AST, symbol: Symbol) -> None:
+        # names bound by imports inside function bodies (the composition root imports lazily)
+        for item in ast.walk(node):
+            if isinstance(item, ast.ImportFrom) and item.module:
+                for alias in item.names:
+                    module.imports.setdefault(
+                        alias.asname or alias.name, f"{item.module}.{alias.name}"
+                    )
+        for item in ast.walk(node):
+            if isinstance(item, ast.Name):
+                target = module.resolve(item.id)
+                if target:
+                    symbol.refs.add(target)
+            elif isinstance(item, ast.Attribute) and isinstance(item.value, ast.Name):
+                base = module.imports.get(item.value.id)
+                if base:
+                    symbol.refs.add(f"{base}.{item.attr}")
+        nested: set[int] = set()
+        for item in ast.walk(node):
+            if isinstance(item, ast.Call) and id(item) not in nested:
+                construction = self._construction(module, item, set(), nested)
+                if construction:
+                    symbol.constructions.append(construction)
+
+    def canonical(self, key: str) -> str:
+        """Follow re-exports: `pkg.adapters.X` imported into `pkg.adapters` from a submodule."""
+        for _ in range(10):
+            mod, _, name = key.rpartition(".")
+            module = self.modules.get(mod)
+            if module is None or name in module.defs or name not in module.imports:
+                return key
+            key = module.imports[name]
+        return key
+
+    def _constructed(self, module: _Module, call: ast.Call) -> str | None:
+        name = call.func.id if isinstance(call.func, ast.Name) else None
+        if name is None:
+            return None
+        if name in LIBRARY_CALLS:
+            return name
+        target = module.resolve(name)
+        if target and self._is_class(self.canonical(target)):
+            return self.canonical(target)
+        return None
+
+    def _construction(
+        self, module: _Module, call: ast.Call, inherited: set[str], nested: set[int]
+    ) -> Construction | None:
+        """A construction and, as separate ones, those in its arguments: each gets the settings
+        passed to it directly plus those of the constructions around it (a provider inside
+        `ManagedSecrets(SecretsProvider(...), product_token_secret=s.…)`)."""
+        target = self._constructed(module, call)
+        if target is None:
+            return None
+        inner_calls: list[ast.Call] = []
+        own: set[str] = set()
+        todo: list[ast.AST] = [*call.args, *(k.value for k in call.keywords)]
+        while todo:
+            item = todo.pop()
+            if isinstance(item, ast.Call) and self._constructed(module, item):
+                inner_calls.append(item)
+                continue
+            if isinstance(item, ast.Attribute) and item.attr in self.settings_fields:
+                own.add(item.attr)
+            todo.extend(ast.iter_child_nodes(item))
+        fields = own | inherited
+        inner = []
+        for inner_call in inner_calls:
+            nested.add(id(inner_call))
+            built = self._construction(module, inner_call, fields, nested)
+            if built:
+                inner.append(built)
+        return Construction(
+            target=target,
+            settings_fields=fields,
+            library_actions=LIBRARY_CALLS.get(target, ()),
+            nested=inner,
+            where=f"{_shown(module.path)}:{call.lineno}",
+        )
+
+    def _is_class(self, key: str) -> bool:
+        mod, _, name = key.rpartition(".")
+        module = self.modules.get(mod)
+        return bool(module and isinstance(module.defs.get(name), ast.ClassDef))
+
+    # -------------------------------------------------------------- walking
+    def reachable(self, start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            key = todo.pop()
+            key = self.canonical(key)
+            if key in seen or key not in self.symbols:
+                continue
+            seen.add(key)
+            todo.extend(self.symbols[key].refs)
+        return seen
+
+    def calls_of(self, key: str) -> list[ClientCall]:
+        """Client calls the symbol can make, itself or through what it references."""
+        return [c for k in sorted(self.reachable(key)) for c in self.symbols[k].calls]
+
+
+# Client methods that are not API operations (no permission needed).
+_CLIENT_HELPERS = {"get_paginator", "get_waiter", "can_paginate", "close", "generate_presigned_url"}
+# Method names that are operations of some service but are everyday Python on other objects.
+_NOT_OPERATIONS = {"get", "update", "list", "close"}
+
+
+# ---------------------------------------------------------------- settings.py: field → env var
+@cache
+def settings_environment() -> dict[str, str]:
+    """Settings field → the environment variable it is read from (settings.py)."""
+    tree = ast.parse((PACKAGE / "settings.py").read_text())
+    found: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            for keyword in node.keywords:
+                if keyword.arg is None:
+                    continue
+                names = [
+                    n.value
+                    for n in ast.walk(keyword.value)
+                    if isinstance(n, ast.Constant)
+                    and isinstance(n.value, str)
+                    and n.value.isupper()
+                    and n.value.replace("_", "").isalnum()
+                ]
+                if names:
+                    found.setdefault(keyword.arg, names[0])
+    return found
+
+
+# ---------------------------------------------------------------- expectations and grants
+@dataclass(frozen=True)
+class Need:
+    action: str
+    resource: str | None  # logical id (+ "/index/<name>"), None = could not tell
+    why: str
+
+
+@dataclass(frozen=True)
+class Grant:
+    action: str  # may hold wildcards
+    resource: str  # normalised: logical id, "X/index/name", "*", or the raw value
+    policy: str
+
+
+def _resources(template: dict[str, Any]) -> dict[str, Any]:
+    resources: dict[str, Any] = template["Resources"]
+    return resources
+
+
+def _logical_id(value: Any, template: dict[str, Any]) -> str | None:
+    """The resource an environment value or policy resource names (None: a plain value)."""
+    resources = _resources(template)
+    if isinstance(value, dict):
+        if "Ref" in value and value["Ref"] in resources:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            return str(value["Fn::GetAtt"][0])
+        if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+            text = value["Fn::Sub"]
+            for logical_id, resource in resources.items():
+                if resource["Type"] == "AWS::SSM::Parameter":
+                    name = resource["Properties"].get("Name")
+                    name = name.get("Fn::Sub") if isinstance(name, dict) else name
+                    if isinstance(name, str) and (
+                        text == name or text.endswith(f":parameter{name}")
+                    ):
+                        return logical_id
+    return None
+
+
+def normalise_resource(value: Any, template: dict[str, Any]) -> str:
+    """A policy resource as "Logical", "Logical/index/name", "*" or its JSON (unrecognised)."""
+    if value == "*":
+        return "*"
+    if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        text = value["Fn::Sub"]
+        if text.startswith("${") and ".Arn}" in text:
+            logical, _, rest = text[2:].partition(".Arn}")
+            return f"{logical}{rest}"
+    if isinstance(value, dict) and "Ref" in value:
+        resource = _resources(template).get(value["Ref"])
+        # !Ref is an ARN only for a secret (and ministack gives its name: use GetAtt .Id)
+        if resource is None or resource["Type"] != "AWS::SecretsManager::Secret":
+            return json.dumps(value)
+    logical = _logical_id(value, template)
+    return logical if logical else json.dumps(value, sort_keys=True)
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in _resources(template).items() if v["Type"] == "AWS::Lambda::Function"}
+
+
+def role_of(function: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
+    role = function["Properties"]["Role"]
+    logical = role["Fn::GetAtt"][0]
+    resource: dict[str, Any] = _resources(template)[logical]
+    return resource
+
+
+def grants(function_id: str, template: dict[str, Any]) -> list[Grant]:
+    found: list[Grant] = []
+    role = role_of(functions(template)[function_id], template)
+    for policy in role["Properties"].get("Policies", []):
+        statements = policy["PolicyDocument"]["Statement"]
+        for statement in statements if isinstance(statements, list) else [statements]:
+            if statement.get("Effect") != "Allow":
+                continue
+            actions = statement.get("Action", [])
+            resources = statement.get("Resource", [])
+            for action in actions if isinstance(actions, list) else [actions]:
+                for resource in resources if isinstance(resources, list) else [resources]:
+                    found.append(
+                        Grant(action, normalise_resource(resource, template), policy["PolicyName"])
+                    )
+    return found
+
+
+def managed_policies(function_id: str, template: dict[str, Any]) -> list[str]:
+    role = role_of(functions(template)[function_id], template)
+    return [str(arn) for arn in role["Properties"].get("ManagedPolicyArns", [])]
+
+
+def code_dir(sam_function: dict[str, Any]) -> Path:
+    return ROOT / str(sam_function["Properties"]["CodeUri"]).rstrip("/")
+
+
+def platform_calls(sam_function: dict[str, Any], template: dict[str, Any]) -> list[Need]:
+    """What Lambda does with the function's role, from the SAM function's configuration."""
+    needs: list[Need] = []
+    props = sam_function["Properties"]
+    destinations = [("EventInvokeConfig", props.get("EventInvokeConfig", {}))]
+    destinations += [
+        (f"event {name}", event.get("Properties", {}))
+        for name, event in props.get("Events", {}).items()
+    ]
+    for origin, config in destinations:
+        for outcome in ("OnFailure", "OnSuccess"):
+            destination = config.get("DestinationConfig", {}).get(outcome)
+            if destination and destination.get("Type") in DESTINATION_ACTIONS:
+                needs.append(
+                    Need(
+                        DESTINATION_ACTIONS[destination["Type"]],
+                        _logical_id(destination["Destination"], template),
+                        f"Lambda sends {outcome} records of {origin} there",
+                    )
+                )
+    return needs
+
+
+def allowed_managed_policies(sam_function: dict[str, Any]) -> set[str]:
+    allowed = {BASIC_EXECUTION, XRAY}  # logs (always), tracing (EnableTracing)
+    events = sam_function["Properties"].get("Events", {}).values()
+    if any(e["Type"] == "DynamoDB" for e in events):
+        allowed.add(STREAM_READS)  # the event source mapping reads the stream as the role
+    return allowed
+
+
+def needs_of(
+    graph: CodeGraph, app_symbol: str, environment: dict[str, Any], template: dict[str, Any]
+) -> tuple[list[Need], list[str]]:
+    """(what the function's code can call on which resource, problems found on the way)."""
+    problems: list[str] = []
+    needs: list[Need] = []
+    reachable = graph.reachable(app_symbol)
+    env_of_field = settings_environment()
+    attributed: set[str] = set()  # symbols whose calls a construction accounted for
+    for key in sorted(reachable):
+        symbol = graph.symbols[key]
+        problems += [f"cannot tell which AWS client {u} uses" for u in symbol.unknown_receivers]
+        for construction in _flatten(symbol.constructions):
+            targets = [construction.target]
+            resources_by_type: dict[str, list[str]] = {}
+            for settings_field in sorted(construction.settings_fields):
+                variable = env_of_field.get(settings_field)
+                logical = _logical_id(environment.get(variable or ""), template)
+                if logical:
+                    kind = _resources(template)[logical]["Type"]
+                    resources_by_type.setdefault(kind, []).append(logical)
+            actions: list[tuple[str, str | None, str]] = []
+            for target in targets:
+                actions += [(a, None, f"{target} (library)") for a in LIBRARY_CALLS.get(target, ())]
+                if target in graph.symbols:
+                    attributed |= graph.reachable(target)
+                    actions += [(c.action, c.index, c.where) for c in graph.calls_of(target)]
+            for action, index, where in actions:
+                kind = RESOURCE_TYPES.get(action.split(":", 1)[0], "")
+                found = resources_by_type.get(kind, [])
+                why = f"{where}, built at {construction.where}"
+                if not found:
+                    needs.append(Need(action, None, why))
+                for logical in found:
+                    resource = f"{logical}/index/{index}" if index else logical
+                    needs.append(Need(action, resource, why))
+    for key in sorted(reachable - attributed):
+        for call in graph.symbols[key].calls:
+            needs.append(Need(call.action, None, f"{call.where}, not built by an adapter"))
+    return needs, problems
+
+
+def _flatten(constructions: list[Construction]) -> Iterator[Construction]:
+    for construction in constructions:
+        yield construction
+        yield from _flatten(construction.nested)
+
+
+def _resource_matches(granted: str, needed: str) -> bool:
+    return granted == needed or (
+        granted != "*" and fnmatch.fnmatchcase(needed, granted.replace("${", "$["))
+    )
+
+
+def check_function(
+    function_id: str, graph: CodeGraph, template: dict[str, Any], sam: dict[str, Any]
+) -> list[str]:
+    """Every mismatch between the function's calls and its role, one sentence each."""
+    function = functions(template)[function_id]
+    sam_function = sam["Resources"][function_id]
+    app = code_dir(sam_function) / "app.py"
+    app_symbol = graph.add_app(app, f"functions.{app.parent.name}.app")
+    environment = function["Properties"].get("Environment", {}).get("Variables", {})
+    needs, problems = needs_of(graph, app_symbol, environment, template)
+    needs += platform_calls(sam_function, template)
+    granted = grants(function_id, template)
+    mismatches = [f"{function_id}: {p}" for p in problems]
+    for need in _unique(needs):
+        if need.resource is None:
+            mismatches.append(
+                f"{function_id}: calls {need.action} on a resource the check cannot tell "
+                f"({need.why}): pass its name from Settings where the adapter is built"
+            )
+            continue
+        matching = [
+            g
+            for g in granted
+            if fnmatch.fnmatchcase(need.action, g.action)
+            and _resource_matches(g.resource, need.resource)
+        ]
+        if not matching:
+            on_star = [
+                g
+                for g in granted
+                if fnmatch.fnmatchcase(need.action, g.action) and g.resource == "*"
+            ]
+            detail = " (granted only on *)" if on_star else ""
+            mismatches.append(
+                f"{function_id}: calls {need.action} on {need.resource} but its role does not "
+                f"grant it{detail} ({need.why})"
+            )
+    for grant in granted:
+        service = grant.action.split(":", 1)[0]
+        expanded = [a for a in all_actions(service) if fnmatch.fnmatchcase(a, grant.action)] or [
+            grant.action
+        ]
+        for action in expanded:
+            if not any(
+                n.action == action
+                and n.resource is not None
+                and _resource_matches(grant.resource, n.resource)
+                for n in needs
+            ):
+                mismatches.append(
+                    f"{function_id}: its role grants {action} on {grant.resource} "
+                    f"(policy {grant.policy}) but the function never calls it there"
+                )
+    for arn in managed_policies(function_id, template):
+        if arn not in allowed_managed_policies(sam_function):
+            mismatches.append(f"{function_id}: its role has managed policy {arn} it does not need")
+    return mismatches
+
+
+def _unique(needs: list[Need]) -> Iterator[Need]:
+    seen: set[tuple[str, str | None]] = set()
+    for need in needs:
+        if (need.action, need.resource) not in seen:
+            seen.add((need.action, need.resource))
+            yield need
+
+
+def settings_fields() -> set[str]:
+    return set(settings_environment())

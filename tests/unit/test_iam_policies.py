@@ -1,0 +1,196 @@
+"""Least privilege without an emulator: each function's role grants exactly what its code (and
+Lambda on its behalf) can call, on the right resources. See tests/support/iam_policy.py for
+how the calls are found. A failure names the function, the action and the resource."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import textwrap
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import iam_policy
+from tests.support.iam_policy import CodeGraph, check_function, functions, translated_template
+from tests.support.template import template as sam_template
+
+FUNCTIONS = sorted(functions(translated_template()))
+
+
+@cache
+def _graph(package: Path = iam_policy.PACKAGE) -> CodeGraph:
+    return CodeGraph(iam_policy.settings_fields(), package)
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_the_role_grants_exactly_what_the_function_calls(function_id: str) -> None:
+    mismatches = check_function(function_id, _graph(), translated_template(), sam_template())
+
+    assert mismatches == []
+
+
+def test_every_function_is_checked_and_calls_something_it_is_granted() -> None:
+    """Guards the check itself: it found the apps and their calls (an empty scan passes nothing)."""
+    template = translated_template()
+    graph = _graph()
+    found: dict[str, set[str]] = {}
+    for function_id in FUNCTIONS:
+        sam_function = sam_template()["Resources"][function_id]
+        app = iam_policy.code_dir(sam_function) / "app.py"
+        symbol = graph.add_app(app, f"functions.{app.parent.name}.app")
+        environment = template["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+        needs, _ = iam_policy.needs_of(graph, symbol, environment, template)
+        needs += iam_policy.platform_calls(sam_function, template)
+        found[function_id] = {f"{n.action} {n.resource}" for n in needs}
+
+    assert len(FUNCTIONS) >= 6
+    assert found["GetCallFunction"] == {"dynamodb:Query CallsTable"}
+    assert found["ExpireCallsFunction"] == {
+        "dynamodb:Query CallsTable/index/pending-calls",
+        "dynamodb:UpdateItem CallsTable",
+    }
+    assert "secretsmanager:GetSecretValue CmProductTokenSecret" not in found["CmCallbackFunction"]
+    assert {
+        "dynamodb:PutItem IdempotencyTable",  # Powertools idempotency (library table)
+        "ssm:GetParameter CallbackBaseUrlParameter",
+        "secretsmanager:GetSecretValue CmProductTokenSecret",
+        "dynamodb:PutItem CallsTable",
+    } <= found["PlaceCallFunction"]
+    assert found["ExampleConsumerFunction"] == {"sqs:SendMessage ExampleConsumerDLQ"}
+
+
+# ---------------------------------------------------------------- the check can fail
+def _statements(template: dict[str, Any], function_id: str) -> list[dict[str, Any]]:
+    role = iam_policy.role_of(functions(template)[function_id], template)
+    statements: list[dict[str, Any]] = role["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ]
+    return statements
+
+
+def test_a_missing_permission_names_function_action_and_resource() -> None:
+    template = copy.deepcopy(translated_template())
+    statements = _statements(template, "ExpireCallsFunction")
+    statements[:] = [s for s in statements if s["Action"] != "dynamodb:UpdateItem"]
+
+    mismatches = check_function("ExpireCallsFunction", _graph(), template, sam_template())
+
+    assert len(mismatches) == 1
+    assert "ExpireCallsFunction: calls dynamodb:UpdateItem on CallsTable" in mismatches[0]
+    assert "does not grant it" in mismatches[0]
+
+
+def test_a_grant_the_code_never_uses_is_reported() -> None:
+    template = copy.deepcopy(translated_template())
+    _statements(template, "GetCallFunction")[0]["Action"] = ["dynamodb:Query", "dynamodb:DeleteI*"]
+
+    mismatches = check_function("GetCallFunction", _graph(), template, sam_template())
+
+    assert mismatches == [
+        "GetCallFunction: its role grants dynamodb:DeleteItem on CallsTable (policy "
+        "GetCallFunctionRolePolicy0) but the function never calls it there"
+    ]
+
+
+def test_a_grant_on_the_wrong_table_or_on_star_is_reported() -> None:
+    template = copy.deepcopy(translated_template())
+    statements = _statements(template, "GetCallFunction")
+    statements[0]["Resource"] = "*"
+
+    mismatches = check_function("GetCallFunction", _graph(), template, sam_template())
+
+    assert any(
+        m.startswith("GetCallFunction: calls dynamodb:Query on CallsTable") and "only on *" in m
+        for m in mismatches
+    )
+    assert any("grants dynamodb:Query on *" in m for m in mismatches)
+
+    statements[0]["Resource"] = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+    wrong_table = check_function("GetCallFunction", _graph(), template, sam_template())
+    assert any("calls dynamodb:Query on CallsTable" in m for m in wrong_table)
+    assert any("grants dynamodb:Query on IdempotencyTable" in m for m in wrong_table)
+
+
+def test_an_unneeded_managed_policy_is_reported() -> None:
+    template = copy.deepcopy(translated_template())
+    role = iam_policy.role_of(functions(template)["GetCallFunction"], template)
+    role["Properties"]["ManagedPolicyArns"].append(
+        "arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess"
+    )
+
+    mismatches = check_function("GetCallFunction", _graph(), template, sam_template())
+
+    assert mismatches == [
+        "GetCallFunction: its role has managed policy "
+        "arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess it does not need"
+    ]
+
+
+# ---------------------------------------------------------------- the scan, on new code
+NEW_ADAPTER = """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+ARCHIVE_INDEX = "by-owner"
+
+
+def _erase(client: DynamoDBClient, table: str, key: dict) -> None:
+    client.delete_item(TableName=table, Key=key)
+
+
+class Archive:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def erase(self, key: dict) -> None:
+        _erase(self._client, self._table, key)
+
+    def mine(self) -> None:
+        self._client.query(TableName=self._table, IndexName=ARCHIVE_INDEX)
+
+    def untyped(self, other) -> None:
+        other.batch_write_item(RequestItems={})
+"""
+
+NEW_APP = """
+import boto3
+
+from dtmf_gateway.adapters.archive.store import Archive
+from dtmf_gateway.settings import settings
+
+archive = Archive(boto3.client("dynamodb"), settings().table_name)
+
+
+def handler(event, context):
+    archive.erase({})
+"""
+
+
+def test_a_new_adapter_call_is_found_wherever_the_adapter_lives(tmp_path: Path) -> None:
+    package = tmp_path / "dtmf_gateway"
+    shutil.copytree(iam_policy.PACKAGE, package)
+    (package / "adapters" / "archive").mkdir()
+    (package / "adapters" / "archive" / "__init__.py").write_text("")
+    (package / "adapters" / "archive" / "store.py").write_text(textwrap.dedent(NEW_ADAPTER))
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent(NEW_APP))
+    graph = _graph(package)
+    symbol = graph.add_app(app, "functions.archive.app")
+    environment = {"TABLE_NAME": {"Ref": "CallsTable"}}
+
+    needs, problems = iam_policy.needs_of(graph, symbol, environment, translated_template())
+
+    assert {(n.action, n.resource) for n in needs} == {
+        ("dynamodb:DeleteItem", "CallsTable"),
+        ("dynamodb:Query", "CallsTable/index/by-owner"),
+    }
+    assert len(problems) == 1
+    assert "other.batch_write_item" in problems[0]
