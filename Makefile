@@ -64,9 +64,8 @@ template-check: $(STAMP_SAM)  ## sam validate --lint, then cfn-lint on the SAM-t
 	$(TOOLS)/sam/bin/cfn-lint --ignore-checks W1020 -- .aws-sam/translated.json
 
 .PHONY: build
-build: $(STAMP_SAM)  ## sam build (cached), then precompile the bytecode Lambda cannot write itself
+build: $(STAMP_SAM)  ## sam build (cached); its makefile recipes ship the bytecode (scripts/lambda-build)
 	$(SAM_ENV) $(SAM) build --cached --parallel
-	$(PY313) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 .PHONY: unit
 unit: $(STAMP_DEV)  ## unit, handler and simulator tests (no local stack)
