@@ -33,8 +33,7 @@ def resolve(template: str, env_vars_file: str) -> dict[str, dict[str, str]]:
         env_vars_values=InvokeContext._get_env_vars_value(env_vars_file),
     )
     return {
-        function.name: runner._make_env_vars(function).resolve()
-        for function in provider.get_all()
+        function.name: runner._make_env_vars(function).resolve() for function in provider.get_all()
     }
 
 
