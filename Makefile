@@ -14,6 +14,7 @@ SAM        := $(TOOLS)/sam/bin/sam
 STAMP_DEV  := $(VENV)/.installed-$(shell cat requirements/dev.txt | sha1sum | cut -c1-12)
 STAMP_SAM  := $(TOOLS)/sam/.installed-$(shell cat requirements/sam.txt | sha1sum | cut -c1-12)
 STAMP_MS   := $(TOOLS)/ministack/.installed-$(shell cat requirements/ministack.txt | sha1sum | cut -c1-12)
+STAMP_CK   := $(TOOLS)/checkov/.installed-$(shell cat requirements/checkov.txt | sha1sum | cut -c1-12)
 # sam build looks for `python3.13` on PATH; put the interpreter we found first.
 SAM_ENV    := PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1}
 CODE       := layers/shared/dtmf_gateway functions local scripts tests bench
@@ -38,8 +39,13 @@ $(STAMP_MS): requirements/ministack.txt
 	$(TOOLS)/ministack/bin/pip install --quiet --disable-pip-version-check -r requirements/ministack.txt
 	touch $@
 
+$(STAMP_CK): requirements/checkov.txt
+	rm -rf $(TOOLS)/checkov && $(PY313) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
+	touch $@
+
 .PHONY: install
-install: $(STAMP_DEV) $(STAMP_SAM) $(STAMP_MS)  ## create the venvs (dev, SAM CLI, ministack) from the pinned lists
+install: $(STAMP_DEV) $(STAMP_SAM) $(STAMP_MS) $(STAMP_CK)  ## create the venvs (dev, SAM CLI, ministack, checkov) from the pinned lists
 
 # ---------------------------------------------------------------- quality gates
 .PHONY: lint
@@ -63,10 +69,14 @@ template-check: $(STAMP_SAM)  ## sam validate --lint, then cfn-lint on the SAM-t
 	$(TOOLS)/sam/bin/python scripts/sam_translate.py template.yaml .aws-sam/translated.json
 	$(TOOLS)/sam/bin/cfn-lint --ignore-checks W1020 -- .aws-sam/translated.json
 
+.PHONY: iac-scan
+iac-scan: template-check $(STAMP_CK)  ## checkov on the SAM-translated template; every skip is justified in template.yaml
+	$(TOOLS)/checkov/bin/checkov --quiet --compact --framework cloudformation \
+		--file .aws-sam/translated.json --skip-download
+
 .PHONY: build
-build: $(STAMP_SAM)  ## sam build (cached), then precompile the bytecode Lambda cannot write itself
+build: $(STAMP_SAM)  ## sam build (cached); its makefile recipes ship the bytecode (scripts/lambda-build)
 	$(SAM_ENV) $(SAM) build --cached --parallel
-	$(PY313) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 .PHONY: unit
 unit: $(STAMP_DEV) $(STAMP_SAM)  ## unit, handler and simulator tests (no local stack; the IAM policy check translates the template with SAM)
@@ -77,7 +87,7 @@ e2e: install build  ## bring the local stack up, run the end-to-end tests, bring
 	scripts/with-local-stack $(VENV)/bin/pytest -m e2e -q tests/e2e
 
 .PHONY: test
-test: lint typecheck template-check build unit  ## everything CI runs (.ci/run calls this)
+test: lint typecheck template-check iac-scan build unit  ## everything CI runs (.ci/run calls this)
 	@if [ -d tests/e2e ] && ls tests/e2e/test_*.py >/dev/null 2>&1; then $(MAKE) --no-print-directory e2e; fi
 
 # ---------------------------------------------------------------- the local stack

@@ -226,6 +226,9 @@ def build_and_deploy(state: dict[str, Any]) -> None:
     env = aws_env(state)
     env["PATH"] = f"{python313_dir()}:{env['PATH']}"
     architecture = host_architecture()
+    # the build recipes (scripts/lambda-build/Makefile) fetch the layer's wheels for this
+    # architecture and compile the bytecode; SAM does not pass the parameter on to them
+    env["DTMF_GATEWAY_ARCHITECTURE"] = architecture
     run(
         [
             str(SAM),
@@ -239,22 +242,6 @@ def build_and_deploy(state: dict[str, Any]) -> None:
         ],
         env,
         "sam-build",
-    )
-    # /opt and the code directory are read-only in Lambda: ship the bytecode (see make build)
-    run(
-        [
-            f"{python313_dir()}/python3.13",
-            "-m",
-            "compileall",
-            "-q",
-            "-j",
-            "0",
-            "--invalidation-mode",
-            "unchecked-hash",
-            str(BUILD_DIR),
-        ],
-        env,
-        "compile-bytecode",
     )
     s3 = boto3.client("s3", endpoint_url=state["aws-endpoint-url"], region_name=REGION, **_keys())
     with contextlib.suppress(

@@ -28,6 +28,25 @@ class OfflineManagedPolicies:
         return {}
 
 
+def _hand_on_checkov_skips(source: dict[str, Any], translated: dict[str, Any]) -> None:
+    """An AWS::Serverless::Api's `checkov` skips also apply to the RestApi/Stage SAM makes of it.
+
+    SAM keeps a function's Metadata on its AWS::Lambda::Function, but drops an API's; without
+    this, checks on the generated stage could only be skipped outside the template.
+    """
+    generated = translated.get("Resources", {})
+    for api_id, api in source.get("Resources", {}).items():
+        skips = api.get("Metadata", {}).get("checkov")
+        if api.get("Type") != "AWS::Serverless::Api" or not skips:
+            continue
+        for logical_id, resource in generated.items():
+            if logical_id.startswith(api_id) and resource["Type"] in {
+                "AWS::ApiGateway::RestApi",
+                "AWS::ApiGateway::Stage",
+            }:
+                resource.setdefault("Metadata", {})["checkov"] = skips
+
+
 def main(source: str, destination: str) -> None:
     template: dict[str, Any] = yaml_parse(Path(source).read_text())
     for resource in template.get("Resources", {}).values():
@@ -38,6 +57,7 @@ def main(source: str, destination: str) -> None:
                 # what `sam package` would put there
                 properties[key] = f"s3://artifacts/{value.strip('/').replace('/', '_')}.zip"
     translated = transform(template, {}, OfflineManagedPolicies())
+    _hand_on_checkov_skips(template, translated)
     Path(destination).write_text(json.dumps(translated, indent=1, default=str))
 
 
