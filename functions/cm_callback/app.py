@@ -6,7 +6,6 @@ authentication, checked in constant time before anything else is looked at.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -14,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
 from dtmf_gateway.api import problems as p
-from dtmf_gateway.api.models import JSON
+from dtmf_gateway.api.models import json_response
 from dtmf_gateway.domain.callbacks import DTMF_FINISHED, CallbackVerdict, parse_callback
 from dtmf_gateway.domain.signing import token_is_valid
 from dtmf_gateway.observability import count, count_by, logger, metrics
@@ -37,7 +36,7 @@ def receive_callback(instruction_id: str) -> Response[str]:
     if callback.type != DTMF_FINISHED:
         count_by("CallbacksIgnored", "type", "other")
         logger.info("callback of another type ignored", extra={"callback_type": callback.type[:32]})
-        return Response(200, JSON, json.dumps({"status": "ignored"}))
+        return json_response({"status": "ignored"})
     verdict, outcome = record_callback.record(instruction_id, callback)
     if verdict is CallbackVerdict.RECORDED:
         count_by("CallbacksRecorded", "outcome", str(outcome))
@@ -47,21 +46,10 @@ def receive_callback(instruction_id: str) -> Response[str]:
         logger.info("duplicate callback acknowledged", extra={"call_id": callback.call_id})
     else:
         raise p.CallbackRefused(verdict.value, callback.call_id)
-    return Response(200, JSON, json.dumps({"status": verdict.value}))
+    return json_response({"status": verdict.value})
 
 
-def _refused(error: Exception, problem: p.ProblemAnswer) -> None:
-    if isinstance(error, p.CallbackForbidden):
-        count("CallbackForbidden")
-    elif problem.status >= 500:
-        logger.exception("unexpected error")
-    else:
-        count_by("CallbacksRefused", "reason", problem.reasons[0])
-    if isinstance(error, p.CallbackRefused):
-        logger.warning("callback refused", extra={"reason": error.reason, "call_id": error.call_id})
-
-
-p.register(app, p.callback_problems(), _refused)
+p.register(app, p.callback_problems())
 
 
 @logger.inject_lambda_context

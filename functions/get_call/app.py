@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
 from dtmf_gateway.api.identity import principal
-from dtmf_gateway.api.models import JSON, render
-from dtmf_gateway.api.problems import ProblemAnswer, read_problems, register
+from dtmf_gateway.api.models import json_response
+from dtmf_gateway.api.problems import read_problems, register
 from dtmf_gateway.api.views import instruction_view
 from dtmf_gateway.observability import count, logger, metrics
 
@@ -29,15 +29,10 @@ def get_dtmf_call(instruction_id: str) -> Response[str]:
     logger.set_correlation_id(instruction_id)
     owner = principal(app.current_event.request_context.identity)
     state = read_instruction.read(instruction_id, owner=owner)
-    return Response(200, JSON, render(instruction_view(state)))
+    return json_response(instruction_view(state))
 
 
-def _failed(_: Exception, problem: ProblemAnswer) -> None:
-    if problem.status >= 500:
-        logger.exception("unexpected error")
-
-
-register(app, read_problems(), _failed)
+register(app, read_problems())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -13,8 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
 from dtmf_gateway.api.identity import principal
-from dtmf_gateway.api.problems import ProblemAnswer, json_body, placement_problems, register
-from dtmf_gateway.domain.errors import PlacementFailed
+from dtmf_gateway.api.problems import json_body, placement_problems, register
 from dtmf_gateway.domain.request import parse_dtmf_call_request
 from dtmf_gateway.observability import count, count_by, logger, metrics
 
@@ -47,18 +46,7 @@ def create_dtmf_call() -> Response[str]:
     return answer.response()
 
 
-def _refused(error: Exception, problem: ProblemAnswer) -> None:
-    if isinstance(error, PlacementFailed):
-        count_by("CmErrors", "kind", problem.reasons[0])
-        logger.warning("CM placed nothing", extra={"cm_error": problem.reasons[0]})
-        return
-    if problem.status >= 500:
-        logger.exception("unexpected error")
-    for reason in problem.reasons:
-        count_by("RequestsRefused", "reason", reason)
-
-
-register(app, placement_problems(), _refused)
+register(app, placement_problems())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

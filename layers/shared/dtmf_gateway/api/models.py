@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dtmf_gateway.domain.calls import CmResult, Outcome
@@ -85,3 +86,9 @@ def dump(model: BaseModel) -> dict[str, Any]:
 
 def render(model: BaseModel) -> str:
     return json.dumps(dump(model))
+
+
+def json_response(body: BaseModel | dict[str, Any], status: int = 200) -> Response[str]:
+    """An application/json answer of a response model (or a small fixed dict)."""
+    text = render(body) if isinstance(body, BaseModel) else json.dumps(body)
+    return Response(status_code=status, content_type=JSON, body=text)

@@ -54,17 +54,20 @@ class PlacementAnswer:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    queued_calls: int = 0  # the calls the 202 lists as queued
 
     @classmethod
     def of(cls, result: PlacementResult) -> PlacementAnswer:
         if result.outcome_unknown is not None:
             problem = outcome_unknown(result.instruction_id, result.outcome_unknown)
             return cls(problem.status, dump(problem.body()), {_CONTENT_TYPE: PROBLEM_JSON})
-        return cls(202, dump(placement_accepted(result)))
+        return cls(202, dump(placement_accepted(result)), queued_calls=len(result.queued))
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any]) -> PlacementAnswer:
-        return cls(int(stored["http_status"]), stored["body"], dict(stored.get("headers") or {}))
+        body = stored["body"]
+        queued = sum(1 for call in body.get("calls", []) if call["status"] == "queued")
+        return cls(int(stored["http_status"]), body, dict(stored.get("headers") or {}), queued)
 
     def stored(self) -> dict[str, Any]:
         return {"http_status": self.status, "body": self.body, "headers": self.headers}
@@ -76,10 +79,6 @@ class PlacementAnswer:
     @property
     def replayed(self) -> bool:
         return REPLAYED_HEADER in self.headers
-
-    @property
-    def queued_calls(self) -> int:
-        return sum(1 for call in self.body.get("calls", []) if call["status"] == "queued")
 
     def response(self) -> Response[str]:
         headers = {k: v for k, v in self.headers.items() if k != _CONTENT_TYPE}

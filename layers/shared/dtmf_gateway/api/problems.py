@@ -4,7 +4,8 @@ Each entry maps an exception type to its status, problem type (`urn:dtmf-gateway
 + slug), title, detail and extensions; `register` installs a catalogue on a resolver in one
 call. A function's catalogue is built by a function so that each Lambda imports only the
 exception types it can meet (the idempotency ones pull in Powertools' idempotency package).
-`reasons` are the labels a function counts a refusal under (metrics), not part of the body.
+How each answer is counted and logged is part of its entry too (`metric`, `reasons`,
+`warning`): the metric names are the operators' contract (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dtmf_gateway.domain.errors import (
     PlacementFailed,
     PolicyRefused,
 )
+from dtmf_gateway.observability import count, count_by, logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
@@ -42,7 +44,11 @@ class ProblemAnswer:
     detail: str
     extensions: Mapping[str, Any] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
-    reasons: tuple[str, ...] = ()  # metric labels: why the request was refused
+    reasons: tuple[str, ...] = ()  # the metric's dimension values: why it was refused
+    metric: str | None = None  # counted under this metric (by `dimension`, if reasons)
+    dimension: str = "reason"
+    warning: str | None = None  # logged at WARNING with `log_extra`
+    log_extra: Mapping[str, Any] = field(default_factory=dict)
 
     def body(self) -> Problem:
         return Problem.model_validate(
@@ -63,19 +69,31 @@ class ProblemAnswer:
             headers=dict(self.headers) or None,
         )
 
+    def observe(self) -> None:
+        """Count and log the answer (called while its exception is being handled)."""
+        if self.status >= 500:
+            logger.exception("unexpected error")
+        if self.warning:
+            logger.warning(self.warning, extra=dict(self.log_extra))
+        if self.metric is None:
+            return
+        if not self.reasons:
+            count(self.metric)
+        for reason in self.reasons:
+            count_by(self.metric, self.dimension, reason)
+
 
 Catalogue = Mapping[type[Exception], Callable[[Any], ProblemAnswer]]
-Observer = Callable[[Exception, ProblemAnswer], None]
 
 
-def register(app: ApiGatewayResolver, catalogue: Catalogue, observe: Observer) -> None:
-    """Answer each exception type of the catalogue with its problem (`observe` sees each one
-    first, to count and log it). Powertools picks the entry of the closest base class."""
+def register(app: ApiGatewayResolver, catalogue: Catalogue) -> None:
+    """Answer each exception type of the catalogue with its problem, counted and logged.
+    Powertools picks the entry of the closest base class (`Exception` catches the rest)."""
     for error_type, build in catalogue.items():
 
         def answer(error: Exception, build: Callable[[Any], ProblemAnswer] = build) -> Any:
             problem = build(error)
-            observe(error, problem)
+            problem.observe()
             return problem.response()
 
         app.exception_handler(error_type)(answer)
@@ -100,6 +118,8 @@ class CallbackRefused(Exception):
 
 # ---------------------------------------------------------------- POST /v1/dtmf-calls
 
+_REFUSED = "RequestsRefused"
+
 
 def _unreadable(error: Exception) -> ProblemAnswer:
     return ProblemAnswer(
@@ -108,6 +128,7 @@ def _unreadable(error: Exception) -> ProblemAnswer:
         "The request body could not be read",
         str(error),
         reasons=("unreadable-body",),
+        metric=_REFUSED,
     )
 
 
@@ -120,6 +141,7 @@ def _invalid(error: InvalidRequest) -> ProblemAnswer:
         f"{len(error.problems)} field(s) are not valid: {fields}",
         extensions={"errors": [{"field": p.field, "message": p.message} for p in error.problems]},
         reasons=("invalid-request",),
+        metric=_REFUSED,
     )
 
 
@@ -131,6 +153,7 @@ def _invalid_key(error: Exception) -> ProblemAnswer:
         str(error),
         extensions={"errors": [{"field": "Idempotency-Key", "message": str(error)}]},
         reasons=("invalid-idempotency-key",),
+        metric=_REFUSED,
     )
 
 
@@ -148,6 +171,7 @@ def _policy(error: PolicyRefused) -> ProblemAnswer:
             ],
         },
         reasons=tuple(rules),
+        metric=_REFUSED,
     )
 
 
@@ -168,6 +192,7 @@ def _too_many(error: CalleeLimitReached) -> ProblemAnswer:
             ],
         },
         reasons=(rule,),
+        metric=_REFUSED,
     )
 
 
@@ -180,6 +205,7 @@ def _exists(error: InstructionAlreadyExists) -> ProblemAnswer:
         "or repeat the first request with the same Idempotency-Key to get its response.",
         extensions={"instruction-id": error.instruction_id},
         reasons=("instruction-id-in-use",),
+        metric=_REFUSED,
     )
 
 
@@ -190,6 +216,7 @@ def _key_reused(_: Exception) -> ProblemAnswer:
         "The Idempotency-Key was used with a different body",
         "An Idempotency-Key identifies one instruction: use a new key for a different body.",
         reasons=("idempotency-key-reused",),
+        metric=_REFUSED,
     )
 
 
@@ -201,6 +228,7 @@ def _in_flight(_: Exception) -> ProblemAnswer:
         "Retry in a few seconds to get its response.",
         headers={"Retry-After": "2"},
         reasons=("idempotency-key-in-flight",),
+        metric=_REFUSED,
     )
 
 
@@ -213,6 +241,10 @@ def _not_placed(error: PlacementFailed) -> ProblemAnswer:
         f"{error.reason}. No call was placed; the request can be retried.",
         extensions={"instruction-id": error.instruction_id, "instruction-status": "not-placed"},
         reasons=(kind,),
+        metric="CmErrors",
+        dimension="kind",
+        warning="CM placed nothing",
+        log_extra={"cm_error": kind},
     )
 
 
@@ -225,14 +257,14 @@ def outcome_unknown(instruction_id: str, error: CmOutcomeUnknown) -> ProblemAnsw
         f"{error.reason}. CM may still place the calls: do not send this instruction "
         f"again; watch GET /v1/dtmf-calls/{instruction_id} for callbacks instead.",
         extensions={"instruction-id": instruction_id, "instruction-status": "unknown"},
-        reasons=("outcome-unknown",),
     )
 
 
-def _internal(detail: str) -> Callable[[Exception], ProblemAnswer]:
+def _internal(detail: str, metric: str | None = None) -> Callable[[Exception], ProblemAnswer]:
     def build(_: Exception) -> ProblemAnswer:
+        reasons: tuple[str, ...] = ("internal-error",) if metric else ()
         return ProblemAnswer(
-            500, "internal-error", "Internal error", detail, reasons=("internal-error",)
+            500, "internal-error", "Internal error", detail, reasons=reasons, metric=metric
         )
 
     return build
@@ -255,7 +287,8 @@ def placement_problems() -> Catalogue:
         IdempotencyAlreadyInProgressError: _in_flight,
         PlacementFailed: _not_placed,
         Exception: _internal(
-            "The request failed unexpectedly; it is safe to retry with the same Idempotency-Key."
+            "The request failed unexpectedly; it is safe to retry with the same Idempotency-Key.",
+            _REFUSED,
         ),
     }
 
@@ -282,10 +315,12 @@ def read_problems() -> Catalogue:
 # ---------------------------------------------------------------- POST /v1/callbacks/cm/{id}
 
 
+_CALLBACK_REFUSED = "CallbacksRefused"
+
+
 def _forbidden(_: Exception) -> ProblemAnswer:
-    return ProblemAnswer(
-        403, "forbidden", "Forbidden", "The callback token is missing or not valid."
-    )
+    detail = "The callback token is missing or not valid."
+    return ProblemAnswer(403, "forbidden", "Forbidden", detail, metric="CallbackForbidden")
 
 
 def _malformed(error: Exception) -> ProblemAnswer:
@@ -295,6 +330,7 @@ def _malformed(error: Exception) -> ProblemAnswer:
         "The callback body is not a CM dtmf-finished body",
         str(error),
         reasons=("malformed",),
+        metric=_CALLBACK_REFUSED,
     )
 
 
@@ -305,6 +341,9 @@ def _refused_callback(error: CallbackRefused) -> ProblemAnswer:
         "Unknown call" if error.reason == "unknown-call" else "Unknown instruction",
         "The callback does not belong to a call this instruction placed; nothing was recorded.",
         reasons=(error.reason,),
+        metric=_CALLBACK_REFUSED,
+        warning="callback refused",
+        log_extra={"reason": error.reason, "call_id": error.call_id},
     )
 
 
