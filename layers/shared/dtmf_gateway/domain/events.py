@@ -31,7 +31,6 @@ class DtmfResultDetail(BaseModel):
         populate_by_name=True,
         frozen=True,
         title="DtmfResult",
-        json_schema_extra={"$id": "urn:dtmf-gateway:schema:dtmf-result:1"},
     )
 
     schema_version: Literal["1"] = Field(default="1", alias="schema-version")
@@ -50,10 +49,6 @@ class DtmfResultDetail(BaseModel):
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
-
-    def dedupe_key(self) -> str:
-        """Deterministic per result: one result per call, ever."""
-        return f"urn:dtmf-gateway:result:{self.instruction_id}:{self.call_id}"
 
 
 def detail_from_call(call: StoredCall) -> DtmfResultDetail:
