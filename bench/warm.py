@@ -88,7 +88,7 @@ class Fakes:
     def __init__(self) -> None:
         from dtmf_gateway.api.placement import IdempotentPlacement
         from dtmf_gateway.domain.callbacks import RecordCallback
-        from dtmf_gateway.domain.placement import PlaceCalls
+        from dtmf_gateway.domain.placement import PlaceInstruction
         from dtmf_gateway.domain.policy import DialPolicy
         from dtmf_gateway.settings import settings
         from tests import fakes
@@ -99,7 +99,7 @@ class Fakes:
         self.secrets = fakes.FakeSecrets()
         self.persistence = fakes.InMemoryPersistence()
         self.publisher = fakes.InMemoryPublisher()
-        service = PlaceCalls(
+        service = PlaceInstruction(
             cm=self.cm,
             store=fakes.InMemoryInstructionStore(
                 self.table, retention=s.retention, pending_shards=s.pending_shards
@@ -435,12 +435,19 @@ def client_overhead(iterations: int = 400) -> dict[str, Any]:
         product_token=lambda: "6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21",
         transport=httpx.MockTransport(lambda _request: httpx.Response(200, json=reply)),
     )
-    payload = {"instruction-id": "order-7781-pin", **sample, "callback-url": "https://x/y?t=z"}
+    from dtmf_gateway.domain.request import parse_dtmf_call_request
+
+    request = parse_dtmf_call_request(sample)
     out: dict[str, Any] = {"iterations": iterations}
     for label, work in (
         ("dynamodb_put_item_ms", put_item),
         ("events_put_events_ms", put_events),
-        ("cm_client_place_ms", lambda: cm.place(payload)),
+        (
+            "cm_client_place_ms",
+            lambda: cm.place(
+                request, instruction_id="order-7781-pin", callback_url="https://x/y?t=z"
+            ),
+        ),
     ):
         for _ in range(50):
             work()

@@ -125,7 +125,7 @@ class Aws:
         }
 
     def items(self) -> list[dict[str, Any]]:
-        from dtmf_gateway.adapters.dynamodb import from_item
+        from dtmf_gateway.adapters.dynamodb.calls_table import from_item
 
         pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.table_name)
         return [from_item(i) for page in pages for i in page["Items"]]

@@ -1,5 +1,5 @@
 """In-memory stand-ins for every adapter, behind the same small interfaces
-(domain/ports.py, domain/publishing.py), for the domain unit tests and `make bench`.
+(domain/ports.py), for the domain unit tests and `make bench`.
 
 * :class:`FakeCm` — ``CmApi``: queues every callee, or raises / refuses as scripted;
 * :class:`Table` — the calls table's items, keyed like DynamoDB, with read/write counters;
@@ -32,13 +32,16 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import (
     DataRecord,
 )
 
-from dtmf_gateway.adapters.dynamodb import (
+from dtmf_gateway.adapters.dynamodb.calls_table import (
     INSTRUCTION_SK,
+    PENDING_ATTRIBUTES,
+    STATUS,
     call_sk,
+    ended_instruction_fields,
     finished_fields,
+    instruction_from_item,
     instruction_item,
     instruction_pk,
-    known_instruction,
     pending_fields,
     queued_call_fields,
     unseen_call_fields,
@@ -50,11 +53,12 @@ from dtmf_gateway.domain.calls import (
     CmQueuedCall,
     FinishStatus,
     InstructionStatus,
-    KnownInstruction,
     NewInstruction,
+    StoredInstruction,
 )
+from dtmf_gateway.domain.errors import CmError, InstructionAlreadyExists
 from dtmf_gateway.domain.events import DtmfResultDetail
-from dtmf_gateway.domain.ports import CmError, InstructionAlreadyExists
+from dtmf_gateway.domain.request import DtmfCallRequest
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
 
 PRODUCT_TOKEN = "6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21"
@@ -76,13 +80,14 @@ class FakeCm:
         self.requests = 0
         self.last_payload: Mapping[str, object] | None = None
 
-    def place(self, payload: Mapping[str, object]) -> list[CmQueuedCall]:
+    def place(
+        self, request: DtmfCallRequest, *, instruction_id: str, callback_url: str
+    ) -> list[CmQueuedCall]:
         self.requests += 1
-        self.last_payload = payload
+        self.last_payload = request.to_cm_payload(instruction_id, callback_url)
         if self.error is not None:
             raise self.error
-        callees = payload.get("callees") or [payload["callee"]]
-        assert isinstance(callees, list)
+        callees = request.destinations()
         return [
             CmQueuedCall(call_id=None, callee=str(c), success=False, error="not reachable")
             if c in self.refuse
@@ -125,14 +130,14 @@ class InMemoryInstructionStore:
         self._table.writes += 1
         key = (instruction_pk(instruction.instruction_id), INSTRUCTION_SK)
         existing = self._table.items.get(key)
-        if existing is not None and existing["status"] != InstructionStatus.NOT_PLACED:
+        if existing is not None and existing[STATUS] != InstructionStatus.NOT_PLACED:
             raise InstructionAlreadyExists(instruction.instruction_id)
         self._table.items[key] = _present(instruction_item(instruction, self._retention))
 
     def mark(self, instruction_id: str, status: InstructionStatus, reason: str) -> None:
         self._table.writes += 1
         item = self._table.items[(instruction_pk(instruction_id), INSTRUCTION_SK)]
-        item.update({"status": status.value, "status-reason": reason})
+        item.update(ended_instruction_fields(status, reason))
 
     def record_queued_calls(
         self, instruction: NewInstruction, calls: Sequence[CmQueuedCall]
@@ -144,7 +149,7 @@ class InMemoryInstructionStore:
             assert call.call_id is not None
             key = (instruction_pk(instruction.instruction_id), call_sk(call.call_id))
             item = self._table.items.setdefault(key, {"pk": key[0], "sk": key[1]})
-            if "status" not in item:  # the callback has not won the race
+            if STATUS not in item:  # the callback has not won the race
                 item.update(pending_fields(instruction, call.call_id, self._shards))
             item.update(queued_call_fields(instruction, call.call_id, call.callee, self._retention))
 
@@ -154,28 +159,32 @@ class InMemoryCallbackStore:
         self._table = table
         self._retention = retention
 
-    def load_instruction(self, instruction_id: str) -> KnownInstruction | None:
+    def load_instruction(self, instruction_id: str) -> StoredInstruction | None:
         self._table.reads += 1
         item = self._table.items.get((instruction_pk(instruction_id), INSTRUCTION_SK))
-        return None if item is None else known_instruction(item)
+        return None if item is None else instruction_from_item(item)
 
-    def finish_queued_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
+    def finish_queued_call(
+        self, instruction: StoredInstruction, finish: CallFinish
+    ) -> FinishStatus:
         self._table.writes += 1
         item = self._table.call(instruction.instruction_id, finish.call_id)
         if item is None:
             return FinishStatus.NOT_FOUND
-        if item.get("status") != CallStatus.QUEUED:
+        if item.get(STATUS) != CallStatus.QUEUED:
             return FinishStatus.DUPLICATE
         item.update(_present(finished_fields(finish)))
-        item.pop("pending-shard", None)
-        item.pop("stale-at", None)
+        for name in PENDING_ATTRIBUTES:
+            item.pop(name, None)
         return FinishStatus.RECORDED
 
-    def finish_unseen_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
+    def finish_unseen_call(
+        self, instruction: StoredInstruction, finish: CallFinish
+    ) -> FinishStatus:
         self._table.writes += 1
         key = (instruction_pk(instruction.instruction_id), call_sk(finish.call_id))
         if key in self._table.items:
-            return FinishStatus.NOT_FOUND  # the placement wrote it meanwhile
+            return FinishStatus.ALREADY_STORED  # the placement wrote it meanwhile
         fields = unseen_call_fields(instruction, finish, self._retention)
         self._table.items[key] = {"pk": key[0], "sk": key[1], **_present(fields)}
         return FinishStatus.RECORDED

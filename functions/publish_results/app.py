@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, ev
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
-from dtmf_gateway.adapters.dynamodb import plain
-from dtmf_gateway.domain.publishing import Change, publish_ended_calls
+from dtmf_gateway.adapters.dynamodb.stream import changes
+from dtmf_gateway.domain.publishing import publish_ended_calls
 from dtmf_gateway.observability import count, logger, metrics
 
 publisher = wiring.result_publisher()
@@ -23,15 +23,7 @@ publisher = wiring.result_publisher()
 @logger.inject_lambda_context
 @event_source(data_class=DynamoDBStreamEvent)
 def handler(event: DynamoDBStreamEvent, _context: LambdaContext) -> dict[str, Any]:
-    changes = [
-        Change(
-            record_id=str(record.dynamodb.sequence_number if record.dynamodb else ""),
-            old=plain(record.dynamodb.old_image) if record.dynamodb else None,
-            new=plain(record.dynamodb.new_image) if record.dynamodb else None,
-        )
-        for record in event.records
-    ]
-    report = publish_ended_calls(changes, publisher)
+    report = publish_ended_calls(changes(event), publisher)
     count("ResultsPublished", report.published)
     if report.failed:
         count("ResultsNotPublished", len(report.failed))

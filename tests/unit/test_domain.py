@@ -8,22 +8,20 @@ from typing import Any
 
 import pytest
 
+from dtmf_gateway.adapters.dynamodb.calls_table import call_from_item
 from dtmf_gateway.domain.callbacks import CallbackVerdict, CmCallback, RecordCallback
 from dtmf_gateway.domain.calls import InstructionStatus
-from dtmf_gateway.domain.errors import CalleeLimitReached, PolicyRefused
-from dtmf_gateway.domain.placement import (
-    PlaceCalls,
-    PlacementContext,
-    PlacementFailed,
-    max_call_seconds,
-)
-from dtmf_gateway.domain.policy import DialPolicy
-from dtmf_gateway.domain.ports import (
+from dtmf_gateway.domain.errors import (
+    CalleeLimitReached,
     CmOutcomeUnknown,
     CmRejected,
     CmUnreachable,
     InstructionAlreadyExists,
+    PlacementFailed,
+    PolicyRefused,
 )
+from dtmf_gateway.domain.placement import PlaceInstruction, PlacementContext, max_call_seconds
+from dtmf_gateway.domain.policy import DialPolicy
 from dtmf_gateway.domain.publishing import Change, publish_ended_calls
 from dtmf_gateway.domain.request import parse_dtmf_call_request
 from tests.fakes import (
@@ -63,9 +61,9 @@ def status_of(table: Table, instruction_id: str) -> str:
     return str(table.items[(f"instruction#{instruction_id}", "instruction")]["status"])
 
 
-def service(table: Table, cm: FakeCm, **kwargs: Any) -> PlaceCalls:
+def service(table: Table, cm: FakeCm, **kwargs: Any) -> PlaceInstruction:
     fail_recording = kwargs.pop("fail_recording", None)
-    return PlaceCalls(
+    return PlaceInstruction(
         cm=cm,
         store=InMemoryInstructionStore(table, fail_recording=fail_recording),
         callback_urls=FakeCallbackUrls(),
@@ -103,7 +101,7 @@ def test_cm_placing_nothing_frees_the_instruction_id(table: Table, error: Except
         service(table, FakeCm(error=error)).place(request(), CONTEXT)  # type: ignore[arg-type]
 
     assert status_of(table, "i-1") == InstructionStatus.NOT_PLACED
-    assert service(table, FakeCm()).place(request(), CONTEXT).http_status == 202
+    assert service(table, FakeCm()).place(request(), CONTEXT).queued
 
 
 def test_ambiguous_cm_outcome_is_returned_not_raised(table: Table) -> None:
@@ -111,8 +109,9 @@ def test_ambiguous_cm_outcome_is_returned_not_raised(table: Table) -> None:
 
     result = service(table, cm).place(request(), CONTEXT)
 
-    assert result.http_status == 504
-    assert result.body["instruction-status"] == "unknown"
+    assert result.outcome_unknown is not None
+    assert result.outcome_unknown.timed_out
+    assert result.calls == ()
     assert status_of(table, "i-1") == InstructionStatus.UNKNOWN
     with pytest.raises(InstructionAlreadyExists):
         service(table, FakeCm()).place(request(), CONTEXT)
@@ -136,7 +135,7 @@ def test_a_storage_failure_after_cm_queued_still_answers_202(table: Table) -> No
 
     result = failing.place(request(), CONTEXT)
 
-    assert result.http_status == 202
+    assert [c.callee for c in result.queued] == ["+31612345678"]
     assert [str(e) for e in errors] == ["DynamoDB unavailable"]
 
 
@@ -153,7 +152,7 @@ def test_longest_call_covers_ringing_prompts_and_every_key_timeout() -> None:
 
 def placed(table: Table, **changes: Any) -> str:
     result = service(table, FakeCm()).place(request(**changes), CONTEXT)
-    return str(result.body["calls"][0]["call-id"])
+    return str(result.queued[0].call_id)
 
 
 def callback(call_id: str, callee: str | None = "+31612345678", **changes: Any) -> CmCallback:
@@ -225,8 +224,9 @@ def test_unknown_instruction(table: Table) -> None:
 # ------------------------------------------------------------------ publishing
 
 
-def ended(call_id: str, **changes: Any) -> dict[str, Any]:
-    return {
+def ended(call_id: str, **changes: Any) -> Any:
+    """A stored call item (as the stream carries it) read as the adapter reads it."""
+    item = {
         "record-type": "call",
         "instruction-id": "i-1",
         "call-id": call_id,
@@ -240,6 +240,7 @@ def ended(call_id: str, **changes: Any) -> dict[str, Any]:
         "finished-at": "2026-11-29T05:16:00.000Z",
         **changes,
     }
+    return call_from_item({k: v for k, v in item.items() if v is not None})
 
 
 def test_only_endings_are_published_and_failures_map_to_their_records() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -222,7 +223,7 @@ def test_enforce_raises_policy_refused() -> None:
     with pytest.raises(PolicyRefused) as caught:
         policy.enforce(request(NL_MOBILE))
     assert caught.value.rules == [RULE_COUNTRY]
-    assert caught.value.violations[0].as_dict() == {
+    assert asdict(caught.value.violations[0]) == {
         "rule": RULE_COUNTRY,
         "field": "callee",
         "message": "calls to NL (+31) are not allowed by this service",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -539,7 +540,7 @@ def test_invalid_request_carries_a_summary() -> None:
     with pytest.raises(InvalidRequest) as caught:
         parse_dtmf_call_request(body(timeout=1))
     assert "timeout" in str(caught.value)
-    assert caught.value.problems[0].as_dict() == {
+    assert asdict(caught.value.problems[0]) == {
         "field": "timeout",
         "message": "must be a whole number of milliseconds between 1000 and 10000",
     }

@@ -13,7 +13,8 @@ import pytest
 from botocore.stub import Stubber
 from pydantic import ValidationError
 
-from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionStore, DynamoDbPendingCalls
+from dtmf_gateway.adapters.dynamodb.pending_calls import DynamoDbPendingCalls
+from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
 from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher
 from dtmf_gateway.domain.calls import CmQueuedCall, NewInstruction, Outcome
 from dtmf_gateway.domain.events import DtmfResultDetail
@@ -238,11 +239,11 @@ def _store_call(aws: Any, instruction_id: str, call_id: str, stale_after: int) -
         instruction_id=instruction_id,
         owner="test",
         caller="+31201234567",
-        destinations=("+31612345678",),
+        callees=("+31612345678",),
         request={"min-digits": 4, "max-digits": 4, "regex": "[0-9]{4}"},
         metadata={},
         created_at=created,
-        max_call_seconds=stale_after,
+        stale_after_seconds=stale_after,
     )
     store.reserve(instruction)
     store.record_queued_calls(instruction, [CmQueuedCall(call_id, "+31612345678", True)])

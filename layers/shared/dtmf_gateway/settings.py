@@ -1,6 +1,8 @@
 """Configuration from the function's environment (set by template.yaml), read once per cold start.
 
-A missing or malformed variable fails the cold start loudly instead of misbehaving later.
+A missing or malformed variable fails the cold start loudly instead of misbehaving later:
+numbers are checked when read, and each function's wiring (`wiring.py`) calls
+`Settings.require` for the variables it needs, so a function fails naming the variable.
 """
 
 from __future__ import annotations
@@ -13,13 +15,6 @@ from functools import cache
 
 class ConfigurationError(RuntimeError):
     pass
-
-
-def _required(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise ConfigurationError(f"environment variable {name} must be set")
-    return value
 
 
 def _number(name: str, default: float) -> float:
@@ -54,13 +49,13 @@ class Settings:
     @classmethod
     def from_environment(cls) -> Settings:
         return cls(
-            table_name=_required("TABLE_NAME"),
-            event_bus_name=os.environ.get("EVENT_BUS_NAME", ""),
-            idempotency_table_name=os.environ.get("IDEMPOTENCY_TABLE_NAME", ""),
+            table_name=os.environ.get("TABLE_NAME", "").strip(),
+            event_bus_name=os.environ.get("EVENT_BUS_NAME", "").strip(),
+            idempotency_table_name=os.environ.get("IDEMPOTENCY_TABLE_NAME", "").strip(),
             cm_base_url=os.environ.get("CM_BASE_URL", "https://api.cm.com"),
-            cm_product_token_secret=os.environ.get("CM_PRODUCT_TOKEN_SECRET", ""),
-            callback_signing_secret=os.environ.get("CALLBACK_SIGNING_SECRET", ""),
-            callback_base_url_parameter=os.environ.get("CALLBACK_BASE_URL_PARAMETER", ""),
+            cm_product_token_secret=os.environ.get("CM_PRODUCT_TOKEN_SECRET", "").strip(),
+            callback_signing_secret=os.environ.get("CALLBACK_SIGNING_SECRET", "").strip(),
+            callback_base_url_parameter=os.environ.get("CALLBACK_BASE_URL_PARAMETER", "").strip(),
             allowed_destination_countries=os.environ.get("ALLOWED_DESTINATION_COUNTRIES", "*"),
             blocked_number_types=os.environ.get("BLOCKED_NUMBER_TYPES", "default"),
             allowed_callers=os.environ.get("ALLOWED_CALLERS", ""),
@@ -71,6 +66,24 @@ class Settings:
             cm_total_timeout=_number("CM_TIMEOUT_SECONDS", 8.0),
             secrets_max_age=int(_number("SECRETS_MAX_AGE_SECONDS", 300)),
         )
+
+    def require(self, *variables: str) -> Settings:
+        """Self, once every named environment variable (e.g. ``"TABLE_NAME"``) is set;
+        ConfigurationError naming the first one missing otherwise."""
+        for variable in variables:
+            if not getattr(self, _FIELD_OF[variable]):
+                raise ConfigurationError(f"environment variable {variable} must be set")
+        return self
+
+
+_FIELD_OF = {
+    "TABLE_NAME": "table_name",
+    "EVENT_BUS_NAME": "event_bus_name",
+    "IDEMPOTENCY_TABLE_NAME": "idempotency_table_name",
+    "CM_PRODUCT_TOKEN_SECRET": "cm_product_token_secret",
+    "CALLBACK_SIGNING_SECRET": "callback_signing_secret",
+    "CALLBACK_BASE_URL_PARAMETER": "callback_base_url_parameter",
+}
 
 
 @cache

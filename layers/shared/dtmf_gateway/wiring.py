@@ -1,8 +1,10 @@
 """Composition root: builds the adapters from Settings, once per execution environment.
 
 Functions call these at module load (the Lambda init phase), so clients, secrets caches and
-compiled models are reused by every invocation. AWS clients take their endpoints from the
-standard AWS_ENDPOINT_URL* variables only (that is how the local stack and tests redirect them).
+compiled models are reused by every invocation, and a missing setting fails the cold start
+naming its variable (`Settings.require`). Each factory imports only what its function uses,
+so no function loads another's modules. AWS clients take their endpoints from the standard
+AWS_ENDPOINT_URL* variables only (that is how the local stack and tests redirect them).
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from dtmf_gateway.settings import settings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionReader, DynamoDbPendingCalls
+    from dtmf_gateway.adapters.dynamodb.pending_calls import DynamoDbPendingCalls
     from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher
     from dtmf_gateway.adapters.secrets import ManagedSecrets, SignedCallbackUrls
     from dtmf_gateway.api.placement import IdempotentPlacement
     from dtmf_gateway.domain.callbacks import RecordCallback
     from dtmf_gateway.domain.policy import DialPolicy
+    from dtmf_gateway.domain.reading import ReadInstruction
 
 
 @cache
@@ -36,7 +39,7 @@ def managed_secrets() -> ManagedSecrets:
 
     from dtmf_gateway.adapters.secrets import ManagedSecrets
 
-    s = settings()
+    s = settings().require("CALLBACK_SIGNING_SECRET")
     return ManagedSecrets(
         SecretsProvider(boto3_client=boto3.client("secretsmanager")),
         product_token_secret=s.cm_product_token_secret,
@@ -51,7 +54,7 @@ def callback_urls() -> SignedCallbackUrls:
 
     from dtmf_gateway.adapters.secrets import SignedCallbackUrls
 
-    s = settings()
+    s = settings().require("CALLBACK_BASE_URL_PARAMETER")
     return SignedCallbackUrls(
         SSMProvider(boto3_client=boto3.client("ssm")),
         secrets=managed_secrets(),
@@ -86,13 +89,14 @@ def placement() -> IdempotentPlacement:
     )
 
     from dtmf_gateway.adapters.cm_client import HttpCmClient
-    from dtmf_gateway.adapters.dynamodb import DynamoDbCalleeQuota, DynamoDbInstructionStore
+    from dtmf_gateway.adapters.dynamodb.callee_quota import DynamoDbCalleeQuota
+    from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
     from dtmf_gateway.api.placement import IdempotentPlacement
-    from dtmf_gateway.domain.placement import PlaceCalls
+    from dtmf_gateway.domain.placement import PlaceInstruction
 
-    s = settings()
+    s = settings().require("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "CM_PRODUCT_TOKEN_SECRET")
     secrets = managed_secrets()
-    service = PlaceCalls(
+    service = PlaceInstruction(
         cm=HttpCmClient(
             base_url=s.cm_base_url,
             product_token=secrets.product_token,
@@ -116,30 +120,33 @@ def placement() -> IdempotentPlacement:
 
 @cache
 def record_callback() -> RecordCallback:
-    from dtmf_gateway.adapters.dynamodb import DynamoDbCallbackStore
+    from dtmf_gateway.adapters.dynamodb.callback_store import DynamoDbCallbackStore
     from dtmf_gateway.domain.callbacks import RecordCallback
 
-    s = settings()
+    s = settings().require("TABLE_NAME")
     return RecordCallback(DynamoDbCallbackStore(dynamodb(), s.table_name, retention=s.retention))
 
 
 @cache
-def instruction_reader() -> DynamoDbInstructionReader:
-    from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionReader
+def read_instruction() -> ReadInstruction:
+    from dtmf_gateway.adapters.dynamodb.reader import DynamoDbInstructionReader
+    from dtmf_gateway.domain.reading import ReadInstruction
 
-    return DynamoDbInstructionReader(dynamodb(), settings().table_name)
+    s = settings().require("TABLE_NAME")
+    return ReadInstruction(DynamoDbInstructionReader(dynamodb(), s.table_name))
 
 
 @cache
 def result_publisher() -> EventBridgeResultPublisher:
     from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher
 
-    return EventBridgeResultPublisher(boto3.client("events"), settings().event_bus_name)
+    s = settings().require("EVENT_BUS_NAME")
+    return EventBridgeResultPublisher(boto3.client("events"), s.event_bus_name)
 
 
 @cache
 def pending_calls() -> DynamoDbPendingCalls:
-    from dtmf_gateway.adapters.dynamodb import DynamoDbPendingCalls
+    from dtmf_gateway.adapters.dynamodb.pending_calls import DynamoDbPendingCalls
 
-    s = settings()
+    s = settings().require("TABLE_NAME")
     return DynamoDbPendingCalls(dynamodb(), s.table_name, shards=s.pending_shards)

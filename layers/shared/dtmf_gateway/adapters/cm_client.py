@@ -11,15 +11,18 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from dtmf_gateway.domain.calls import CmQueuedCall
-from dtmf_gateway.domain.ports import CmOutcomeUnknown, CmRejected, CmUnreachable
+from dtmf_gateway.domain.errors import CmOutcomeUnknown, CmRejected, CmUnreachable
+
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.request import DtmfCallRequest
 
 DTMF_PATH = "/voiceapi/v2/DTMF"
 _RETRYABLE_STATUS = frozenset({429, 503})
@@ -64,7 +67,12 @@ class HttpCmClient:
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )
 
-    def place(self, payload: Mapping[str, object]) -> list[CmQueuedCall]:
+    def place(
+        self, request: DtmfCallRequest, *, instruction_id: str, callback_url: str
+    ) -> list[CmQueuedCall]:
+        """`CmApi.place`: the instruction in CM's wire format, POSTed once (retried only when
+        it surely did not reach CM)."""
+        payload = request.to_cm_payload(instruction_id, callback_url)
         body = json.dumps(payload, separators=(",", ":"))
         headers = {"X-CM-PRODUCTTOKEN": self._product_token()}
         deadline = time.monotonic() + self._total
@@ -106,9 +114,6 @@ class HttpCmClient:
     def _timeout(self, remaining: float) -> httpx.Timeout:
         connect = self._http.timeout.connect or remaining
         return httpx.Timeout(remaining, connect=min(connect, remaining))
-
-    def close(self) -> None:
-        self._http.close()
 
 
 def _interpret(response: httpx.Response) -> list[CmQueuedCall]:

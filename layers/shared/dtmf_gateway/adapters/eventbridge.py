@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 MAX_ENTRIES_PER_CALL = 10
 
 
+def result_urn(detail: DtmfResultDetail) -> str:
+    """The event's `resources` entry: deterministic per result (one result per call, ever),
+    so consumers can deduplicate on it."""
+    return f"urn:dtmf-gateway:result:{detail.instruction_id}:{detail.call_id}"
+
+
 def result_entry(detail: DtmfResultDetail, bus_name: str) -> PutEventsRequestEntryTypeDef:
     """The PutEvents entry of one DTMF Result (the trace header goes on when Lambda has one)."""
     entry: PutEventsRequestEntryTypeDef = {
@@ -24,7 +30,7 @@ def result_entry(detail: DtmfResultDetail, bus_name: str) -> PutEventsRequestEnt
         "DetailType": DETAIL_TYPE,
         "Detail": detail.to_json(),
         "EventBusName": bus_name,
-        "Resources": [detail.dedupe_key()],
+        "Resources": [result_urn(detail)],
     }
     trace = os.environ.get("_X_AMZN_TRACE_ID")  # set by Lambda per invocation
     if trace:

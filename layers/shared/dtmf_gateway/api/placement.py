@@ -9,17 +9,21 @@ other body is 422; same key while the first request runs is 409.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from dataclasses import asdict
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
     idempotent_function,
 )
 
-from dtmf_gateway.domain.calls import PlacementResult
+from dtmf_gateway.api.models import JSON, PROBLEM_JSON, dump
+from dtmf_gateway.api.problems import InvalidIdempotencyKey, outcome_unknown
+from dtmf_gateway.api.views import placement_accepted
 from dtmf_gateway.domain.placement import PlacementContext
 
 if TYPE_CHECKING:
@@ -29,16 +33,61 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from dtmf_gateway.domain.placement import PlaceCalls
+    from dtmf_gateway.domain.placement import PlaceInstruction, PlacementResult
     from dtmf_gateway.domain.request import DtmfCallRequest
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 REPLAYED_HEADER = "Idempotent-Replayed"
+_CONTENT_TYPE = "Content-Type"
 
 
-class InvalidIdempotencyKey(ValueError):
-    pass
+@dataclass(frozen=True, slots=True)
+class PlacementAnswer:
+    """The HTTP answer to a placement: a rendered PlacementAccepted (202) or Problem body.
+
+    `stored()` is what the idempotency layer keeps and `from_stored` what it replays, in the
+    record format of round 1 (``http_status``, ``body``, ``headers`` with the problem's
+    Content-Type), so records written before a deployment still replay after it.
+    """
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    queued_calls: int = 0  # the calls the 202 lists as queued
+
+    @classmethod
+    def of(cls, result: PlacementResult) -> PlacementAnswer:
+        if result.outcome_unknown is not None:
+            problem = outcome_unknown(result.instruction_id, result.outcome_unknown)
+            return cls(problem.status, dump(problem.body()), {_CONTENT_TYPE: PROBLEM_JSON})
+        return cls(202, dump(placement_accepted(result)), queued_calls=len(result.queued))
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> PlacementAnswer:
+        body = stored["body"]
+        queued = sum(1 for call in body.get("calls", []) if call["status"] == "queued")
+        return cls(int(stored["http_status"]), body, dict(stored.get("headers") or {}), queued)
+
+    def stored(self) -> dict[str, Any]:
+        return {"http_status": self.status, "body": self.body, "headers": self.headers}
+
+    @property
+    def instruction_id(self) -> str | None:
+        return cast("str | None", self.body.get("instruction-id"))
+
+    @property
+    def replayed(self) -> bool:
+        return REPLAYED_HEADER in self.headers
+
+    def response(self) -> Response[str]:
+        headers = {k: v for k, v in self.headers.items() if k != _CONTENT_TYPE}
+        return Response(
+            status_code=self.status,
+            content_type=self.headers.get(_CONTENT_TYPE, JSON),
+            body=json.dumps(self.body),
+            headers=headers or None,
+        )
 
 
 def _mark_replayed(response: Any, _record: DataRecord) -> Any:
@@ -49,9 +98,9 @@ def _mark_replayed(response: Any, _record: DataRecord) -> Any:
 
 
 class IdempotentPlacement:
-    """Runs PlaceCalls at most once per (identity, Idempotency-Key)."""
+    """Runs PlaceInstruction at most once per (identity, Idempotency-Key) and answers."""
 
-    def __init__(self, service: PlaceCalls, persistence: DynamoDBPersistenceLayer) -> None:
+    def __init__(self, service: PlaceInstruction, persistence: DynamoDBPersistenceLayer) -> None:
         self._service = service
         self._config = IdempotencyConfig(
             event_key_jmespath="scope",
@@ -68,18 +117,21 @@ class IdempotentPlacement:
 
     def _place_once(self, attempt: dict[str, Any], request: DtmfCallRequest) -> dict[str, Any]:
         context = PlacementContext(owner=attempt["owner"], idempotency_key=attempt["key"])
-        return asdict(self._service.place(request, context))
+        return PlacementAnswer.of(self._service.place(request, context)).stored()
 
-    def place(
+    def answer(
         self,
         request: DtmfCallRequest,
         *,
         owner: str,
         idempotency_key: str | None,
         lambda_context: LambdaContext | None,
-    ) -> PlacementResult:
+    ) -> PlacementAnswer:
+        """Place the instruction, or replay the answer stored under the key. Raises what
+        PlaceInstruction.place raises, InvalidIdempotencyKey, and Powertools'
+        IdempotencyValidationError / IdempotencyAlreadyInProgressError."""
         if idempotency_key is None:
-            return self._service.place(request, PlacementContext(owner=owner))
+            return PlacementAnswer.of(self._service.place(request, PlacementContext(owner=owner)))
         if not IDEMPOTENCY_KEY_PATTERN.fullmatch(idempotency_key):
             raise InvalidIdempotencyKey(
                 "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces"
@@ -96,8 +148,4 @@ class IdempotentPlacement:
             },
             request=request,
         )
-        return PlacementResult(
-            http_status=int(stored["http_status"]),
-            body=stored["body"],
-            headers=dict(stored.get("headers") or {}),
-        )
+        return PlacementAnswer.from_stored(stored)

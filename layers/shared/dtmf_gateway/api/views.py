@@ -1,62 +1,67 @@
-"""The JSON shape of `GET /v1/dtmf-calls/{instruction-id}`, built from the stored items."""
+"""Domain results rendered as the API's response models (api/models.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
-from dtmf_gateway.domain.calls import (
-    TERMINAL_CALL_STATUSES,
-    InstructionStatus,
-    utc_now,
-)
+from dtmf_gateway.api.models import CallView, InstructionView, PlacementAccepted, QueuedCall
+from dtmf_gateway.domain.calls import CallStatus, InstructionStatus
 
-# A placement that wrote no call after this long will not write one any more (the function's
-# timeout is far shorter): the instruction's outcome is then unknown until callbacks arrive.
-PLACEMENT_GRACE = timedelta(minutes=2)
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.calls import CmQueuedCall, StoredCall
+    from dtmf_gateway.domain.placement import PlacementResult
+    from dtmf_gateway.domain.reading import InstructionState
 
 
-def instruction_status(
-    instruction: dict[str, Any], calls: list[dict[str, Any]], now: datetime | None = None
-) -> str:
-    stored = instruction["status"]
-    if calls:
-        if all(c["status"] in TERMINAL_CALL_STATUSES for c in calls):
-            return InstructionStatus.FINISHED.value
-        return InstructionStatus.QUEUED.value
-    if stored == InstructionStatus.PLACING:
-        created = datetime.fromisoformat(instruction["created-at"])
-        if (now or utc_now()) - created > PLACEMENT_GRACE:
-            return InstructionStatus.UNKNOWN.value
-    return str(stored)
+def _queued_call(reply: CmQueuedCall) -> QueuedCall:
+    # CM's replies are rendered as received, not validated: failing once CM has queued calls
+    # would invite a retry that rings people twice.
+    if reply.success and reply.call_id:
+        return QueuedCall.model_construct(
+            call_id=reply.call_id,
+            callee=reply.callee,  # type: ignore[arg-type]  # None only if CM left it out
+            status=CallStatus.QUEUED.value,
+        )
+    return QueuedCall.model_construct(
+        call_id=reply.call_id,
+        callee=reply.callee,  # type: ignore[arg-type]
+        status=InstructionStatus.NOT_PLACED.value,
+        error=reply.error or "CM did not queue this call",
+    )
 
 
-def call_view(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "call-id": item["call-id"],
-        "callee": item.get("callee"),
-        "status": item["status"],
-        "outcome": item.get("outcome"),
-        "digits": item.get("digits"),
-        "result": item.get("result"),
-        "queued-at": item.get("queued-at"),
-        "finished-at": item.get("finished-at"),
-    }
+def placement_accepted(result: PlacementResult) -> PlacementAccepted:
+    """202: every callee in the instruction's order, queued or refused by CM."""
+    return PlacementAccepted.model_construct(
+        instruction_id=result.instruction_id,
+        status=InstructionStatus.QUEUED.value,
+        calls=[_queued_call(r) for r in result.calls],
+    )
 
 
-def instruction_view(instruction: dict[str, Any], calls: list[dict[str, Any]]) -> dict[str, Any]:
-    destinations = instruction.get("destinations", [])
-    order = {callee: i for i, callee in enumerate(destinations)}
-    ordered = sorted(calls, key=lambda c: (order.get(c.get("callee"), len(order)), c["call-id"]))
-    view: dict[str, Any] = {
-        "instruction-id": instruction["instruction-id"],
-        "status": instruction_status(instruction, calls),
-        "caller": instruction["caller"],
-        "callees": destinations,
-        "metadata": instruction.get("metadata", {}),
-        "created-at": instruction["created-at"],
-        "calls": [call_view(c) for c in ordered],
-    }
-    if instruction.get("status-reason"):
-        view["status-reason"] = instruction["status-reason"]
-    return view
+def _call_view(call: StoredCall) -> CallView:
+    return CallView(
+        call_id=call.call_id,
+        callee=call.callee,
+        status=call.status,
+        outcome=call.outcome,
+        digits=call.digits,
+        result=call.result,
+        queued_at=call.queued_at,
+        finished_at=call.finished_at,
+    )
+
+
+def instruction_view(state: InstructionState) -> InstructionView:
+    instruction = state.instruction
+    reason = {"status_reason": instruction.status_reason} if instruction.status_reason else {}
+    return InstructionView(
+        instruction_id=instruction.instruction_id,
+        status=state.status.value,
+        caller=instruction.caller,
+        callees=list(instruction.callees),
+        metadata=instruction.metadata,
+        created_at=instruction.created_at,
+        calls=[_call_view(c) for c in state.calls],
+        **reason,
+    )

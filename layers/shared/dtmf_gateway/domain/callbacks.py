@@ -9,21 +9,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dtmf_gateway.domain.calls import (
     CallFinish,
     CmResult,
     FinishStatus,
     InstructionStatus,
-    KnownInstruction,
     Outcome,
+    StoredInstruction,
     iso,
     utc_now,
 )
 from dtmf_gateway.domain.digits import InputRules
-from dtmf_gateway.domain.ports import CallbackStore
+from dtmf_gateway.domain.errors import MalformedCallback
+
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.ports import CallbackStore
+
+DTMF_FINISHED = "dtmf-finished"  # the callback type that ends a call; others are ignored
 
 CODE_UNANSWERED = 9
 CODE_FINISHED = 10
@@ -43,6 +49,22 @@ class CmCallback(BaseModel):
     callee: str | None = None
     digits: str | None = Field(default=None, max_length=256)
     result: CmResult
+
+
+def parse_callback(instruction_id: str, raw: object) -> CmCallback:
+    """The callback body (parsed JSON) for the instruction of the callback URL.
+
+    Raises MalformedCallback naming the missing or malformed fields, or when the body names
+    another instruction.
+    """
+    try:
+        callback = CmCallback.model_validate(raw)
+    except ValidationError as error:
+        fields = sorted({".".join(map(str, e["loc"])) or "body" for e in error.errors()})
+        raise MalformedCallback(f"missing or malformed: {', '.join(fields)}") from None
+    if callback.instruction_id not in (None, "", instruction_id):
+        raise MalformedCallback("the body's instruction-id does not match the callback URL")
+    return callback
 
 
 def outcome_for(code: int, digits: str | None, rules: InputRules) -> Outcome:
@@ -86,7 +108,7 @@ class RecordCallback:
         outcome = outcome_for(callback.result.code, callback.digits, rules)
         finish = CallFinish(
             call_id=callback.call_id.lower(),
-            callee=_matching_destination(instruction, callback.callee),
+            callee=_matching_callee(instruction, callback.callee),
             outcome=outcome,
             digits=callback.digits or None,
             result=callback.result.model_dump(by_alias=True, exclude_none=True),
@@ -98,7 +120,7 @@ class RecordCallback:
                 # Not a call we can have placed: refused, nothing written.
                 return CallbackVerdict.UNKNOWN_CALL, None
             status = self._store.finish_unseen_call(instruction, finish)
-            if status is FinishStatus.NOT_FOUND:  # the placement wrote it meanwhile
+            if status is FinishStatus.ALREADY_STORED:  # the placement wrote it meanwhile
                 status = self._store.finish_queued_call(instruction, finish)
         if status is FinishStatus.RECORDED:
             return CallbackVerdict.RECORDED, outcome
@@ -110,10 +132,10 @@ def _national_significant(number: str) -> str:
     return digits.removeprefix("00")
 
 
-def _matching_destination(instruction: KnownInstruction, callee: str | None) -> str | None:
+def _matching_callee(instruction: StoredInstruction, callee: str | None) -> str | None:
     """The instruction's own E.164 form of the callback's callee, if it is one we asked for
     (CM may format the number differently: `+31…`, `0031…`, `31…`)."""
     if not callee:
         return None
     wanted = _national_significant(callee)
-    return next((d for d in instruction.destinations if _national_significant(d) == wanted), None)
+    return next((c for c in instruction.callees if _national_significant(c) == wanted), None)

@@ -81,52 +81,62 @@ class NewInstruction:
     """An accepted, validated instruction about to be placed."""
 
     instruction_id: str
-    owner: str
+    owner: str  # the IAM principal that placed it (see api.identity)
     caller: str
-    destinations: tuple[str, ...]
+    callees: tuple[str, ...]  # E.164, in the request's order
     request: dict[str, Any]  # the validated request in its JSON form (kebab-case keys)
     metadata: dict[str, str]
     created_at: datetime
-    max_call_seconds: int  # after this many seconds without a callback a call may expire
+    stale_after_seconds: int  # a call without a callback this long after queueing may expire
     idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class PlacedCall:
-    call_id: str
-    callee: str
-    status: str  # a CallStatus value, or "not-placed" for a callee CM refused
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PlacementResult:
-    """What the API answers; stored by the idempotency layer and replayed verbatim."""
-
-    http_status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class KnownInstruction:
-    """What the callback needs of a stored instruction."""
+class StoredInstruction:
+    """An instruction as stored: what the callback, the status read and the events need."""
 
     instruction_id: str
-    status: str
+    owner: str
+    status: InstructionStatus  # as stored; the status clients see is derived (domain.reading)
     caller: str
-    destinations: tuple[str, ...]
+    callees: tuple[str, ...]
     metadata: dict[str, str]
-    created_at: str
-    min_digits: int | None  # the instruction's own digit rules, to re-check callbacks
-    max_digits: int | None
-    regex: str | None
+    created_at: str  # ISO-8601 UTC, as written (see iso)
+    status_reason: str | None = None  # why placing ended without calls (CM's reason)
+    min_digits: int | None = None  # the instruction's own digit rules, to re-check callbacks
+    max_digits: int | None = None
+    regex: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCall:
+    """One call as stored. Read tolerantly: a field the item lacks is None (or empty), and
+    whoever needs it (the event model) refuses the record."""
+
+    instruction_id: str
+    call_id: str
+    caller: str | None
+    callee: str | None
+    status: CallStatus | None
+    outcome: Outcome | None = None
+    digits: str | None = None
+    result: dict[str, Any] | None = None  # CM's result object, as received
+    metadata: dict[str, str] = field(default_factory=dict)
+    queued_at: str | None = None
+    finished_at: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.status in TERMINAL_CALL_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
 class CallFinish:
+    """A call's end as a callback reports it (``callee`` known only when the callback
+    overtook the placement)."""
+
     call_id: str
-    callee: str | None  # known only when the callback overtook the placement
+    callee: str | None
     outcome: Outcome
     digits: str | None
     result: dict[str, Any]
@@ -134,6 +144,9 @@ class CallFinish:
 
 
 class FinishStatus(StrEnum):
+    """What ending a call in storage did."""
+
     RECORDED = "recorded"  # this callback ended the call
     DUPLICATE = "duplicate"  # the call had already ended: nothing changed
-    NOT_FOUND = "not-found"  # no record of this call id yet
+    NOT_FOUND = "not-found"  # finish_queued_call: no call with this id is stored (yet)
+    ALREADY_STORED = "already-stored"  # finish_unseen_call: the placement stored it meanwhile

@@ -1,15 +1,23 @@
-"""Domain errors: what was wrong with a request, and which policy rule refused it.
+"""Every error the domain raises, in one place: what the API layer may have to answer.
 
-The API layer maps :class:`InvalidRequest` to ``422 application/problem+json`` with
-``errors: [{"field", "message"}]`` and :class:`PolicyRefused` to ``403`` naming the rule.
-Messages are written for the client: they never contain internals, and never a full
-phone number.
+Messages are written for the client: they never contain internals, and never a full phone
+number. How each one is answered (status, problem type, title) is decided once, in
+`dtmf_gateway.api.problems`; the domain knows nothing of HTTP.
+
+- request: :class:`InvalidRequest` (every offending field), :class:`PolicyRefused` (the dial
+  policy's rules), :class:`CalleeLimitReached` (calls per callee per hour);
+- callbacks: :class:`MalformedCallback`;
+- storage: :class:`InstructionAlreadyExists`, :class:`InstructionNotFound`;
+- CM: :class:`CmError` and its three kinds, raised by the `CmApi` adapter, and
+  :class:`PlacementFailed`, what the placement makes of a CM failure that surely placed nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+# ---------------------------------------------------------------- the request
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +31,6 @@ class FieldProblem:
 
     field: str
     message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
 
 
 class InvalidRequest(Exception):
@@ -50,9 +55,6 @@ class PolicyViolation:
     field: str
     message: str
 
-    def as_dict(self) -> dict[str, str]:
-        return {"rule": self.rule, "field": self.field, "message": self.message}
-
 
 class PolicyRefused(Exception):
     """The dial policy refused the request; ``violations`` lists every reason."""
@@ -69,7 +71,11 @@ class PolicyRefused(Exception):
 
 
 class CalleeLimitReached(Exception):
-    """A callee already had the most calls this deployment allows in the current hour."""
+    """A callee already had the most calls this deployment allows in the current hour.
+
+    ``fields`` are the JSON paths of the callees at the limit, ``limit`` the calls per hour,
+    ``retry_after_seconds`` the seconds until the clock hour ends.
+    """
 
     RULE = "per-callee-limit-reached"
 
@@ -78,3 +84,73 @@ class CalleeLimitReached(Exception):
         self.limit = limit
         self.retry_after_seconds = retry_after_seconds
         super().__init__(f"{self.RULE}: {', '.join(self.fields)}")
+
+
+class MalformedCallback(Exception):
+    """A callback body that is not CM's `dtmf-finished` shape; the message names the fields."""
+
+
+# ---------------------------------------------------------------- stored instructions
+
+
+class InstructionAlreadyExists(Exception):
+    """The instruction id is taken (by an earlier request that placed or may have placed calls)."""
+
+    def __init__(self, instruction_id: str) -> None:
+        super().__init__(instruction_id)
+        self.instruction_id = instruction_id
+
+
+class InstructionNotFound(Exception):
+    """No instruction with this id that the asking owner may read (or its retention passed)."""
+
+    def __init__(self, instruction_id: str) -> None:
+        super().__init__(instruction_id)
+        self.instruction_id = instruction_id
+
+
+# ---------------------------------------------------------------- CM
+
+
+class CmError(Exception):
+    """Base of what can go wrong talking to CM; ``reason`` is safe to show the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CmRejected(CmError):
+    """CM answered and placed nothing (4xx, 401, every callee refused, busy after retries)."""
+
+    def __init__(self, reason: str, status_code: int | None = None) -> None:
+        super().__init__(reason)
+        self.status_code = status_code
+
+
+class CmUnreachable(CmError):
+    """The request surely never reached CM (connection refused, DNS, connect timeout)."""
+
+
+class CmOutcomeUnknown(CmError):
+    """The request may have reached CM: calls may ring although we got no usable answer.
+
+    ``timed_out`` tells a read timeout from a broken reply or a 5xx.
+    """
+
+    def __init__(self, reason: str, *, timed_out: bool) -> None:
+        super().__init__(reason)
+        self.timed_out = timed_out
+
+
+class PlacementFailed(Exception):
+    """CM placed nothing: safe to retry once the reason is dealt with.
+
+    ``unreachable`` is True when CM could not be reached at all, False when it refused.
+    """
+
+    def __init__(self, instruction_id: str, reason: str, *, unreachable: bool) -> None:
+        super().__init__(reason)
+        self.instruction_id = instruction_id
+        self.reason = reason
+        self.unreachable = unreachable

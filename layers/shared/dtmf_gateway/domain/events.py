@@ -6,11 +6,14 @@ The pydantic model is the source of truth; `schemas/dtmf-result.v1.json` is gene
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dtmf_gateway.domain.calls import TERMINAL_CALL_STATUSES, CmResult, Outcome
+from dtmf_gateway.domain.calls import CmResult, Outcome
+
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.calls import StoredCall
 
 EVENT_SOURCE = "dtmf-gateway"
 DETAIL_TYPE = "DTMF Result"
@@ -28,7 +31,6 @@ class DtmfResultDetail(BaseModel):
         populate_by_name=True,
         frozen=True,
         title="DtmfResult",
-        json_schema_extra={"$id": "urn:dtmf-gateway:schema:dtmf-result:1"},
     )
 
     schema_version: Literal["1"] = Field(default="1", alias="schema-version")
@@ -48,32 +50,21 @@ class DtmfResultDetail(BaseModel):
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
 
-    def dedupe_key(self) -> str:
-        """Deterministic per result: one result per call, ever."""
-        return f"urn:dtmf-gateway:result:{self.instruction_id}:{self.call_id}"
 
-
-def ended_by(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
-    """True when a stored call changed from not ended (or absent) to finished/expired."""
-    if not new or new.get("record-type") != "call":
-        return False
-    if new.get("status") not in TERMINAL_CALL_STATUSES:
-        return False
-    return not old or old.get("status") not in TERMINAL_CALL_STATUSES
-
-
-def detail_from_call(item: dict[str, Any]) -> DtmfResultDetail:
+def detail_from_call(call: StoredCall) -> DtmfResultDetail:
+    """The event of an ended call; pydantic's ValidationError when the record lacks what the
+    event needs (then the record is malformed: retried, never published half-empty)."""
     return DtmfResultDetail.model_validate(
         {
-            "instruction-id": item["instruction-id"],
-            "call-id": item["call-id"],
-            "caller": item["caller"],
-            "callee": item["callee"],
-            "outcome": item["outcome"],
-            "digits": item.get("digits") or None,
-            "result": item.get("result"),
-            "metadata": item.get("metadata") or {},
-            "queued-at": item["queued-at"],
-            "finished-at": item["finished-at"],
+            "instruction-id": call.instruction_id,
+            "call-id": call.call_id,
+            "caller": call.caller,
+            "callee": call.callee,
+            "outcome": call.outcome,
+            "digits": call.digits or None,
+            "result": call.result,
+            "metadata": call.metadata,
+            "queued-at": call.queued_at,
+            "finished-at": call.finished_at,
         }
     )

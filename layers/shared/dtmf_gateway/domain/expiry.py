@@ -1,6 +1,6 @@
 """Calls that never got a callback become `expired` once they are surely over.
 
-Each queued call carries `stale-at`: queued time + the longest the call can last (ringing +
+Each queued call has a stale-after moment: queued time + the longest the call can last (ringing +
 prompts and key timeouts for every attempt) + a grace period for a late callback. The
 expirer only looks at calls past that moment, through a sparse sharded index, and ends them
 with the same conditional write a callback uses — so exactly one of the two wins.
@@ -8,31 +8,18 @@ with the same conditional write a callback uses — so exactly one of the two wi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from dtmf_gateway.domain.calls import iso, utc_now
 
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.ports import PendingCalls
+
 # How long after a call must have ended we still wait for CM's callback.
 CALLBACK_GRACE = timedelta(minutes=15)
-
-
-@dataclass(frozen=True, slots=True)
-class PendingCall:
-    instruction_id: str
-    call_id: str
-
-
-class PendingCalls(Protocol):
-    def stale(self, now: datetime) -> Iterable[PendingCall]:
-        """Queued calls whose stale-at has passed."""
-        ...
-
-    def expire(self, call: PendingCall, finished_at: str) -> bool:
-        """Queued → expired; False when it already ended (a callback won)."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
-"""Placing an instruction: policy, reservation, the CM request, and what the caller is told.
+"""Placing an instruction: policy, quota, reservation, CM, and what came of it.
 
-Knows nothing of HTTP, boto3 or Powertools: it talks to CM and storage through the ports.
+Knows nothing of HTTP, boto3 or Powertools: it talks to CM and storage through the ports and
+returns a :class:`PlacementResult`; `dtmf_gateway.api` renders it.
 """
 
 from __future__ import annotations
@@ -9,30 +10,21 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from dtmf_gateway.domain.calls import (
-    CallStatus,
-    CmQueuedCall,
-    InstructionStatus,
-    NewInstruction,
-    PlacementResult,
-    utc_now,
-)
-from dtmf_gateway.domain.errors import CalleeLimitReached
-from dtmf_gateway.domain.expiry import CALLBACK_GRACE
-from dtmf_gateway.domain.ports import (
-    CallbackUrls,
-    CalleeQuota,
-    CmApi,
+from dtmf_gateway.domain.calls import CmQueuedCall, InstructionStatus, NewInstruction, utc_now
+from dtmf_gateway.domain.errors import (
+    CalleeLimitReached,
     CmOutcomeUnknown,
     CmRejected,
     CmUnreachable,
-    InstructionStore,
+    PlacementFailed,
 )
+from dtmf_gateway.domain.expiry import CALLBACK_GRACE
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.policy import DialPolicy
+    from dtmf_gateway.domain.ports import CallbackUrls, CalleeQuota, CmApi, InstructionStore
     from dtmf_gateway.domain.request import DtmfCallRequest
 
 # A call lasts at most: ringing + per attempt (prompt + keys + invalid prompt). Prompts are
@@ -41,16 +33,6 @@ if TYPE_CHECKING:
 _TTS_CHARS_PER_SECOND = 10
 _FILE_PROMPT_SECONDS = 120
 _PROMPT_SLACK_SECONDS = 5
-
-
-class PlacementFailed(Exception):
-    """CM placed nothing: safe to retry once the reason is dealt with."""
-
-    def __init__(self, instruction_id: str, reason: str, *, unreachable: bool) -> None:
-        super().__init__(reason)
-        self.instruction_id = instruction_id
-        self.reason = reason
-        self.unreachable = unreachable
 
 
 def _prompt_seconds(text: str | None, prompt_type: str) -> int:
@@ -83,8 +65,28 @@ class PlacementContext:
     idempotency_key: str | None = None
 
 
-class PlaceCalls:
-    """Use case: validate policy, reserve the instruction id, queue the calls with CM."""
+@dataclass(frozen=True, slots=True)
+class PlacementResult:
+    """What placing an instruction came to, when CM may have placed something.
+
+    ``calls`` are CM's replies in the instruction's callee order: the queued ones
+    (``success`` and a call id) and those CM refused. ``outcome_unknown`` is set (and
+    ``calls`` empty) when CM may have queued calls but gave no usable answer: the instruction
+    is recorded as `unknown` and its id stays taken.
+    """
+
+    instruction_id: str
+    calls: tuple[CmQueuedCall, ...] = ()
+    outcome_unknown: CmOutcomeUnknown | None = None
+
+    @property
+    def queued(self) -> list[CmQueuedCall]:
+        return [c for c in self.calls if c.success and c.call_id]
+
+
+class PlaceInstruction:
+    """Use case: check the policy and the quota, reserve the instruction id, queue the calls
+    with CM, record them."""
 
     def __init__(
         self,
@@ -113,9 +115,9 @@ class PlaceCalls:
         """Place the instruction.
 
         Raises PolicyRefused, CalleeLimitReached, InstructionAlreadyExists or PlacementFailed
-        (nothing placed, a retry is safe). An ambiguous CM failure is *returned* (502/504)
-        rather than raised, so the idempotency layer stores it and a retried request cannot
-        ring anyone twice.
+        (nothing placed, a retry is safe). An ambiguous CM failure is *returned*
+        (``outcome_unknown``) rather than raised, so the idempotency layer stores its answer
+        and a retried request cannot ring anyone twice.
         """
         self._policy.enforce(request)
         self._count_calls_per_callee(request)
@@ -123,48 +125,41 @@ class PlaceCalls:
             instruction_id=request.instruction_id or self._new_id(),
             owner=context.owner,
             caller=request.caller,
-            destinations=tuple(request.destinations()),
+            callees=tuple(request.destinations()),
             request=request.model_dump(by_alias=True, mode="json", exclude={"metadata"}),
             metadata=dict(request.metadata or {}),
             created_at=self._clock(),
-            max_call_seconds=stale_after(request),
+            stale_after_seconds=stale_after(request),
             idempotency_key=context.idempotency_key,
         )
+        instruction_id = instruction.instruction_id
         self._store.reserve(instruction)
-        callback_url = self._callback_urls.for_instruction(instruction.instruction_id)
-        payload = request.to_cm_payload(instruction.instruction_id, callback_url)
+        callback_url = self._callback_urls.for_instruction(instruction_id)
         try:
-            replies = self._cm.place(payload)
+            replies = self._cm.place(
+                request, instruction_id=instruction_id, callback_url=callback_url
+            )
         except (CmRejected, CmUnreachable) as error:
-            self._store.mark(instruction.instruction_id, InstructionStatus.NOT_PLACED, error.reason)
+            self._store.mark(instruction_id, InstructionStatus.NOT_PLACED, error.reason)
             raise PlacementFailed(
-                instruction.instruction_id,
-                error.reason,
-                unreachable=isinstance(error, CmUnreachable),
+                instruction_id, error.reason, unreachable=isinstance(error, CmUnreachable)
             ) from error
         except CmOutcomeUnknown as error:
-            self._store.mark(instruction.instruction_id, InstructionStatus.UNKNOWN, error.reason)
-            return _unknown_outcome(instruction.instruction_id, error)
+            self._store.mark(instruction_id, InstructionStatus.UNKNOWN, error.reason)
+            return PlacementResult(instruction_id, outcome_unknown=error)
 
-        queued = [r for r in replies if r.success and r.call_id]
-        if not queued:
+        result = PlacementResult(instruction_id, calls=_in_callee_order(instruction, replies))
+        if not result.queued:
             reasons = "; ".join(r.error or "refused" for r in replies) or "no call was queued"
-            self._store.mark(instruction.instruction_id, InstructionStatus.NOT_PLACED, reasons)
-            raise PlacementFailed(instruction.instruction_id, reasons, unreachable=False)
+            self._store.mark(instruction_id, InstructionStatus.NOT_PLACED, reasons)
+            raise PlacementFailed(instruction_id, reasons, unreachable=False)
         try:
-            self._store.record_queued_calls(instruction, queued)
+            self._store.record_queued_calls(instruction, result.queued)
         except Exception as error:  # noqa: BLE001 - the calls ring whatever our storage does
             # CM has queued the calls: failing now would invite a retry that rings people
             # twice. Their callbacks still find the reserved instruction and are recorded.
             self._on_bookkeeping_error(error)
-        return PlacementResult(
-            http_status=202,
-            body={
-                "instruction-id": instruction.instruction_id,
-                "status": InstructionStatus.QUEUED.value,
-                "calls": [_call_view(r) for r in _in_destination_order(instruction, replies)],
-            },
-        )
+        return result
 
     def _count_calls_per_callee(self, request: DtmfCallRequest) -> None:
         if self._quota is None:
@@ -180,38 +175,8 @@ class PlaceCalls:
             )
 
 
-def _in_destination_order(
+def _in_callee_order(
     instruction: NewInstruction, replies: list[CmQueuedCall]
-) -> list[CmQueuedCall]:
-    order = {callee: i for i, callee in enumerate(instruction.destinations)}
-    return sorted(replies, key=lambda r: order.get(r.callee or "", len(order)))
-
-
-def _call_view(reply: CmQueuedCall) -> dict[str, Any]:
-    if reply.success and reply.call_id:
-        return {"call-id": reply.call_id, "callee": reply.callee, "status": CallStatus.QUEUED}
-    return {
-        "call-id": reply.call_id,
-        "callee": reply.callee,
-        "status": InstructionStatus.NOT_PLACED,
-        "error": reply.error or "CM did not queue this call",
-    }
-
-
-def _unknown_outcome(instruction_id: str, error: CmOutcomeUnknown) -> PlacementResult:
-    status = 504 if error.timed_out else 502
-    return PlacementResult(
-        http_status=status,
-        body={
-            "type": "urn:dtmf-gateway:problem:cm-outcome-unknown",
-            "title": "CM did not confirm the calls",
-            "status": status,
-            "detail": (
-                f"{error.reason}. CM may still place the calls: do not send this instruction "
-                f"again; watch GET /v1/dtmf-calls/{instruction_id} for callbacks instead."
-            ),
-            "instruction-id": instruction_id,
-            "instruction-status": InstructionStatus.UNKNOWN.value,
-        },
-        headers={"Content-Type": "application/problem+json"},
-    )
+) -> tuple[CmQueuedCall, ...]:
+    order = {callee: i for i, callee in enumerate(instruction.callees)}
+    return tuple(sorted(replies, key=lambda r: order.get(r.callee or "", len(order))))

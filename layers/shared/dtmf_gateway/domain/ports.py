@@ -1,68 +1,45 @@
 """The small interfaces the domain needs from the outside world.
 
-Adapters (httpx CM client, DynamoDB repository, Secrets Manager) implement them in
-`dtmf_gateway.adapters`; the unit tests use in-memory fakes.
+Adapters (httpx CM client, the DynamoDB stores, Secrets Manager, EventBridge) implement them
+in `dtmf_gateway.adapters`; the unit tests use the in-memory fakes of `tests/fakes.py`. The
+errors they raise live in `dtmf_gateway.domain.errors`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from dtmf_gateway.domain.calls import (
-    CallFinish,
-    CmQueuedCall,
-    FinishStatus,
-    InstructionStatus,
-    KnownInstruction,
-    NewInstruction,
-)
-
-
-class CmError(Exception):
-    """Base of what can go wrong talking to CM."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class CmRejected(CmError):
-    """CM answered and placed nothing (4xx, 401, every callee refused, busy after retries)."""
-
-    def __init__(self, reason: str, status_code: int | None = None) -> None:
-        super().__init__(reason)
-        self.status_code = status_code
-
-
-class CmUnreachable(CmError):
-    """The request surely never reached CM (connection refused, DNS, connect timeout)."""
-
-
-class CmOutcomeUnknown(CmError):
-    """The request may have reached CM: calls may ring although we got no usable answer."""
-
-    def __init__(self, reason: str, *, timed_out: bool) -> None:
-        super().__init__(reason)
-        self.timed_out = timed_out
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.calls import (
+        CallFinish,
+        CmQueuedCall,
+        FinishStatus,
+        InstructionStatus,
+        NewInstruction,
+        StoredCall,
+        StoredInstruction,
+    )
+    from dtmf_gateway.domain.events import DtmfResultDetail
+    from dtmf_gateway.domain.request import DtmfCallRequest
 
 
 class CmApi(Protocol):
-    def place(self, payload: Mapping[str, object]) -> list[CmQueuedCall]:
-        """Queue the instruction; raises a CmError subclass when nothing usable came back."""
+    def place(
+        self, request: DtmfCallRequest, *, instruction_id: str, callback_url: str
+    ) -> list[CmQueuedCall]:
+        """Queue the instruction with CM: one reply per callee, in CM's order.
+
+        Raises CmRejected / CmUnreachable (nothing placed) or CmOutcomeUnknown (calls may ring).
+        """
         ...
 
 
-class InstructionAlreadyExists(Exception):
-    """The instruction id is taken (by an earlier request that placed or may have placed calls)."""
-
-    def __init__(self, instruction_id: str) -> None:
-        super().__init__(instruction_id)
-        self.instruction_id = instruction_id
-
-
 class InstructionStore(Protocol):
+    """What placing writes."""
+
     def reserve(self, instruction: NewInstruction) -> None:
         """Store the instruction as `placing`; raises InstructionAlreadyExists when taken."""
         ...
@@ -96,16 +73,49 @@ class CallbackUrls(Protocol):
 
 
 class CallbackStore(Protocol):
-    def load_instruction(self, instruction_id: str) -> KnownInstruction | None: ...
+    """What recording a callback reads and writes."""
 
-    def finish_queued_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
-        """End a stored queued call; DUPLICATE if it already ended, NOT_FOUND if unknown."""
+    def load_instruction(self, instruction_id: str) -> StoredInstruction | None: ...
+
+    def finish_queued_call(
+        self, instruction: StoredInstruction, finish: CallFinish
+    ) -> FinishStatus:
+        """End a stored queued call: RECORDED; DUPLICATE if it already ended; NOT_FOUND if no
+        call with this id is stored."""
         ...
 
-    def finish_unseen_call(self, instruction: KnownInstruction, finish: CallFinish) -> FinishStatus:
-        """Create the call already ended (the callback came before the placement's write).
+    def finish_unseen_call(
+        self, instruction: StoredInstruction, finish: CallFinish
+    ) -> FinishStatus:
+        """Store the call already ended (its callback came before the placement's write):
+        RECORDED; ALREADY_STORED if the placement stored it meanwhile (then finish it with
+        finish_queued_call)."""
+        ...
 
-        RECORDED, or DUPLICATE/NOT_FOUND-then-retry semantics as finish_queued_call when the
-        placement's write lands at the same moment (the caller retries once).
-        """
+
+class InstructionReader(Protocol):
+    def load(self, instruction_id: str) -> tuple[StoredInstruction, list[StoredCall]] | None:
+        """The instruction and its calls (in no particular order); None when not stored."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCall:
+    instruction_id: str
+    call_id: str
+
+
+class PendingCalls(Protocol):
+    def stale(self, now: datetime) -> Iterable[PendingCall]:
+        """Queued calls whose stale-after moment has passed."""
+        ...
+
+    def expire(self, call: PendingCall, finished_at: str) -> bool:
+        """Queued → expired; False when it already ended (a callback won)."""
+        ...
+
+
+class ResultPublisher(Protocol):
+    def publish(self, details: Sequence[DtmfResultDetail]) -> list[int]:
+        """Publish in order; return the indexes of the details that were NOT published."""
         ...

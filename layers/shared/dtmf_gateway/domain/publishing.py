@@ -2,30 +2,38 @@
 
 The table's stream is the outbox: the callback handler (and the expirer) only write the
 table, and every committed "call ended" change reaches the bus at least once through here.
+The stream adapter (`adapters.dynamodb.stream`) turns each record into a :class:`Change`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from dtmf_gateway.domain.events import DtmfResultDetail, detail_from_call, ended_by
+from dtmf_gateway.domain.events import DtmfResultDetail, detail_from_call
 
-
-class ResultPublisher(Protocol):
-    def publish(self, details: Sequence[DtmfResultDetail]) -> list[int]:
-        """Publish in order; return the indexes of the details that were NOT published."""
-        ...
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.calls import StoredCall
+    from dtmf_gateway.domain.ports import ResultPublisher
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
+    """One stream record: the call before and after (None: absent, or not a call)."""
+
     record_id: str  # the stream record's sequence number
-    old: dict[str, Any] | None
-    new: dict[str, Any] | None
+    old: StoredCall | None
+    new: StoredCall | None
+
+    @property
+    def ends_a_call(self) -> bool:
+        """True when a stored call changed from not ended (or absent) to finished/expired."""
+        if self.new is None or not self.new.ended:
+            return False
+        return self.old is None or not self.old.ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,27 +41,27 @@ class PublishReport:
     published: int
     skipped: int  # records that are not "a call ended"
     failed: list[str]  # record ids to retry
-    malformed: list[str]  # record ids whose item cannot make a valid event (also retried)
+    malformed: list[str]  # record ids whose call cannot make a valid event (also retried)
 
 
 def publish_ended_calls(changes: Sequence[Change], publisher: ResultPublisher) -> PublishReport:
     details: list[DtmfResultDetail] = []
-    owners: list[str] = []
+    published_record_ids: list[str] = []  # the record id of each detail, index for index
     malformed: list[str] = []
     skipped = 0
     for change in changes:
-        if not ended_by(change.old, change.new):
+        if not change.ends_a_call:
             skipped += 1
             continue
-        assert change.new is not None  # noqa: S101 - ended_by checked it
+        assert change.new is not None  # noqa: S101 - ends_a_call checked it
         try:
             details.append(detail_from_call(change.new))
-        except (KeyError, ValidationError):
+        except ValidationError:
             malformed.append(change.record_id)
             continue
-        owners.append(change.record_id)
+        published_record_ids.append(change.record_id)
     failed_indexes = publisher.publish(details) if details else []
-    failed = [owners[i] for i in failed_indexes]
+    failed = [published_record_ids[i] for i in failed_indexes]
     return PublishReport(
         published=len(details) - len(failed_indexes),
         skipped=skipped,

@@ -1,0 +1,304 @@
+"""The calls table's item layout: keys, attribute names, items ⇄ typed records. No I/O.
+
+Nothing else in the product spells an attribute name; the stores build their requests from
+what is here, and the in-memory fakes (tests/fakes.py) keep exactly these items.
+
+    pk = "instruction#<instruction-id>"
+    sk = "instruction"              the instruction as accepted (StoredInstruction)
+    sk = "call#<call-id>"           one per call CM queued, or whose callback came first
+                                    (StoredCall)
+    pk = "callee#<e164>"            the per-callee hourly counter of the callee quota
+    sk = "hour#<yyyymmddhh>"
+
+Attribute names are the API's JSON names (`instruction-id`, `queued-at`, …), with two
+exceptions kept for the data already stored: the instruction's callees are `destinations`,
+and its stale-after time (seconds) is `max-call-seconds`. Calls still waiting for a callback
+carry `pending-shard` + `stale-at`, the keys of the sparse `pending-calls` index the expirer
+queries; they are removed when the call ends. `ttl` is the retention deadline (epoch
+seconds) DynamoDB uses to delete old items.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from dtmf_gateway.domain.calls import (
+    CallFinish,
+    CallStatus,
+    InstructionStatus,
+    NewInstruction,
+    Outcome,
+    StoredCall,
+    StoredInstruction,
+    iso,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+PENDING_INDEX = "pending-calls"
+
+# keys
+PK = "pk"
+SK = "sk"
+INSTRUCTION_SK = "instruction"
+_INSTRUCTION_PK_PREFIX = "instruction#"
+_CALL_SK_PREFIX = "call#"
+
+# attributes
+RECORD_TYPE = "record-type"
+INSTRUCTION_ID = "instruction-id"
+CALL_ID = "call-id"
+OWNER = "owner"
+CALLER = "caller"
+CALLEE = "callee"
+CALLEES = "destinations"
+REQUEST = "request"
+METADATA = "metadata"
+STATUS = "status"
+STATUS_REASON = "status-reason"
+CREATED_AT = "created-at"
+STALE_AFTER_SECONDS = "max-call-seconds"
+IDEMPOTENCY_KEY = "idempotency-key"
+OUTCOME = "outcome"
+DIGITS = "digits"
+RESULT = "result"
+QUEUED_AT = "queued-at"
+FINISHED_AT = "finished-at"
+PENDING_SHARD = "pending-shard"
+STALE_AT = "stale-at"
+TTL = "ttl"
+QUOTA_COUNT = "calls"
+
+_INSTRUCTION = "instruction"  # record-type values
+_CALL = "call"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+Key = dict[str, "AttributeValueTypeDef"]
+
+
+# ---------------------------------------------------------------- keys
+
+
+def instruction_pk(instruction_id: str) -> str:
+    return f"{_INSTRUCTION_PK_PREFIX}{instruction_id}"
+
+
+def call_sk(call_id: str) -> str:
+    return f"{_CALL_SK_PREFIX}{call_id}"
+
+
+def instruction_key(instruction_id: str) -> Key:
+    return to_item({PK: instruction_pk(instruction_id), SK: INSTRUCTION_SK})
+
+
+def call_key(instruction_id: str, call_id: str) -> Key:
+    return to_item({PK: instruction_pk(instruction_id), SK: call_sk(call_id)})
+
+
+def quota_key(callee: str, hour: str) -> Key:
+    """The counter of calls to `callee` (E.164) in the clock hour `hour` (yyyymmddhh)."""
+    return to_item({PK: f"callee#{callee}", SK: f"hour#{hour}"})
+
+
+def is_call_sk(sk: str) -> bool:
+    return sk.startswith(_CALL_SK_PREFIX)
+
+
+def ids_of_call_key(item: Mapping[str, Any]) -> tuple[str, str]:
+    """(instruction id, call id) from a call item's raw (typed) pk and sk."""
+    pk, sk = item[PK]["S"], item[SK]["S"]
+    return pk.removeprefix(_INSTRUCTION_PK_PREFIX), sk.removeprefix(_CALL_SK_PREFIX)
+
+
+def pending_shard(call_id: str, shards: int) -> str:
+    return str(zlib.crc32(call_id.encode()) % shards)
+
+
+# ---------------------------------------------------------------- (de)serialisation
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, AttributeValueTypeDef]:
+    """DynamoDB's typed form of plain values; None means "leave the attribute absent"."""
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; the product only stores integers."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value)
+    return value
+
+
+# ---------------------------------------------------------------- records → items
+
+
+def _expires(created_at: datetime, retention: timedelta) -> int:
+    return int((created_at + retention).timestamp())
+
+
+def instruction_item(instruction: NewInstruction, retention: timedelta) -> dict[str, Any]:
+    return {
+        PK: instruction_pk(instruction.instruction_id),
+        SK: INSTRUCTION_SK,
+        RECORD_TYPE: _INSTRUCTION,
+        INSTRUCTION_ID: instruction.instruction_id,
+        OWNER: instruction.owner,
+        CALLER: instruction.caller,
+        CALLEES: list(instruction.callees),
+        REQUEST: instruction.request,
+        METADATA: instruction.metadata,
+        STATUS: InstructionStatus.PLACING.value,
+        CREATED_AT: iso(instruction.created_at),
+        STALE_AFTER_SECONDS: instruction.stale_after_seconds,
+        IDEMPOTENCY_KEY: instruction.idempotency_key,
+        TTL: _expires(instruction.created_at, retention),
+    }
+
+
+def ended_instruction_fields(status: InstructionStatus, reason: str) -> dict[str, Any]:
+    """Placing ended without queued calls (`unknown` or `not-placed`), and why."""
+    return {STATUS: status.value, STATUS_REASON: reason}
+
+
+def queued_call_fields(
+    instruction: NewInstruction, call_id: str, callee: str | None, retention: timedelta
+) -> dict[str, Any]:
+    """What the placement knows of a call (never its status or result)."""
+    return {
+        RECORD_TYPE: _CALL,
+        INSTRUCTION_ID: instruction.instruction_id,
+        CALL_ID: call_id,
+        CALLER: instruction.caller,
+        CALLEE: callee or "",
+        METADATA: instruction.metadata,
+        QUEUED_AT: iso(instruction.created_at),
+        TTL: _expires(instruction.created_at, retention),
+    }
+
+
+def pending_fields(instruction: NewInstruction, call_id: str, shards: int) -> dict[str, Any]:
+    """A queued call's status and its entry in the sparse pending-calls index."""
+    stale = instruction.created_at + timedelta(seconds=instruction.stale_after_seconds)
+    return {
+        STATUS: CallStatus.QUEUED.value,
+        PENDING_SHARD: pending_shard(call_id, shards),
+        STALE_AT: int(stale.timestamp()),
+    }
+
+
+PENDING_ATTRIBUTES = (PENDING_SHARD, STALE_AT)  # removed when a call ends
+
+
+def finished_fields(finish: CallFinish) -> dict[str, Any]:
+    return {
+        STATUS: CallStatus.FINISHED.value,
+        OUTCOME: finish.outcome.value,
+        DIGITS: finish.digits,
+        RESULT: finish.result,
+        FINISHED_AT: finish.finished_at,
+    }
+
+
+def expired_fields(finished_at: str) -> dict[str, Any]:
+    return {
+        STATUS: CallStatus.EXPIRED.value,
+        OUTCOME: Outcome.EXPIRED.value,
+        FINISHED_AT: finished_at,
+    }
+
+
+def unseen_call_fields(
+    instruction: StoredInstruction, finish: CallFinish, retention: timedelta
+) -> dict[str, Any]:
+    """A call whose callback arrived before the placement recorded it: complete and ended."""
+    return {
+        RECORD_TYPE: _CALL,
+        INSTRUCTION_ID: instruction.instruction_id,
+        CALL_ID: finish.call_id,
+        CALLER: instruction.caller,
+        CALLEE: finish.callee,
+        METADATA: instruction.metadata,
+        QUEUED_AT: instruction.created_at,
+        TTL: _expires(datetime.fromisoformat(instruction.created_at), retention),
+        **finished_fields(finish),
+    }
+
+
+# ---------------------------------------------------------------- items → records
+
+
+def _enum[E: StrEnum](kind: type[E], value: Any) -> E | None:
+    try:
+        return kind(value)
+    except ValueError:
+        return None
+
+
+def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
+    """The instruction of a plain (deserialised) instruction item."""
+    request = item.get(REQUEST) or {}
+    return StoredInstruction(
+        instruction_id=item[INSTRUCTION_ID],
+        owner=item.get(OWNER, ""),
+        status=InstructionStatus(item[STATUS]),
+        caller=item[CALLER],
+        callees=tuple(item.get(CALLEES, [])),
+        metadata=item.get(METADATA, {}),
+        created_at=item[CREATED_AT],
+        status_reason=item.get(STATUS_REASON) or None,
+        min_digits=request.get("min-digits"),
+        max_digits=request.get("max-digits"),
+        regex=request.get("regex"),
+    )
+
+
+def is_call_item(item: Mapping[str, Any]) -> bool:
+    return item.get(RECORD_TYPE) == _CALL
+
+
+def call_from_item(item: Mapping[str, Any]) -> StoredCall:
+    """The call of a plain (deserialised) call item, read tolerantly (see StoredCall)."""
+    return StoredCall(
+        instruction_id=str(item.get(INSTRUCTION_ID) or ""),
+        call_id=str(item.get(CALL_ID) or ""),
+        caller=item.get(CALLER),
+        callee=item.get(CALLEE),
+        status=_enum(CallStatus, item.get(STATUS)),
+        outcome=_enum(Outcome, item.get(OUTCOME)),
+        digits=item.get(DIGITS),
+        result=item.get(RESULT),
+        metadata=item.get(METADATA) or {},
+        queued_at=item.get(QUEUED_AT),
+        finished_at=item.get(FINISHED_AT),
+    )
+
+
+# ---------------------------------------------------------------- update expressions
+
+
+def assignments(fields: Mapping[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """`#f0 = :f0, #f1 = :f1, …` for the fields that have a value (None = leave absent):
+    the clause, its attribute names and its (plain) values."""
+    present = [(k, v) for k, v in fields.items() if v is not None]
+    names = {f"#f{i}": k for i, (k, _) in enumerate(present)}
+    values = {f":f{i}": v for i, (_, v) in enumerate(present)}
+    clause = ", ".join(f"#f{i} = :f{i}" for i in range(len(present)))
+    return clause, names, values

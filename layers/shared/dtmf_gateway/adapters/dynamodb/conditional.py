@@ -1,0 +1,73 @@
+"""Conditional writes on the calls table: the one way two writers agree who came first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from dtmf_gateway.adapters.dynamodb.calls_table import (
+    PENDING_ATTRIBUTES,
+    STATUS,
+    Key,
+    assignments,
+    to_item,
+)
+from dtmf_gateway.domain.calls import CallStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+
+def is_conditional_failure(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def set_fields(
+    client: DynamoDBClient,
+    table: str,
+    key: Key,
+    fields: Mapping[str, Any],
+    *,
+    only_if_new: bool,
+) -> bool:
+    """SET the fields on an item; with only_if_new, only while it has no status yet.
+    False when that condition failed (someone else wrote the item first)."""
+    clause, names, values = assignments(fields)
+    condition: dict[str, Any] = {}
+    if only_if_new:
+        names["#guard"] = STATUS
+        condition["ConditionExpression"] = "attribute_not_exists(#guard)"
+    try:
+        client.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression=f"SET {clause}",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item(values),
+            **condition,
+        )
+    except ClientError as error:
+        if only_if_new and is_conditional_failure(error):
+            return False
+        raise
+    return True
+
+
+def end_queued_call(
+    client: DynamoDBClient, table: str, key: Key, fields: dict[str, Any], **extra: Any
+) -> None:
+    """SET `fields` and drop the call from the pending index, only while it is queued
+    (ConditionalCheckFailedException otherwise). Shared by callbacks and the expirer."""
+    clause, names, values = assignments(fields)
+    removed = {f"#p{i}": name for i, name in enumerate(PENDING_ATTRIBUTES)}
+    client.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression=f"SET {clause} REMOVE {', '.join(removed)}",
+        ConditionExpression="#guard = :queued",
+        ExpressionAttributeNames={**names, **removed, "#guard": STATUS},
+        ExpressionAttributeValues=to_item({**values, ":queued": CallStatus.QUEUED.value}),
+        **extra,
+    )

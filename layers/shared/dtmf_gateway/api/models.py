@@ -1,0 +1,94 @@
+"""The API's response bodies, once: what the handlers answer, what the idempotency layer
+stores and replays, and what `scripts/generate_openapi.py` documents in schemas/openapi.json.
+
+Rendered with `render` (kebab-case keys; a field left unset is left out, an explicit None is
+`null`), so what a handler answers is exactly what the OpenAPI description promises.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from dtmf_gateway.domain.calls import CmResult, Outcome
+
+JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
+
+
+class _Kebab(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class QueuedCall(_Kebab):
+    call_id: str | None = Field(alias="call-id")
+    callee: str
+    status: Literal["queued", "not-placed"]
+    error: str | None = Field(default=None, description="why CM did not queue this callee")
+
+
+class PlacementAccepted(_Kebab):
+    instruction_id: str = Field(alias="instruction-id")
+    status: Literal["queued"]
+    calls: list[QueuedCall]
+
+
+class CallView(_Kebab):
+    call_id: str = Field(alias="call-id")
+    callee: str | None
+    status: Literal["queued", "finished", "expired"]
+    outcome: Outcome | None
+    digits: str | None
+    result: CmResult | None
+    queued_at: str | None = Field(alias="queued-at")
+    finished_at: str | None = Field(alias="finished-at")
+
+
+class InstructionView(_Kebab):
+    instruction_id: str = Field(alias="instruction-id")
+    status: Literal["placing", "queued", "finished", "unknown", "not-placed"]
+    caller: str
+    callees: list[str]
+    metadata: dict[str, str]
+    created_at: str = Field(alias="created-at")
+    calls: list[CallView]
+    status_reason: str | None = Field(default=None, alias="status-reason")
+
+
+class FieldError(_Kebab):
+    field: str
+    rule: str | None = None
+    message: str
+
+
+class Problem(_Kebab):
+    """RFC 9457 problem details; `type` is urn:dtmf-gateway:problem:<slug>."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    rules: list[str] | None = None
+    errors: list[FieldError] | None = None
+    instruction_id: str | None = Field(default=None, alias="instruction-id")
+    instruction_status: str | None = Field(default=None, alias="instruction-status")
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """The JSON value of a response body (unset fields left out)."""
+    return model.model_dump(by_alias=True, mode="json", exclude_unset=True)
+
+
+def render(model: BaseModel) -> str:
+    return json.dumps(dump(model))
+
+
+def json_response(body: BaseModel | dict[str, Any], status: int = 200) -> Response[str]:
+    """An application/json answer of a response model (or a small fixed dict)."""
+    text = render(body) if isinstance(body, BaseModel) else json.dumps(body)
+    return Response(status_code=status, content_type=JSON, body=text)

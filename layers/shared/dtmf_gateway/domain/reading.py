@@ -1,0 +1,76 @@
+"""Reading an instruction back: only its owner may, and its status is derived from its calls.
+
+The instruction item is written once (`placing`, or `unknown` / `not-placed` when placing
+ended without calls); what clients see as its status comes from the calls stored under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from dtmf_gateway.domain.calls import (
+    InstructionStatus,
+    StoredCall,
+    StoredInstruction,
+    utc_now,
+)
+from dtmf_gateway.domain.errors import InstructionNotFound
+
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.ports import InstructionReader
+
+# A placement that wrote no call after this long will not write one any more (the function's
+# timeout is far shorter): the instruction's outcome is then unknown until callbacks arrive.
+PLACEMENT_GRACE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True, slots=True)
+class InstructionState:
+    """An instruction, its calls in the instruction's callee order, and its current status."""
+
+    instruction: StoredInstruction
+    status: InstructionStatus
+    calls: tuple[StoredCall, ...]
+
+
+def current_status(
+    instruction: StoredInstruction, calls: list[StoredCall], now: datetime
+) -> InstructionStatus:
+    """`finished` once every call ended, `queued` while one has not; with no call yet, the
+    stored status — `unknown` if it still says `placing` after PLACEMENT_GRACE."""
+    if calls:
+        if all(c.ended for c in calls):
+            return InstructionStatus.FINISHED
+        return InstructionStatus.QUEUED
+    if instruction.status is InstructionStatus.PLACING:
+        created = datetime.fromisoformat(instruction.created_at)
+        if now - created > PLACEMENT_GRACE:
+            return InstructionStatus.UNKNOWN
+    return instruction.status
+
+
+class ReadInstruction:
+    """Use case behind `GET /v1/dtmf-calls/{instruction-id}`."""
+
+    def __init__(self, reader: InstructionReader, clock: Callable[[], datetime] = utc_now) -> None:
+        self._reader = reader
+        self._clock = clock
+
+    def read(self, instruction_id: str, *, owner: str) -> InstructionState:
+        """Raises InstructionNotFound when there is no such instruction or `owner` (the asking
+        IAM principal) did not place it: results can hold PINs, and to anyone else the
+        instruction does not exist."""
+        found = self._reader.load(instruction_id)
+        if found is None or found[0].owner != owner:
+            raise InstructionNotFound(instruction_id)
+        instruction, calls = found
+        order = {callee: i for i, callee in enumerate(instruction.callees)}
+        ordered = sorted(calls, key=lambda c: (order.get(c.callee or "", len(order)), c.call_id))
+        return InstructionState(
+            instruction=instruction,
+            status=current_status(instruction, calls, self._clock()),
+            calls=tuple(ordered),
+        )

@@ -1,0 +1,48 @@
+"""Each function refuses to start without the settings it needs, naming the variable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dtmf_gateway.settings import ConfigurationError
+from tests.conftest import _reset_caches
+from tests.support.lambdas import load_function
+
+
+@pytest.mark.parametrize(
+    ("function", "variable"),
+    [
+        ("place_call", "TABLE_NAME"),
+        ("place_call", "IDEMPOTENCY_TABLE_NAME"),
+        ("place_call", "CM_PRODUCT_TOKEN_SECRET"),
+        ("place_call", "CALLBACK_BASE_URL_PARAMETER"),
+        ("cm_callback", "CALLBACK_SIGNING_SECRET"),
+        ("cm_callback", "TABLE_NAME"),
+        ("get_call", "TABLE_NAME"),
+        ("expire_calls", "TABLE_NAME"),
+        ("publish_results", "EVENT_BUS_NAME"),
+    ],
+)
+def test_a_missing_setting_fails_the_cold_start_by_name(
+    function_env: Any, monkeypatch: pytest.MonkeyPatch, function: str, variable: str
+) -> None:
+    monkeypatch.setenv("EVENT_BUS_NAME", "results")
+    monkeypatch.delenv(variable)
+    _reset_caches()
+
+    with pytest.raises(ConfigurationError, match=f"environment variable {variable} must be set"):
+        load_function(function)
+
+    _reset_caches()
+
+
+def test_the_publisher_needs_no_table(function_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENT_BUS_NAME", "results")
+    monkeypatch.delenv("TABLE_NAME")
+    _reset_caches()
+
+    assert load_function("publish_results").publisher is not None
+
+    _reset_caches()
