@@ -383,6 +383,7 @@ def client_overhead(iterations: int = 400) -> dict[str, Any]:
     from botocore.awsrequest import AWSResponse
 
     from dtmf_gateway.adapters.cm_client import HttpCmClient
+    from dtmf_gateway.domain.request import parse_dtmf_call_request
 
     def answer(body: bytes) -> Callable[..., AWSResponse]:
         def reply(request: Any, **_: Any) -> AWSResponse:
@@ -435,12 +436,17 @@ def client_overhead(iterations: int = 400) -> dict[str, Any]:
         product_token=lambda: "6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21",
         transport=httpx.MockTransport(lambda _request: httpx.Response(200, json=reply)),
     )
-    payload = {"instruction-id": "order-7781-pin", **sample, "callback-url": "https://x/y?t=z"}
+    request = parse_dtmf_call_request(sample)
     out: dict[str, Any] = {"iterations": iterations}
     for label, work in (
         ("dynamodb_put_item_ms", put_item),
         ("events_put_events_ms", put_events),
-        ("cm_client_place_ms", lambda: cm.place(payload)),
+        (
+            "cm_client_place_ms",
+            lambda: cm.place(
+                request, instruction_id="order-7781-pin", callback_url="https://x/y?t=z"
+            ),
+        ),
     ):
         for _ in range(50):
             work()

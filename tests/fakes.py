@@ -32,6 +32,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import (
     DataRecord,
 )
 
+from dtmf_gateway.adapters.cm_client import to_cm_payload
 from dtmf_gateway.adapters.dynamodb import (
     INSTRUCTION_SK,
     call_sk,
@@ -55,6 +56,7 @@ from dtmf_gateway.domain.calls import (
 )
 from dtmf_gateway.domain.events import DtmfResultDetail
 from dtmf_gateway.domain.ports import CmError, InstructionAlreadyExists
+from dtmf_gateway.domain.request import DtmfCallRequest
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
 
 PRODUCT_TOKEN = "6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21"
@@ -76,8 +78,11 @@ class FakeCm:
         self.requests = 0
         self.last_payload: Mapping[str, object] | None = None
 
-    def place(self, payload: Mapping[str, object]) -> list[CmQueuedCall]:
+    def place(
+        self, request: DtmfCallRequest, *, instruction_id: str, callback_url: str
+    ) -> list[CmQueuedCall]:
         self.requests += 1
+        payload = to_cm_payload(request, instruction_id=instruction_id, callback_url=callback_url)
         self.last_payload = payload
         if self.error is not None:
             raise self.error

@@ -122,7 +122,7 @@ class PlaceCalls:
         instruction = NewInstruction(
             instruction_id=request.instruction_id or self._new_id(),
             owner=context.owner,
-            caller=request.caller,
+            caller=request.caller.e164,
             destinations=tuple(request.destinations()),
             request=request.model_dump(by_alias=True, mode="json", exclude={"metadata"}),
             metadata=dict(request.metadata or {}),
@@ -132,9 +132,10 @@ class PlaceCalls:
         )
         self._store.reserve(instruction)
         callback_url = self._callback_urls.for_instruction(instruction.instruction_id)
-        payload = request.to_cm_payload(instruction.instruction_id, callback_url)
         try:
-            replies = self._cm.place(payload)
+            replies = self._cm.place(
+                request, instruction_id=instruction.instruction_id, callback_url=callback_url
+            )
         except (CmRejected, CmUnreachable) as error:
             self._store.mark(instruction.instruction_id, InstructionStatus.NOT_PLACED, error.reason)
             raise PlacementFailed(

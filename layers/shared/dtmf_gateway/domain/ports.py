@@ -6,9 +6,9 @@ Adapters (httpx CM client, DynamoDB repository, Secrets Manager) implement them 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dtmf_gateway.domain.calls import (
     CallFinish,
@@ -18,6 +18,9 @@ from dtmf_gateway.domain.calls import (
     KnownInstruction,
     NewInstruction,
 )
+
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.request import DtmfCallRequest
 
 
 class CmError(Exception):
@@ -49,8 +52,11 @@ class CmOutcomeUnknown(CmError):
 
 
 class CmApi(Protocol):
-    def place(self, payload: Mapping[str, object]) -> list[CmQueuedCall]:
-        """Queue the instruction; raises a CmError subclass when nothing usable came back."""
+    def place(
+        self, request: DtmfCallRequest, *, instruction_id: str, callback_url: str
+    ) -> list[CmQueuedCall]:
+        """Queue the instruction with CM (the adapter owns CM's wire format); raises a
+        CmError subclass when nothing usable came back."""
         ...
 
 
