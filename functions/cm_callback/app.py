@@ -13,7 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from dtmf_gateway import wiring
-from dtmf_gateway.api.problems import BadRequest, json_body, json_response, problem
+from dtmf_gateway.api.body import BadRequest, json_body
+from dtmf_gateway.api.problems import json_response, problem
 from dtmf_gateway.domain.callbacks import CallbackVerdict, CmCallback
 from dtmf_gateway.domain.signing import token_is_valid
 from dtmf_gateway.observability import count, count_by, logger, metrics

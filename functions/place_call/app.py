@@ -16,9 +16,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
+from dtmf_gateway.api.body import BadRequest, UnsupportedMediaType, json_body
 from dtmf_gateway.api.identity import principal
 from dtmf_gateway.api.placement import InvalidIdempotencyKey
-from dtmf_gateway.api.problems import BadRequest, json_body, json_response, problem
+from dtmf_gateway.api.problems import json_response, problem
 from dtmf_gateway.domain.errors import CalleeLimitReached, InvalidRequest, PolicyRefused
 from dtmf_gateway.domain.placement import PlacementFailed
 from dtmf_gateway.domain.ports import InstructionAlreadyExists
@@ -34,7 +35,11 @@ def create_dtmf_call() -> Response[str]:
     count("PlaceRequests")
     event = app.current_event
     request = parse_dtmf_call_request(
-        json_body(event.body, is_base64=bool(event.is_base64_encoded))
+        json_body(
+            event.body,
+            is_base64=bool(event.is_base64_encoded),
+            content_type=event.headers.get("content-type"),
+        )
     )
     if request.instruction_id:
         logger.set_correlation_id(request.instruction_id)
@@ -61,6 +66,20 @@ def create_dtmf_call() -> Response[str]:
 def _bad_request(error: BadRequest) -> Response[str]:
     count_by("RequestsRefused", "reason", "unreadable-body")
     return problem(400, "bad-request", "The request body could not be read", str(error))
+
+
+# TEMPORARY (request branch): until the problem catalogue (seams) registers
+# UnsupportedMediaType -> 415 "unsupported-media-type" with Accept-Post: application/json.
+@app.exception_handler(UnsupportedMediaType)
+def _unsupported_media_type(error: UnsupportedMediaType) -> Response[str]:
+    count_by("RequestsRefused", "reason", "unsupported-media-type")
+    return problem(
+        415,
+        "unsupported-media-type",
+        "The body must be JSON",
+        str(error),
+        headers={"Accept-Post": "application/json"},
+    )
 
 
 @app.exception_handler(InvalidRequest)

@@ -756,3 +756,131 @@ def test_request_is_immutable() -> None:
     request = parse_dtmf_call_request(body())
     with pytest.raises(ValueError, match="frozen"):
         request.prompt = "changed"  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------------------
+# Issue 13: hostile input refused, legitimate input accepted
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b", "\x7f", "\x85"])
+@pytest.mark.parametrize("key", ["prompt", "valid-prompt", "invalid-prompt"])
+def test_control_characters_in_prompts_are_refused(key: str, char: str) -> None:
+    problem = the_problem({**body(), key: f"Type{char} your PIN"})
+    assert problem.field == key
+    assert f"U+{ord(char):04X}" in problem.message
+
+
+def test_prompts_may_span_lines() -> None:
+    text = "<speak>\n\t<p>Type your PIN</p>\r\n</speak>"
+    assert parse_dtmf_call_request(body(prompt=text, prompt_type="TTS_SSML")).prompt == text
+
+
+@pytest.mark.parametrize("char", ["\x00", "\n", "\x1f", "\x7f"])
+def test_control_characters_in_metadata_values_are_refused(char: str) -> None:
+    problem = the_problem(body(metadata={"order-id": f"77{char}81"}))
+    assert problem.field == "metadata.order-id"
+    assert "control characters" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("min-digits", 4.0),
+        ("max-digits", 8.0),
+        ("max-attempts", 3.0),
+        ("timeout", 5000.0),
+        ("max-ringing-timeout", 30.0),
+        ("voice", {"number": 2.0, "volume": -1.0}),
+    ],
+)
+def test_integers_written_with_a_zero_fraction_are_integers(key: str, value: object) -> None:
+    request = parse_dtmf_call_request({**body(), key: value})
+    dumped = request.model_dump(mode="json", by_alias=True)[key]
+    if isinstance(value, dict):
+        dumped = {name: dumped[name] for name in value}
+    assert dumped == value
+    assert "." not in json.dumps(dumped)
+
+
+@pytest.mark.parametrize(
+    "key", ["min-digits", "max-digits", "max-attempts", "timeout", "max-ringing-timeout"]
+)
+def test_fractions_are_refused_without_contradiction(key: str) -> None:
+    problem = the_problem({**body(), key: 4.5})
+    assert problem.field == key
+    assert "whole number" in problem.message
+    assert "fractional part" in problem.message
+    assert "expected a JSON number" not in problem.message
+
+
+@pytest.mark.parametrize("value", [1e308, 10**400, -(10**400)])
+def test_huge_numbers_say_the_range(value: object) -> None:
+    problem = the_problem({**body(), "min-digits": value})
+    assert problem == FieldProblem("min-digits", "must be a whole number between 1 and 64")
+
+
+@pytest.mark.parametrize(
+    ("ssml", "words"),
+    [
+        ('<speak><audio src="http://169.254.169.254/latest/meta-data/"/></speak>', "not a URL"),
+        ('<speak><audio src="https://example.com/a.wav"/></speak>', "not a URL"),
+        ('<speak><audio src="/etc/passwd"/></speak>', "must not start with /"),
+        ('<speak><audio src="//10.0.0.1/a.wav"/></speak>', "not a URL"),
+        ('<speak><audio src="data:audio/wav;base64,AAAA"/></speak>', "not a URL"),
+        (
+            '<speak><xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="x"/></speak>',
+            "XInclude}include> is not allowed",
+        ),
+        ('<?xml-stylesheet href="http://x/s.xsl"?><speak>x</speak>', "processing instructions"),
+        ('<speak><lexicon uri="http://x/l.pls"/></speak>', "<lexicon> is not allowed"),
+        ("<speak><script>x</script></speak>", "<script> is not allowed"),
+        ('<speak><p onclick="x">x</p></speak>', "attribute onclick is not allowed on <p>"),
+    ],
+)
+def test_ssml_that_reaches_outside_is_refused(ssml: str, words: str) -> None:
+    problem = the_problem(body(prompt=ssml, prompt_type="TTS_SSML"))
+    assert problem.field == "prompt"
+    assert words in problem.message
+
+
+def test_ssml_with_voice_audio_manager_audio_is_accepted() -> None:
+    ssml = (
+        '<?xml version="1.0"?><speak version="1.1" xmlns="http://www.w3.org/2001/10/synthesis" '
+        'xml:lang="en-GB"><p><s>Type your <emphasis level="strong">PIN</emphasis></s></p>'
+        '<break time="500ms"/><audio src="prompts/beep.wav"/>'
+        '<say-as interpret-as="digits">1234</say-as><prosody rate="slow">#</prosody></speak>'
+    )
+    assert parse_dtmf_call_request(body(prompt=ssml, prompt_type=2)).prompt == ssml
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"": 1},
+        {**{f"k{i}": i for i in range(500)}},
+        {"metadata": {"": "x"}},
+        {"callee": None, "callees": [None, 1, "x"]},
+    ],
+)
+def test_no_problem_has_an_empty_field_name(raw: dict[str, Any]) -> None:
+    problems = problems_of({**body(), **raw})
+    assert problems
+    assert all(p.field and p.message for p in problems)
+
+
+def test_rules_across_fields_run_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dtmf_gateway.domain import request as module
+
+    calls: list[object] = []
+    real = module.cross_field_problems
+
+    def counting(data: Any) -> Any:
+        calls.append(data)
+        return real(data)
+
+    monkeypatch.setattr(module, "cross_field_problems", counting)
+    parse_dtmf_call_request(body())
+    with pytest.raises(InvalidRequest):
+        parse_dtmf_call_request(body(timeout=1, **{"max-digits": 0}))
+    assert len(calls) == 2

@@ -43,20 +43,3 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
         body=json.dumps(body),
         headers={k: v for k, v in (headers or {}).items() if k != "Content-Type"} or None,
     )
-
-
-class BadRequest(Exception):
-    """The request could not be read at all (not JSON, wrong content type): 400."""
-
-
-def json_body(raw: str | None, *, is_base64: bool = False) -> Any:
-    if raw is None or raw == "":
-        raise BadRequest("the request has no body; send the instruction as a JSON object")
-    if is_base64:
-        import base64
-
-        raw = base64.b64decode(raw).decode("utf-8", errors="strict")
-    try:
-        return json.loads(raw)
-    except ValueError as error:
-        raise BadRequest(f"the body is not valid JSON: {error}") from None
