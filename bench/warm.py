@@ -383,6 +383,7 @@ def client_overhead(iterations: int = 400) -> dict[str, Any]:
     from botocore.awsrequest import AWSResponse
 
     from dtmf_gateway.adapters.cm_client import HttpCmClient
+    from dtmf_gateway.domain.request import parse_dtmf_call_request
 
     def answer(body: bytes) -> Callable[..., AWSResponse]:
         def reply(request: Any, **_: Any) -> AWSResponse:
@@ -435,8 +436,6 @@ def client_overhead(iterations: int = 400) -> dict[str, Any]:
         product_token=lambda: "6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21",
         transport=httpx.MockTransport(lambda _request: httpx.Response(200, json=reply)),
     )
-    from dtmf_gateway.domain.request import parse_dtmf_call_request
-
     request = parse_dtmf_call_request(sample)
     out: dict[str, Any] = {"iterations": iterations}
     for label, work in (

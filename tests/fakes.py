@@ -32,6 +32,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import (
     DataRecord,
 )
 
+from dtmf_gateway.adapters.cm_client import to_cm_payload
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     INSTRUCTION_SK,
     PENDING_ATTRIBUTES,
@@ -84,7 +85,9 @@ class FakeCm:
         self, request: DtmfCallRequest, *, instruction_id: str, callback_url: str
     ) -> list[CmQueuedCall]:
         self.requests += 1
-        self.last_payload = request.to_cm_payload(instruction_id, callback_url)
+        self.last_payload = to_cm_payload(
+            request, instruction_id=instruction_id, callback_url=callback_url
+        )
         if self.error is not None:
             raise self.error
         callees = request.destinations()

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
 from dtmf_gateway.api import problems as p
+from dtmf_gateway.api.body import json_body
 from dtmf_gateway.api.models import json_response
 from dtmf_gateway.domain.callbacks import DTMF_FINISHED, CallbackVerdict, parse_callback
 from dtmf_gateway.domain.signing import token_is_valid
@@ -31,7 +32,7 @@ def receive_callback(instruction_id: str) -> Response[str]:
     if not token_is_valid(secrets.signing_keys(), instruction_id, token):
         raise p.CallbackForbidden
     logger.set_correlation_id(instruction_id)
-    raw = p.json_body(event.body, is_base64=bool(event.is_base64_encoded))
+    raw = json_body(event.body, is_base64=bool(event.is_base64_encoded))
     callback = parse_callback(instruction_id, raw)
     if callback.type != DTMF_FINISHED:
         count_by("CallbacksIgnored", "type", "other")

@@ -12,8 +12,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
+from dtmf_gateway.api.body import json_body
 from dtmf_gateway.api.identity import principal
-from dtmf_gateway.api.problems import json_body, placement_problems, register
+from dtmf_gateway.api.problems import placement_problems, register
 from dtmf_gateway.domain.request import parse_dtmf_call_request
 from dtmf_gateway.observability import count, count_by, logger, metrics
 
@@ -26,7 +27,11 @@ def create_dtmf_call() -> Response[str]:
     count("PlaceRequests")
     event = app.current_event
     request = parse_dtmf_call_request(
-        json_body(event.body, is_base64=bool(event.is_base64_encoded))
+        json_body(
+            event.body,
+            is_base64=bool(event.is_base64_encoded),
+            content_type=event.headers.get("content-type"),
+        )
     )
     if request.instruction_id:
         logger.set_correlation_id(request.instruction_id)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import select
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import regex
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dtmf_gateway.domain import digits
 from dtmf_gateway.domain.digits import (
@@ -51,7 +59,6 @@ GOOD = [
     r"\d+#\d+",
     r"(\d{3})+",
     r"(?:\d{2})*",
-    r"(12|1212)*3",
     r"(\d)\1\d*",
     r"(?=\d)\d*",
     r"\d++",
@@ -231,3 +238,125 @@ def test_analysis_reads_ignore_case_and_classes() -> None:
     # Negated classes and categories are understood: [^#] and \D overlap on '*'.
     with pytest.raises(InputRegexError):
         compile_input_regex(r"(?:[^#]|\D)*#")
+
+
+# --------------------------------------------------------------------------------------
+# Generative: every pattern the analysis accepts runs in bounded time in a backtracking
+# engine (issue 13)
+# --------------------------------------------------------------------------------------
+
+#: Bound on one accepted pattern: Python's ``re`` must fully match it against all of the
+#: worker's 496 worst inputs of 64 keys within this many seconds. Accepted patterns take
+#: milliseconds; the families refused take 2^64 (``(\d|1)+2``) or ~64^5/120 steps per input
+#: (``.*.*.*.*.*2``), i.e. far beyond it, so the bound is not a timing race.
+PROBE_BOUND_SECONDS = 5.0
+GENERATED_PATTERNS = 2500
+
+_ATOMS = st.sampled_from(
+    ["1", "2", "0", "9", "#", r"\*", "A", r"\d", ".", "[0-9]", "[1-3]", "[^5]", r"\D", "[*#]"]
+)
+
+
+def _quantified(inner: str) -> st.SearchStrategy[str]:
+    return st.sampled_from(["*", "+", "?", "{0,3}", "{1,2}", "{2}", "*?", "+?", "{2,}"]).map(
+        lambda q: f"(?:{inner}){q}"
+    )
+
+
+_PATTERNS = st.recursive(
+    _ATOMS,
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=2, max_size=4).map("".join),
+        st.lists(inner, min_size=2, max_size=3).map(lambda xs: "(" + "|".join(xs) + ")"),
+        inner.flatmap(_quantified),
+        inner.map(lambda x: f"(?={x})"),
+        inner.map(lambda x: f"(?!{x})"),
+        inner.map(lambda x: f"({x})\\1"),
+    ),
+    max_leaves=8,
+)
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self.process = self._start()
+        self.accepted = 0
+
+    @staticmethod
+    def _start() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("regex_probe_worker.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def probe(self, pattern: str) -> bool:
+        """True when ``re`` finished every worst input within the bound."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(pattern) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], PROBE_BOUND_SECONDS)
+        if not ready:
+            self.process.kill()
+            self.process.wait()
+            self.process = self._start()  # a fresh worker for the next pattern
+            return False
+        self.process.stdout.readline()
+        self.accepted += 1
+        return True
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def probe_worker() -> Iterator[_Worker]:
+    worker = _Worker()
+    yield worker
+    worker.close()
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"(\d|1)+2",
+        r".*.*.*.*.*2",
+        r"[0-9]+[0-9]+[0-9]+[0-9]+2",
+        r"(?:1|1)*2",
+        r"(?:\d|[1-3])*#",
+        r"(?:(?=1)\d)+2",
+        r"(?:1(?!2)|1)+2",
+        r"(?:(1)\1?)+2",
+        r"(1)(?:\1|1)*2",
+        r"(12|1212)*3",  # 1212 as 12+12 or 1212: 0.3 s per 64-key input in Python's re
+    ],
+)
+def test_the_families_of_issue_13_are_refused(pattern: str) -> None:
+    with pytest.raises(InputRegexError, match=r"backtrack|lookaround"):
+        compile_input_regex(pattern)
+
+
+@pytest.mark.parametrize("pattern", [r".*.*2", r".*.*.*2", r"[0-9]+[0-9]+2", r"(12|1)*3"])
+def test_quadratic_or_unambiguous_patterns_stay_accepted(pattern: str) -> None:
+    assert compile_input_regex(pattern).pattern == pattern
+
+
+@settings(
+    max_examples=GENERATED_PATTERNS,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(_PATTERNS)
+def test_every_accepted_pattern_is_fast_in_a_backtracking_engine(
+    probe_worker: _Worker, pattern: str
+) -> None:
+    try:
+        compile_input_regex(pattern)
+    except InputRegexError:
+        return
+    assert probe_worker.probe(pattern), f"{pattern!r} accepted but ran over the bound"

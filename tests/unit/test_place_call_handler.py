@@ -166,6 +166,36 @@ def test_unreadable_json_is_400(place_call: Any, cm: Any, function_env: Any) -> 
     assert_nothing_happened(cm, function_env)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[" * 10_000 + "]" * 10_000,
+        '{"callee": "+31612345678", "callee": "+31687654321", "caller": "+31201234567"}',
+    ],
+)
+def test_deep_or_ambiguous_json_is_400_not_500(
+    raw: str, place_call: Any, cm: Any, function_env: Any
+) -> None:
+    result = invoke_http(place_call, rest_event("place_call.json", raw_body=raw))
+    assert result.status == 400
+    assert result.problem["type"] == "urn:dtmf-gateway:problem:bad-request"
+    assert_nothing_happened(cm, function_env)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_sent_as_json_is_415(
+    content_type: str, place_call: Any, cm: Any, function_env: Any
+) -> None:
+    event = rest_event(
+        "place_call.json", body=sample_body(), headers={"Content-Type": content_type}
+    )
+    result = invoke_http(place_call, event)
+    assert result.status == 415
+    assert result.problem["type"] == "urn:dtmf-gateway:problem:unsupported-media-type"
+    assert result.headers["Accept-Post"] == "application/json"
+    assert_nothing_happened(cm, function_env)
+
+
 def test_invalid_instruction_lists_every_field(place_call: Any, cm: Any, function_env: Any) -> None:
     body = sample_body()
     body.update(

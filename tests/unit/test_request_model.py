@@ -8,17 +8,20 @@ from typing import Any
 
 import pytest
 
+from dtmf_gateway.adapters.cm_client import to_cm_payload
 from dtmf_gateway.domain.digits import InputRules
 from dtmf_gateway.domain.errors import FieldProblem, InvalidRequest
 from dtmf_gateway.domain.request import (
-    MAX_CALLEES,
-    MAX_ECHOED_KEY_LENGTH,
-    MAX_METADATA_KEYS,
-    MAX_REPORTED_PROBLEMS,
     DtmfCallRequest,
     Gender,
     PromptType,
     parse_dtmf_call_request,
+)
+from dtmf_gateway.domain.request_limits import (
+    MAX_CALLEES,
+    MAX_ECHOED_KEY_LENGTH,
+    MAX_METADATA_KEYS,
+    MAX_REPORTED_PROBLEMS,
 )
 
 NL_MOBILE = "+31612345678"
@@ -91,8 +94,9 @@ def the_problem(raw: object) -> FieldProblem:
 
 def test_sdk_payload_is_accepted_as_is() -> None:
     request = parse_dtmf_call_request(json.loads(SDK_PAYLOAD))
-    assert request.callee == "+31611111111"
-    assert request.caller == "+31202222222"
+    assert request.callee is not None
+    assert request.callee.e164 == "+31611111111"
+    assert request.caller.e164 == "+31202222222"
     assert request.prompt_type is PromptType.TTS
     assert request.voice.gender is Gender.FEMALE
     assert request.valid_prompt is None
@@ -118,7 +122,7 @@ def test_defaults() -> None:
     assert request.timeout == 5000
     assert request.terminators == "#"
     assert request.regex == "[0-9]*"
-    assert request.voice.to_cm() == {
+    assert request.voice.model_dump(mode="json") == {
         "language": "en-GB",
         "gender": "Female",
         "number": 1,
@@ -382,7 +386,6 @@ def test_callee_and_callees(changes: dict[str, Any], expected: list[tuple[str, s
     ("key", "value", "got"),
     [
         ("min-digits", "4", "got a string, expected a JSON number"),
-        ("min-digits", 4.0, "got a number, expected a JSON number"),
         ("min-digits", True, "got a boolean, expected a JSON number"),
         ("timeout", "5000", "got a string"),
         ("max-ringing-timeout", [30], "got a list"),
@@ -427,7 +430,7 @@ def test_voicemail_response_is_refused() -> None:
 @pytest.mark.parametrize("raw", [[], "text", 12, None, True])
 def test_body_must_be_an_object(raw: object) -> None:
     problem = the_problem(raw)
-    assert problem.field == ""
+    assert problem.field == "(body)"
     assert "must be a JSON object" in problem.message
 
 
@@ -520,7 +523,7 @@ def test_report_is_capped_for_absurd_bodies() -> None:
     raw = {**body(), **{f"unknown-{i}": 1 for i in range(MAX_REPORTED_PROBLEMS + 50)}}
     problems = problems_of(raw)
     assert len(problems) == MAX_REPORTED_PROBLEMS + 1
-    assert problems[-1] == FieldProblem("", "and about 50 more problems that are not listed")
+    assert problems[-1] == FieldProblem("(body)", "and about 50 more problems that are not listed")
 
 
 def test_long_unknown_keys_are_not_echoed_in_full() -> None:
@@ -568,7 +571,7 @@ def test_file_prompt_paths_accepted(path: str) -> None:
         ("prompts\\pin.wav", "not backslashes"),
         ("prompts/", "must end with a file name"),
         ("prompts//pin.wav", "empty folder names"),
-        ("pin\x00.wav", "control characters"),
+        ("pin\t.wav", "control characters"),
         ("pin\n.wav", "control characters"),
     ],
 )
@@ -622,7 +625,7 @@ def test_integer_and_name_enums(wire: object, member: PromptType) -> None:
         body(prompt=prompt, prompt_type=wire, valid_prompt_type=wire, invalid_prompt_type=wire)
     )
     assert request.prompt_type is member
-    payload = request.to_cm_payload("id-1", "https://cb.example/x")
+    payload = to_cm_payload(request, instruction_id="id-1", callback_url="https://cb.example/x")
     assert payload["prompt-type"] == member.value
     assert payload["valid-prompt-type"] == member.value
     assert json.loads(request.canonical_json())["invalid-prompt-type"] == member.value
@@ -631,12 +634,19 @@ def test_integer_and_name_enums(wire: object, member: PromptType) -> None:
 def test_gender_integers_serialise_as_names() -> None:
     request = parse_dtmf_call_request(body(voice={"gender": 0}))
     assert request.voice.gender is Gender.MALE
-    assert request.to_cm_payload("i", "https://x")["voice"]["gender"] == "Male"
+    assert (
+        to_cm_payload(request, instruction_id="i", callback_url="https://x")["voice"]["gender"]
+        == "Male"
+    )
 
 
 def test_to_cm_payload_single_callee() -> None:
     request = parse_dtmf_call_request(json.loads(SDK_PAYLOAD))
-    payload = request.to_cm_payload("inst-1", "https://api.example/v1/callbacks/cm/inst-1?token=t")
+    payload = to_cm_payload(
+        request,
+        instruction_id="inst-1",
+        callback_url="https://api.example/v1/callbacks/cm/inst-1?token=t",
+    )
     assert payload == {
         "instruction-id": "inst-1",
         "callee": "+31611111111",
@@ -668,7 +678,9 @@ def test_to_cm_payload_single_callee() -> None:
 
 def test_to_cm_payload_several_callees_and_prompts() -> None:
     raw = {**FULL_BODY, "callee": None, "callees": ["+31 6 1234 5678", UK_MOBILE]}
-    payload = parse_dtmf_call_request(raw).to_cm_payload("x", "https://cb")
+    payload = to_cm_payload(
+        parse_dtmf_call_request(raw), instruction_id="x", callback_url="https://cb"
+    )
     assert payload["callees"] == [NL_MOBILE, UK_MOBILE]
     assert "callee" not in payload
     assert "metadata" not in payload
@@ -689,7 +701,11 @@ def test_numbers_are_normalised_to_e164() -> None:
     )
     assert request.destinations() == [NL_MOBILE, UK_MOBILE]
     assert request.destination_fields() == [("callees[0]", NL_MOBILE), ("callees[1]", UK_MOBILE)]
-    assert request.caller == NL_FIXED
+    assert request.caller.e164 == NL_FIXED
+    assert [(n.region, n.number_type) for _, n in request.destination_numbers()] == [
+        ("NL", "MOBILE"),
+        ("GB", "MOBILE"),
+    ]
 
 
 def test_canonical_json_is_stable() -> None:
@@ -741,3 +757,131 @@ def test_request_is_immutable() -> None:
     request = parse_dtmf_call_request(body())
     with pytest.raises(ValueError, match="frozen"):
         request.prompt = "changed"  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------------------
+# Issue 13: hostile input refused, legitimate input accepted
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b", "\x7f", "\x85"])
+@pytest.mark.parametrize("key", ["prompt", "valid-prompt", "invalid-prompt"])
+def test_control_characters_in_prompts_are_refused(key: str, char: str) -> None:
+    problem = the_problem({**body(), key: f"Type{char} your PIN"})
+    assert problem.field == key
+    assert f"U+{ord(char):04X}" in problem.message
+
+
+def test_prompts_may_span_lines() -> None:
+    text = "<speak>\n\t<p>Type your PIN</p>\r\n</speak>"
+    assert parse_dtmf_call_request(body(prompt=text, prompt_type="TTS_SSML")).prompt == text
+
+
+@pytest.mark.parametrize("char", ["\x00", "\n", "\x1f", "\x7f"])
+def test_control_characters_in_metadata_values_are_refused(char: str) -> None:
+    problem = the_problem(body(metadata={"order-id": f"77{char}81"}))
+    assert problem.field == "metadata.order-id"
+    assert "control characters" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("min-digits", 4.0),
+        ("max-digits", 8.0),
+        ("max-attempts", 3.0),
+        ("timeout", 5000.0),
+        ("max-ringing-timeout", 30.0),
+        ("voice", {"number": 2.0, "volume": -1.0}),
+    ],
+)
+def test_integers_written_with_a_zero_fraction_are_integers(key: str, value: object) -> None:
+    request = parse_dtmf_call_request({**body(), key: value})
+    dumped = request.model_dump(mode="json", by_alias=True)[key]
+    if isinstance(value, dict):
+        dumped = {name: dumped[name] for name in value}
+    assert dumped == value
+    assert "." not in json.dumps(dumped)
+
+
+@pytest.mark.parametrize(
+    "key", ["min-digits", "max-digits", "max-attempts", "timeout", "max-ringing-timeout"]
+)
+def test_fractions_are_refused_without_contradiction(key: str) -> None:
+    problem = the_problem({**body(), key: 4.5})
+    assert problem.field == key
+    assert "whole number" in problem.message
+    assert "fractional part" in problem.message
+    assert "expected a JSON number" not in problem.message
+
+
+@pytest.mark.parametrize("value", [1e308, 10**400, -(10**400)])
+def test_huge_numbers_say_the_range(value: object) -> None:
+    problem = the_problem({**body(), "min-digits": value})
+    assert problem == FieldProblem("min-digits", "must be a whole number between 1 and 64")
+
+
+@pytest.mark.parametrize(
+    ("ssml", "words"),
+    [
+        ('<speak><audio src="http://169.254.169.254/latest/meta-data/"/></speak>', "not a URL"),
+        ('<speak><audio src="https://example.com/a.wav"/></speak>', "not a URL"),
+        ('<speak><audio src="/etc/passwd"/></speak>', "must not start with /"),
+        ('<speak><audio src="//10.0.0.1/a.wav"/></speak>', "not a URL"),
+        ('<speak><audio src="data:audio/wav;base64,AAAA"/></speak>', "not a URL"),
+        (
+            '<speak><xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="x"/></speak>',
+            "XInclude}include> is not allowed",
+        ),
+        ('<?xml-stylesheet href="http://x/s.xsl"?><speak>x</speak>', "processing instructions"),
+        ('<speak><lexicon uri="http://x/l.pls"/></speak>', "<lexicon> is not allowed"),
+        ("<speak><script>x</script></speak>", "<script> is not allowed"),
+        ('<speak><p onclick="x">x</p></speak>', "attribute onclick is not allowed on <p>"),
+    ],
+)
+def test_ssml_that_reaches_outside_is_refused(ssml: str, words: str) -> None:
+    problem = the_problem(body(prompt=ssml, prompt_type="TTS_SSML"))
+    assert problem.field == "prompt"
+    assert words in problem.message
+
+
+def test_ssml_with_voice_audio_manager_audio_is_accepted() -> None:
+    ssml = (
+        '<?xml version="1.0"?><speak version="1.1" xmlns="http://www.w3.org/2001/10/synthesis" '
+        'xml:lang="en-GB"><p><s>Type your <emphasis level="strong">PIN</emphasis></s></p>'
+        '<break time="500ms"/><audio src="prompts/beep.wav"/>'
+        '<say-as interpret-as="digits">1234</say-as><prosody rate="slow">#</prosody></speak>'
+    )
+    assert parse_dtmf_call_request(body(prompt=ssml, prompt_type=2)).prompt == ssml
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"": 1},
+        {**{f"k{i}": i for i in range(500)}},
+        {"metadata": {"": "x"}},
+        {"callee": None, "callees": [None, 1, "x"]},
+    ],
+)
+def test_no_problem_has_an_empty_field_name(raw: dict[str, Any]) -> None:
+    problems = problems_of({**body(), **raw})
+    assert problems
+    assert all(p.field and p.message for p in problems)
+
+
+def test_rules_across_fields_run_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dtmf_gateway.domain import request as module
+
+    calls: list[object] = []
+    real = module.cross_field_problems
+
+    def counting(data: Any) -> Any:
+        calls.append(data)
+        return real(data)
+
+    monkeypatch.setattr(module, "cross_field_problems", counting)
+    parse_dtmf_call_request(body())
+    with pytest.raises(InvalidRequest):
+        parse_dtmf_call_request(body(timeout=1, **{"max-digits": 0}))
+    assert len(calls) == 2

@@ -6,18 +6,61 @@ prompts, tokens or secrets.
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 logger = Logger(use_rfc3339=True)
 metrics = Metrics()
 
+# Every metric the code emits (namespace DtmfGateway). The names are the operators' contract
+# (dashboard, alarms, docs/operations.md): mypy refuses a name that is not listed here, and
+# tests/unit/test_operations.py holds the dashboard, the alarms and the runbook to this list.
+MetricName = Literal[
+    "PlaceRequests",
+    "CallsPlaced",
+    "RequestsRefused",
+    "CmErrors",
+    "CallRecordWriteFailed",
+    "StatusReads",
+    "CallbacksReceived",
+    "CallbacksRecorded",
+    "CallbacksDuplicate",
+    "CallbacksIgnored",
+    "CallbacksRefused",
+    "CallbackForbidden",
+    "ResultsPublished",
+    "ResultsNotPublished",
+    "CallsExpired",
+    "ResultsConsumed",
+]
+# Each metric's own dimension besides `service` (None: `service` only).
+METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
+    "PlaceRequests": None,
+    "CallsPlaced": None,
+    "RequestsRefused": "reason",
+    "CmErrors": "kind",
+    "CallRecordWriteFailed": None,
+    "StatusReads": None,
+    "CallbacksReceived": None,
+    "CallbacksRecorded": "outcome",
+    "CallbacksDuplicate": None,
+    "CallbacksIgnored": "type",
+    "CallbacksRefused": "reason",
+    "CallbackForbidden": None,
+    "ResultsPublished": None,
+    "ResultsNotPublished": None,
+    "CallsExpired": None,
+    "ResultsConsumed": None,
+}
 
-def count(name: str, value: int = 1) -> None:
+
+def count(name: MetricName, value: int = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
-def count_by(name: str, dimension: str, label: str) -> None:
+def count_by(name: MetricName, dimension: str, label: str) -> None:
     """A metric with its own dimension (e.g. RequestsRefused by reason), flushed at once."""
     with single_metric(
         name=name,

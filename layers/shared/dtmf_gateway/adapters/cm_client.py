@@ -24,6 +24,9 @@ from dtmf_gateway.domain.errors import CmOutcomeUnknown, CmRejected, CmUnreachab
 if TYPE_CHECKING:
     from dtmf_gateway.domain.request import DtmfCallRequest
 
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.request import DtmfCallRequest, Voice
+
 DTMF_PATH = "/voiceapi/v2/DTMF"
 _RETRYABLE_STATUS = frozenset({429, 503})
 _MAX_REASON = 300
@@ -40,6 +43,60 @@ class _CallQueued(BaseModel):
 
 
 _REPLY = TypeAdapter(list[_CallQueued] | _CallQueued)
+
+
+def _voice(voice: Voice) -> dict[str, object]:
+    return {
+        "language": voice.language,
+        "gender": voice.gender.value,
+        "number": voice.number,
+        "volume": voice.volume,
+        "premium": voice.premium,
+    }
+
+
+def to_cm_payload(
+    request: DtmfCallRequest, *, instruction_id: str, callback_url: str
+) -> dict[str, Any]:
+    """CM's wire body for ``request`` (``docs/cm-dtmf-contract.md`` §1): kebab-case keys,
+    enum names, every default explicit, ``callee`` for one number else ``callees`` (E.164),
+    ``disable-callees-validation`` always false, the service's ``callback-url``, no
+    ``metadata`` (it is the gateway's own, never sent to CM)."""
+    numbers = request.destinations()
+    payload: dict[str, Any] = {"instruction-id": instruction_id}
+    if len(numbers) == 1:
+        payload["callee"] = numbers[0]
+    else:
+        payload["callees"] = numbers
+    payload.update(
+        {
+            "caller": request.caller.e164,
+            "anonymous": request.anonymous,
+            "disable-callees-validation": False,
+            "callback-url": callback_url,
+            "max-ringing-timeout": request.max_ringing_timeout,
+            "prompt": request.prompt,
+            "prompt-type": request.prompt_type.value,
+        }
+    )
+    if request.valid_prompt is not None:
+        payload["valid-prompt"] = request.valid_prompt
+    payload["valid-prompt-type"] = request.valid_prompt_type.value
+    if request.invalid_prompt is not None:
+        payload["invalid-prompt"] = request.invalid_prompt
+    payload.update(
+        {
+            "invalid-prompt-type": request.invalid_prompt_type.value,
+            "min-digits": request.min_digits,
+            "max-digits": request.max_digits,
+            "max-attempts": request.max_attempts,
+            "timeout": request.timeout,
+            "terminators": request.terminators,
+            "regex": request.regex,
+            "voice": _voice(request.voice),
+        }
+    )
+    return payload
 
 
 class HttpCmClient:
@@ -72,7 +129,7 @@ class HttpCmClient:
     ) -> list[CmQueuedCall]:
         """`CmApi.place`: the instruction in CM's wire format, POSTed once (retried only when
         it surely did not reach CM)."""
-        payload = request.to_cm_payload(instruction_id, callback_url)
+        payload = to_cm_payload(request, instruction_id=instruction_id, callback_url=callback_url)
         body = json.dumps(payload, separators=(",", ":"))
         headers = {"X-CM-PRODUCTTOKEN": self._product_token()}
         deadline = time.monotonic() + self._total

@@ -10,13 +10,13 @@ How each answer is counted and logged is part of its entry too (`metric`, `reaso
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from aws_lambda_powertools.event_handler import Response
 
+from dtmf_gateway.api.body import BadRequest, UnsupportedMediaType
 from dtmf_gateway.api.models import PROBLEM_JSON, Problem, render
 from dtmf_gateway.domain.errors import (
     CalleeLimitReached,
@@ -28,7 +28,7 @@ from dtmf_gateway.domain.errors import (
     PlacementFailed,
     PolicyRefused,
 )
-from dtmf_gateway.observability import count, count_by, logger
+from dtmf_gateway.observability import MetricName, count, count_by, logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
@@ -45,7 +45,7 @@ class ProblemAnswer:
     extensions: Mapping[str, Any] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()  # the metric's dimension values: why it was refused
-    metric: str | None = None  # counted under this metric (by `dimension`, if reasons)
+    metric: MetricName | None = None  # counted under this metric (by `dimension`, if reasons)
     dimension: str = "reason"
     warning: str | None = None  # logged at WARNING with `log_extra`
     log_extra: Mapping[str, Any] = field(default_factory=dict)
@@ -118,7 +118,7 @@ class CallbackRefused(Exception):
 
 # ---------------------------------------------------------------- POST /v1/dtmf-calls
 
-_REFUSED = "RequestsRefused"
+_REFUSED: Final = "RequestsRefused"
 
 
 def _unreadable(error: Exception) -> ProblemAnswer:
@@ -260,7 +260,9 @@ def outcome_unknown(instruction_id: str, error: CmOutcomeUnknown) -> ProblemAnsw
     )
 
 
-def _internal(detail: str, metric: str | None = None) -> Callable[[Exception], ProblemAnswer]:
+def _internal(
+    detail: str, metric: MetricName | None = None
+) -> Callable[[Exception], ProblemAnswer]:
     def build(_: Exception) -> ProblemAnswer:
         reasons: tuple[str, ...] = ("internal-error",) if metric else ()
         return ProblemAnswer(
@@ -268,6 +270,18 @@ def _internal(detail: str, metric: str | None = None) -> Callable[[Exception], P
         )
 
     return build
+
+
+def _unsupported_media_type(error: UnsupportedMediaType) -> ProblemAnswer:
+    return ProblemAnswer(
+        415,
+        "unsupported-media-type",
+        "The body must be JSON",
+        str(error),
+        headers={"Accept-Post": "application/json"},
+        reasons=("unsupported-media-type",),
+        metric=_REFUSED,
+    )
 
 
 def placement_problems() -> Catalogue:
@@ -278,6 +292,7 @@ def placement_problems() -> Catalogue:
 
     return {
         BadRequest: _unreadable,
+        UnsupportedMediaType: _unsupported_media_type,
         InvalidRequest: _invalid,
         InvalidIdempotencyKey: _invalid_key,
         PolicyRefused: _policy,
@@ -315,7 +330,7 @@ def read_problems() -> Catalogue:
 # ---------------------------------------------------------------- POST /v1/callbacks/cm/{id}
 
 
-_CALLBACK_REFUSED = "CallbacksRefused"
+_CALLBACK_REFUSED: Final = "CallbacksRefused"
 
 
 def _forbidden(_: Exception) -> ProblemAnswer:
@@ -356,23 +371,3 @@ def callback_problems() -> Catalogue:
         CallbackRefused: _refused_callback,
         Exception: _internal("The callback could not be recorded."),
     }
-
-
-# ---------------------------------------------------------------- reading the request body
-
-
-class BadRequest(Exception):
-    """The request could not be read at all (not JSON, wrong content type): 400."""
-
-
-def json_body(raw: str | None, *, is_base64: bool = False) -> Any:
-    if raw is None or raw == "":
-        raise BadRequest("the request has no body; send the instruction as a JSON object")
-    if is_base64:
-        import base64
-
-        raw = base64.b64decode(raw).decode("utf-8", errors="strict")
-    try:
-        return json.loads(raw)
-    except ValueError as error:
-        raise BadRequest(f"the body is not valid JSON: {error}") from None

@@ -65,12 +65,15 @@ PROBE_BUDGET_SECONDS: Final = 0.25
 #: Length of the timed probes (= the most digits a callee can type).
 PROBE_LENGTH: Final = MAX_DIGITS_LIMIT
 
-#: Static analysis: input length and the most backtracking paths tolerated at that length.
-#: (Paths counted per end position.) Exponential patterns exceed it by orders of magnitude
-#: ((1+)+: 2^31, (1|11)*: fib(33) = 3.5 million); up to five free-floating quantifiers in a
-#: row (polynomial, harmless at 64 digits) stay below.
-ANALYSIS_LENGTH: Final = 32
-MAX_BACKTRACKING_PATHS: Final = 100_000
+#: Static analysis: input length (the most keys a callee can type: shorter probes miss
+#: coarse nested repetition such as ``((\d\d\d){2,})*)*``) and the most backtracking
+#: paths tolerated at that length (counted per node and end position). Exponential
+#: patterns exceed it by orders of magnitude ((1+)+: 2^63, (1|11)*: fib(65), (\d|1)+:
+#: 2^64); so do adjacent overlapping quantifiers beyond quadratic: ``.*.*.*.*2`` has
+#: C(67,3) = 47905 paths at 64 keys, ``[0-9]+`` four times C(63,3) = 39711, while three in
+#: a row (``.*.*.*2``: C(66,2) = 2145, quadratic) stay below.
+ANALYSIS_LENGTH: Final = MAX_DIGITS_LIMIT
+MAX_BACKTRACKING_PATHS: Final = 10_000
 #: Upper bound on the work of the analysis itself (pure-Python steps).
 MAX_ANALYSIS_STEPS: Final = 200_000
 #: Largest repetition count (``{n}``, ``{n,m}``): no input is longer than 64 keys.
@@ -81,6 +84,10 @@ MAX_EXPANDED_SIZE: Final = 4096
 CATASTROPHIC_MESSAGE: Final = (
     "can backtrack catastrophically (nested or overlapping repetition such as (1+)+ or "
     "(1|11)*): rewrite it so each key can be matched in only one way"
+)
+_LOOK_IN_REPEAT_MESSAGE: Final = (
+    "uses a lookaround or back-reference inside a repetition, which a backtracking engine "
+    "cannot evaluate in bounded time; rewrite it without"
 )
 
 
@@ -137,7 +144,7 @@ def _compile_cached(pattern: str, probe: bool) -> CompiledRegex | str:
     ``regex`` module compiles it, because that module expands fixed repetitions while
     compiling (``(?:(?:\d{64}){64}){64}`` alone would take gigabytes).
     """
-    root = _parse_bounded(pattern)
+    root = _parse_bounded(pattern, keep_ambiguity=probe)
     if isinstance(root, str):
         return root
     compiled = _compile(pattern)
@@ -147,13 +154,13 @@ def _compile_cached(pattern: str, probe: bool) -> CompiledRegex | str:
     return problem or CompiledRegex(pattern, compiled)
 
 
-def _parse_bounded(pattern: str) -> _Node | str:
+def _parse_bounded(pattern: str, *, keep_ambiguity: bool) -> _Node | str:
     """The pattern's tree, or why its text, syntax or size is refused."""
     if not pattern:
         return f"must not be empty; leave it out (or send null) for the default {DEFAULT_REGEX}"
     if len(pattern) > MAX_PATTERN_LENGTH:
         return f"must be at most {MAX_PATTERN_LENGTH} characters"
-    root = _parse(pattern)
+    root = _parse(pattern, keep_ambiguity=keep_ambiguity)
     if isinstance(root, str):
         return root
     return _size_problem(root) or root
@@ -208,6 +215,39 @@ def _timed_probes(compiled: Any) -> str | None:
 
 _sre_parser: Any = importlib.import_module("re._parser")
 _sre: Any = importlib.import_module("re._constants")
+
+#: The stdlib parser turns ``(\d|1)`` into the set ``[\d1]`` - right for Python's engine,
+#: wrong for the analysis: .NET (CM) keeps the alternation, whose two ways to match ``1``
+#: make ``(\d|1)+2`` exponential. This line is what the private copy below leaves out.
+_SET_MERGE: Final = "        if len(item) != 1:\n            break\n        op, av = item[0]"
+
+
+@lru_cache(maxsize=1)
+def _ambiguity_keeping_parser() -> Any:
+    r"""A private copy of ``re._parser`` that never merges alternatives into a set (built on
+    first use, to keep it off the cold start). Falls back to the stdlib parser if the
+    source is not the one expected; the generative test in tests/unit/test_digits.py
+    would then fail for ``(\d|1)+2``-like patterns."""
+    import inspect
+    import types
+
+    try:
+        source = inspect.getsource(_sre_parser)
+    except (OSError, TypeError):  # pragma: no cover - no source shipped
+        return _sre_parser
+    if source.count(_SET_MERGE) != 1:  # pragma: no cover - another Python version
+        return _sre_parser
+    module = types.ModuleType("dtmf_gateway_re_parser")
+    module.__package__ = "re"
+    code = compile(
+        source.replace(_SET_MERGE, "        break\n        op, av = item[0]"),
+        _sre_parser.__file__,
+        "exec",
+    )
+    exec(code, module.__dict__)  # noqa: S102 - the stdlib's own parser, one line removed
+    return module
+
+
 _IGNORECASE: Final = 2  # re.IGNORECASE
 
 
@@ -250,6 +290,11 @@ class _Atomic(_Node):
 @dataclass(eq=False, slots=True)
 class _Look(_Node):
     body: _Node
+
+
+@dataclass(eq=False, slots=True)
+class _BackRef(_Node):
+    """A back-reference or a conditional on a group: counted as matching empty."""
 
 
 class _Unsupported(Exception):
@@ -341,12 +386,16 @@ def _build_one(op: Any, av: Any, flags: int) -> _Node:  # noqa: PLR0911 - a disp
         return _Look(_build(av[1], flags))
     if op is _sre.GROUPREF_EXISTS:
         _group, yes, no = av
-        return _Alt((_build(yes, flags), _build(no, flags) if no is not None else _Empty()))
-    if op in (_sre.AT, _sre.GROUPREF):
-        # Anchors are zero-width; a back-reference's length is unknown here (the timed
-        # probes cover it). Treating both as "always matches empty" over-counts, which
-        # errs on the side of refusing.
-        return _Empty()
+        return _Seq(
+            (
+                _BackRef(),
+                _Alt((_build(yes, flags), _build(no, flags) if no is not None else _Empty())),
+            )
+        )
+    if op is _sre.GROUPREF:
+        return _BackRef()
+    if op is _sre.AT:
+        return _Empty()  # anchors are zero-width
     raise _Unsupported(str(op))
 
 
@@ -407,7 +456,7 @@ class _Counter:
             if start < self.size and self.text[start] in node.keys:
                 return {start + 1: 1}
             return {}
-        if isinstance(node, _Empty):
+        if isinstance(node, (_Empty, _BackRef)):
             return {start: 1}
         if isinstance(node, _Seq):
             current = {start: 1}
@@ -490,11 +539,13 @@ def _probe_strings(root: _Node) -> list[str]:
     return probes
 
 
-def _parse(pattern: str) -> _Node | str:
+def _parse(pattern: str, *, keep_ambiguity: bool = True) -> _Node | str:
     """The pattern as a tree, or why it is refused. Standard syntax only (what the stdlib
     ``re`` parser accepts), so that every engine, CM's included, reads it the same way."""
     try:
-        parsed = _sre_parser.parse(pattern, 0)
+        parsed = _sre_parser.parse(pattern, 0)  # the stdlib's verdict on the syntax
+        if keep_ambiguity:  # only the analysis needs it (vetted patterns skip the cost)
+            parsed = _ambiguity_keeping_parser().parse(pattern, 0)
     except Exception as error:  # noqa: BLE001 - the stdlib parser raises several error types
         return (
             f"is not a valid regular expression (standard syntax, as Python's re module "
@@ -511,7 +562,7 @@ class _TooBig(Exception):
 
 
 def _expanded_size(node: _Node) -> int:
-    if isinstance(node, (_Char, _Empty)):
+    if isinstance(node, (_Char, _Empty, _BackRef)):
         return 1
     if isinstance(node, _Seq):
         return sum(_expanded_size(item) for item in node.items)
@@ -544,9 +595,27 @@ def _size_problem(root: _Node) -> str | None:
     return None
 
 
+def _looks_in_repeat(node: _Node, repeated: bool = False) -> bool:
+    """True when a lookaround or back-reference sits inside a repetition of more than once."""
+    if isinstance(node, (_Look, _BackRef)) and repeated:
+        return True
+    if isinstance(node, _Repeat):
+        repeated = repeated or node.high is None or node.high > 1
+    if isinstance(node, _Seq):
+        return any(_looks_in_repeat(item, repeated) for item in node.items)
+    if isinstance(node, _Alt):
+        return any(_looks_in_repeat(option, repeated) for option in node.options)
+    if isinstance(node, (_Repeat, _Atomic, _Look)):
+        return _looks_in_repeat(node.body, repeated)
+    return False
+
+
 def _count_paths(root: _Node) -> str | None:
-    """Refusal message when a backtracking engine could take exponential time, else None."""
+    """Refusal message when a backtracking engine could take more than quadratic time
+    (lookarounds or back-references inside a repetition, or too many paths), else None."""
     try:
+        if _looks_in_repeat(root):
+            return _LOOK_IN_REPEAT_MESSAGE
         budget = [MAX_ANALYSIS_STEPS]
         for text in _probe_strings(root):
             _Counter(text, budget).ends(root, 0)

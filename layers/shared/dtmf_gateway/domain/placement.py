@@ -124,7 +124,7 @@ class PlaceInstruction:
         instruction = NewInstruction(
             instruction_id=request.instruction_id or self._new_id(),
             owner=context.owner,
-            caller=request.caller,
+            caller=request.caller.e164,
             callees=tuple(request.destinations()),
             request=request.model_dump(by_alias=True, mode="json", exclude={"metadata"}),
             metadata=dict(request.metadata or {}),

@@ -140,17 +140,16 @@ class DialPolicy:
     def check(self, request: DtmfCallRequest) -> list[PolicyViolation]:
         """Every violation of this policy by ``request`` (empty when it may be placed)."""
         violations: list[PolicyViolation] = []
-        if self.allowed_callers and request.caller not in self.allowed_callers:
+        if self.allowed_callers and request.caller.e164 not in self.allowed_callers:
             violations.append(
                 PolicyViolation(
                     RULE_CALLER,
                     "caller",
-                    f"caller id {mask(request.caller)} is not one this service may use; "
+                    f"caller id {mask(request.caller.e164)} is not one this service may use; "
                     "ask the operator to allow it",
                 )
             )
-        for path, number in request.destination_fields():
-            info = parse_phone(number)  # cached: parsed once when the request was validated
+        for path, info in request.destination_numbers():  # parsed once, when validated
             if self.allowed_countries is not None and info.region not in self.allowed_countries:
                 where = (
                     "non-geographic numbers"

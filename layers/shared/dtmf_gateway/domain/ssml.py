@@ -1,4 +1,5 @@
-"""SSML prompt checks: well-formed XML with a single ``<speak>`` root, parsed safely.
+"""SSML prompt checks: well-formed XML with a single ``<speak>`` root, parsed safely, and
+nothing but the SSML 1.1 elements and attributes a TTS engine speaks with.
 
 Parsed with the stdlib :mod:`xml.parsers.expat` and hardened before the first byte:
 
@@ -8,16 +9,52 @@ Parsed with the stdlib :mod:`xml.parsers.expat` and hardened before the first by
   parsed and external entity references are never resolved;
 * undeclared entities (``&xxe;``) are plain well-formedness errors.
 
+Allowlist. CM documents ``TTS_SSML`` without listing the tags it supports
+(``docs/research/cm-voice-dtmf.md`` §5), so the allowlist is the W3C SSML 1.1 speech
+elements (https://www.w3.org/TR/speech-synthesis11/ §3) that every major engine reads,
+with their attributes (:data:`ALLOWED`); elements from any other namespace (XInclude,
+XSLT, ...), processing instructions (``<?xml-stylesheet …?>``) and everything that makes
+the engine fetch something - ``<lexicon uri>``, ``<meta>``/``<metadata>``, and ``<audio
+src>`` outside the customer's Voice Audio Manager - are refused. ``<audio src>`` must be a
+Voice Audio Manager path, exactly like a ``File`` prompt (no URL at all: no https, so no
+request to loopback, link-local or private addresses can be smuggled in).
+
 The text is already bounded (≤ 1000 characters) by the prompt fields.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 from xml.parsers import expat
 
+from dtmf_gateway.domain.audio_paths import file_path_problem
+
 #: The W3C SSML namespace; ``<speak>`` may be in it or in no namespace at all.
 SSML_NAMESPACE: Final = "http://www.w3.org/2001/10/synthesis"
+
+#: The XML namespace (``xml:lang``), as expat names its attributes.
+XML_NAMESPACE: Final = "http://www.w3.org/XML/1998/namespace"
+
+_LANG: Final = "xml:lang"
+_SCHEMA_LOCATION: Final = "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation"
+#: SSML 1.1 elements accepted, and the attributes each may carry (W3C SSML 1.1 §3.1-3.3).
+ALLOWED: Final[Mapping[str, frozenset[str]]] = {
+    "speak": frozenset({"version", _LANG, _SCHEMA_LOCATION}),
+    "p": frozenset({_LANG}),
+    "s": frozenset({_LANG}),
+    "lang": frozenset({_LANG}),
+    "voice": frozenset({"gender", "age", "variant", "name", "languages", _LANG}),
+    "emphasis": frozenset({"level"}),
+    "break": frozenset({"time", "strength"}),
+    "prosody": frozenset({"pitch", "contour", "range", "rate", "duration", "volume"}),
+    "say-as": frozenset({"interpret-as", "format", "detail"}),
+    "sub": frozenset({"alias"}),
+    "phoneme": frozenset({"ph", "alphabet"}),
+    "mark": frozenset({"name"}),
+    "audio": frozenset({"src", "clipBegin", "clipEnd", "repeatCount", "soundLevel", "speed"}),
+    "desc": frozenset({_LANG}),
+}
 
 _NS_SEPARATOR: Final = " "
 _NOT_ALLOWED: Final = "DOCTYPE and entity declarations are not allowed in SSML"
@@ -42,6 +79,35 @@ def _refuse_external(*_args: object) -> int:
     raise _Refused(_NOT_ALLOWED)
 
 
+def _refuse_instruction(target: str, _data: str) -> None:
+    raise _Refused(f"processing instructions (<?{target} …?>) are not allowed in SSML")
+
+
+def _attribute_name(name: str) -> str:
+    namespace, _, local = name.rpartition(_NS_SEPARATOR)
+    if namespace == XML_NAMESPACE:
+        return f"xml:{local}"
+    return f"{{{namespace}}}{local}" if namespace else local
+
+
+def _check_element(namespace: str, local: str, attributes: dict[str, str]) -> None:
+    allowed = ALLOWED.get(local)
+    if namespace not in ("", SSML_NAMESPACE) or allowed is None:
+        shown = f"{{{namespace}}}{local}" if namespace else local
+        raise _Refused(
+            f"the element <{shown}> is not allowed in SSML; use only "
+            f"{', '.join(f'<{name}>' for name in ALLOWED)}"
+        )
+    for raw_name, value in attributes.items():
+        name = _attribute_name(raw_name)
+        if name not in allowed:
+            raise _Refused(f"the attribute {name} is not allowed on <{local}>")
+        if local == "audio" and name == "src":
+            problem = file_path_problem(value)
+            if problem:
+                raise _Refused(f"<audio src> {problem}")
+
+
 def check_ssml(text: str) -> None:
     """Return when ``text`` is an acceptable SSML document, else raise :class:`SsmlError`."""
     if text.strip() and not text.lstrip().startswith("<"):
@@ -54,26 +120,29 @@ def check_ssml(text: str) -> None:
     parser.EntityDeclHandler = _refuse_declarations
     parser.UnparsedEntityDeclHandler = _refuse_declarations
     parser.ExternalEntityRefHandler = _refuse_external
+    parser.ProcessingInstructionHandler = _refuse_instruction
     depth = 0
     roots = 0
 
-    def start(name: str, _attributes: object) -> None:
+    def start(name: str, attributes: dict[str, str]) -> None:
         nonlocal depth, roots
+        namespace, _, local = name.rpartition(_NS_SEPARATOR)
         if depth == 0:
             roots += 1
-            namespace, _, local = name.rpartition(_NS_SEPARATOR)
             if local != "speak":
                 raise _Refused(f"{_SINGLE_ROOT}; the root element is <{local}>")
             if namespace not in ("", SSML_NAMESPACE):
                 raise _Refused(
                     f"the <speak> element must be in no namespace or in {SSML_NAMESPACE}"
                 )
+        _check_element(namespace, local, attributes)
         depth += 1
 
     def end(_name: str) -> None:
         nonlocal depth
         depth -= 1
 
+    parser.ordered_attributes = False
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     try:
