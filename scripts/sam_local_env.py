@@ -4,7 +4,7 @@ Runs under the SAM CLI's own interpreter (.tools/sam/bin/python) and uses SAM CL
 for it - the template reader (SamLocalStackProvider, SamFunctionProvider), the env-vars file
 reader (InvokeContext) and LocalLambdaRunner's resolution (template variables, overridden by
 the shell, overridden by the file; only variables the template declares can be overridden) -
-so tests/unit/test_sam_local_env.py checks what a developer's container really gets.
+so tests/infrastructure/test_sam_local_env.py checks what a developer's container really gets.
 
 Usage: sam_local_env.py TEMPLATE ENV_VARS_FILE  ->  JSON {logical id: {name: value}} on stdout.
 """

@@ -31,7 +31,7 @@ PRODUCT_TOKEN = "6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21"
 CALLBACK_BASE_URL = "https://dtmf.example.com"
 
 # Every log line the product writes during the whole session, formatted exactly as Lambda
-# would ship it (Powertools JSON) — tests/unit/test_log_hygiene.py (run last) audits it for
+# would ship it (Powertools JSON) — tests/integration/test_log_hygiene.py (run last) audits it for
 # digits, phone numbers and tokens.
 SESSION_LOG: list[str] = []
 
