@@ -2,8 +2,8 @@
 event handler from the request model the API validates with and the response models the
 handlers answer with (dtmf_gateway.api.models).
 
-Run with `make schema`; tests/integration/test_openapi.py fails until the file is current, and checks
-that what the handlers really answer validates against it.
+Run with `make schema`; tests/integration/test_openapi.py fails until the file is current,
+and checks that what the handlers really answer validates against it.
 """
 
 from __future__ import annotations

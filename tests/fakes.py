@@ -90,7 +90,7 @@ class FakeCm:
         )
         if self.error is not None:
             raise self.error
-        callees = request.destinations()
+        callees = request.all_callees()
         return [
             CmQueuedCall(call_id=None, callee=str(c), success=False, error="not reachable")
             if c in self.refuse

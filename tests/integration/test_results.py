@@ -20,10 +20,10 @@ from dtmf_gateway.domain.calls import CmQueuedCall, NewInstruction, Outcome
 from dtmf_gateway.domain.events import DtmfResultDetail
 from dtmf_gateway.domain.expiry import expire_stale_calls
 from tests.conftest import REGION
-from tests.support.lambdas import LambdaContext, load_function, sample_event
-from tests.support.streams import StreamReader
 from tests.integration.test_callback_handler import callback_body, deliver, read, token_of
 from tests.integration.test_place_call_handler import post, sample_body
+from tests.support.lambdas import LambdaContext, load_function, sample_event
+from tests.support.streams import StreamReader
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "schemas" / "dtmf-result.v1.json").read_text())

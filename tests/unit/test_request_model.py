@@ -340,7 +340,7 @@ def test_callees_count(count: int, ok: bool) -> None:
     numbers = [f"+316{i:08d}" for i in range(10_000_000, 10_000_000 + count)]
     raw = {**body(), "callee": None, "callees": numbers}
     if ok:
-        assert parse_dtmf_call_request(raw).destinations() == numbers
+        assert parse_dtmf_call_request(raw).all_callees() == numbers
     else:
         problem = the_problem(raw)
         assert problem == FieldProblem(
@@ -699,10 +699,10 @@ def test_numbers_are_normalised_to_e164() -> None:
             "caller": "+31 20 123 4567",
         }
     )
-    assert request.destinations() == [NL_MOBILE, UK_MOBILE]
-    assert request.destination_fields() == [("callees[0]", NL_MOBILE), ("callees[1]", UK_MOBILE)]
+    assert request.all_callees() == [NL_MOBILE, UK_MOBILE]
+    assert request.callee_fields() == [("callees[0]", NL_MOBILE), ("callees[1]", UK_MOBILE)]
     assert request.caller.e164 == NL_FIXED
-    assert [(n.region, n.number_type) for _, n in request.destination_numbers()] == [
+    assert [(n.region, n.number_type) for _, n in request.callee_numbers()] == [
         ("NL", "MOBILE"),
         ("GB", "MOBILE"),
     ]

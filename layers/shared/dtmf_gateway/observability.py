@@ -16,7 +16,7 @@ metrics = Metrics()
 
 # Every metric the code emits (namespace DtmfGateway). The names are the operators' contract
 # (dashboard, alarms, docs/operations.md): mypy refuses a name that is not listed here, and
-# tests/infrastructure/test_operations.py holds the dashboard, the alarms and the runbook to this list.
+# tests/infrastructure/test_operations.py holds the dashboard, alarms and runbook to it.
 MetricName = Literal[
     "PlaceRequests",
     "CallsPlaced",

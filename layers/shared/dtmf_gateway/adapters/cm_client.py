@@ -62,7 +62,7 @@ def to_cm_payload(
     enum names, every default explicit, ``callee`` for one number else ``callees`` (E.164),
     ``disable-callees-validation`` always false, the service's ``callback-url``, no
     ``metadata`` (it is the gateway's own, never sent to CM)."""
-    numbers = request.destinations()
+    numbers = request.all_callees()
     payload: dict[str, Any] = {"instruction-id": instruction_id}
     if len(numbers) == 1:
         payload["callee"] = numbers[0]

@@ -125,7 +125,7 @@ class PlaceInstruction:
             instruction_id=request.instruction_id or self._new_id(),
             owner=context.owner,
             caller=request.caller.e164,
-            callees=tuple(request.destinations()),
+            callees=tuple(request.all_callees()),
             request=request.model_dump(by_alias=True, mode="json", exclude={"metadata"}),
             metadata=dict(request.metadata or {}),
             created_at=self._clock(),
@@ -165,11 +165,11 @@ class PlaceInstruction:
         if self._quota is None:
             return
         now = self._clock()
-        over = set(self._quota.acquire(request.destinations(), now))
+        over = set(self._quota.acquire(request.all_callees(), now))
         if over:
             next_hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
             raise CalleeLimitReached(
-                [path for path, number in request.destination_fields() if number in over],
+                [path for path, number in request.callee_fields() if number in over],
                 self._limit,
                 retry_after_seconds=max(1, int((next_hour - now).total_seconds())),
             )

@@ -149,7 +149,7 @@ class DialPolicy:
                     "ask the operator to allow it",
                 )
             )
-        for path, info in request.destination_numbers():  # parsed once, when validated
+        for path, info in request.callee_numbers():  # parsed once, when validated
             if self.allowed_countries is not None and info.region not in self.allowed_countries:
                 where = (
                     "non-geographic numbers"

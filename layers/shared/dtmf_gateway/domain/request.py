@@ -215,20 +215,20 @@ class DtmfCallRequest(BaseModel):
             for name, field in type(self).model_fields.items()
         }
 
-    def destination_numbers(self) -> list[tuple[str, PhoneNumber]]:
-        """``(JSON path, parsed number)`` per destination: ``("callee", …)`` or
+    def callee_numbers(self) -> list[tuple[str, PhoneNumber]]:
+        """``(JSON path, parsed number)`` per callee: ``("callee", …)`` or
         ``("callees[i]", …)``, in the order given."""
         if self.callee is not None:
             return [("callee", self.callee)]
         return [(f"callees[{i}]", number) for i, number in enumerate(self.callees or ())]
 
-    def destinations(self) -> list[str]:
+    def all_callees(self) -> list[str]:
         """The numbers to call, E.164, in the order given."""
-        return [number.e164 for _, number in self.destination_numbers()]
+        return [number.e164 for _, number in self.callee_numbers()]
 
-    def destination_fields(self) -> list[tuple[str, str]]:
-        """``(JSON path, E.164)`` per destination: ``("callee", …)`` or ``("callees[i]", …)``."""
-        return [(path, number.e164) for path, number in self.destination_numbers()]
+    def callee_fields(self) -> list[tuple[str, str]]:
+        """``(JSON path, E.164)`` per callee: ``("callee", …)`` or ``("callees[i]", …)``."""
+        return [(path, number.e164) for path, number in self.callee_numbers()]
 
     def input_rules(self) -> InputRules:
         """The digit rules of this request, to re-check what a callee typed."""
