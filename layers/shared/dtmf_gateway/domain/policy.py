@@ -60,19 +60,27 @@ def _items(setting: str) -> list[str]:
     return [item.strip() for item in setting.split(",") if item.strip()]
 
 
+def _known(items: list[str], known: frozenset[str], what: str, hint: str) -> frozenset[str]:
+    """The items, or ValueError naming those that are not ``known``."""
+    unknown = sorted(set(items) - known)
+    if unknown:
+        raise ValueError(f"{what} {', '.join(unknown)}; {hint}")
+    return frozenset(items)
+
+
 def _parse_countries(setting: str) -> frozenset[str] | None:
     items = [item.upper() for item in _items(setting)]
     if not items or items == [ANY]:
         return None
     if ANY in items:
         raise ValueError(f"allowed countries: '{ANY}' (any) cannot be combined with codes")
-    unknown = sorted(set(items) - KNOWN_REGIONS)
-    if unknown:
-        raise ValueError(
-            f"allowed countries: unknown region code(s) {', '.join(unknown)}; use ISO 3166 "
-            f"alpha-2 codes such as NL, GB ({NON_GEOGRAPHIC_REGION} = non-geographic numbers)"
-        )
-    return frozenset(items)
+    return _known(
+        items,
+        KNOWN_REGIONS,
+        "allowed countries: unknown region code(s)",
+        f"use ISO 3166 alpha-2 codes such as NL, GB ({NON_GEOGRAPHIC_REGION} = non-geographic "
+        "numbers)",
+    )
 
 
 def _parse_number_types(setting: str) -> frozenset[str]:
@@ -86,13 +94,12 @@ def _parse_number_types(setting: str) -> frozenset[str]:
             f"blocked number types: '{DEFAULT}' and '{NONE}' must be used alone; "
             "list the types explicitly instead"
         )
-    unknown = sorted(set(items) - NUMBER_TYPE_NAMES)
-    if unknown:
-        raise ValueError(
-            f"blocked number types: unknown type(s) {', '.join(unknown)}; known types are "
-            f"{', '.join(sorted(NUMBER_TYPE_NAMES))}"
-        )
-    return frozenset(items)
+    return _known(
+        items,
+        NUMBER_TYPE_NAMES,
+        "blocked number types: unknown type(s)",
+        f"known types are {', '.join(sorted(NUMBER_TYPE_NAMES))}",
+    )
 
 
 def _parse_callers(setting: str) -> frozenset[str]:
