@@ -743,10 +743,9 @@ def test_direct_model_validation_still_checks_cross_field_rules() -> None:
         DtmfCallRequest.model_validate({**body(), "callees": [UK_MOBILE]})
 
 
-def test_input_rules() -> None:
+def test_the_digit_rules_a_callback_rebuilds_from_the_request_are_the_requests() -> None:
     request = parse_dtmf_call_request(body(min_digits=4, max_digits=6, regex=r"1\d+"))
-    rules = request.input_rules()
-    assert isinstance(rules, InputRules)
+    rules = InputRules.from_values(request.min_digits, request.max_digits, request.regex)
     assert rules.check("1234")
     assert not rules.check("2234")
     assert not rules.check("123")

@@ -44,7 +44,6 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from dtmf_gateway.domain.digits import InputRules, compile_input_regex
 from dtmf_gateway.domain.errors import FieldProblem, InvalidRequest
 from dtmf_gateway.domain.phone import PhoneNumber
 from dtmf_gateway.domain.request_fields import (
@@ -229,14 +228,6 @@ class DtmfCallRequest(BaseModel):
     def callee_fields(self) -> list[tuple[str, str]]:
         """``(JSON path, E.164)`` per callee: ``("callee", …)`` or ``("callees[i]", …)``."""
         return [(path, number.e164) for path, number in self.callee_numbers()]
-
-    def input_rules(self) -> InputRules:
-        """The digit rules of this request, to re-check what a callee typed."""
-        return InputRules(
-            min_digits=self.min_digits,
-            max_digits=self.max_digits,
-            regex=compile_input_regex(self.regex, probe=False),
-        )
 
     def canonical_json(self) -> str:
         """Stable JSON of the normalised request (sorted keys, E.164 numbers, defaults
