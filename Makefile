@@ -16,7 +16,7 @@ STAMP_SAM  := $(TOOLS)/sam/.installed-$(shell cat requirements/sam.txt | sha1sum
 STAMP_MS   := $(TOOLS)/ministack/.installed-$(shell cat requirements/ministack.txt | sha1sum | cut -c1-12)
 # sam build looks for `python3.13` on PATH; put the interpreter we found first.
 SAM_ENV    := PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1}
-CODE       := layers/shared/dtmf_gateway functions local scripts tests bench
+CODE       := layers/shared/dtmf_gateway functions local scripts tests bench devtools
 
 .PHONY: help
 help:  ## list the targets

@@ -1,8 +1,8 @@
 """AWS requests per call lifecycle (place -> CM callback -> publish), counted against moto.
 
 Run as a child of bench.run (``python -m bench.requests --out FILE``). Tables are created
-from template.yaml (tests/support/template.py), CM is the tests' FakeCm behind httpx's
-MockTransport, the stream batch is diffed from the table (tests/support/streams.py) and
+from template.yaml (devtools/template.py), CM is devtools' FakeCm behind httpx's
+MockTransport, the stream batch is diffed from the table (devtools/streams.py) and
 filtered with the publisher's FilterCriteria from the template, as Lambda would.
 
 Every botocore client created in this process (the handlers' own, and the ones Powertools
@@ -176,7 +176,7 @@ class World:
 def _create_world() -> World:
     import boto3
 
-    from tests.support.template import create_table
+    from devtools.template import create_table
 
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     secrets = boto3.client("secretsmanager", region_name=REGION)
@@ -263,8 +263,8 @@ class Lifecycle:
     def __init__(self, recorder: Recorder, envs: Environments) -> None:
         from bench.warm import load
         from dtmf_gateway.adapters import cm_client
-        from tests.support.cm import FakeCm
-        from tests.support.streams import StreamReader
+        from devtools.cm import FakeCm
+        from devtools.streams import StreamReader
 
         self.recorder = recorder
         self.envs = envs

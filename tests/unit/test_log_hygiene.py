@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.cm import queued
 from tests.conftest import PRODUCT_TOKEN, SESSION_LOG, SIGNING_KEY
-from tests.support.cm import queued
 from tests.unit.test_callback_handler import callback_body, deliver, token_of
 from tests.unit.test_place_call_handler import post, sample_body
 

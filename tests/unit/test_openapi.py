@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.support.lambdas import sample_event
+from devtools.lambdas import sample_event
 from tests.unit.test_callback_handler import callback_body, deliver, read, token_of
 from tests.unit.test_place_call_handler import post, sample_body
 

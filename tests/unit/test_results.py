@@ -13,14 +13,14 @@ import pytest
 from botocore.stub import Stubber
 from pydantic import ValidationError
 
+from devtools.lambdas import LambdaContext, load_function, sample_event
+from devtools.streams import StreamReader
 from dtmf_gateway.adapters.dynamodb import DynamoDbInstructionStore, DynamoDbPendingCalls
 from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher
 from dtmf_gateway.domain.calls import CmQueuedCall, NewInstruction, Outcome
 from dtmf_gateway.domain.events import DtmfResultDetail
 from dtmf_gateway.domain.expiry import expire_stale_calls
 from tests.conftest import REGION
-from tests.support.lambdas import LambdaContext, load_function, sample_event
-from tests.support.streams import StreamReader
 from tests.unit.test_callback_handler import callback_body, deliver, read, token_of
 from tests.unit.test_place_call_handler import post, sample_body
 
@@ -196,7 +196,7 @@ def test_shipped_schema_is_generated_from_the_event_model() -> None:
 
 
 def test_template_registers_the_shipped_schema() -> None:
-    from tests.support.template import resource
+    from devtools.template import resource
 
     content = resource("ResultSchema")["Properties"]["Content"]
     assert json.loads(content) == SCHEMA, "run `make schema`"
