@@ -148,7 +148,9 @@ class Lifecycles:
         call_id = json.loads(response["body"])["calls"][0]["call-id"]
         cm_body = self.clock.cm_bodies[-1]
         self.stream.next_batch()  # the placement's changes: the filters drop them
-        tp, tb, response = self.pair("cm_callback", bare["api"], callback_event(cm_body, call_id), i)
+        tp, tb, response = self.pair(
+            "cm_callback", bare["api"], callback_event(cm_body, call_id), i
+        )
         check("callback", response, 200)
         if json.loads(response["body"]).get("status") != "recorded":
             raise BenchError(f"callback: not recorded: {response['body'][:300]}")
@@ -237,8 +239,7 @@ def run(iterations: int = 1000, warmup: int = 100) -> dict[str, Any]:
         "loop_s": round(total_s, 1),
         "within_target": {
             "place_call_with_key": sc["place_call_with_key"]["added_p99_ms"] <= TARGET_P99_MS,
-            "place_call_without_key": sc["place_call_without_key"]["added_p99_ms"]
-            <= TARGET_P99_MS,
+            "place_call_without_key": sc["place_call_without_key"]["added_p99_ms"] <= TARGET_P99_MS,
         },
     }
 
