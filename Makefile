@@ -76,6 +76,10 @@ unit: $(STAMP_DEV)  ## unit, handler and simulator tests (no local stack)
 e2e: install build  ## bring the local stack up, run the end-to-end tests, bring it down
 	scripts/with-local-stack $(VENV)/bin/pytest -m e2e -q tests/e2e
 
+.PHONY: load
+load: install build  ## bounded load test on the local stack (500 calls at 20/s; brings it up and down)
+	scripts/with-local-stack $(PY) scripts/load_test.py $(LOAD_ARGS)
+
 .PHONY: test
 test: lint typecheck template-check build unit  ## everything CI runs (.ci/run calls this)
 	@if [ -d tests/e2e ] && ls tests/e2e/test_*.py >/dev/null 2>&1; then $(MAKE) --no-print-directory e2e; fi
