@@ -407,9 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     if "cold" in only:
         from bench import cold
 
-        results["cold"] = _guard(
-            "cold init", lambda: cold.run(args.runs, args.no_pyc_runs, log=_log)
-        )
+        results["cold"] = _guard("cold init", lambda: cold.run(args.runs, log=_log))
     if "warm" in only:
         results["warm"] = _guard(
             "warm overhead",
