@@ -66,7 +66,7 @@ LOG_EVENT_OVERHEAD_BYTES = 26  # CloudWatch Logs bills 26 bytes of metadata per 
 DAYS_RETAINED = 30  # RetentionDays default: items live that long (TTL)
 SECONDS_PER_MONTH = 30 * 24 * 3600
 TARGET_USD_PER_MILLION = 12.0  # issue 15
-DEFAULT_POLLS_PER_CALL = 1.0  # GET /v1/dtmf-calls/{id} per call (0 for pure event consumers)
+DEFAULT_POLLS_PER_CALL = 0.0  # GET /v1/dtmf-calls/{id} per call: event consumers poll 0 times
 RESULT_EVENT_BYTES = 1_200  # one DTMF Result as archived (envelope + detail), measured sample
 ARCHIVE_RETENTION_MONTHS = 3  # the template's ResultArchive keeps 90 days
 RRU_PER_POLL = 0.5  # one eventually consistent query page of a few small items
@@ -194,7 +194,7 @@ def _scenario(
     lines["DynamoDB reads"] = life["dynamodb_rru"] * DYNAMODB_PER_MILLION_RRU
     get_cpu = warm["scenarios"].get("get_call", {}).get("product_ms", {}).get("mean", 1.5)
     get_ms = math.ceil(get_cpu * CPU_SCALE + IO_MS_PER_AWS_REQUEST)
-    lines[f"GET polling ({polls:g}/call)"] = polls * (
+    per_poll = (
         API_GATEWAY_PER_MILLION[api]
         + LAMBDA_PER_MILLION_REQUESTS
         + memory_mb(functions()["get_call"])
@@ -205,6 +205,7 @@ def _scenario(
         * LAMBDA_ARM64_PER_GB_SECOND
         + RRU_PER_POLL * DYNAMODB_PER_MILLION_RRU
     )
+    lines[f"GET polling ({polls:g} per call)"] = polls * per_poll
     archived_gb = RESULT_EVENT_BYTES * 1e6 / 1e9
     lines["EventBridge archive (90 days)"] = archived_gb * (
         EVENTBRIDGE_ARCHIVE_PER_GB
@@ -239,6 +240,7 @@ def _scenario(
     return {
         "api": api,
         "polls_per_call": polls,
+        "usd_per_million_polls": per_poll,
         "fixed_usd_per_million_calls": fixed / calls_per_month * 1e6,
         "traffic": TRAFFIC[traffic]["label"],
         "calls_per_s": rate,

@@ -246,6 +246,10 @@ def _cost_table(cost: dict[str, Any]) -> list[str]:
         f"   {'+ fixed monthly costs, per 1M calls':<36}"
         + "".join(f"{sc[n]['fixed_usd_per_million_calls']:>30.2f}" for n in names)
     )
+    out.append(
+        f"   {'+ each GET poll per call':<36}"
+        + "".join(f"{sc[n]['usd_per_million_polls']:>30.2f}" for n in names)
+    )
     fixed = cost.get("fixed_usd_per_month", {})
     out.append(
         f"   fixed monthly: ${sum(fixed.values()):.2f} ("
@@ -377,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=100, help="warm-up lifecycles")
     parser.add_argument("--first-runs", type=int, default=10, help="first-request samples")
     parser.add_argument("--api", choices=("rest", "http"), default="rest", help="cost: API type")
-    parser.add_argument("--polls", type=float, default=1.0, help="cost: GETs per call")
+    parser.add_argument("--polls", type=float, default=0.0, help="cost: GETs per call")
     parser.add_argument("--json", default=str(RESULTS_DIR / "latest.json"))
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     args = parser.parse_args(argv)
@@ -443,7 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["load_after"] = round(os.getloadavg()[0], 2)
     text = table(results)
     print(text)
-    write_json(json_path, {**results, "table": text.splitlines()})
+    # sections not run this time keep their previous figures (cost reads them next time)
+    kept = {k: v for k, v in previous.items() if k in SECTIONS and k not in results}
+    write_json(json_path, {**kept, **results, "table": text.splitlines()})
     _log(f"figures written to {json_path}")
     return 0
 
