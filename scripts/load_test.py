@@ -70,7 +70,16 @@ def main() -> int:  # noqa: PLR0915 - one linear script
 
     stack = LocalStack.load()
     stack.reset_simulator()
-    stack.simulator_settings(**{"time-scale": args.time_scale})
+    # CM waits seconds between callback retries; at a high time scale the simulator's waits
+    # shrink to milliseconds, so a briefly slow emulator would lose callbacks CM would deliver:
+    # keep about a real second between attempts, and CM's patience (20 retries).
+    stack.simulator_settings(
+        **{
+            "time-scale": args.time_scale,
+            "callback-retries": 20,
+            "retry-backoff-ms": round(1000 / max(args.time_scale, 1e-6)),
+        }
+    )
     stack.events()  # drop what earlier runs left on the capture queue
     run = uuid.uuid4().hex[:8]
     ids = [f"load-{run}-{i:05d}" for i in range(args.calls)]
