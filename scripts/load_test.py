@@ -72,12 +72,12 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     stack.reset_simulator()
     # CM waits seconds between callback retries; at a high time scale the simulator's waits
     # shrink to milliseconds, so a briefly slow emulator would lose callbacks CM would deliver:
-    # keep about a real second between attempts, and CM's patience (20 retries).
+    # first retry after a real 0.2 s (the wait doubles each time), up to 12 retries (~14 min).
     stack.simulator_settings(
         **{
             "time-scale": args.time_scale,
-            "callback-retries": 20,
-            "retry-backoff-ms": round(1000 / max(args.time_scale, 1e-6)),
+            "callback-retries": 12,
+            "retry-backoff-ms": round(200 / max(args.time_scale, 1e-6)),
         }
     )
     stack.events()  # drop what earlier runs left on the capture queue
