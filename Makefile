@@ -17,7 +17,7 @@ STAMP_MS   := $(TOOLS)/ministack/.installed-$(shell cat requirements/ministack.t
 STAMP_CK   := $(TOOLS)/checkov/.installed-$(shell cat requirements/checkov.txt | sha1sum | cut -c1-12)
 # sam build looks for `python3.13` on PATH; put the interpreter we found first.
 SAM_ENV    := PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1}
-CODE       := layers/shared/dtmf_gateway functions local scripts tests bench
+CODE       := layers/shared/dtmf_gateway functions local scripts tests bench devtools
 
 .PHONY: help
 help:  ## list the targets
@@ -85,6 +85,10 @@ unit: $(STAMP_DEV) $(STAMP_SAM)  ## unit, handler and simulator tests (no local 
 .PHONY: e2e
 e2e: install build  ## bring the local stack up, run the end-to-end tests, bring it down
 	scripts/with-local-stack $(VENV)/bin/pytest -m e2e -q tests/e2e
+
+.PHONY: load
+load: install build  ## bounded load test on the local stack (500 calls at 20/s; brings it up and down)
+	scripts/with-local-stack $(PY) scripts/load_test.py $(LOAD_ARGS)
 
 .PHONY: test
 test: lint typecheck template-check iac-scan build unit  ## everything CI runs (.ci/run calls this)

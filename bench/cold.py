@@ -1,30 +1,33 @@
-"""Cold init per function against its floor, in fresh interpreters.
+"""Cold init per function against its floor and a bare Powertools handler, in fresh interpreters,
+from the built artifact (`make build`: .aws-sam/build, bytecode included).
 
-*function*: a fresh interpreter imports the handler module (``app``, with the function folder
-and the layer on the path, as in Lambda) and runs everything the module runs at load.
+*function*: a fresh interpreter imports the handler module (``app``, from
+.aws-sam/build/<Function>/ with the built layer's python/ on the path, as in Lambda) and runs
+everything the module runs at load.
 *floor*: a fresh interpreter imports exactly the third-party modules the handler module ended
 up importing (the same ``sys.modules`` keys, found by a probe run) and creates the same AWS
-clients, nothing else. The two alternate (ABBA) to cancel drift. Times are taken inside the
-child from the first line of a tiny bootstrap (bench/cold_child.py) to the end of module
-execution, and around the whole subprocess (interpreter start-up and exit included).
+clients, nothing else.
+*hello*: a bare Powertools handler (Logger, Metrics, the REST resolver, one route answering a
+constant): the least any handler in this style costs.
+The three rotate (function, floor, hello; then the next order) to cancel drift. Times are
+taken inside the child from the first line of a tiny bootstrap (bench/cold_child.py) to the
+end of module execution, and around the whole subprocess (start-up and exit included).
 
 The path is Lambda's, not the dev venv's: ``python -S`` (no site-packages) with
-``PYTHONPATH = functions/<name> : layers/shared : <layer deps> : <runtime deps>``, where
-<layer deps> links the distributions of layers/shared/requirements.txt and <runtime deps>
-boto3 and its dependencies (Lambda's runtime provides them). Dev-only packages (click,
-pygments, ...) that some libraries import when present are therefore absent, as in Lambda.
-AWS points at a dead loopback port, so an AWS call at module load would fail loudly.
-
-``no_pyc``: the same pair without bytecode caches for the layer and the function. `sam build`
-ships no ``__pycache__`` and /opt and /var/task are read-only, so in Lambda every layer and
-function module is compiled from source at each cold start (the runtime's boto3 has its
-bytecode, so it keeps it here too).
+``PYTHONPATH = <built function> : <native overrides> : <built layer>/python : <runtime deps>``.
+The artifact is built for the template's architecture (arm64); on another machine its two
+compiled extensions (pydantic_core, regex) cannot load, so <native overrides> links the dev
+venv's wheels of the same versions in front of them (checked). <runtime deps> links boto3 and
+its dependencies (Lambda's runtime provides them). Dev-only packages that some libraries
+import when present are absent, as in Lambda. AWS points at a dead loopback port, so an AWS
+call at module load would fail loudly.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -37,19 +40,20 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    FUNCTIONS_DIR,
-    LAYER_DIR,
+    BUILD_DIR,
     LOOPBACK_ENDPOINT,
     BenchError,
     function_environment,
     functions,
     lambda_runtime_environment,
     summary,
+    template,
 )
 
 CHILD = Path(__file__).with_name("cold_child.py")
 MARK = "BENCH-RESULT "
-TARGET_RATIO = 1.15
+TARGET_RATIO = 1.10  # issue 15: median of >= 20 runs
+TARGET_RATIO_P90 = 1.20
 RUNTIME_PROVIDED = ("boto3",)  # the Lambda Python runtime ships boto3 and its dependencies
 
 
@@ -110,38 +114,45 @@ def _site(into: Path, dists: Iterable[metadata.Distribution], *, copy: bool) -> 
     return into
 
 
-class LambdaPaths:
-    """The directories a child's PYTHONPATH is made of (with and without bytecode)."""
+def _layer_logical_id() -> str:
+    for logical_id, res in template()["Resources"].items():
+        if res.get("Type") == "AWS::Serverless::LayerVersion":
+            return str(logical_id)
+    raise BenchError("the template has no layer")
 
-    def __init__(self, tmp: Path, *, no_pyc: bool) -> None:
-        layer_names = _requirement_names((LAYER_DIR / "requirements.txt").read_text())
+
+def _loadable_here(package: Path) -> bool:
+    """False when the package holds a compiled extension built for another machine."""
+    here = platform.machine().lower()
+    return all(here in so.name.lower() for so in package.rglob("*.so"))
+
+
+class LambdaPaths:
+    """The directories a child's PYTHONPATH is made of, from the built artifact."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.layer = BUILD_DIR / _layer_logical_id() / "python"
+        if not self.layer.is_dir():
+            raise BenchError(f"{self.layer} not found: run `make build` first")
         runtime = _closure(RUNTIME_PROVIDED)
-        runtime_keys = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in runtime}
-        # the layer's list is fully pinned (its own dependencies included)
-        layer = [
-            metadata.distribution(name)
-            for name in layer_names
-            if re.sub(r"[-_.]+", "-", name).lower() not in runtime_keys
-        ]
-        self.layer_deps = _site(tmp / "layer-deps", layer, copy=False)
         self.runtime_deps = _site(tmp / "runtime-deps", runtime, copy=False)
-        self.bare: Path | None = None
-        if no_pyc:
-            self.bare = tmp / "no-pyc"
-            ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-            _site(self.bare / "layer", layer, copy=True)
-            shutil.copytree(
-                LAYER_DIR / "dtmf_gateway", self.bare / "layer" / "dtmf_gateway", ignore=ignore
-            )
-            for folder in functions():
-                shutil.copytree(FUNCTIONS_DIR / folder, self.bare / "fn" / folder, ignore=ignore)
+        self.native = tmp / "native"
+        self.native.mkdir()
+        self.replaced: list[str] = []
+        for package in sorted(p for p in self.layer.iterdir() if p.is_dir()):
+            if package.name.endswith(".dist-info") or _loadable_here(package):
+                continue
+            built = next(self.layer.glob(f"{package.name}-*.dist-info"), None)
+            dist = metadata.distribution(package.name)
+            if built is None or not built.name.startswith(f"{package.name}-{dist.version}."):
+                raise BenchError(
+                    f"{package.name}: the artifact's version differs from the venv's {dist.version}"
+                )
+            (self.native / package.name).symlink_to(Path(str(dist.locate_file(package.name))))
+            self.replaced.append(f"{package.name}=={dist.version}")
 
     def path(self, folder: str) -> list[Path]:
-        return [FUNCTIONS_DIR / folder, LAYER_DIR, self.layer_deps, self.runtime_deps]
-
-    def path_without_bytecode(self, folder: str) -> list[Path]:
-        assert self.bare is not None  # noqa: S101 - only called when built
-        return [self.bare / "fn" / folder, self.bare / "layer", self.runtime_deps]
+        return [BUILD_DIR / functions()[folder], self.native, self.layer, self.runtime_deps]
 
 
 # ---------------------------------------------------------------------------- children
@@ -191,51 +202,60 @@ def _run(args: list[str], env: dict[str, str], *, flags: tuple[str, ...] = ()) -
     return result
 
 
-def _measure_pair(
-    env: dict[str, str], floor_args: list[str], runs: int, flags: tuple[str, ...] = ()
-) -> dict[str, Any]:
+KINDS = ("fn", "floor", "hello")
+
+
+def _measure(env: dict[str, str], floor_args: list[str], runs: int) -> dict[str, Any]:
     samples: dict[str, list[float]] = {
-        k: [] for k in ("fn", "fn_ready", "fn_wall", "floor", "floor_ready", "floor_wall")
+        f"{k}{x}": [] for k in KINDS for x in ("", "_ready", "_wall")
     }
     failed_imports: list[str] = []
-    # one discarded run each (page cache; bytecode written where that is allowed)
-    _run(["function"], env, flags=flags)
-    _run(floor_args, env, flags=flags)
+    args = {"fn": ["function"], "floor": floor_args, "hello": ["hello"]}
+    for kind in KINDS:  # one discarded run each (page cache)
+        _run(args[kind], env)
     for i in range(runs):
-        for which in ("fn", "floor") if i % 2 == 0 else ("floor", "fn"):
-            r = _run(["function"] if which == "fn" else floor_args, env, flags=flags)
-            samples[which].append(r["init_ms"])
-            samples[f"{which}_ready"].append(r["ready_ms"])
-            samples[f"{which}_wall"].append(r["wall_ms"])
+        order = KINDS[i % 3 :] + KINDS[: i % 3]
+        for kind in order if i % 2 == 0 else tuple(reversed(order)):
+            r = _run(args[kind], env)
+            samples[kind].append(r["init_ms"])
+            samples[f"{kind}_ready"].append(r["ready_ms"])
+            samples[f"{kind}_wall"].append(r["wall_ms"])
             failed_imports = r.get("failed_imports", failed_imports)
-    fn, floor = summary(samples["fn"]), summary(samples["floor"])
-    fn_wall, floor_wall = summary(samples["fn_wall"]), summary(samples["floor_wall"])
-    return {
-        "function_init_ms": fn,
-        "function_ready_ms": summary(samples["fn_ready"]),
-        "function_wall_ms": fn_wall,
-        "floor_init_ms": floor,
-        "floor_ready_ms": summary(samples["floor_ready"]),
-        "floor_wall_ms": floor_wall,
-        "ratio": fn["median"] / floor["median"],
-        "ratio_wall": fn_wall["median"] / floor_wall["median"],
-        "added_ms": fn["median"] - floor["median"],
-        "floor_failed_imports": failed_imports,
-    }
+    names = {"fn": "function", "floor": "floor", "hello": "hello"}
+    out: dict[str, Any] = {}
+    for kind, name in names.items():
+        out[f"{name}_init_ms"] = summary(samples[kind])
+        out[f"{name}_ready_ms"] = summary(samples[f"{kind}_ready"])
+        out[f"{name}_wall_ms"] = summary(samples[f"{kind}_wall"])
+    fn, floor, hello = (summary(samples[k]) for k in KINDS)
+    # the ratio's spread: per-round ratios (each round has one run of each, close in time)
+    ratios = [f / fl for f, fl in zip(samples["fn"], samples["floor"], strict=True)]
+    out.update(
+        {
+            "ratio": fn["median"] / floor["median"],
+            "ratio_rounds": summary(ratios),
+            "ratio_hello": fn["median"] / hello["median"],
+            "added_ms": fn["median"] - floor["median"],
+            "floor_failed_imports": failed_imports,
+        }
+    )
+    return out
 
 
-def run(runs: int = 15, no_pyc_runs: int = 3, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(runs: int = 20, log: Callable[[str], None] = print) -> dict[str, Any]:
     results: dict[str, Any] = {
         "runs": runs,
-        "no_pyc_runs": no_pyc_runs,
         "target_ratio": TARGET_RATIO,
+        "target_ratio_p90": TARGET_RATIO_P90,
+        "artifact": str(BUILD_DIR.relative_to(BUILD_DIR.parents[1])),
         "functions": {},
     }
     with tempfile.TemporaryDirectory(prefix="dtmf-bench-cold-") as tmp_name:
         tmp = Path(tmp_name)
         home = tmp / "home"
         home.mkdir()
-        paths = LambdaPaths(tmp, no_pyc=no_pyc_runs > 0)
+        paths = LambdaPaths(tmp)
+        results["native_from_venv"] = paths.replaced
         for folder in functions():
             log(f"cold init: {folder}")
             entry: dict[str, Any] = {}
@@ -257,11 +277,7 @@ def run(runs: int = 15, no_pyc_runs: int = 3, log: Callable[[str], None] = print
                 }
             )
             try:
-                entry.update(_measure_pair(env, floor_args, runs))
-                if no_pyc_runs > 0:
-                    env_bare = _env(folder, paths.path_without_bytecode(folder), home)
-                    env_bare["PYTHONDONTWRITEBYTECODE"] = "1"
-                    entry["no_pyc"] = _measure_pair(env_bare, floor_args, no_pyc_runs, ("-B",))
+                entry.update(_measure(env, floor_args, runs))
             except BenchError as error:
                 entry["error"] = str(error)
     measured = [e for e in results["functions"].values() if "ratio" in e]
@@ -275,11 +291,6 @@ if __name__ == "__main__":
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--no-pyc-runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    print(
-        json.dumps(
-            run(args.runs, args.no_pyc_runs, log=lambda m: print(m, file=sys.stderr)), indent=2
-        )
-    )
+    print(json.dumps(run(args.runs, log=lambda m: print(m, file=sys.stderr)), indent=2))

@@ -43,6 +43,27 @@ def _floor(modules: str, clients: str) -> dict[str, object]:
     return {"failed_imports": failed, "clients_ms": (time.perf_counter() - started) * 1000}
 
 
+def _hello() -> dict[str, object]:
+    """A bare Powertools handler: Logger, Metrics, the REST resolver and one constant route."""
+    from aws_lambda_powertools import Logger, Metrics
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+    logger = Logger()
+    metrics = Metrics()
+    app = APIGatewayRestResolver()
+
+    @app.get("/hello")
+    def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    @logger.inject_lambda_context
+    @metrics.log_metrics
+    def handler(event: dict[str, object], context: object) -> dict[str, object]:
+        return app.resolve(event, context)
+
+    return {"handler": handler.__name__}
+
+
 def _probe_modules() -> dict[str, object]:
     """Which third-party modules the handler module ends up importing, in import order."""
     before = set(sys.modules)
@@ -97,6 +118,8 @@ def main() -> None:
     mode = sys.argv[1]
     if mode == "function":
         extra = _function()
+    elif mode == "hello":
+        extra = _hello()
     elif mode == "floor":
         extra = _floor(sys.argv[2], sys.argv[3])
     elif mode == "probe-modules":

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tests.support.lambdas import LambdaContext  # the same context object the tests use
+from devtools.lambdas import LambdaContext  # the same context object the tests use
 
 __all__ = ["LambdaContext"]
 
@@ -49,9 +48,7 @@ class BenchError(RuntimeError):
 
 @cache
 def template() -> dict[str, Any]:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from tests.support.template import template as load
+    from devtools.template import template as load
 
     return load()
 
@@ -154,7 +151,7 @@ def lambda_runtime_environment(folder: str) -> dict[str, str]:
 
 def events_file(name: str) -> dict[str, Any]:
     """A fresh copy of events/<name> (the samples `sam local invoke -e` uses)."""
-    from tests.support.lambdas import sample_event
+    from devtools.lambdas import sample_event
 
     return sample_event(name)
 

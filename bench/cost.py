@@ -1,8 +1,17 @@
-"""Cost per 1M calls (place -> callback -> publish), from measured counts and list prices.
+"""Cost per 1M calls (place -> callback -> publish [-> GET polls]), from measured counts and
+list prices, for a REST or an HTTP API (the API type is an input: both are tabulated).
 
-Telephony (CM) is excluded. Inputs: the AWS requests of a warm lifecycle with the
+Telephony (CM) is excluded. Included since issue 15: GET polling (``polls`` GETs per call:
+API request, get-call Lambda, one DynamoDB query each), the EventBridge archive of results
+(ingestion + storage at its 90-day retention), and the fixed monthly costs that do not scale
+with calls (secrets, alarms, the expirer's schedule), shown apart and per 1M calls at each
+traffic level. Still left out: CM's own prices, data transfer out, CloudWatch metrics
+(Powertools EMF custom metrics: $0.30 per metric per month beyond the free 10), the
+schema registry (free without discovery), and the DLQs/alarm topic (idle).
+
+Inputs: the AWS requests of a warm lifecycle with the
 Idempotency-Key header (bench.requests), cold-lifecycle secret reads amortised over cold
-starts and cache refreshes, handler CPU from bench.warm (+ real-client CPU per request), cold
+starts and cache refreshes, handler CPU from bench.warm (real clients), cold
 init from bench.cold (INIT is billed since 2025-08-01), memory from the template, and the log
 bytes each function wrote at INFO. Every assumption is a named constant below.
 """
@@ -14,13 +23,21 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench.common import functions, memory_mb
+from bench.common import functions, memory_mb, template
 
 # ---------------------------------------------------------------------------- list prices
-# us-east-1 list prices as of 2026-11-29 (from AWS pricing pages, not fetched live).
+# us-east-1 list prices as of 2026-11-29 (from AWS pricing pages, not fetched live; the
+# machine has no internet access: re-check them against aws.amazon.com/<service>/pricing).
 PRICES_AS_OF = "2026-11-29"
 PRICE_SOURCE = "AWS pricing pages, us-east-1 list prices, not fetched live"
-API_GATEWAY_REST_PER_MILLION = 3.50  # REST API requests, first 333M a month
+API_GATEWAY_PER_MILLION = {
+    "rest": 3.50,  # REST API requests, first 333M a month
+    "http": 1.00,  # HTTP API requests (per 512 KB), first 300M a month
+}
+EVENTBRIDGE_ARCHIVE_PER_GB = 0.10  # events archived (ingestion)
+EVENTBRIDGE_ARCHIVE_STORAGE_PER_GB_MONTH = 0.023
+SECRET_PER_MONTH = 0.40
+ALARM_PER_MONTH = 0.10  # standard-resolution metric alarm
 LAMBDA_ARM64_PER_GB_SECOND = 0.0000133334  # arm64 duration (INIT billed too since 2025-08-01)
 LAMBDA_PER_MILLION_REQUESTS = 0.20
 DYNAMODB_PER_MILLION_WRU = 0.625  # on-demand, after the November 2024 price cut
@@ -48,7 +65,11 @@ API_ACCESS_LOG_BYTES_PER_REQUEST = 330  # the template's access-log format, fill
 LOG_EVENT_OVERHEAD_BYTES = 26  # CloudWatch Logs bills 26 bytes of metadata per event
 DAYS_RETAINED = 30  # RetentionDays default: items live that long (TTL)
 SECONDS_PER_MONTH = 30 * 24 * 3600
-TARGET_USD_PER_MILLION = 20.0
+TARGET_USD_PER_MILLION = 12.0  # issue 15
+DEFAULT_POLLS_PER_CALL = 0.0  # GET /v1/dtmf-calls/{id} per call: event consumers poll 0 times
+RESULT_EVENT_BYTES = 1_200  # one DTMF Result as archived (envelope + detail), measured sample
+ARCHIVE_RETENTION_MONTHS = 3  # the template's ResultArchive keeps 90 days
+RRU_PER_POLL = 0.5  # one eventually consistent query page of a few small items
 
 TRAFFIC = {
     "low": {"label": "1M calls/month, evenly", "calls_per_s": 1_000_000 / SECONDS_PER_MONTH},
@@ -78,14 +99,12 @@ def _lambda_ms(function: str, lifecycle: dict[str, Any], warm: dict[str, Any]) -
     ops = lifecycle["by_function"].get(function, {})
     aws_calls = sum(n for op, n in ops.items() if not op.startswith(("secretsmanager", "ssm")))
     scen = warm["scenarios"]
-    over = warm.get("client_overhead", {})
-    botocore_ms = over.get("dynamodb_put_item_ms", {}).get("mean", 0.25)
+    # bench.warm measures with the real clients: botocore and httpx CPU are in these already
     cpu = {
-        "place_call": scen["place_call_with_key"]["product_ms"]["mean"]
-        + over.get("cm_client_place_ms", {}).get("mean", 0.1),
+        "place_call": scen["place_call_with_key"]["product_ms"]["mean"],
         "cm_callback": scen["callback"]["product_ms"]["mean"],
         "publish_results": scen["publish"]["product_ms"]["mean"],
-    }[function] + aws_calls * botocore_ms
+    }[function]
     io = aws_calls * IO_MS_PER_AWS_REQUEST + (CM_MS_PER_REQUEST if function == "place_call" else 0)
     return {"cpu_ms": cpu * CPU_SCALE, "io_ms": io, "billed_ms": math.ceil(cpu * CPU_SCALE + io)}
 
@@ -139,8 +158,26 @@ def _log_bytes(requests: dict[str, Any], invocations: float, api_requests: int) 
     )
 
 
+def fixed_monthly() -> dict[str, float]:
+    """USD a month the stack costs with no traffic (from the template's resources)."""
+    resources = [r.get("Type") for r in template()["Resources"].values()]
+    schedule_runs = SECONDS_PER_MONTH / 60 / 5  # ExpiryScheduleMinutes default 5
+    return {
+        "Secrets Manager secrets": resources.count("AWS::SecretsManager::Secret")
+        * SECRET_PER_MONTH,
+        "CloudWatch alarms": resources.count("AWS::CloudWatch::Alarm") * ALARM_PER_MONTH,
+        "expirer schedule (Lambda requests)": schedule_runs * LAMBDA_PER_MILLION_REQUESTS / 1e6,
+    }
+
+
 def _scenario(
-    traffic: str, requests: dict[str, Any], warm: dict[str, Any], cold: dict[str, Any] | None
+    traffic: str,
+    requests: dict[str, Any],
+    warm: dict[str, Any],
+    cold: dict[str, Any] | None,
+    *,
+    api: str,
+    polls: float,
 ) -> dict[str, Any]:
     rate = TRAFFIC[traffic]["calls_per_s"]
     life = requests["scenarios"]["warm_with_key"]
@@ -148,11 +185,32 @@ def _scenario(
     per_call = {"place_call": 1.0, "cm_callback": 1.0, "publish_results": 1 / batch}
     api_requests = 2  # POST /v1/dtmf-calls and CM's POST /v1/callbacks/cm/{id}
 
-    lines: dict[str, float] = {"API Gateway REST": api_requests * API_GATEWAY_REST_PER_MILLION}
+    lines: dict[str, float] = {
+        f"API Gateway {api.upper()} (POST + callback)": api_requests * API_GATEWAY_PER_MILLION[api]
+    }
     lambda_lines, durations = _lambda_lines(per_call, life, warm, cold, batch)
     lines.update(lambda_lines)
     lines["DynamoDB writes"] = life["dynamodb_wru"] * DYNAMODB_PER_MILLION_WRU
     lines["DynamoDB reads"] = life["dynamodb_rru"] * DYNAMODB_PER_MILLION_RRU
+    get_cpu = warm["scenarios"].get("get_call", {}).get("product_ms", {}).get("mean", 1.5)
+    get_ms = math.ceil(get_cpu * CPU_SCALE + IO_MS_PER_AWS_REQUEST)
+    per_poll = (
+        API_GATEWAY_PER_MILLION[api]
+        + LAMBDA_PER_MILLION_REQUESTS
+        + memory_mb(functions()["get_call"])
+        / 1024
+        * get_ms
+        / 1000
+        * 1e6
+        * LAMBDA_ARM64_PER_GB_SECOND
+        + RRU_PER_POLL * DYNAMODB_PER_MILLION_RRU
+    )
+    lines[f"GET polling ({polls:g} per call)"] = polls * per_poll
+    archived_gb = RESULT_EVENT_BYTES * 1e6 / 1e9
+    lines["EventBridge archive (90 days)"] = archived_gb * (
+        EVENTBRIDGE_ARCHIVE_PER_GB
+        + EVENTBRIDGE_ARCHIVE_STORAGE_PER_GB_MONTH * ARCHIVE_RETENTION_MONTHS
+    )
     stored_gb = requests.get("stored_bytes_per_lifecycle", 0) * 1e6 / 1e9
     lines["DynamoDB storage + PITR"] = (
         stored_gb
@@ -177,7 +235,13 @@ def _scenario(
     )
 
     total = sum(lines.values())
+    calls_per_month = rate * SECONDS_PER_MONTH
+    fixed = sum(fixed_monthly().values())
     return {
+        "api": api,
+        "polls_per_call": polls,
+        "usd_per_million_polls": per_poll,
+        "fixed_usd_per_million_calls": fixed / calls_per_month * 1e6,
         "traffic": TRAFFIC[traffic]["label"],
         "calls_per_s": rate,
         "usd_per_million_calls": lines,
@@ -196,9 +260,17 @@ def _scenario(
 
 
 def run(
-    requests: dict[str, Any], warm: dict[str, Any], cold: dict[str, Any] | None
+    requests: dict[str, Any],
+    warm: dict[str, Any],
+    cold: dict[str, Any] | None,
+    *,
+    api: str = "rest",
+    polls: float = DEFAULT_POLLS_PER_CALL,
 ) -> dict[str, Any]:
+    """Both API types at both traffic levels; `api` is the one the template deploys today."""
     return {
+        "deployed_api": api,
+        "fixed_usd_per_month": fixed_monthly(),
         "prices_as_of": PRICES_AS_OF,
         "price_source": PRICE_SOURCE,
         "region": "us-east-1",
@@ -215,5 +287,9 @@ def run(
             "api_access_log_bytes_per_request": API_ACCESS_LOG_BYTES_PER_REQUEST,
             "days_retained": DAYS_RETAINED,
         },
-        "scenarios": {name: _scenario(name, requests, warm, cold) for name in TRAFFIC},
+        "scenarios": {
+            f"{name}-{kind}": _scenario(name, requests, warm, cold, api=kind, polls=polls)
+            for kind in ("rest", "http")
+            for name in TRAFFIC
+        },
     }

@@ -108,7 +108,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dtmf-bench-importtime-") as tmp_name:
         tmp = Path(tmp_name)
         (tmp / "home").mkdir()
-        paths = LambdaPaths(tmp, no_pyc=False)
+        paths = LambdaPaths(tmp)
         for folder in chosen:
             result = analyse(folder, paths, tmp / "home", args.runs)
             print(

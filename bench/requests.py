@@ -1,8 +1,8 @@
 """AWS requests per call lifecycle (place -> CM callback -> publish), counted against moto.
 
 Run as a child of bench.run (``python -m bench.requests --out FILE``). Tables are created
-from template.yaml (tests/support/template.py), CM is the tests' FakeCm behind httpx's
-MockTransport, the stream batch is diffed from the table (tests/support/streams.py) and
+from template.yaml (devtools/template.py), CM is devtools' FakeCm at httpx's
+transport (bench/world.py), the stream batch is diffed from the table (devtools/streams.py) and
 filtered with the publisher's FilterCriteria from the template, as Lambda would.
 
 Every botocore client created in this process (the handlers' own, and the ones Powertools
@@ -27,7 +27,6 @@ import json
 import math
 import os
 import sys
-import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,12 +40,19 @@ from bench.common import (
     LambdaContext,
     emit,
     events_file,
-    function_environment,
-    lambda_runtime_environment,
     template,
 )
+from bench.world import (
+    NetworkClock,
+    World,
+    create_world,
+    kept_by_filters,
+    load,
+    set_environment,
+    stream_filters,
+)
 
-HANDLERS = ("place_call", "cm_callback", "publish_results")
+HANDLERS: tuple[str, ...] = ("place_call", "cm_callback", "publish_results")
 DDB_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
 DDB_READS = ("GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems")
 TARGET_MAX_DDB_WRITES = 5
@@ -166,56 +172,6 @@ def _touches_gsi(req: Request, gsi_keys: set[str]) -> bool:
 # ---------------------------------------------------------------------------- the world
 
 
-@dataclass
-class World:
-    dynamodb: Any
-    names: dict[str, str]
-    parameter: str
-
-
-def _create_world() -> World:
-    import boto3
-
-    from tests.support.template import create_table
-
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    secrets = boto3.client("secretsmanager", region_name=REGION)
-    ssm = boto3.client("ssm", region_name=REGION)
-    events = boto3.client("events", region_name=REGION)
-    create_table(dynamodb, "CallsTable", "calls")
-    create_table(dynamodb, "IdempotencyTable", "idempotency")
-    token_arn = secrets.create_secret(
-        Name="cm-token", SecretString="6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21"
-    )["ARN"]
-    signing_arn = secrets.create_secret(
-        Name="callback-signing",
-        SecretString=json.dumps({"current": "k" * 48, "previous": "p" * 48}),
-    )["ARN"]
-    events.create_event_bus(Name="results")
-    names = {
-        "CallsTable": "calls",
-        "IdempotencyTable": "idempotency",
-        "CmProductTokenSecret": token_arn,
-        "CallbackSigningSecret": signing_arn,
-        "ResultBus": "results",
-    }
-    parameter = function_environment("place_call", names)["CALLBACK_BASE_URL_PARAMETER"]
-    ssm.put_parameter(Name=parameter, Value="https://dtmf.example.com", Type="String")
-    return World(dynamodb=dynamodb, names=names, parameter=parameter)
-
-
-def _environment(names: dict[str, str]) -> None:
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "POWERTOOLS_")):
-            del os.environ[name]
-    for folder in HANDLERS:
-        os.environ.update(function_environment(folder, names))
-    os.environ.update(lambda_runtime_environment("place_call"))
-    os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
-    # a handler whose only metrics are single metrics warns at flush: not what is counted here
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
-
-
 class Environments:
     """One Powertools parameter cache per function, swapped in around its invocations."""
 
@@ -239,45 +195,23 @@ class Environments:
         self._saved.clear()
 
 
-def _matches(pattern: Any, value: Any) -> bool:
-    """EventBridge-style pattern (the subset the template's FilterCriteria uses)."""
-    if isinstance(pattern, list):
-        return value in pattern
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(
-            _matches(sub, value.get(key)) for key, sub in pattern.items()
-        )
-    return bool(pattern == value)
-
-
-def _stream_filters() -> list[Any]:
-    res = template()["Resources"]["PublishResultsFunction"]["Properties"]["Events"]
-    filters = res["CallChanges"]["Properties"].get("FilterCriteria", {}).get("Filters", [])
-    return [json.loads(f["Pattern"]) for f in filters]
-
-
 # ---------------------------------------------------------------------------- lifecycle
 
 
 class Lifecycle:
     def __init__(self, recorder: Recorder, envs: Environments) -> None:
-        from bench.warm import load
-        from dtmf_gateway.adapters import cm_client
-        from tests.support.cm import FakeCm
-        from tests.support.streams import StreamReader
+        from devtools.streams import StreamReader
 
         self.recorder = recorder
         self.envs = envs
-        self.cm = FakeCm()
-        cm_client.HttpCmClient = functools.partial(  # type: ignore[misc]
-            cm_client.HttpCmClient, transport=self.cm.transport, sleep=lambda _: None
-        )
+        self.network = NetworkClock()
+        self.network.install()
         self.modules = {}
         for folder in HANDLERS:
             with recorder.during(f"init:{folder}"), envs.of(folder):
                 self.modules[folder] = load(folder)
         self.stream = StreamReader("calls", REGION)
-        self.filters = _stream_filters()
+        self.filters = stream_filters()
         self.filtered_out = 0
 
     def _invoke(self, folder: str, event: dict[str, Any]) -> Any:
@@ -286,7 +220,7 @@ class Lifecycle:
 
     def _publish_stream(self) -> int:
         batch = self.stream.next_batch()["Records"]
-        kept = [r for r in batch if any(_matches(p, r) for p in self.filters)]
+        kept = kept_by_filters(batch, self.filters)
         self.filtered_out += len(batch) - len(kept)
         if kept:
             result = self._invoke("publish_results", {"Records": kept})
@@ -309,7 +243,7 @@ class Lifecycle:
         if response.get("statusCode") != 202:
             raise BenchError(f"place_call answered {response.get('statusCode')}: {response}")
         call = json.loads(response["body"])["calls"][0]
-        callback_url = json.loads(self.cm.requests[-1].content)["callback-url"]
+        callback_url = self.network.cm_bodies[-1]["callback-url"]
         token = parse_qs(urlsplit(callback_url).query)["token"][0]
         invocations = {"place_call": 1, "cm_callback": 0, "publish_results": 0}
         invocations["publish_results"] += self._publish_stream() and 1  # placing: nothing
@@ -432,8 +366,8 @@ def _run(recorder: Recorder) -> dict[str, Any]:
     _install_hook(recorder)
     gsi_keys = _gsi_key_attributes()
     with mock_aws():
-        world = _create_world()
-        _environment(world.names)
+        world = create_world()
+        set_environment(world.names, HANDLERS)
         envs = Environments()
         life = Lifecycle(recorder, envs)
         init_requests = [r for r in recorder.requests if r.phase.startswith("init:")]

@@ -1,8 +1,9 @@
-"""Layer and function package sizes after `sam build` (.aws-sam/build).
+"""Layer and function package sizes after `make build` (.aws-sam/build).
 
 Unzipped = the bytes of every file; zipped = the archive `sam deploy` would upload (deflate).
-Also counts .py and .pyc files: `sam build` ships sources only, so Lambda compiles every
-module at each cold start (its /opt and /var/task are read-only; see bench/cold.py).
+Also counts .py and .pyc files: the build ships bytecode beside the sources (`make build`
+compiles it; /opt and /var/task are read-only, so Lambda could not cache it itself). A .pyc
+count of 0 means the build skipped that step and every module compiles at each cold start.
 """
 
 from __future__ import annotations

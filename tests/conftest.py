@@ -20,8 +20,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.support.cm import FakeCm
-from tests.support.template import create_table
+from devtools.cm import FakeCm
+from devtools.template import create_table
 
 REGION = "eu-west-1"
 STACK = "dtmf-test"
@@ -193,8 +193,8 @@ def function_env(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Aws:
 @pytest.fixture
 def place_call(function_env: Aws, cm: FakeCm, monkeypatch: pytest.MonkeyPatch) -> Any:
     """functions/place_call/app.py, with CM behind the FakeCm transport and no real sleeps."""
+    from devtools.lambdas import load_function
     from dtmf_gateway.adapters import cm_client
-    from tests.support.lambdas import load_function
 
     monkeypatch.setattr(
         cm_client,
@@ -208,14 +208,14 @@ def place_call(function_env: Aws, cm: FakeCm, monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.fixture
 def cm_callback(function_env: Aws) -> Any:
-    from tests.support.lambdas import load_function
+    from devtools.lambdas import load_function
 
     return load_function("cm_callback")
 
 
 @pytest.fixture
 def get_call(function_env: Aws) -> Any:
-    from tests.support.lambdas import load_function
+    from devtools.lambdas import load_function
 
     return load_function("get_call")
 
@@ -268,6 +268,6 @@ def bus(function_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Bus:
 
 @pytest.fixture
 def publish_results(bus: Bus) -> Any:
-    from tests.support.lambdas import load_function
+    from devtools.lambdas import load_function
 
     return load_function("publish_results")

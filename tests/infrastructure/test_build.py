@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.template import ROOT, template
+from devtools.template import ROOT, template
 
 RECIPES = ROOT / "scripts" / "lambda-build" / "Makefile"
 BUILT = ROOT / ".aws-sam" / "build"

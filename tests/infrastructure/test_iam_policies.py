@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from devtools.template import template as sam_template
 from tests.support import iam_policy
 from tests.support.iam_policy import CodeGraph, check_function, functions, translated_template
-from tests.support.template import template as sam_template
 
 FUNCTIONS = sorted(functions(translated_template()))
 

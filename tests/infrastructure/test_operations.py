@@ -12,8 +12,8 @@ from typing import Any, get_args
 
 import pytest
 
+from devtools.template import ROOT, template
 from dtmf_gateway.observability import METRIC_DIMENSIONS, MetricName
-from tests.support.template import ROOT, template
 
 SOURCES = [
     *(ROOT / "layers" / "shared" / "dtmf_gateway").rglob("*.py"),

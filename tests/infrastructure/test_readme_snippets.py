@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from tests.support.template import ROOT, _CfnLoader, template
+from devtools.template import ROOT, _CfnLoader, template
 
 README = (ROOT / "README.md").read_text()
 RUNBOOK = (ROOT / "docs" / "operations.md").read_text()

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.template import ROOT, template
+from devtools.template import ROOT, template
 
 SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
 ENV_FILE = ROOT / "events" / "env.json"
@@ -59,7 +59,7 @@ socket.getaddrinfo = lambda host, *a, **k: _refuse(host)
 socket.socket.connect = lambda self, address: _refuse(address[0])
 socket.socket.connect_ex = lambda self, address: _refuse(address[0])
 sys.path.insert(0, sys.argv[1])
-from tests.support.lambdas import LambdaContext
+from devtools.lambdas import LambdaContext
 outcome = "returned"
 try:
     import app

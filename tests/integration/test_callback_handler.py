@@ -11,10 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from devtools.cm import queued
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
 from tests.conftest import PREVIOUS_SIGNING_KEY
 from tests.integration.test_place_call_handler import post, sample_body
-from tests.support.cm import queued
 from tests.support.lambdas import invoke_http, rest_event
 
 INSTRUCTION = "order-7781-pin"

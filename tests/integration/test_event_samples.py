@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from devtools.lambdas import LambdaContext, load_function, sample_event
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
 from tests.conftest import SIGNING_KEY
-from tests.support.lambdas import LambdaContext, invoke_http, load_function, sample_event
+from tests.support.lambdas import invoke_http
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLES = {
@@ -25,7 +26,7 @@ SAMPLES = {
 
 
 def test_every_sample_is_exercised_and_every_function_has_one() -> None:
-    from tests.support.template import template
+    from devtools.template import template
 
     files = {p.name for p in EVENTS.glob("*.json")} - {"env.json"}
     functions = {
@@ -38,7 +39,7 @@ def test_every_sample_is_exercised_and_every_function_has_one() -> None:
 
 
 def test_env_vars_file_names_real_functions_and_their_variables() -> None:
-    from tests.support.template import function_environment
+    from devtools.template import function_environment
 
     env = json.loads((EVENTS / "env.json").read_text())
     for function, variables in env.items():

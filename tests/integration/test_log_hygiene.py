@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.cm import queued
 from tests.conftest import PRODUCT_TOKEN, SESSION_LOG, SIGNING_KEY
 from tests.integration.test_callback_handler import callback_body, deliver, token_of
 from tests.integration.test_place_call_handler import post, sample_body
-from tests.support.cm import queued
 
 # 9-15 digits, not inside an ARN or an id (masked numbers look like +31******678)
 FULL_NUMBER = re.compile(r"(?<![\w*:.-])(\+|00)?[1-9]\d{8,14}(?![\w:.-])")

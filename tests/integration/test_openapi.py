@@ -11,9 +11,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from devtools.lambdas import sample_event
 from tests.integration.test_callback_handler import callback_body, deliver, read, token_of
 from tests.integration.test_place_call_handler import post, sample_body
-from tests.support.lambdas import sample_event
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = json.loads((ROOT / "schemas" / "openapi.json").read_text())

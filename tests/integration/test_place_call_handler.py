@@ -11,10 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from devtools.cm import queued
+from devtools.lambdas import sample_event
 from dtmf_gateway.domain.signing import SigningKeys, token_is_valid
 from tests.conftest import CALLBACK_BASE_URL, PREVIOUS_SIGNING_KEY, PRODUCT_TOKEN, SIGNING_KEY
-from tests.support.cm import queued
-from tests.support.lambdas import invoke_http, rest_event, sample_event
+from tests.support.lambdas import invoke_http, rest_event
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -234,8 +235,8 @@ def test_policy_refusal_is_403_naming_the_rule(
 def test_caller_outside_the_allowed_list_is_403(
     place_call: Any, cm: Any, function_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from devtools.lambdas import load_function
     from tests.conftest import _reset_caches
-    from tests.support.lambdas import load_function
 
     monkeypatch.setenv("ALLOWED_CALLERS", "+31207654321")
     _reset_caches()
@@ -461,9 +462,9 @@ def test_requests_from_threads_with_one_key_place_one_call(place_call: Any, cm: 
 def limited_place_call(function_env: Any, cm: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     import functools
 
+    from devtools.lambdas import load_function
     from dtmf_gateway.adapters import cm_client
     from tests.conftest import _reset_caches
-    from tests.support.lambdas import load_function
 
     monkeypatch.setenv("MAX_CALLS_PER_CALLEE_PER_HOUR", "2")
     monkeypatch.setattr(

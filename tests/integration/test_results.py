@@ -13,6 +13,8 @@ import pytest
 from botocore.stub import Stubber
 from pydantic import ValidationError
 
+from devtools.lambdas import LambdaContext, load_function, sample_event
+from devtools.streams import StreamReader
 from dtmf_gateway.adapters.dynamodb.pending_calls import DynamoDbPendingCalls
 from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
 from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher
@@ -22,8 +24,6 @@ from dtmf_gateway.domain.expiry import expire_stale_calls
 from tests.conftest import REGION
 from tests.integration.test_callback_handler import callback_body, deliver, read, token_of
 from tests.integration.test_place_call_handler import post, sample_body
-from tests.support.lambdas import LambdaContext, load_function, sample_event
-from tests.support.streams import StreamReader
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "schemas" / "dtmf-result.v1.json").read_text())
@@ -197,7 +197,7 @@ def test_shipped_schema_is_generated_from_the_event_model() -> None:
 
 
 def test_template_registers_the_shipped_schema() -> None:
-    from tests.support.template import resource
+    from devtools.template import resource
 
     content = resource("ResultSchema")["Properties"]["Content"]
     assert json.loads(content) == SCHEMA, "run `make schema`"

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from devtools.lambdas import load_function
 from dtmf_gateway.settings import ConfigurationError
 from tests.conftest import _reset_caches
-from tests.support.lambdas import load_function
 
 
 @pytest.mark.parametrize(

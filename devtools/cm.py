@@ -1,7 +1,7 @@
 """A scriptable stand-in for CM's DTMF endpoint, as an httpx MockTransport.
 
-Handler tests use it to assert exactly what reached "CM" and how often; the full CM
-behaviour (ringing, keys, callbacks) lives in the CM simulator (local/cm_simulator).
+Handler tests and the benchmarks use it to see exactly what reached "CM" and how often; the
+full CM behaviour (ringing, keys, callbacks) lives in the CM simulator (local/cm_simulator).
 """
 
 from __future__ import annotations

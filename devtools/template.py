@@ -1,4 +1,5 @@
-"""Read template.yaml in tests, so test tables are created exactly as the template defines them."""
+"""template.yaml read as data, so test and bench tables are created exactly as the template
+defines them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class _CfnLoader(yaml.SafeLoader):

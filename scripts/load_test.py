@@ -1,0 +1,178 @@
+"""`make load`: a bounded load test on the running local stack (loopback only).
+
+    python scripts/load_test.py [--calls 500] [--rate 20] [--workers 16] [--time-scale 0.0005]
+
+Places `--calls` instructions (one callee each) through the API at a set rate, with the CM
+simulator at a high time scale (each call rings, is answered and typed in a few real ms),
+then reads the result bus the way the end-to-end tests do (the local capture queue) until
+every instruction's DTMF Result arrived or `--timeout` passed, and a little longer to catch
+duplicates. Prints achieved calls/s (submitted, and end to end to the bus) and the POST
+latency, and exits 1 unless every call was accepted and its result reached the bus exactly
+once. Bounded in count and time; stops by itself. What it measures is our code *and* the
+emulator (ministack runs every Lambda as a local process): compare runs on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
+
+from stack_client import LocalStack
+
+CALLER = "+31201234567"
+
+
+def instruction(instruction_id: str, callee: str) -> dict[str, Any]:
+    return {
+        "instruction-id": instruction_id,
+        "callee": callee,
+        "caller": CALLER,
+        "prompt": "Please type your four digit PIN, then press hash.",
+        "valid-prompt": "Thank you.",
+        "min-digits": 4,
+        "max-digits": 4,
+        "max-attempts": 1,
+        "timeout": 3000,
+        "max-ringing-timeout": 20,
+        "terminators": "#",
+        "regex": "[0-9]{4}",
+        "metadata": {"suite": "load"},
+    }
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round((len(ordered) - 1) * p / 100))]
+
+
+def main() -> int:  # noqa: PLR0915 - one linear script
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=20.0, help="instructions per second")
+    parser.add_argument("--workers", type=int, default=16, help="concurrent API clients")
+    parser.add_argument("--time-scale", type=float, default=0.0005)
+    parser.add_argument("--timeout", type=float, default=300, help="seconds for the results")
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args()
+    if not 1 <= args.calls <= 5000 or args.rate <= 0:
+        parser.error("--calls must be 1-5000 and --rate > 0")
+
+    stack = LocalStack.load()
+    stack.reset_simulator()
+    # CM waits seconds between callback retries; at a high time scale the simulator's waits
+    # shrink to milliseconds, so a briefly slow emulator would lose callbacks CM would deliver:
+    # first retry after a real 0.2 s (the wait doubles each time), up to 12 retries (~14 min).
+    stack.simulator_settings(
+        **{
+            "time-scale": args.time_scale,
+            "callback-retries": 12,
+            "retry-backoff-ms": round(200 / max(args.time_scale, 1e-6)),
+        }
+    )
+    stack.events()  # drop what earlier runs left on the capture queue
+    run = uuid.uuid4().hex[:8]
+    ids = [f"load-{run}-{i:05d}" for i in range(args.calls)]
+    statuses: Counter[int] = Counter()
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def place(i: int, due: float) -> None:
+        time.sleep(max(0.0, due - time.monotonic()))
+        start = time.monotonic()
+        try:
+            status = stack.api(
+                "POST", "/v1/dtmf-calls", instruction(ids[i], f"+316{20000000 + i:08d}")
+            ).status_code
+        except Exception:  # noqa: BLE001 - counted as a failed call, reported below
+            status = 0
+        with lock:
+            statuses[status] += 1
+            latencies.append(time.monotonic() - start)
+
+    print(
+        f"[load] {args.calls} calls at {args.rate:g}/s with {args.workers} clients,"
+        f" simulator time scale {args.time_scale:g}",
+        flush=True,
+    )
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=args.workers) as pool:
+        for i in range(args.calls):
+            pool.submit(place, i, started + i / args.rate)
+    submitted = time.monotonic()
+
+    wanted = set(ids)
+    seen: Counter[str] = Counter()
+    foreign = 0
+    last_new = submitted
+    deadline = submitted + args.timeout
+    while time.monotonic() < deadline and not wanted <= set(seen):
+        for event in stack.events():
+            instruction_id = event["detail"]["instruction-id"]
+            if instruction_id in wanted:
+                seen[instruction_id] += 1
+                last_new = time.monotonic()
+            else:
+                foreign += 1
+        time.sleep(0.2)
+    time.sleep(3)  # catch a late duplicate
+    for event in stack.events():
+        instruction_id = event["detail"]["instruction-id"]
+        if instruction_id in wanted:
+            seen[instruction_id] += 1
+        else:
+            foreign += 1
+
+    accepted = statuses.get(202, 0)
+    missing = sorted(wanted - set(seen))
+    duplicated = sorted(i for i, n in seen.items() if n > 1)
+    figures = {
+        "calls": args.calls,
+        "rate_asked": args.rate,
+        "workers": args.workers,
+        "time_scale": args.time_scale,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "submit_seconds": round(submitted - started, 2),
+        "submitted_per_s": round(args.calls / (submitted - started), 1),
+        "end_to_end_seconds": round(last_new - started, 2),
+        "results_per_s": round(len(seen) / (last_new - started), 1) if seen else 0.0,
+        "post_latency_ms": {
+            "p50": round(statistics.median(latencies) * 1000),
+            "p90": round(percentile(latencies, 90) * 1000),
+            "p99": round(percentile(latencies, 99) * 1000),
+            "max": round(max(latencies) * 1000),
+        },
+        "results_on_bus": sum(seen.values()),
+        "instructions_with_a_result": len(seen),
+        "missing": len(missing),
+        "duplicated": len(duplicated),
+        "other_events": foreign,
+    }
+    ok = accepted == args.calls and not missing and not duplicated
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    print(
+        f"[load] {'OK' if ok else 'FAILED'}: {accepted}/{args.calls} accepted,"
+        f" {len(seen)} results on the bus ({len(missing)} missing, {len(duplicated)} more than"
+        f" once); submitted {figures['submitted_per_s']}/s, end to end"
+        f" {figures['results_per_s']} calls/s",
+        flush=True,
+    )
+    if missing:
+        print(f"[load] first missing: {', '.join(missing[:5])}", flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
