@@ -192,6 +192,20 @@ def test_real_responses_conform(place_call: Any, cm: Any, cm_callback: Any, get_
         answers_as_documented(CALLBACK, refused)
 
 
+@pytest.mark.parametrize("instruction_id", ["\x98\x9a\u00e2", "a b", "\u00e9t\u00e9"])
+def test_ids_the_router_cannot_match_are_refused_as_documented(
+    cm_callback: Any, cm: Any, get_call: Any, instruction_id: str
+) -> None:
+    """Found by the fuzz gate: such a path was a 500 (Powertools' not-found went to the
+    catch-all); now the callback is 403 and the GET 404, as documented."""
+    refused = deliver(cm_callback, callback_body("c-1"), "tok", instruction_id=instruction_id)
+    unknown = read(get_call, instruction_id)
+
+    assert (refused.status, unknown.status) == (403, 404)
+    answers_as_documented(CALLBACK, refused)
+    answers_as_documented(GET, unknown)
+
+
 def test_replays_and_refused_media_types_conform(place_call: Any, cm: Any) -> None:
     first = post(place_call, sample_body(), key="k-1")
     again = post(place_call, sample_body(), key="k-1")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from dtmf_gateway.api.body import BadRequest, UnsupportedMediaType
 from dtmf_gateway.api.models import PROBLEM_JSON, Problem, render
@@ -392,9 +393,17 @@ def _not_found(error: InstructionNotFound) -> ProblemAnswer:
     )
 
 
+@_documented(NotFoundError())
+def _no_route_for_id(_: Exception) -> ProblemAnswer:
+    return _not_found(InstructionNotFound("(not an instruction-id)"))
+
+
 def read_problems() -> Catalogue:
     return {
         InstructionNotFound: _not_found,
+        # a path Powertools' router cannot match (e.g. control characters in the id): no
+        # such instruction, not a 500 (found by the fuzz gate)
+        NotFoundError: _no_route_for_id,
         Exception: _internal("The request failed unexpectedly."),
     }
 
@@ -444,6 +453,7 @@ def callback_problems() -> Catalogue:
     # 500 makes CM (if it retries) deliver again; the write is conditional, so that is safe.
     return {
         CallbackForbidden: _forbidden,
+        NotFoundError: _forbidden,  # a path the router cannot match: no token can be valid
         BadRequest: _malformed,
         MalformedCallback: _malformed,
         CallbackRefused: _refused_callback,
