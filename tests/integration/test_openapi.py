@@ -1,4 +1,5 @@
-"""schemas/openapi.json is current, and what the handlers really answer conforms to it."""
+"""schemas/openapi.json is current, valid OpenAPI 3.1 with valid examples, and what the
+handlers really answer (status, problem type, headers, body) is what it documents."""
 
 from __future__ import annotations
 
@@ -10,18 +11,43 @@ from typing import Any
 
 import jsonschema
 import pytest
+from openapi_spec_validator import validate
 
 from devtools.lambdas import sample_event
 from tests.integration.test_callback_handler import callback_body, deliver, read, token_of
 from tests.integration.test_place_call_handler import post, sample_body
+from tests.support.lambdas import HttpResult, invoke_http, rest_event
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = json.loads((ROOT / "schemas" / "openapi.json").read_text())
+PLACE = ("/v1/dtmf-calls", "post")
+GET = ("/v1/dtmf-calls/{instruction-id}", "get")
+CALLBACK = ("/v1/callbacks/cm/{instruction-id}", "post")
+
+
+def check(instance: Any, schema: dict[str, Any]) -> None:
+    whole = {**schema, "components": OPENAPI["components"]}
+    jsonschema.Draft202012Validator(whole).validate(instance)
 
 
 def conforms(instance: Any, component: str) -> None:
-    schema = {"$ref": f"#/components/schemas/{component}", "components": OPENAPI["components"]}
-    jsonschema.Draft202012Validator(schema).validate(instance)
+    check(instance, {"$ref": f"#/components/schemas/{component}"})
+
+
+def answers_as_documented(operation: tuple[str, str], result: HttpResult) -> None:
+    """The status is documented for the operation, the body conforms to that status's schema
+    (for a problem: its `type` is one of that status's enum), every header it sets for the
+    client is documented."""
+    path, method = operation
+    responses = OPENAPI["paths"][path][method]["responses"]
+    assert str(result.status) in responses, f"undocumented status {result.status}"
+    response = responses[str(result.status)]
+    content_type = result.headers.get("Content-Type", "application/json")
+    assert content_type in response["content"], (content_type, list(response["content"]))
+    check(result.body, response["content"][content_type]["schema"])
+    own = {"Content-Type"}
+    for name in set(result.headers) - own:
+        assert name in response.get("headers", {}), f"undocumented header {name}"
 
 
 def test_openapi_document_is_generated_from_the_code() -> None:
@@ -47,13 +73,152 @@ def test_request_sample_conforms() -> None:
     conforms(json.loads(sample_event("place_call.json")["body"]), "DtmfCallRequest")
 
 
+def test_the_document_is_valid_openapi() -> None:
+    validate(OPENAPI)
+
+
+def test_operations_have_stable_ids_and_post_links_to_get() -> None:
+    ids = {op["operationId"] for ops in OPENAPI["paths"].values() for op in ops.values()}
+    assert ids == {"placeDtmfCall", "getDtmfCall", "receiveCmCallback"}
+    link = OPENAPI["paths"]["/v1/dtmf-calls"]["post"]["responses"]["202"]["links"]["GetDtmfCall"]
+    assert link == {
+        "operationId": "getDtmfCall",
+        "parameters": {"instruction-id": "$response.body#/instruction-id"},
+        "description": link["description"],
+    }
+
+
+def test_servers_load_without_patching() -> None:
+    (server,) = OPENAPI["servers"]
+    variables = server["variables"]
+    assert set(variables) == {"api-id", "region"}
+    url = server["url"]
+    for name, variable in variables.items():
+        url = url.replace("{" + name + "}", variable["default"])
+    assert url == "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"
+
+
+def _examples() -> list[tuple[str, Any, dict[str, Any]]]:
+    found = []
+    for path, operations in OPENAPI["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method} {path}"
+            for parameter in operation.get("parameters", []):
+                if "example" in parameter:
+                    found.append(
+                        (f"{where} {parameter['name']}", parameter["example"], parameter["schema"])
+                    )
+            media = (
+                [(f"{where} body", operation["requestBody"]["content"]["application/json"])]
+                if "requestBody" in operation
+                else []
+            )
+            for status, response in operation["responses"].items():
+                media += [(f"{where} {status} {ct}", m) for ct, m in response["content"].items()]
+            for name, item in media:
+                if "example" in item:
+                    found.append((name, item["example"], item["schema"]))
+                for key, example in item.get("examples", {}).items():
+                    found.append((f"{name} {key}", example["value"], item["schema"]))
+    for name, schema in OPENAPI["components"]["schemas"].items():
+        for example in schema.get("examples", []):
+            found.append((name, example, schema))
+    return found
+
+
+def test_every_example_conforms_to_its_schema() -> None:
+    examples = _examples()
+    assert len(examples) >= 30  # requests, responses, each problem type, parameters
+
+    for name, example, schema in examples:
+        try:
+            check(example, schema)
+        except jsonschema.ValidationError as error:
+            raise AssertionError(f"{name}: {error.message}") from None
+
+
+def test_every_problem_type_of_the_catalogue_has_an_example() -> None:
+    for path, operations in OPENAPI["paths"].items():
+        for operation in operations.values():
+            for response in operation["responses"].values():
+                problem = response["content"].get("application/problem+json")
+                if problem is None:
+                    continue
+                types = problem["schema"]["allOf"][1]["properties"]["type"]["enum"]
+                shown = {e["value"]["type"] for e in problem["examples"].values()}
+                assert shown == set(types), path
+
+
+@pytest.mark.parametrize(
+    ("body", "valid"),
+    [
+        ({"callee": "+31612345678"}, True),
+        ({"callees": ["+31612345678", "+32470123456"]}, True),
+        ({"callee": "+31612345678", "callees": None}, True),  # null = absent
+        ({"callee": "+31612345678", "callees": ["+32470123456"]}, False),
+        ({}, False),
+        ({"callee": None, "callees": None}, False),
+        ({"callee": "0612345678"}, False),  # not E.164
+        ({"callees": []}, False),
+        ({"callees": ["+31612345678", "+31612345678"]}, False),
+    ],
+)
+def test_the_document_says_exactly_one_of_callee_and_callees(
+    body: dict[str, Any], valid: bool
+) -> None:
+    instance = {"caller": "+31201234567", "prompt": "Type your PIN", **body}
+    validator = jsonschema.Draft202012Validator(
+        {"$ref": "#/components/schemas/DtmfCallRequest", "components": OPENAPI["components"]}
+    )
+
+    assert validator.is_valid(instance) is valid
+
+
 def test_real_responses_conform(place_call: Any, cm: Any, cm_callback: Any, get_call: Any) -> None:
     placed = post(place_call, sample_body())
-    conforms(placed.body, "PlacementAccepted")
-    conforms(read(get_call).body, "InstructionView")
+    answers_as_documented(PLACE, placed)
+    answers_as_documented(GET, read(get_call))
 
-    deliver(cm_callback, callback_body(placed.body["calls"][0]["call-id"]), token_of(cm))
-    conforms(read(get_call).body, "InstructionView")
+    delivered = deliver(
+        cm_callback, callback_body(placed.body["calls"][0]["call-id"]), token_of(cm)
+    )
+    answers_as_documented(CALLBACK, delivered)
+    answers_as_documented(GET, read(get_call))
+    answers_as_documented(GET, read(get_call, "no-such-instruction"))
+    for refused in (
+        deliver(cm_callback, callback_body(placed.body["calls"][0]["call-id"]), "bad-token"),
+        deliver(cm_callback, None, token_of(cm), raw="{not json"),
+    ):
+        assert refused.status >= 400
+        answers_as_documented(CALLBACK, refused)
+
+
+@pytest.mark.parametrize("instruction_id", ["\x98\x9a\u00e2", "a b", "\u00e9t\u00e9"])
+def test_ids_the_router_cannot_match_are_refused_as_documented(
+    cm_callback: Any, cm: Any, get_call: Any, instruction_id: str
+) -> None:
+    """Found by the fuzz gate: such a path was a 500 (Powertools' not-found went to the
+    catch-all); now the callback is 403 and the GET 404, as documented."""
+    refused = deliver(cm_callback, callback_body("c-1"), "tok", instruction_id=instruction_id)
+    unknown = read(get_call, instruction_id)
+
+    assert (refused.status, unknown.status) == (403, 404)
+    answers_as_documented(CALLBACK, refused)
+    answers_as_documented(GET, unknown)
+
+
+def test_replays_and_refused_media_types_conform(place_call: Any, cm: Any) -> None:
+    first = post(place_call, sample_body(), key="k-1")
+    again = post(place_call, sample_body(), key="k-1")
+    not_json = invoke_http(
+        place_call,
+        rest_event("place_call.json", body=sample_body(), headers={"Content-Type": "text/plain"}),
+    )
+
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert not_json.status == 415
+    for result in (first, again, not_json):
+        answers_as_documented(PLACE, result)
 
 
 @pytest.mark.parametrize(
@@ -70,4 +235,4 @@ def test_problems_conform(place_call: Any, body: dict[str, Any]) -> None:
     refused = post(place_call, body)
 
     assert refused.status >= 400
-    conforms(refused.problem, "Problem")
+    answers_as_documented(PLACE, refused)

@@ -58,6 +58,13 @@ class InstructionView(_Kebab):
     status_reason: str | None = Field(default=None, alias="status-reason")
 
 
+class CallbackAcknowledged(_Kebab):
+    """What CM's callback gets back: recorded now, a duplicate of a recorded one, or a
+    callback of another type than dtmf-finished, ignored."""
+
+    status: Literal["recorded", "duplicate", "ignored"]
+
+
 class FieldError(_Kebab):
     field: str
     rule: str | None = None

@@ -6,27 +6,35 @@ call. A function's catalogue is built by a function so that each Lambda imports 
 exception types it can meet (the idempotency ones pull in Powertools' idempotency package).
 How each answer is counted and logged is part of its entry too (`metric`, `reasons`,
 `warning`): the metric names are the operators' contract (docs/operations.md).
+
+Each builder also declares example errors (`_documented`) that between them produce every
+answer it can give: `scripts/generate_openapi.py` builds the OpenAPI document's statuses,
+problem types, headers and examples by running the builders on them (`documented_answers`),
+so the document cannot drift from what the API answers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from dtmf_gateway.api.body import BadRequest, UnsupportedMediaType
 from dtmf_gateway.api.models import PROBLEM_JSON, Problem, render
 from dtmf_gateway.domain.errors import (
     CalleeLimitReached,
     CmOutcomeUnknown,
+    FieldProblem,
     InstructionAlreadyExists,
     InstructionNotFound,
     InvalidRequest,
     MalformedCallback,
     PlacementFailed,
     PolicyRefused,
+    PolicyViolation,
 )
 from dtmf_gateway.observability import MetricName, count, count_by, logger
 
@@ -84,6 +92,30 @@ class ProblemAnswer:
 
 
 Catalogue = Mapping[type[Exception], Callable[[Any], ProblemAnswer]]
+_Builder = TypeVar("_Builder", bound=Callable[..., ProblemAnswer])
+_EXAMPLES: dict[Callable[..., ProblemAnswer], tuple[Exception, ...]] = {}
+
+
+def _documented(*examples: Exception) -> Callable[[_Builder], _Builder]:
+    """Declare errors a builder answers, one per distinct answer (status, type, headers) it
+    can give: the OpenAPI document is built from them (documentation only)."""
+
+    def mark(build: _Builder) -> _Builder:
+        _EXAMPLES[build] = examples
+        return build
+
+    return mark
+
+
+def documented_answers(catalogue: Catalogue) -> list[ProblemAnswer]:
+    """Every answer `catalogue` can give, built by its own builders from their declared
+    examples (for the OpenAPI document). Raises LookupError naming an entry without any."""
+    answers: list[ProblemAnswer] = []
+    for error_type, build in catalogue.items():
+        if build not in _EXAMPLES:
+            raise LookupError(f"the problem entry for {error_type.__name__} declares no example")
+        answers.extend(build(example) for example in _EXAMPLES[build])
+    return answers
 
 
 def register(app: ApiGatewayResolver, catalogue: Catalogue) -> None:
@@ -119,8 +151,10 @@ class CallbackRefused(Exception):
 # ---------------------------------------------------------------- POST /v1/dtmf-calls
 
 _REFUSED: Final = "RequestsRefused"
+_EXAMPLE_ID: Final = "order-7781-pin"
 
 
+@_documented(BadRequest("the body is not valid JSON: Expecting value at line 1, column 1"))
 def _unreadable(error: Exception) -> ProblemAnswer:
     return ProblemAnswer(
         400,
@@ -132,6 +166,14 @@ def _unreadable(error: Exception) -> ProblemAnswer:
     )
 
 
+@_documented(
+    InvalidRequest(
+        [
+            FieldProblem("min-digits", "must be at most max-digits (4), got 6"),
+            FieldProblem("voice.volume", "must be between -4 and 4, got 9"),
+        ]
+    )
+)
 def _invalid(error: InvalidRequest) -> ProblemAnswer:
     fields = ", ".join(p.field for p in error.problems)
     return ProblemAnswer(
@@ -145,6 +187,7 @@ def _invalid(error: InvalidRequest) -> ProblemAnswer:
     )
 
 
+@_documented(InvalidIdempotencyKey("must be 1 to 255 printable ASCII characters, no spaces"))
 def _invalid_key(error: Exception) -> ProblemAnswer:
     return ProblemAnswer(
         422,
@@ -157,6 +200,17 @@ def _invalid_key(error: Exception) -> ProblemAnswer:
     )
 
 
+@_documented(
+    PolicyRefused(
+        [
+            PolicyViolation(
+                "destination-country-not-allowed",
+                "callee",
+                "calls to JP (+81) are not allowed by this service",
+            )
+        ]
+    )
+)
 def _policy(error: PolicyRefused) -> ProblemAnswer:
     rules = sorted({v.rule for v in error.violations})
     return ProblemAnswer(
@@ -175,6 +229,7 @@ def _policy(error: PolicyRefused) -> ProblemAnswer:
     )
 
 
+@_documented(CalleeLimitReached(["callee"], limit=3, retry_after_seconds=1260))
 def _too_many(error: CalleeLimitReached) -> ProblemAnswer:
     rule = CalleeLimitReached.RULE
     return ProblemAnswer(
@@ -196,6 +251,7 @@ def _too_many(error: CalleeLimitReached) -> ProblemAnswer:
     )
 
 
+@_documented(InstructionAlreadyExists(_EXAMPLE_ID))
 def _exists(error: InstructionAlreadyExists) -> ProblemAnswer:
     return ProblemAnswer(
         409,
@@ -209,6 +265,7 @@ def _exists(error: InstructionAlreadyExists) -> ProblemAnswer:
     )
 
 
+@_documented(Exception("the payload does not match the stored one"))
 def _key_reused(_: Exception) -> ProblemAnswer:
     return ProblemAnswer(
         422,
@@ -220,6 +277,7 @@ def _key_reused(_: Exception) -> ProblemAnswer:
     )
 
 
+@_documented(Exception("the first request is still running"))
 def _in_flight(_: Exception) -> ProblemAnswer:
     return ProblemAnswer(
         409,
@@ -232,6 +290,10 @@ def _in_flight(_: Exception) -> ProblemAnswer:
     )
 
 
+@_documented(
+    PlacementFailed(_EXAMPLE_ID, "CM answered 400: invalid caller", unreachable=False),
+    PlacementFailed(_EXAMPLE_ID, "could not connect to CM", unreachable=True),
+)
 def _not_placed(error: PlacementFailed) -> ProblemAnswer:
     kind = "unreachable" if error.unreachable else "refused"
     return ProblemAnswer(
@@ -249,7 +311,8 @@ def _not_placed(error: PlacementFailed) -> ProblemAnswer:
 
 
 def outcome_unknown(instruction_id: str, error: CmOutcomeUnknown) -> ProblemAnswer:
-    """Not raised but returned by the placement (so the idempotency layer stores it)."""
+    """Not raised but returned by the placement (so the idempotency layer stores it); see
+    `OUTCOME_UNKNOWN_EXAMPLES` for the answers it can give."""
     return ProblemAnswer(
         504 if error.timed_out else 502,
         "cm-outcome-unknown",
@@ -260,9 +323,17 @@ def outcome_unknown(instruction_id: str, error: CmOutcomeUnknown) -> ProblemAnsw
     )
 
 
+#: The errors `outcome_unknown` answers (502 and 504), for the OpenAPI document.
+OUTCOME_UNKNOWN_EXAMPLES: Final = (
+    CmOutcomeUnknown("CM answered 503", timed_out=False),
+    CmOutcomeUnknown("CM did not answer within 8 seconds", timed_out=True),
+)
+
+
 def _internal(
     detail: str, metric: MetricName | None = None
 ) -> Callable[[Exception], ProblemAnswer]:
+    @_documented(Exception("an unexpected failure"))
     def build(_: Exception) -> ProblemAnswer:
         reasons: tuple[str, ...] = ("internal-error",) if metric else ()
         return ProblemAnswer(
@@ -272,6 +343,7 @@ def _internal(
     return build
 
 
+@_documented(UnsupportedMediaType("Content-Type text/plain is not JSON: send application/json"))
 def _unsupported_media_type(error: UnsupportedMediaType) -> ProblemAnswer:
     return ProblemAnswer(
         415,
@@ -311,6 +383,7 @@ def placement_problems() -> Catalogue:
 # ---------------------------------------------------------------- GET /v1/dtmf-calls/{id}
 
 
+@_documented(InstructionNotFound(_EXAMPLE_ID))
 def _not_found(error: InstructionNotFound) -> ProblemAnswer:
     return ProblemAnswer(
         404,
@@ -320,9 +393,17 @@ def _not_found(error: InstructionNotFound) -> ProblemAnswer:
     )
 
 
+@_documented(NotFoundError())
+def _no_route_for_id(_: Exception) -> ProblemAnswer:
+    return _not_found(InstructionNotFound("(not an instruction-id)"))
+
+
 def read_problems() -> Catalogue:
     return {
         InstructionNotFound: _not_found,
+        # a path Powertools' router cannot match (e.g. control characters in the id): no
+        # such instruction, not a 500 (found by the fuzz gate)
+        NotFoundError: _no_route_for_id,
         Exception: _internal("The request failed unexpectedly."),
     }
 
@@ -333,11 +414,13 @@ def read_problems() -> Catalogue:
 _CALLBACK_REFUSED: Final = "CallbacksRefused"
 
 
+@_documented(CallbackForbidden())
 def _forbidden(_: Exception) -> ProblemAnswer:
     detail = "The callback token is missing or not valid."
     return ProblemAnswer(403, "forbidden", "Forbidden", detail, metric="CallbackForbidden")
 
 
+@_documented(MalformedCallback("call-id: is required"))
 def _malformed(error: Exception) -> ProblemAnswer:
     return ProblemAnswer(
         400,
@@ -349,6 +432,10 @@ def _malformed(error: Exception) -> ProblemAnswer:
     )
 
 
+@_documented(
+    CallbackRefused("unknown-instruction", "a7bd3b2e-2a6f-4c3e-9c1f-0d7e5f2b8a11"),
+    CallbackRefused("unknown-call", "a7bd3b2e-2a6f-4c3e-9c1f-0d7e5f2b8a11"),
+)
 def _refused_callback(error: CallbackRefused) -> ProblemAnswer:
     return ProblemAnswer(
         404,
@@ -366,6 +453,7 @@ def callback_problems() -> Catalogue:
     # 500 makes CM (if it retries) deliver again; the write is conditional, so that is safe.
     return {
         CallbackForbidden: _forbidden,
+        NotFoundError: _forbidden,  # a path the router cannot match: no token can be valid
         BadRequest: _malformed,
         MalformedCallback: _malformed,
         CallbackRefused: _refused_callback,

@@ -20,11 +20,17 @@ from pydantic import (
     PlainValidator,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError, PydanticKnownError
 
 from dtmf_gateway.domain.digits import DTMF_KEYS, InputRegexError, compile_input_regex
-from dtmf_gateway.domain.phone import PhoneNumber, PhoneNumberError, parse_phone
+from dtmf_gateway.domain.phone import (
+    MAX_PHONE_INPUT_LENGTH,
+    PhoneNumber,
+    PhoneNumberError,
+    parse_phone,
+)
 from dtmf_gateway.domain.request_limits import (
     DEFAULT_TERMINATORS,
     GENDER_CODES,
@@ -104,12 +110,29 @@ def _e164(number: PhoneNumber) -> str:
     return number.e164
 
 
+#: What the OpenAPI document says a phone number field takes: E.164 (the canonical form,
+#: the one every response uses), and in words what else is accepted and what is checked.
+E164_JSON_SCHEMA: Final[dict[str, Any]] = {
+    "type": "string",
+    "format": "e164",
+    "pattern": r"^\+[1-9][0-9]{6,14}$",
+    "maxLength": MAX_PHONE_INPUT_LENGTH,
+    "description": "A phone number in E.164: +, the country calling code, the national "
+    "number, 7 to 15 digits in all (+31612345678). The separators people paste (spaces, "
+    "no-break spaces, dashes, dots, slashes, brackets) and any Unicode decimal digits are "
+    f"accepted too (at most {MAX_PHONE_INPUT_LENGTH} characters) and normalised to E.164. "
+    "The number must be valid by libphonenumber (422 invalid-request otherwise) and allowed "
+    "by this deployment's dialling policy (403 policy-refused otherwise).",
+    "examples": ["+31612345678"],
+}
+
 #: A phone number: a string in, the parsed :class:`PhoneNumber` (E.164, region, country
 #: code, number type) kept, its E.164 string out (JSON, canonical form, OpenAPI).
 PhoneField = Annotated[
     PhoneNumber,
     PlainValidator(_phone, json_schema_input_type=str),
     PlainSerializer(_e164, return_type=str),
+    WithJsonSchema(E164_JSON_SCHEMA, mode="validation"),
 ]
 
 
