@@ -270,3 +270,60 @@ def test_a_call_on_a_table_the_adapter_was_not_built_with_fails_the_check(
     )
 
     assert mismatches
+
+
+# ---------------------------------------------------------------- widenings the check must see
+def _role_id(template: dict[str, Any], function_id: str) -> str:
+    role: str = functions(template)[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    return role
+
+
+def _attach(template: dict[str, Any], kind: str, statement: dict[str, Any]) -> None:
+    template["Resources"]["ExtraPolicy"] = {
+        "Type": kind,
+        "Properties": {
+            "PolicyName": "extra",
+            "Roles": [{"Ref": _role_id(template, "GetCallFunction")}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]},
+        },
+    }
+
+
+ANYTHING = {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}
+WIDENINGS = {
+    "NotAction": lambda t: _statements(t, "GetCallFunction").append(
+        {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}
+    ),
+    "NotResource": lambda t: _statements(t, "GetCallFunction").append(
+        {"Effect": "Allow", "Action": "dynamodb:Query", "NotResource": "arn:aws:s3:::x"}
+    ),
+    "prefix wildcard": lambda t: _statements(t, "GetCallFunction")[0].update(
+        Resource={"Fn::Sub": "${CallsTable.Arn}*"}
+    ),
+    "AWS::IAM::Policy on the role": lambda t: _attach(t, "AWS::IAM::Policy", ANYTHING),
+    "AWS::IAM::ManagedPolicy on the role": lambda t: _attach(
+        t, "AWS::IAM::ManagedPolicy", ANYTHING
+    ),
+    "Deny of a call it makes": lambda t: _statements(t, "GetCallFunction").append(
+        {"Effect": "Deny", "Action": "dynamodb:Query", "Resource": "*"}
+    ),
+    "key use widened": lambda t: t["Resources"]["KmsKeyUsePolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ][0]["Action"].append("kms:CreateGrant"),
+}
+
+
+@pytest.mark.parametrize("widen", WIDENINGS.values(), ids=WIDENINGS.keys())
+def test_a_widened_or_contradicted_role_is_reported(widen: Any) -> None:
+    """Before: statements with NotAction/NotResource, wildcard resources, policies attached
+    to the role as their own resources (the template's KmsKeyUsePolicy was never read) and
+    Deny statements all passed the check."""
+    template = copy.deepcopy(translated_template())
+    assert mismatches_of(template) == []
+    widen(template)
+
+    assert mismatches_of(template) != []
+
+
+def mismatches_of(template: dict[str, Any]) -> list[str]:
+    return check_function("GetCallFunction", _graph(), template, sam_template())

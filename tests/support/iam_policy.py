@@ -718,22 +718,97 @@ def role_of(function: dict[str, Any], template: dict[str, Any]) -> dict[str, Any
     return resource
 
 
+_ATTACHABLE_POLICIES = {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(function_id: str, template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(policy name, statement) of every policy on the function's role: its inline policies
+    and the template's policy resources attached to it (`Roles: [!Ref Role]`, `RoleName`)."""
+    function = functions(template)[function_id]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = _resources(template)[role_id]
+    documents = [
+        (str(policy["PolicyName"]), policy["PolicyDocument"])
+        for policy in role["Properties"].get("Policies", [])
+    ]
+    for logical_id, resource in _resources(template).items():
+        if resource["Type"] not in _ATTACHABLE_POLICIES:
+            continue
+        props = resource.get("Properties", {})
+        targets = [*_as_list(props.get("Roles", [])), props.get("RoleName")]
+        if {"Ref": role_id} in targets:
+            documents.append((logical_id, props["PolicyDocument"]))
+    for name, document in documents:
+        for statement in _as_list(document["Statement"]):
+            yield name, statement
+
+
+# The stack's own KMS key (KmsKeyArn), used by the services that hold data encrypted with it
+# on the function's behalf (DynamoDB, Secrets Manager, SQS: `kms:ViaService`), never directly.
+KEY_USE_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
+KEY_USE_SERVICES = ("dynamodb.", "secretsmanager.", "sqs.")
+
+
+def _key_use_through_services(statement: dict[str, Any]) -> bool:
+    via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+    return via is not None and all(
+        str(v.get("Fn::Sub", v) if isinstance(v, dict) else v).startswith(KEY_USE_SERVICES)
+        for v in _as_list(via)
+    )
+
+
 def grants(function_id: str, template: dict[str, Any]) -> list[Grant]:
+    """Allow statements as action x resource (the stack key's use through services apart)."""
     found: list[Grant] = []
-    role = role_of(functions(template)[function_id], template)
-    for policy in role["Properties"].get("Policies", []):
-        statements = policy["PolicyDocument"]["Statement"]
-        for statement in statements if isinstance(statements, list) else [statements]:
-            if statement.get("Effect") != "Allow":
-                continue
-            actions = statement.get("Action", [])
-            resources = statement.get("Resource", [])
-            for action in actions if isinstance(actions, list) else [actions]:
-                for resource in resources if isinstance(resources, list) else [resources]:
-                    found.append(
-                        Grant(action, normalise_resource(resource, template), policy["PolicyName"])
-                    )
+    for policy, statement in statements(function_id, template):
+        if statement.get("Effect") != "Allow" or _key_use_through_services(statement):
+            continue
+        for action in _as_list(statement.get("Action", [])):
+            for resource in _as_list(statement.get("Resource", [])):
+                found.append(Grant(action, normalise_resource(resource, template), policy))
     return found
+
+
+def statement_problems(function_id: str, template: dict[str, Any], needs: list[Need]) -> list[str]:
+    """Statements `grants` cannot read as action x resource: an Allow with NotAction or
+    NotResource (it grants nearly everything), and a Deny of a call the function makes."""
+    problems: list[str] = []
+    for policy, statement in statements(function_id, template):
+        effect = statement.get("Effect")
+        if effect == "Allow" and ({"NotAction", "NotResource"} & statement.keys()):
+            problems.append(
+                f"{function_id}: its role allows by exclusion (NotAction/NotResource, policy "
+                f"{policy}): grant the actions and resources it calls instead"
+            )
+        if _key_use_through_services(statement) and not (
+            set(_as_list(statement.get("Action", []))) <= KEY_USE_ACTIONS
+            and statement.get("Resource") == {"Ref": "KmsKeyArn"}
+        ):
+            problems.append(
+                f"{function_id}: its role's key use through services (policy {policy}) grants "
+                f"more than {sorted(KEY_USE_ACTIONS)} on KmsKeyArn"
+            )
+        if effect != "Deny":
+            continue
+        for need in needs:
+            denied_resources = [
+                normalise_resource(r, template) for r in _as_list(statement.get("Resource", []))
+            ]
+            if any(
+                fnmatch.fnmatchcase(need.action, a) for a in _as_list(statement.get("Action", []))
+            ) and any(
+                r == "*" or (need.resource and _resource_matches(r, need.resource))
+                for r in denied_resources
+            ):
+                problems.append(
+                    f"{function_id}: its role denies {need.action} on {need.resource} "
+                    f"(policy {policy}), which the function calls ({need.why})"
+                )
+    return problems
 
 
 def managed_policies(function_id: str, template: dict[str, Any]) -> list[str]:
@@ -867,7 +942,13 @@ def check_function(
                 f"{function_id}: calls {need.action} on {need.resource} but its role does not "
                 f"grant it{detail} ({need.why})"
             )
+    mismatches += statement_problems(function_id, template, needs)
     for grant in granted:
+        if grant.resource != "*" and any(c in grant.resource for c in "*?"):
+            mismatches.append(
+                f"{function_id}: its role grants {grant.action} on the wildcard resource "
+                f"{grant.resource} (policy {grant.policy}): name the exact resource"
+            )
         service = grant.action.split(":", 1)[0]
         expanded = [a for a in all_actions(service) if fnmatch.fnmatchcase(a, grant.action)] or [
             grant.action
