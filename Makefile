@@ -24,22 +24,25 @@ help:  ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- environments
-$(STAMP_DEV): requirements/dev.txt
+# Each stamp's name carries the hash of its requirements file, so a changed list rebuilds its
+# venv; the file is only an order-only prerequisite: a newer mtime alone (a fresh checkout, a
+# worktree sharing the venvs) must not delete and reinstall a venv whose pins are unchanged.
+$(STAMP_DEV): | requirements/dev.txt
 	rm -rf $(VENV) && $(PY313) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	touch $@
 
-$(STAMP_SAM): requirements/sam.txt
+$(STAMP_SAM): | requirements/sam.txt
 	rm -rf $(TOOLS)/sam && $(PY313) -m venv $(TOOLS)/sam
 	$(TOOLS)/sam/bin/pip install --quiet --disable-pip-version-check -r requirements/sam.txt
 	touch $@
 
-$(STAMP_MS): requirements/ministack.txt
+$(STAMP_MS): | requirements/ministack.txt
 	rm -rf $(TOOLS)/ministack && $(PY313) -m venv $(TOOLS)/ministack
 	$(TOOLS)/ministack/bin/pip install --quiet --disable-pip-version-check -r requirements/ministack.txt
 	touch $@
 
-$(STAMP_CK): requirements/checkov.txt
+$(STAMP_CK): | requirements/checkov.txt
 	rm -rf $(TOOLS)/checkov && $(PY313) -m venv $(TOOLS)/checkov
 	$(TOOLS)/checkov/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
 	touch $@

@@ -21,7 +21,7 @@ from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher
 from dtmf_gateway.domain.calls import CmQueuedCall, NewInstruction, Outcome
 from dtmf_gateway.domain.events import DtmfResultDetail
 from dtmf_gateway.domain.expiry import expire_stale_calls
-from tests.conftest import REGION
+from tests.conftest import REGION, SESSION_LOG
 from tests.integration.test_callback_handler import callback_body, deliver, read, token_of
 from tests.integration.test_place_call_handler import post, sample_body
 
@@ -166,6 +166,32 @@ def test_put_events_exception_fails_every_ended_record(publish_results: Any) -> 
         "100000000000000000003",
         "100000000000000000005",
     ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="EventBridgeResultPublisher swallows ClientError (and per-entry ErrorCodes): the "
+    "handler logs only 'results not published, will be retried' with counts, so a missing "
+    "events:PutEvents grant never reaches a log line the e2e AccessDenied audit could see",
+)
+@pytest.mark.parametrize("per_entry", [False, True], ids=["call refused", "entries refused"])
+def test_an_access_denied_publish_is_logged_with_its_error_code(
+    publish_results: Any, per_entry: bool
+) -> None:
+    """tests/e2e/test_iam.py fails on any AccessDenied in a function's log; a publisher whose
+    role lost events:PutEvents must therefore say so in one."""
+    client = publish_results.publisher._events
+    logged = len(SESSION_LOG)
+    with Stubber(client) as stub:
+        if per_entry:
+            denied = {"ErrorCode": "AccessDeniedException", "ErrorMessage": "not authorized"}
+            stub.add_response("put_events", {"FailedEntryCount": 3, "Entries": [denied] * 3})
+        else:
+            stub.add_client_error("put_events", "AccessDeniedException", http_status_code=400)
+        response = publish_results.handler(sample_event("publish_results.json"), LambdaContext())
+
+    assert len(response["batchItemFailures"]) == 3
+    assert any("AccessDenied" in line for line in SESSION_LOG[logged:])
 
 
 def test_an_ended_call_that_cannot_make_a_valid_event_is_retried_not_dropped(

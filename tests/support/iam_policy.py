@@ -6,9 +6,12 @@ What a function can call is found from the code, by pattern, so it survives refa
 1. **Client calls.** Every `<client>.<operation>(...)` in the package (any module under
    `dtmf_gateway/`, adapters or not) whose receiver is a boto3 client: a name or `self.`
    attribute annotated or assigned with a `mypy_boto3_<service>` client type, or assigned from
-   `boto3.client("<service>")`. The operation name is mapped to the IAM action through
-   botocore's service model (`put_item` → `dynamodb:PutItem`). A call of a known operation on
-   a receiver the scan cannot type is reported, not guessed.
+   `boto3.client("<service>")` (or any `client("<service>")`: a session's, `service_name=`).
+   The operation name is mapped to the IAM action through botocore's service model
+   (`put_item` → `dynamodb:PutItem`); `get_paginator("op")` is the operation,
+   `get_waiter("name")` the one its waiter polls, `getattr(client, "op")` the one it names. A
+   call of a known operation on a receiver the scan cannot type is reported, not guessed.
+   Not seen: which table a call names itself (its resource is the adapter's, below).
 2. **Library calls** (`LIBRARY_CALLS`): AWS calls made inside libraries the package
    constructs (Powertools' idempotency layer and parameter providers).
 3. **Platform calls** (`platform_calls`): what Lambda itself does with the function's
@@ -112,6 +115,19 @@ def iam_action(service: str, method: str) -> str | None:
     return _service_operations(service).get(method)
 
 
+def _waiter_operation(service: str, waiter: str) -> str | None:
+    """The snake_case operation a waiter polls (`table_exists` → `describe_table`)."""
+    session = botocore.session.get_session()
+    try:
+        model = session.get_waiter_model(service)
+    except Exception:  # noqa: BLE001 - a service without waiters
+        return None
+    for name in model.waiter_names:
+        if xform_name(name) == waiter:
+            return xform_name(model.get_waiter(name).operation)
+    return None
+
+
 def all_actions(service_prefix: str) -> list[str]:
     """Every action of an IAM service prefix that has a boto3 client of the same name."""
     try:
@@ -181,17 +197,31 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+@cache
+def _boto3_services() -> frozenset[str]:
+    return frozenset(botocore.session.get_session().get_available_services())
+
+
 def _boto3_client_service(node: ast.expr) -> str | None:
-    """`boto3.client("events")` → "events"."""
+    """`boto3.client("events")` → "events"; also a session's `.client(...)`
+    (`boto3.Session().client("sqs")`), `client(...)` imported from boto3 and
+    `service_name="…"`: any `client` call naming a botocore service."""
+    if not isinstance(node, ast.Call):
+        return None
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    if name != "client":
+        return None
+    argument = node.args[0] if node.args else None
+    for keyword in node.keywords:
+        if keyword.arg == "service_name":
+            argument = keyword.value
     if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "client"
-        and ast.unparse(node.func.value) == "boto3"
-        and node.args
-        and isinstance(node.args[0], ast.Constant)
+        isinstance(argument, ast.Constant)
+        and isinstance(argument.value, str)
+        and argument.value in _boto3_services()
     ):
-        return str(node.args[0].value)
+        return argument.value
     return None
 
 
@@ -240,16 +270,24 @@ class CodeGraph:
         self.settings_fields = settings_fields
         self.modules: dict[str, _Module] = {}
         self.symbols: dict[str, Symbol] = {}
+        self._services: frozenset[str] | None = None
+        # every module is parsed before any is scanned: the services the package uses (the
+        # safety net for receivers the scan cannot type) must be known for the first module
         for path in sorted(package.rglob("*.py")):
-            self._add(path, _module_name(path, package))
+            name = _module_name(path, package)
+            self.modules[name] = _Module(path, name)
+        for module in list(self.modules.values()):
+            self._add(module)
 
     def add_app(self, path: Path, name: str) -> str:
         """Add a function's app.py; returns the symbol standing for the whole module."""
-        return self._add(path, name)
-
-    def _add(self, path: Path, name: str) -> str:
         module = _Module(path, name)
         self.modules[name] = module
+        self._services = None
+        return self._add(module)
+
+    def _add(self, module: _Module) -> str:
+        name = module.name
         for def_name, node in module.defs.items():
             self.symbols[f"{name}.{def_name}"] = self._scan(module, node, f"{name}.{def_name}")
         # module-level code (the apps build their adapters at import time)
@@ -276,6 +314,13 @@ class CodeGraph:
             for item in ast.walk(scope):
                 if isinstance(item, ast.Call) and isinstance(item.func, ast.Attribute):
                     self._client_call(module, item, local, self_attrs, index, symbol)
+                elif (
+                    isinstance(item, ast.Call)
+                    and isinstance(item.func, ast.Name)
+                    and item.func.id == "getattr"
+                    and len(item.args) >= 2
+                ):
+                    self._getattr_call(module, item, local, self_attrs, index, symbol)
         self._references(module, node, symbol)
         return symbol
 
@@ -372,17 +417,7 @@ class CodeGraph:
         assert isinstance(call.func, ast.Attribute)
         method = call.func.attr
         receiver = call.func.value
-        service: str | None = None
-        if isinstance(receiver, ast.Name):
-            service = local.get(receiver.id)
-        elif (
-            isinstance(receiver, ast.Attribute)
-            and isinstance(receiver.value, ast.Name)
-            and receiver.value.id == "self"
-        ):
-            service = self_attrs.get(receiver.attr)
-        else:
-            service = _boto3_client_service(receiver)
+        service = self._receiver_service(receiver, local, self_attrs)
         where = f"{_shown(module.path)}:{call.lineno}"
         if service is None:
             # a known operation of a service the package uses, on a receiver of unknown type
@@ -390,6 +425,9 @@ class CodeGraph:
                 if iam_action(known, method) and method not in _NOT_OPERATIONS:
                     symbol.unknown_receivers.append(f"{ast.unparse(call.func)} ({where})")
                     break
+            return
+        if method in {"get_paginator", "get_waiter"}:
+            self._helper_call(module, call, service, method, index, symbol)
             return
         action = iam_action(service, method)
         if action is None:
@@ -399,15 +437,82 @@ class CodeGraph:
         is_read = action.split(":", 1)[1] in {"Query", "Scan"}
         symbol.calls.append(ClientCall(action, index if is_read else None, where))
 
-    @cache  # noqa: B019 - one graph per test session
+    def _receiver_service(
+        self, receiver: ast.expr, local: dict[str, str], self_attrs: dict[str, str]
+    ) -> str | None:
+        if isinstance(receiver, ast.Name):
+            return local.get(receiver.id)
+        if (
+            isinstance(receiver, ast.Attribute)
+            and isinstance(receiver.value, ast.Name)
+            and receiver.value.id == "self"
+        ):
+            return self_attrs.get(receiver.attr)
+        return _boto3_client_service(receiver)
+
+    def _helper_call(
+        self,
+        module: _Module,
+        call: ast.Call,
+        service: str,
+        method: str,
+        index: str | None,
+        symbol: Symbol,
+    ) -> None:
+        """`client.get_paginator("query")` calls Query; `client.get_waiter("table_exists")`
+        calls the operation its waiter polls (DescribeTable)."""
+        where = f"{_shown(module.path)}:{call.lineno}"
+        name = call.args[0] if call.args else None
+        operation: str | None = None
+        if isinstance(name, ast.Constant) and isinstance(name.value, str):
+            if method == "get_paginator":
+                operation = name.value
+            else:
+                operation = _waiter_operation(service, name.value)
+        action = iam_action(service, operation) if operation else None
+        if action is None:
+            symbol.unknown_receivers.append(f"{ast.unparse(call)} ({where})")
+            return
+        is_read = action.split(":", 1)[1] in {"Query", "Scan"}
+        symbol.calls.append(ClientCall(action, index if is_read else None, where))
+
+    def _getattr_call(
+        self,
+        module: _Module,
+        call: ast.Call,
+        local: dict[str, str],
+        self_attrs: dict[str, str],
+        index: str | None,
+        symbol: Symbol,
+    ) -> None:
+        """`getattr(client, "delete_item")` is the call it names; a name the scan cannot read
+        is reported."""
+        service = self._receiver_service(call.args[0], local, self_attrs)
+        if service is None:
+            return
+        where = f"{_shown(module.path)}:{call.lineno}"
+        name = call.args[1]
+        action = (
+            iam_action(service, name.value)
+            if isinstance(name, ast.Constant) and isinstance(name.value, str)
+            else None
+        )
+        if action is None:
+            symbol.unknown_receivers.append(f"{ast.unparse(call)} ({where})")
+            return
+        is_read = action.split(":", 1)[1] in {"Query", "Scan"}
+        symbol.calls.append(ClientCall(action, index if is_read else None, where))
+
     def _services_used(self) -> frozenset[str]:
-        services: set[str] = set()
-        for module in self.modules.values():
-            services |= set(module.client_types.values())
-            for node in ast.walk(module.tree):
-                if isinstance(node, ast.Call) and (found := _boto3_client_service(node)):
-                    services.add(found)
-        return frozenset(services)
+        if self._services is None:
+            services: set[str] = set()
+            for module in self.modules.values():
+                services |= set(module.client_types.values())
+                for node in ast.walk(module.tree):
+                    if isinstance(node, ast.Call) and (found := _boto3_client_service(node)):
+                        services.add(found)
+            self._services = frozenset(services)
+        return self._services
 
     # -------------------------------------------------------------- references
     def _references(self, module: _Module, node: ast.AST, symbol: Symbol) -> None:
@@ -613,22 +718,97 @@ def role_of(function: dict[str, Any], template: dict[str, Any]) -> dict[str, Any
     return resource
 
 
+_ATTACHABLE_POLICIES = {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(function_id: str, template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(policy name, statement) of every policy on the function's role: its inline policies
+    and the template's policy resources attached to it (`Roles: [!Ref Role]`, `RoleName`)."""
+    function = functions(template)[function_id]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = _resources(template)[role_id]
+    documents = [
+        (str(policy["PolicyName"]), policy["PolicyDocument"])
+        for policy in role["Properties"].get("Policies", [])
+    ]
+    for logical_id, resource in _resources(template).items():
+        if resource["Type"] not in _ATTACHABLE_POLICIES:
+            continue
+        props = resource.get("Properties", {})
+        targets = [*_as_list(props.get("Roles", [])), props.get("RoleName")]
+        if {"Ref": role_id} in targets:
+            documents.append((logical_id, props["PolicyDocument"]))
+    for name, document in documents:
+        for statement in _as_list(document["Statement"]):
+            yield name, statement
+
+
+# The stack's own KMS key (KmsKeyArn), used by the services that hold data encrypted with it
+# on the function's behalf (DynamoDB, Secrets Manager, SQS: `kms:ViaService`), never directly.
+KEY_USE_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
+KEY_USE_SERVICES = ("dynamodb.", "secretsmanager.", "sqs.")
+
+
+def _key_use_through_services(statement: dict[str, Any]) -> bool:
+    via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+    return via is not None and all(
+        str(v.get("Fn::Sub", v) if isinstance(v, dict) else v).startswith(KEY_USE_SERVICES)
+        for v in _as_list(via)
+    )
+
+
 def grants(function_id: str, template: dict[str, Any]) -> list[Grant]:
+    """Allow statements as action x resource (the stack key's use through services apart)."""
     found: list[Grant] = []
-    role = role_of(functions(template)[function_id], template)
-    for policy in role["Properties"].get("Policies", []):
-        statements = policy["PolicyDocument"]["Statement"]
-        for statement in statements if isinstance(statements, list) else [statements]:
-            if statement.get("Effect") != "Allow":
-                continue
-            actions = statement.get("Action", [])
-            resources = statement.get("Resource", [])
-            for action in actions if isinstance(actions, list) else [actions]:
-                for resource in resources if isinstance(resources, list) else [resources]:
-                    found.append(
-                        Grant(action, normalise_resource(resource, template), policy["PolicyName"])
-                    )
+    for policy, statement in statements(function_id, template):
+        if statement.get("Effect") != "Allow" or _key_use_through_services(statement):
+            continue
+        for action in _as_list(statement.get("Action", [])):
+            for resource in _as_list(statement.get("Resource", [])):
+                found.append(Grant(action, normalise_resource(resource, template), policy))
     return found
+
+
+def statement_problems(function_id: str, template: dict[str, Any], needs: list[Need]) -> list[str]:
+    """Statements `grants` cannot read as action x resource: an Allow with NotAction or
+    NotResource (it grants nearly everything), and a Deny of a call the function makes."""
+    problems: list[str] = []
+    for policy, statement in statements(function_id, template):
+        effect = statement.get("Effect")
+        if effect == "Allow" and ({"NotAction", "NotResource"} & statement.keys()):
+            problems.append(
+                f"{function_id}: its role allows by exclusion (NotAction/NotResource, policy "
+                f"{policy}): grant the actions and resources it calls instead"
+            )
+        if _key_use_through_services(statement) and not (
+            set(_as_list(statement.get("Action", []))) <= KEY_USE_ACTIONS
+            and statement.get("Resource") == {"Ref": "KmsKeyArn"}
+        ):
+            problems.append(
+                f"{function_id}: its role's key use through services (policy {policy}) grants "
+                f"more than {sorted(KEY_USE_ACTIONS)} on KmsKeyArn"
+            )
+        if effect != "Deny":
+            continue
+        for need in needs:
+            denied_resources = [
+                normalise_resource(r, template) for r in _as_list(statement.get("Resource", []))
+            ]
+            if any(
+                fnmatch.fnmatchcase(need.action, a) for a in _as_list(statement.get("Action", []))
+            ) and any(
+                r == "*" or (need.resource and _resource_matches(r, need.resource))
+                for r in denied_resources
+            ):
+                problems.append(
+                    f"{function_id}: its role denies {need.action} on {need.resource} "
+                    f"(policy {policy}), which the function calls ({need.why})"
+                )
+    return problems
 
 
 def managed_policies(function_id: str, template: dict[str, Any]) -> list[str]:
@@ -762,7 +942,13 @@ def check_function(
                 f"{function_id}: calls {need.action} on {need.resource} but its role does not "
                 f"grant it{detail} ({need.why})"
             )
+    mismatches += statement_problems(function_id, template, needs)
     for grant in granted:
+        if grant.resource != "*" and any(c in grant.resource for c in "*?"):
+            mismatches.append(
+                f"{function_id}: its role grants {grant.action} on the wildcard resource "
+                f"{grant.resource} (policy {grant.policy}): name the exact resource"
+            )
         service = grant.action.split(":", 1)[0]
         expanded = [a for a in all_actions(service) if fnmatch.fnmatchcase(a, grant.action)] or [
             grant.action

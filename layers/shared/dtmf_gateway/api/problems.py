@@ -120,7 +120,15 @@ def documented_answers(catalogue: Catalogue) -> list[ProblemAnswer]:
 
 def register(app: ApiGatewayResolver, catalogue: Catalogue) -> None:
     """Answer each exception type of the catalogue with its problem, counted and logged.
-    Powertools picks the entry of the closest base class (`Exception` catches the rest)."""
+    Powertools picks the entry of the closest base class (`Exception` catches the rest).
+
+    A path no route matches (API Gateway passes `{instruction-id}` with characters the
+    resolver's routes refuse, such as `"`, `\\` or a NUL) is `404`: Powertools answers it
+    with `NotFoundError` outside any `except`, which `Exception` would turn into a `500`
+    logged as an error anyone could provoke."""
+    from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+
+    catalogue = {NotFoundError: _no_route, **catalogue}
     for error_type, build in catalogue.items():
 
         def answer(error: Exception, build: Callable[[Any], ProblemAnswer] = build) -> Any:
@@ -396,6 +404,10 @@ def _not_found(error: InstructionNotFound) -> ProblemAnswer:
 @_documented(NotFoundError())
 def _no_route_for_id(_: Exception) -> ProblemAnswer:
     return _not_found(InstructionNotFound("(not an instruction-id)"))
+
+
+def _no_route(_: Exception) -> ProblemAnswer:
+    return ProblemAnswer(404, "not-found", "Not found", "There is no such resource.")
 
 
 def read_problems() -> Catalogue:
