@@ -283,3 +283,48 @@ def test_readme_samconfig_has_a_sync_environment() -> None:
     sync = config["default"]["sync"]["parameters"]
     assert sync["watch"] is True
     assert config["default"]["global"]["parameters"]["stack_name"].endswith("-dev")
+
+
+def _service_name() -> Any:
+    return template()["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+
+
+def _alarmed_service_values() -> list[Any]:
+    """The `service` dimension value of every DtmfGateway metric an alarm reads."""
+    values = []
+    for alarm in _resources("AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        stats = [props] + [
+            m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m
+        ]
+        for metric in stats:
+            if metric.get("Namespace") == "DtmfGateway":
+                values += [d["Value"] for d in metric["Dimensions"] if d["Name"] == "service"]
+    return values
+
+
+def test_each_stack_measures_and_alarms_on_its_own_metrics_only() -> None:
+    """The code's metrics carry `service` = POWERTOOLS_SERVICE_NAME. With one fixed value for
+    every stack, dev (`dtmf-gateway-dev`) and prod (`dtmf-gateway-prod`, samconfig.toml: same
+    region) write the same metric streams: prod's CM-error and refused-callback alarms page on
+    dev's test traffic and prod's dashboard shows dev's numbers. The service name is the stack's
+    name, and every alarm, dashboard row and SEARCH reads exactly that value."""
+    assert _service_name() == {"Ref": "AWS::StackName"}
+    values = _alarmed_service_values()
+    assert values
+    assert all(v == {"Ref": "AWS::StackName"} for v in values), values
+    text = _resources("AWS::CloudWatch::Dashboard")["Dashboard"]["Properties"]["DashboardBody"][
+        "Fn::Sub"
+    ]
+    for widget in json.loads(re.sub(r"\$\{[^}]+\}", lambda m: m[0].replace('"', ""), text))[
+        "widgets"
+    ]:
+        for row in widget.get("properties", {}).get("metrics", []):
+            if isinstance(row[0], dict):
+                assert 'service=\\"${AWS::StackName}\\"' in json.dumps(row[0]["expression"]), row
+            elif row[0] == "DtmfGateway":
+                values = [v for v in row[2:] if isinstance(v, str)]
+                assert (
+                    dict(zip(values[0::2], values[1::2], strict=True))["service"]
+                    == "${AWS::StackName}"
+                ), row
