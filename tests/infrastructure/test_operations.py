@@ -328,3 +328,22 @@ def test_each_stack_measures_and_alarms_on_its_own_metrics_only() -> None:
                     dict(zip(values[0::2], values[1::2], strict=True))["service"]
                     == "${AWS::StackName}"
                 ), row
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),
+        ("arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", True),
+        # a multi-Region key (its replica in this region): DynamoDB, SQS, Secrets Manager and
+        # CloudWatch Logs accept it like any symmetric key
+        ("arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab", True),
+        ("arn:aws:kms:eu-west-1:111122223333:alias/dtmf", False),
+        ("1234abcd-12ab-34cd-56ef-1234567890ab", False),
+    ],
+)
+def test_kms_key_parameter_accepts_every_key_arn_and_nothing_else(
+    value: str, accepted: bool
+) -> None:
+    pattern = template()["Parameters"]["KmsKeyArn"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, value)) is accepted
