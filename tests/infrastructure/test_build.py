@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -111,3 +112,19 @@ def test_the_sam_build_output_is_compiled_for_every_module() -> None:
     for package in ("pydantic_core", "httpx", "aws_lambda_powertools", "phonenumbers", "regex"):
         assert _pyc_count(layer / package) > 0, package
     assert total > 1000
+
+
+def test_the_documented_x86_64_build_cannot_reuse_an_arm64_layer_from_the_cache() -> None:
+    """samconfig.toml builds with `cached = true`, and SAM's cache key is the source hash plus
+    the build definition's architecture - not the environment. So the README's former
+    `DTMF_GATEWAY_ARCHITECTURE=x86_64 sam build`, run after any earlier (arm64) build, printed
+    "Valid cache found" and shipped the aarch64 wheels (pydantic_core, regex) to an x86_64
+    function: every cold start fails. Passing `Architecture=x86_64` to the build as well makes
+    the layer's BuildArchitecture x86_64, a different build definition: SAM rebuilds it."""
+    readme = (ROOT / "README.md").read_text()
+    description = " ".join(template()["Parameters"]["Architecture"]["Description"].split())
+    for text in (" ".join(readme.split()), description):
+        commands = re.findall(r"DTMF_GATEWAY_ARCHITECTURE=x86_64 sam build[^`]*", text)
+        assert commands, text[:200]
+        for command in commands:
+            assert "--parameter-overrides Architecture=x86_64" in command, command

@@ -283,3 +283,93 @@ def test_readme_samconfig_has_a_sync_environment() -> None:
     sync = config["default"]["sync"]["parameters"]
     assert sync["watch"] is True
     assert config["default"]["global"]["parameters"]["stack_name"].endswith("-dev")
+
+
+def _service_name() -> Any:
+    return template()["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+
+
+def _alarmed_service_values() -> list[Any]:
+    """The `service` dimension value of every DtmfGateway metric an alarm reads."""
+    values = []
+    for alarm in _resources("AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        stats = [props] + [
+            m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m
+        ]
+        for metric in stats:
+            if metric.get("Namespace") == "DtmfGateway":
+                values += [d["Value"] for d in metric["Dimensions"] if d["Name"] == "service"]
+    return values
+
+
+def test_each_stack_measures_and_alarms_on_its_own_metrics_only() -> None:
+    """The code's metrics carry `service` = POWERTOOLS_SERVICE_NAME. With one fixed value for
+    every stack, dev (`dtmf-gateway-dev`) and prod (`dtmf-gateway-prod`, samconfig.toml: same
+    region) write the same metric streams: prod's CM-error and refused-callback alarms page on
+    dev's test traffic and prod's dashboard shows dev's numbers. The service name is the stack's
+    name, and every alarm, dashboard row and SEARCH reads exactly that value."""
+    assert _service_name() == {"Ref": "AWS::StackName"}
+    values = _alarmed_service_values()
+    assert values
+    assert all(v == {"Ref": "AWS::StackName"} for v in values), values
+    text = _resources("AWS::CloudWatch::Dashboard")["Dashboard"]["Properties"]["DashboardBody"][
+        "Fn::Sub"
+    ]
+    for widget in json.loads(re.sub(r"\$\{[^}]+\}", lambda m: m[0].replace('"', ""), text))[
+        "widgets"
+    ]:
+        for row in widget.get("properties", {}).get("metrics", []):
+            if isinstance(row[0], dict):
+                assert 'service=\\"${AWS::StackName}\\"' in json.dumps(row[0]["expression"]), row
+            elif row[0] == "DtmfGateway":
+                values = [v for v in row[2:] if isinstance(v, str)]
+                assert (
+                    dict(zip(values[0::2], values[1::2], strict=True))["service"]
+                    == "${AWS::StackName}"
+                ), row
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),
+        ("arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", True),
+        # a multi-Region key (its replica in this region): DynamoDB, SQS, Secrets Manager and
+        # CloudWatch Logs accept it like any symmetric key
+        ("arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab", True),
+        ("arn:aws:kms:eu-west-1:111122223333:alias/dtmf", False),
+        ("1234abcd-12ab-34cd-56ef-1234567890ab", False),
+    ],
+)
+def test_kms_key_parameter_accepts_every_key_arn_and_nothing_else(
+    value: str, accepted: bool
+) -> None:
+    pattern = template()["Parameters"]["KmsKeyArn"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, value)) is accepted
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="AllowedCallers' pattern checks the E.164 shape only; libphonenumber validity cannot be "
+    "a regex, so a typo (a digit short, an unknown country code) deploys and every POST fails "
+    "at cold start. Needs a deploy-time check (e.g. a custom resource running the policy parser).",
+)
+@pytest.mark.parametrize("value", ["+3120123456", "+999123456789", "+31201234567,+4420123"])
+def test_allowed_callers_the_pattern_accepts_do_not_break_cold_start(value: str) -> None:
+    from dtmf_gateway.domain.policy import DialPolicy
+
+    pattern = template()["Parameters"]["AllowedCallers"]["AllowedPattern"]
+    assert re.fullmatch(pattern, value)
+    DialPolicy.from_settings(allowed_callers=value)
+
+
+def test_the_runbook_names_every_reason_a_refusal_is_counted_under() -> None:
+    """An operator reading RequestsRefused/CallbacksRefused by `reason` on the dashboard must
+    find each value in the runbook's metric table."""
+    code = (ROOT / "layers" / "shared" / "dtmf_gateway" / "api" / "problems.py").read_text()
+    reasons = set(re.findall(r'reasons=\("([a-z-]+)",\)', code))
+    assert {"invalid-request", "unreadable-body"} <= reasons
+    table = RUNBOOK.read_text().split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    for reason in reasons:
+        assert f"`{reason}`" in table, reason
