@@ -90,14 +90,15 @@ class DynamoDbPendingCalls:
             return None
         call_ids: tuple[str, ...] | None = None
         callees: set[str] = set()
-        pages = self._ddb.get_paginator("query").paginate(
-            TableName=self._table,
-            KeyConditionExpression="#pk = :pk",
-            ExpressionAttributeNames={"#pk": PK},
-            ExpressionAttributeValues={":pk": {"S": instruction_pk(call.instruction_id)}},
-            ConsistentRead=True,
-        )
-        for page in pages:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": PK},
+            "ExpressionAttributeValues": {":pk": {"S": instruction_pk(call.instruction_id)}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
             for raw in page["Items"]:
                 item = from_item(raw)
                 if item[SK] == INSTRUCTION_SK:
@@ -106,6 +107,9 @@ class DynamoDbPendingCalls:
                     other = call_from_item(item)
                     if other.hold is None and other.callee:
                         callees.add(other.callee)
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return HeldCall(
             callee=stored.callee,
             placement_call_ids=call_ids,
