@@ -17,6 +17,7 @@ import pytest
 
 from dtmf_gateway.adapters.dynamodb.pending_calls import DynamoDbPendingCalls
 from dtmf_gateway.domain.expiry import expire_stale_calls
+from scripts import rederive
 from tests.conftest import REGION, SESSION_LOG
 from tests.integration.test_callback_handler import (
     callback_body,
@@ -351,3 +352,43 @@ def test_a_crash_after_the_write_and_redelivery_give_one_result_one_event(
     assert (call["status"], call["outcome"]) == ("finished", "input-received")
     assert len(call_items(function_env)) == 1
     assert instruction_item(function_env, "order-7781-pin")["status"] == "queued"
+
+
+# ------------------------------------------------------------------ re-deriving outcomes
+
+
+def test_rederive_reads_the_stored_bodies_and_publishes_corrections(
+    placed: dict[str, str],
+    cm_callback: Any,
+    get_call: Any,
+    publish_results: Any,
+    bus: Any,
+    function_env: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stream = StreamReader(function_env.table_name, REGION)
+    deliver(
+        cm_callback, callback_body(placed["call_id"], digits=None, dtmf="4821"), placed["token"]
+    )
+    publish(stream, publish_results)
+    [first] = bus.received()
+    assert first["detail"]["outcome"] == "no-input"
+    window = ["--table", function_env.table_name, "--from", "2000-01-01T00:00:00Z"]
+    window += ["--to", later().isoformat(), "--digits-key", "dtmf"]
+
+    rederive.main(window)  # dry run
+
+    assert "no-input -> input-received" in capsys.readouterr().out
+    assert read(get_call).body["calls"][0]["outcome"] == "no-input"
+
+    rederive.main([*window, "--apply"])
+    rederive.main([*window, "--apply"])  # idempotent: nothing left to change
+
+    assert "0 to correct" in capsys.readouterr().out.splitlines()[-1]
+    [call] = read(get_call).body["calls"]
+    assert (call["outcome"], call["digits"]) == ("input-received", "4821")
+    publish(stream, publish_results)
+    [correction] = bus.received()
+    assert correction["detail"]["corrects"] == "rederived"
+    assert correction["detail"]["revision"] == 1
+    assert correction["resources"][0].endswith(f"{placed['call_id']}:revision:1")

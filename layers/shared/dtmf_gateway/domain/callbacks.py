@@ -17,10 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dtmf_gateway.domain.calls import (
     CallFinish,
+    CallStatus,
     CmResult,
     FinishStatus,
     InstructionStatus,
     Outcome,
+    StoredCall,
     StoredInstruction,
     iso,
     utc_now,
@@ -30,7 +32,7 @@ from dtmf_gateway.domain.errors import MalformedCallback
 from dtmf_gateway.domain.reading import PLACEMENT_GRACE
 
 if TYPE_CHECKING:
-    from dtmf_gateway.domain.ports import CallbackStore
+    from dtmf_gateway.domain.ports import CallbackStore, CorrectionStore
 
 DTMF_FINISHED = "dtmf-finished"  # the callback type that ends a call; others are ignored
 
@@ -285,3 +287,80 @@ def _matching_callee(instruction: StoredInstruction, callee: str | None) -> str 
         return None
     wanted = _national_significant(callee)
     return next((c for c in instruction.callees if _national_significant(c) == wanted), None)
+
+
+# ---------------------------------------------------------------- re-deriving outcomes
+
+
+def rederived(
+    call: StoredCall, instruction: StoredInstruction, digits_key: str = "digits"
+) -> CallFinish | None:
+    """The call's outcome and digits derived again from its stored callback body, reading
+    the digits under `digits_key` (when CM turns out to send them under another key); None
+    when nothing would change, or the call has no complete stored body (cut, or none)."""
+    if call.status is not CallStatus.FINISHED or call.hold is not None or not call.callback_body:
+        return None
+    try:
+        raw = json.loads(call.callback_body)
+    except ValueError:  # cut at CALLBACK_BODY_LIMIT_BYTES
+        return None
+    if not isinstance(raw, dict):
+        return None
+    body = {k: v for k, v in raw.items() if k not in ("digits", digits_key)}
+    body["digits"] = raw.get(digits_key)
+    try:
+        callback = parse_callback(instruction.instruction_id, body)
+    except MalformedCallback:
+        return None
+    rules = InputRules.from_values(
+        instruction.min_digits, instruction.max_digits, instruction.regex
+    )
+    outcome = outcome_for(callback.result.code, callback.digits, rules)
+    digits = (callback.digits or None) and callback.digits[:DIGITS_LIMIT]
+    if (outcome, digits) == (call.outcome, call.digits):
+        return None
+    return CallFinish(
+        call_id=call.call_id,
+        callee=call.callee,
+        outcome=outcome,
+        digits=digits,
+        result=call.result or {},
+        finished_at=call.finished_at or iso(utc_now()),
+        callback_body=call.callback_body,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RederiveReport:
+    examined: int  # finished calls in the range
+    changed: list[tuple[str, str, Outcome, Outcome]]  # (instruction, call, was, now)
+    written: int  # corrections written (0 on a dry run)
+
+
+def rederive_outcomes(
+    store: CorrectionStore,
+    finished_from: datetime,
+    finished_to: datetime,
+    *,
+    digits_key: str = "digits",
+    apply: bool = False,
+) -> RederiveReport:
+    """Re-derive the outcome of every call that finished in [from, to) from its stored
+    callback body; with `apply`, write each change as a correction (`revision` + 1,
+    `corrects: rederived`), which the outbox publishes. Idempotent: a second run finds
+    nothing to change."""
+    instructions: dict[str, StoredInstruction | None] = {}
+    examined, written = 0, 0
+    changed: list[tuple[str, str, Outcome, Outcome]] = []
+    for call in store.finished_calls(iso(finished_from), iso(finished_to)):
+        examined += 1
+        if call.instruction_id not in instructions:
+            instructions[call.instruction_id] = store.load_instruction(call.instruction_id)
+        instruction = instructions[call.instruction_id]
+        finish = None if instruction is None else rederived(call, instruction, digits_key)
+        if finish is None or call.outcome is None:
+            continue
+        changed.append((call.instruction_id, call.call_id, call.outcome, finish.outcome))
+        if apply and store.correct(call, finish):
+            written += 1
+    return RederiveReport(examined=examined, changed=changed, written=written)

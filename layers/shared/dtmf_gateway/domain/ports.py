@@ -103,6 +103,21 @@ class CallbackStore(Protocol):
         ...
 
 
+class CorrectionStore(Protocol):
+    """What re-deriving outcomes reads and writes (scripts/rederive.py)."""
+
+    def load_instruction(self, instruction_id: str) -> StoredInstruction | None: ...
+
+    def finished_calls(self, finished_from: str, finished_to: str) -> Iterable[StoredCall]:
+        """Finished calls with `finished-at` in [from, to) (ISO-8601 UTC, see calls.iso)."""
+        ...
+
+    def correct(self, call: StoredCall, finish: CallFinish) -> bool:
+        """Write `finish` as a correction of `call` (revision + 1, `corrects: rederived`);
+        False when the call changed since it was read."""
+        ...
+
+
 class InstructionReader(Protocol):
     def load(self, instruction_id: str) -> tuple[StoredInstruction, list[StoredCall]] | None:
         """The instruction and its calls (in no particular order); None when not stored."""
