@@ -123,6 +123,12 @@ clean:  ## remove build output (keeps the venvs)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: schema
+.PHONY: rederive
+rederive: $(STAMP_DEV)  ## re-derive outcomes from stored callback bodies: FROM=… TO=… [DIGITS_KEY=…] [APPLY=1] [TABLE=…] (dry run without APPLY)
+	$(VENV)/bin/python scripts/rederive.py --from "$(FROM)" --to "$(TO)" \
+		$(if $(DIGITS_KEY),--digits-key "$(DIGITS_KEY)") $(if $(APPLY),--apply) \
+		$(if $(TABLE),--table "$(TABLE)")
+
 schema: $(STAMP_DEV)  ## regenerate schemas/ (event JSON Schema + template copy, OpenAPI) from the models
 	$(PY) scripts/generate_schema.py
 	$(PY) scripts/generate_openapi.py

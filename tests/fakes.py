@@ -34,16 +34,24 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import (
 
 from dtmf_gateway.adapters.cm_client import to_cm_payload
 from dtmf_gateway.adapters.dynamodb.calls_table import (
+    CALL_IDS,
+    HELD_CALL_IDS,
+    HOLD,
     INSTRUCTION_SK,
     PENDING_ATTRIBUTES,
+    REVISION,
     STATUS,
     call_sk,
+    correction_fields,
     ended_instruction_fields,
     finished_fields,
+    held_call_ids,
+    held_fields,
     instruction_from_item,
     instruction_item,
     instruction_pk,
     pending_fields,
+    placement_recorded_fields,
     queued_call_fields,
     unseen_call_fields,
 )
@@ -52,7 +60,9 @@ from dtmf_gateway.domain.calls import (
     CallFinish,
     CallStatus,
     CmQueuedCall,
+    Correction,
     FinishStatus,
+    Hold,
     InstructionStatus,
     NewInstruction,
     StoredInstruction,
@@ -155,12 +165,36 @@ class InMemoryInstructionStore:
             if STATUS not in item:  # the callback has not won the race
                 item.update(pending_fields(instruction, call.call_id, self._shards))
             item.update(queued_call_fields(instruction, call.call_id, call.callee, self._retention))
+        self._table.writes += 1
+        inst = self._table.items[(instruction_pk(instruction.instruction_id), INSTRUCTION_SK)]
+        inst.update(placement_recorded_fields([c.call_id or "" for c in calls]))
+        recorded = set(inst[CALL_IDS])
+        for held in held_call_ids(inst):
+            settle_held(self._table, instruction.instruction_id, held, release=held in recorded)
+
+
+def settle_held(table: Table, instruction_id: str, call_id: str, *, release: bool) -> bool:
+    """The adapter's settle_held_call on the in-memory table."""
+    item = table.call(instruction_id, call_id)
+    if item is None or item.get(HOLD) != Hold.AWAITING_PLACEMENT:
+        return False
+    table.writes += 1
+    for name in PENDING_ATTRIBUTES:
+        item.pop(name, None)
+    if release:
+        del item[HOLD]
+    else:
+        item[HOLD] = Hold.SET_ASIDE.value
+    return True
 
 
 class InMemoryCallbackStore:
-    def __init__(self, table: Table, *, retention: timedelta = timedelta(days=30)) -> None:
+    def __init__(
+        self, table: Table, *, retention: timedelta = timedelta(days=30), pending_shards: int = 8
+    ) -> None:
         self._table = table
         self._retention = retention
+        self._shards = pending_shards
 
     def load_instruction(self, instruction_id: str) -> StoredInstruction | None:
         self._table.reads += 1
@@ -174,6 +208,10 @@ class InMemoryCallbackStore:
         item = self._table.call(instruction.instruction_id, finish.call_id)
         if item is None:
             return FinishStatus.NOT_FOUND
+        if item.get(STATUS) == CallStatus.EXPIRED and HOLD not in item:
+            item.update(_present(correction_fields(finish, Correction.EXPIRED)))
+            item[REVISION] = item.get(REVISION, 0) + 1
+            return FinishStatus.CORRECTED
         if item.get(STATUS) != CallStatus.QUEUED:
             return FinishStatus.DUPLICATE
         item.update(_present(finished_fields(finish)))
@@ -191,6 +229,24 @@ class InMemoryCallbackStore:
         fields = unseen_call_fields(instruction, finish, self._retention)
         self._table.items[key] = {"pk": key[0], "sk": key[1], **_present(fields)}
         return FinishStatus.RECORDED
+
+    def hold_call(
+        self, instruction: StoredInstruction, finish: CallFinish, release_at: dt.datetime
+    ) -> FinishStatus:
+        self._table.writes += 1
+        inst = self._table.items.get((instruction_pk(instruction.instruction_id), INSTRUCTION_SK))
+        if inst is None or CALL_IDS in inst:
+            return FinishStatus.PLACEMENT_RECORDED
+        inst.setdefault(HELD_CALL_IDS, set()).add(finish.call_id)
+        key = (instruction_pk(instruction.instruction_id), call_sk(finish.call_id))
+        if key in self._table.items:
+            return FinishStatus.ALREADY_STORED
+        fields = {
+            **unseen_call_fields(instruction, finish, self._retention),
+            **held_fields(release_at, self._shards, finish.call_id),
+        }
+        self._table.items[key] = {"pk": key[0], "sk": key[1], **_present(fields)}
+        return FinishStatus.HELD
 
 
 class FakeSecrets:

@@ -15,7 +15,12 @@ from dtmf_gateway import wiring
 from dtmf_gateway.api import problems as p
 from dtmf_gateway.api.body import json_body
 from dtmf_gateway.api.models import json_response
-from dtmf_gateway.domain.callbacks import DTMF_FINISHED, CallbackVerdict, parse_callback
+from dtmf_gateway.domain.callbacks import (
+    DTMF_FINISHED,
+    CallbackVerdict,
+    parse_callback,
+    unexpected_shape,
+)
 from dtmf_gateway.domain.signing import token_is_valid
 from dtmf_gateway.observability import count, count_by, logger, metrics
 
@@ -38,10 +43,23 @@ def receive_callback(instruction_id: str) -> Response[str]:
         count_by("CallbacksIgnored", "type", "other")
         logger.info("callback of another type ignored", extra={"callback_type": callback.type[:32]})
         return json_response({"status": "ignored"})
-    verdict, outcome = record_callback.record(instruction_id, callback)
-    if verdict is CallbackVerdict.RECORDED:
-        count_by("CallbacksRecorded", "outcome", str(outcome))
-        logger.info("call finished", extra={"call_id": callback.call_id, "outcome": str(outcome)})
+    stored_body = event.decoded_body if event.is_base64_encoded else event.body
+    record = record_callback.record(instruction_id, callback, stored_body)
+    verdict = record.verdict
+    if verdict in (CallbackVerdict.RECORDED, CallbackVerdict.HELD):
+        count_by("CallbacksRecorded", "outcome", str(record.outcome))
+        extra = {"call_id": callback.call_id, "outcome": str(record.outcome)}
+        logger.info(
+            "call finished",
+            extra={
+                **extra,
+                "held": verdict is CallbackVerdict.HELD,
+                "corrects_expired": record.corrected,
+            },
+        )
+        if keys := unexpected_shape(callback, raw):
+            count("UnexpectedCallbackShape")
+            logger.warning("answered call without digits, unexpected keys", extra={"keys": keys})
     elif verdict is CallbackVerdict.DUPLICATE:
         count("CallbacksDuplicate")
         logger.info("duplicate callback acknowledged", extra={"call_id": callback.call_id})

@@ -3,6 +3,7 @@ the CM simulator ringing scripted callees. Run by `make test` (and `make e2e`)."
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -186,3 +187,53 @@ def test_the_api_requires_a_signature(stack: LocalStack, new_id: str) -> None:
 
     assert unsigned.status_code == 403
     assert stack.simulator_calls(**{"instruction-id": new_id}) == []
+
+
+# ------------------------------------------------------------------ CM's corners (issue 12)
+
+
+def test_a_float_in_cms_result_is_recorded_and_published(
+    stack: LocalStack, bus: BusEvents, new_id: str
+) -> None:
+    stack.script_callee(
+        "+31612345161",
+        pickup="answer",
+        keys=["4821#"],
+        **{"callback-extra": {"result": {"code": 10.0, "duration": 12.5}, "leg": {"mos": 4.25}}},
+    )
+
+    stack.api("POST", "/v1/dtmf-calls", instruction(new_id, callee="+31612345161"))
+
+    [call] = stack.wait_for_instruction(new_id)["calls"]
+    assert (call["outcome"], call["digits"]) == ("input-received", "4821")
+    assert call["result"]["duration"] == 12.5
+    assert call["result"]["code"] == 10
+    [event] = bus.for_instruction(new_id, 1)
+    assert event["detail"]["result"]["duration"] == 12.5
+    assert event["detail"]["digits"] == "4821"
+
+
+def test_digits_under_another_key_are_recorded_and_counted(
+    stack: LocalStack, bus: BusEvents, new_id: str
+) -> None:
+    since = int(time.time() * 1000) - 1000
+    stack.script_callee(
+        "+31612345162", pickup="answer", keys=["4821#"], **{"callback-digits-key": "dtmf"}
+    )
+
+    stack.api("POST", "/v1/dtmf-calls", instruction(new_id, callee="+31612345162"))
+
+    [call] = stack.wait_for_instruction(new_id)["calls"]
+    assert call["outcome"] == "no-input"  # by CM's documented key; but never silently:
+    [event] = bus.for_instruction(new_id, 1)
+    assert event["detail"]["outcome"] == "no-input"
+    deadline = time.monotonic() + 20
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        logs = stack.function_logs(since)
+        lines = [line for group, found in logs.items() if "allback" in group for line in found]
+        if any("UnexpectedCallbackShape" in line for line in lines):
+            break
+        time.sleep(0.5)
+    assert any('"UnexpectedCallbackShape":[1.0]' in line.replace(" ", "") for line in lines)
+    assert any('"keys":["dtmf"]' in line.replace(" ", "") for line in lines)

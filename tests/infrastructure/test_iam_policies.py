@@ -51,6 +51,8 @@ def test_every_function_is_checked_and_calls_something_it_is_granted() -> None:
     assert found["ExpireCallsFunction"] == {
         "dynamodb:Query CallsTable/index/pending-calls",
         "dynamodb:UpdateItem CallsTable",
+        "dynamodb:GetItem CallsTable",  # settling held calls (issue 12)
+        "dynamodb:Query CallsTable",
     }
     assert "secretsmanager:GetSecretValue CmProductTokenSecret" not in found["CmCallbackFunction"]
     assert {

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.support.template import ROOT
+from devtools.template import ROOT
 
 STAMPS = {
     "requirements/dev.txt": ".venv/.installed-{}",

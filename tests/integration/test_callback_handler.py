@@ -211,7 +211,7 @@ def test_callback_that_overtakes_the_placement_is_kept(
     placed = post(place_call, sample_body())
 
     assert placed.status == 202
-    assert early[0].body == {"status": "recorded"}
+    assert early[0].body == {"status": "held"}  # until the placement confirms the call
     view = read(get_call).body
     assert view["status"] == "finished"
     [call] = view["calls"]
@@ -223,6 +223,7 @@ def test_callback_that_overtakes_the_placement_is_kept(
     [item] = [i for i in function_env.items() if i["sk"].startswith("call#")]
     assert item["metadata"] == {"order-id": "7781", "purpose": "pin-check"}
     assert "pending-shard" not in item
+    assert "hold" not in item  # confirmed by the placement: released, published
 
 
 # ------------------------------------------------------------------ refusals write nothing

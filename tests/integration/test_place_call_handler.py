@@ -80,7 +80,8 @@ def test_places_the_call_and_answers_202(place_call: Any, cm: Any, function_env:
     assert not token_is_valid(keys, "another-instruction", token)
 
     instruction = instruction_item(function_env, "order-7781-pin")
-    assert instruction["status"] == "placing"
+    assert instruction["status"] == "queued"  # the placement recorded its calls
+    assert instruction["call-ids"] == [call["call-id"].lower()]
     assert instruction["destinations"] == ["+31612345678"]
     assert instruction["metadata"] == {"order-id": "7781", "purpose": "pin-check"}
     assert instruction["owner"] == "arn:aws:iam::123456789012:user/orders-service"

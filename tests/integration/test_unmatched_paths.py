@@ -1,4 +1,5 @@
-"""A path the resolver's routes do not match is 404, never 500. API Gateway hands
+"""A path the resolver's routes do not match is 404 on GET and 403 on the callback route
+(issue 12: no token can be valid for it), never 500. API Gateway hands
 `{instruction-id}` on with any character but `/` (decoded: `%22` → `"`, `%00` → NUL);
 Powertools' routes accept fewer, and answer the rest with `NotFoundError` — which the
 catalogue's catch-all `Exception` turned into a 500 logged as "unexpected error" (with no
@@ -29,10 +30,11 @@ def test_get_of_an_id_no_route_matches_is_404(get_call: Any, instruction_id: str
 
 
 @pytest.mark.parametrize("instruction_id", ODD_IDS)
-def test_callback_to_an_id_no_route_matches_is_404(cm_callback: Any, instruction_id: str) -> None:
+def test_callback_to_an_id_no_route_matches_is_403(cm_callback: Any, instruction_id: str) -> None:
     logged = len(SESSION_LOG)
 
     response = deliver(cm_callback, callback_body("c-1"), "forged", instruction_id=instruction_id)
 
-    assert response.status == 404, response.body
+    assert response.status == 403, response.body
+    assert response.problem["type"] == "urn:dtmf-gateway:problem:forbidden"
     assert not [line for line in SESSION_LOG[logged:] if '"level":"ERROR"' in line]

@@ -174,8 +174,8 @@ def test_callback_records_once(table: Table) -> None:
     first = record.record("i-1", callback(call_id))
     second = record.record("i-1", callback(call_id, digits="0000"))
 
-    assert first[0] is CallbackVerdict.RECORDED
-    assert second[0] is CallbackVerdict.DUPLICATE
+    assert first.verdict is CallbackVerdict.RECORDED
+    assert second.verdict is CallbackVerdict.DUPLICATE
     assert table.call("i-1", call_id)["digits"] == "4821"  # type: ignore[index]
 
 
@@ -187,19 +187,25 @@ def test_a_callback_that_came_first_is_adopted_whatever_cm_makes_of_the_number(
 ) -> None:
     service(table, FakeCm(error=CmOutcomeUnknown("lost", timed_out=True))).place(request(), CONTEXT)
 
-    verdict, _ = RecordCallback(InMemoryCallbackStore(table)).record(
-        "i-1", callback("early", callee)
+    verdict = (
+        RecordCallback(InMemoryCallbackStore(table))
+        .record("i-1", callback("early", callee))
+        .verdict
     )
 
-    assert verdict is CallbackVerdict.RECORDED
+    # the placement never recorded its calls: held until the expirer settles it
+    assert verdict is CallbackVerdict.HELD
     assert table.call("i-1", "early")["callee"] == "+31612345678"  # type: ignore[index]
+    assert table.call("i-1", "early")["hold"] == "awaiting-placement"  # type: ignore[index]
 
 
 def test_a_callback_for_someone_else_is_refused(table: Table) -> None:
     placed(table)
 
-    verdict, _ = RecordCallback(InMemoryCallbackStore(table)).record(
-        "i-1", callback("stranger", "+32470123456")
+    verdict = (
+        RecordCallback(InMemoryCallbackStore(table))
+        .record("i-1", callback("stranger", "+32470123456"))
+        .verdict
     )
 
     assert verdict is CallbackVerdict.UNKNOWN_CALL
@@ -210,13 +216,13 @@ def test_no_callback_is_adopted_for_an_instruction_cm_refused(table: Table) -> N
     with pytest.raises(PlacementFailed):
         service(table, FakeCm(error=CmRejected("no", 400))).place(request(), CONTEXT)
 
-    verdict, _ = RecordCallback(InMemoryCallbackStore(table)).record("i-1", callback("c-1"))
+    verdict = RecordCallback(InMemoryCallbackStore(table)).record("i-1", callback("c-1")).verdict
 
     assert verdict is CallbackVerdict.UNKNOWN_CALL
 
 
 def test_unknown_instruction(table: Table) -> None:
-    assert RecordCallback(InMemoryCallbackStore(table)).record("nope", callback("c"))[0] is (
+    assert RecordCallback(InMemoryCallbackStore(table)).record("nope", callback("c")).verdict is (
         CallbackVerdict.UNKNOWN_INSTRUCTION
     )
 

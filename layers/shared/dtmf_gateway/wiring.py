@@ -124,7 +124,10 @@ def record_callback() -> RecordCallback:
     from dtmf_gateway.domain.callbacks import RecordCallback
 
     s = settings().require("TABLE_NAME")
-    return RecordCallback(DynamoDbCallbackStore(dynamodb(), s.table_name, retention=s.retention))
+    store = DynamoDbCallbackStore(
+        dynamodb(), s.table_name, retention=s.retention, pending_shards=s.pending_shards
+    )
+    return RecordCallback(store)
 
 
 @cache

@@ -18,9 +18,10 @@ MAX_ENTRIES_PER_CALL = 10
 
 
 def result_urn(detail: DtmfResultDetail) -> str:
-    """The event's `resources` entry: deterministic per result (one result per call, ever),
-    so consumers can deduplicate on it."""
-    return f"urn:dtmf-gateway:result:{detail.instruction_id}:{detail.call_id}"
+    """The event's `resources` entry: deterministic per result (one per call, and one per
+    correction of it: `…:revision:<n>`), so consumers can deduplicate on it."""
+    urn = f"urn:dtmf-gateway:result:{detail.instruction_id}:{detail.call_id}"
+    return f"{urn}:revision:{detail.revision}" if detail.revision else urn
 
 
 def result_entry(detail: DtmfResultDetail, bus_name: str) -> PutEventsRequestEntryTypeDef:

@@ -5,12 +5,13 @@ One name for one thing: these values appear unchanged in the API, the table and 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class InstructionStatus(StrEnum):
@@ -30,6 +31,20 @@ class CallStatus(StrEnum):
 
 
 TERMINAL_CALL_STATUSES = frozenset({CallStatus.FINISHED, CallStatus.EXPIRED})
+
+
+class Hold(StrEnum):
+    """Why an ended call is not (yet) published: its callback overtook the placement."""
+
+    AWAITING_PLACEMENT = "awaiting-placement"  # until the placement records its call ids
+    SET_ASIDE = "set-aside"  # not a call the placement recorded: kept for audit, never published
+
+
+class Correction(StrEnum):
+    """What a call's later revision corrects (the event's `corrects`)."""
+
+    EXPIRED = "expired"  # a real callback arrived after the call was expired
+    REDERIVED = "rederived"  # the outcome was re-derived from the stored callback body
 
 
 class Outcome(StrEnum):
@@ -64,6 +79,15 @@ class CmResult(BaseModel):
     description: str | None = None
     sip_disconnect_code: str | None = Field(default=None, alias="sip-disconnect-code")
     sip_disconnect_reason: str | None = Field(default=None, alias="sip-disconnect-reason")
+
+    @field_validator("description", "sip_disconnect_code", "sip_disconnect_reason", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        """CM documents these as text; any other JSON value (a number, a list) is kept as its
+        JSON text rather than refusing the callback."""
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +130,8 @@ class StoredInstruction:
     min_digits: int | None = None  # the instruction's own digit rules, to re-check callbacks
     max_digits: int | None = None
     regex: str | None = None
+    call_ids: tuple[str, ...] | None = None  # the calls the placement recorded (lower case);
+    # None until it has (then a callback for another call id is refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +150,10 @@ class StoredCall:
     metadata: dict[str, str] = field(default_factory=dict)
     queued_at: str | None = None
     finished_at: str | None = None
+    hold: Hold | None = None  # set: ended but not published (see Hold)
+    revision: int = 0  # 0 as first ended; each correction adds one
+    corrects: Correction | None = None  # what the latest revision corrected
+    callback_body: str | None = None  # CM's callback body as received (size-capped)
 
     @property
     def ended(self) -> bool:
@@ -139,14 +169,18 @@ class CallFinish:
     callee: str | None
     outcome: Outcome
     digits: str | None
-    result: dict[str, Any]
+    result: dict[str, Any]  # bounded (see domain.callbacks.bounded_json)
     finished_at: str
+    callback_body: str | None = None  # the body as received, size-capped
 
 
 class FinishStatus(StrEnum):
     """What ending a call in storage did."""
 
     RECORDED = "recorded"  # this callback ended the call
+    CORRECTED = "corrected"  # the call had expired: this callback's outcome replaced it
+    HELD = "held"  # hold_call: stored, awaiting the placement's confirmation
     DUPLICATE = "duplicate"  # the call had already ended: nothing changed
     NOT_FOUND = "not-found"  # finish_queued_call: no call with this id is stored (yet)
-    ALREADY_STORED = "already-stored"  # finish_unseen_call: the placement stored it meanwhile
+    ALREADY_STORED = "already-stored"  # finish_unseen_call/hold_call: the placement stored it
+    PLACEMENT_RECORDED = "placement-recorded"  # hold_call: the placement recorded its call ids

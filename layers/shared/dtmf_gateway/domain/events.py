@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dtmf_gateway.domain.calls import CmResult, Outcome
+from dtmf_gateway.domain.calls import CmResult, Correction, Outcome
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.calls import StoredCall
@@ -46,6 +46,18 @@ class DtmfResultDetail(BaseModel):
     metadata: dict[str, str] = Field(description="as given when the call was placed")
     queued_at: str = Field(alias="queued-at", pattern=_ISO_UTC)
     finished_at: str = Field(alias="finished-at", pattern=_ISO_UTC)
+    revision: int = Field(
+        default=0,
+        ge=0,
+        description="0 for a call's first result; each correction of it adds one (the latest "
+        "revision is the call's result)",
+    )
+    corrects: Correction | None = Field(
+        default=None,
+        description="set on a correction: `expired` (a real callback arrived after the call "
+        "was published as expired), `rederived` (the outcome was re-derived from CM's stored "
+        "callback body)",
+    )
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
@@ -66,5 +78,7 @@ def detail_from_call(call: StoredCall) -> DtmfResultDetail:
             "metadata": call.metadata,
             "queued-at": call.queued_at,
             "finished-at": call.finished_at,
+            "revision": call.revision,
+            "corrects": call.corrects,
         }
     )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from dtmf_gateway.domain.calls import iso, utc_now
 
 if TYPE_CHECKING:
-    from dtmf_gateway.domain.ports import PendingCalls
+    from dtmf_gateway.domain.ports import PendingCall, PendingCalls
 
 # How long after a call must have ended we still wait for CM's callback.
 CALLBACK_GRACE = timedelta(minutes=15)
@@ -38,6 +38,24 @@ def expire_stale_calls(
         examined += 1
         if pending.expire(call, iso(clock())):
             expired += 1
+        else:
+            settle_held(pending, call)
         if examined >= limit:
             break
     return ExpiryReport(examined=examined, expired=expired, already_ended=examined - expired)
+
+
+def settle_held(pending: PendingCalls, call: PendingCall) -> bool | None:
+    """Settle a call whose callback overtook a placement that never recorded its calls (the
+    expirer finds it on the pending index once PLACEMENT_GRACE has passed): released —
+    published — when the placement recorded it, or, with no placement record, when its
+    callee has no other call; else set aside (never published). None: the call is not held.
+    """
+    held = pending.held(call)
+    if held is None:
+        return None
+    if held.placement_call_ids is not None:
+        release = call.call_id in held.placement_call_ids
+    else:
+        release = held.callee is not None and held.callee not in held.callees_with_a_call
+    return pending.settle(call, release=release) and release

@@ -92,6 +92,31 @@ class CallbackStore(Protocol):
         finish_queued_call)."""
         ...
 
+    def hold_call(
+        self, instruction: StoredInstruction, finish: CallFinish, release_at: datetime
+    ) -> FinishStatus:
+        """Store the call ended but held (Hold.AWAITING_PLACEMENT), named on the instruction
+        so the placement finds it, and on the pending index at `release_at` so the expirer
+        settles it if the placement never does: HELD; PLACEMENT_RECORDED if the placement
+        has recorded its call ids meanwhile (nothing written); ALREADY_STORED if a call with
+        this id is stored."""
+        ...
+
+
+class CorrectionStore(Protocol):
+    """What re-deriving outcomes reads and writes (scripts/rederive.py)."""
+
+    def load_instruction(self, instruction_id: str) -> StoredInstruction | None: ...
+
+    def finished_calls(self, finished_from: str, finished_to: str) -> Iterable[StoredCall]:
+        """Finished calls with `finished-at` in [from, to) (ISO-8601 UTC, see calls.iso)."""
+        ...
+
+    def correct(self, call: StoredCall, finish: CallFinish) -> bool:
+        """Write `finish` as a correction of `call` (revision + 1, `corrects: rederived`);
+        False when the call changed since it was read."""
+        ...
+
 
 class InstructionReader(Protocol):
     def load(self, instruction_id: str) -> tuple[StoredInstruction, list[StoredCall]] | None:
@@ -105,13 +130,32 @@ class PendingCall:
     call_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class HeldCall:
+    """A held call and its instruction: the call ids the placement recorded (None: not
+    recorded) and the callees of the instruction's other calls that are not held."""
+
+    callee: str | None
+    placement_call_ids: tuple[str, ...] | None
+    callees_with_a_call: frozenset[str]
+
+
 class PendingCalls(Protocol):
     def stale(self, now: datetime) -> Iterable[PendingCall]:
         """Queued calls whose stale-after moment has passed."""
         ...
 
     def expire(self, call: PendingCall, finished_at: str) -> bool:
-        """Queued → expired; False when it already ended (a callback won)."""
+        """Queued → expired; False when it already ended (a callback won) or is held."""
+        ...
+
+    def held(self, call: PendingCall) -> HeldCall | None:
+        """The call if it is held (Hold.AWAITING_PLACEMENT), with what settling it needs."""
+        ...
+
+    def settle(self, call: PendingCall, *, release: bool) -> bool:
+        """Release a held call (published) or set it aside (Hold.SET_ASIDE, never
+        published), and take it off the pending index; False if it was no longer held."""
         ...
 
 

@@ -30,10 +30,20 @@ class Change:
 
     @property
     def ends_a_call(self) -> bool:
-        """True when a stored call changed from not ended (or absent) to finished/expired."""
-        if self.new is None or not self.new.ended:
-            return False
-        return self.old is None or not self.old.ended
+        """True when this change makes a call's result public: see :func:`is_publishable`."""
+        return is_publishable(self.old, self.new)
+
+
+def is_publishable(old: StoredCall | None, new: StoredCall | None) -> bool:
+    """A call's result is published when it becomes public: the call ended (or was absent,
+    or held) before and is now ended and not held; or it was corrected (its `revision` went
+    up: a late callback after `expired`, a re-derived outcome). Held and set-aside calls
+    (`hold`) are never published."""
+    if new is None or not new.ended or new.hold is not None:
+        return False
+    if old is None or not old.ended or old.hold is not None:
+        return True
+    return new.revision > old.revision
 
 
 @dataclass(frozen=True, slots=True)

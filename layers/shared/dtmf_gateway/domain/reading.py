@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from dtmf_gateway.domain.calls import (
+    Hold,
     InstructionStatus,
     StoredCall,
     StoredInstruction,
@@ -66,7 +67,10 @@ class ReadInstruction:
         found = self._reader.load(instruction_id)
         if found is None or found[0].owner != owner:
             raise InstructionNotFound(instruction_id)
-        instruction, calls = found
+        instruction, stored = found
+        # A call set aside (its callback named a call the placement did not record) is kept
+        # for audit only: it is not one of the instruction's results.
+        calls = [c for c in stored if c.hold is not Hold.SET_ASIDE]
         order = {callee: i for i, callee in enumerate(instruction.callees)}
         ordered = sorted(calls, key=lambda c: (order.get(c.callee or "", len(order)), c.call_id))
         return InstructionState(

@@ -1,5 +1,6 @@
 """What recording a callback reads and writes: conditional writes that let exactly one
-callback (or the expirer) end a call."""
+callback (or the expirer) end a call, correct an expired one, or hold one that overtook the
+placement."""
 
 from __future__ import annotations
 
@@ -8,22 +9,35 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
+    CALL_IDS,
+    HELD_CALL_IDS,
+    PK,
+    call_from_item,
     call_key,
+    correction_fields,
     finished_fields,
     from_item,
+    held_fields,
     instruction_from_item,
     instruction_key,
     unseen_call_fields,
 )
 from dtmf_gateway.adapters.dynamodb.conditional import (
+    correct_ended_call,
     end_queued_call,
     is_conditional_failure,
     set_fields,
 )
-from dtmf_gateway.domain.calls import CallFinish, FinishStatus, StoredInstruction
+from dtmf_gateway.domain.calls import (
+    CallFinish,
+    CallStatus,
+    Correction,
+    FinishStatus,
+    StoredInstruction,
+)
 
 if TYPE_CHECKING:
-    from datetime import timedelta
+    from datetime import datetime, timedelta
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
@@ -31,10 +45,18 @@ if TYPE_CHECKING:
 class DynamoDbCallbackStore:
     """`CallbackStore` on the calls table."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str, *, retention: timedelta) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        retention: timedelta,
+        pending_shards: int = 8,
+    ) -> None:
         self._ddb = client
         self._table = table_name
         self._retention = retention
+        self._shards = pending_shards
 
     def load_instruction(self, instruction_id: str) -> StoredInstruction | None:
         response = self._ddb.get_item(
@@ -47,18 +69,34 @@ class DynamoDbCallbackStore:
     def finish_queued_call(
         self, instruction: StoredInstruction, finish: CallFinish
     ) -> FinishStatus:
+        key = call_key(instruction.instruction_id, finish.call_id)
         try:
             end_queued_call(
                 self._ddb,
                 self._table,
-                call_key(instruction.instruction_id, finish.call_id),
+                key,
                 finished_fields(finish),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
             if not is_conditional_failure(error):
                 raise
-            return FinishStatus.DUPLICATE if error.response.get("Item") else FinishStatus.NOT_FOUND
+            old = error.response.get("Item")
+            if not isinstance(old, dict) or not old:
+                return FinishStatus.NOT_FOUND
+            stored = call_from_item(from_item(old))
+            if stored.status is not CallStatus.EXPIRED or stored.hold is not None:
+                return FinishStatus.DUPLICATE
+            # A real callback after the expiry: its outcome wins, as a correction.
+            corrected = correct_ended_call(
+                self._ddb,
+                self._table,
+                key,
+                correction_fields(finish, Correction.EXPIRED),
+                was=CallStatus.EXPIRED,
+                revision=stored.revision,
+            )
+            return FinishStatus.CORRECTED if corrected else FinishStatus.DUPLICATE
         return FinishStatus.RECORDED
 
     def finish_unseen_call(
@@ -69,3 +107,30 @@ class DynamoDbCallbackStore:
         if not set_fields(self._ddb, self._table, key, fields, only_if_new=True):
             return FinishStatus.ALREADY_STORED
         return FinishStatus.RECORDED
+
+    def hold_call(
+        self, instruction: StoredInstruction, finish: CallFinish, release_at: datetime
+    ) -> FinishStatus:
+        # First name it on the instruction, only while the placement has not recorded its
+        # calls: then either the placement sees it, or this callback sees the placement.
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=instruction_key(instruction.instruction_id),
+                UpdateExpression="ADD #held :id",
+                ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#calls)",
+                ExpressionAttributeNames={"#held": HELD_CALL_IDS, "#pk": PK, "#calls": CALL_IDS},
+                ExpressionAttributeValues={":id": {"SS": [finish.call_id]}},
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return FinishStatus.PLACEMENT_RECORDED
+            raise
+        fields = {
+            **unseen_call_fields(instruction, finish, self._retention),
+            **held_fields(release_at, self._shards, finish.call_id),
+        }
+        key = call_key(instruction.instruction_id, finish.call_id)
+        if not set_fields(self._ddb, self._table, key, fields, only_if_new=True):
+            return FinishStatus.ALREADY_STORED
+        return FinishStatus.HELD

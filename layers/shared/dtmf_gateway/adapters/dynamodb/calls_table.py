@@ -14,12 +14,20 @@ Attribute names are the API's JSON names (`instruction-id`, `queued-at`, …), w
 exceptions kept for the data already stored: the instruction's callees are `destinations`,
 and its stale-after time (seconds) is `max-call-seconds`. Calls still waiting for a callback
 carry `pending-shard` + `stale-at`, the keys of the sparse `pending-calls` index the expirer
-queries; they are removed when the call ends. `ttl` is the retention deadline (epoch
-seconds) DynamoDB uses to delete old items.
+queries; they are removed when the call ends (a held call keeps them until it is settled).
+`ttl` is the retention deadline (epoch seconds) DynamoDB uses to delete old items.
+
+Callbacks: a call's `result` is CM's result object as a JSON *string* (so no value CM sends
+depends on DynamoDB's number type; older items hold a map, read alike), `callback-body` the
+body as received (capped), `hold` why an ended call is not published (`awaiting-placement`,
+`set-aside`), `revision` + `corrects` a correction of an ended call. The instruction's
+`call-ids` are the calls its placement recorded (written once, with status `queued`), its
+`held-call-ids` the calls whose callbacks overtook the placement.
 """
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -32,6 +40,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from dtmf_gateway.domain.calls import (
     CallFinish,
     CallStatus,
+    Correction,
+    Hold,
     InstructionStatus,
     NewInstruction,
     Outcome,
@@ -75,6 +85,12 @@ FINISHED_AT = "finished-at"
 PENDING_SHARD = "pending-shard"
 STALE_AT = "stale-at"
 TTL = "ttl"
+CALLBACK_BODY = "callback-body"
+HOLD = "hold"
+REVISION = "revision"
+CORRECTS = "corrects"
+CALL_IDS = "call-ids"
+HELD_CALL_IDS = "held-call-ids"
 QUOTA_COUNT = "calls"
 
 _INSTRUCTION = "instruction"  # record-type values
@@ -137,13 +153,14 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; the product only stores integers."""
+    """DynamoDB numbers come back as Decimal: integers as int, others (only in maps written
+    before results were stored as text) as float."""
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain(v) for v in value]
     if isinstance(value, Decimal):
-        return int(value)
+        return int(value) if value == value.to_integral_value() else float(value)
     return value
 
 
@@ -207,14 +224,51 @@ def pending_fields(instruction: NewInstruction, call_id: str, shards: int) -> di
 PENDING_ATTRIBUTES = (PENDING_SHARD, STALE_AT)  # removed when a call ends
 
 
+def result_text(result: Mapping[str, Any] | None) -> str | None:
+    """CM's result object as stored: compact JSON text."""
+    if result is None:
+        return None
+    return json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+
+
+def _result_of(value: Any) -> dict[str, Any] | None:
+    """The stored result: JSON text (current items) or a map (items written before)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
 def finished_fields(finish: CallFinish) -> dict[str, Any]:
     return {
         STATUS: CallStatus.FINISHED.value,
         OUTCOME: finish.outcome.value,
         DIGITS: finish.digits,
-        RESULT: finish.result,
+        RESULT: result_text(finish.result),
         FINISHED_AT: finish.finished_at,
+        CALLBACK_BODY: finish.callback_body,
     }
+
+
+def correction_fields(finish: CallFinish, correction: Correction) -> dict[str, Any]:
+    """A correction of an ended call (`revision` is added by the store's update)."""
+    return {**finished_fields(finish), CORRECTS: correction.value}
+
+
+def held_fields(release_at: datetime, shards: int, call_id: str) -> dict[str, Any]:
+    """A held call's mark and its entry on the pending index (settled at `release_at`)."""
+    return {
+        HOLD: Hold.AWAITING_PLACEMENT.value,
+        PENDING_SHARD: pending_shard(call_id, shards),
+        STALE_AT: int(release_at.timestamp()),
+    }
+
+
+def placement_recorded_fields(call_ids: list[str]) -> dict[str, Any]:
+    """The instruction once its placement recorded its calls (one write per placement)."""
+    return {STATUS: InstructionStatus.QUEUED.value, CALL_IDS: [c.lower() for c in call_ids]}
 
 
 def expired_fields(finished_at: str) -> dict[str, Any]:
@@ -267,7 +321,13 @@ def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
         min_digits=request.get("min-digits"),
         max_digits=request.get("max-digits"),
         regex=request.get("regex"),
+        call_ids=tuple(item[CALL_IDS]) if CALL_IDS in item else None,
     )
+
+
+def held_call_ids(item: Mapping[str, Any]) -> set[str]:
+    """The held call ids named on a plain instruction item."""
+    return set(item.get(HELD_CALL_IDS) or ())
 
 
 def is_call_item(item: Mapping[str, Any]) -> bool:
@@ -284,10 +344,14 @@ def call_from_item(item: Mapping[str, Any]) -> StoredCall:
         status=_enum(CallStatus, item.get(STATUS)),
         outcome=_enum(Outcome, item.get(OUTCOME)),
         digits=item.get(DIGITS),
-        result=item.get(RESULT),
+        result=_result_of(item.get(RESULT)),
         metadata=item.get(METADATA) or {},
         queued_at=item.get(QUEUED_AT),
         finished_at=item.get(FINISHED_AT),
+        hold=_enum(Hold, item.get(HOLD)),
+        revision=int(item.get(REVISION) or 0),
+        corrects=_enum(Correction, item.get(CORRECTS)),
+        callback_body=item.get(CALLBACK_BODY),
     )
 
 

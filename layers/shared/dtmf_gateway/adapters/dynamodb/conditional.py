@@ -8,13 +8,15 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
+    HOLD,
     PENDING_ATTRIBUTES,
+    REVISION,
     STATUS,
     Key,
     assignments,
     to_item,
 )
-from dtmf_gateway.domain.calls import CallStatus
+from dtmf_gateway.domain.calls import CallStatus, Hold
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -71,3 +73,60 @@ def end_queued_call(
         ExpressionAttributeValues=to_item({**values, ":queued": CallStatus.QUEUED.value}),
         **extra,
     )
+
+
+def correct_ended_call(
+    client: DynamoDBClient,
+    table: str,
+    key: Key,
+    fields: dict[str, Any],
+    *,
+    was: CallStatus,
+    revision: int,
+) -> bool:
+    """SET `fields` and `revision` + 1 on a call still in status `was` at `revision` (so that
+    exactly one of two correctors wins); False when it changed meanwhile."""
+    clause, names, values = assignments(fields)
+    try:
+        client.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression=f"SET {clause}, #rev = :next",
+            ConditionExpression="#guard = :was AND (attribute_not_exists(#rev) OR #rev = :rev)"
+            " AND attribute_not_exists(#hold)",
+            ExpressionAttributeNames={**names, "#guard": STATUS, "#rev": REVISION, "#hold": HOLD},
+            ExpressionAttributeValues=to_item(
+                {**values, ":was": was.value, ":rev": revision, ":next": revision + 1}
+            ),
+        )
+    except ClientError as error:
+        if is_conditional_failure(error):
+            return False
+        raise
+    return True
+
+
+def settle_held_call(client: DynamoDBClient, table: str, key: Key, *, release: bool) -> bool:
+    """A held call released (its hold removed: published) or set aside (never published),
+    and off the pending index; False when it was not held (any more)."""
+    removed = {f"#p{i}": name for i, name in enumerate(PENDING_ATTRIBUTES)}
+    if release:
+        update = f"REMOVE #hold, {', '.join(removed)}"
+        values: dict[str, Any] = {":held": Hold.AWAITING_PLACEMENT.value}
+    else:
+        update = f"SET #hold = :aside REMOVE {', '.join(removed)}"
+        values = {":held": Hold.AWAITING_PLACEMENT.value, ":aside": Hold.SET_ASIDE.value}
+    try:
+        client.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression=update,
+            ConditionExpression="#hold = :held",
+            ExpressionAttributeNames={**removed, "#hold": HOLD},
+            ExpressionAttributeValues=to_item(values),
+        )
+    except ClientError as error:
+        if is_conditional_failure(error):
+            return False
+        raise
+    return True

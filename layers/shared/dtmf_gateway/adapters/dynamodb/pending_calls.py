@@ -8,16 +8,29 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
+    INSTRUCTION_SK,
     PENDING_INDEX,
     PENDING_SHARD,
+    PK,
+    SK,
     STALE_AT,
+    call_from_item,
     call_key,
     expired_fields,
+    from_item,
     ids_of_call_key,
+    instruction_from_item,
+    instruction_pk,
+    is_call_item,
     to_item,
 )
-from dtmf_gateway.adapters.dynamodb.conditional import end_queued_call, is_conditional_failure
-from dtmf_gateway.domain.ports import PendingCall
+from dtmf_gateway.adapters.dynamodb.conditional import (
+    end_queued_call,
+    is_conditional_failure,
+    settle_held_call,
+)
+from dtmf_gateway.domain.calls import Hold
+from dtmf_gateway.domain.ports import HeldCall, PendingCall
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -63,3 +76,46 @@ class DynamoDbPendingCalls:
                 return False
             raise
         return True
+
+    def held(self, call: PendingCall) -> HeldCall | None:
+        found = self._ddb.get_item(
+            TableName=self._table,
+            Key=call_key(call.instruction_id, call.call_id),
+            ConsistentRead=True,
+        )
+        if "Item" not in found:
+            return None
+        stored = call_from_item(from_item(found["Item"]))
+        if stored.hold is not Hold.AWAITING_PLACEMENT:
+            return None
+        call_ids: tuple[str, ...] | None = None
+        callees: set[str] = set()
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": PK},
+            "ExpressionAttributeValues": {":pk": {"S": instruction_pk(call.instruction_id)}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
+            for raw in page["Items"]:
+                item = from_item(raw)
+                if item[SK] == INSTRUCTION_SK:
+                    call_ids = instruction_from_item(item).call_ids
+                elif is_call_item(item):
+                    other = call_from_item(item)
+                    if other.hold is None and other.callee:
+                        callees.add(other.callee)
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return HeldCall(
+            callee=stored.callee,
+            placement_call_ids=call_ids,
+            callees_with_a_call=frozenset(callees),
+        )
+
+    def settle(self, call: PendingCall, *, release: bool) -> bool:
+        key = call_key(call.instruction_id, call.call_id)
+        return settle_held_call(self._ddb, self._table, key, release=release)

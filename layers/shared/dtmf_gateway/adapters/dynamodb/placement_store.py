@@ -13,13 +13,20 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     assignments,
     call_key,
     ended_instruction_fields,
+    from_item,
+    held_call_ids,
     instruction_item,
     instruction_key,
     pending_fields,
+    placement_recorded_fields,
     queued_call_fields,
     to_item,
 )
-from dtmf_gateway.adapters.dynamodb.conditional import is_conditional_failure, set_fields
+from dtmf_gateway.adapters.dynamodb.conditional import (
+    is_conditional_failure,
+    set_fields,
+    settle_held_call,
+)
 from dtmf_gateway.domain.calls import CmQueuedCall, InstructionStatus, NewInstruction
 from dtmf_gateway.domain.errors import InstructionAlreadyExists
 
@@ -86,3 +93,27 @@ class DynamoDbInstructionStore:
                 # The callback won the race and already finished this call: add what the
                 # placement knows, leave its status and result alone.
                 set_fields(self._ddb, self._table, key, described, only_if_new=False)
+        self._record_call_ids(instruction.instruction_id, [c.call_id or "" for c in calls])
+
+    def _record_call_ids(self, instruction_id: str, call_ids: list[str]) -> None:
+        """Name the placement's calls on the instruction (one write per placement): from
+        now on a callback for another call id is refused. Calls whose callbacks overtook
+        the placement (held) are released when they are among them, else set aside."""
+        clause, names, values = assignments(placement_recorded_fields(call_ids))
+        response = self._ddb.update_item(
+            TableName=self._table,
+            Key=instruction_key(instruction_id),
+            UpdateExpression=f"SET {clause}",
+            ConditionExpression=f"attribute_exists({PK})",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item(values),
+            ReturnValues="ALL_NEW",
+        )
+        recorded = {c.lower() for c in call_ids}
+        for held in sorted(held_call_ids(from_item(response.get("Attributes", {})))):
+            settle_held_call(
+                self._ddb,
+                self._table,
+                call_key(instruction_id, held),
+                release=held in recorded,
+            )

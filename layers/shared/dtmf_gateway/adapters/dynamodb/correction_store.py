@@ -1,0 +1,68 @@
+"""`CorrectionStore` on the calls table: finished calls by time range, corrections written
+conditionally (the call must still be at the revision that was read)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from dtmf_gateway.adapters.dynamodb.calls_table import (
+    FINISHED_AT,
+    RECORD_TYPE,
+    call_from_item,
+    call_key,
+    correction_fields,
+    from_item,
+    instruction_from_item,
+    instruction_key,
+    is_call_item,
+    to_item,
+)
+from dtmf_gateway.adapters.dynamodb.conditional import correct_ended_call
+from dtmf_gateway.domain.calls import CallFinish, CallStatus, Correction, StoredCall
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from dtmf_gateway.domain.calls import StoredInstruction
+
+
+class DynamoDbCorrectionStore:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._ddb = client
+        self._table = table_name
+
+    def load_instruction(self, instruction_id: str) -> StoredInstruction | None:
+        found = self._ddb.get_item(
+            TableName=self._table, Key=instruction_key(instruction_id), ConsistentRead=True
+        )
+        return instruction_from_item(from_item(found["Item"])) if "Item" in found else None
+
+    def finished_calls(self, finished_from: str, finished_to: str) -> Iterator[StoredCall]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "#type = :call AND #at >= :from AND #at < :to",
+            "ExpressionAttributeNames": {"#type": RECORD_TYPE, "#at": FINISHED_AT},
+            "ExpressionAttributeValues": to_item(
+                {":call": "call", ":from": finished_from, ":to": finished_to}
+            ),
+        }
+        while True:
+            page = self._ddb.scan(**kwargs)
+            for raw in page["Items"]:
+                item = from_item(raw)
+                if is_call_item(item):
+                    yield call_from_item(item)
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def correct(self, call: StoredCall, finish: CallFinish) -> bool:
+        return correct_ended_call(
+            self._ddb,
+            self._table,
+            call_key(call.instruction_id, call.call_id),
+            correction_fields(finish, Correction.REDERIVED),
+            was=CallStatus.FINISHED,
+            revision=call.revision,
+        )
