@@ -32,7 +32,10 @@ MetricName = Literal[
     "CallbackForbidden",
     "ResultsPublished",
     "ResultsNotPublished",
+    "ResultsSetAside",
+    "ResultsPastRetention",
     "CallsExpired",
+    "ExpiryBacklogLeft",
     "ResultsConsumed",
 ]
 # Each metric's own dimension besides `service` (None: `service` only).
@@ -51,7 +54,10 @@ METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
     "CallbackForbidden": None,
     "ResultsPublished": None,
     "ResultsNotPublished": None,
+    "ResultsSetAside": None,
+    "ResultsPastRetention": None,
     "CallsExpired": None,
+    "ExpiryBacklogLeft": None,
     "ResultsConsumed": None,
 }
 

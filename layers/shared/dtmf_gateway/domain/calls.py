@@ -124,10 +124,15 @@ class StoredCall:
     metadata: dict[str, str] = field(default_factory=dict)
     queued_at: str | None = None
     finished_at: str | None = None
+    retained_until: datetime | None = None  # past it, the call is gone (retention, as GET)
 
     @property
     def ended(self) -> bool:
         return self.status in TERMINAL_CALL_STATUSES
+
+    def gone(self, now: datetime) -> bool:
+        """True once the call is past its retention: nobody may see or be sent it."""
+        return self.retained_until is not None and now >= self.retained_until
 
 
 @dataclass(frozen=True, slots=True)

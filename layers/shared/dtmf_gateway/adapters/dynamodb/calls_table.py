@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -288,7 +288,18 @@ def call_from_item(item: Mapping[str, Any]) -> StoredCall:
         metadata=item.get(METADATA) or {},
         queued_at=item.get(QUEUED_AT),
         finished_at=item.get(FINISHED_AT),
+        retained_until=_moment(item.get(TTL)),
     )
+
+
+def _moment(epoch_seconds: Any) -> datetime | None:
+    """The retention deadline of an item's `ttl` (None when absent or not a number)."""
+    if isinstance(epoch_seconds, bool) or not isinstance(epoch_seconds, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(epoch_seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------- update expressions
