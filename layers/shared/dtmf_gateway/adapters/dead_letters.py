@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from dtmf_gateway.domain.ports import SetAside
 
 SET_ASIDE_KIND = "dtmf-gateway/set-aside"
-_BATCH = 10  # SendMessageBatch's limit
 
 
 def letter_body(letter: SetAside, at: str) -> str:
@@ -44,19 +43,13 @@ class SqsDeadLetters:
         self._queue = queue_url
 
     def set_aside(self, letters: Sequence[SetAside]) -> list[int]:
+        """One message per letter (set-aside results are rare; one message each keeps the
+        grant to sqs:SendMessage); the indexes of those not sent."""
         at = iso(utc_now())
         unkept: list[int] = []
-        for start in range(0, len(letters), _BATCH):
-            chunk = range(start, min(start + _BATCH, len(letters)))
+        for index, letter in enumerate(letters):
             try:
-                response = self._sqs.send_message_batch(
-                    QueueUrl=self._queue,
-                    Entries=[
-                        {"Id": str(i), "MessageBody": letter_body(letters[i], at)} for i in chunk
-                    ],
-                )
+                self._sqs.send_message(QueueUrl=self._queue, MessageBody=letter_body(letter, at))
             except (ClientError, BotoCoreError):
-                unkept.extend(chunk)
-                continue
-            unkept.extend(int(f["Id"]) for f in response.get("Failed", []))
-        return sorted(unkept)
+                unkept.append(index)
+        return unkept
