@@ -26,7 +26,7 @@ from dtmf_gateway.domain.publishing import Change, publish_ended_calls
 from tests.fakes import InMemoryDeadLetters
 
 
-class Crash(BaseException):  # noqa: N818 - the Lambda runtime killing the invocation
+class Crash(BaseException):
     """Not an Exception: nothing in the product may catch it."""
 
 
@@ -41,7 +41,7 @@ class ScriptedEvents:
     bus: list[dict[str, Any]] = field(default_factory=list)
     crash_pending: bool = False
 
-    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         fault = next(self.script, "ok")
         if fault == "whole":
             error = {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}
@@ -115,7 +115,7 @@ def deliver(
             report = publish_ended_calls(batch, publisher, dead_letters)
         except Crash:
             continue
-        failed = {r for r in report.failed}
+        failed = set(report.failed)
         first = next((i for i, c in enumerate(batch) if c.record_id in failed), len(batch))
         checkpoint += first
     raise AssertionError("the stream never drained")
@@ -211,7 +211,7 @@ def test_an_item_that_makes_no_valid_event_is_set_aside_alone() -> None:
 
 def test_entries_the_bus_refuses_as_invalid_are_set_aside_and_the_rest_published() -> None:
     class Refusing(ScriptedEvents):
-        def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
             if len(Entries) > 1:
                 error = {"Error": {"Code": "ValidationException", "Message": "bad entry"}}
                 raise ClientError(error, "PutEvents")  # type: ignore[arg-type]
