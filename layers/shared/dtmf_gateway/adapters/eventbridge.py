@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 MAX_ENTRIES_PER_CALL = 10
 MAX_ENTRY_BYTES = 256 * 1024 - 1  # "must be less than 256KB", for one entry and one request
+# An oversized detail is shortened to leave room for the envelope EventBridge adds (id, time,
+# account, region, ~0.5 KB), so the delivered event also fits the 256 KB a consumer's SQS
+# queue or asynchronously invoked Lambda function accepts.
+ENVELOPE_ALLOWANCE_BYTES = 4 * 1024
 _TIME_BYTES = 14
 
 # PutEvents API reference, PutEventsResultEntry.ErrorCode: not worth retrying.
@@ -58,7 +62,8 @@ def entry_size(entry: Mapping[str, Any]) -> int:
 
 def result_entry(detail: DtmfResultDetail, bus_name: str) -> PutEventsRequestEntryTypeDef:
     """The PutEvents entry of one DTMF Result (the trace header goes on when Lambda has one),
-    its detail shortened (domain.events.fitted) when the entry would exceed MAX_ENTRY_BYTES."""
+    its detail shortened (domain.events.fitted) when the entry would exceed MAX_ENTRY_BYTES
+    less ENVELOPE_ALLOWANCE_BYTES."""
     entry: PutEventsRequestEntryTypeDef = {
         "Source": EVENT_SOURCE,
         "DetailType": DETAIL_TYPE,
@@ -67,9 +72,10 @@ def result_entry(detail: DtmfResultDetail, bus_name: str) -> PutEventsRequestEnt
         "Resources": [result_urn(detail)],
     }
     size = entry_size(entry)
-    if size > MAX_ENTRY_BYTES:
+    budget = MAX_ENTRY_BYTES - ENVELOPE_ALLOWANCE_BYTES
+    if size > budget:
         overhead = size - len(entry["Detail"].encode())
-        entry["Detail"] = fitted(detail, MAX_ENTRY_BYTES - overhead).to_json()
+        entry["Detail"] = fitted(detail, budget - overhead).to_json()
     trace = os.environ.get("_X_AMZN_TRACE_ID")  # set by Lambda per invocation
     if trace:
         entry["TraceHeader"] = trace
