@@ -267,7 +267,18 @@ def bus(function_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Bus:
 
 
 @pytest.fixture
-def publish_results(bus: Bus) -> Any:
+def publisher_dlq(function_env: Aws, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The publisher's dead-letter queue (its URL), as the template wires it."""
+    url: str = boto3.client("sqs", region_name=REGION).create_queue(QueueName="publish-dlq")[
+        "QueueUrl"
+    ]
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", url)
+    _reset_caches()
+    return url
+
+
+@pytest.fixture
+def publish_results(bus: Bus, publisher_dlq: str) -> Any:
     from devtools.lambdas import load_function
 
     return load_function("publish_results")

@@ -8,6 +8,7 @@
   item shapes the DynamoDB adapter writes (its pure builders are reused);
 * :class:`FakeSecrets`, :class:`FakeCallbackUrls` — secrets already fetched, real HMAC tokens;
 * :class:`InMemoryPublisher` — ``ResultPublisher`` keeping the PutEvents entries it would send;
+* :class:`InMemoryDeadLetters` — ``DeadLetters`` keeping what the publisher set aside;
 * :class:`InMemoryPersistence` — a Powertools idempotency persistence layer in a dict.
 """
 
@@ -69,6 +70,7 @@ from dtmf_gateway.domain.calls import (
 )
 from dtmf_gateway.domain.errors import CmError, InstructionAlreadyExists
 from dtmf_gateway.domain.events import DtmfResultDetail
+from dtmf_gateway.domain.ports import PublishFailure, SetAside
 from dtmf_gateway.domain.request import DtmfCallRequest
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
 
@@ -271,20 +273,45 @@ class FakeCallbackUrls:
 
 
 class InMemoryPublisher:
-    """Keeps the PutEvents entries it would send; the indexes in `fail` are reported failed."""
+    """Keeps the PutEvents entries it would send; the indexes in `fail` are reported failed
+    (retryable), those in `refuse` refused for good."""
 
-    def __init__(self, bus_name: str = "dtmf-results", *, fail: frozenset[int] = frozenset()):
+    def __init__(
+        self,
+        bus_name: str = "dtmf-results",
+        *,
+        fail: frozenset[int] = frozenset(),
+        refuse: frozenset[int] = frozenset(),
+    ):
         self._bus = bus_name
         self.fail = fail
+        self.refuse = refuse
         self.entries: list[dict[str, Any]] = []
 
-    def publish(self, details: Sequence[DtmfResultDetail]) -> list[int]:
+    def publish(self, details: Sequence[DtmfResultDetail]) -> list[PublishFailure]:
+        failures = []
         for index, detail in enumerate(details):
-            if index not in self.fail:
+            if index in self.fail | self.refuse:
+                failures.append(PublishFailure(index, "scripted", index in self.refuse))
+            else:
                 self.entries.append(dict(result_entry(detail, self._bus)))
         if len(self.entries) > 1000:  # the benchmark publishes thousands
             del self.entries[:-10]
-        return sorted(i for i in self.fail if i < len(details))
+        return failures
+
+
+class InMemoryDeadLetters:
+    """``DeadLetters`` keeping the letters; fails (keeps nothing) while `unavailable`."""
+
+    def __init__(self) -> None:
+        self.letters: list[SetAside] = []
+        self.unavailable = False
+
+    def set_aside(self, letters: Sequence[SetAside]) -> list[int]:
+        if self.unavailable:
+            return list(range(len(letters)))
+        self.letters.extend(letters)
+        return []
 
 
 class InMemoryPersistence(BasePersistenceLayer):

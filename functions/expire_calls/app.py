@@ -1,4 +1,8 @@
-"""Scheduled: calls that never got a callback become `expired` (and are published as such)."""
+"""Scheduled: calls that never got a callback become `expired` (and are published as such).
+
+A run drains every stale call within the invocation's time (its remaining time minus a
+margin), however many there are; what is left when time runs out is taken by the next run.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +21,20 @@ pending = wiring.pending_calls()
 @metrics.log_metrics
 @logger.inject_lambda_context
 @event_source(data_class=EventBridgeEvent)
-def handler(event: EventBridgeEvent, _context: LambdaContext) -> dict[str, Any]:
-    report = expire_stale_calls(pending)
+def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
+    report = expire_stale_calls(
+        pending, seconds_left=lambda: context.get_remaining_time_in_millis() / 1000
+    )
     count("CallsExpired", report.expired)
+    if not report.finished:
+        count("ExpiryBacklogLeft")
     logger.info(
         "expiry run",
-        extra={"examined": report.examined, "expired": report.expired, "schedule": event.time},
+        extra={
+            "examined": report.examined,
+            "expired": report.expired,
+            "finished": report.finished,
+            "schedule": event.time,
+        },
     )
-    return {"examined": report.examined, "expired": report.expired}
+    return {"examined": report.examined, "expired": report.expired, "finished": report.finished}

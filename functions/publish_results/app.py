@@ -1,7 +1,9 @@
 """DynamoDB stream → `DTMF Result` events: the outbox relay.
 
 Reports partial batch failures by sequence number, so only the records whose events did not
-reach the bus are retried (bisected on error, bounded retries, then the on-failure queue).
+reach the bus for a retryable reason are retried (bisected on error, bounded retries, then the
+on-failure queue). Records that cannot be published as they are go to the same queue at once,
+sent by the publisher itself, and are acknowledged (see domain.publishing).
 """
 
 from __future__ import annotations
@@ -17,18 +19,31 @@ from dtmf_gateway.domain.publishing import publish_ended_calls
 from dtmf_gateway.observability import count, logger, metrics
 
 publisher = wiring.result_publisher()
+dead_letters = wiring.dead_letters()
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 @event_source(data_class=DynamoDBStreamEvent)
 def handler(event: DynamoDBStreamEvent, _context: LambdaContext) -> dict[str, Any]:
-    report = publish_ended_calls(changes(event), publisher)
+    report = publish_ended_calls(changes(event), publisher, dead_letters)
     count("ResultsPublished", report.published)
+    if report.gone:
+        count("ResultsPastRetention", report.gone)
+    for letter in report.set_aside:
+        logger.error(
+            "result set aside on the dead-letter queue",
+            extra={
+                "instruction_id": letter.instruction_id,
+                "call_id": letter.call_id,
+                "reason": letter.reason,
+            },
+        )
+    if report.set_aside:
+        count("ResultsSetAside", len(report.set_aside))
     if report.failed:
         count("ResultsNotPublished", len(report.failed))
         logger.warning(
-            "results not published, will be retried",
-            extra={"failed": len(report.failed), "malformed": len(report.malformed)},
+            "results not published, will be retried", extra={"failed": len(report.failed)}
         )
     return {"batchItemFailures": [{"itemIdentifier": rid} for rid in report.failed]}

@@ -288,11 +288,12 @@ def _stream_record(sequence: str, image: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_the_publisher_reports_what_it_could_not_publish(
+def test_the_publisher_sets_aside_what_it_can_never_publish(
     stack: LocalStack, bus: BusEvents, new_id: str
 ) -> None:
-    """The failure path, as the stream would deliver it: one good change is published, one it
-    cannot turn into an event is reported back for retry (the emulator does not retry)."""
+    """The failure path, as the stream would deliver it: the good change is published; the one
+    that can never make an event goes to the publisher's DLQ (sent by the function itself,
+    under its own role) and is acknowledged, so it holds nothing back."""
     stack.script_callee("+31612345181", pickup="answer", keys=["4821#"])
     stack.api("POST", "/v1/dtmf-calls", instruction(new_id, callee="+31612345181"))
     stack.wait_for_instruction(new_id)
@@ -310,10 +311,32 @@ def test_the_publisher_reports_what_it_could_not_publish(
         {"Records": [_stream_record("100001", finished), _stream_record("100002", broken)]},
     )
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": "100002"}]}
-    events = bus.for_instruction(new_id, 2)  # the redelivered change is published again
+    assert response == {"batchItemFailures": []}
+    events = bus.for_instruction(new_id, 2)  # the redelivered good change is published again
     assert len(events) == 2
     assert events[0]["detail"] == events[1]["detail"]
+    letters = _dead_letters(stack, new_id)
+    assert [(x["call-id"], x["stream-record"]) for x in letters] == [
+        (finished["call-id"]["S"], "100002")
+    ]
+    assert "caller" in letters[0]["reason"]
+
+
+def _dead_letters(stack: LocalStack, instruction_id: str) -> list[dict[str, Any]]:
+    """The publisher's own messages about `instruction_id` on its DLQ (deleted once read)."""
+    sqs = stack.client("sqs")
+    url = stack.outputs()["PublishResultsDLQUrl"].replace("//localhost:", "//127.0.0.1:")
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 20
+    while not found and time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            body = json.loads(message["Body"])
+            if body.get("instruction-id") == instruction_id:
+                found.append(body)
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return found
 
 
 # ---------------------------------------------------------------- checked last

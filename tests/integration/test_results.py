@@ -136,7 +136,8 @@ def test_put_events_in_batches_of_ten_with_per_entry_failures(bus: Any) -> None:
 
         failed = publisher.publish([_detail(n) for n in range(25)])
 
-    assert failed == [13, 17, 20, 21, 22, 23, 24]
+    assert [f.index for f in failed] == [13, 17, 20, 21, 22, 23, 24]
+    assert not any(f.permanent for f in failed)  # all retryable: the stream retries them
 
 
 def test_handler_reports_exactly_the_records_that_failed(publish_results: Any) -> None:
@@ -194,18 +195,32 @@ def test_an_access_denied_publish_is_logged_with_its_error_code(
     assert any("AccessDenied" in line for line in SESSION_LOG[logged:])
 
 
-def test_an_ended_call_that_cannot_make_a_valid_event_is_retried_not_dropped(
-    publish_results: Any, bus: Any
+def test_an_ended_call_that_cannot_make_a_valid_event_is_set_aside_not_retried_not_dropped(
+    publish_results: Any, bus: Any, publisher_dlq: str
 ) -> None:
-    batch = sample_event("publish_results.json")
-    record = batch["Records"][1]
-    del record["dynamodb"]["NewImage"]["callee"]
-    batch["Records"] = [record]
+    batch = sample_event("publish_results.json")  # records 2, 3 and 5 end a call
+    del batch["Records"][1]["dynamodb"]["NewImage"]["callee"]
 
     response = publish_results.handler(batch, LambdaContext())
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": "100000000000000000002"}]}
-    assert bus.received() == []
+    assert response == {"batchItemFailures": []}  # acknowledged: it never holds the batch
+    assert len(bus.received()) == 2  # its batch-mates are published
+    [letter] = _dead_letters(bus.sqs, publisher_dlq)
+    assert letter["kind"] == "dtmf-gateway/set-aside"
+    assert letter["stream-record"] == "100000000000000000002"
+    assert (letter["instruction-id"], letter["call-id"]) == _ids(batch["Records"][1])
+    assert "callee" in letter["reason"]
+    assert "+31" not in letter["reason"]  # reasons name fields, never values
+
+
+def _dead_letters(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]
+
+
+def _ids(record: dict[str, Any]) -> tuple[str, str]:
+    image = record["dynamodb"]["NewImage"]
+    return image["instruction-id"]["S"], image["call-id"]["S"]
 
 
 # ------------------------------------------------------------------ schema contract
@@ -234,7 +249,7 @@ def test_schema_and_model_agree_on_fields_and_outcomes() -> None:
     model_fields = {f.alias or name for name, f in DtmfResultDetail.model_fields.items()}
 
     assert set(detail_schema["properties"]) == model_fields
-    optional = {"schema-version", "revision", "corrects"}
+    optional = {"schema-version", "revision", "corrects", "truncated"}  # truncated: if shortened
     assert set(detail_schema["required"]) == model_fields - optional
     assert SCHEMA["definitions"]["Outcome"]["enum"] == [o.value for o in Outcome]
     assert detail_schema["additionalProperties"] is False
@@ -302,7 +317,7 @@ def test_expirer_handler_with_the_sample_schedule_event(function_env: Any) -> No
 
     result = module.handler(sample_event("expire_calls.json"), LambdaContext())
 
-    assert result == {"examined": 1, "expired": 1}
+    assert result == {"examined": 1, "expired": 1, "finished": True}
 
 
 def test_finished_calls_are_never_expired(

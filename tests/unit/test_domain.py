@@ -29,6 +29,7 @@ from tests.fakes import (
     FakeCm,
     InMemoryCallbackStore,
     InMemoryCalleeQuota,
+    InMemoryDeadLetters,
     InMemoryInstructionStore,
     InMemoryPublisher,
     Table,
@@ -251,6 +252,7 @@ def ended(call_id: str, **changes: Any) -> Any:
 
 def test_only_endings_are_published_and_failures_map_to_their_records() -> None:
     publisher = InMemoryPublisher(fail=frozenset({1}))
+    dead_letters = InMemoryDeadLetters()
     changes = [
         Change("1", None, ended("a", status="queued")),  # placed: not an ending
         Change("2", ended("a", status="queued"), ended("a")),  # ended → published
@@ -259,12 +261,13 @@ def test_only_endings_are_published_and_failures_map_to_their_records() -> None:
         Change("5", ended("c", status="queued"), ended("c", callee=None)),  # unusable item
     ]
 
-    report = publish_ended_calls(changes, publisher)
+    report = publish_ended_calls(changes, publisher, dead_letters)
 
     assert [json.loads(e["Detail"])["call-id"] for e in publisher.entries] == ["a"]
     assert (report.published, report.skipped) == (1, 2)
-    assert report.failed == ["3", "5"]
-    assert report.malformed == ["5"]
+    assert report.failed == ["3"]  # retryable: retried
+    assert [(x.record_id, x.call_id) for x in report.set_aside] == [("5", "c")]
+    assert dead_letters.letters == report.set_aside
 
 
 def test_the_callee_limit_is_checked_before_anything_is_stored(table: Table) -> None:

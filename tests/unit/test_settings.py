@@ -40,9 +40,23 @@ def test_a_missing_setting_fails_the_cold_start_by_name(
 
 def test_the_publisher_needs_no_table(function_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVENT_BUS_NAME", "results")
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1/dlq")
     monkeypatch.delenv("TABLE_NAME")
     _reset_caches()
 
     assert load_function("publish_results").publisher is not None
+
+    _reset_caches()
+
+
+def test_the_publisher_fails_its_cold_start_without_its_dead_letter_queue(
+    function_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVENT_BUS_NAME", "results")
+    monkeypatch.delenv("DEAD_LETTER_QUEUE_URL", raising=False)
+    _reset_caches()
+
+    with pytest.raises(ConfigurationError, match="DEAD_LETTER_QUEUE_URL"):
+        load_function("publish_results")
 
     _reset_caches()

@@ -33,7 +33,10 @@ MetricName = Literal[
     "UnexpectedCallbackShape",
     "ResultsPublished",
     "ResultsNotPublished",
+    "ResultsSetAside",
+    "ResultsPastRetention",
     "CallsExpired",
+    "ExpiryBacklogLeft",
     "ResultsConsumed",
 ]
 # Each metric's own dimension besides `service` (None: `service` only).
@@ -53,7 +56,10 @@ METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
     "UnexpectedCallbackShape": None,
     "ResultsPublished": None,
     "ResultsNotPublished": None,
+    "ResultsSetAside": None,
+    "ResultsPastRetention": None,
     "CallsExpired": None,
+    "ExpiryBacklogLeft": None,
     "ResultsConsumed": None,
 }
 

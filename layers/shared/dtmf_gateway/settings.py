@@ -31,6 +31,7 @@ def _number(name: str, default: float) -> float:
 class Settings:
     table_name: str
     event_bus_name: str
+    dead_letter_queue_url: str
     idempotency_table_name: str
     cm_base_url: str
     cm_product_token_secret: str
@@ -51,6 +52,7 @@ class Settings:
         return cls(
             table_name=os.environ.get("TABLE_NAME", "").strip(),
             event_bus_name=os.environ.get("EVENT_BUS_NAME", "").strip(),
+            dead_letter_queue_url=os.environ.get("DEAD_LETTER_QUEUE_URL", "").strip(),
             idempotency_table_name=os.environ.get("IDEMPOTENCY_TABLE_NAME", "").strip(),
             cm_base_url=os.environ.get("CM_BASE_URL", "https://api.cm.com"),
             cm_product_token_secret=os.environ.get("CM_PRODUCT_TOKEN_SECRET", "").strip(),
@@ -79,6 +81,7 @@ class Settings:
 _FIELD_OF = {
     "TABLE_NAME": "table_name",
     "EVENT_BUS_NAME": "event_bus_name",
+    "DEAD_LETTER_QUEUE_URL": "dead_letter_queue_url",
     "IDEMPOTENCY_TABLE_NAME": "idempotency_table_name",
     "CM_PRODUCT_TOKEN_SECRET": "cm_product_token_secret",
     "CALLBACK_SIGNING_SECRET": "callback_signing_secret",

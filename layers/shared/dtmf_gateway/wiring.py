@@ -19,6 +19,7 @@ from dtmf_gateway.settings import settings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+    from dtmf_gateway.adapters.dead_letters import SqsDeadLetters
     from dtmf_gateway.adapters.dynamodb.pending_calls import DynamoDbPendingCalls
     from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher
     from dtmf_gateway.adapters.secrets import ManagedSecrets, SignedCallbackUrls
@@ -145,6 +146,14 @@ def result_publisher() -> EventBridgeResultPublisher:
 
     s = settings().require("EVENT_BUS_NAME")
     return EventBridgeResultPublisher(boto3.client("events"), s.event_bus_name)
+
+
+@cache
+def dead_letters() -> SqsDeadLetters:
+    from dtmf_gateway.adapters.dead_letters import SqsDeadLetters
+
+    s = settings().require("DEAD_LETTER_QUEUE_URL")
+    return SqsDeadLetters(boto3.client("sqs"), s.dead_letter_queue_url)
 
 
 @cache

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from dtmf_gateway.domain.callees import matching_callee
 from dtmf_gateway.domain.calls import (
     CallFinish,
     CallStatus,
@@ -275,18 +276,10 @@ class RecordCallback:
         return status
 
 
-def _national_significant(number: str) -> str:
-    digits = "".join(ch for ch in number if ch.isdigit())
-    return digits.removeprefix("00")
-
-
 def _matching_callee(instruction: StoredInstruction, callee: str | None) -> str | None:
     """The instruction's own E.164 form of the callback's callee, if it is one we asked for
-    (CM may format the number differently: `+31…`, `0031…`, `31…`)."""
-    if not callee:
-        return None
-    wanted = _national_significant(callee)
-    return next((c for c in instruction.callees if _national_significant(c) == wanted), None)
+    (CM may format the number differently: `+31…`, `0031…`, `31…`, `06…`)."""
+    return matching_callee(instruction.callees, callee)
 
 
 # ---------------------------------------------------------------- re-deriving outcomes

@@ -154,10 +154,15 @@ class StoredCall:
     revision: int = 0  # 0 as first ended; each correction adds one
     corrects: Correction | None = None  # what the latest revision corrected
     callback_body: str | None = None  # CM's callback body as received (size-capped)
+    retained_until: datetime | None = None  # past it, the call is gone (retention, as GET)
 
     @property
     def ended(self) -> bool:
         return self.status in TERMINAL_CALL_STATUSES
+
+    def gone(self, now: datetime) -> bool:
+        """True once the call is past its retention: nobody may see or be sent it."""
+        return self.retained_until is not None and now >= self.retained_until
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ The pydantic model is the source of truth; `schemas/dtmf-result.v1.json` is gene
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import json
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,9 +59,21 @@ class DtmfResultDetail(BaseModel):
         "was published as expired), `rederived` (the outcome was re-derived from CM's stored "
         "callback body)",
     )
+    truncated: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "present only when the event had to be shortened to fit EventBridge's 256 KB entry "
+            "limit: the JSON pointers (RFC 6901) of the values in `result` that were cut (a "
+            "string keeps its beginning) or replaced by null. The stored result is complete: "
+            "GET /v1/dtmf-calls/{instruction-id} returns it"
+        ),
+    )
 
     def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True)
+        """The event's `detail` as compact JSON (UTF-8 text; `truncated` only when set)."""
+        absent = {"truncated"} if self.truncated is None else None
+        return self.model_dump_json(by_alias=True, exclude=absent)
 
 
 def detail_from_call(call: StoredCall) -> DtmfResultDetail:
@@ -82,3 +95,60 @@ def detail_from_call(call: StoredCall) -> DtmfResultDetail:
             "corrects": call.corrects,
         }
     )
+
+
+def _size(value: Any) -> int:
+    """Bytes of `value` as compact UTF-8 JSON (as in the event's detail)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _pointer_token(key: str | int) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")  # RFC 6901
+
+
+def _shrink_largest(node: Any, pointer: str, excess: int, *, top: bool) -> str | None:
+    """Shorten the largest value under `node` (a dict or list, changed in place) by about
+    `excess` bytes; its JSON pointer, or None when nothing under `node` can shrink."""
+    members: list[tuple[Any, Any]] = list(
+        node.items() if isinstance(node, dict) else enumerate(node)
+    )
+    if top:
+        members = [(k, v) for k, v in members if k != "code"]  # the one key consumers need
+    members = [(k, v) for k, v in members if v not in (None, "")]
+    if not members:
+        return None
+    key, child = max(members, key=lambda kv: _size(kv[1]))
+    at = f"{pointer}/{_pointer_token(key)}"
+    if isinstance(child, str):
+        node[key] = child[: max(0, len(child) - excess)]  # each character is >= 1 byte
+        return at
+    if isinstance(child, (dict, list)) and child:
+        values = child.values() if isinstance(child, dict) else child
+        if max(_size(v) for v in values) >= excess:
+            return _shrink_largest(child, at, excess, top=False)
+    node[key] = None
+    return at
+
+
+def fitted(detail: DtmfResultDetail, max_bytes: int) -> DtmfResultDetail:
+    """`detail` itself when its JSON takes at most `max_bytes` (UTF-8); else a copy whose
+    pass-through values in `result` (everything but `code`) are shortened, largest first,
+    until it fits, each listed in `truncated`. A string keeps its beginning; a number, or an
+    object or array with no member big enough to make up the difference, becomes null.
+    Returns the smallest it can make when even that does not fit (then the bus refuses it)."""
+    size = len(detail.to_json().encode())
+    if size <= max_bytes or detail.result is None:
+        return detail
+    data = detail.model_dump(by_alias=True, mode="json")
+    cut: list[str] = list(detail.truncated or [])
+    while size > max_bytes:
+        pointer = _shrink_largest(data["result"], "/result", size - max_bytes, top=True)
+        if pointer is None:
+            break
+        if pointer not in cut:
+            cut.append(pointer)
+        data["truncated"] = cut
+        shortened = DtmfResultDetail.model_validate(data)
+        size = len(shortened.to_json().encode())
+        detail = shortened
+    return detail

@@ -22,27 +22,46 @@ if TYPE_CHECKING:
 CALLBACK_GRACE = timedelta(minutes=15)
 
 
+# What a run keeps back from its time budget: a page of the index and one write take well
+# under a second; the rest is headroom so the run ends itself instead of being killed.
+TIME_MARGIN_SECONDS = 5.0
+
+
 @dataclass(frozen=True, slots=True)
 class ExpiryReport:
     examined: int
     expired: int
     already_ended: int
+    finished: bool  # False: the time budget ran out with stale calls left (next run goes on)
 
 
 def expire_stale_calls(
-    pending: PendingCalls, clock: Callable[[], datetime] = utc_now, limit: int = 1000
+    pending: PendingCalls,
+    clock: Callable[[], datetime] = utc_now,
+    *,
+    seconds_left: Callable[[], float] = lambda: float("inf"),
+    margin_seconds: float = TIME_MARGIN_SECONDS,
 ) -> ExpiryReport:
+    """Expire every call stale at the start of the run, until none is left or
+    `seconds_left()` (the invocation's remaining time, seconds) falls below `margin_seconds`.
+
+    There is no count limit: a run drains the backlog as fast as the table allows, and a run
+    cut short by time reports ``finished=False`` (the next scheduled run continues)."""
     now = clock()
     examined = expired = 0
+    finished = True
     for call in pending.stale(now):
+        if seconds_left() < margin_seconds:
+            finished = False
+            break
         examined += 1
         if pending.expire(call, iso(clock())):
             expired += 1
         else:
             settle_held(pending, call)
-        if examined >= limit:
-            break
-    return ExpiryReport(examined=examined, expired=expired, already_ended=examined - expired)
+    return ExpiryReport(
+        examined=examined, expired=expired, already_ended=examined - expired, finished=finished
+    )
 
 
 def settle_held(pending: PendingCalls, call: PendingCall) -> bool | None:

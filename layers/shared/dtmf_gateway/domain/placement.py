@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from dtmf_gateway.domain.callees import with_own_callees
 from dtmf_gateway.domain.calls import CmQueuedCall, InstructionStatus, NewInstruction, utc_now
 from dtmf_gateway.domain.errors import (
     CalleeLimitReached,
@@ -148,7 +149,9 @@ class PlaceInstruction:
             self._store.mark(instruction_id, InstructionStatus.UNKNOWN, error.reason)
             return PlacementResult(instruction_id, outcome_unknown=error)
 
-        result = PlacementResult(instruction_id, calls=_in_callee_order(instruction, replies))
+        result = PlacementResult(
+            instruction_id, calls=with_own_callees(instruction.callees, replies)
+        )
         if not result.queued:
             reasons = "; ".join(r.error or "refused" for r in replies) or "no call was queued"
             self._store.mark(instruction_id, InstructionStatus.NOT_PLACED, reasons)
@@ -173,10 +176,3 @@ class PlaceInstruction:
                 self._limit,
                 retry_after_seconds=max(1, int((next_hour - now).total_seconds())),
             )
-
-
-def _in_callee_order(
-    instruction: NewInstruction, replies: list[CmQueuedCall]
-) -> tuple[CmQueuedCall, ...]:
-    order = {callee: i for i, callee in enumerate(instruction.callees)}
-    return tuple(sorted(replies, key=lambda r: order.get(r.callee or "", len(order))))

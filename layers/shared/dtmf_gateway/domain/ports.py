@@ -159,7 +159,35 @@ class PendingCalls(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class PublishFailure:
+    """One detail the bus did not take: its index in the batch, why, and whether retrying
+    cannot help (``permanent``: then it is set aside, never retried)."""
+
+    index: int
+    reason: str
+    permanent: bool
+
+
 class ResultPublisher(Protocol):
-    def publish(self, details: Sequence[DtmfResultDetail]) -> list[int]:
-        """Publish in order; return the indexes of the details that were NOT published."""
+    def publish(self, details: Sequence[DtmfResultDetail]) -> list[PublishFailure]:
+        """Publish each detail; return those NOT published (each detail at most once)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """A stored result that cannot be published as it is: where it is stored (the calls
+    table's instruction and call id), the stream record that carried it, and why."""
+
+    instruction_id: str
+    call_id: str
+    record_id: str
+    reason: str
+
+
+class DeadLetters(Protocol):
+    def set_aside(self, letters: Sequence[SetAside]) -> list[int]:
+        """Keep each letter for an operator (the publisher's DLQ); return the indexes of
+        those that could NOT be kept (their records must then be retried)."""
         ...

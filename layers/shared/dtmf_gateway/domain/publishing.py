@@ -3,21 +3,31 @@
 The table's stream is the outbox: the callback handler (and the expirer) only write the
 table, and every committed "call ended" change reaches the bus at least once through here.
 The stream adapter (`adapters.dynamodb.stream`) turns each record into a :class:`Change`.
+
+What cannot be published as it is (no valid event can be made of the stored call, or the bus
+refuses the entry as invalid) is set aside on the publisher's dead-letter queue by itself and
+acknowledged: it never holds its batch-mates, and `scripts/republish.py` publishes it once
+repaired. Only retryable failures (throttling, the bus unavailable, the dead-letter queue
+unavailable) are reported for retry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from dtmf_gateway.domain.calls import utc_now
 from dtmf_gateway.domain.events import DtmfResultDetail, detail_from_call
+from dtmf_gateway.domain.ports import SetAside
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from dtmf_gateway.domain.calls import StoredCall
-    from dtmf_gateway.domain.ports import ResultPublisher
+    from dtmf_gateway.domain.ports import DeadLetters, ResultPublisher
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,31 +60,69 @@ def is_publishable(old: StoredCall | None, new: StoredCall | None) -> bool:
 class PublishReport:
     published: int
     skipped: int  # records that are not "a call ended"
-    failed: list[str]  # record ids to retry
-    malformed: list[str]  # record ids whose call cannot make a valid event (also retried)
+    gone: int  # calls past their retention: never published
+    failed: list[str]  # record ids to retry (retryable failures only)
+    set_aside: list[SetAside]  # kept on the dead-letter queue, acknowledged
 
 
-def publish_ended_calls(changes: Sequence[Change], publisher: ResultPublisher) -> PublishReport:
+def invalid_event_reason(error: ValidationError) -> str:
+    """Why a stored call makes no valid event: field paths and error types, never values
+    (they may be phone numbers)."""
+    problems = (f"{'.'.join(map(str, e['loc'])) or '$'}: {e['type']}" for e in error.errors())
+    return "invalid event: " + "; ".join(problems)
+
+
+def publish_ended_calls(
+    changes: Sequence[Change],
+    publisher: ResultPublisher,
+    dead_letters: DeadLetters,
+    clock: Callable[[], datetime] = utc_now,
+) -> PublishReport:
+    """Publish the event of every change that ends a call (those past retention excepted).
+
+    Each ended call is published, set aside (reported in ``set_aside``) or reported in
+    ``failed`` for a retry — never more than one of these."""
+    now = clock()
     details: list[DtmfResultDetail] = []
-    published_record_ids: list[str] = []  # the record id of each detail, index for index
-    malformed: list[str] = []
-    skipped = 0
+    sent: list[Change] = []  # the change of each detail, index for index
+    letters: list[SetAside] = []
+    skipped = gone = 0
     for change in changes:
-        if not change.ends_a_call:
+        call = change.new
+        if call is None or not change.ends_a_call:
             skipped += 1
-            continue
-        assert change.new is not None  # noqa: S101 - ends_a_call checked it
-        try:
-            details.append(detail_from_call(change.new))
-        except ValidationError:
-            malformed.append(change.record_id)
-            continue
-        published_record_ids.append(change.record_id)
-    failed_indexes = publisher.publish(details) if details else []
-    failed = [published_record_ids[i] for i in failed_indexes]
+        elif call.gone(now):
+            gone += 1
+        else:
+            try:
+                details.append(detail_from_call(call))
+                sent.append(change)
+            except ValidationError as error:
+                letters.append(_letter(change, call, invalid_event_reason(error)))
+    failed: list[str] = []
+    failures = publisher.publish(details) if details else []
+    for failure in failures:
+        change = sent[failure.index]
+        if failure.permanent and change.new is not None:
+            letters.append(_letter(change, change.new, f"refused by the bus: {failure.reason}"))
+        else:
+            failed.append(change.record_id)
+    unkept = set(dead_letters.set_aside(letters)) if letters else set()
+    failed += [letter.record_id for i, letter in enumerate(letters) if i in unkept]
+    kept = [letter for i, letter in enumerate(letters) if i not in unkept]
     return PublishReport(
-        published=len(details) - len(failed_indexes),
+        published=len(details) - len(failures),
         skipped=skipped,
-        failed=failed + malformed,
-        malformed=malformed,
+        gone=gone,
+        failed=failed,
+        set_aside=kept,
+    )
+
+
+def _letter(change: Change, call: StoredCall, reason: str) -> SetAside:
+    return SetAside(
+        instruction_id=call.instruction_id,
+        call_id=call.call_id,
+        record_id=change.record_id,
+        reason=reason,
     )

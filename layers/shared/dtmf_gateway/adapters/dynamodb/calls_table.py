@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -352,7 +352,18 @@ def call_from_item(item: Mapping[str, Any]) -> StoredCall:
         revision=int(item.get(REVISION) or 0),
         corrects=_enum(Correction, item.get(CORRECTS)),
         callback_body=item.get(CALLBACK_BODY),
+        retained_until=_moment(item.get(TTL)),
     )
+
+
+def _moment(epoch_seconds: Any) -> datetime | None:
+    """The retention deadline of an item's `ttl` (None when absent or not a number)."""
+    if isinstance(epoch_seconds, bool) or not isinstance(epoch_seconds, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(epoch_seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------- update expressions

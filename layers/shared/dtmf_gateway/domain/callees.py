@@ -1,0 +1,83 @@
+"""Which of an instruction's own callees a number CM echoes back is.
+
+CM's synchronous reply and its callbacks name the callee, but not necessarily the way we sent
+it: observed and documented forms include `+31612345678`, `0031612345678` (international
+prefix), `31612345678` (no plus), the national form `0612345678`, or nothing at all. What we
+store (and publish) is always the instruction's own E.164 number, never CM's echo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from functools import lru_cache
+
+import phonenumbers
+
+from dtmf_gateway.domain.calls import CmQueuedCall
+
+
+@lru_cache(maxsize=1024)
+def _forms(e164: str) -> frozenset[str]:
+    """The digit strings CM might write for `e164`: with country code (after `+` or `00`
+    are dropped), national significant number, and national number with a trunk `0`."""
+    digits = e164.removeprefix("+")
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return frozenset({digits})
+    national = phonenumbers.national_significant_number(number)
+    return frozenset({digits, national, "0" + national})
+
+
+def _digits(echoed: str) -> str:
+    digits = "".join(ch for ch in echoed if ch.isdigit())
+    return digits.removeprefix("00") if echoed.lstrip().startswith("00") else digits
+
+
+def matching_callee(callees: Sequence[str], echoed: str | None) -> str | None:
+    """The callee of `callees` (E.164) that `echoed` (any of CM's forms) is, or None when it
+    is none of them, or is ambiguous (two callees share a national number)."""
+    if not echoed:
+        return None
+    wanted = _digits(echoed)
+    found = [c for c in callees if wanted in _forms(c)]
+    if len(found) > 1 and wanted in {c.removeprefix("+") for c in found}:
+        found = [c for c in found if c.removeprefix("+") == wanted]  # the full number wins
+    return found[0] if len(set(found)) == 1 else None
+
+
+def with_own_callees(
+    callees: Sequence[str], replies: Sequence[CmQueuedCall]
+) -> tuple[CmQueuedCall, ...]:
+    """CM's replies with each `callee` replaced by the instruction's own E.164 number, in the
+    instruction's callee order (replies whose callee stays unknown come last, callee None).
+
+    Each reply is matched by its number (any of CM's forms); a reply without a usable number
+    gets the callee at its own position when CM answered one element per callee; a last
+    unmatched reply gets the last unclaimed callee. A callee is given to one reply at most.
+    """
+    assigned: list[str | None] = []
+    claimed: set[str] = set()
+    for reply in replies:
+        callee = matching_callee(callees, reply.callee)
+        if callee is not None and callee not in claimed:
+            claimed.add(callee)
+            assigned.append(callee)
+        else:
+            assigned.append(None)
+    if len(replies) == len(callees):
+        for index, callee in enumerate(assigned):
+            if callee is None and callees[index] not in claimed:
+                assigned[index] = callees[index]
+                claimed.add(callees[index])
+    unclaimed = [c for c in callees if c not in claimed]
+    unassigned = [i for i, c in enumerate(assigned) if c is None]
+    if len(unclaimed) == 1 and len(unassigned) == 1:
+        assigned[unassigned[0]] = unclaimed[0]
+    order = {callee: i for i, callee in enumerate(callees)}
+    placed = [
+        dataclasses.replace(reply, callee=callee)
+        for reply, callee in zip(replies, assigned, strict=True)
+    ]
+    return tuple(sorted(placed, key=lambda r: order.get(r.callee or "", len(order))))

@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Re-publish stored results as `DTMF Result` events: idempotent, dry-run unless --apply.
+
+Every event is built from the calls table exactly as the publisher builds it, with the same
+`resources` id (`urn:dtmf-gateway:result:{instruction-id}:{call-id}`) and the same detail, so
+consumers that deduplicate on it see a repeat, never a second result. Calls past their
+retention are skipped (they are gone).
+
+    # what the publisher's dead-letter queue holds, and what would be published
+    scripts/republish.py --stack dtmf-gateway-prod dlq
+    # publish them, and delete each message once its results are on the bus
+    scripts/republish.py --stack dtmf-gateway-prod dlq --apply
+    # every call that ended in a time range (ISO-8601 UTC, `finished-at`), e.g. after an outage
+    scripts/republish.py --stack dtmf-gateway-prod range \\
+        --since 2026-11-29T05:00:00Z --until 2026-11-29T06:00:00Z --apply
+
+The dead-letter queue holds two kinds of message: the publisher's own (a result it could not
+publish as it was, with its table key and reason) and Lambda's on-failure records of the
+stream (stream positions only: they are re-read as the time range of their arrival, ±5
+minutes). A stored callee that is not E.164 (written before the gateway normalised CM's
+echo) is repaired from the instruction's own callees; anything else that still makes no
+valid event is reported and its message kept. Needs dynamodb:GetItem/Scan on the table,
+events:PutEvents on the bus, sqs:ReceiveMessage/DeleteMessage/ChangeMessageVisibility on
+the queue (and
+cloudformation:DescribeStacks with --stack). AWS_ENDPOINT_URL points it at the local stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "layers" / "shared"))
+
+import boto3  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
+
+from dtmf_gateway.adapters.dead_letters import SET_ASIDE_KIND  # noqa: E402
+from dtmf_gateway.adapters.dynamodb.calls_table import (  # noqa: E402
+    FINISHED_AT,
+    RECORD_TYPE,
+    STATUS,
+    call_from_item,
+    call_key,
+    from_item,
+    instruction_from_item,
+    instruction_key,
+    is_call_item,
+    to_item,
+)
+from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher  # noqa: E402
+from dtmf_gateway.domain.callees import matching_callee  # noqa: E402
+from dtmf_gateway.domain.calls import StoredCall, iso, utc_now  # noqa: E402
+from dtmf_gateway.domain.events import DtmfResultDetail, detail_from_call  # noqa: E402
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_sqs.client import SQSClient
+
+STREAM_MARGIN = timedelta(minutes=5)  # stream arrival vs. the call's finished-at
+
+
+@dataclass
+class Plan:
+    """What a run found: events to publish, calls skipped and why, messages to delete."""
+
+    details: dict[str, DtmfResultDetail] = field(default_factory=dict)  # by resources id
+    skipped: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)  # receipt handles, deleted on success
+    seen: list[str] = field(default_factory=list)  # every receipt handle read
+
+
+class Table:
+    def __init__(self, client: DynamoDBClient, name: str) -> None:
+        self._ddb = client
+        self._name = name
+
+    def call(self, instruction_id: str, call_id: str) -> StoredCall | None:
+        item = self._ddb.get_item(
+            TableName=self._name, Key=call_key(instruction_id, call_id), ConsistentRead=True
+        ).get("Item")
+        return call_from_item(from_item(item)) if item else None
+
+    def callees(self, instruction_id: str) -> tuple[str, ...]:
+        item = self._ddb.get_item(
+            TableName=self._name, Key=instruction_key(instruction_id), ConsistentRead=True
+        ).get("Item")
+        return instruction_from_item(from_item(item)).callees if item else ()
+
+    def ended_between(self, since: str, until: str) -> Iterator[StoredCall]:
+        """Calls that ended with `since` <= finished-at <= `until` (ISO strings compare in
+        time order). A scan: an operator's tool, paid per table size."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._name,
+            "FilterExpression": "#rt = :call AND #fin BETWEEN :since AND :until "
+            "AND #status IN (:finished, :expired)",
+            "ExpressionAttributeNames": {
+                "#rt": RECORD_TYPE,
+                "#fin": FINISHED_AT,
+                "#status": STATUS,
+            },
+            "ExpressionAttributeValues": to_item(
+                {
+                    ":call": "call",
+                    ":since": since,
+                    ":until": until,
+                    ":finished": "finished",
+                    ":expired": "expired",
+                }
+            ),
+        }
+        while True:
+            page = self._ddb.scan(**kwargs)
+            for raw in page.get("Items", []):
+                item = from_item(raw)
+                if is_call_item(item):
+                    yield call_from_item(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _repaired(call: StoredCall, table: Table) -> StoredCall:
+    """The call with its callee in the instruction's own E.164 form, when it can be told."""
+    own = matching_callee(table.callees(call.instruction_id), call.callee)
+    return replace(call, callee=own) if own else call
+
+
+def plan_call(plan: Plan, call: StoredCall | None, table: Table, now: datetime) -> bool:
+    """Add the call's event to the plan; False when it cannot be published (reported)."""
+    if call is None:
+        plan.skipped.append("not stored (deleted or never written)")
+        return True
+    name = f"{call.instruction_id}/{call.call_id}"
+    if not call.ended:
+        plan.skipped.append(f"{name}: not ended")
+        return True
+    if call.gone(now):
+        plan.skipped.append(f"{name}: past retention")
+        return True
+    try:
+        detail = detail_from_call(call)
+    except ValidationError:
+        try:
+            detail = detail_from_call(_repaired(call, table))
+        except ValidationError as error:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
+            plan.problems.append(f"{name}: no valid event ({fields})")
+            return False
+    urn = f"urn:dtmf-gateway:result:{detail.instruction_id}:{detail.call_id}"
+    plan.details[urn] = detail
+    return True
+
+
+def plan_range(table: Table, since: str, until: str, now: datetime, plan: Plan) -> Plan:
+    for call in table.ended_between(since, until):
+        plan_call(plan, call, table, now)
+    return plan
+
+
+def _arrival(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def plan_dead_letters(sqs: SQSClient, queue_url: str, table: Table, now: datetime) -> Plan:
+    """Every message on the queue (each read once per run: hidden for 5 minutes)."""
+    plan = Plan()
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300
+        ).get("Messages", [])
+        if not messages:
+            return plan
+        for message in messages:
+            plan.seen.append(message["ReceiptHandle"])
+            body = json.loads(message.get("Body") or "{}")
+            ok = True
+            if body.get("kind") == SET_ASIDE_KIND:
+                call = table.call(body["instruction-id"], body["call-id"])
+                ok = plan_call(plan, call, table, now)
+            elif "DDBStreamBatchInfo" in body:
+                info = body["DDBStreamBatchInfo"]
+                since = iso(_arrival(info["approximateArrivalOfFirstRecord"]) - STREAM_MARGIN)
+                until = iso(_arrival(info["approximateArrivalOfLastRecord"]) + STREAM_MARGIN)
+                plan_range(table, since, until, now, plan)
+            else:
+                plan.problems.append(f"message {message.get('MessageId')}: not understood")
+                ok = False
+            if ok:
+                plan.messages.append(message["ReceiptHandle"])
+
+
+def apply(
+    plan: Plan, publisher: EventBridgeResultPublisher, sqs: SQSClient | None, queue_url: str
+) -> list[str]:
+    """Publish the plan's events; delete its messages only when every event got through.
+    The failures, as text."""
+    details = list(plan.details.values())
+    failures = [f"{details[f.index].call_id}: {f.reason}" for f in publisher.publish(details)]
+    if sqs is not None and not failures:
+        for handle in plan.messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=handle)
+    return failures
+
+
+def _stack_outputs(stack: str) -> dict[str, str]:
+    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--stack", help="read the names below from this stack's outputs")
+    parser.add_argument("--table", help="the calls table (output TableName)")
+    parser.add_argument("--bus", help="the result bus (output EventBusName)")
+    parser.add_argument("--queue-url", help="the publisher's DLQ (output PublishResultsDLQUrl)")
+    parser.add_argument("--apply", action="store_true", help="publish (default: dry run)")
+    sub = parser.add_subparsers(dest="source", required=True)
+    sub.add_parser("dlq", help="the messages on the publisher's dead-letter queue")
+    span = sub.add_parser("range", help="every call that ended in a time range")
+    span.add_argument("--since", required=True, help="ISO-8601 UTC, e.g. 2026-11-29T05:00:00Z")
+    span.add_argument("--until", required=True, help="ISO-8601 UTC")
+    args = parser.parse_args(argv)
+
+    out = _stack_outputs(args.stack) if args.stack else {}
+    table_name = args.table or out.get("TableName")
+    bus = args.bus or out.get("EventBusName")
+    queue_url = args.queue_url or out.get("PublishResultsDLQUrl") or ""
+    if not table_name or not bus or (args.source == "dlq" and not queue_url):
+        parser.error("give --stack, or --table, --bus (and --queue-url for dlq)")
+    table = Table(boto3.client("dynamodb"), table_name)
+    sqs = boto3.client("sqs") if args.source == "dlq" else None
+    now = utc_now()
+    if sqs is not None:
+        plan = plan_dead_letters(sqs, queue_url, table, now)
+    else:
+        since, until = iso(_arrival(args.since)), iso(_arrival(args.until))
+        plan = plan_range(table, since, until, now, Plan())
+    for line in plan.skipped:
+        print(f"skip     {line}")
+    for line in plan.problems:
+        print(f"PROBLEM  {line}")
+    for urn in plan.details:
+        print(f"{'publish ' if args.apply else 'would    '} {urn}")
+    if not args.apply:
+        for handle in plan.seen if sqs is not None else []:  # visible again at once
+            sqs.change_message_visibility(  # type: ignore[union-attr]
+                QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+        print(f"dry run: {len(plan.details)} event(s) would be published; --apply to publish")
+        return 1 if plan.problems else 0
+    failures = apply(plan, EventBridgeResultPublisher(boto3.client("events"), bus), sqs, queue_url)
+    for line in failures:
+        print(f"FAILED   {line}")
+    print(f"published {len(plan.details) - len(failures)} event(s), {len(failures)} failed")
+    return 1 if failures or plan.problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
