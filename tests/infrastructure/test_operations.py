@@ -349,12 +349,6 @@ def test_kms_key_parameter_accepts_every_key_arn_and_nothing_else(
     assert bool(re.fullmatch(pattern, value)) is accepted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AllowedCallers' pattern checks the E.164 shape only; libphonenumber validity cannot be "
-    "a regex, so a typo (a digit short, an unknown country code) deploys and every POST fails "
-    "at cold start. Needs a deploy-time check (e.g. a custom resource running the policy parser).",
-)
 @pytest.mark.parametrize("value", ["+3120123456", "+999123456789", "+31201234567,+4420123"])
 def test_allowed_callers_the_pattern_accepts_do_not_break_cold_start(value: str) -> None:
     from dtmf_gateway.domain.policy import DialPolicy

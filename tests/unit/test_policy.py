@@ -131,10 +131,16 @@ def test_allowed_callers_setting_is_normalised() -> None:
     ("setting", "fragment"),
     [("0201234567", "entry 1"), (f"{NL_FIXED},+3120", "entry 2"), ("hello", "letters")],
 )
-def test_bad_allowed_callers_setting_fails_loudly(setting: str, fragment: str) -> None:
-    with pytest.raises(ValueError, match="allowed callers") as caught:
-        DialPolicy.from_settings(allowed_callers=setting)
-    assert fragment in str(caught.value)
+def test_bad_allowed_callers_entries_are_reported_and_never_widen_the_list(
+    setting: str, fragment: str
+) -> None:
+    policy = DialPolicy.from_settings(allowed_callers=setting)  # never fails the cold start
+    assert policy.callers_restricted
+    assert any(fragment in reason for reason in policy.unusable_callers)
+    assert all("+3120" not in reason for reason in policy.unusable_callers)  # no numbers
+    violations = policy.check(request(NL_FIXED, caller=UK_MOBILE))
+    assert [v.rule for v in violations] == ["caller-not-allowed"]
+    assert "not valid numbers and were ignored" in violations[0].message
 
 
 # ---------------------------------------------------------------------------------------

@@ -69,11 +69,19 @@ def dial_policy() -> DialPolicy:
     from dtmf_gateway.domain.policy import DialPolicy
 
     s = settings()
-    return DialPolicy.from_settings(
+    policy = DialPolicy.from_settings(
         allowed_countries=s.allowed_destination_countries,
         blocked_number_types=s.blocked_number_types,
         allowed_callers=s.allowed_callers,
     )
+    if policy.unusable_callers:
+        from dtmf_gateway.observability import logger
+
+        logger.warning(
+            "AllowedCallers entries ignored: not valid phone numbers",
+            extra={"entries": list(policy.unusable_callers)},
+        )
+    return policy
 
 
 def _log_bookkeeping_error(error: Exception) -> None:

@@ -102,14 +102,16 @@ def _parse_number_types(setting: str) -> frozenset[str]:
     )
 
 
-def _parse_callers(setting: str) -> frozenset[str]:
-    callers = set()
+def _parse_callers(setting: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The valid caller ids (E.164), and why each other entry is not one (never the number
+    itself: it is a phone number)."""
+    callers, unusable = set(), []
     for position, item in enumerate(_items(setting), start=1):
         try:
             callers.add(parse_phone(item).e164)
         except PhoneNumberError as error:
-            raise ValueError(f"allowed callers: entry {position} {error}") from None
-    return frozenset(callers)
+            unusable.append(f"entry {position} {error}")
+    return frozenset(callers), tuple(unusable)
 
 
 def _type_label(number_type: str) -> str:
@@ -118,11 +120,15 @@ def _type_label(number_type: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DialPolicy:
-    """``allowed_countries`` None = any; ``allowed_callers`` empty = any caller id."""
+    """``allowed_countries`` None = any; ``allowed_callers`` empty = any caller id, unless
+    ``callers_restricted`` (the setting named callers, none of them a valid number: then no
+    caller id is allowed). ``unusable_callers`` says why each ignored entry is not a number."""
 
     allowed_countries: frozenset[str] | None = None
     blocked_number_types: frozenset[str] = DEFAULT_BLOCKED_NUMBER_TYPES
     allowed_callers: frozenset[str] = field(default_factory=frozenset)
+    callers_restricted: bool = False
+    unusable_callers: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(
@@ -131,29 +137,42 @@ class DialPolicy:
         blocked_number_types: str = DEFAULT,
         allowed_callers: str = "",
     ) -> DialPolicy:
-        """Parse the template parameters; raise ValueError on anything unknown.
+        """Parse the template parameters; raise ValueError on an unknown country or type.
 
         * ``allowed_countries``: ``*`` or empty = any, else ISO codes (``NL,BE,DE``).
         * ``blocked_number_types``: ``default`` or empty = :data:`DEFAULT_BLOCKED_NUMBER_TYPES`,
           ``none`` = block nothing, else ``PhoneNumberType`` names (``PREMIUM_RATE,PAGER``).
         * ``allowed_callers``: empty = any, else international numbers (normalised to E.164).
+          An entry that is E.164-shaped (the template's pattern) but not a valid number
+          cannot be refused at deploy time; it is ignored and reported in
+          ``unusable_callers`` rather than failing every request at cold start, and it never
+          widens the list (issue 14: a parameter value must not break every request).
         """
+        callers, unusable = _parse_callers(allowed_callers)
         return cls(
             allowed_countries=_parse_countries(allowed_countries),
             blocked_number_types=_parse_number_types(blocked_number_types),
-            allowed_callers=_parse_callers(allowed_callers),
+            allowed_callers=callers,
+            callers_restricted=bool(callers or unusable),
+            unusable_callers=unusable,
         )
 
     def check(self, request: DtmfCallRequest) -> list[PolicyViolation]:
         """Every violation of this policy by ``request`` (empty when it may be placed)."""
         violations: list[PolicyViolation] = []
-        if self.allowed_callers and request.caller.e164 not in self.allowed_callers:
+        if self.callers_restricted and request.caller.e164 not in self.allowed_callers:
+            ignored = (
+                f" ({len(self.unusable_callers)} entries of its allowed-callers setting are not "
+                "valid numbers and were ignored)"
+                if self.unusable_callers
+                else ""
+            )
             violations.append(
                 PolicyViolation(
                     RULE_CALLER,
                     "caller",
                     f"caller id {mask(request.caller.e164)} is not one this service may use; "
-                    "ask the operator to allow it",
+                    f"ask the operator to allow it{ignored}",
                 )
             )
         for path, info in request.callee_numbers():  # parsed once, when validated
