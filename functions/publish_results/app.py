@@ -44,6 +44,7 @@ def handler(event: DynamoDBStreamEvent, _context: LambdaContext) -> dict[str, An
     if report.failed:
         count("ResultsNotPublished", len(report.failed))
         logger.warning(
-            "results not published, will be retried", extra={"failed": len(report.failed)}
+            "results not published, will be retried",
+            extra={"failed": len(report.failed), "reasons": report.retry_reasons},
         )
     return {"batchItemFailures": [{"itemIdentifier": rid} for rid in report.failed]}

@@ -169,12 +169,6 @@ def test_put_events_exception_fails_every_ended_record(publish_results: Any) -> 
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EventBridgeResultPublisher swallows ClientError (and per-entry ErrorCodes): the "
-    "handler logs only 'results not published, will be retried' with counts, so a missing "
-    "events:PutEvents grant never reaches a log line the e2e AccessDenied audit could see",
-)
 @pytest.mark.parametrize("per_entry", [False, True], ids=["call refused", "entries refused"])
 def test_an_access_denied_publish_is_logged_with_its_error_code(
     publish_results: Any, per_entry: bool

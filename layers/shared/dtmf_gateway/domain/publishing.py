@@ -14,7 +14,7 @@ unavailable) are reported for retry.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -63,6 +63,9 @@ class PublishReport:
     gone: int  # calls past their retention: never published
     failed: list[str]  # record ids to retry (retryable failures only)
     set_aside: list[SetAside]  # kept on the dead-letter queue, acknowledged
+    # why the retried ones failed: the bus's error codes (e.g. `AccessDeniedException (whole
+    # request)`), distinct, sorted; never values. An operator must see a missing grant.
+    retry_reasons: list[str] = field(default_factory=list)
 
 
 def invalid_event_reason(error: ValidationError) -> str:
@@ -100,6 +103,7 @@ def publish_ended_calls(
             except ValidationError as error:
                 letters.append(_letter(change, call, invalid_event_reason(error)))
     failed: list[str] = []
+    reasons: set[str] = set()
     failures = publisher.publish(details) if details else []
     for failure in failures:
         change = sent[failure.index]
@@ -107,6 +111,7 @@ def publish_ended_calls(
             letters.append(_letter(change, change.new, f"refused by the bus: {failure.reason}"))
         else:
             failed.append(change.record_id)
+            reasons.add(failure.reason)
     unkept = set(dead_letters.set_aside(letters)) if letters else set()
     failed += [letter.record_id for i, letter in enumerate(letters) if i in unkept]
     kept = [letter for i, letter in enumerate(letters) if i not in unkept]
@@ -116,6 +121,7 @@ def publish_ended_calls(
         gone=gone,
         failed=failed,
         set_aside=kept,
+        retry_reasons=sorted(reasons),
     )
 
 
