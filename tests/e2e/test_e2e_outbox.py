@@ -50,7 +50,7 @@ def test_several_callees_each_in_another_reply_format(
     assert sorted(e["detail"]["callee"] for e in events) == sorted(callees)
 
 
-def test_a_result_over_eventbridges_limit_is_published_shortened(
+def test_a_result_over_the_limits_is_stored_bounded_and_published_within_eventbridges(
     stack: LocalStack, bus: BusEvents, new_id: str
 ) -> None:
     callee = "+31612345230"
@@ -61,8 +61,11 @@ def test_a_result_over_eventbridges_limit_is_published_shortened(
 
     assert placed.status_code == 202, placed.text
     view = stack.wait_for_instruction(new_id)
-    assert len(view["calls"][0]["result"]["description"]) == 300_000  # stored whole
-    [event] = bus.for_instruction(new_id, 1)
-    assert event["detail"]["truncated"] == ["/result/description"]
-    assert event["detail"]["result"]["description"].startswith("ddd")
+    stored = view["calls"][0]["result"]["description"]
+    assert stored.startswith("ddd")
+    assert stored.endswith("…[trimmed]")  # bounded to 64 KB in the table (DynamoDB: 400 KB)
+    assert len(stored.encode()) <= 64 * 1024
+    [event] = bus.for_instruction(new_id, 1)  # published, not stuck on EventBridge's 256 KB
+    assert event["detail"]["result"]["description"] == stored
     assert event["detail"]["digits"] == "4821"
+    assert view["calls"][0]["outcome"] == "input-received"

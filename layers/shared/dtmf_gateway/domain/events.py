@@ -65,8 +65,8 @@ class DtmfResultDetail(BaseModel):
         description=(
             "present only when the event had to be shortened to fit EventBridge's 256 KB entry "
             "limit: the JSON pointers (RFC 6901) of the values in `result` that were cut (a "
-            "string keeps its beginning) or replaced by null. The stored result is complete: "
-            "GET /v1/dtmf-calls/{instruction-id} returns it"
+            "string keeps its beginning) or replaced by null. GET "
+            "/v1/dtmf-calls/{instruction-id} returns the stored result"
         ),
     )
 
