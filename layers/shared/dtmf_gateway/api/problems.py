@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from dtmf_gateway.api.body import BadRequest, UnsupportedMediaType
 from dtmf_gateway.api.models import PROBLEM_JSON, Problem, render
@@ -196,13 +198,20 @@ def _too_many(error: CalleeLimitReached) -> ProblemAnswer:
     )
 
 
+def instruction_location(instruction_id: str) -> str:
+    """Where an instruction is read: its GET path under the API's base URL (ApiUrl)."""
+    return f"/v1/dtmf-calls/{quote(instruction_id, safe='')}"
+
+
 def _exists(error: InstructionAlreadyExists) -> ProblemAnswer:
     return ProblemAnswer(
         409,
         "instruction-id-in-use",
         "The instruction-id is already in use",
-        f"instruction-id {error.instruction_id!r} was used before. Send a new instruction-id, "
-        "or repeat the first request with the same Idempotency-Key to get its response.",
+        f"instruction-id {error.instruction_id!r} was used before, by this request's first "
+        "attempt (same Idempotency-Key) or another request: nothing new was placed. Its state "
+        "is at the Location; send a new instruction-id for a new instruction.",
+        headers={"Location": instruction_location(error.instruction_id)},
         extensions={"instruction-id": error.instruction_id},
         reasons=("instruction-id-in-use",),
         metric=_REFUSED,
@@ -320,8 +329,13 @@ def _not_found(error: InstructionNotFound) -> ProblemAnswer:
     )
 
 
+def _no_route(_: Exception) -> ProblemAnswer:
+    return ProblemAnswer(404, "not-found", "No such instruction", "There is no such resource.")
+
+
 def read_problems() -> Catalogue:
     return {
+        NotFoundError: _no_route,  # a path no route matches (e.g. `//`, `/` in the id)
         InstructionNotFound: _not_found,
         Exception: _internal("The request failed unexpectedly."),
     }
@@ -366,6 +380,7 @@ def callback_problems() -> Catalogue:
     # 500 makes CM (if it retries) deliver again; the write is conditional, so that is safe.
     return {
         CallbackForbidden: _forbidden,
+        NotFoundError: _forbidden,  # a malformed path is answered like a wrong token
         BadRequest: _malformed,
         MalformedCallback: _malformed,
         CallbackRefused: _refused_callback,
