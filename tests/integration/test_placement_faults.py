@@ -16,9 +16,11 @@ the first attempt got as far as CM.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -28,7 +30,7 @@ from hypothesis import strategies as st
 
 from dtmf_gateway.domain.placement import derived_instruction_id
 from tests.support.cm import FakeCm, queued
-from tests.support.lambdas import invoke_http, rest_event, sample_event
+from tests.support.lambdas import LambdaContext, invoke_http, rest_event, sample_event
 
 KEY = "order-7781-retry"
 OWNER = "arn:aws:iam::123456789012:user/orders-service"  # the sample event's principal
@@ -262,3 +264,108 @@ def _empty(aws: Any, cm: FakeCm) -> None:
         for item in aws.dynamodb.scan(TableName=table)["Items"]:
             aws.dynamodb.delete_item(TableName=table, Key={k: item[k] for k in key})
     cm.requests.clear()
+
+
+# ------------------------------------------------------------------ the CM deadline
+
+
+class Drip(httpx.AsyncByteStream):
+    """A reply body written one byte every `pause` seconds (headers at once): no per-read
+    timeout ever fires."""
+
+    def __init__(self, body: bytes, pause: float) -> None:
+        self.body = body
+        self.pause = pause
+        self.sent = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for byte in self.body:
+            await asyncio.sleep(self.pause)
+            self.sent += 1
+            yield bytes([byte])
+
+
+def dripping(drips: list[Drip], pause: float = 0.05) -> Callable[[dict[str, Any]], httpx.Response]:
+    def reply(sent: dict[str, Any]) -> httpx.Response:
+        body = queued(sent).content
+        drip = Drip(body, pause)
+        drips.append(drip)
+        return httpx.Response(200, headers={"Content-Length": str(len(body))}, stream=drip)
+
+    return reply
+
+
+@dataclass
+class ShortContext(LambdaContext):
+    remaining_millis: int = 3_200
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
+
+
+def test_a_dripping_cm_ends_at_the_deadline_as_504_unknown(
+    place_call: Any, cm: FakeCm, function_env: Any
+) -> None:
+    """Issue 12, failure 1 (related): httpx's timeouts are per read, so a CM dripping its
+    reply used to run far past the limit. The deadline (remaining time minus the recording
+    reserve) ends it, the outcome is recorded `unknown`, and a retry never rings again."""
+    drips: list[Drip] = []
+    cm.replies = [dripping(drips)]
+    headers = {"Content-Type": "application/json", "Idempotency-Key": KEY}
+    event = rest_event("place_call.json", body=body_without_id(), headers=headers)
+
+    response = place_call.handler(event, ShortContext())
+    problem = json.loads(response["body"])
+    retry = send(place_call)
+
+    assert response["statusCode"] == 504
+    assert problem["type"] == "urn:dtmf-gateway:problem:cm-outcome-unknown"
+    assert problem["instruction-status"] == "unknown"
+    [drip] = drips
+    assert 0 < drip.sent < len(drip.body)  # cut off mid-reply
+    [item] = [i for i in function_env.items() if i["sk"] == "instruction"]
+    assert item["status"] == "unknown"
+    assert retry.status == 504
+    assert retry.headers.get("Idempotent-Replayed") == "true"
+    assert len(cm.requests) == 1
+
+
+def test_too_little_time_left_calls_no_one_and_can_be_retried(
+    place_call: Any, cm: FakeCm, function_env: Any
+) -> None:
+    headers = {"Content-Type": "application/json", "Idempotency-Key": KEY}
+    event = rest_event("place_call.json", body=body_without_id(), headers=headers)
+
+    response = place_call.handler(event, ShortContext(remaining_millis=2_500))
+    retry = send(place_call)
+
+    assert response["statusCode"] == 502
+    assert json.loads(response["body"])["instruction-status"] == "not-placed"
+    assert retry.status == 202
+    assert len(cm.requests) == 1
+
+
+@pytest.mark.parametrize("budget", [None, 0.4])
+def test_the_client_deadline_covers_the_whole_exchange(budget: float | None) -> None:
+    from dtmf_gateway.adapters.cm_client import HttpCmClient
+    from dtmf_gateway.domain.errors import CmOutcomeUnknown
+    from dtmf_gateway.domain.request import parse_dtmf_call_request
+
+    drips: list[Drip] = []
+    fake = FakeCm(replies=[dripping(drips, pause=0.02)])
+    client = HttpCmClient(
+        base_url="https://cm.test",
+        product_token=lambda: "token",
+        total_timeout=0.6,
+        min_budget=0.1,
+        transport=fake.transport,
+    )
+    request = parse_dtmf_call_request(body_without_id())
+
+    with pytest.raises(CmOutcomeUnknown) as raised:
+        client.place(
+            request, instruction_id="x", callback_url="https://cb", time_budget_seconds=budget
+        )
+
+    assert raised.value.timed_out
+    assert 0 < drips[0].sent < len(drips[0].body)

@@ -22,6 +22,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from dtmf_gateway.domain.calls import CmQueuedCall
+from dtmf_gateway.domain.digits import anchored
 from dtmf_gateway.domain.errors import CmOutcomeUnknown, CmRejected, CmUnreachable
 
 if TYPE_CHECKING:
@@ -63,7 +64,8 @@ def to_cm_payload(
 ) -> dict[str, Any]:
     """CM's wire body for ``request`` (``docs/cm-dtmf-contract.md`` §1): kebab-case keys,
     enum names, every default explicit, ``callee`` for one number else ``callees`` (E.164),
-    ``disable-callees-validation`` always false, the service's ``callback-url``, no
+    ``disable-callees-validation`` always false, ``regex`` anchored (``digits.anchored``), the
+    service's ``callback-url``, no
     ``metadata`` (it is the gateway's own, never sent to CM)."""
     numbers = request.all_callees()
     payload: dict[str, Any] = {"instruction-id": instruction_id}
@@ -82,8 +84,7 @@ def to_cm_payload(
             "prompt-type": request.prompt_type.value,
         }
     )
-    if request.valid_prompt is not None:
-        payload["valid-prompt"] = request.valid_prompt
+    payload["valid-prompt"] = request.valid_prompt
     payload["valid-prompt-type"] = request.valid_prompt_type.value
     if request.invalid_prompt is not None:
         payload["invalid-prompt"] = request.invalid_prompt
@@ -95,7 +96,7 @@ def to_cm_payload(
             "max-attempts": request.max_attempts,
             "timeout": request.timeout,
             "terminators": request.terminators,
-            "regex": request.regex,
+            "regex": anchored(request.regex),
             "voice": _voice(request.voice),
         }
     )
