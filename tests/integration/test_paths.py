@@ -191,3 +191,63 @@ def test_an_error_line_never_carries_the_previous_invocations_id(
     assert errors
     assert all(e.get("correlation_id") != "order-7781-pin" for e in errors)
     assert all("call_id" not in e for e in errors)
+
+
+# ------------------------------------------------------------------ retention (failure 5)
+
+
+def test_an_instruction_past_its_retention_is_404_before_the_sweep(
+    place_call: Any, cm: Any, get_call: Any, function_env: Any
+) -> None:
+    """DynamoDB's TTL sweep can lag by days; the README promises 404 once retention ends."""
+    assert post(place_call, sample_body()).status == 202
+    assert invoke_http(get_call, get_event("order-7781-pin")).status == 200
+    for item in function_env.items():
+        if item["pk"] == "instruction#order-7781-pin":
+            function_env.dynamodb.update_item(
+                TableName=function_env.table_name,
+                Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}},
+                UpdateExpression="SET #ttl = :past",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues={":past": {"N": "1700000000"}},
+            )
+
+    read = invoke_http(get_call, get_event("order-7781-pin"))
+
+    assert read.status == 404
+    assert "retention" in read.problem["detail"]
+
+
+def test_retention_is_read_per_item() -> None:
+    """Items at their deadline are gone; items without a `ttl` (old data) are kept."""
+    from dtmf_gateway.adapters.dynamodb.reader import DynamoDbInstructionReader
+
+    class Pages:
+        def query(self, **_: Any) -> dict[str, Any]:
+            def item(sk: str, ttl: int | None) -> dict[str, Any]:
+                base = {
+                    "pk": {"S": "instruction#i"},
+                    "sk": {"S": sk},
+                    "instruction-id": {"S": "i"},
+                    "call-id": {"S": sk.removeprefix("call#")},
+                    "status": {"S": "placing" if sk == "instruction" else "queued"},
+                    "caller": {"S": "+31201234567"},
+                    "created-at": {"S": "2026-01-01T00:00:00+00:00"},
+                    "record-type": {"S": "instruction" if sk == "instruction" else "call"},
+                }
+                return base if ttl is None else {**base, "ttl": {"N": str(ttl)}}
+
+            return {
+                "Items": [
+                    item("instruction", 2_000),
+                    item("call#kept", 2_000),
+                    item("call#gone", 1_000),
+                    item("call#old", None),
+                ]
+            }
+
+    reader = DynamoDbInstructionReader(Pages(), "t", epoch_seconds=lambda: 1_000)  # type: ignore[arg-type]
+    found = reader.load("i")
+    assert found is not None
+    assert sorted(c.call_id for c in found[1]) == ["kept", "old"]
+    assert DynamoDbInstructionReader(Pages(), "t", epoch_seconds=lambda: 2_000).load("i") is None  # type: ignore[arg-type]
