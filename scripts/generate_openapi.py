@@ -247,6 +247,7 @@ def _request_examples() -> dict[str, Any]:
         "callee": "+31612345678",
         "caller": "+31201234567",
         "prompt": "Press 1 to confirm your appointment, 2 to cancel it.",
+        "valid-prompt": "Thank you.",
         "min-digits": 1,
         "max-digits": 1,
         "regex": "[12]",

@@ -92,11 +92,18 @@ class FakeCm:
         self.refuse = refuse
         self.requests = 0
         self.last_payload: Mapping[str, object] | None = None
+        self.last_time_budget: float | None = None
 
     def place(
-        self, request: DtmfCallRequest, *, instruction_id: str, callback_url: str
+        self,
+        request: DtmfCallRequest,
+        *,
+        instruction_id: str,
+        callback_url: str,
+        time_budget_seconds: float | None = None,
     ) -> list[CmQueuedCall]:
         self.requests += 1
+        self.last_time_budget = time_budget_seconds
         self.last_payload = to_cm_payload(
             request, instruction_id=instruction_id, callback_url=callback_url
         )

@@ -1,7 +1,8 @@
 """POST /v1/callbacks/cm/{instruction-id}?token=… — CM's `dtmf-finished`, recorded once.
 
 No IAM here (CM cannot sign): the token, an HMAC of the instruction id, is the
-authentication, checked in constant time before anything else is looked at.
+authentication, checked in constant time before anything else is looked at. The id is
+percent-decoded once first (`api.paths`); a malformed path, like a wrong token, is 403.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dtmf_gateway import wiring
 from dtmf_gateway.api import problems as p
 from dtmf_gateway.api.body import json_body
 from dtmf_gateway.api.models import json_response
+from dtmf_gateway.api.paths import path_instruction_id
 from dtmf_gateway.domain.callbacks import (
     DTMF_FINISHED,
     CallbackVerdict,
@@ -29,12 +31,13 @@ secrets = wiring.managed_secrets()
 record_callback = wiring.record_callback()
 
 
-@app.post("/callbacks/cm/<instruction_id>")
-def receive_callback(instruction_id: str) -> Response[str]:
+@app.post("/callbacks/cm/<raw_instruction_id>")
+def receive_callback(raw_instruction_id: str) -> Response[str]:
     count("CallbacksReceived")
     event = app.current_event
     token = (event.query_string_parameters or {}).get("token")
-    if not token_is_valid(secrets.signing_keys(), instruction_id, token):
+    instruction_id = path_instruction_id(raw_instruction_id)  # decoded once; None: malformed
+    if instruction_id is None or not token_is_valid(secrets.signing_keys(), instruction_id, token):
         raise p.CallbackForbidden
     logger.set_correlation_id(instruction_id)
     raw = json_body(event.body, is_base64=bool(event.is_base64_encoded))
@@ -71,7 +74,7 @@ def receive_callback(instruction_id: str) -> Response[str]:
 p.register(app, p.callback_problems())
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

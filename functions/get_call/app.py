@@ -1,7 +1,8 @@
 """GET /v1/dtmf-calls/{instruction-id} — the instruction and its calls, read-only.
 
 Only the IAM principal that placed the instruction may read it (roles count as one
-principal whatever their session name); to anyone else it does not exist (404).
+principal whatever their session name); to anyone else it does not exist (404). The id is
+percent-decoded once (`api.paths`); a path that names no valid id is 404 too.
 """
 
 from __future__ import annotations
@@ -15,17 +16,22 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dtmf_gateway import wiring
 from dtmf_gateway.api.identity import principal
 from dtmf_gateway.api.models import json_response
+from dtmf_gateway.api.paths import path_instruction_id, printable
 from dtmf_gateway.api.problems import read_problems, register
 from dtmf_gateway.api.views import instruction_view
+from dtmf_gateway.domain.errors import InstructionNotFound
 from dtmf_gateway.observability import count, logger, metrics
 
 app = APIGatewayRestResolver(strip_prefixes=["/v1"])
 read_instruction = wiring.read_instruction()
 
 
-@app.get("/dtmf-calls/<instruction_id>")
-def get_dtmf_call(instruction_id: str) -> Response[str]:
+@app.get("/dtmf-calls/<raw_instruction_id>")
+def get_dtmf_call(raw_instruction_id: str) -> Response[str]:
     count("StatusReads")
+    instruction_id = path_instruction_id(raw_instruction_id)  # decoded once; None: malformed
+    if instruction_id is None:
+        raise InstructionNotFound(printable(raw_instruction_id))
     logger.set_correlation_id(instruction_id)
     owner = principal(app.current_event.request_context.identity)
     state = read_instruction.read(instruction_id, owner=owner)
@@ -35,7 +41,9 @@ def get_dtmf_call(instruction_id: str) -> Response[str]:
 register(app, read_problems())
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -166,7 +166,12 @@ def test_every_problem_type_of_the_catalogue_has_an_example() -> None:
 def test_the_document_says_exactly_one_of_callee_and_callees(
     body: dict[str, Any], valid: bool
 ) -> None:
-    instance = {"caller": "+31201234567", "prompt": "Type your PIN", **body}
+    instance = {
+        "caller": "+31201234567",
+        "prompt": "Type your PIN",
+        "valid-prompt": "Thank you",
+        **body,
+    }
     validator = jsonschema.Draft202012Validator(
         {"$ref": "#/components/schemas/DtmfCallRequest", "components": OPENAPI["components"]}
     )

@@ -16,7 +16,7 @@ from dtmf_gateway.domain.request import parse_dtmf_call_request
 
 VALID = (
     '{"callee": "+31612345678", "caller": "+31201234567", "prompt": "Type your PIN",'
-    ' "min-digits": 4.0, "max-digits": 4}'
+    ' "valid-prompt": "Thanks", "min-digits": 4.0, "max-digits": 4}'
 )
 
 

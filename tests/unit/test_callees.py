@@ -44,7 +44,14 @@ class EchoingCm:
         self.forms = forms
         self.reverse = reverse
 
-    def place(self, request: Any, *, instruction_id: str, callback_url: str) -> list[CmQueuedCall]:
+    def place(
+        self,
+        request: Any,
+        *,
+        instruction_id: str,
+        callback_url: str,
+        time_budget_seconds: float | None = None,
+    ) -> list[CmQueuedCall]:
         replies = [
             CmQueuedCall(call_id=str(uuid.uuid4()), callee=echo(c, self.forms[c]), success=True)
             for c in request.all_callees()

@@ -45,6 +45,7 @@ def request(**changes: Any) -> Any:
         "callee": "+31612345678",
         "caller": "+31201234567",
         "prompt": "Type your PIN",
+        "valid-prompt": "Thank you.",
         "min-digits": 4,
         "max-digits": 4,
         "regex": "[0-9]{4}",
@@ -144,8 +145,8 @@ def test_longest_call_covers_ringing_prompts_and_every_key_timeout() -> None:
     r = request(
         **{"max-ringing-timeout": 30, "max-attempts": 3, "timeout": 5000, "prompt": "x" * 100}
     )
-    # 30 s ringing + 3 attempts * (15 s prompt + 5 key timeouts * 5 s)
-    assert max_call_seconds(r) == 30 + 3 * (15 + 25) + 1
+    # 30 s ringing + 3 attempts * (15 s prompt + 5 key timeouts * 5 s) + 6 s valid prompt
+    assert max_call_seconds(r) == 30 + 3 * (15 + 25) + 6 + 1
 
 
 # ------------------------------------------------------------------ callbacks

@@ -32,7 +32,7 @@ GLOBAL_VOIP = "+883510000000094"
 
 
 def request(*callees: str, caller: str = NL_FIXED) -> DtmfCallRequest:
-    raw: dict[str, Any] = {"caller": caller, "prompt": "code?"}
+    raw: dict[str, Any] = {"caller": caller, "prompt": "code?", "valid-prompt": "Thanks."}
     if len(callees) == 1:
         raw["callee"] = callees[0]
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -32,7 +33,7 @@ UK_MOBILE = "+447400123456"
 SDK_PAYLOAD = (
     '{"instruction-id":null,"callee":"+31611111111","callees":null,"caller":"+31202222222",'
     '"anonymous":false,"disable-callees-validation":false,"prompt":"Enter your code",'
-    '"prompt-type":1,"valid-prompt-type":1,"invalid-prompt-type":1,'
+    '"valid-prompt":"Thanks","prompt-type":1,"valid-prompt-type":1,"invalid-prompt-type":1,'
     '"voice":{"language":"en-GB","gender":1,"number":1,"volume":0,"premium":false}}'
 )
 
@@ -61,7 +62,12 @@ FULL_BODY: dict[str, Any] = {
 
 def body(**changes: Any) -> dict[str, Any]:
     """A minimal valid body with ``changes`` applied (``min_digits`` → ``min-digits``)."""
-    result: dict[str, Any] = {"callee": NL_MOBILE, "caller": NL_FIXED, "prompt": "Your code?"}
+    result: dict[str, Any] = {
+        "callee": NL_MOBILE,
+        "caller": NL_FIXED,
+        "prompt": "Your code?",
+        "valid-prompt": "Thanks.",
+    }
     for key, value in changes.items():
         result[key.replace("_", "-")] = value
     return result
@@ -99,8 +105,55 @@ def test_sdk_payload_is_accepted_as_is() -> None:
     assert request.caller.e164 == "+31202222222"
     assert request.prompt_type is PromptType.TTS
     assert request.voice.gender is Gender.FEMALE
-    assert request.valid_prompt is None
+    assert request.valid_prompt == "Thanks"
     assert request.instruction_id is None
+
+
+def test_valid_prompt_is_required() -> None:
+    """CM's reference page marks `valid-prompt` required (issue 12)."""
+    raw = body()
+    del raw["valid-prompt"]
+    for sent in (raw, {**raw, "valid-prompt": None}):
+        with pytest.raises(InvalidRequest) as caught:
+            parse_dtmf_call_request(sent)
+        assert [p.field for p in caught.value.problems] == ["valid-prompt"]
+
+
+@pytest.mark.parametrize("instruction_id", [".", "..", "...", "." * 64])
+def test_ids_made_only_of_dots_are_refused(instruction_id: str) -> None:
+    """A URL path segment of dots is a dot segment: it would never reach the callback."""
+    with pytest.raises(InvalidRequest) as caught:
+        parse_dtmf_call_request(body(instruction_id=instruction_id))
+    [problem] = caught.value.problems
+    assert problem.field == "instruction-id"
+    assert "not only dots" in problem.message
+
+
+@pytest.mark.parametrize("instruction_id", ["a.", ".a", "..a..", "order:7781", "A-z_0.9:"])
+def test_ids_with_dots_and_something_else_are_accepted(instruction_id: str) -> None:
+    assert parse_dtmf_call_request(body(instruction_id=instruction_id)).instruction_id == (
+        instruction_id
+    )
+
+
+@pytest.mark.parametrize("regex", ["[0-9]{4}", "1|2", "12|34#?", "(?i:a)b", "[0-9]*"])
+def test_the_regex_goes_to_cm_anchored_and_means_the_same_as_our_full_match(regex: str) -> None:
+    """CM does not say whether it matches in full or anywhere: anchored, both readings are
+    our full match (issue 12). `1|2` unanchored would let CM accept `123` as a find."""
+    request = parse_dtmf_call_request(body(regex=regex))
+    sent = to_cm_payload(request, instruction_id="i", callback_url="https://cb")["regex"]
+
+    assert sent == f"^(?:{regex})$"
+    for text in ("1", "12", "123", "1234", "12345", "34#", "ab", "Ab", ""):
+        assert (re.search(sent, text) is not None) == (re.fullmatch(regex, text) is not None)
+
+
+def test_a_global_inline_flag_that_cannot_be_anchored_is_refused() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_dtmf_call_request(body(regex="(?i)1"))
+    [problem] = caught.value.problems
+    assert problem.field == "regex"
+    assert "(?i:" in problem.message
 
 
 def test_full_body_is_accepted() -> None:
@@ -139,7 +192,6 @@ OPTIONAL_KEYS = [
     "disable-callees-validation",
     "max-ringing-timeout",
     "prompt-type",
-    "valid-prompt",
     "valid-prompt-type",
     "invalid-prompt",
     "invalid-prompt-type",
@@ -445,6 +497,7 @@ def test_six_mistakes_give_six_problems() -> None:
         "callees": [UK_MOBILE],  # 1: both callee and callees
         "caller": "0201234567",  # 2: national format
         "prompt": "Enter your code",
+        "valid-prompt": "Thank you.",
         "min-digits": 6,
         "max-digits": 4,  # 3: below min-digits
         "timeout": 500,  # 4: out of range
@@ -622,7 +675,13 @@ def test_tts_prompts_are_not_read_as_xml() -> None:
 def test_integer_and_name_enums(wire: object, member: PromptType) -> None:
     prompt = {PromptType.FILE: "a.wav", PromptType.TTS_SSML: "<speak>x</speak>"}.get(member, "x")
     request = parse_dtmf_call_request(
-        body(prompt=prompt, prompt_type=wire, valid_prompt_type=wire, invalid_prompt_type=wire)
+        body(
+            prompt=prompt,
+            valid_prompt=prompt,
+            prompt_type=wire,
+            valid_prompt_type=wire,
+            invalid_prompt_type=wire,
+        )
     )
     assert request.prompt_type is member
     payload = to_cm_payload(request, instruction_id="id-1", callback_url="https://cb.example/x")
@@ -657,6 +716,7 @@ def test_to_cm_payload_single_callee() -> None:
         "max-ringing-timeout": 60,
         "prompt": "Enter your code",
         "prompt-type": "TTS",
+        "valid-prompt": "Thanks",
         "valid-prompt-type": "TTS",
         "invalid-prompt-type": "TTS",
         "min-digits": 1,
@@ -664,7 +724,7 @@ def test_to_cm_payload_single_callee() -> None:
         "max-attempts": 1,
         "timeout": 5000,
         "terminators": "#",
-        "regex": "[0-9]*",
+        "regex": "^(?:[0-9]*)$",  # anchored: CM's reading and our full match agree
         "voice": {
             "language": "en-GB",
             "gender": "Female",
@@ -734,7 +794,9 @@ def test_model_dump_round_trips(raw: dict[str, Any]) -> None:
 
 
 def test_model_can_be_built_by_name_in_code() -> None:
-    request = DtmfCallRequest(callee=NL_MOBILE, caller=NL_FIXED, prompt="x", min_digits=4)
+    request = DtmfCallRequest(
+        callee=NL_MOBILE, caller=NL_FIXED, prompt="x", valid_prompt="y", min_digits=4
+    )
     assert request.min_digits == 4
 
 

@@ -1,6 +1,7 @@
 """CM Voice API client (`POST {base}/voiceapi/v2/DTMF`) over httpx.
 
-Retries only where the request surely did not reach CM: connection failures, and 429/503
+The whole exchange has a hard wall-clock deadline (see HttpCmClient). Retries only where the
+request surely did not reach CM: connection failures, and 429/503
 answers (honouring Retry-After). Anything ambiguous — a read timeout, a dropped connection,
 another 5xx, a 2xx we cannot read — is reported as CmOutcomeUnknown and never retried, so a
 person is never rung twice.
@@ -8,8 +9,10 @@ person is never rung twice.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +22,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from dtmf_gateway.domain.calls import CmQueuedCall
+from dtmf_gateway.domain.digits import anchored
 from dtmf_gateway.domain.errors import CmOutcomeUnknown, CmRejected, CmUnreachable
 
 if TYPE_CHECKING:
@@ -60,7 +64,8 @@ def to_cm_payload(
 ) -> dict[str, Any]:
     """CM's wire body for ``request`` (``docs/cm-dtmf-contract.md`` §1): kebab-case keys,
     enum names, every default explicit, ``callee`` for one number else ``callees`` (E.164),
-    ``disable-callees-validation`` always false, the service's ``callback-url``, no
+    ``disable-callees-validation`` always false, ``regex`` anchored (``digits.anchored``), the
+    service's ``callback-url``, no
     ``metadata`` (it is the gateway's own, never sent to CM)."""
     numbers = request.all_callees()
     payload: dict[str, Any] = {"instruction-id": instruction_id}
@@ -79,8 +84,7 @@ def to_cm_payload(
             "prompt-type": request.prompt_type.value,
         }
     )
-    if request.valid_prompt is not None:
-        payload["valid-prompt"] = request.valid_prompt
+    payload["valid-prompt"] = request.valid_prompt
     payload["valid-prompt-type"] = request.valid_prompt_type.value
     if request.invalid_prompt is not None:
         payload["invalid-prompt"] = request.invalid_prompt
@@ -92,7 +96,7 @@ def to_cm_payload(
             "max-attempts": request.max_attempts,
             "timeout": request.timeout,
             "terminators": request.terminators,
-            "regex": request.regex,
+            "regex": anchored(request.regex),
             "voice": _voice(request.voice),
         }
     )
@@ -100,6 +104,15 @@ def to_cm_payload(
 
 
 class HttpCmClient:
+    """`CmApi` over httpx, with a hard wall-clock deadline for the whole exchange.
+
+    httpx's timeouts apply per network operation: a CM that drips its reply a byte at a time
+    never trips them. The exchange therefore runs as one asyncio task cancelled at the
+    deadline (``asyncio.timeout``), which closes the connection wherever it is — connecting,
+    sending, waiting for headers or reading a body. Each thread keeps its own event loop and
+    async client, so connections are reused across invocations of one execution environment.
+    """
+
     def __init__(
         self,
         *,
@@ -109,38 +122,74 @@ class HttpCmClient:
         total_timeout: float = 8.0,
         max_retries: int = 2,
         max_retry_wait: float = 2.0,
-        transport: httpx.BaseTransport | None = None,
+        min_budget: float = 1.0,
+        transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._url = base_url.rstrip("/") + DTMF_PATH
         self._product_token = product_token
+        self._connect = connect_timeout
         self._total = total_timeout
         self._max_retries = max_retries
         self._max_retry_wait = max_retry_wait
+        self._min_budget = min_budget
+        self._transport = transport
         self._sleep = sleep
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(total_timeout, connect=connect_timeout),
-            transport=transport,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-        )
+        self._local = threading.local()
+
+    def _loop_and_client(self) -> tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]:
+        local = self._local
+        if getattr(local, "loop", None) is None:
+            local.loop = asyncio.new_event_loop()
+            local.client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._total, connect=self._connect),
+                transport=self._transport,
+                headers={"Content-Type": "application/json", "Accept": "application/json"},
+            )
+        return local.loop, local.client
 
     def place(
-        self, request: DtmfCallRequest, *, instruction_id: str, callback_url: str
+        self,
+        request: DtmfCallRequest,
+        *,
+        instruction_id: str,
+        callback_url: str,
+        time_budget_seconds: float | None = None,
     ) -> list[CmQueuedCall]:
         """`CmApi.place`: the instruction in CM's wire format, POSTed once (retried only when
-        it surely did not reach CM)."""
+        it surely did not reach CM), all within min(total_timeout, time_budget_seconds)
+        seconds of wall-clock time. A budget under ``min_budget`` seconds is not spent at
+        all: CmUnreachable (nothing was sent, a retry is safe)."""
+        budget = self._total
+        if time_budget_seconds is not None:
+            budget = min(budget, time_budget_seconds)
+        if budget < self._min_budget:
+            raise CmUnreachable(f"too little time left to call CM ({budget:.1f} s)")
         payload = to_cm_payload(request, instruction_id=instruction_id, callback_url=callback_url)
         body = json.dumps(payload, separators=(",", ":"))
         headers = {"X-CM-PRODUCTTOKEN": self._product_token()}
-        deadline = time.monotonic() + self._total
+        loop, client = self._loop_and_client()
+        return loop.run_until_complete(self._within(budget, client, body, headers))
+
+    async def _within(
+        self, budget: float, client: httpx.AsyncClient, body: str, headers: dict[str, str]
+    ) -> list[CmQueuedCall]:
+        try:
+            async with asyncio.timeout(budget):
+                return await self._exchange(client, body, headers, time.monotonic() + budget)
+        except TimeoutError as error:
+            raise CmOutcomeUnknown(
+                f"CM did not answer within {budget:.1f} s", timed_out=True
+            ) from error
+
+    async def _exchange(
+        self, client: httpx.AsyncClient, body: str, headers: dict[str, str], deadline: float
+    ) -> list[CmQueuedCall]:
         attempt = 0
         while True:
             attempt += 1
-            remaining = max(deadline - time.monotonic(), 0.1)
             try:
-                response = self._http.post(
-                    self._url, content=body, headers=headers, timeout=self._timeout(remaining)
-                )
+                response = await client.post(self._url, content=body, headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                 if attempt <= self._max_retries and deadline - time.monotonic() > 1:
                     continue
@@ -167,10 +216,6 @@ class HttpCmClient:
                     response.status_code,
                 )
             return _interpret(response)
-
-    def _timeout(self, remaining: float) -> httpx.Timeout:
-        connect = self._http.timeout.connect or remaining
-        return httpx.Timeout(remaining, connect=min(connect, remaining))
 
 
 def _interpret(response: httpx.Response) -> list[CmQueuedCall]:

@@ -3,7 +3,14 @@
 Idempotency (Powertools, DynamoDB persistence): the key is the `Idempotency-Key` header scoped
 to the calling identity, the payload hash is the canonical request, records live 24 h.
 Same key + same body replays the stored response (`Idempotent-Replayed: true`); same key +
-other body is 422; same key while the first request runs is 409.
+other body is 422; same key while the first request runs is 409. Without an `instruction-id`
+the key also fixes the instruction id (`derived_instruction_id`), so a retry after a crash
+that left no stored response meets the reservation (409 `instruction-id-in-use`, Location)
+instead of placing again.
+
+CM gets the invocation's remaining time minus RECORDING_RESERVE_SECONDS (capped by the CM
+client's configured total): the time left after CM is enough to record the outcome and store
+the idempotent response before Lambda stops the function.
 """
 
 from __future__ import annotations
@@ -40,6 +47,16 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 REPLAYED_HEADER = "Idempotent-Replayed"
 _CONTENT_TYPE = "Content-Type"
+#: Seconds kept back from the CM call to record its outcome and store the response.
+RECORDING_RESERVE_SECONDS = 2.0
+
+
+def time_budget(lambda_context: LambdaContext | None) -> float | None:
+    """Seconds CM may take in this invocation (None outside Lambda: the client's own limit)."""
+    if lambda_context is None:
+        return None
+    remaining = lambda_context.get_remaining_time_in_millis() / 1000
+    return max(0.0, remaining - RECORDING_RESERVE_SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +132,12 @@ class IdempotentPlacement:
             persistence_store=persistence,
         )(self._place_once)
 
-    def _place_once(self, attempt: dict[str, Any], request: DtmfCallRequest) -> dict[str, Any]:
-        context = PlacementContext(owner=attempt["owner"], idempotency_key=attempt["key"])
+    def _place_once(
+        self, attempt: dict[str, Any], request: DtmfCallRequest, budget: float | None
+    ) -> dict[str, Any]:
+        context = PlacementContext(
+            owner=attempt["owner"], idempotency_key=attempt["key"], time_budget_seconds=budget
+        )
         return PlacementAnswer.of(self._service.place(request, context)).stored()
 
     def answer(
@@ -130,8 +151,10 @@ class IdempotentPlacement:
         """Place the instruction, or replay the answer stored under the key. Raises what
         PlaceInstruction.place raises, InvalidIdempotencyKey, and Powertools'
         IdempotencyValidationError / IdempotencyAlreadyInProgressError."""
+        budget = time_budget(lambda_context)
         if idempotency_key is None:
-            return PlacementAnswer.of(self._service.place(request, PlacementContext(owner=owner)))
+            context = PlacementContext(owner=owner, time_budget_seconds=budget)
+            return PlacementAnswer.of(self._service.place(request, context))
         if not IDEMPOTENCY_KEY_PATTERN.fullmatch(idempotency_key):
             raise InvalidIdempotencyKey(
                 "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces"
@@ -147,5 +170,6 @@ class IdempotentPlacement:
                 "body": request.canonical_json(),
             },
             request=request,
+            budget=budget,
         )
         return PlacementAnswer.from_stored(stored)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -259,14 +260,21 @@ def _too_many(error: CalleeLimitReached) -> ProblemAnswer:
     )
 
 
+def instruction_location(instruction_id: str) -> str:
+    """Where an instruction is read: its GET path under the API's base URL (ApiUrl)."""
+    return f"/v1/dtmf-calls/{quote(instruction_id, safe='')}"
+
+
 @_documented(InstructionAlreadyExists(_EXAMPLE_ID))
 def _exists(error: InstructionAlreadyExists) -> ProblemAnswer:
     return ProblemAnswer(
         409,
         "instruction-id-in-use",
         "The instruction-id is already in use",
-        f"instruction-id {error.instruction_id!r} was used before. Send a new instruction-id, "
-        "or repeat the first request with the same Idempotency-Key to get its response.",
+        f"instruction-id {error.instruction_id!r} was used before, by this request's first "
+        "attempt (same Idempotency-Key) or another request: nothing new was placed. Its state "
+        "is at the Location; send a new instruction-id for a new instruction.",
+        headers={"Location": instruction_location(error.instruction_id)},
         extensions={"instruction-id": error.instruction_id},
         reasons=("instruction-id-in-use",),
         metric=_REFUSED,
@@ -413,8 +421,8 @@ def _no_route(_: Exception) -> ProblemAnswer:
 def read_problems() -> Catalogue:
     return {
         InstructionNotFound: _not_found,
-        # a path Powertools' router cannot match (e.g. control characters in the id): no
-        # such instruction, not a 500 (found by the fuzz gate)
+        # a path Powertools' router cannot match (`//`, `/` or control characters in the id):
+        # no such instruction, not a 500 (found by the fuzz gate and the hostile review)
         NotFoundError: _no_route_for_id,
         Exception: _internal("The request failed unexpectedly."),
     }

@@ -45,10 +45,12 @@ __all__ = [
     "CompiledRegex",
     "InputRegexError",
     "InputRules",
+    "anchored",
     "compile_input_regex",
     "is_dtmf",
 ]
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -142,7 +144,19 @@ def _compile_cached(pattern: str, probe: bool) -> CompiledRegex | str:
     if isinstance(compiled, str):
         return compiled
     problem = (count_paths(root) or _timed_probes(compiled)) if probe else None
-    return problem or CompiledRegex(pattern, compiled)
+    return problem or _anchor_problem(pattern) or CompiledRegex(pattern, compiled)
+
+
+def anchored(pattern: str) -> str:
+    """``pattern`` as sent to CM: ``^(?:pattern)$``. CM does not document whether it matches
+    in full or finds anywhere; anchored, both readings agree with our own full match."""
+    return f"^(?:{pattern})$"
+
+
+_UNANCHORABLE_MESSAGE: Final = (
+    "cannot be sent to CM anchored as ^(?:…)$ ({error}); scope inline flags to a group, "
+    "e.g. (?i:…) instead of (?i)…"
+)
 
 
 def _parse_bounded(pattern: str, *, keep_ambiguity: bool) -> Node | str:
@@ -155,6 +169,14 @@ def _parse_bounded(pattern: str, *, keep_ambiguity: bool) -> Node | str:
     if isinstance(root, str):
         return root
     return size_problem(root) or root
+
+
+def _anchor_problem(pattern: str) -> str | None:
+    try:
+        re.compile(anchored(pattern))
+    except re.error as error:
+        return _UNANCHORABLE_MESSAGE.format(error=error.msg)
+    return None
 
 
 def _compile(pattern: str) -> Any:

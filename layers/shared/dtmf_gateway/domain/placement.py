@@ -6,6 +6,7 @@ returns a :class:`PlacementResult`; `dtmf_gateway.api` renders it.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,10 +61,35 @@ def stale_after(request: DtmfCallRequest) -> int:
     return max_call_seconds(request) + int(CALLBACK_GRACE.total_seconds())
 
 
+DERIVED_ID_PREFIX = "k-"
+
+
+def derived_instruction_id(owner: str, idempotency_key: str) -> str:
+    """The instruction id of a request that names none but carries an Idempotency-Key:
+    ``k-`` + the first 32 hex digits of sha256(owner "\\n" key). Fixed before CM is called,
+    so every retry of that request — whatever step the first attempt died at — reserves the
+    same id and can never place a second instruction."""
+    digest = hashlib.sha256(f"{owner}\n{idempotency_key}".encode()).hexdigest()
+    return DERIVED_ID_PREFIX + digest[:32]
+
+
 @dataclass(frozen=True, slots=True)
 class PlacementContext:
-    owner: str  # the calling identity (IAM principal)
+    """Who places (``owner``, the IAM principal), under which ``idempotency_key`` (or None),
+    and ``time_budget_seconds``: how long CM may take at most (None: the CM client's own
+    limit), chosen by the caller so that the outcome can still be recorded afterwards."""
+
+    owner: str
     idempotency_key: str | None = None
+    time_budget_seconds: float | None = None
+
+    def instruction_id(self, request: DtmfCallRequest, new_id: Callable[[], str]) -> str:
+        """The request's own id, else the one derived from the key, else a fresh one."""
+        if request.instruction_id:
+            return request.instruction_id
+        if self.idempotency_key is not None:
+            return derived_instruction_id(self.owner, self.idempotency_key)
+        return new_id()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +149,7 @@ class PlaceInstruction:
         self._policy.enforce(request)
         self._count_calls_per_callee(request)
         instruction = NewInstruction(
-            instruction_id=request.instruction_id or self._new_id(),
+            instruction_id=context.instruction_id(request, self._new_id),
             owner=context.owner,
             caller=request.caller.e164,
             callees=tuple(request.all_callees()),
@@ -138,7 +164,10 @@ class PlaceInstruction:
         callback_url = self._callback_urls.for_instruction(instruction_id)
         try:
             replies = self._cm.place(
-                request, instruction_id=instruction_id, callback_url=callback_url
+                request,
+                instruction_id=instruction_id,
+                callback_url=callback_url,
+                time_budget_seconds=context.time_budget_seconds,
             )
         except (CmRejected, CmUnreachable) as error:
             self._store.mark(instruction_id, InstructionStatus.NOT_PLACED, error.reason)

@@ -28,10 +28,17 @@ if TYPE_CHECKING:
 
 class CmApi(Protocol):
     def place(
-        self, request: DtmfCallRequest, *, instruction_id: str, callback_url: str
+        self,
+        request: DtmfCallRequest,
+        *,
+        instruction_id: str,
+        callback_url: str,
+        time_budget_seconds: float | None = None,
     ) -> list[CmQueuedCall]:
         """Queue the instruction with CM: one reply per callee, in CM's order.
 
+        ``time_budget_seconds`` is a hard wall-clock deadline for the whole exchange (None:
+        the adapter's own limit); past it the answer is CmOutcomeUnknown(timed_out=True).
         Raises CmRejected / CmUnreachable (nothing placed) or CmOutcomeUnknown (calls may ring).
         """
         ...

@@ -152,7 +152,7 @@ class DtmfCallRequest(BaseModel):
     )
     prompt: PromptText
     prompt_type: PromptTypeField = Field(PromptType.TTS, alias="prompt-type")
-    valid_prompt: PromptText | None = Field(None, alias="valid-prompt")
+    valid_prompt: PromptText = Field(alias="valid-prompt")  # required (CM's reference page)
     valid_prompt_type: PromptTypeField = Field(PromptType.TTS, alias="valid-prompt-type")
     invalid_prompt: PromptText | None = Field(None, alias="invalid-prompt")
     invalid_prompt_type: PromptTypeField = Field(PromptType.TTS, alias="invalid-prompt-type")

@@ -29,11 +29,13 @@ __all__ = [
     "MIN_DIGITS_LIMIT",
 ]
 
-#: ``instruction-id``: 1-64 characters (CM) from this safe set (gateway: the id goes into
-#: URLs and table keys).
+#: ``instruction-id``: 1-64 characters (CM) from this safe set, not only dots (gateway: the
+#: id goes into URLs and table keys; these are exactly the ids that come back unchanged
+#: through a URL path segment — RFC 3986 unreserved characters plus ":", and "." / ".."
+#: would be removed as dot segments — so no percent sign can ever be part of an id).
 INSTRUCTION_ID_MAX_LENGTH: Final = 64
 INSTRUCTION_ID_CHARACTERS: Final = "A-Z a-z 0-9 . _ : -"
-INSTRUCTION_ID_PATTERN: Final = r"^[A-Za-z0-9._:-]+$"
+INSTRUCTION_ID_PATTERN: Final = r"^[A-Za-z0-9._:-]*[A-Za-z0-9_:-][A-Za-z0-9._:-]*$"
 #: Most numbers in ``callees`` (gateway; CM documents no limit).
 MAX_CALLEES: Final = 20
 #: ``max-ringing-timeout`` in seconds (CM).

@@ -64,7 +64,8 @@ def _whole(low: int, high: int, unit: str = "") -> str:
 #: What each field must be, used for type and range errors.
 FIELD_RULES: Final[Mapping[str, str]] = {
     "instruction-id": (
-        f"must be 1 to {INSTRUCTION_ID_MAX_LENGTH} characters from {INSTRUCTION_ID_CHARACTERS}"
+        f"must be 1 to {INSTRUCTION_ID_MAX_LENGTH} characters from {INSTRUCTION_ID_CHARACTERS}, "
+        "not only dots"
     ),
     "callee": _PHONE_RULE,
     "callees": f"must be a list of 1 to {MAX_CALLEES} phone numbers",

@@ -1,13 +1,20 @@
-"""`InstructionReader` on the calls table: the instruction item and its call items."""
+"""`InstructionReader` on the calls table: the instruction item and its call items.
+
+Retention is a read rule: an item whose `ttl` (its retention deadline) has passed is gone,
+whether or not DynamoDB's TTL sweep (which can lag by days) has deleted it yet.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     INSTRUCTION_SK,
     PK,
     SK,
+    TTL,
     call_from_item,
     from_item,
     instruction_from_item,
@@ -21,11 +28,20 @@ if TYPE_CHECKING:
 
 
 class DynamoDbInstructionReader:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        epoch_seconds: Callable[[], float] = time.time,
+    ) -> None:
         self._ddb = client
         self._table = table_name
+        self._now = epoch_seconds
 
     def load(self, instruction_id: str) -> tuple[StoredInstruction, list[StoredCall]] | None:
+        """The instruction and its calls still within retention; None if the instruction
+        item is missing or past its retention (`ttl`, epoch seconds, at or before now)."""
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
@@ -39,6 +55,8 @@ class DynamoDbInstructionReader:
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        now = self._now()
+        items = [i for i in items if not isinstance(i.get(TTL), int) or i[TTL] > now]
         instruction = next((i for i in items if i[SK] == INSTRUCTION_SK), None)
         if instruction is None:
             return None
