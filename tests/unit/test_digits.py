@@ -391,3 +391,15 @@ def test_ambiguity_over_runs_of_keys_is_refused(pattern: str) -> None:
     added. Accepted today and forwarded to CM's backtracking engine."""
     with pytest.raises(InputRegexError, match="backtrack"):
         compile_input_regex(pattern)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="break-13: 'standard syntax' is whatever Python's re parses, so Python-only "
+    "constructs (possessive quantifiers, (?P<name>…), (?P=name)) are accepted and forwarded, "
+    "though .NET (CM's engine, docs/research) does not read them",
+)
+@pytest.mark.parametrize("pattern", [r"[0-9]*+", r"(?P<d>[0-9])(?P=d)"])
+def test_python_only_syntax_is_refused(pattern: str) -> None:
+    with pytest.raises(InputRegexError):
+        compile_input_regex(pattern)
