@@ -440,3 +440,17 @@ def test_a_role_reads_what_another_session_of_it_placed(
     assert retried.headers.get("Idempotent-Replayed") == "true"
     assert len(cm.requests) == 1
     assert view.status == 200
+
+
+def test_an_integer_of_thousands_of_digits_is_recorded(
+    placed: dict[str, str], cm_callback: Any, aws: Any
+) -> None:
+    """README: "integers of any size" are recorded; 5000 digits was a 400 quoting Python's
+    sys.set_int_max_str_digits() (break-13)."""
+    text = json.dumps(callback_body(placed["call_id"])).replace(
+        '"code": 10', '"code": 10, "cm-counter": ' + "7" * 5000, 1
+    )
+    result = deliver(cm_callback, None, placed["token"], raw=text)
+    assert result.status == 200, result.body
+    [call] = [i for i in aws.items() if i["sk"].startswith("call#")]
+    assert call["outcome"] == "input-received"

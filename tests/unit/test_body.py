@@ -142,3 +142,23 @@ def test_any_bytes_end_in_a_result_or_a_client_error(data: bytes, as_base64: boo
     else:
         _read(data.decode("utf-8", errors="replace"))
         _read(data.decode("latin-1"))
+
+
+# ------------------------------------------------------------------ break-13 findings
+
+
+@pytest.mark.parametrize("number", ["1E400", "-1E400", "9" * 5000, "-" + "9" * 5000])
+def test_numbers_beyond_a_float_name_the_field_and_its_range(number: str) -> None:
+    """1E400 said "got a number with a fractional part" (it is a whole number), and an integer
+    of 5000 digits was a 400 "not valid JSON" that quoted Python's sys.set_int_max_str_digits()."""
+    raw = VALID.replace('"max-digits": 4', f'"max-digits": {number}')
+    with pytest.raises(InvalidRequest) as caught:
+        parse_dtmf_call_request(json_body(raw))
+    assert caught.value.problems == [
+        FieldProblem("max-digits", "must be a whole number between 1 and 64")
+    ]
+
+
+def test_an_integer_of_any_size_is_json() -> None:
+    """A callback stores "integers of any size" (README): reading one never fails."""
+    assert json_body('{"x": ' + "1" * 5000 + "}") == {"x": float("inf")}

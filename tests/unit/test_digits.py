@@ -360,3 +360,46 @@ def test_every_accepted_pattern_is_fast_in_a_backtracking_engine(
     except InputRegexError:
         return
     assert probe_worker.probe(pattern), f"{pattern!r} accepted but ran over the bound"
+
+
+# --------------------------------------------------------------------------------------
+# break-13 findings
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pattern", ["1\x00", "[0-9]*\x7f", "\t[0-9]{4}", "12\x85"])
+def test_a_pattern_with_a_control_character_is_refused(pattern: str) -> None:
+    """A raw control character was accepted and forwarded to CM (prompts refuse them)."""
+    with pytest.raises(InputRegexError, match="must not contain control characters"):
+        compile_input_regex(pattern)
+
+
+def test_an_escaped_control_character_stays_a_valid_pattern() -> None:
+    assert compile_input_regex(r"[0-9]*\n?").pattern == r"[0-9]*\n?"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="break-13: ambiguity that needs a run of keys between delimiters is not found: "
+    "the analysis (and the generative test's worst inputs) only probe single-key runs and "
+    "alternated pairs, where (1*1*1#)* matches one way per segment",
+)
+@pytest.mark.parametrize("pattern", [r"(1*1*1#)*", r"(?:1*1*1#)*2"])
+def test_ambiguity_over_runs_of_keys_is_refused(pattern: str) -> None:
+    """``1*1*1#`` matches ``111#`` in 3 ways, so k segments give 3^k paths: Python's ``re``
+    takes ~3 s on ``"111#" * 15 + "1113"`` (64 keys; 3^15 paths), 3x more per segment
+    added. Accepted today and forwarded to CM's backtracking engine."""
+    with pytest.raises(InputRegexError, match="backtrack"):
+        compile_input_regex(pattern)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="break-13: 'standard syntax' is whatever Python's re parses, so Python-only "
+    "constructs (possessive quantifiers, (?P<name>…), (?P=name)) are accepted and forwarded, "
+    "though .NET (CM's engine, docs/research) does not read them",
+)
+@pytest.mark.parametrize("pattern", [r"[0-9]*+", r"(?P<d>[0-9])(?P=d)"])
+def test_python_only_syntax_is_refused(pattern: str) -> None:
+    with pytest.raises(InputRegexError):
+        compile_input_regex(pattern)

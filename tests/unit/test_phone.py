@@ -219,3 +219,28 @@ def test_extension_marker_is_refused_as_a_letter() -> None:
     with pytest.raises(PhoneNumberError) as caught:
         to_e164("+31612345678x12")
     assert caught.value.reason == "letters"
+
+
+# ------------------------------------------------------------------ break-13 findings
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u200e+31612345678",  # LRM: what copying from a right-to-left page adds
+        "+31612345678\u200f",
+        "\u202a+31 6 1234 5678\u202c",  # LRE … PDF
+        "\u2066+31612345678\u2069",  # LRI … PDI
+    ],
+)
+def test_bidi_marks_around_a_pasted_number_are_ignored(text: str) -> None:
+    """libphonenumber accepts them; they were refused as "characters that are not allowed",
+    a difference the client cannot see."""
+    assert to_e164(text) == "+31612345678"
+
+
+def test_an_invisible_character_that_is_refused_is_named() -> None:
+    with pytest.raises(PhoneNumberError) as caught:
+        to_e164("+31\u200d612345678")  # zero-width joiner
+    assert caught.value.reason == "bad-characters"
+    assert "U+200D" in str(caught.value)

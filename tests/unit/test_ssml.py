@@ -72,3 +72,56 @@ def test_bad_ssml_is_refused_with_a_clear_message(text: str, message: str) -> No
         check_ssml(text)
     assert message in str(caught.value)
     assert isinstance(caught.value, ValueError)
+
+
+# ------------------------------------------------------------------ break-13 findings
+
+XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        f"{SSML_NAMESPACE} http://169.254.169.254/latest/meta-data/x.xsd",
+        f"{SSML_NAMESPACE} https://attacker.example/synthesis.xsd",
+        "http://attacker.example/ns http://www.w3.org/TR/speech-synthesis11/synthesis.xsd",
+        f"{SSML_NAMESPACE}",
+        "",
+    ],
+)
+def test_a_schema_location_other_than_w3c_s_is_refused(location: str) -> None:
+    """xsi:schemaLocation is an address a validating parser may fetch: only W3C's SSML schema
+    may be named (it was accepted with any URL and forwarded to CM)."""
+    text = f'<speak xmlns="{SSML_NAMESPACE}" {XSI} xsi:schemaLocation="{location}">hi</speak>'
+    with pytest.raises(SsmlError, match="xsi:schemaLocation may only name W3C's SSML schema"):
+        check_ssml(text)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        "http://www.w3.org/TR/speech-synthesis11/synthesis.xsd",
+        "http://www.w3.org/TR/speech-synthesis/synthesis.xsd",
+    ],
+)
+def test_the_w3c_schema_location_stays_accepted(schema: str) -> None:
+    check_ssml(
+        f'<speak version="1.1" xmlns="{SSML_NAMESPACE}" {XSI} '
+        f'xsi:schemaLocation="{SSML_NAMESPACE}  {schema}">hi</speak>'
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<speak>a&#x7f;b</speak>",
+        "<speak>a&#x85;b</speak>",
+        "<speak><![CDATA[a\x85b]]></speak>",
+        '<speak><audio src="prompts/a&#x85;b.wav"/></speak>',
+        '<speak><sub alias="a&#127;b">ab</sub></speak>',
+    ],
+)
+def test_control_characters_written_as_character_references_are_refused(text: str) -> None:
+    """A prompt refuses DEL and C1 characters; character references smuggled them to CM."""
+    with pytest.raises(SsmlError, match="must not contain control characters"):
+        check_ssml(text)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import sys
 from typing import Any, Final
 
 #: Deepest nesting of arrays/objects accepted (the instruction itself needs 2).
@@ -61,6 +62,17 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             )
         result[key] = value
     return result
+
+
+def _integer(text: str) -> int | float:
+    """A JSON integer; one with more digits than Python converts to ``int``
+    (``sys.get_int_max_str_digits()``, 4300) becomes a float (±inf), exactly like ``1E400``:
+    the request then names the field that is out of range, a callback stores it (as
+    ``null``), instead of a 400 that quoted Python's own advice."""
+    limit = sys.get_int_max_str_digits()
+    if limit and len(text.lstrip("-")) > limit:
+        return float(text)
+    return int(text)
 
 
 def _not_json_constant(name: str) -> Any:
@@ -111,7 +123,12 @@ def json_body(raw: str | None, *, is_base64: bool = False, content_type: str | N
         raise BadRequest("the request has no body; send the instruction as a JSON object")
     text = _text(raw, is_base64)
     try:
-        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_not_json_constant)
+        value = json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_constant=_not_json_constant,
+            parse_int=_integer,
+        )
     except RecursionError:
         raise BadRequest(f"the body is nested too deeply (at most {MAX_DEPTH} levels)") from None
     except ValueError as error:

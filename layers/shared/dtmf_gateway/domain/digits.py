@@ -165,6 +165,13 @@ def _parse_bounded(pattern: str, *, keep_ambiguity: bool) -> Node | str:
         return f"must not be empty; leave it out (or send null) for the default {DEFAULT_REGEX}"
     if len(pattern) > MAX_PATTERN_LENGTH:
         return f"must be at most {MAX_PATTERN_LENGTH} characters"
+    control = next((ch for ch in pattern if ord(ch) < 32 or 127 <= ord(ch) <= 159), None)
+    if control is not None:
+        # Never a key, and forwarded to CM as is: refused like in prompts (write \n etc.).
+        return (
+            f"must not contain control characters (U+{ord(control):04X} at position "
+            f"{pattern.index(control) + 1})"
+        )
     root = parse(pattern, keep_ambiguity=keep_ambiguity)
     if isinstance(root, str):
         return root

@@ -10,6 +10,8 @@ punctuation (``phonenumberutil._VALID_PUNCTUATION``: hyphens, dashes, slashes, b
 tildes, dots, no-break and ideographic spaces, soft hyphen, zero-width space, word joiner)
 except its extension marker ``x``, plus every Unicode space separator (category ``Zs``, so
 narrow no-break and thin spaces) and dash (category ``Pd``, so the non-breaking hyphen).
+Invisible bidi marks (LRM, RLM, embeddings, isolates) that text copied from a
+right-to-left page wraps around a number are dropped as well.
 Digits may be any Unicode decimal digit (fullwidth U+FF13, Arabic-Indic U+0663), and the
 plus sign may be fullwidth (U+FF0B); the number is normalised to ASCII E.164.
 
@@ -43,6 +45,12 @@ _LIBPHONENUMBER_PUNCTUATION: Final = frozenset(
 #: Unicode categories of separators accepted as well: space separators (no-break, narrow
 #: no-break, thin, figure spaces) and dashes (non-breaking hyphen, en and em dash).
 _SEPARATOR_CATEGORIES: Final = frozenset({"Zs", "Pd"})
+#: Invisible bidirectional marks that text copied from a right-to-left page or app wraps
+#: around a number (LRM, RLM, ALM, the embeddings/overrides and isolates): libphonenumber
+#: accepts them around the number, and they carry nothing a number could mean.
+_BIDI_MARKS: Final = frozenset("\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e") | frozenset(
+    "\u2066\u2067\u2068\u2069"
+)
 #: The plus signs libphonenumber accepts (ASCII and fullwidth).
 _PLUS_SIGNS: Final = frozenset("+\uff0b")
 
@@ -124,7 +132,11 @@ def _leading_country_code(digits: str) -> int | None:
 
 
 def _is_separator(ch: str) -> bool:
-    return ch in _LIBPHONENUMBER_PUNCTUATION or unicodedata.category(ch) in _SEPARATOR_CATEGORIES
+    return (
+        ch in _LIBPHONENUMBER_PUNCTUATION
+        or ch in _BIDI_MARKS
+        or unicodedata.category(ch) in _SEPARATOR_CATEGORIES
+    )
 
 
 def _normalise(text: str) -> str:
@@ -149,11 +161,15 @@ def _normalise(text: str) -> str:
             "letters",
             f"contains letters; a phone number has only digits after the +, e.g. {_EXAMPLE}",
         )
-    if not all(ch.isdecimal() for ch in body):
+    bad = next((ch for ch in body if not ch.isdecimal()), None)
+    if bad is not None:
+        # Named by code point: it may be invisible (a zero-width joiner), and the number
+        # itself is never repeated.
         raise PhoneNumberError(
             "bad-characters",
-            "contains characters that are not allowed; use a + followed by digits "
-            f"(spaces, dashes, dots, slashes and parentheses are ignored), e.g. {_EXAMPLE}",
+            f"contains a character that is not allowed (U+{ord(bad):04X}); use a + followed "
+            f"by digits (spaces, dashes, dots, slashes and parentheses are ignored), e.g. "
+            f"{_EXAMPLE}",
         )
     if not body:
         raise PhoneNumberError("not-a-number", f"is not a phone number; e.g. {_EXAMPLE}")

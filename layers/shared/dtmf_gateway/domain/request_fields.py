@@ -7,6 +7,7 @@ is ours; :mod:`dtmf_gateway.domain.request_messages` turns them into field probl
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from enum import StrEnum
@@ -142,8 +143,16 @@ def _whole_number(value: object) -> object:
     if isinstance(value, float):
         if value.is_integer():
             return int(value)
+        if math.isinf(value):
+            # 1E400 (or an integer of thousands of digits) is a whole number too large for a
+            # float: out of range, not "a number with a fractional part".
+            return _FAR_OUT_OF_RANGE if value > 0 else -_FAR_OUT_OF_RANGE
         raise PydanticKnownError("int_from_float")
     return value
+
+
+#: What an infinite float stands for in range checks: beyond every field's range.
+_FAR_OUT_OF_RANGE: Final = 10**18
 
 
 #: An integer field: a JSON number with no fractional part (``4`` or ``4.0``).

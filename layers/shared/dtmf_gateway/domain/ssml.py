@@ -14,8 +14,10 @@ Allowlist. CM documents ``TTS_SSML`` without listing the tags it supports
 elements (https://www.w3.org/TR/speech-synthesis11/ §3) that every major engine reads,
 with their attributes (:data:`ALLOWED`); elements from any other namespace (XInclude,
 XSLT, ...), processing instructions (``<?xml-stylesheet …?>``) and everything that makes
-the engine fetch something - ``<lexicon uri>``, ``<meta>``/``<metadata>``, and ``<audio
-src>`` outside the customer's Voice Audio Manager - are refused. ``<audio src>`` must be a
+the engine fetch something - ``<lexicon uri>``, ``<meta>``/``<metadata>``, an
+``xsi:schemaLocation`` naming any schema but W3C's SSML schema, and ``<audio src>`` outside
+the customer's Voice Audio Manager - are refused. Control characters written as character
+references (``&#x7f;``) are refused like the raw ones in a prompt. ``<audio src>`` must be a
 Voice Audio Manager path, exactly like a ``File`` prompt (no URL at all: no https, so no
 request to loopback, link-local or private addresses can be smuggled in).
 
@@ -24,6 +26,7 @@ The text is already bounded (≤ 1000 characters) by the prompt fields.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Final
 from xml.parsers import expat
@@ -38,6 +41,18 @@ XML_NAMESPACE: Final = "http://www.w3.org/XML/1998/namespace"
 
 _LANG: Final = "xml:lang"
 _SCHEMA_LOCATION: Final = "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation"
+#: The only schemas ``xsi:schemaLocation`` may name: W3C's own SSML 1.0 and 1.1 schemas. A
+#: schema location is an address a validating parser may fetch, so any other is refused.
+W3C_SCHEMAS: Final = frozenset(
+    {
+        "http://www.w3.org/TR/speech-synthesis/synthesis.xsd",
+        "http://www.w3.org/TR/speech-synthesis11/synthesis.xsd",
+    }
+)
+#: Control characters refused in the parsed text and attribute values (the same as in a
+#: prompt: C0 except tab/CR/LF, DEL, C1), which character references (``&#x7f;``) could
+#: otherwise smuggle past the check of the prompt's raw text.
+_CONTROLS: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 #: SSML 1.1 elements accepted, and the attributes each may carry (W3C SSML 1.1 §3.1-3.3).
 ALLOWED: Final[Mapping[str, frozenset[str]]] = {
     "speak": frozenset({"version", _LANG, _SCHEMA_LOCATION}),
@@ -102,10 +117,36 @@ def _check_element(namespace: str, local: str, attributes: dict[str, str]) -> No
         name = _attribute_name(raw_name)
         if name not in allowed:
             raise _Refused(f"the attribute {name} is not allowed on <{local}>")
+        _check_controls(value, f"the attribute {name} of <{local}>")
         if local == "audio" and name == "src":
             problem = file_path_problem(value)
             if problem:
                 raise _Refused(f"<audio src> {problem}")
+        if name == _SCHEMA_LOCATION:
+            _check_schema_location(value)
+
+
+def _check_controls(text: str, where: str) -> None:
+    found = _CONTROLS.search(text)
+    if found:
+        raise _Refused(
+            f"{where} must not contain control characters (U+{ord(found.group()):04X}, "
+            "written as a character reference)"
+        )
+
+
+def _check_schema_location(value: str) -> None:
+    tokens = value.split()
+    pairs = list(zip(tokens[::2], tokens[1::2], strict=False))
+    if (
+        not pairs
+        or len(tokens) % 2
+        or any(ns != SSML_NAMESPACE or url not in W3C_SCHEMAS for ns, url in pairs)
+    ):
+        raise _Refused(
+            f"xsi:schemaLocation may only name W3C's SSML schema ({SSML_NAMESPACE} "
+            f"{sorted(W3C_SCHEMAS)[-1]}): a parser could fetch any other address"
+        )
 
 
 def check_ssml(text: str) -> None:
@@ -138,6 +179,9 @@ def check_ssml(text: str) -> None:
         _check_element(namespace, local, attributes)
         depth += 1
 
+    def text_data(data: str) -> None:
+        _check_controls(data, "the text")
+
     def end(_name: str) -> None:
         nonlocal depth
         depth -= 1
@@ -145,6 +189,7 @@ def check_ssml(text: str) -> None:
     parser.ordered_attributes = False
     parser.StartElementHandler = start
     parser.EndElementHandler = end
+    parser.CharacterDataHandler = text_data
     try:
         parser.Parse(text, True)
     except _Refused as refused:
