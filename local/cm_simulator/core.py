@@ -12,11 +12,12 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import parse_qsl, unquote
 
+from cm_simulator.delivery import DeliveryMode
 from cm_simulator.flow import Outcome
 from cm_simulator.scripts import (
     CalleeScript,
@@ -82,6 +83,84 @@ def parse_json(raw: bytes) -> object:
         raise ValueError(f"invalid JSON constant {constant}")
 
     return json.loads(raw.decode("utf-8-sig"), parse_constant=reject)
+
+
+MAX_CALLBACK_RETRIES = 20
+
+
+@dataclass
+class RunSettings:
+    """Settings that ``PUT /_simulator/settings`` may change at run time."""
+
+    time_scale: float
+    callback_retries: int
+    delivery: DeliveryMode
+    retry_backoff_ms: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "time-scale": self.time_scale,
+            "callback-retries": self.callback_retries,
+            "delivery": self.delivery.value,
+            "retry-backoff-ms": self.retry_backoff_ms,
+        }
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_SETTING_RULES: dict[str, tuple[str, Callable[[object], bool], str]] = {
+    "time-scale": (
+        "time_scale",
+        lambda v: (_is_int(v) or isinstance(v, float)) and float(cast(float, v)) >= 0,
+        "time-scale must be a number >= 0.",
+    ),
+    "callback-retries": (
+        "callback_retries",
+        lambda v: _is_int(v) and 0 <= cast(int, v) <= MAX_CALLBACK_RETRIES,
+        f"callback-retries must be an integer 0-{MAX_CALLBACK_RETRIES}.",
+    ),
+    "delivery": (
+        "delivery",
+        lambda v: v in {m.value for m in DeliveryMode},
+        "delivery must be one of " + ", ".join(m.value for m in DeliveryMode) + ".",
+    ),
+    "retry-backoff-ms": (
+        "retry_backoff_ms",
+        lambda v: _is_int(v) and cast(int, v) >= 0,
+        "retry-backoff-ms must be an integer >= 0.",
+    ),
+}
+
+
+def check_settings(body: object, current: RunSettings) -> RunSettings:
+    """``current`` with a ``PUT /_simulator/settings`` body applied; ScriptError naming
+    every bad or unknown key."""
+    if not isinstance(body, dict):
+        raise ScriptError({"$": ["The body must be a JSON object."]})
+    errors: dict[str, list[str]] = {}
+    changes: dict[str, object] = {}
+    for key, value in body.items():
+        rule = _SETTING_RULES.get(key)
+        if rule is None:
+            errors[key] = ["Unknown setting; allowed are " + ", ".join(_SETTING_RULES) + "."]
+        elif not rule[1](value):
+            errors[key] = [rule[2]]
+        else:
+            changes[rule[0]] = value
+    if errors:
+        raise ScriptError(errors)
+    updated = replace(current)
+    if "time_scale" in changes:
+        updated.time_scale = float(cast(float, changes["time_scale"]))
+    if "callback_retries" in changes:
+        updated.callback_retries = cast(int, changes["callback_retries"])
+    if "delivery" in changes:
+        updated.delivery = DeliveryMode(cast(str, changes["delivery"]))
+    if "retry_backoff_ms" in changes:
+        updated.retry_backoff_ms = cast(int, changes["retry_backoff_ms"])
+    return updated
 
 
 # ---------------------------------------------------------------- POST /voiceapi/v2/DTMF

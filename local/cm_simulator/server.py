@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from cm_simulator.core import (
     DTMF_PATH,
+    MAX_CALLBACK_RETRIES,
     Answer,
     callback_body,
     check_dtmf_request,
@@ -27,6 +28,12 @@ from cm_simulator.core import (
     new_record,
     queued_item,
     simulator_api,
+)
+from cm_simulator.core import (
+    RunSettings as _Settings,
+)
+from cm_simulator.core import (
+    check_settings as _check_settings,
 )
 from cm_simulator.delivery import DeliveryMode, DeliveryPolicy, deliver, new_client
 from cm_simulator.flow import CallSettings, Pickup, Script, describe_attempt, simulate
@@ -38,7 +45,6 @@ from cm_simulator.scripts import (
     Entry,
     ReplyCalleeFormat,
     ScriptedCall,
-    ScriptError,
     parse_number,
     parse_script,
     resolve,
@@ -62,7 +68,6 @@ DEFAULT_PORT = 8790
 DEFAULT_TIME_SCALE = 0.002
 DEFAULT_CALLBACK_RETRIES = 3
 MAX_BODY_BYTES = 1024 * 1024
-MAX_CALLBACK_RETRIES = 20
 #: Longest pause between two pieces of a dripped reply body (real seconds).
 DRIP_INTERVAL_S = 0.1
 
@@ -83,24 +88,6 @@ def mask_number(number: str) -> str:
     if len(number) <= 6:
         return "*" * len(number)
     return number[:3] + "*" * (len(number) - 6) + number[-3:]
-
-
-@dataclass
-class _Settings:
-    """Settings that ``PUT /_simulator/settings`` may change at run time."""
-
-    time_scale: float
-    callback_retries: int
-    delivery: DeliveryMode
-    retry_backoff_ms: int
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "time-scale": self.time_scale,
-            "callback-retries": self.callback_retries,
-            "delivery": self.delivery.value,
-            "retry-backoff-ms": self.retry_backoff_ms,
-        }
 
 
 class _Generation:
@@ -127,61 +114,6 @@ class _Group:
             if self._remaining:
                 return []
             return [s for s in reversed(self._slots) if s is not None]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-_SETTING_RULES: dict[str, tuple[str, Callable[[object], bool], str]] = {
-    "time-scale": (
-        "time_scale",
-        lambda v: (_is_int(v) or isinstance(v, float)) and float(cast(float, v)) >= 0,
-        "time-scale must be a number >= 0.",
-    ),
-    "callback-retries": (
-        "callback_retries",
-        lambda v: _is_int(v) and 0 <= cast(int, v) <= MAX_CALLBACK_RETRIES,
-        f"callback-retries must be an integer 0-{MAX_CALLBACK_RETRIES}.",
-    ),
-    "delivery": (
-        "delivery",
-        lambda v: v in {m.value for m in DeliveryMode},
-        "delivery must be one of " + ", ".join(m.value for m in DeliveryMode) + ".",
-    ),
-    "retry-backoff-ms": (
-        "retry_backoff_ms",
-        lambda v: _is_int(v) and cast(int, v) >= 0,
-        "retry-backoff-ms must be an integer >= 0.",
-    ),
-}
-
-
-def _check_settings(body: object, current: _Settings) -> _Settings:
-    if not isinstance(body, dict):
-        raise ScriptError({"$": ["The body must be a JSON object."]})
-    errors: dict[str, list[str]] = {}
-    changes: dict[str, object] = {}
-    for key, value in body.items():
-        rule = _SETTING_RULES.get(key)
-        if rule is None:
-            errors[key] = ["Unknown setting; allowed are " + ", ".join(_SETTING_RULES) + "."]
-        elif not rule[1](value):
-            errors[key] = [rule[2]]
-        else:
-            changes[rule[0]] = value
-    if errors:
-        raise ScriptError(errors)
-    updated = replace(current)
-    if "time_scale" in changes:
-        updated.time_scale = float(cast(float, changes["time_scale"]))
-    if "callback_retries" in changes:
-        updated.callback_retries = cast(int, changes["callback_retries"])
-    if "delivery" in changes:
-        updated.delivery = DeliveryMode(cast(str, changes["delivery"]))
-    if "retry_backoff_ms" in changes:
-        updated.retry_backoff_ms = cast(int, changes["retry_backoff_ms"])
-    return updated
 
 
 @dataclass(frozen=True)
