@@ -63,7 +63,7 @@ fmt: $(STAMP_DEV)  ## apply ruff fixes and formatting
 
 .PHONY: typecheck
 typecheck: $(STAMP_DEV)  ## mypy (strict) on the shared package, the functions and the local tools
-	$(VENV)/bin/mypy layers/shared/dtmf_gateway functions local/cm_simulator
+	$(VENV)/bin/mypy layers/shared/dtmf_gateway functions local/cm_simulator local/cm_sandbox
 
 .PHONY: template-check
 template-check: $(STAMP_SAM)  ## sam validate --lint, then cfn-lint on the SAM-translated template

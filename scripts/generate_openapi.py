@@ -36,6 +36,7 @@ from dtmf_gateway.api import problems  # noqa: E402
 from dtmf_gateway.api.models import (  # noqa: E402
     JSON,
     PROBLEM_JSON,
+    VERSION_HEADER,
     CallbackAcknowledged,
     InstructionView,
     PlacementAccepted,
@@ -153,6 +154,13 @@ _GATEWAY_EXAMPLES = {
 
 # ---------------------------------------------------------------- response headers
 HEADERS: dict[str, dict[str, Any]] = {
+    VERSION_HEADER: {
+        "description": "The semantic version of the stack that answered (its `Version` output). "
+        'On every answer of the functions; API Gateway\'s own errors (`{"message": …}`) '
+        "do not have it.",
+        "schema": {"type": "string"},
+        "example": "0.2.0",
+    },
     REPLAYED_HEADER: {
         "description": "`true` when this is the stored answer to an earlier request with the "
         "same Idempotency-Key and body (nothing was placed again).",
@@ -345,6 +353,10 @@ def openapi() -> dict[str, Any]:
             if name != PLACE:
                 _instruction_id_parameter(operation)
     _placement(document["paths"]["/v1/dtmf-calls"]["post"])
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for response in operation["responses"].values():
+                response.setdefault("headers", {})[VERSION_HEADER] = HEADERS[VERSION_HEADER]
     get = document["paths"]["/v1/dtmf-calls/{instruction-id}"]["get"]
     get["responses"]["200"]["content"][JSON]["example"] = _VIEW
     callback = document["paths"]["/v1/callbacks/cm/{instruction-id}"]["post"]

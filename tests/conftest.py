@@ -122,6 +122,7 @@ class Aws:
             "VOICEMAIL,UNKNOWN",
             "ALLOWED_CALLERS": "",
             "RETENTION_DAYS": "30",
+            "DTMF_GATEWAY_VERSION": "0.2.0-test",
         }
 
     def items(self) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from cm_simulator.core import MAX_CALLBACK_RETRIES
 from cm_simulator.delivery import DeliveryMode
 from cm_simulator.scripts import DEFAULT_BEHAVIOUR, MAGIC_NUMBERS
 from cm_simulator.server import (
@@ -19,7 +20,6 @@ from cm_simulator.server import (
     DEFAULT_PORT,
     DEFAULT_PRODUCT_TOKEN,
     DEFAULT_TIME_SCALE,
-    MAX_CALLBACK_RETRIES,
     Simulator,
 )
 from cm_simulator.validation import DEFAULT_MAX_CALLEES

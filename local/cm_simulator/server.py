@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import logging
@@ -17,8 +16,25 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Self, cast
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import urlsplit
 
+from cm_simulator.core import (
+    DTMF_PATH,
+    MAX_CALLBACK_RETRIES,
+    Answer,
+    callback_body,
+    check_dtmf_request,
+    is_simulator_path,
+    new_record,
+    queued_item,
+    simulator_api,
+)
+from cm_simulator.core import (
+    RunSettings as _Settings,
+)
+from cm_simulator.core import (
+    check_settings as _check_settings,
+)
 from cm_simulator.delivery import DeliveryMode, DeliveryPolicy, deliver, new_client
 from cm_simulator.flow import CallSettings, Pickup, Script, describe_attempt, simulate
 from cm_simulator.regex_guard import RegexGuard
@@ -29,7 +45,6 @@ from cm_simulator.scripts import (
     Entry,
     ReplyCalleeFormat,
     ScriptedCall,
-    ScriptError,
     parse_number,
     parse_script,
     resolve,
@@ -38,10 +53,8 @@ from cm_simulator.state import Store, now_iso
 from cm_simulator.validation import (
     DEFAULT_MAX_CALLEES,
     Instruction,
-    ValidationFailed,
     normalize_number,
     problem_details,
-    validate_instruction,
 )
 
 logger = logging.getLogger("cm_simulator")
@@ -54,12 +67,20 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8790
 DEFAULT_TIME_SCALE = 0.002
 DEFAULT_CALLBACK_RETRIES = 3
-DTMF_PATH = "/voiceapi/v2/dtmf"
 MAX_BODY_BYTES = 1024 * 1024
-MAX_CALLBACK_RETRIES = 20
 #: Longest pause between two pieces of a dripped reply body (real seconds).
 DRIP_INTERVAL_S = 0.1
-CALL_FILTERS = ("callee", "caller", "instruction-id", "state")
+
+
+def log_refusal(answer: Answer) -> None:
+    """Log why ``POST /voiceapi/v2/DTMF`` was refused: field names only (the messages may
+    quote numbers from the request), never the token."""
+    if answer.status == HTTPStatus.UNAUTHORIZED:
+        logger.info("request refused (401): missing or unknown X-CM-PRODUCTTOKEN")
+    elif answer.status == HTTPStatus.UNSUPPORTED_MEDIA_TYPE:
+        logger.info("request refused (415): Content-Type is not JSON")
+    elif isinstance(answer.body, dict) and isinstance(answer.body.get("errors"), dict):
+        logger.info("request refused (%d): bad %s", answer.status, ", ".join(answer.body["errors"]))
 
 
 def mask_number(number: str) -> str:
@@ -67,24 +88,6 @@ def mask_number(number: str) -> str:
     if len(number) <= 6:
         return "*" * len(number)
     return number[:3] + "*" * (len(number) - 6) + number[-3:]
-
-
-@dataclass
-class _Settings:
-    """Settings that ``PUT /_simulator/settings`` may change at run time."""
-
-    time_scale: float
-    callback_retries: int
-    delivery: DeliveryMode
-    retry_backoff_ms: int
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "time-scale": self.time_scale,
-            "callback-retries": self.callback_retries,
-            "delivery": self.delivery.value,
-            "retry-backoff-ms": self.retry_backoff_ms,
-        }
 
 
 class _Generation:
@@ -111,61 +114,6 @@ class _Group:
             if self._remaining:
                 return []
             return [s for s in reversed(self._slots) if s is not None]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-_SETTING_RULES: dict[str, tuple[str, Callable[[object], bool], str]] = {
-    "time-scale": (
-        "time_scale",
-        lambda v: (_is_int(v) or isinstance(v, float)) and float(cast(float, v)) >= 0,
-        "time-scale must be a number >= 0.",
-    ),
-    "callback-retries": (
-        "callback_retries",
-        lambda v: _is_int(v) and 0 <= cast(int, v) <= MAX_CALLBACK_RETRIES,
-        f"callback-retries must be an integer 0-{MAX_CALLBACK_RETRIES}.",
-    ),
-    "delivery": (
-        "delivery",
-        lambda v: v in {m.value for m in DeliveryMode},
-        "delivery must be one of " + ", ".join(m.value for m in DeliveryMode) + ".",
-    ),
-    "retry-backoff-ms": (
-        "retry_backoff_ms",
-        lambda v: _is_int(v) and cast(int, v) >= 0,
-        "retry-backoff-ms must be an integer >= 0.",
-    ),
-}
-
-
-def _check_settings(body: object, current: _Settings) -> _Settings:
-    if not isinstance(body, dict):
-        raise ScriptError({"$": ["The body must be a JSON object."]})
-    errors: dict[str, list[str]] = {}
-    changes: dict[str, object] = {}
-    for key, value in body.items():
-        rule = _SETTING_RULES.get(key)
-        if rule is None:
-            errors[key] = ["Unknown setting; allowed are " + ", ".join(_SETTING_RULES) + "."]
-        elif not rule[1](value):
-            errors[key] = [rule[2]]
-        else:
-            changes[rule[0]] = value
-    if errors:
-        raise ScriptError(errors)
-    updated = replace(current)
-    if "time_scale" in changes:
-        updated.time_scale = float(cast(float, changes["time_scale"]))
-    if "callback_retries" in changes:
-        updated.callback_retries = cast(int, changes["callback_retries"])
-    if "delivery" in changes:
-        updated.delivery = DeliveryMode(cast(str, changes["delivery"]))
-    if "retry_backoff_ms" in changes:
-        updated.retry_backoff_ms = cast(int, changes["retry_backoff_ms"])
-    return updated
 
 
 @dataclass(frozen=True)
@@ -364,8 +312,7 @@ class Simulator:
         }
         script = parse_script({k: v for k, v in body.items() if v is not None})
         normalized = parse_number(number)
-        self.store.set_script(normalized, script)
-        logger.info("callee %s scripted: %s", mask_number(normalized), self.describe_script(script))
+        self.set_script(normalized, script)
         return normalized
 
     def describe_script(self, script: Script | Entry | CalleeScript) -> str:
@@ -388,7 +335,26 @@ class Simulator:
 
     def forget_callee(self, number: str) -> bool:
         """Remove the script of ``number``; True if there was one."""
-        return self.store.delete_script(parse_number(number))
+        return self.delete_script(parse_number(number))
+
+    # the scripting API's backend (cm_simulator.core.Backend) -------------------------------
+
+    def set_script(self, number: str, script: CalleeScript) -> None:
+        """Script every later call to the normalized ``number``."""
+        self.store.set_script(number, script)
+        logger.info("callee %s scripted: %s", mask_number(number), self.describe_script(script))
+
+    def delete_script(self, number: str) -> bool:
+        removed = self.store.delete_script(number)
+        if removed:
+            logger.info("callee %s: script removed", mask_number(number))
+        return removed
+
+    def scripted_callees(self) -> dict[str, CalleeScript]:
+        return self.store.scripts()
+
+    def find_calls(self, filters: Mapping[str, str]) -> list[dict[str, object]]:
+        return self.store.calls(filters)
 
     def describe_callee(self, number: str) -> dict[str, object]:
         """What a call to ``number`` would do: its script, magic behaviour or the default."""
@@ -488,47 +454,12 @@ class Simulator:
             scripted = (
                 self.store.next_call(normalize_number(entry.number)) if entry.dialable else None
             )
-            item: dict[str, object] = {
-                "type": "call-queued",
-                "call-id": call_id,
-                "instruction-id": instruction.instruction_id,
-                "caller": instruction.caller,
-                "callee": entry.number,
-                "success": entry.dialable,
-            }
             if scripted is not None:
                 wire = scripted.entry.wire
-                callee = wire.reply_callee(entry.number)
-                if callee is None:
-                    del item["callee"]
-                else:
-                    item["callee"] = callee
                 delay_seconds = max(delay_seconds, wire.reply_delay_seconds or 0.0)
                 drip_seconds = max(drip_seconds, wire.reply_drip_seconds or 0.0)
-            if not entry.dialable:
-                item["error"] = entry.error
-            reply.append(item)
-            self.store.add_call(
-                {
-                    "call-id": call_id,
-                    "instruction-id": instruction.instruction_id,
-                    "caller": instruction.caller,
-                    "callee": entry.number,
-                    "callback-url": instruction.callback_url,
-                    "instruction": copy.deepcopy(instruction.body),
-                    "state": "queued" if entry.dialable else "not-dialled",
-                    "error": entry.error,
-                    "script": None,
-                    "attempts": [],
-                    "digits": None,
-                    "result": None,
-                    "callback-body": None,
-                    "callbacks": [],
-                    "events": [],
-                    "created-at": now_iso(),
-                    "finished-at": None,
-                }
-            )
+            reply.append(queued_item(call_id, instruction, entry, scripted))
+            self.store.add_call(new_record(call_id, instruction, entry))
             if entry.dialable:
                 position = len(runs)
                 job = _CallJob(
@@ -610,17 +541,7 @@ class Simulator:
                 if step.attempt is not None and not self.log_keys:
                     text = describe_attempt(step.attempt, show_keys=False)
                 logger.info("%s: %s", label, text)
-            body = resolved.wire.callback_body(
-                {
-                    "type": "dtmf-finished",
-                    "call-id": call_id,
-                    "instruction-id": instruction.instruction_id,
-                    "caller": instruction.caller,
-                    "callee": callee,
-                    "digits": outcome.digits,
-                    "result": outcome.result.to_json(),
-                }
-            )
+            body = callback_body(call_id, instruction, callee, resolved, outcome)
             self.store.update(
                 call_id,
                 {
@@ -771,14 +692,13 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length else b""
 
-    @staticmethod
-    def _parse_json(raw: bytes) -> object:
-        """Parse JSON strictly (no NaN/Infinity); raises ValueError."""
-
-        def reject(constant: str) -> object:
-            raise ValueError(f"invalid JSON constant {constant}")
-
-        return json.loads(raw.decode("utf-8-sig"), parse_constant=reject)
+    def _answer(self, answer: Answer) -> None:
+        self._send(
+            answer.status,
+            answer.encoded(),
+            answer.content_type if answer.body else None,
+            dict(answer.headers),
+        )
 
     def _route(self, method: str) -> None:
         parts = urlsplit(self.path)
@@ -797,8 +717,8 @@ class _Handler(BaseHTTPRequestHandler):
                     )
                     return
                 self._post_dtmf(raw)
-            elif path == "/_simulator" or path.startswith("/_simulator/"):
-                self._simulator_api(method, path, parts.query, raw)
+            elif is_simulator_path(path):
+                self._answer(simulator_api(self.sim, method, path, parts.query, raw))
             else:
                 self._problem(
                     HTTPStatus.NOT_FOUND,
@@ -828,21 +748,15 @@ class _Handler(BaseHTTPRequestHandler):
     # POST /voiceapi/v2/DTMF --------------------------------------------------------------
 
     def _post_dtmf(self, raw: bytes) -> None:
-        if not self.sim.is_authorized(self.headers.get("X-CM-PRODUCTTOKEN")):
-            logger.info("request refused (401): missing or unknown X-CM-PRODUCTTOKEN")
-            self._send(HTTPStatus.UNAUTHORIZED)
-            return
-        media_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if media_type != "application/json" and not media_type.endswith("+json"):
-            logger.info("request refused (415): Content-Type %r is not JSON", media_type)
-            self._problem(HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
-            return
-        parsed = self._instruction(raw)
-        if not isinstance(parsed, Instruction):
-            errors = parsed
-            # field names only: the messages may quote numbers from the request
-            logger.info("request refused (400): bad %s", ", ".join(errors))
-            self._problem(HTTPStatus.BAD_REQUEST, errors)
+        parsed = check_dtmf_request(
+            authorized=self.sim.is_authorized(self.headers.get("X-CM-PRODUCTTOKEN")),
+            content_type=self.headers.get("Content-Type"),
+            raw=raw,
+            max_callees=self.sim.max_callees,
+        )
+        if isinstance(parsed, Answer):
+            log_refusal(parsed)
+            self._answer(parsed)
             return
         instruction = parsed
         queued = self.sim.queue(instruction)
@@ -886,127 +800,6 @@ class _Handler(BaseHTTPRequestHandler):
             queued.cancel.wait(interval)
             self.wfile.write(body[start : start + size])
             self.wfile.flush()
-
-    def _instruction(self, raw: bytes) -> Instruction | dict[str, list[str]]:
-        """The validated instruction, or the validation errors."""
-        if not raw.strip():
-            return {"$": ["A non-empty request body is required."]}
-        try:
-            body = self._parse_json(raw)
-        except ValueError as exc:
-            return {"$": [f"The request body is not valid JSON: {exc}"]}
-        try:
-            return validate_instruction(body, max_callees=self.sim.max_callees)
-        except ValidationFailed as failed:
-            return failed.errors
-
-    # /_simulator scripting API -----------------------------------------------------------
-
-    def _simulator_api(self, method: str, path: str, query: str, raw: bytes) -> None:
-        segments = [unquote(s) for s in path.split("/")[2:] if s]
-        allowed = self._allowed(segments)
-        if allowed is None:
-            self._problem(HTTPStatus.NOT_FOUND)
-            return
-        if method not in allowed:
-            self._send(
-                HTTPStatus.METHOD_NOT_ALLOWED,
-                json.dumps({"title": "Method Not Allowed", "status": 405}).encode(),
-                "application/problem+json; charset=utf-8",
-                {"Allow": ", ".join(sorted(allowed))},
-            )
-            return
-        body: object = None
-        if method == "PUT":
-            try:
-                body = self._parse_json(raw) if raw.strip() else None
-            except ValueError as exc:
-                self._problem(HTTPStatus.BAD_REQUEST, {"$": [f"The body is not valid JSON: {exc}"]})
-                return
-        try:
-            self._simulator_action(method, segments, query, body)
-        except ScriptError as failed:
-            self._problem(HTTPStatus.BAD_REQUEST, failed.errors)
-
-    @staticmethod
-    def _allowed(segments: list[str]) -> set[str] | None:
-        match segments:
-            case []:
-                return {"GET", "DELETE"}
-            case ["calls"] | ["callees"]:
-                return {"GET"}
-            case ["calls", _]:
-                return {"GET"}
-            case ["callees", _]:
-                return {"GET", "PUT", "DELETE"}
-            case ["settings"]:
-                return {"GET", "PUT"}
-        return None
-
-    def _simulator_action(self, method: str, segments: list[str], query: str, body: object) -> None:
-        if method == "GET":
-            self._api_get(segments, query)
-        elif method == "PUT":
-            self._api_put(segments, body)
-        else:
-            self._api_delete(segments)
-
-    def _api_get(self, segments: list[str], query: str) -> None:
-        sim = self.sim
-        match segments:
-            case []:
-                self._json(HTTPStatus.OK, sim.info())
-            case ["calls"]:
-                # a literal '+' in the query means plus (numbers), not a space
-                filters = dict(parse_qsl(query.replace("+", "%2B"), keep_blank_values=True))
-                unknown = sorted(set(filters) - set(CALL_FILTERS))
-                if unknown:
-                    message = f"Unknown filter; allowed: {', '.join(CALL_FILTERS)}."
-                    raise ScriptError({key: [message] for key in unknown})
-                self._json(HTTPStatus.OK, sim.store.calls(filters))
-            case ["calls", call_id]:
-                record = sim.call(call_id.lower())
-                if record is None:
-                    self._problem(HTTPStatus.NOT_FOUND, title=f"No call {call_id}")
-                else:
-                    self._json(HTTPStatus.OK, record)
-            case ["callees"]:
-                scripts = sim.store.scripts()
-                self._json(
-                    HTTPStatus.OK, [{"callee": n, **s.to_json()} for n, s in scripts.items()]
-                )
-            case ["callees", number]:
-                self._json(HTTPStatus.OK, sim.describe_callee(number))
-            case _:  # ["settings"]
-                self._json(HTTPStatus.OK, sim.settings())
-
-    def _api_put(self, segments: list[str], body: object) -> None:
-        sim = self.sim
-        match segments:
-            case ["callees", number]:
-                normalized = parse_number(number)
-                script = parse_script(body)
-                sim.store.set_script(normalized, script)
-                logger.info(
-                    "callee %s scripted: %s", mask_number(normalized), sim.describe_script(script)
-                )
-                self._json(HTTPStatus.OK, {"callee": normalized, **script.to_json()})
-            case _:  # ["settings"]
-                self._json(HTTPStatus.OK, sim.update_settings(body))
-
-    def _api_delete(self, segments: list[str]) -> None:
-        sim = self.sim
-        match segments:
-            case ["callees", number]:
-                normalized = parse_number(number)
-                if sim.store.delete_script(normalized):
-                    logger.info("callee %s: script removed", mask_number(normalized))
-                    self._send(HTTPStatus.NO_CONTENT)
-                else:
-                    self._problem(HTTPStatus.NOT_FOUND, title=f"No script for {normalized}")
-            case _:  # []
-                sim.reset()
-                self._send(HTTPStatus.NO_CONTENT)
 
 
 __all__ = [

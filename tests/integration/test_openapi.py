@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from devtools.lambdas import sample_event
+from dtmf_gateway.api.models import VERSION_HEADER
 from tests.integration.test_callback_handler import callback_body, deliver, read, token_of
 from tests.integration.test_place_call_handler import post, sample_body
 from tests.support.lambdas import HttpResult, invoke_http, rest_event
@@ -45,6 +47,7 @@ def answers_as_documented(operation: tuple[str, str], result: HttpResult) -> Non
     content_type = result.headers.get("Content-Type", "application/json")
     assert content_type in response["content"], (content_type, list(response["content"]))
     check(result.body, response["content"][content_type]["schema"])
+    assert result.headers.get(VERSION_HEADER) == os.environ["DTMF_GATEWAY_VERSION"], VERSION_HEADER
     own = {"Content-Type"}
     for name in set(result.headers) - own:
         assert name in response.get("headers", {}), f"undocumented header {name}"

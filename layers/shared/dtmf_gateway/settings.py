@@ -46,6 +46,7 @@ class Settings:
     cm_connect_timeout: float
     cm_total_timeout: float
     secrets_max_age: int
+    version: str
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -67,6 +68,8 @@ class Settings:
             cm_connect_timeout=_number("CM_CONNECT_TIMEOUT_SECONDS", 2.0),
             cm_total_timeout=_number("CM_TIMEOUT_SECONDS", 8.0),
             secrets_max_age=int(_number("SECRETS_MAX_AGE_SECONDS", 300)),
+            # the stack's version (template Globals, the Version output); "unknown" outside Lambda
+            version=os.environ.get("DTMF_GATEWAY_VERSION", "").strip() or "unknown",
         )
 
     def require(self, *variables: str) -> Settings:

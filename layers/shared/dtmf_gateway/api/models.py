@@ -14,9 +14,13 @@ from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dtmf_gateway.domain.calls import CmResult, Outcome
+from dtmf_gateway.settings import settings
 
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
+#: Every API answer names the version of the stack that gave it (DTMF_GATEWAY_VERSION, the
+#: stack's `Version` output): `with_version` stamps it, the one way a response gets it.
+VERSION_HEADER = "DTMF-Gateway-Version"
 
 
 class _Kebab(BaseModel):
@@ -99,3 +103,10 @@ def json_response(body: BaseModel | dict[str, Any], status: int = 200) -> Respon
     """An application/json answer of a response model (or a small fixed dict)."""
     text = render(body) if isinstance(body, BaseModel) else json.dumps(body)
     return Response(status_code=status, content_type=JSON, body=text)
+
+
+def with_version(response: Response[Any]) -> Response[Any]:
+    """`response` with the `DTMF-Gateway-Version` header: the stack's semantic version
+    (environment DTMF_GATEWAY_VERSION, e.g. ``0.2.0``; ``unknown`` when it is not set)."""
+    response.headers[VERSION_HEADER] = settings().version
+    return response

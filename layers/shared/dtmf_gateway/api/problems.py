@@ -24,7 +24,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from dtmf_gateway.api.body import BadRequest, UnsupportedMediaType
-from dtmf_gateway.api.models import PROBLEM_JSON, Problem, render
+from dtmf_gateway.api.models import PROBLEM_JSON, Problem, render, with_version
 from dtmf_gateway.domain.errors import (
     CalleeLimitReached,
     CmOutcomeUnknown,
@@ -41,6 +41,7 @@ from dtmf_gateway.observability import MetricName, count, count_by, logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 PROBLEM_TYPE_PREFIX = "urn:dtmf-gateway:problem:"
 
@@ -71,11 +72,13 @@ class ProblemAnswer:
         )
 
     def response(self) -> Response[str]:
-        return Response(
-            status_code=self.status,
-            content_type=PROBLEM_JSON,
-            body=render(self.body()),
-            headers=dict(self.headers) or None,
+        return with_version(
+            Response(
+                status_code=self.status,
+                content_type=PROBLEM_JSON,
+                body=render(self.body()),
+                headers=dict(self.headers) or None,
+            )
         )
 
     def observe(self) -> None:
@@ -130,6 +133,9 @@ def register(app: ApiGatewayResolver, catalogue: Catalogue) -> None:
     from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
     catalogue = {NotFoundError: _no_route, **catalogue}
+    # every route's answer names the stack's version; problems get it in `response()`
+    # (Powertools calls exception handlers outside the middlewares)
+    app.use(middlewares=[_versioned])
     for error_type, build in catalogue.items():
 
         def answer(error: Exception, build: Callable[[Any], ProblemAnswer] = build) -> Any:
@@ -138,6 +144,10 @@ def register(app: ApiGatewayResolver, catalogue: Catalogue) -> None:
             return problem.response()
 
         app.exception_handler(error_type)(answer)
+
+
+def _versioned(app: ApiGatewayResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    return with_version(next_middleware(app))
 
 
 class InvalidIdempotencyKey(ValueError):
