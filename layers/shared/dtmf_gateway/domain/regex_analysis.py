@@ -11,7 +11,7 @@ repetition are refused. Deterministic: no clocks.
 
 from __future__ import annotations
 
-from itertools import permutations
+from itertools import product
 from typing import Final
 
 from dtmf_gateway.domain.keypad import DTMF_KEYS, MAX_DIGITS_LIMIT
@@ -40,7 +40,10 @@ ANALYSIS_LENGTH: Final = MAX_DIGITS_LIMIT
 MAX_BACKTRACKING_PATHS: Final = 10_000
 
 #: Upper bound on the work of the analysis itself (pure-Python steps).
-MAX_ANALYSIS_STEPS: Final = 200_000
+MAX_ANALYSIS_STEPS: Final = 1_500_000
+#: Probe words: periods of up to this many keys, at most this many probes per pattern.
+MAX_PROBE_PERIOD: Final = 4
+MAX_PROBES: Final = 400
 
 CATASTROPHIC_MESSAGE: Final = (
     "can backtrack catastrophically (nested or overlapping repetition such as (1+)+ or "
@@ -178,15 +181,26 @@ class _Counter:
 
 
 def _probe_strings(root: Node) -> list[str]:
-    """One representative per class of keys the pattern cannot tell apart: each repeated,
-    and each ordered pair alternated."""
+    """One representative per class of keys the pattern cannot tell apart, then every word
+    of up to :data:`MAX_PROBE_PERIOD` representatives repeated to the analysis length (shortest
+    periods first, at most :data:`MAX_PROBES` probes). Period 1 and 2 are each key repeated
+    and each pair alternated; longer periods find ambiguity that needs a run of keys between
+    delimiters, such as ``(1*1*1#)*`` on ``111#111#…`` (3 ways per segment, found by the
+    hostile review of issue 13)."""
     chars = list(leaves(root))
     classes: dict[tuple[bool, ...], str] = {}
     for key in DTMF_KEYS:
         classes.setdefault(tuple(key in leaf.keys for leaf in chars), key)
     reps = list(classes.values())
-    probes = [rep * ANALYSIS_LENGTH for rep in reps]
-    probes += [(a + b) * (ANALYSIS_LENGTH // 2) for a, b in permutations(reps, 2)]
+    probes: list[str] = []
+    for period in range(1, MAX_PROBE_PERIOD + 1):
+        for word in product(reps, repeat=period):
+            if period > 1 and len(set(word)) == 1:
+                continue  # a single key repeated: period 1 has it
+            text = "".join(word) * (ANALYSIS_LENGTH // period + 1)
+            probes.append(text[:ANALYSIS_LENGTH])
+            if len(probes) >= MAX_PROBES:
+                return probes
     return probes
 
 

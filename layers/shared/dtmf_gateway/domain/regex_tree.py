@@ -239,10 +239,43 @@ def parse(pattern: str, *, keep_ambiguity: bool = True) -> Node | str:
             f"is not a valid regular expression (standard syntax, as Python's re module "
             f"reads it): {error_text(error)}"
         )
+    python_only = _python_only_syntax(pattern)
+    if python_only:
+        return python_only
     try:
         return _build(list(parsed), int(parsed.state.flags))
     except (_Unsupported, RecursionError):
         return "uses a regular-expression construct this service cannot check; simplify it"
+
+
+def _python_only_syntax(pattern: str) -> str | None:
+    """Why ``pattern`` uses syntax only Python reads — ``(?P<name>…)``, ``(?P=name)``,
+    possessive quantifiers (``*+``, ``++``, ``?+``, ``}+``) — which .NET's ``Regex`` (CM's
+    engine) does not, or None. Escapes and character classes are skipped."""
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            i += 2 if pattern[i + 1 : i + 2] == "]" else 1  # `[]…]`: the `]` is a member
+            continue
+        elif pattern.startswith("(?P", i):
+            return (
+                f"uses Python-only group syntax (?P… at position {i + 1}), which CM's engine "
+                "does not read; use an unnamed group (…) and \\1 instead"
+            )
+        elif ch in "*+?}" and pattern[i + 1 : i + 2] == "+" and not pattern.startswith("(?", i - 1):
+            return (
+                f"uses a possessive quantifier ({ch}+ at position {i + 1}), which CM's engine "
+                "does not read; write an atomic group (?>…) instead"
+            )
+        i += 1
+    return None
 
 
 class _TooBig(Exception):
