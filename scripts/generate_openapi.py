@@ -102,7 +102,8 @@ def build() -> APIGatewayRestResolver:
         description="The callback URL the service gives CM, token included; no SigV4.",
         responses={
             200: {
-                "description": "recorded, a duplicate acknowledged, or another type ignored",
+                "description": "recorded, held (recorded; published once the placement confirms "
+                "the call), a duplicate acknowledged, or another type ignored",
                 "content": {JSON: {"model": CallbackAcknowledged}},
             },
         },

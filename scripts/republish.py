@@ -2,7 +2,8 @@
 """Re-publish stored results as `DTMF Result` events: idempotent, dry-run unless --apply.
 
 Every event is built from the calls table exactly as the publisher builds it, with the same
-`resources` id (`urn:dtmf-gateway:result:{instruction-id}:{call-id}`) and the same detail, so
+`resources` id (`urn:dtmf-gateway:result:{instruction-id}:{call-id}`, `:revision:<n>` added for
+a correction: `adapters.eventbridge.result_urn`) and the same detail, so
 consumers that deduplicate on it see a repeat, never a second result. Calls past their
 retention are skipped (they are gone).
 
@@ -44,6 +45,7 @@ from pydantic import ValidationError  # noqa: E402
 
 from dtmf_gateway.adapters.dead_letters import SET_ASIDE_KIND  # noqa: E402
 from dtmf_gateway.adapters.dynamodb.calls_table import (  # noqa: E402
+    CALL_RECORD,
     FINISHED_AT,
     RECORD_TYPE,
     STATUS,
@@ -55,9 +57,9 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (  # noqa: E402
     is_call_item,
     to_item,
 )
-from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher  # noqa: E402
+from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher, result_urn  # noqa: E402
 from dtmf_gateway.domain.callees import matching_callee  # noqa: E402
-from dtmf_gateway.domain.calls import StoredCall, iso, utc_now  # noqa: E402
+from dtmf_gateway.domain.calls import CallStatus, StoredCall, iso, utc_now  # noqa: E402
 from dtmf_gateway.domain.events import DtmfResultDetail, detail_from_call  # noqa: E402
 
 if TYPE_CHECKING:
@@ -109,11 +111,11 @@ class Table:
             },
             "ExpressionAttributeValues": to_item(
                 {
-                    ":call": "call",
+                    ":call": CALL_RECORD,
                     ":since": since,
                     ":until": until,
-                    ":finished": "finished",
-                    ":expired": "expired",
+                    ":finished": CallStatus.FINISHED.value,
+                    ":expired": CallStatus.EXPIRED.value,
                 }
             ),
         }
@@ -155,8 +157,7 @@ def plan_call(plan: Plan, call: StoredCall | None, table: Table, now: datetime) 
             fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
             plan.problems.append(f"{name}: no valid event ({fields})")
             return False
-    urn = f"urn:dtmf-gateway:result:{detail.instruction_id}:{detail.call_id}"
-    plan.details[urn] = detail
+    plan.details[result_urn(detail)] = detail
     return True
 
 

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dtmf_gateway import wiring
 from dtmf_gateway.api import problems as p
 from dtmf_gateway.api.body import json_body
-from dtmf_gateway.api.models import json_response
+from dtmf_gateway.api.models import CallbackAcknowledged, json_response
 from dtmf_gateway.api.paths import path_instruction_id
 from dtmf_gateway.domain.callbacks import (
     DTMF_FINISHED,
@@ -45,17 +45,17 @@ def receive_callback(raw_instruction_id: str) -> Response[str]:
     if callback.type != DTMF_FINISHED:
         count_by("CallbacksIgnored", "type", "other")
         logger.info("callback of another type ignored", extra={"callback_type": callback.type[:32]})
-        return json_response({"status": "ignored"})
+        return json_response(CallbackAcknowledged(status="ignored"))
     stored_body = event.decoded_body if event.is_base64_encoded else event.body
     record = record_callback.record(instruction_id, callback, stored_body)
     verdict = record.verdict
     if verdict in (CallbackVerdict.RECORDED, CallbackVerdict.HELD):
         count_by("CallbacksRecorded", "outcome", str(record.outcome))
-        extra = {"call_id": callback.call_id, "outcome": str(record.outcome)}
         logger.info(
             "call finished",
             extra={
-                **extra,
+                "call_id": callback.call_id,
+                "outcome": str(record.outcome),
                 "held": verdict is CallbackVerdict.HELD,
                 "corrects_expired": record.corrected,
             },
@@ -68,7 +68,7 @@ def receive_callback(raw_instruction_id: str) -> Response[str]:
         logger.info("duplicate callback acknowledged", extra={"call_id": callback.call_id})
     else:
         raise p.CallbackRefused(verdict.value, callback.call_id)
-    return json_response({"status": verdict.value})
+    return json_response(CallbackAcknowledged(status=verdict.value))
 
 
 p.register(app, p.callback_problems())

@@ -9,11 +9,13 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
+from devtools.cm import queued
 from devtools.lambdas import sample_event
 from dtmf_gateway.api.models import VERSION_HEADER
 from tests.integration.test_callback_handler import callback_body, deliver, read, token_of
@@ -244,3 +246,22 @@ def test_problems_conform(place_call: Any, body: dict[str, Any]) -> None:
 
     assert refused.status >= 400
     answers_as_documented(PLACE, refused)
+
+
+def test_a_held_callback_answers_as_documented(place_call: Any, cm: Any, cm_callback: Any) -> None:
+    """A callback that overtakes the placement is answered `{"status": "held"}`: the
+    document's CallbackAcknowledged lists it (it listed only recorded/duplicate/ignored)."""
+    early: list[HttpResult] = []
+
+    def reply_after_calling_back(sent: dict[str, Any]) -> Any:
+        reply = queued(sent)
+        call_id = reply.json()[0]["call-id"]
+        token = parse_qs(urlsplit(sent["callback-url"]).query)["token"][0]
+        early.append(deliver(cm_callback, callback_body(call_id, 10, "4821"), token))
+        return reply
+
+    cm.replies = [reply_after_calling_back]
+    post(place_call, sample_body())
+
+    assert early[0].body == {"status": "held"}
+    answers_as_documented(CALLBACK, early[0])

@@ -174,3 +174,17 @@ def test_a_letter_that_still_makes_no_event_is_reported_and_kept(
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     assert sum(int(v) for v in attributes.values()) == 1  # kept, not deleted
+
+
+def test_the_dry_run_names_a_correction_by_the_resources_id_it_is_published_under(
+    function_env: Any, bus: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _put(function_env, _ended_call(5, minutes_ago=30, revision=2, corrects="rederived"))
+
+    assert _run(function_env, bus, *_range()) == 0
+    printed = capsys.readouterr().out
+    _run(function_env, bus, "--apply", *_range())
+
+    [urn] = _urns(bus.received())
+    assert urn == "urn:dtmf-gateway:result:i-5:c-5:revision:2"
+    assert f"would     {urn}\n" in printed

@@ -11,7 +11,6 @@ from dtmf_gateway.domain.phone import (
     PhoneNumberError,
     mask,
     parse_phone,
-    to_e164,
 )
 
 NL_MOBILE = "+31612345678"
@@ -40,7 +39,7 @@ UK_MOBILE = "+447400123456"
     ],
 )
 def test_valid_numbers_normalise_to_e164(text: str, e164: str) -> None:
-    assert to_e164(text) == e164
+    assert parse_phone(text).e164 == e164
     assert phonenumbers.is_valid_number(phonenumbers.parse(e164))
 
 
@@ -74,7 +73,7 @@ def test_valid_numbers_normalise_to_e164(text: str, e164: str) -> None:
 )
 def test_invalid_numbers_say_why(text: str, reason: str, words: str) -> None:
     with pytest.raises(PhoneNumberError) as caught:
-        to_e164(text)
+        parse_phone(text)
     assert caught.value.reason == reason
     assert words in str(caught.value)
     assert isinstance(caught.value, ValueError)
@@ -87,16 +86,16 @@ def test_input_length_bound(length: int, ok: bool) -> None:
     text = "+31" + " " * (length - len("+31612345678")) + "612345678"
     assert len(text) == length
     if ok:
-        assert to_e164(text) == NL_MOBILE
+        assert parse_phone(text).e164 == NL_MOBILE
     else:
         with pytest.raises(PhoneNumberError, match="at most 24 characters"):
-            to_e164(text)
+            parse_phone(text)
 
 
 def test_messages_never_repeat_the_number() -> None:
     for text in ("0031612345678", "+3161234567890123", "+12005550123", "+3161234"):
         with pytest.raises(PhoneNumberError) as caught:
-            to_e164(text)
+            parse_phone(text)
         digits = "".join(ch for ch in text if ch.isdigit())
         assert digits not in str(caught.value)
 
@@ -158,17 +157,17 @@ def test_each_number_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(phone, "_cache", {})
     monkeypatch.setattr(phonenumbers, "parse", counting_parse)
-    assert to_e164("+31 6 1111 1111") == "+31611111111"
+    assert parse_phone("+31 6 1111 1111").e164 == "+31611111111"
     assert parse_phone("+31 6 1111 1111").number_type == "MOBILE"
-    assert to_e164("+31 6 1111 1111") == "+31611111111"
+    assert parse_phone("+31 6 1111 1111").e164 == "+31611111111"
     assert calls == ["+31611111111"]
 
 
 def test_failures_are_cached_but_raised_fresh() -> None:
     with pytest.raises(PhoneNumberError) as first:
-        to_e164("+3161234")
+        parse_phone("+3161234")
     with pytest.raises(PhoneNumberError) as second:
-        to_e164("+3161234")
+        parse_phone("+3161234")
     assert first.value is not second.value
     assert str(first.value) == str(second.value)
 
@@ -202,7 +201,7 @@ def test_parse_phone_returns_everything_at_once() -> None:
     ],
 )
 def test_pasted_separators_and_unicode_digits_are_normalised(text: str) -> None:
-    assert to_e164(text) == NL_MOBILE
+    assert parse_phone(text).e164 == NL_MOBILE
 
 
 @pytest.mark.parametrize(
@@ -211,13 +210,13 @@ def test_pasted_separators_and_unicode_digits_are_normalised(text: str) -> None:
 )
 def test_other_characters_stay_refused(text: str) -> None:
     with pytest.raises(PhoneNumberError) as caught:
-        to_e164(text)
+        parse_phone(text)
     assert caught.value.reason == "bad-characters"
 
 
 def test_extension_marker_is_refused_as_a_letter() -> None:
     with pytest.raises(PhoneNumberError) as caught:
-        to_e164("+31612345678x12")
+        parse_phone("+31612345678x12")
     assert caught.value.reason == "letters"
 
 
@@ -236,11 +235,11 @@ def test_extension_marker_is_refused_as_a_letter() -> None:
 def test_bidi_marks_around_a_pasted_number_are_ignored(text: str) -> None:
     """libphonenumber accepts them; they were refused as "characters that are not allowed",
     a difference the client cannot see."""
-    assert to_e164(text) == "+31612345678"
+    assert parse_phone(text).e164 == "+31612345678"
 
 
 def test_an_invisible_character_that_is_refused_is_named() -> None:
     with pytest.raises(PhoneNumberError) as caught:
-        to_e164("+31\u200d612345678")  # zero-width joiner
+        parse_phone("+31\u200d612345678")  # zero-width joiner
     assert caught.value.reason == "bad-characters"
     assert "U+200D" in str(caught.value)

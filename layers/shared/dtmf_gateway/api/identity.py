@@ -3,7 +3,8 @@
 Temporary credentials of one role carry a different session name per instance, task or
 retry (`arn:aws:sts::123456789012:assumed-role/orders-api/i-0abc…`). The principal is the
 role itself, so an idempotent retry from another instance of the same service is still
-recognised as the same caller, and so is a status read.
+recognised as the same owner, and so is a status read. (`caller` is the phone number the
+callee sees, never the identity.)
 """
 
 from __future__ import annotations

@@ -63,10 +63,11 @@ class InstructionView(_Kebab):
 
 
 class CallbackAcknowledged(_Kebab):
-    """What CM's callback gets back: recorded now, a duplicate of a recorded one, or a
-    callback of another type than dtmf-finished, ignored."""
+    """What CM's callback gets back: recorded now, recorded but held until the placement
+    confirms the call, a duplicate of a recorded one, or a callback of another type than
+    dtmf-finished, ignored."""
 
-    status: Literal["recorded", "duplicate", "ignored"]
+    status: Literal["recorded", "held", "duplicate", "ignored"]
 
 
 class FieldError(_Kebab):

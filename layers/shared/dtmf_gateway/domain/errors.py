@@ -26,7 +26,8 @@ class FieldProblem:
 
     ``field`` is the JSON path in the request's own (kebab-case) names, e.g.
     ``"min-digits"``, ``"callees[2]"``, ``"voice.volume"``, ``"metadata.order-id"``;
-    ``""`` means the body as a whole. ``message`` is a human sentence.
+    ``"(body)"`` means the body as a whole (``request_messages.BODY``; never an empty name).
+    ``message`` is a human sentence.
     """
 
     field: str

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 EVENT_SOURCE = "dtmf-gateway"
 DETAIL_TYPE = "DTMF Result"
-SCHEMA_VERSION = "1"
 
 _E164 = r"^\+[1-9][0-9]{6,14}$"
 _ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"

@@ -322,11 +322,6 @@ def parse_phone(text: str) -> PhoneNumber:
     return cached
 
 
-def to_e164(text: str) -> str:
-    """The E.164 form of a valid international number (``+31 6 1234 5678`` → ``+31612345678``)."""
-    return parse_phone(text).e164
-
-
 def mask(e164: str) -> str:
     """A log-safe form: ``+``, the country calling code and the last 3 digits only.
 

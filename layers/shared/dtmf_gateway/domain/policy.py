@@ -1,10 +1,10 @@
-"""Dial policy: which destinations and caller ids this deployment lets a client use.
+"""Dial policy: which callees and caller ids this deployment lets a client use.
 
 Configured from three template parameters (comma-separated strings), checked at cold
 start: a misconfiguration fails loudly instead of silently opening or closing the gate.
 
 Number types are blocked by default because they are the classic vectors of toll fraud
-and International Revenue Share Fraud (IRSF): a caller who can make the service dial a
+and International Revenue Share Fraud (IRSF): a client who can make the service dial a
 premium-rate, shared-cost or "personal" number that *they* collect revenue on turns every
 call into money for them and a bill for us. Pagers, voicemail access numbers and numbers
 whose type is unknown cannot answer a DTMF prompt anyway.

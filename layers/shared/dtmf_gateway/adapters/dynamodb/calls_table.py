@@ -94,7 +94,7 @@ HELD_CALL_IDS = "held-call-ids"
 QUOTA_COUNT = "calls"
 
 _INSTRUCTION = "instruction"  # record-type values
-_CALL = "call"
+CALL_RECORD = "call"  # (public: the scans for calls filter on it)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -200,7 +200,7 @@ def queued_call_fields(
 ) -> dict[str, Any]:
     """What the placement knows of a call (never its status or result)."""
     return {
-        RECORD_TYPE: _CALL,
+        RECORD_TYPE: CALL_RECORD,
         INSTRUCTION_ID: instruction.instruction_id,
         CALL_ID: call_id,
         CALLER: instruction.caller,
@@ -284,7 +284,7 @@ def unseen_call_fields(
 ) -> dict[str, Any]:
     """A call whose callback arrived before the placement recorded it: complete and ended."""
     return {
-        RECORD_TYPE: _CALL,
+        RECORD_TYPE: CALL_RECORD,
         INSTRUCTION_ID: instruction.instruction_id,
         CALL_ID: finish.call_id,
         CALLER: instruction.caller,
@@ -331,7 +331,7 @@ def held_call_ids(item: Mapping[str, Any]) -> set[str]:
 
 
 def is_call_item(item: Mapping[str, Any]) -> bool:
-    return item.get(RECORD_TYPE) == _CALL
+    return item.get(RECORD_TYPE) == CALL_RECORD
 
 
 def call_from_item(item: Mapping[str, Any]) -> StoredCall:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
+    CALL_RECORD,
     FINISHED_AT,
     RECORD_TYPE,
     call_from_item,
@@ -44,7 +45,7 @@ class DynamoDbCorrectionStore:
             "FilterExpression": "#type = :call AND #at >= :from AND #at < :to",
             "ExpressionAttributeNames": {"#type": RECORD_TYPE, "#at": FINISHED_AT},
             "ExpressionAttributeValues": to_item(
-                {":call": "call", ":from": finished_from, ":to": finished_to}
+                {":call": CALL_RECORD, ":from": finished_from, ":to": finished_to}
             ),
         }
         while True:
