@@ -32,7 +32,7 @@ from aws_lambda_powertools.event_handler.openapi.models import (  # noqa: E402
 )
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query  # noqa: E402
 
-from dtmf_gateway.api import problems  # noqa: E402
+from dtmf_gateway.api import catalogues, problems  # noqa: E402
 from dtmf_gateway.api.models import (  # noqa: E402
     JSON,
     PROBLEM_JSON,
@@ -184,12 +184,14 @@ HEADERS: dict[str, dict[str, Any]] = {
 
 def _answers() -> dict[str, list[problems.ProblemAnswer]]:
     """Every problem each operation can answer, built by the catalogue from its examples."""
-    placing = problems.documented_answers(problems.placement_problems())
-    placing += [problems.outcome_unknown(EXAMPLE_ID, e) for e in problems.OUTCOME_UNKNOWN_EXAMPLES]
+    placing = problems.documented_answers(catalogues.placement_problems())
+    placing += [
+        catalogues.outcome_unknown(EXAMPLE_ID, e) for e in catalogues.OUTCOME_UNKNOWN_EXAMPLES
+    ]
     return {
         PLACE: placing,
-        GET: problems.documented_answers(problems.read_problems()),
-        CALLBACK: problems.documented_answers(problems.callback_problems()),
+        GET: problems.documented_answers(catalogues.read_problems()),
+        CALLBACK: problems.documented_answers(catalogues.callback_problems()),
     }
 
 

@@ -13,10 +13,11 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
-from dtmf_gateway.api import problems as p
 from dtmf_gateway.api.body import json_body
+from dtmf_gateway.api.catalogues import callback_problems
 from dtmf_gateway.api.models import CallbackAcknowledged, json_response
 from dtmf_gateway.api.paths import path_instruction_id
+from dtmf_gateway.api.problems import CallbackForbidden, CallbackRefused, register
 from dtmf_gateway.domain.callbacks import (
     DTMF_FINISHED,
     CallbackVerdict,
@@ -38,7 +39,7 @@ def receive_callback(raw_instruction_id: str) -> Response[str]:
     token = (event.query_string_parameters or {}).get("token")
     instruction_id = path_instruction_id(raw_instruction_id)  # decoded once; None: malformed
     if instruction_id is None or not token_is_valid(secrets.signing_keys(), instruction_id, token):
-        raise p.CallbackForbidden
+        raise CallbackForbidden
     logger.set_correlation_id(instruction_id)
     raw = json_body(event.body, is_base64=bool(event.is_base64_encoded))
     callback = parse_callback(instruction_id, raw)
@@ -67,11 +68,11 @@ def receive_callback(raw_instruction_id: str) -> Response[str]:
         count("CallbacksDuplicate")
         logger.info("duplicate callback acknowledged", extra={"call_id": callback.call_id})
     else:
-        raise p.CallbackRefused(verdict.value, callback.call_id)
+        raise CallbackRefused(verdict.value, callback.call_id)
     return json_response(CallbackAcknowledged(status=verdict.value))
 
 
-p.register(app, p.callback_problems())
+register(app, callback_problems())
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -14,10 +14,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
+from dtmf_gateway.api.catalogues import read_problems
 from dtmf_gateway.api.identity import principal
 from dtmf_gateway.api.models import json_response
 from dtmf_gateway.api.paths import path_instruction_id, printable
-from dtmf_gateway.api.problems import read_problems, register
+from dtmf_gateway.api.problems import register
 from dtmf_gateway.api.views import instruction_view
 from dtmf_gateway.domain.errors import InstructionNotFound
 from dtmf_gateway.observability import count, logger, metrics

@@ -13,8 +13,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
 from dtmf_gateway.api.body import json_body
+from dtmf_gateway.api.catalogues import placement_problems
 from dtmf_gateway.api.identity import principal
-from dtmf_gateway.api.problems import placement_problems, register
+from dtmf_gateway.api.problems import register
 from dtmf_gateway.domain.request import parse_dtmf_call_request
 from dtmf_gateway.observability import count, count_by, logger, metrics
 

@@ -361,7 +361,7 @@ def test_allowed_callers_the_pattern_accepts_do_not_break_cold_start(value: str)
 def test_the_runbook_names_every_reason_a_refusal_is_counted_under() -> None:
     """An operator reading RequestsRefused/CallbacksRefused by `reason` on the dashboard must
     find each value in the runbook's metric table."""
-    code = (ROOT / "layers" / "shared" / "dtmf_gateway" / "api" / "problems.py").read_text()
+    code = (ROOT / "layers" / "shared" / "dtmf_gateway" / "api" / "catalogues.py").read_text()
     reasons = set(re.findall(r'reasons=\("([a-z-]+)",\)', code))
     assert {"invalid-request", "unreadable-body"} <= reasons
     table = RUNBOOK.read_text().split("## Metrics", 1)[1].split("\n## ", 1)[0]

@@ -28,8 +28,9 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
+from dtmf_gateway.api.catalogues import outcome_unknown
 from dtmf_gateway.api.models import JSON, PROBLEM_JSON, dump
-from dtmf_gateway.api.problems import InvalidIdempotencyKey, outcome_unknown
+from dtmf_gateway.api.problems import InvalidIdempotencyKey
 from dtmf_gateway.api.views import placement_accepted
 from dtmf_gateway.domain.placement import PlacementContext
 
