@@ -263,7 +263,8 @@ def test_the_expirer_expires_an_overdue_call(
     finally:
         stack.simulator_settings(**{"time-scale": 0.002})
 
-    assert report["examined"] >= 1 or report == {"examined": 0, "expired": 0}  # schedule won
+    # the scheduled run may have expired it first: then this run found nothing to do
+    assert report["examined"] >= 1 or (report["examined"], report["expired"]) == (0, 0)
     [call] = view["calls"]
     assert (call["status"], call["outcome"], call["digits"]) == ("expired", "expired", None)
     [event] = bus.for_instruction(new_id, 1)
