@@ -230,10 +230,12 @@ class DtmfCallRequest(BaseModel):
         return [(path, number.e164) for path, number in self.callee_numbers()]
 
     def canonical_json(self) -> str:
-        """Stable JSON of the normalised request (sorted keys, E.164 numbers, defaults
-        filled in, enum names): equal requests give equal text, for idempotency hashing."""
+        """Stable JSON of the normalised request (sorted keys, E.164 numbers, enum names,
+        fields at their default left out): equal requests give equal text, for idempotency
+        hashing. Leaving defaults out keeps every stored hash valid when a release adds an
+        optional field (its default is absent from old and new text alike)."""
         return json.dumps(
-            self.model_dump(mode="json", by_alias=True),
+            self.model_dump(mode="json", by_alias=True, exclude_defaults=True),
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,
