@@ -13,19 +13,14 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
+from dtmf_gateway.api.acknowledgements import acknowledged, ignored
 from dtmf_gateway.api.body import json_body
 from dtmf_gateway.api.catalogues import callback_problems
-from dtmf_gateway.api.models import CallbackAcknowledged, json_response
 from dtmf_gateway.api.paths import path_instruction_id
-from dtmf_gateway.api.problems import CallbackForbidden, CallbackRefused, register
-from dtmf_gateway.domain.callbacks import (
-    DTMF_FINISHED,
-    CallbackVerdict,
-    parse_callback,
-    unexpected_shape,
-)
+from dtmf_gateway.api.problems import CallbackForbidden, register
+from dtmf_gateway.domain.callbacks import DTMF_FINISHED, parse_callback
 from dtmf_gateway.domain.signing import token_is_valid
-from dtmf_gateway.observability import count, count_by, logger, metrics
+from dtmf_gateway.observability import count, logger, metrics
 
 app = APIGatewayRestResolver(strip_prefixes=["/v1"])
 secrets = wiring.managed_secrets()
@@ -44,32 +39,11 @@ def receive_callback(raw_instruction_id: str) -> Response[str]:
     raw = json_body(event.body, is_base64=bool(event.is_base64_encoded))
     callback = parse_callback(instruction_id, raw)
     if callback.type != DTMF_FINISHED:
-        count_by("CallbacksIgnored", "type", "other")
-        logger.info("callback of another type ignored", extra={"callback_type": callback.type[:32]})
-        return json_response(CallbackAcknowledged(status="ignored"))
+        return ignored(callback)
     stored_body = event.decoded_body if event.is_base64_encoded else event.body
-    record = record_callback.record(instruction_id, callback, stored_body)
-    verdict = record.verdict
-    if verdict in (CallbackVerdict.RECORDED, CallbackVerdict.HELD):
-        count_by("CallbacksRecorded", "outcome", str(record.outcome))
-        logger.info(
-            "call finished",
-            extra={
-                "call_id": callback.call_id,
-                "outcome": str(record.outcome),
-                "held": verdict is CallbackVerdict.HELD,
-                "corrects_expired": record.corrected,
-            },
-        )
-        if keys := unexpected_shape(callback, raw):
-            count("UnexpectedCallbackShape")
-            logger.warning("answered call without digits, unexpected keys", extra={"keys": keys})
-    elif verdict is CallbackVerdict.DUPLICATE:
-        count("CallbacksDuplicate")
-        logger.info("duplicate callback acknowledged", extra={"call_id": callback.call_id})
-    else:
-        raise CallbackRefused(verdict.value, callback.call_id)
-    return json_response(CallbackAcknowledged(status=verdict.value))
+    return acknowledged(
+        record_callback.record(instruction_id, callback, stored_body), callback, raw
+    )
 
 
 register(app, callback_problems())
