@@ -89,23 +89,29 @@ def _fake_ref(logical_id: str, names: Mapping[str, str]) -> str:
     return f"{STACK}-{logical_id}"
 
 
+_PSEUDO = {
+    "AWS::StackName": STACK,
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT,
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::Partition": "aws",
+}
+
+
 def _resolve(value: Any, names: Mapping[str, str]) -> str:
     if not isinstance(value, dict):
         return str(value)
+    if value == {"Ref": "AWS::NoValue"}:
+        return _NO_VALUE
+    if "Ref" in value and str(value["Ref"]) in _PSEUDO:
+        return _PSEUDO[str(value["Ref"])]
     if "Ref" in value:
         ref = str(value["Ref"])
         default = _parameter_default(ref)
         return default if default is not None else _fake_ref(ref, names)
     if "Fn::Sub" in value:
         text = str(value["Fn::Sub"])
-        pseudo = {
-            "AWS::StackName": STACK,
-            "AWS::Region": REGION,
-            "AWS::AccountId": ACCOUNT,
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::Partition": "aws",
-        }
-        for key, sub in pseudo.items():
+        for key, sub in _PSEUDO.items():
             text = text.replace("${" + key + "}", sub)
         while "${" in text:
             start = text.index("${")
@@ -116,7 +122,34 @@ def _resolve(value: Any, names: Mapping[str, str]) -> str:
     if "Fn::GetAtt" in value:
         logical_id, attr = value["Fn::GetAtt"]
         return f"{_fake_ref(logical_id, names)}-{attr}"
+    if "Fn::If" in value:  # the bench stands for a real AWS deployment: conditions as there
+        condition, when_true, when_false = value["Fn::If"]
+        return _resolve(when_true if _condition(str(condition)) else when_false, names)
     raise BenchError(f"cannot resolve {value!r} in the template's environment")
+
+
+_NO_VALUE = "\x00no-value"  # AWS::NoValue: the variable is not set at all
+
+
+def _condition(name: str) -> bool:
+    """The template's condition as it evaluates for a deployment with default parameters."""
+    return _truth(template()["Conditions"][name])
+
+
+def _truth(expression: Any) -> bool:
+    ((function, args),) = expression.items()
+    if function == "Fn::Equals":
+        left, right = (_resolve(arg, {}) if isinstance(arg, dict) else str(arg) for arg in args)
+        return left == right
+    if function == "Fn::Not":
+        return not _truth(args[0])
+    if function == "Fn::And":
+        return all(_truth(arg) for arg in args)
+    if function == "Fn::Or":
+        return any(_truth(arg) for arg in args)
+    if function == "Condition":
+        return _condition(str(args))
+    raise BenchError(f"cannot evaluate the condition {expression!r}")
 
 
 def function_environment(folder: str, names: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -126,7 +159,8 @@ def function_environment(folder: str, names: Mapping[str, str] | None = None) ->
     globals_env = template()["Globals"]["Function"]["Environment"]["Variables"]
     own = template()["Resources"][logical_id]["Properties"].get("Environment", {})
     merged = {**globals_env, **own.get("Variables", {})}
-    return {key: _resolve(value, names or {}) for key, value in merged.items()}
+    resolved = {key: _resolve(value, names or {}) for key, value in merged.items()}
+    return {key: value for key, value in resolved.items() if value != _NO_VALUE}
 
 
 def lambda_runtime_environment(folder: str) -> dict[str, str]:
