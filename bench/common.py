@@ -98,17 +98,20 @@ _PSEUDO = {
 }
 
 
+def _ref(ref: str, names: Mapping[str, str]) -> str:
+    if ref == "AWS::NoValue":
+        return _NO_VALUE
+    if ref in _PSEUDO:
+        return _PSEUDO[ref]
+    default = _parameter_default(ref)
+    return default if default is not None else _fake_ref(ref, names)
+
+
 def _resolve(value: Any, names: Mapping[str, str]) -> str:
     if not isinstance(value, dict):
         return str(value)
-    if value == {"Ref": "AWS::NoValue"}:
-        return _NO_VALUE
-    if "Ref" in value and str(value["Ref"]) in _PSEUDO:
-        return _PSEUDO[str(value["Ref"])]
     if "Ref" in value:
-        ref = str(value["Ref"])
-        default = _parameter_default(ref)
-        return default if default is not None else _fake_ref(ref, names)
+        return _ref(str(value["Ref"]), names)
     if "Fn::Sub" in value:
         text = str(value["Fn::Sub"])
         for key, sub in _PSEUDO.items():
