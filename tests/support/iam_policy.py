@@ -906,7 +906,6 @@ def needs_of(
         symbol = graph.symbols[key]
         problems += [f"cannot tell which AWS client {u} uses" for u in symbol.unknown_receivers]
         for construction in _flatten(symbol.constructions):
-            targets = [construction.target]
             resources_by_type: dict[str, list[str]] = {}
             variables = [env_of_field.get(f) for f in sorted(construction.settings_fields)]
             variables += sorted(construction.env_variables)
@@ -915,23 +914,8 @@ def needs_of(
                 if logical:
                     kind = _resources(template)[logical]["Type"]
                     resources_by_type.setdefault(kind, []).append(logical)
-            actions: list[tuple[str, str | None, str]] = []
-            # the adapters passed in answer for their own calls (on the resources they are built
-            # with): `Sandbox(SandboxState(...), DeliveryQueue(...))` calls nothing through them
-            passed_in: set[str] = set()
-            for inner in construction.nested:
-                if inner.target in graph.symbols:
-                    passed_in |= graph.reachable(inner.target)
-            for target in targets:
-                actions += [(a, None, f"{target} (library)") for a in LIBRARY_CALLS.get(target, ())]
-                if target in graph.symbols:
-                    own_symbols = graph.reachable(target) - passed_in
-                    attributed |= own_symbols
-                    actions += [
-                        (c.action, c.index, c.where)
-                        for key in sorted(own_symbols)
-                        for c in graph.symbols[key].calls
-                    ]
+            actions, own_symbols = _construction_actions(graph, construction)
+            attributed |= own_symbols
             for action, index, where in actions:
                 kind = RESOURCE_TYPES.get(action.split(":", 1)[0], "")
                 found = resources_by_type.get(kind, [])
@@ -945,6 +929,30 @@ def needs_of(
         for call in graph.symbols[key].calls:
             needs.append(Need(call.action, None, f"{call.where}, not built by an adapter"))
     return needs, problems
+
+
+def _construction_actions(
+    graph: CodeGraph, construction: Construction
+) -> tuple[list[tuple[str, str | None, str]], set[str]]:
+    """((action, index, where) a construction's object can call, the symbols that call it).
+
+    The adapters passed in answer for their own calls (on the resources they are built with):
+    `Sandbox(SandboxState(...), DeliveryQueue(...))` calls nothing through them itself."""
+    target = construction.target
+    actions = [(a, None, f"{target} (library)") for a in LIBRARY_CALLS.get(target, ())]
+    if target not in graph.symbols:
+        return actions, set()
+    passed_in: set[str] = set()
+    for inner in construction.nested:
+        if inner.target in graph.symbols:
+            passed_in |= graph.reachable(inner.target)
+    own_symbols = graph.reachable(target) - passed_in
+    actions += [
+        (c.action, c.index, c.where)
+        for key in sorted(own_symbols)
+        for c in graph.symbols[key].calls
+    ]
+    return actions, own_symbols
 
 
 def _flatten(constructions: list[Construction]) -> Iterator[Construction]:
