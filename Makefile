@@ -100,6 +100,7 @@ load: install build  ## bounded load test on the local stack (500 calls at 20/s;
 .PHONY: test
 test: lint typecheck template-check iac-scan build unit  ## everything CI runs (.ci/run calls this)
 	@if [ -d tests/e2e ] && ls tests/e2e/test_*.py >/dev/null 2>&1; then $(MAKE) --no-print-directory e2e; fi
+	$(MAKE) --no-print-directory e2e-sandbox
 
 # ---------------------------------------------------------------- the local stack
 .PHONY: local-up

@@ -6,6 +6,8 @@ deployed differently)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 from stack_client import LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -102,3 +105,29 @@ def test_the_scripting_api_is_signed_and_the_dtmf_route_takes_only_the_stacks_to
     assert unsigned.status_code == 403, unsigned.text
     assert forged.status_code in {401, 403}, forged.text
     assert stack.simulator("GET", "/_simulator/calls").status_code == 200
+
+
+def test_a_prod_stage_with_the_sandbox_is_refused_before_anything_is_created(
+    stack: LocalStack,
+) -> None:
+    cloudformation = stack.client("cloudformation")
+    deployed = cloudformation.get_template(StackName=stack.stack_name)["TemplateBody"]
+    body = deployed if isinstance(deployed, str) else json.dumps(deployed)
+    name = f"dtmf-gateway-prod-probe-{uuid.uuid4().hex[:8]}"
+    parameters = {"Environment": "prod", "CmSandbox": "true", "LocalEmulator": "true"}
+
+    try:
+        with pytest.raises(ClientError) as refused:
+            cloudformation.create_stack(
+                StackName=name,
+                TemplateBody=body,
+                Parameters=[
+                    {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
+                ],
+                Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+            )
+    finally:  # accepted: the rule is gone; do not leave a second stack behind
+        with contextlib.suppress(ClientError):
+            cloudformation.delete_stack(StackName=name)
+
+    assert "NoCmSandboxInProd" in str(refused.value)
