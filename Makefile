@@ -89,6 +89,10 @@ unit: $(STAMP_DEV) $(STAMP_SAM)  ## unit, handler and simulator tests (no local 
 e2e: install build  ## bring the local stack up, run the end-to-end tests, bring it down
 	scripts/with-local-stack $(VENV)/bin/pytest -m e2e -q tests/e2e
 
+.PHONY: e2e-sandbox
+e2e-sandbox: install build  ## the demo flow on a local stack deployed with CmSandbox=true (CM = the sandbox Lambda; brings it up and down)
+	SANDBOX=1 scripts/with-local-stack $(VENV)/bin/pytest -m e2e -q tests/e2e_sandbox
+
 .PHONY: load
 load: install build  ## bounded load test on the local stack (500 calls at 20/s; brings it up and down)
 	scripts/with-local-stack $(PY) scripts/load_test.py $(LOAD_ARGS)
@@ -96,11 +100,12 @@ load: install build  ## bounded load test on the local stack (500 calls at 20/s;
 .PHONY: test
 test: lint typecheck template-check iac-scan build unit  ## everything CI runs (.ci/run calls this)
 	@if [ -d tests/e2e ] && ls tests/e2e/test_*.py >/dev/null 2>&1; then $(MAKE) --no-print-directory e2e; fi
+	$(MAKE) --no-print-directory e2e-sandbox
 
 # ---------------------------------------------------------------- the local stack
 .PHONY: local-up
-local-up: install  ## start ministack + CM simulator, build and deploy the template, write .local/stack.json
-	$(PY) scripts/local_stack.py up
+local-up: install  ## start ministack + CM simulator, build and deploy the template, write .local/stack.json (SANDBOX=1: the CM sandbox Lambda instead of the simulator process)
+	$(PY) scripts/local_stack.py up $(if $(SANDBOX),--sandbox)
 
 .PHONY: local-down
 local-down:  ## stop everything local-up started and remove its temporary files

@@ -40,6 +40,9 @@ class LocalStack:
     stack_name: str
     event_bus_name: str
     table_name: str
+    # CM is the stack's own sandbox Lambda (`local_stack.py up --sandbox`): its /_simulator
+    # routes are SigV4-signed like the API's
+    sandbox: bool = False
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
     @classmethod
@@ -50,6 +53,21 @@ class LocalStack:
         return cls(**{key.replace("-", "_"): value for key, value in data.items()})
 
     # ------------------------------------------------------------------ the API
+    def _send(
+        self,
+        method: str,
+        url: str,
+        content: str | None,
+        headers: dict[str, str],
+        credentials: Credentials | None,
+    ) -> httpx.Response:
+        """One request, SigV4-signed (service execute-api) with `credentials` when given."""
+        if credentials is not None:
+            request = AWSRequest(method=method, url=url, data=content, headers=headers)
+            SigV4Auth(credentials, "execute-api", self.region).add_auth(request)
+            headers = dict(request.headers)
+        return self.http.request(method, url, content=content, headers=headers)
+
     def api(
         self,
         method: str,
@@ -65,11 +83,7 @@ class LocalStack:
         url = f"{self.api_url}{path}"
         content = raw if raw is not None else (json.dumps(body) if body is not None else None)
         all_headers = {"Content-Type": "application/json", **(headers or {})}
-        if sign:
-            request = AWSRequest(method=method, url=url, data=content, headers=all_headers)
-            SigV4Auth(credentials, "execute-api", self.region).add_auth(request)
-            all_headers = dict(request.headers)
-        return self.http.request(method, url, content=content, headers=all_headers)
+        return self._send(method, url, content, all_headers, credentials if sign else None)
 
     def wait_for_instruction(
         self,
@@ -89,25 +103,30 @@ class LocalStack:
             time.sleep(0.2)
 
     # ------------------------------------------------------------------ the CM simulator
+    def simulator(
+        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """A request to the simulator's scripting API (`/_simulator...`), signed when the
+        simulator is the stack's sandbox."""
+        url = str(httpx.URL(f"{self.cm_simulator_url}{path}", params=params or {}))
+        content = json.dumps(body) if body is not None else None
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        return self._send(method, url, content, headers, CREDENTIALS if self.sandbox else None)
+
     def script_callee(self, number: str, **script: Any) -> None:
-        response = self.http.put(
-            f"{self.cm_simulator_url}/_simulator/callees/{number}", json=script
-        )
-        response.raise_for_status()
+        self.simulator("PUT", f"/_simulator/callees/{number}", script).raise_for_status()
 
     def simulator_calls(self, **filters: str) -> list[dict[str, Any]]:
-        response = self.http.get(f"{self.cm_simulator_url}/_simulator/calls", params=filters)
+        response = self.simulator("GET", "/_simulator/calls", params=filters)
         response.raise_for_status()
         calls: list[dict[str, Any]] = response.json()
         return calls
 
     def simulator_settings(self, **settings: Any) -> None:
-        self.http.put(
-            f"{self.cm_simulator_url}/_simulator/settings", json=settings
-        ).raise_for_status()
+        self.simulator("PUT", "/_simulator/settings", settings).raise_for_status()
 
     def reset_simulator(self) -> None:
-        self.http.delete(f"{self.cm_simulator_url}/_simulator").raise_for_status()
+        self.simulator("DELETE", "/_simulator").raise_for_status()
 
     # ------------------------------------------------------------------ AWS side
     def client(self, service: str) -> Any:

@@ -103,7 +103,8 @@ def main() -> int:
     print(f"   endpoints ........ .local/stack.json (API {stack.api_url})")
     print("   magic callees .... +31612345001 no answer, …002 rejects, …004 nothing typed")
     callee_url = f"{stack.cm_simulator_url}/_simulator/callees/{CALLEE}"
-    print(f"   script a callee .. curl -X PUT {callee_url} \\")
+    signed = " --aws-sigv4 aws:amz:eu-west-1:execute-api --user test:test" if stack.sandbox else ""
+    print(f"   script a callee .. curl{signed} -X PUT {callee_url} \\")
     print(f"                        -H 'Content-Type: application/json' -d '{script}'")
     print("   follow the logs .. make local        stop everything .. make local-down")
     return 0

@@ -2,6 +2,9 @@
 
     python scripts/local_stack.py up      start what is not running, build, deploy, wait, write
                                           .local/stack.json (running it again redeploys changes)
+    python scripts/local_stack.py up --sandbox
+                                          the same with CmSandbox=true Environment=dev: CM is the
+                                          stack's own sandbox Lambda, no simulator process
     python scripts/local_stack.py down    stop everything it started (by PID), remove temp files
     python scripts/local_stack.py logs    follow the function and simulator logs until Ctrl-C
     python scripts/local_stack.py status  what is running
@@ -220,7 +223,7 @@ def run(argv: list[str], env: dict[str, str], what: str) -> None:
     say(f"{what} done in {time.monotonic() - started:.1f}s")
 
 
-def build_and_deploy(state: dict[str, Any]) -> None:
+def build_and_deploy(state: dict[str, Any], *, sandbox: bool) -> None:
     import boto3
 
     env = aws_env(state)
@@ -253,7 +256,10 @@ def build_and_deploy(state: dict[str, Any]) -> None:
     overrides = {
         "LocalEmulator": "true",
         "LocalEmulatorEndpoint": state["aws-endpoint-url"],
-        "CmBaseUrl": state["cm-simulator-url"],
+        # with the sandbox the stack's CM is its own CmSandboxFunction (CmBaseUrl unused)
+        **({} if sandbox else {"CmBaseUrl": state["cm-simulator-url"]}),
+        "CmSandbox": "true" if sandbox else "false",
+        "Environment": "dev",
         "Architecture": architecture,
         "ExpiryScheduleMinutes": "1",
         "LogLevel": "INFO",
@@ -321,18 +327,30 @@ def api_answers(api_url: str) -> bool:
         return False
 
 
-def up() -> None:
+def up(*, sandbox: bool = False) -> None:
     started = time.monotonic()
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     state = load_state()
     start_ministack(state)
-    start_simulator(state)
-    build_and_deploy(state)
+    if sandbox:
+        # CM is the stack's own sandbox Lambda: no simulator process (one left by an earlier
+        # `up` without --sandbox is stopped; it was started by us)
+        stop(state.pop("simulator-pid", None), "CM simulator")
+        state.setdefault("cm-product-token", str(uuid.uuid4()))
+    else:
+        start_simulator(state)
+    state["sandbox"] = sandbox
+    save_state(state)
+    build_and_deploy(state, sandbox=sandbox)
     out = outputs(state)
     configure(state, out)
+    if sandbox:
+        # the sandbox's API, as the CM simulator's URL (its /_simulator routes are SigV4-signed)
+        state["cm-simulator-url"] = out["CmSandboxUrl"].replace("//localhost:", "//127.0.0.1:")
     stack = {
         "api-url": out["ApiUrl"],
         "cm-simulator-url": state["cm-simulator-url"],
+        "sandbox": sandbox,
         "aws-endpoint-url": state["aws-endpoint-url"],
         "region": REGION,
         "stack-name": STACK_NAME,
@@ -347,7 +365,8 @@ def up() -> None:
     save_state(state)
     STACK_FILE.write_text(json.dumps(stack, indent=2) + "\n")
     say(f"stack up in {time.monotonic() - started:.1f}s: {STACK_FILE.relative_to(ROOT)}")
-    say(f"API: {stack['api-url']}/v1/dtmf-calls   CM simulator: {stack['cm-simulator-url']}")
+    cm = "CM sandbox (Lambda)" if sandbox else "CM simulator"
+    say(f"API: {stack['api-url']}/v1/dtmf-calls   {cm}: {stack['cm-simulator-url']}")
 
 
 def stop(pid: int | None, name: str) -> None:
@@ -378,10 +397,9 @@ def down() -> None:
 
 def status() -> int:
     state = load_state()
-    running = {
-        "ministack": alive(state.get("ministack-pid")),
-        "cm-simulator": alive(state.get("simulator-pid")),
-    }
+    running = {"ministack": alive(state.get("ministack-pid"))}
+    if not state.get("sandbox"):  # with the sandbox, CM is a Lambda in ministack
+        running["cm-simulator"] = alive(state.get("simulator-pid"))
     for name, is_up in running.items():
         say(f"{name}: {'running' if is_up else 'stopped'}")
     if STACK_FILE.exists():
@@ -397,7 +415,8 @@ def logs() -> None:
     client = boto3.client(
         "logs", endpoint_url=state["aws-endpoint-url"], region_name=REGION, **_keys()
     )
-    simulator_log = (LOGS / "cm-simulator.log").open()
+    LOGS.mkdir(parents=True, exist_ok=True)
+    simulator_log = (LOGS / "cm-simulator.log").open("a+")  # none with the sandbox
     simulator_log.seek(0, os.SEEK_END)
     since = int(time.time() * 1000)
     say("following logs (Ctrl-C to stop)")
@@ -426,9 +445,15 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("command", choices=["up", "down", "logs", "status"])
-    command = parser.parse_args().command
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="up: deploy with CmSandbox=true Environment=dev (CM is the stack's sandbox Lambda)",
+    )
+    arguments = parser.parse_args()
+    command = arguments.command
     if command == "up":
-        up()
+        up(sandbox=arguments.sandbox)
     elif command == "down":
         down()
     elif command == "logs":

@@ -29,22 +29,24 @@ class OfflineManagedPolicies:
 
 
 def _hand_on_checkov_skips(source: dict[str, Any], translated: dict[str, Any]) -> None:
-    """An AWS::Serverless::Api's `checkov` skips also apply to the RestApi/Stage SAM makes of it.
+    """An AWS::Serverless::Api's `checkov` skips (and `cfn-lint` ignores) also apply to the
+    RestApi/Stage SAM makes of it.
 
     SAM keeps a function's Metadata on its AWS::Lambda::Function, but drops an API's; without
     this, checks on the generated stage could only be skipped outside the template.
     """
     generated = translated.get("Resources", {})
     for api_id, api in source.get("Resources", {}).items():
-        skips = api.get("Metadata", {}).get("checkov")
-        if api.get("Type") != "AWS::Serverless::Api" or not skips:
+        metadata = api.get("Metadata", {})
+        handed = {k: metadata[k] for k in ("checkov", "cfn-lint") if k in metadata}
+        if api.get("Type") != "AWS::Serverless::Api" or not handed:
             continue
         for logical_id, resource in generated.items():
             if logical_id.startswith(api_id) and resource["Type"] in {
                 "AWS::ApiGateway::RestApi",
                 "AWS::ApiGateway::Stage",
             }:
-                resource.setdefault("Metadata", {})["checkov"] = skips
+                resource.setdefault("Metadata", {}).update(handed)
 
 
 def main(source: str, destination: str) -> None:

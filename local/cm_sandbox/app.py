@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 import httpx
 
-from cm_sandbox.sandbox import DeliveryQueue, Sandbox, SandboxState
+from cm_sandbox.sandbox import DeliveryQueue, ProductToken, Sandbox, SandboxState
 from cm_simulator.core import (
     DTMF_PATH,
     Answer,
@@ -54,8 +54,7 @@ _initial = RunSettings(
     delivery=DeliveryMode.NORMAL,
     retry_backoff_ms=1000,
 )
-_secrets = boto3.client("secretsmanager")
-_token_secret = _config("CM_PRODUCT_TOKEN_SECRET")
+product_token = ProductToken(boto3.client("secretsmanager"), _config("CM_PRODUCT_TOKEN_SECRET"))
 regex = RegexGuard(1.0)  # a helper process, so a catastrophic pattern cannot hang the function
 sandbox = Sandbox(
     SandboxState(boto3.client("dynamodb"), _config("CM_SANDBOX_TABLE_NAME"), _initial, time.time),
@@ -64,14 +63,6 @@ sandbox = Sandbox(
     regex.fullmatch,
     max_callees=DEFAULT_MAX_CALLEES,
 )
-
-
-def _authorized(token: str | None) -> bool:
-    """The stack's own CM product token (read per request: a rotation applies at once)."""
-    if not token:
-        return False
-    expected = _secrets.get_secret_value(SecretId=_token_secret)["SecretString"]
-    return token.strip().lower() == expected.strip().lower()
 
 
 def _http(answer: Answer) -> dict[str, Any]:
@@ -92,7 +83,7 @@ def _request(event: dict[str, Any]) -> dict[str, Any]:
         if method != "POST":
             return _http(not_allowed({"POST"}))
         parsed = check_dtmf_request(
-            authorized=_authorized(headers.get("x-cm-producttoken")),
+            authorized=product_token.matches(headers.get("x-cm-producttoken")),
             content_type=headers.get("content-type"),
             raw=raw,
             max_callees=sandbox.max_callees,

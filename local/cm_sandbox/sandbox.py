@@ -48,6 +48,7 @@ from cm_simulator.validation import Instruction, normalize_number
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_secretsmanager.client import SecretsManagerClient
     from mypy_boto3_sqs.client import SQSClient
 
 VERSION = "0.1.0-lambda"
@@ -217,6 +218,23 @@ class SandboxState:
             if "LastEvaluatedKey" not in page:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class ProductToken:
+    """The stack's CM product token (its ``CmProductTokenSecret``): the only token the sandbox
+    accepts. Read on every check, so a rotation applies at once."""
+
+    def __init__(self, client: SecretsManagerClient, secret_id: str) -> None:
+        self._secrets = client
+        self._secret_id = secret_id
+
+    def matches(self, token: str | None) -> bool:
+        """Whether ``token`` (an ``X-CM-PRODUCTTOKEN`` header value) is the stack's token,
+        compared as the process simulator does: case-insensitive, surrounding blanks ignored."""
+        if not token:
+            return False
+        expected = self._secrets.get_secret_value(SecretId=self._secret_id)["SecretString"]
+        return token.strip().lower() == expected.strip().lower()
 
 
 class DeliveryQueue:

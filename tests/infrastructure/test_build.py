@@ -90,7 +90,9 @@ def test_function_recipe_ships_compiled_bytecode(function: str, tmp_path: Path) 
         capture_output=True,
     )
 
-    assert (artifacts / "app.py").is_file()
+    # the handler's module (app.py; cm_sandbox/app.py for Handler cm_sandbox.app.handler)
+    handler_module = template()["Resources"][function]["Properties"]["Handler"].rpartition(".")[0]
+    assert (artifacts / f"{handler_module.replace('.', '/')}.py").is_file()
     assert _pyc_count(artifacts) >= 1
     assert _uncompiled(artifacts) == []
 

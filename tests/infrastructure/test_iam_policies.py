@@ -39,8 +39,7 @@ def test_every_function_is_checked_and_calls_something_it_is_granted() -> None:
     found: dict[str, set[str]] = {}
     for function_id in FUNCTIONS:
         sam_function = sam_template()["Resources"][function_id]
-        app = iam_policy.code_dir(sam_function) / "app.py"
-        symbol = graph.add_app(app, f"functions.{app.parent.name}.app")
+        symbol = graph.add_app(*iam_policy.entry_module(sam_function))
         environment = template["Resources"][function_id]["Properties"]["Environment"]["Variables"]
         needs, _ = iam_policy.needs_of(graph, symbol, environment, template)
         needs += iam_policy.platform_calls(sam_function, template)
@@ -62,6 +61,23 @@ def test_every_function_is_checked_and_calls_something_it_is_granted() -> None:
         "dynamodb:PutItem CallsTable",
     } <= found["PlaceCallFunction"]
     assert found["ExampleConsumerFunction"] == {"sqs:SendMessage ExampleConsumerDLQ"}
+    # the CM sandbox (CmSandbox=true): its adapters are built in local/cm_sandbox/app.py from
+    # environment variables it names itself; every call is found, on its own resources
+    assert found["CmSandboxFunction"] == {
+        *(
+            f"dynamodb:{action} CmSandboxTable"
+            for action in (
+                "GetItem",
+                "PutItem",
+                "UpdateItem",
+                "DeleteItem",
+                "Scan",
+                "BatchWriteItem",
+            )
+        ),
+        "sqs:SendMessage CmSandboxQueue",
+        "secretsmanager:GetSecretValue CmProductTokenSecret",
+    }
 
 
 # ---------------------------------------------------------------- the check can fail
@@ -114,6 +130,34 @@ def test_a_grant_on_the_wrong_table_or_on_star_is_reported() -> None:
     wrong_table = check_function("GetCallFunction", _graph(), template, sam_template())
     assert any("calls dynamodb:Query on CallsTable" in m for m in wrong_table)
     assert any("grants dynamodb:Query on IdempotencyTable" in m for m in wrong_table)
+
+
+def test_the_sandbox_is_checked_like_the_others() -> None:
+    """No exemption: a missing grant on its queue, or a grant on the calls table it never
+    touches, is reported; the SQS-trigger managed policy is accepted only with an SQS event."""
+    template = copy.deepcopy(translated_template())
+    statements = _statements(template, "CmSandboxFunction")
+    statements[:] = [s for s in statements if s["Action"] != "sqs:SendMessage"]
+    statements.append(
+        {
+            "Effect": "Allow",
+            "Action": "dynamodb:Scan",
+            "Resource": {"Fn::GetAtt": ["CallsTable", "Arn"]},
+        }
+    )
+    role = iam_policy.role_of(functions(template)["GetCallFunction"], template)
+    role["Properties"]["ManagedPolicyArns"].append(iam_policy.QUEUE_READS)
+
+    sandbox = check_function("CmSandboxFunction", _graph(), template, sam_template())
+    get_call = check_function("GetCallFunction", _graph(), template, sam_template())
+
+    assert len(sandbox) == 2
+    assert "CmSandboxFunction: calls sqs:SendMessage on CmSandboxQueue" in sandbox[0]
+    assert "grants dynamodb:Scan on CallsTable" in sandbox[1]
+    assert get_call == [
+        f"GetCallFunction: its role has managed policy {iam_policy.QUEUE_READS} it does not need"
+    ]
+    assert iam_policy.QUEUE_READS in iam_policy.managed_policies("CmSandboxFunction", template)
 
 
 def test_an_unneeded_managed_policy_is_reported() -> None:

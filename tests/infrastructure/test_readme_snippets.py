@@ -32,7 +32,8 @@ def _routes() -> set[tuple[str, str]]:
     routes = set()
     for resource in template()["Resources"].values():
         for event in resource.get("Properties", {}).get("Events", {}).values():
-            if event["Type"] == "Api":
+            # the product's API (not the CM sandbox's own, CmSandbox=true)
+            if event["Type"] == "Api" and event["Properties"].get("RestApiId") == {"Ref": "Api"}:
                 routes.add((event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
     return routes
 

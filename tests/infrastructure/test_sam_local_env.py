@@ -38,6 +38,7 @@ SAMPLES = {
     "PublishResultsFunction": "publish_results.json",
     "ExpireCallsFunction": "expire_calls.json",
     "ExampleConsumerFunction": "example_consumer.json",
+    "CmSandboxFunction": "cm_sandbox.json",
 }
 # Functions whose sample invocation must call AWS (so the guard is seen to catch something).
 CALLS_AWS = {
@@ -46,6 +47,7 @@ CALLS_AWS = {
     "CmCallbackFunction",
     "PublishResultsFunction",
     "ExpireCallsFunction",
+    "CmSandboxFunction",
 }
 
 # Runs one handler in a fresh interpreter; every DNS lookup and connect is recorded and refused.
@@ -62,8 +64,10 @@ sys.path.insert(0, sys.argv[1])
 from devtools.lambdas import LambdaContext
 outcome = "returned"
 try:
-    import app
-    app.handler(json.load(open(sys.argv[2])), LambdaContext())
+    import importlib
+    module, _, name = sys.argv[3].rpartition(".")  # the function's Handler (app.handler)
+    handler = getattr(importlib.import_module(module), name)
+    handler(json.load(open(sys.argv[2])), LambdaContext())
 except Exception as error:
     outcome = type(error).__name__
 print("GUARD-REPORT " + json.dumps({"attempts": attempts, "outcome": outcome}))
@@ -101,7 +105,8 @@ def _sam_resolved() -> dict[str, dict[str, str]]:
 
 
 def _run_guarded(function: str, environment: dict[str, str], home: Path) -> dict[str, Any]:
-    code_uri = ROOT / str(template()["Resources"][function]["Properties"]["CodeUri"])
+    properties = template()["Resources"][function]["Properties"]
+    code_uri = ROOT / str(properties["CodeUri"])
     env = {
         **environment,
         "HOME": str(home),
@@ -111,7 +116,14 @@ def _run_guarded(function: str, environment: dict[str, str], home: Path) -> dict
         "AWS_RETRY_MODE": "standard",
     }
     result = subprocess.run(
-        [sys.executable, "-c", GUARD, str(code_uri), str(ROOT / "events" / SAMPLES[function])],
+        [
+            sys.executable,
+            "-c",
+            GUARD,
+            str(code_uri),
+            str(ROOT / "events" / SAMPLES[function]),
+            properties["Handler"],
+        ],
         cwd=ROOT,
         env=env,
         check=False,

@@ -22,6 +22,8 @@ SAMPLES = {
     "publish_results.json": "PublishResultsFunction",
     "expire_calls.json": "ExpireCallsFunction",
     "example_consumer.json": "ExampleConsumerFunction",
+    # exercised in tests/simulator/test_sandbox_lambda.py (the sandbox on moto)
+    "cm_sandbox.json": "CmSandboxFunction",
 }
 
 

@@ -162,3 +162,16 @@ def test_a_failed_callback_is_retried_and_a_reset_drops_what_is_due(sandbox: Any
     app.handler({"Records": due()}, None)
     assert len(receiver.bodies) == 2
     assert request(app, "GET", "/_simulator/calls")[1] == []
+
+
+def test_the_shipped_sample_event_lists_the_scripted_callees(sandbox: Any) -> None:
+    """events/cm_sandbox.json (for `sam local invoke CmSandboxFunction`) as API Gateway sends it."""
+    from devtools.template import ROOT
+
+    app, _, _ = sandbox
+    request(app, "PUT", "/_simulator/callees/+31612345678", {"pickup": "no-answer"})
+
+    answer = app.handler(json.loads((ROOT / "events" / "cm_sandbox.json").read_text()), None)
+
+    assert answer["statusCode"] == 200
+    assert [c["callee"] for c in json.loads(answer["body"])] == ["+31612345678"]

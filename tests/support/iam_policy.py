@@ -18,12 +18,15 @@ What a function can call is found from the code, by pattern, so it survives refa
    role, read from the SAM template (on-failure destinations, stream reads), and the managed
    policies SAM attaches for logs and tracing.
 
-Calls are attributed to a function through what its `functions/<name>/app.py` references,
-followed through the package (the composition root and anything else) to the classes and
-functions that make them. The resource of a call is found where its adapter (or library
-object) is constructed: the `Settings` fields passed in (`s.table_name`) name environment
-variables (`settings.py`), whose template values name the resources (`!Ref CallsTable`). A
-query with an `IndexName` targets the index.
+Calls are attributed to a function through what its entry module references (the module
+its `Handler` names under its `CodeUri`: `functions/<name>/app.py`, or `local/cm_sandbox/app.py`
+for `cm_sandbox.app.handler`), followed through the scanned packages (`dtmf_gateway`, and
+`cm_sandbox` for the CM sandbox) to the classes and functions that make them. The resource of a
+call is found where its adapter (or library object) is constructed: the `Settings` fields
+passed in (`s.table_name`) name environment variables (`settings.py`), and so does an
+environment variable's name written there (`_config("CM_SANDBOX_TABLE_NAME")`); the function's
+template values of those variables name the resources (`!Ref CallsTable`). A query with an
+`IndexName` targets the index.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from botocore import xform_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "layers" / "shared" / "dtmf_gateway"
+# scanned with the package: the CM sandbox's own adapters (CmSandboxFunction, CmSandbox=true)
+SANDBOX_PACKAGE = ROOT / "local" / "cm_sandbox"
 SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
 
 # AWS calls made inside libraries, by the class the package constructs. Sources: Powertools
@@ -74,6 +79,7 @@ RESOURCE_TYPES = {
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 XRAY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
 STREAM_READS = "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole"
+QUEUE_READS = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
 
 # What Lambda sends to an on-failure destination, by the destination's type.
 DESTINATION_ACTIONS = {
@@ -150,6 +156,7 @@ class Construction:
 
     target: str  # symbol key of the class (or library class name)
     settings_fields: set[str]
+    env_variables: set[str]  # environment variables named in its arguments ("CM_SANDBOX_...")
     library_actions: tuple[str, ...]
     nested: list[Construction]  # those in its arguments
     where: str
@@ -266,21 +273,27 @@ class _Module:
 class CodeGraph:
     """Every top-level function and class of the package (and the apps), as symbols."""
 
-    def __init__(self, settings_fields: set[str], package: Path = PACKAGE) -> None:
+    def __init__(
+        self,
+        settings_fields: set[str],
+        package: Path = PACKAGE,
+        extra_packages: tuple[Path, ...] = (SANDBOX_PACKAGE,),
+    ) -> None:
         self.settings_fields = settings_fields
         self.modules: dict[str, _Module] = {}
         self.symbols: dict[str, Symbol] = {}
         self._services: frozenset[str] | None = None
-        # every module is parsed before any is scanned: the services the package uses (the
+        # every module is parsed before any is scanned: the services the packages use (the
         # safety net for receivers the scan cannot type) must be known for the first module
-        for path in sorted(package.rglob("*.py")):
-            name = _module_name(path, package)
-            self.modules[name] = _Module(path, name)
+        for root in (package, *extra_packages):
+            for path in sorted(root.rglob("*.py")):
+                name = _module_name(path, root)
+                self.modules[name] = _Module(path, name)
         for module in list(self.modules.values()):
             self._add(module)
 
     def add_app(self, path: Path, name: str) -> str:
-        """Add a function's app.py; returns the symbol standing for the whole module."""
+        """Add a function's entry module; returns the symbol standing for the whole module."""
         module = _Module(path, name)
         self.modules[name] = module
         self._services = None
@@ -571,6 +584,7 @@ class CodeGraph:
             return None
         inner_calls: list[ast.Call] = []
         own: set[str] = set()
+        variables: set[str] = set()
         todo: list[ast.AST] = [*call.args, *(k.value for k in call.keywords)]
         while todo:
             item = todo.pop()
@@ -579,6 +593,8 @@ class CodeGraph:
                 continue
             if isinstance(item, ast.Attribute) and item.attr in self.settings_fields:
                 own.add(item.attr)
+            if isinstance(item, ast.Constant) and _is_variable_name(item.value):
+                variables.add(item.value)
             todo.extend(ast.iter_child_nodes(item))
         fields = own | inherited
         inner = []
@@ -590,6 +606,7 @@ class CodeGraph:
         return Construction(
             target=target,
             settings_fields=fields,
+            env_variables=variables,
             library_actions=LIBRARY_CALLS.get(target, ()),
             nested=inner,
             where=f"{_shown(module.path)}:{call.lineno}",
@@ -616,6 +633,16 @@ class CodeGraph:
     def calls_of(self, key: str) -> list[ClientCall]:
         """Client calls the symbol can make, itself or through what it references."""
         return [c for k in sorted(self.reachable(key)) for c in self.symbols[k].calls]
+
+
+def _is_variable_name(value: object) -> bool:
+    """An environment variable's name as code writes it: `CM_SANDBOX_TABLE_NAME`."""
+    return (
+        isinstance(value, str)
+        and "_" in value
+        and value.isupper()
+        and value.replace("_", "").isalnum()
+    )
 
 
 # Client methods that are not API operations (no permission needed).
@@ -820,6 +847,19 @@ def code_dir(sam_function: dict[str, Any]) -> Path:
     return ROOT / str(sam_function["Properties"]["CodeUri"]).rstrip("/")
 
 
+def entry_module(sam_function: dict[str, Any]) -> tuple[Path, str]:
+    """(file, module name) of the module the function's `Handler` names under its `CodeUri`:
+    `app.handler` in functions/place_call/ is functions/place_call/app.py, named
+    `functions.place_call.app`; `cm_sandbox.app.handler` in local/ is local/cm_sandbox/app.py,
+    named `cm_sandbox.app` (as the scanned package knows it)."""
+    directory = code_dir(sam_function)
+    dotted = str(sam_function["Properties"]["Handler"]).rpartition(".")[0]
+    path = directory.joinpath(*dotted.split(".")).with_suffix(".py")
+    if "." not in dotted:
+        return path, f"functions.{directory.name}.{dotted}"
+    return path, dotted
+
+
 def platform_calls(sam_function: dict[str, Any], template: dict[str, Any]) -> list[Need]:
     """What Lambda does with the function's role, from the SAM function's configuration."""
     needs: list[Need] = []
@@ -848,6 +888,8 @@ def allowed_managed_policies(sam_function: dict[str, Any]) -> set[str]:
     events = sam_function["Properties"].get("Events", {}).values()
     if any(e["Type"] == "DynamoDB" for e in events):
         allowed.add(STREAM_READS)  # the event source mapping reads the stream as the role
+    if any(e["Type"] == "SQS" for e in events):
+        allowed.add(QUEUE_READS)  # ... and receives and deletes the queue's messages
     return allowed
 
 
@@ -864,20 +906,16 @@ def needs_of(
         symbol = graph.symbols[key]
         problems += [f"cannot tell which AWS client {u} uses" for u in symbol.unknown_receivers]
         for construction in _flatten(symbol.constructions):
-            targets = [construction.target]
             resources_by_type: dict[str, list[str]] = {}
-            for settings_field in sorted(construction.settings_fields):
-                variable = env_of_field.get(settings_field)
+            variables = [env_of_field.get(f) for f in sorted(construction.settings_fields)]
+            variables += sorted(construction.env_variables)
+            for variable in variables:
                 logical = _logical_id(environment.get(variable or ""), template)
                 if logical:
                     kind = _resources(template)[logical]["Type"]
                     resources_by_type.setdefault(kind, []).append(logical)
-            actions: list[tuple[str, str | None, str]] = []
-            for target in targets:
-                actions += [(a, None, f"{target} (library)") for a in LIBRARY_CALLS.get(target, ())]
-                if target in graph.symbols:
-                    attributed |= graph.reachable(target)
-                    actions += [(c.action, c.index, c.where) for c in graph.calls_of(target)]
+            actions, own_symbols = _construction_actions(graph, construction)
+            attributed |= own_symbols
             for action, index, where in actions:
                 kind = RESOURCE_TYPES.get(action.split(":", 1)[0], "")
                 found = resources_by_type.get(kind, [])
@@ -891,6 +929,30 @@ def needs_of(
         for call in graph.symbols[key].calls:
             needs.append(Need(call.action, None, f"{call.where}, not built by an adapter"))
     return needs, problems
+
+
+def _construction_actions(
+    graph: CodeGraph, construction: Construction
+) -> tuple[list[tuple[str, str | None, str]], set[str]]:
+    """((action, index, where) a construction's object can call, the symbols that call it).
+
+    The adapters passed in answer for their own calls (on the resources they are built with):
+    `Sandbox(SandboxState(...), DeliveryQueue(...))` calls nothing through them itself."""
+    target = construction.target
+    actions = [(a, None, f"{target} (library)") for a in LIBRARY_CALLS.get(target, ())]
+    if target not in graph.symbols:
+        return actions, set()
+    passed_in: set[str] = set()
+    for inner in construction.nested:
+        if inner.target in graph.symbols:
+            passed_in |= graph.reachable(inner.target)
+    own_symbols = graph.reachable(target) - passed_in
+    actions += [
+        (c.action, c.index, c.where)
+        for key in sorted(own_symbols)
+        for c in graph.symbols[key].calls
+    ]
+    return actions, own_symbols
 
 
 def _flatten(constructions: list[Construction]) -> Iterator[Construction]:
@@ -911,8 +973,7 @@ def check_function(
     """Every mismatch between the function's calls and its role, one sentence each."""
     function = functions(template)[function_id]
     sam_function = sam["Resources"][function_id]
-    app = code_dir(sam_function) / "app.py"
-    app_symbol = graph.add_app(app, f"functions.{app.parent.name}.app")
+    app_symbol = graph.add_app(*entry_module(sam_function))
     environment = function["Properties"].get("Environment", {}).get("Variables", {})
     needs, problems = needs_of(graph, app_symbol, environment, template)
     needs += platform_calls(sam_function, template)
