@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_to_bytes
 
-from dtmf_gateway.domain.request_limits import INSTRUCTION_ID_MAX_LENGTH, INSTRUCTION_ID_PATTERN
+from dtmf_gateway.domain.ids import INSTRUCTION_ID_MAX_LENGTH, INSTRUCTION_ID_PATTERN
 
 _ID = re.compile(INSTRUCTION_ID_PATTERN)
 _PERCENT_SEQUENCE = re.compile(r"%(?![0-9A-Fa-f]{2})")

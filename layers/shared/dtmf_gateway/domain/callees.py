@@ -12,8 +12,6 @@ import dataclasses
 from collections.abc import Sequence
 from functools import lru_cache
 
-import phonenumbers
-
 from dtmf_gateway.domain.calls import CmQueuedCall
 
 
@@ -21,6 +19,8 @@ from dtmf_gateway.domain.calls import CmQueuedCall
 def _forms(e164: str) -> frozenset[str]:
     """The digit strings CM might write for `e164`: with country code (after `+` or `00`
     are dropped), national significant number, and national number with a trunk `0`."""
+    import phonenumbers  # only for an echo that is not the full number: off the cold path
+
     digits = e164.removeprefix("+")
     try:
         number = phonenumbers.parse(e164, None)
@@ -41,6 +41,9 @@ def matching_callee(callees: Sequence[str], echoed: str | None) -> str | None:
     if not echoed:
         return None
     wanted = _digits(echoed)
+    exact = [c for c in callees if c.removeprefix("+") == wanted]
+    if exact:  # CM's usual echo: the full number (callees are unique)
+        return exact[0]
     found = [c for c in callees if wanted in _forms(c)]
     if len(found) > 1 and wanted in {c.removeprefix("+") for c in found}:
         found = [c for c in found if c.removeprefix("+") == wanted]  # the full number wins

@@ -18,24 +18,25 @@ from dtmf_gateway.domain.digits import (  # re-exported: the digit limits live w
     MAX_DIGITS_LIMIT,
     MIN_DIGITS_LIMIT,
 )
+from dtmf_gateway.domain.ids import (  # re-exported: the id rule is shared with path reading
+    INSTRUCTION_ID_CHARACTERS,
+    INSTRUCTION_ID_MAX_LENGTH,
+    INSTRUCTION_ID_PATTERN,
+)
 from dtmf_gateway.domain.phone import MAX_PHONE_INPUT_LENGTH
 
 __all__ = [
     "DEFAULT_MAX_DIGITS",
     "DEFAULT_MIN_DIGITS",
     "DEFAULT_REGEX",
+    "INSTRUCTION_ID_CHARACTERS",
+    "INSTRUCTION_ID_MAX_LENGTH",
+    "INSTRUCTION_ID_PATTERN",
     "MAX_DIGITS_LIMIT",
     "MAX_PHONE_INPUT_LENGTH",
     "MIN_DIGITS_LIMIT",
 ]
 
-#: ``instruction-id``: 1-64 characters (CM) from this safe set, not only dots (gateway: the
-#: id goes into URLs and table keys; these are exactly the ids that come back unchanged
-#: through a URL path segment — RFC 3986 unreserved characters plus ":", and "." / ".."
-#: would be removed as dot segments — so no percent sign can ever be part of an id).
-INSTRUCTION_ID_MAX_LENGTH: Final = 64
-INSTRUCTION_ID_CHARACTERS: Final = "A-Z a-z 0-9 . _ : -"
-INSTRUCTION_ID_PATTERN: Final = r"^[A-Za-z0-9._:-]*[A-Za-z0-9_:-][A-Za-z0-9._:-]*$"
 #: Most numbers in ``callees`` (gateway; CM documents no limit).
 MAX_CALLEES: Final = 20
 #: ``max-ringing-timeout`` in seconds (CM).
