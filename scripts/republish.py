@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "shared"))
 
 import boto3  # noqa: E402
+from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
 from dtmf_gateway.adapters.dead_letters import SET_ASIDE_KIND  # noqa: E402
@@ -145,6 +146,9 @@ def plan_call(plan: Plan, call: StoredCall | None, table: Table, now: datetime) 
     if not call.ended:
         plan.skipped.append(f"{name}: not ended")
         return True
+    if call.hold is not None:  # held (awaiting its placement) or set aside: never published
+        plan.skipped.append(f"{name}: {call.hold}, not published")
+        return True
     if call.gone(now):
         plan.skipped.append(f"{name}: past retention")
         return True
@@ -169,6 +173,17 @@ def plan_range(table: Table, since: str, until: str, now: datetime, plan: Plan) 
 
 def _arrival(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def moment(text: str) -> str:
+    """An ISO-8601 argument as the table's UTC timestamp text (no offset given: UTC)."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO-8601 time such as 2026-11-29T05:00:00Z"
+        ) from None
+    return iso(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 def plan_dead_letters(sqs: SQSClient, queue_url: str, table: Table, now: datetime) -> Plan:
@@ -227,10 +242,18 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="source", required=True)
     sub.add_parser("dlq", help="the messages on the publisher's dead-letter queue")
     span = sub.add_parser("range", help="every call that ended in a time range")
-    span.add_argument("--since", required=True, help="ISO-8601 UTC, e.g. 2026-11-29T05:00:00Z")
-    span.add_argument("--until", required=True, help="ISO-8601 UTC")
+    span.add_argument(
+        "--since", required=True, type=moment, help="ISO-8601 UTC, e.g. 2026-11-29T05:00:00Z"
+    )
+    span.add_argument("--until", required=True, type=moment, help="ISO-8601 UTC")
     args = parser.parse_args(argv)
+    try:
+        return _republish(args, parser)
+    except (BotoCoreError, ClientError) as error:  # a wrong name, no credentials, no access
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
 
+
+def _republish(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     out = _stack_outputs(args.stack) if args.stack else {}
     table_name = args.table or out.get("TableName")
     bus = args.bus or out.get("EventBusName")
@@ -243,8 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     if sqs is not None:
         plan = plan_dead_letters(sqs, queue_url, table, now)
     else:
-        since, until = iso(_arrival(args.since)), iso(_arrival(args.until))
-        plan = plan_range(table, since, until, now, Plan())
+        plan = plan_range(table, args.since, args.until, now, Plan())
     for line in plan.skipped:
         print(f"skip     {line}")
     for line in plan.problems:

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
 from dtmf_gateway.api.acknowledgements import acknowledged, ignored
-from dtmf_gateway.api.body import json_body
+from dtmf_gateway.api.body import callback_json, callback_text
 from dtmf_gateway.api.catalogues import callback_problems
 from dtmf_gateway.api.paths import path_instruction_id
 from dtmf_gateway.api.problems import CallbackForbidden, register
@@ -36,14 +36,12 @@ def receive_callback(raw_instruction_id: str) -> Response[str]:
     if instruction_id is None or not token_is_valid(secrets.signing_keys(), instruction_id, token):
         raise CallbackForbidden
     logger.set_correlation_id(instruction_id)
-    raw = json_body(event.body, is_base64=bool(event.is_base64_encoded))
+    received = callback_text(event.body, is_base64=bool(event.is_base64_encoded))
+    raw = callback_json(received)
     callback = parse_callback(instruction_id, raw)
     if callback.type != DTMF_FINISHED:
         return ignored(callback)
-    stored_body = event.decoded_body if event.is_base64_encoded else event.body
-    return acknowledged(
-        record_callback.record(instruction_id, callback, stored_body), callback, raw
-    )
+    return acknowledged(record_callback.record(instruction_id, callback, received), callback, raw)
 
 
 register(app, callback_problems())

@@ -233,6 +233,12 @@ def _interpret(response: httpx.Response) -> list[CmQueuedCall]:
             "CM accepted the request but its reply could not be read", timed_out=False
         ) from error
     items = parsed if isinstance(parsed, list) else [parsed]
+    if not items or any(item.success and not item.call_id for item in items):
+        # CM accepted the instruction: a reply that names no call for a callee it queued is
+        # not a refusal — the calls may ring. Never "nothing placed" (a retry would ring twice).
+        raise CmOutcomeUnknown(
+            "CM accepted the request but its reply names no call id", timed_out=False
+        )
     return [
         CmQueuedCall(
             call_id=item.call_id.lower() if item.call_id else None,

@@ -79,8 +79,9 @@ def _not_json_constant(name: str) -> Any:
     raise BadRequest(f"the body is not valid JSON: {name} is not a JSON number")
 
 
-def _depth(value: Any) -> int:
-    """Nesting depth of a decoded value, iteratively (never recurses)."""
+def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """Nesting depth of a decoded value, iteratively (never recurses); counting stops
+    beyond `limit`."""
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
@@ -89,7 +90,7 @@ def _depth(value: Any) -> int:
             item = list(item.values())
         if isinstance(item, list):
             deepest = max(deepest, depth)
-            if depth > MAX_DEPTH:
+            if depth > limit:
                 return depth
             stack.extend((child, depth + 1) for child in item)
     return deepest
@@ -143,3 +144,50 @@ def json_body(raw: str | None, *, is_base64: bool = False, content_type: str | N
             "send text in UTF-8"
         ) from None
     return value
+
+
+#: Deepest nesting accepted in a CM callback (far beyond any result CM documents, far below
+#: Python's recursion limit, so storing and publishing it never recurses too deep).
+MAX_CALLBACK_DEPTH: Final = 256
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """`value` with each lone surrogate in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def callback_text(raw: str | None, *, is_base64: bool = False) -> str:
+    """A CM callback body as text (base64 decoded; bytes that are not UTF-8 read as U+FFFD):
+    what :func:`callback_json` reads and what is stored as received."""
+    if raw is None or raw == "":
+        raise BadRequest("the callback has no body")
+    if not is_base64:
+        return raw
+    try:
+        return base64.b64decode(raw, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        raise BadRequest("the body is marked base64 but is not valid base64") from None
+
+
+def callback_json(text: str) -> Any:
+    """The decoded JSON value of a CM callback body (:func:`callback_text`), read to *record*
+    whatever CM sends: only text that is not JSON (`NaN` included) or nests deeper than
+    :data:`MAX_CALLBACK_DEPTH` is a :class:`BadRequest`. Values are never refused: U+FFFD, a
+    repeated key (the last one counts, as in most parsers; the stored body keeps both),
+    lone-surrogate escapes (read as U+FFFD). A refused callback is redelivered and refused
+    again until the call expires and its digits are lost."""
+    try:
+        value = json.loads(text, parse_constant=_not_json_constant, parse_int=_integer)
+    except RecursionError:
+        raise BadRequest(f"the body is nested too deeply (at most {MAX_CALLBACK_DEPTH})") from None
+    except ValueError as error:
+        raise BadRequest(f"the body is not valid JSON: {error}") from None
+    if _depth(value, MAX_CALLBACK_DEPTH) > MAX_CALLBACK_DEPTH:
+        raise BadRequest(f"the body is nested too deeply (at most {MAX_CALLBACK_DEPTH} levels)")
+    return _without_lone_surrogates(value)

@@ -300,7 +300,9 @@ def rederived(
     if not isinstance(raw, dict):
         return None
     body = {k: v for k, v in raw.items() if k not in ("digits", digits_key)}
-    body["digits"] = raw.get(digits_key)
+    # the digits under `digits_key`; a body that has none there keeps those under `digits`
+    # (a range can hold both shapes: re-deriving must never drop digits CM did send)
+    body["digits"] = raw.get(digits_key) or raw.get("digits")
     try:
         callback = parse_callback(instruction.instruction_id, body)
     except MalformedCallback:
