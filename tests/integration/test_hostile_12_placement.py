@@ -95,12 +95,6 @@ def test_the_same_key_with_another_body_after_a_crash_places_nothing_new(
     assert retry.status in (409, 422)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an explicit instruction-id may take the `k-…` form of another principal's derived "
-    "id: that principal's request with its key is then 409 forever, naming an instruction "
-    "it cannot read",
-)
 def test_another_principal_cannot_take_the_id_derived_from_my_key(
     place_call: Any, cm: FakeCm, get_call: Any
 ) -> None:
@@ -111,7 +105,9 @@ def test_another_principal_cannot_take_the_id_derived_from_my_key(
 
     answer = post(place_call, mine, key=KEY)
 
-    assert first.status == 422 or answer.status == 202
+    assert first.status == 422  # the derived form is reserved: nobody can send it
+    assert first.problem["errors"][0]["field"] == "instruction-id"
+    assert answer.status == 202
 
 
 # ------------------------------------------------------------------ CM's odd replies

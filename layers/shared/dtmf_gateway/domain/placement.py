@@ -23,6 +23,7 @@ from dtmf_gateway.domain.errors import (
     PlacementFailed,
 )
 from dtmf_gateway.domain.expiry import CALLBACK_GRACE
+from dtmf_gateway.domain.ids import DERIVED_ID_PREFIX
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.policy import DialPolicy
@@ -59,9 +60,6 @@ def max_call_seconds(request: DtmfCallRequest) -> int:
 def stale_after(request: DtmfCallRequest) -> int:
     """Seconds after queueing when a call without a callback may be expired."""
     return max_call_seconds(request) + int(CALLBACK_GRACE.total_seconds())
-
-
-DERIVED_ID_PREFIX = "k-"
 
 
 def derived_instruction_id(owner: str, idempotency_key: str) -> str:

@@ -45,6 +45,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from dtmf_gateway.domain.errors import FieldProblem, InvalidRequest
+from dtmf_gateway.domain.ids import DERIVED_ID, RESERVED_ID_MESSAGE
 from dtmf_gateway.domain.phone import PhoneNumber
 from dtmf_gateway.domain.request_fields import (
     CalleeList,
@@ -197,6 +198,13 @@ class DtmfCallRequest(BaseModel):
         if problems:
             raise _multi_error_type(problems)
         return request
+
+    @field_validator("instruction_id")
+    @classmethod
+    def _not_a_derived_id(cls, value: str | None) -> str | None:
+        if value is not None and DERIVED_ID.fullmatch(value):
+            raise fail(RESERVED_ID_MESSAGE)
+        return value
 
     @field_validator("disable_callees_validation")
     @classmethod
