@@ -172,9 +172,8 @@ class InMemoryInstructionStore:
     def release_key(self, claim: KeyClaim) -> None:
         self._table.writes += 1
         existing = self._table.items.get((instruction_pk(claim.scope), INSTRUCTION_SK))
-        if existing is not None and is_key_claim(existing):
-            if existing[BODY_HASH] == claim.body_hash:
-                existing.update(released_claim_fields(claim))
+        if existing and is_key_claim(existing) and existing[BODY_HASH] == claim.body_hash:
+            existing.update(released_claim_fields(claim))
 
     def reserve(self, instruction: NewInstruction) -> None:
         self._table.writes += 1
