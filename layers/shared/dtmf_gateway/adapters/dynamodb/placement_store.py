@@ -4,7 +4,7 @@ the calls."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -131,7 +131,8 @@ class DynamoDbInstructionStore:
         except ClientError as error:
             if not is_conditional_failure(error):
                 raise
-            if is_key_claim(from_item(error.response.get("Item", {}))):
+            old: Any = error.response.get("Item") or {}
+            if is_key_claim(from_item(old)):
                 # the key was bound to an explicit-id body: this request (no id) differs
                 raise IdempotencyKeyReused(instruction.instruction_id) from error
             raise InstructionAlreadyExists(instruction.instruction_id) from error
