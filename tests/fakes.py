@@ -35,6 +35,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import (
 
 from dtmf_gateway.adapters.cm_client import to_cm_payload
 from dtmf_gateway.adapters.dynamodb.calls_table import (
+    BODY_HASH,
     CALL_IDS,
     HELD_CALL_IDS,
     HOLD,
@@ -42,18 +43,23 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     PENDING_ATTRIBUTES,
     REVISION,
     STATUS,
+    TTL,
     call_sk,
     correction_fields,
     ended_instruction_fields,
+    epoch_seconds,
     finished_fields,
     held_call_ids,
     held_fields,
     instruction_from_item,
     instruction_item,
     instruction_pk,
+    is_key_claim,
+    key_claim_item,
     pending_fields,
     placement_recorded_fields,
     queued_call_fields,
+    released_claim_fields,
     unseen_call_fields,
 )
 from dtmf_gateway.adapters.eventbridge import result_entry
@@ -65,10 +71,11 @@ from dtmf_gateway.domain.calls import (
     FinishStatus,
     Hold,
     InstructionStatus,
+    KeyClaim,
     NewInstruction,
     StoredInstruction,
 )
-from dtmf_gateway.domain.errors import CmError, InstructionAlreadyExists
+from dtmf_gateway.domain.errors import CmError, IdempotencyKeyReused, InstructionAlreadyExists
 from dtmf_gateway.domain.events import DtmfResultDetail
 from dtmf_gateway.domain.ports import PublishFailure, SetAside
 from dtmf_gateway.domain.request import DtmfCallRequest
@@ -148,11 +155,34 @@ class InMemoryInstructionStore:
         self._shards = pending_shards
         self.fail_recording = fail_recording
 
+    def claim_key(self, claim: KeyClaim) -> None:
+        self._table.writes += 1
+        key = (instruction_pk(claim.scope), INSTRUCTION_SK)
+        existing = self._table.items.get(key)
+        if existing is not None and not (
+            is_key_claim(existing)
+            and (
+                existing[BODY_HASH] == claim.body_hash
+                or existing[TTL] <= epoch_seconds(claim.claimed_at)
+            )
+        ):
+            raise IdempotencyKeyReused(claim.scope)
+        self._table.items[key] = _present(key_claim_item(claim))
+
+    def release_key(self, claim: KeyClaim) -> None:
+        self._table.writes += 1
+        existing = self._table.items.get((instruction_pk(claim.scope), INSTRUCTION_SK))
+        if existing and is_key_claim(existing) and existing[BODY_HASH] == claim.body_hash:
+            existing.update(released_claim_fields(claim))
+
     def reserve(self, instruction: NewInstruction) -> None:
         self._table.writes += 1
         key = (instruction_pk(instruction.instruction_id), INSTRUCTION_SK)
         existing = self._table.items.get(key)
-        if existing is not None and existing[STATUS] != InstructionStatus.NOT_PLACED:
+        if existing is not None and is_key_claim(existing):
+            if existing[TTL] > epoch_seconds(instruction.created_at):
+                raise IdempotencyKeyReused(instruction.instruction_id)
+        elif existing is not None and existing[STATUS] != InstructionStatus.NOT_PLACED:
             raise InstructionAlreadyExists(instruction.instruction_id)
         self._table.items[key] = _present(instruction_item(instruction, self._retention))
 
@@ -208,7 +238,7 @@ class InMemoryCallbackStore:
     def load_instruction(self, instruction_id: str) -> StoredInstruction | None:
         self._table.reads += 1
         item = self._table.items.get((instruction_pk(instruction_id), INSTRUCTION_SK))
-        return None if item is None else instruction_from_item(item)
+        return None if item is None or is_key_claim(item) else instruction_from_item(item)
 
     def finish_queued_call(
         self, instruction: StoredInstruction, finish: CallFinish

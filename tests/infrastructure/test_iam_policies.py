@@ -244,7 +244,7 @@ def test_a_new_adapter_call_is_found_wherever_the_adapter_lives(tmp_path: Path) 
 
 # ---------------------------------------------------------------- evasions, in a real adapter
 READER = "adapters/dynamodb/reader.py"
-READER_ANCHOR = "        instruction = next((i for i in items if i[SK] == INSTRUCTION_SK), None)\n"
+READER_ANCHOR = "        instruction = next((i for i in items if is_instruction_item(i)), None)\n"
 
 SEND = "send_message(QueueUrl='q', MessageBody='b')"
 # Ways to make an AWS call from get-call's reader that its role (Query only) does not grant.

@@ -46,9 +46,9 @@ def body_without_id() -> dict[str, Any]:
     return body
 
 
-def send(module: Any) -> Any:
+def send(module: Any, body: dict[str, Any] | None = None) -> Any:
     headers = {"Content-Type": "application/json", "Idempotency-Key": KEY}
-    event = rest_event("place_call.json", body=body_without_id(), headers=headers)
+    event = rest_event("place_call.json", body=body or body_without_id(), headers=headers)
     return invoke_http(module, event)
 
 
@@ -101,6 +101,7 @@ class Faults:
 
             monkeypatch.setattr(owner, name, patched)
 
+        wrap(DynamoDbInstructionStore, "claim_key", "before-key-claim", "after-key-claim")
         wrap(DynamoDbInstructionStore, "reserve", "before-reservation", "after-reservation")
         client_class = getattr(cm_client.HttpCmClient, "func", cm_client.HttpCmClient)
         wrap(client_class, "place", None, "after-cm-accepted")
@@ -248,6 +249,75 @@ def test_any_sequence_of_crashes_and_retries_places_at_most_once(
         kind = assert_acceptable(final, instruction_id)
         assert kind in {"accepted", "replay", "instruction-id-in-use"}
         assert len(cm.requests) == 1 or (kind == "instruction-id-in-use" and not cm.requests)
+
+
+# ------------------------------------------------------------------ same key, another body
+
+#: (first body, retry body) under one key: explicit ids, and a switch between an explicit
+#: and a derived id (both bind the key at the same slot).
+BODIES = {
+    "explicit-then-other-explicit": ("order-7781-pin-attempt-1", "order-7781-pin-attempt-2"),
+    "explicit-then-derived": ("order-7781-pin-attempt-1", None),
+    "derived-then-explicit": (None, "order-7781-pin-attempt-2"),
+}
+#: Where a first attempt can die; key-claim points exist only with an explicit id.
+KEY_CLAIM_POINTS = ("before-key-claim", "after-key-claim")
+
+
+def _body(instruction_id: str | None) -> dict[str, Any]:
+    body = body_without_id()
+    return body if instruction_id is None else {**body, "instruction-id": instruction_id}
+
+
+@pytest.mark.parametrize("bodies", BODIES)
+@pytest.mark.parametrize("point", [*KEY_CLAIM_POINTS, *CRASH_POINTS])
+def test_after_a_crash_the_same_key_with_another_body_is_422_and_rings_once(
+    point: str, bodies: str, faults: Faults, place_call: Any, cm: FakeCm, function_env: Any
+) -> None:
+    """Issue 12: the key is bound to its first body before CM is called, independent of
+    Powertools' in-progress window (which lets an expired in-progress record be overwritten
+    without checking the payload hash). Once the first attempt got as far as binding the key,
+    every retry with another body is 422 `idempotency-key-reused`; CM has at most the first
+    attempt's instruction."""
+    first_id, retry_id = BODIES[bodies]
+    if point in KEY_CLAIM_POINTS and first_id is None:
+        pytest.skip("a derived id claims no key: its reservation binds it")
+    faults.arm(point)
+    with pytest.raises(LambdaKilled):
+        send(place_call, _body(first_id))
+    reached_cm = len(cm.requests)
+    age_in_progress_records(function_env)
+
+    retries = [send(place_call, _body(retry_id)) for _ in range(2)]
+
+    if point == "before-key-claim" or (first_id is None and point == "before-reservation"):
+        # nothing bound the key yet: the other body is a fresh request, placed once
+        assert [r.status for r in retries] == [202, 202]
+        assert retries[1].headers.get("Idempotent-Replayed") == "true"
+        assert len(cm.requests) == 1
+        return
+    for retry in retries:
+        assert retry.status == 422, retry.body
+        assert retry.problem["type"].endswith(":idempotency-key-reused")
+    assert len(cm.requests) == reached_cm <= 1
+    if point not in (*KEY_CLAIM_POINTS, "before-reservation", "after-reservation"):
+        assert len(cm.requests) == 1
+
+
+def test_a_key_whose_explicit_placement_placed_nothing_takes_another_body(
+    place_call: Any, cm: FakeCm
+) -> None:
+    """CM refused (502 cm-refused, nothing placed): the claim is released, so the client may
+    fix the body and retry under the same key (as a derived id's `not-placed` allows)."""
+    cm.replies = [lambda _sent: httpx.Response(400, json={"message": "invalid caller"})]
+    refused = send(place_call, _body("order-7781-pin-attempt-1"))
+    cm.replies = [queued]
+
+    fixed = send(place_call, _body("order-7781-pin-attempt-2"))
+
+    assert refused.status == 502
+    assert fixed.status == 202
+    assert fixed.body["instruction-id"] == "order-7781-pin-attempt-2"
 
 
 @contextmanager

@@ -28,6 +28,7 @@ from dtmf_gateway.domain.errors import (
     CalleeLimitReached,
     CmOutcomeUnknown,
     FieldProblem,
+    IdempotencyKeyReused,
     InstructionAlreadyExists,
     InstructionNotFound,
     InvalidRequest,
@@ -268,6 +269,7 @@ def placement_problems() -> Catalogue:
         CalleeLimitReached: _too_many,
         InstructionAlreadyExists: _exists,
         IdempotencyValidationError: _key_reused,
+        IdempotencyKeyReused: _key_reused,
         IdempotencyAlreadyInProgressError: _in_flight,
         PlacementFailed: _not_placed,
         Exception: _internal(

@@ -3,7 +3,9 @@
 Idempotency (Powertools, DynamoDB persistence): the key is the `Idempotency-Key` header scoped
 to the calling identity, the payload hash is the canonical request, records live 24 h.
 Same key + same body replays the stored response (`Idempotent-Replayed: true`); same key +
-other body is 422; same key while the first request runs is 409. Without an `instruction-id`
+other body is 422 — also after a crash left no stored response: the use case binds the key
+to the body before CM is called (`PlaceInstruction`); same key while the first request runs
+is 409. Without an `instruction-id`
 the key also fixes the instruction id (`derived_instruction_id`), so a retry after a crash
 that left no stored response meets the reservation (409 `instruction-id-in-use`, Location)
 instead of placing again.
@@ -32,7 +34,7 @@ from dtmf_gateway.api.catalogues import outcome_unknown
 from dtmf_gateway.api.models import JSON, PROBLEM_JSON, dump
 from dtmf_gateway.api.problems import InvalidIdempotencyKey
 from dtmf_gateway.api.views import placement_accepted
-from dtmf_gateway.domain.placement import PlacementContext
+from dtmf_gateway.domain.placement import IDEMPOTENCY_TTL, PlacementContext
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
     from dtmf_gateway.domain.placement import PlaceInstruction, PlacementResult
     from dtmf_gateway.domain.request import DtmfCallRequest
 
-IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+IDEMPOTENCY_TTL_SECONDS = int(IDEMPOTENCY_TTL.total_seconds())
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 REPLAYED_HEADER = "Idempotent-Replayed"
 _CONTENT_TYPE = "Content-Type"

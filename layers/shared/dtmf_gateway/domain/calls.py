@@ -116,6 +116,25 @@ class NewInstruction:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """An Idempotency-Key bound to the first body it was sent with, before CM is called.
+
+    ``scope`` is the id derived from (owner, key) (``placement.derived_instruction_id``);
+    ``body_hash`` the sha256 hex of the request's canonical JSON; ``instruction_id`` the
+    explicit id that body names. The binding holds from ``claimed_at`` until ``expires_at``
+    (the idempotency TTL), whatever happens to the invocation that made it.
+    """
+
+    scope: str
+    owner: str
+    idempotency_key: str
+    body_hash: str
+    instruction_id: str
+    claimed_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class StoredInstruction:
     """An instruction as stored: what the callback, the status read and the events need."""
 

@@ -7,7 +7,8 @@ number. How each one is answered (status, problem type, title) is decided once, 
 - request: :class:`InvalidRequest` (every offending field), :class:`PolicyRefused` (the dial
   policy's rules), :class:`CalleeLimitReached` (calls per callee per hour);
 - callbacks: :class:`MalformedCallback`;
-- storage: :class:`InstructionAlreadyExists`, :class:`InstructionNotFound`;
+- storage: :class:`InstructionAlreadyExists`, :class:`IdempotencyKeyReused`,
+  :class:`InstructionNotFound`;
 - CM: :class:`CmError` and its three kinds, raised by the `CmApi` adapter, and
   :class:`PlacementFailed`, what the placement makes of a CM failure that surely placed nothing.
 """
@@ -100,6 +101,15 @@ class InstructionAlreadyExists(Exception):
     def __init__(self, instruction_id: str) -> None:
         super().__init__(instruction_id)
         self.instruction_id = instruction_id
+
+
+class IdempotencyKeyReused(Exception):
+    """The Idempotency-Key is bound to another body (a key claim or an instruction placed
+    under it within the idempotency TTL): nothing was placed."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"the Idempotency-Key of scope {scope!r} was used with another body")
+        self.scope = scope
 
 
 class InstructionNotFound(Exception):

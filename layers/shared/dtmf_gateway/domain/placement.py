@@ -14,7 +14,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from dtmf_gateway.domain.callees import with_own_callees
-from dtmf_gateway.domain.calls import CmQueuedCall, InstructionStatus, NewInstruction, utc_now
+from dtmf_gateway.domain.calls import (
+    CmQueuedCall,
+    InstructionStatus,
+    KeyClaim,
+    NewInstruction,
+    utc_now,
+)
 from dtmf_gateway.domain.errors import (
     CalleeLimitReached,
     CmOutcomeUnknown,
@@ -36,6 +42,9 @@ if TYPE_CHECKING:
 _TTS_CHARS_PER_SECOND = 10
 _FILE_PROMPT_SECONDS = 120
 _PROMPT_SLACK_SECONDS = 5
+
+#: How long an Idempotency-Key is remembered: its stored answer and its key claim.
+IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
 def _prompt_seconds(text: str | None, prompt_type: str) -> int:
@@ -89,6 +98,22 @@ class PlacementContext:
             return derived_instruction_id(self.owner, self.idempotency_key)
         return new_id()
 
+    def key_claim(self, request: DtmfCallRequest, now: datetime) -> KeyClaim | None:
+        """The claim binding the key to this body, needed when the request names its own
+        ``instruction-id`` and carries a key (None otherwise: a derived id's reservation
+        binds the key itself, and without a key there is nothing to bind)."""
+        if not request.instruction_id or self.idempotency_key is None:
+            return None
+        return KeyClaim(
+            scope=derived_instruction_id(self.owner, self.idempotency_key),
+            owner=self.owner,
+            idempotency_key=self.idempotency_key,
+            body_hash=hashlib.sha256(request.canonical_json().encode()).hexdigest(),
+            instruction_id=request.instruction_id,
+            claimed_at=now,
+            expires_at=now + IDEMPOTENCY_TTL,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class PlacementResult:
@@ -110,8 +135,15 @@ class PlacementResult:
 
 
 class PlaceInstruction:
-    """Use case: check the policy and the quota, reserve the instruction id, queue the calls
-    with CM, record them."""
+    """Use case: check the policy and the quota, bind the Idempotency-Key to the body (an
+    explicit id only), reserve the instruction id, queue the calls with CM, record them.
+
+    The key is bound durably before CM is called, independent of the idempotency layer's
+    in-progress window: a retry with the same key and another body after *any* crash is
+    IdempotencyKeyReused, never a second CM instruction. With a derived id the reservation
+    itself is the binding (the id is the key's scope); with an explicit id a key claim is
+    written at that scope (one more write), and released when CM surely placed nothing.
+    """
 
     def __init__(
         self,
@@ -139,8 +171,9 @@ class PlaceInstruction:
     def place(self, request: DtmfCallRequest, context: PlacementContext) -> PlacementResult:
         """Place the instruction.
 
-        Raises PolicyRefused, CalleeLimitReached, InstructionAlreadyExists or PlacementFailed
-        (nothing placed, a retry is safe). An ambiguous CM failure is *returned*
+        Raises PolicyRefused, CalleeLimitReached, IdempotencyKeyReused (the key is bound to
+        another body), InstructionAlreadyExists or PlacementFailed (nothing placed, a retry
+        is safe). An ambiguous CM failure is *returned*
         (``outcome_unknown``) rather than raised, so the idempotency layer stores its answer
         and a retried request cannot ring anyone twice.
         """
@@ -158,6 +191,9 @@ class PlaceInstruction:
             idempotency_key=context.idempotency_key,
         )
         instruction_id = instruction.instruction_id
+        claim = context.key_claim(request, instruction.created_at)
+        if claim is not None:
+            self._store.claim_key(claim)
         self._store.reserve(instruction)
         callback_url = self._callback_urls.for_instruction(instruction_id)
         try:
@@ -169,6 +205,7 @@ class PlaceInstruction:
             )
         except (CmRejected, CmUnreachable) as error:
             self._store.mark(instruction_id, InstructionStatus.NOT_PLACED, error.reason)
+            self._release(claim)
             raise PlacementFailed(
                 instruction_id, error.reason, unreachable=isinstance(error, CmUnreachable)
             ) from error
@@ -182,6 +219,7 @@ class PlaceInstruction:
         if not result.queued:
             reasons = "; ".join(r.error or "refused" for r in replies) or "no call was queued"
             self._store.mark(instruction_id, InstructionStatus.NOT_PLACED, reasons)
+            self._release(claim)
             raise PlacementFailed(instruction_id, reasons, unreachable=False)
         try:
             self._store.record_queued_calls(instruction, result.queued)
@@ -190,6 +228,16 @@ class PlaceInstruction:
             # twice. Their callbacks still find the reserved instruction and are recorded.
             self._on_bookkeeping_error(error)
         return result
+
+    def _release(self, claim: KeyClaim | None) -> None:
+        """Nothing was placed: the key may carry another body (as a derived id's `not-placed`
+        reservation allows). Failing to release only keeps the key bound: the safe side."""
+        if claim is None:
+            return
+        try:
+            self._store.release_key(claim)
+        except Exception as error:  # noqa: BLE001 - the answer (nothing placed) stands
+            self._on_bookkeeping_error(error)
 
     def _count_calls_per_callee(self, request: DtmfCallRequest) -> None:
         if self._quota is None:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         CmQueuedCall,
         FinishStatus,
         InstructionStatus,
+        KeyClaim,
         NewInstruction,
         StoredCall,
         StoredInstruction,
@@ -47,8 +48,22 @@ class CmApi(Protocol):
 class InstructionStore(Protocol):
     """What placing writes."""
 
+    def claim_key(self, claim: KeyClaim) -> None:
+        """Bind the key of ``claim.scope`` to ``claim.body_hash`` until ``claim.expires_at``:
+        one conditional write that succeeds when the scope is free (or its claim expired) or
+        already bound to the same hash. Raises IdempotencyKeyReused when the scope is bound
+        to another body — by another claim, or by the instruction whose id it is (a request
+        that derived its id from the key)."""
+        ...
+
+    def release_key(self, claim: KeyClaim) -> None:
+        """Unbind ``claim`` (its placement surely placed nothing); a no-op when the scope is
+        no longer bound to its hash."""
+        ...
+
     def reserve(self, instruction: NewInstruction) -> None:
-        """Store the instruction as `placing`; raises InstructionAlreadyExists when taken."""
+        """Store the instruction as `placing`; raises InstructionAlreadyExists when taken,
+        IdempotencyKeyReused when its (derived) id is the scope of a live key claim."""
         ...
 
     def mark(self, instruction_id: str, status: InstructionStatus, reason: str) -> None:

@@ -20,6 +20,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     held_fields,
     instruction_from_item,
     instruction_key,
+    is_key_claim,
     unseen_call_fields,
 )
 from dtmf_gateway.adapters.dynamodb.conditional import (
@@ -62,9 +63,10 @@ class DynamoDbCallbackStore:
         response = self._ddb.get_item(
             TableName=self._table, Key=instruction_key(instruction_id), ConsistentRead=True
         )
-        if "Item" not in response:
+        item = from_item(response.get("Item", {}))
+        if not item or is_key_claim(item):
             return None
-        return instruction_from_item(from_item(response["Item"]))
+        return instruction_from_item(item)
 
     def finish_queued_call(
         self, instruction: StoredInstruction, finish: CallFinish

@@ -7,6 +7,12 @@ what is here, and the in-memory fakes (tests/fakes.py) keep exactly these items.
     sk = "instruction"              the instruction as accepted (StoredInstruction)
     sk = "call#<call-id>"           one per call CM queued, or whose callback came first
                                     (StoredCall)
+    pk = "instruction#k-<32 hex>"   a key claim (KeyClaim, `record-type` `key-claim`): the
+    sk = "instruction"              Idempotency-Key of an explicit-id request bound to its
+                                    body's hash (`body-hash`), at the key's scope — the very
+                                    slot a request with that key and no id would reserve, so
+                                    one conditional write decides between the two; never an
+                                    instruction (readers skip it), gone after `ttl` (24 h)
     pk = "callee#<e164>"            the per-callee hourly counter of the callee quota
     sk = "hour#<yyyymmddhh>"
 
@@ -43,6 +49,7 @@ from dtmf_gateway.domain.calls import (
     Correction,
     Hold,
     InstructionStatus,
+    KeyClaim,
     NewInstruction,
     Outcome,
     StoredCall,
@@ -92,9 +99,11 @@ CORRECTS = "corrects"
 CALL_IDS = "call-ids"
 HELD_CALL_IDS = "held-call-ids"
 QUOTA_COUNT = "calls"
+BODY_HASH = "body-hash"
 
 _INSTRUCTION = "instruction"  # record-type values
 CALL_RECORD = "call"  # (public: the scans for calls filter on it)
+KEY_CLAIM_RECORD = "key-claim"  # (public: the conditions on the instruction slot test it)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -188,6 +197,31 @@ def instruction_item(instruction: NewInstruction, retention: timedelta) -> dict[
         IDEMPOTENCY_KEY: instruction.idempotency_key,
         TTL: _expires(instruction.created_at, retention),
     }
+
+
+def epoch_seconds(moment: datetime) -> int:
+    """A moment as `ttl` holds it (and as the conditions compare it)."""
+    return int(moment.timestamp())
+
+
+def key_claim_item(claim: KeyClaim) -> dict[str, Any]:
+    """The key claim at its scope's instruction slot, retained until the claim expires."""
+    return {
+        PK: instruction_pk(claim.scope),
+        SK: INSTRUCTION_SK,
+        RECORD_TYPE: KEY_CLAIM_RECORD,
+        INSTRUCTION_ID: claim.instruction_id,
+        OWNER: claim.owner,
+        IDEMPOTENCY_KEY: claim.idempotency_key,
+        BODY_HASH: claim.body_hash,
+        CREATED_AT: iso(claim.claimed_at),
+        TTL: epoch_seconds(claim.expires_at),
+    }
+
+
+def released_claim_fields(claim: KeyClaim) -> dict[str, Any]:
+    """A released claim: expired as of its own claim time (conditions treat it as absent)."""
+    return {TTL: epoch_seconds(claim.claimed_at)}
 
 
 def ended_instruction_fields(status: InstructionStatus, reason: str) -> dict[str, Any]:
@@ -323,6 +357,16 @@ def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
         regex=request.get("regex"),
         call_ids=tuple(item[CALL_IDS]) if CALL_IDS in item else None,
     )
+
+
+def is_key_claim(item: Mapping[str, Any]) -> bool:
+    """Whether a plain item at an instruction slot is a key claim, not an instruction."""
+    return item.get(RECORD_TYPE) == KEY_CLAIM_RECORD
+
+
+def is_instruction_item(item: Mapping[str, Any]) -> bool:
+    """Whether a plain item is an instruction (not a call, a key claim or a counter)."""
+    return item.get(SK) == INSTRUCTION_SK and not is_key_claim(item)
 
 
 def held_call_ids(item: Mapping[str, Any]) -> set[str]:

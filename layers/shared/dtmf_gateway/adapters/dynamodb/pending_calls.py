@@ -8,11 +8,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
-    INSTRUCTION_SK,
     PENDING_INDEX,
     PENDING_SHARD,
     PK,
-    SK,
     STALE_AT,
     call_from_item,
     call_key,
@@ -22,6 +20,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     instruction_from_item,
     instruction_pk,
     is_call_item,
+    is_instruction_item,
     to_item,
 )
 from dtmf_gateway.adapters.dynamodb.conditional import (
@@ -101,7 +100,7 @@ class DynamoDbPendingCalls:
             page = self._ddb.query(**kwargs)
             for raw in page["Items"]:
                 item = from_item(raw)
-                if item[SK] == INSTRUCTION_SK:
+                if is_instruction_item(item):
                     call_ids = instruction_from_item(item).call_ids
                 elif is_call_item(item):
                     other = call_from_item(item)

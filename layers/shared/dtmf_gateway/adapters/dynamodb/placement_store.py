@@ -1,25 +1,34 @@
-"""What placing an instruction writes: the reservation, its end without calls, the calls."""
+"""What placing an instruction writes: the key claim, the reservation, its end without calls,
+the calls."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
+    BODY_HASH,
+    KEY_CLAIM_RECORD,
     PK,
+    RECORD_TYPE,
     STATUS,
+    TTL,
     assignments,
     call_key,
     ended_instruction_fields,
+    epoch_seconds,
     from_item,
     held_call_ids,
     instruction_item,
     instruction_key,
+    is_key_claim,
+    key_claim_item,
     pending_fields,
     placement_recorded_fields,
     queued_call_fields,
+    released_claim_fields,
     to_item,
 )
 from dtmf_gateway.adapters.dynamodb.conditional import (
@@ -27,8 +36,13 @@ from dtmf_gateway.adapters.dynamodb.conditional import (
     set_fields,
     settle_held_call,
 )
-from dtmf_gateway.domain.calls import CmQueuedCall, InstructionStatus, NewInstruction
-from dtmf_gateway.domain.errors import InstructionAlreadyExists
+from dtmf_gateway.domain.calls import (
+    CmQueuedCall,
+    InstructionStatus,
+    KeyClaim,
+    NewInstruction,
+)
+from dtmf_gateway.domain.errors import IdempotencyKeyReused, InstructionAlreadyExists
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -52,21 +66,76 @@ class DynamoDbInstructionStore:
         self._retention = retention
         self._shards = pending_shards
 
+    def claim_key(self, claim: KeyClaim) -> None:
+        """One PutItem at the scope's instruction slot (see calls_table.key_claim_item)."""
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=to_item(key_claim_item(claim)),
+                # free, or a claim of this very body, or a claim that has expired; never an
+                # instruction (one reserved under this key without an id: another body)
+                ConditionExpression=f"attribute_not_exists({PK}) OR (#type = :claim AND "
+                "(#hash = :hash OR #ttl <= :now))",
+                ExpressionAttributeNames={"#type": RECORD_TYPE, "#hash": BODY_HASH, "#ttl": TTL},
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":claim": KEY_CLAIM_RECORD,
+                        ":hash": claim.body_hash,
+                        ":now": epoch_seconds(claim.claimed_at),
+                    }
+                ),
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                raise IdempotencyKeyReused(claim.scope) from error
+            raise
+
+    def release_key(self, claim: KeyClaim) -> None:
+        """One UpdateItem expiring the claim while it still holds this body's hash."""
+        clause, names, values = assignments(released_claim_fields(claim))
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=instruction_key(claim.scope),
+                UpdateExpression=f"SET {clause}",
+                ConditionExpression="#type = :claim AND #hash = :hash",
+                ExpressionAttributeNames={**names, "#type": RECORD_TYPE, "#hash": BODY_HASH},
+                ExpressionAttributeValues=to_item(
+                    {**values, ":claim": KEY_CLAIM_RECORD, ":hash": claim.body_hash}
+                ),
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+
     def reserve(self, instruction: NewInstruction) -> None:
         item = instruction_item(instruction, self._retention)
         try:
             self._ddb.put_item(
                 TableName=self._table,
                 Item=to_item(item),
-                # an id is free when unused, or when an earlier attempt surely placed nothing
-                ConditionExpression=f"attribute_not_exists({PK}) OR #status = :not_placed",
-                ExpressionAttributeNames={"#status": STATUS},
-                ExpressionAttributeValues={":not_placed": {"S": InstructionStatus.NOT_PLACED}},
+                # an id is free when unused, when an earlier attempt surely placed nothing,
+                # or when it is the scope of a key claim that has expired
+                ConditionExpression=f"attribute_not_exists({PK}) OR #status = :not_placed"
+                " OR (#type = :claim AND #ttl <= :now)",
+                ExpressionAttributeNames={"#status": STATUS, "#type": RECORD_TYPE, "#ttl": TTL},
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":not_placed": InstructionStatus.NOT_PLACED.value,
+                        ":claim": KEY_CLAIM_RECORD,
+                        ":now": epoch_seconds(instruction.created_at),
+                    }
+                ),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if is_conditional_failure(error):
-                raise InstructionAlreadyExists(instruction.instruction_id) from error
-            raise
+            if not is_conditional_failure(error):
+                raise
+            old: Any = error.response.get("Item") or {}
+            if is_key_claim(from_item(old)):
+                # the key was bound to an explicit-id body: this request (no id) differs
+                raise IdempotencyKeyReused(instruction.instruction_id) from error
+            raise InstructionAlreadyExists(instruction.instruction_id) from error
 
     def mark(self, instruction_id: str, status: InstructionStatus, reason: str) -> None:
         clause, names, values = assignments(ended_instruction_fields(status, reason))

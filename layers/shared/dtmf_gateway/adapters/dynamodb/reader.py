@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
-    INSTRUCTION_SK,
     PK,
     SK,
     TTL,
@@ -20,6 +19,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     instruction_from_item,
     instruction_pk,
     is_call_sk,
+    is_instruction_item,
 )
 from dtmf_gateway.domain.calls import StoredCall, StoredInstruction
 
@@ -57,7 +57,7 @@ class DynamoDbInstructionReader:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         now = self._now()
         items = [i for i in items if not isinstance(i.get(TTL), int) or i[TTL] > now]
-        instruction = next((i for i in items if i[SK] == INSTRUCTION_SK), None)
+        instruction = next((i for i in items if is_instruction_item(i)), None)
         if instruction is None:
             return None
         calls = [call_from_item(i) for i in items if is_call_sk(i[SK])]
