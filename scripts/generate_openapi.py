@@ -217,11 +217,14 @@ def _problem_responses(
         if found:
             examples: dict[str, Any] = {}
             for answer in found:
+                example = {"summary": answer.title, "value": dump(answer.body())}
+                if example in examples.values():
+                    continue  # one answer registered for two exceptions: shown once
                 name = answer.slug
                 count = 2
                 while name in examples:
                     name, count = f"{answer.slug}-{count}", count + 1
-                examples[name] = {"summary": answer.title, "value": dump(answer.body())}
+                examples[name] = example
             types = sorted({problems.PROBLEM_TYPE_PREFIX + a.slug for a in found})
             content[PROBLEM_JSON] = {
                 "schema": {
