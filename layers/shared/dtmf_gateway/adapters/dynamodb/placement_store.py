@@ -3,7 +3,7 @@ the calls."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -138,14 +138,19 @@ class DynamoDbInstructionStore:
             raise InstructionAlreadyExists(instruction.instruction_id) from error
 
     def mark(self, instruction_id: str, status: InstructionStatus, reason: str) -> None:
-        clause, names, values = assignments(ended_instruction_fields(status, reason))
-        self._ddb.update_item(
+        self._set_on_instruction(instruction_id, ended_instruction_fields(status, reason))
+
+    def _set_on_instruction(self, instruction_id: str, fields: Mapping[str, Any]) -> Any:
+        """SET `fields` on the (existing) instruction item; the item as it is afterwards."""
+        clause, names, values = assignments(fields)
+        return self._ddb.update_item(
             TableName=self._table,
             Key=instruction_key(instruction_id),
             UpdateExpression=f"SET {clause}",
             ConditionExpression=f"attribute_exists({PK})",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=to_item(values),
+            ReturnValues="ALL_NEW",
         )
 
     def record_queued_calls(
@@ -168,16 +173,7 @@ class DynamoDbInstructionStore:
         """Name the placement's calls on the instruction (one write per placement): from
         now on a callback for another call id is refused. Calls whose callbacks overtook
         the placement (held) are released when they are among them, else set aside."""
-        clause, names, values = assignments(placement_recorded_fields(call_ids))
-        response = self._ddb.update_item(
-            TableName=self._table,
-            Key=instruction_key(instruction_id),
-            UpdateExpression=f"SET {clause}",
-            ConditionExpression=f"attribute_exists({PK})",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item(values),
-            ReturnValues="ALL_NEW",
-        )
+        response = self._set_on_instruction(instruction_id, placement_recorded_fields(call_ids))
         recorded = {c.lower() for c in call_ids}
         for held in sorted(held_call_ids(from_item(response.get("Attributes", {})))):
             settle_held_call(
