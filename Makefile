@@ -87,7 +87,7 @@ unit: $(STAMP_DEV) $(STAMP_SAM)  ## unit, handler and simulator tests (no local 
 
 .PHONY: e2e
 e2e: install build  ## bring the local stack up, run the end-to-end tests, bring it down
-	scripts/with-local-stack $(VENV)/bin/pytest -m e2e -q tests/e2e
+	SANDBOX= scripts/with-local-stack $(VENV)/bin/pytest -m e2e -q tests/e2e
 
 .PHONY: e2e-sandbox
 e2e-sandbox: install build  ## the demo flow on a local stack deployed with CmSandbox=true (CM = the sandbox Lambda; brings it up and down)
@@ -105,7 +105,7 @@ test: lint typecheck template-check iac-scan build unit  ## everything CI runs (
 # ---------------------------------------------------------------- the local stack
 .PHONY: local-up
 local-up: install  ## start ministack + CM simulator, build and deploy the template, write .local/stack.json (SANDBOX=1: the CM sandbox Lambda instead of the simulator process)
-	$(PY) scripts/local_stack.py up $(if $(SANDBOX),--sandbox)
+	$(PY) scripts/local_stack.py up $(if $(filter 1 true yes,$(SANDBOX)),--sandbox)
 
 .PHONY: local-down
 local-down:  ## stop everything local-up started and remove its temporary files

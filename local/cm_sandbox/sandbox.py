@@ -39,6 +39,7 @@ from cm_simulator.scripts import (
     MAGIC_NUMBERS,
     CalleeScript,
     ScriptedCall,
+    ScriptError,
     parse_number,
     parse_script,
     resolve,
@@ -58,6 +59,10 @@ CALL = "call#"
 SETTINGS = "settings"
 #: Items expire a week after they were written (the table's TTL attribute).
 TTL_SECONDS = 7 * 24 * 3600
+#: A script is one DynamoDB item (400 KB at most) and a call's item holds its entry twice
+#: (the resolved script and the callback body with ``callback-extra``): a larger script is a
+#: 400, not a 500 from DynamoDB on the PUT or on every call to that number.
+MAX_SCRIPT_BYTES = 64 * 1024
 
 
 class Clock(Protocol):
@@ -335,6 +340,10 @@ class Sandbox:
         return {"callee": normalized, "source": "default", "behaviour": DEFAULT_BEHAVIOUR.value}
 
     def set_script(self, number: str, script: CalleeScript) -> None:
+        size = len(json.dumps(script.to_json()).encode())
+        if size > MAX_SCRIPT_BYTES:
+            message = f"The sandbox stores scripts of at most {MAX_SCRIPT_BYTES} bytes of JSON"
+            raise ScriptError({"$": [f"{message}; this one has {size}."]})
         self.state.set_script(number, script)
 
     def delete_script(self, number: str) -> bool:

@@ -82,10 +82,39 @@ def parse_json(raw: bytes) -> object:
     def reject(constant: str) -> object:
         raise ValueError(f"invalid JSON constant {constant}")
 
-    return json.loads(raw.decode("utf-8-sig"), parse_constant=reject)
+    try:
+        value = json.loads(raw.decode("utf-8-sig"), parse_constant=reject)
+    except RecursionError as exc:  # a RuntimeError, not a ValueError
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from exc
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+#: Deepest nesting of a request body: scripts are copied recursively (``callback-extra``), so
+#: deeper JSON was a RecursionError (a 500) — still deep enough to test a consumer's limits.
+MAX_JSON_DEPTH = 200
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether ``value`` nests arrays/objects deeper than ``limit``, iteratively."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 MAX_CALLBACK_RETRIES = 20
+#: Upper bounds of the run-time settings: past them a call's timeline or a retry's delay no
+#: longer fits a float or a timestamp (``1e400`` parses as infinity), and every POST or
+#: delivery fails instead of being refused here.
+MAX_TIME_SCALE = 1000.0
+MAX_RETRY_BACKOFF_MS = 3_600_000
 
 
 @dataclass
@@ -113,8 +142,10 @@ def _is_int(value: object) -> bool:
 _SETTING_RULES: dict[str, tuple[str, Callable[[object], bool], str]] = {
     "time-scale": (
         "time_scale",
-        lambda v: (_is_int(v) or isinstance(v, float)) and float(cast(float, v)) >= 0,
-        "time-scale must be a number >= 0.",
+        lambda v: (
+            (_is_int(v) or isinstance(v, float)) and 0 <= cast(float, v) <= MAX_TIME_SCALE
+        ),  # no float(): a huge int overflows it
+        f"time-scale must be a number 0-{MAX_TIME_SCALE:g}.",
     ),
     "callback-retries": (
         "callback_retries",
@@ -128,8 +159,8 @@ _SETTING_RULES: dict[str, tuple[str, Callable[[object], bool], str]] = {
     ),
     "retry-backoff-ms": (
         "retry_backoff_ms",
-        lambda v: _is_int(v) and cast(int, v) >= 0,
-        "retry-backoff-ms must be an integer >= 0.",
+        lambda v: _is_int(v) and 0 <= cast(int, v) <= MAX_RETRY_BACKOFF_MS,
+        f"retry-backoff-ms must be an integer 0-{MAX_RETRY_BACKOFF_MS}.",
     ),
 }
 
