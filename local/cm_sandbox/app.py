@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import boto3
 import httpx
@@ -78,7 +79,7 @@ def _request(event: dict[str, Any]) -> dict[str, Any]:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     body = event.get("body") or ""
     raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
-    query = "&".join(f"{k}={v}" for k, v in (event.get("queryStringParameters") or {}).items())
+    query = urlencode(event.get("queryStringParameters") or {}, quote_via=quote)
     if path.rstrip("/").lower() == DTMF_PATH:
         if method != "POST":
             return _http(not_allowed({"POST"}))

@@ -15,6 +15,7 @@ numbers and call flow as the process simulator (``cm_simulator.core``), without 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import math
 import time
@@ -239,7 +240,7 @@ class ProductToken:
         if not token:
             return False
         expected = self._secrets.get_secret_value(SecretId=self._secret_id)["SecretString"]
-        return token.strip().lower() == expected.strip().lower()
+        return hmac.compare_digest(token.strip().lower(), expected.strip().lower())
 
 
 class DeliveryQueue:
