@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "shared"))
@@ -55,9 +55,8 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (  # noqa: E402
     from_item,
     instruction_from_item,
     instruction_key,
-    is_call_item,
-    to_item,
 )
+from dtmf_gateway.adapters.dynamodb.correction_store import scan_calls  # noqa: E402
 from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher, result_urn  # noqa: E402
 from dtmf_gateway.domain.callees import matching_callee  # noqa: E402
 from dtmf_gateway.domain.calls import CallStatus, StoredCall, iso, utc_now  # noqa: E402
@@ -101,34 +100,19 @@ class Table:
     def ended_between(self, since: str, until: str) -> Iterator[StoredCall]:
         """Calls that ended with `since` <= finished-at <= `until` (ISO strings compare in
         time order). A scan: an operator's tool, paid per table size."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._name,
-            "FilterExpression": "#rt = :call AND #fin BETWEEN :since AND :until "
-            "AND #status IN (:finished, :expired)",
-            "ExpressionAttributeNames": {
-                "#rt": RECORD_TYPE,
-                "#fin": FINISHED_AT,
-                "#status": STATUS,
+        return scan_calls(
+            self._ddb,
+            self._name,
+            "#rt = :call AND #fin BETWEEN :since AND :until AND #status IN (:finished, :expired)",
+            {"#rt": RECORD_TYPE, "#fin": FINISHED_AT, "#status": STATUS},
+            {
+                ":call": CALL_RECORD,
+                ":since": since,
+                ":until": until,
+                ":finished": CallStatus.FINISHED.value,
+                ":expired": CallStatus.EXPIRED.value,
             },
-            "ExpressionAttributeValues": to_item(
-                {
-                    ":call": CALL_RECORD,
-                    ":since": since,
-                    ":until": until,
-                    ":finished": CallStatus.FINISHED.value,
-                    ":expired": CallStatus.EXPIRED.value,
-                }
-            ),
-        }
-        while True:
-            page = self._ddb.scan(**kwargs)
-            for raw in page.get("Items", []):
-                item = from_item(raw)
-                if is_call_item(item):
-                    yield call_from_item(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        )
 
 
 def _repaired(call: StoredCall, table: Table) -> StoredCall:

@@ -28,6 +28,32 @@ if TYPE_CHECKING:
     from dtmf_gateway.domain.calls import StoredInstruction
 
 
+def scan_calls(
+    client: DynamoDBClient,
+    table: str,
+    filter_expression: str,
+    names: dict[str, str],
+    values: dict[str, Any],
+) -> Iterator[StoredCall]:
+    """Every call item of the table that passes `filter_expression`, page by page. A scan:
+    for operators' tools only (re-derive, re-publish), paid per table size."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "FilterExpression": filter_expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": to_item(values),
+    }
+    while True:
+        page = client.scan(**kwargs)
+        for raw in page.get("Items", []):
+            item = from_item(raw)
+            if is_call_item(item):
+                yield call_from_item(item)
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 class DynamoDbCorrectionStore:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._ddb = client
@@ -40,23 +66,13 @@ class DynamoDbCorrectionStore:
         return instruction_from_item(from_item(found["Item"])) if "Item" in found else None
 
     def finished_calls(self, finished_from: str, finished_to: str) -> Iterator[StoredCall]:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "FilterExpression": "#type = :call AND #at >= :from AND #at < :to",
-            "ExpressionAttributeNames": {"#type": RECORD_TYPE, "#at": FINISHED_AT},
-            "ExpressionAttributeValues": to_item(
-                {":call": CALL_RECORD, ":from": finished_from, ":to": finished_to}
-            ),
-        }
-        while True:
-            page = self._ddb.scan(**kwargs)
-            for raw in page["Items"]:
-                item = from_item(raw)
-                if is_call_item(item):
-                    yield call_from_item(item)
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return scan_calls(
+            self._ddb,
+            self._table,
+            "#type = :call AND #at >= :from AND #at < :to",
+            {"#type": RECORD_TYPE, "#at": FINISHED_AT},
+            {":call": CALL_RECORD, ":from": finished_from, ":to": finished_to},
+        )
 
     def correct(self, call: StoredCall, finish: CallFinish) -> bool:
         return correct_ended_call(
