@@ -67,7 +67,7 @@ class ProblemAnswer:
 
     def observe(self) -> None:
         """Count and log the answer (called while its exception is being handled)."""
-        if self.status >= 500:
+        if self.status == 500:  # the catch-all; a 502/504 is an answer about CM, not a bug
             logger.exception("unexpected error")
         if self.warning:
             logger.warning(self.warning, extra=dict(self.log_extra))
