@@ -70,7 +70,12 @@ class HttpWebhookSender:
     """`WebhookSender`: one signed POST (Standard Webhooks headers) per call."""
 
     def __init__(
-        self, secret: WebhookSigningSecret, *, connect_timeout: float, total_timeout: float
+        self,
+        secret: WebhookSigningSecret,
+        *,
+        connect_timeout: float,
+        total_timeout: float,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._secret = secret
         self._http = httpx.Client(
@@ -78,6 +83,7 @@ class HttpWebhookSender:
             follow_redirects=False,
             trust_env=False,
             headers={"user-agent": USER_AGENT},
+            transport=transport,
         )
 
     def send(self, url: str, message_id: str, payload: str) -> str | None:
