@@ -22,6 +22,7 @@ from dtmf_gateway.domain.webhooks import (
     Verdict,
     WebhookMessage,
     WebhookTargets,
+    lane_of,
     retry_delay,
     webhook_id,
 )
@@ -291,3 +292,32 @@ def test_anything_but_2xx_is_a_failed_attempt_and_redirects_are_not_followed(
 def test_a_malformed_signing_secret_fails_loudly() -> None:
     with pytest.raises(ConfigurationError, match="webhook signing secret"):
         _sender({"previous": SECRET}, lambda _: httpx.Response(204)).send("https://h/x", "m", "{}")
+
+
+def test_each_host_has_its_lanes_and_a_delivery_keeps_its_lane() -> None:
+    ids = [f"msg_{n:032x}" for n in range(200)]
+
+    lanes = {lane_of("https://hooks.example.com/a", i, 3) for i in ids}
+    other = {lane_of("https://other.example.org/b", i, 3) for i in ids}
+
+    assert lanes == {
+        "hooks.example.com:443#0",
+        "hooks.example.com:443#1",
+        "hooks.example.com:443#2",
+    }
+    assert other.isdisjoint(lanes)
+    assert lane_of("https://HOOKS.example.com./x?q=1", ids[0], 3) == lane_of(
+        "https://hooks.example.com/a", ids[0], 3
+    )  # the same host, whatever the path: the same lanes
+    assert lane_of("https://hooks.example.com:8443/a", ids[0], 3).startswith(
+        "hooks.example.com:8443#"
+    )
+    long_host = "https://" + "a" * 60 + "." + "b" * 60 + ".example.com/x"
+    assert len(lane_of(long_host, ids[0], 3)) <= 128  # SQS's limit for a message group id
+
+
+def test_the_lane_of_a_message_follows_its_instructions_webhook() -> None:
+    deliver = _deliver("https://hooks.example.com/x", Resolver(), Sender())
+
+    assert deliver.lane(MESSAGE) == lane_of("https://hooks.example.com/x", MESSAGE.webhook_id, 1)
+    assert _deliver(None, Resolver(), Sender()).lane(MESSAGE) is None

@@ -52,6 +52,9 @@ class Settings:
     webhook_allow_loopback: bool = False
     webhook_signing_secret: str = ""
     webhook_queue_url: str = ""
+    webhook_lanes_url: str = ""
+    webhook_dlq_url: str = ""
+    webhook_lanes_per_host: int = 2
     webhook_retry_base_seconds: int = 60
     webhook_max_attempts: int = 14
     webhook_connect_timeout: float = 3.0
@@ -83,6 +86,9 @@ class Settings:
             webhook_allow_loopback=os.environ.get("WEBHOOK_ALLOW_LOOPBACK", "").strip() == "true",
             webhook_signing_secret=os.environ.get("WEBHOOK_SIGNING_SECRET", "").strip(),
             webhook_queue_url=os.environ.get("WEBHOOK_QUEUE_URL", "").strip(),
+            webhook_lanes_url=os.environ.get("WEBHOOK_LANES_URL", "").strip(),
+            webhook_dlq_url=os.environ.get("WEBHOOK_DLQ_URL", "").strip(),
+            webhook_lanes_per_host=int(_number("WEBHOOK_CONCURRENCY_PER_HOST", 2)),
             webhook_retry_base_seconds=int(_number("WEBHOOK_RETRY_BASE_SECONDS", 60)),
             webhook_max_attempts=int(_number("WEBHOOK_MAX_ATTEMPTS", 14)),
             webhook_connect_timeout=_number("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 3.0),
@@ -108,6 +114,8 @@ _FIELD_OF = {
     "CALLBACK_BASE_URL_PARAMETER": "callback_base_url_parameter",
     "WEBHOOK_SIGNING_SECRET": "webhook_signing_secret",
     "WEBHOOK_QUEUE_URL": "webhook_queue_url",
+    "WEBHOOK_LANES_URL": "webhook_lanes_url",
+    "WEBHOOK_DLQ_URL": "webhook_dlq_url",
 }
 
 

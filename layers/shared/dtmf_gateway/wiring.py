@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     from dtmf_gateway.adapters.dynamodb.pending_calls import DynamoDbPendingCalls
     from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher
     from dtmf_gateway.adapters.secrets import ManagedSecrets, SignedCallbackUrls
-    from dtmf_gateway.adapters.webhooks import SqsRetryQueue
+    from dtmf_gateway.adapters.webhooks import (
+        SqsWebhookDeadLetters,
+        SqsWebhookLanes,
+        SqsWebhookQueue,
+    )
     from dtmf_gateway.api.placement import IdempotentPlacement
     from dtmf_gateway.domain.callbacks import RecordCallback
     from dtmf_gateway.domain.policy import DialPolicy
@@ -214,12 +218,29 @@ def deliver_webhook() -> DeliverWebhook:
         ),
         base_delay_seconds=s.webhook_retry_base_seconds,
         max_attempts=s.webhook_max_attempts,
+        lanes_per_host=s.webhook_lanes_per_host,
     )
 
 
 @cache
-def webhook_retries() -> SqsRetryQueue:
-    from dtmf_gateway.adapters.webhooks import SqsRetryQueue
+def webhook_queue() -> SqsWebhookQueue:
+    from dtmf_gateway.adapters.webhooks import SqsWebhookQueue
 
     s = settings().require("WEBHOOK_QUEUE_URL")
-    return SqsRetryQueue(boto3.client("sqs"), s.webhook_queue_url)
+    return SqsWebhookQueue(boto3.client("sqs"), s.webhook_queue_url)
+
+
+@cache
+def webhook_lanes() -> SqsWebhookLanes:
+    from dtmf_gateway.adapters.webhooks import SqsWebhookLanes
+
+    s = settings().require("WEBHOOK_LANES_URL")
+    return SqsWebhookLanes(boto3.client("sqs"), s.webhook_lanes_url)
+
+
+@cache
+def webhook_dead_letters() -> SqsWebhookDeadLetters:
+    from dtmf_gateway.adapters.webhooks import SqsWebhookDeadLetters
+
+    s = settings().require("WEBHOOK_DLQ_URL")
+    return SqsWebhookDeadLetters(boto3.client("sqs"), s.webhook_dlq_url)

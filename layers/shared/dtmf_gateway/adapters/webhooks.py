@@ -7,8 +7,10 @@
   (Standard Webhooks, "Signature scheme"). Signed with the `standardwebhooks` library.
 - The POST: httpx with explicit connect and total timeouts, no redirects followed (a redirect
   could lead anywhere: it counts as a failed attempt), no proxy from the environment.
-- The retry: the source queue's message is made visible again after the backoff delay
-  (ChangeMessageVisibility); SQS's redrive moves it to the DLQ after the last attempt.
+- The queues (`SqsWebhookQueue`, `SqsWebhookLanes`, `SqsWebhookDeadLetters`): a delivery
+  waits in the webhook queue, is attempted from its host's lane in the FIFO lanes queue, and
+  goes back to the webhook queue (delayed) to wait out its backoff, or to the DLQ after its
+  last attempt.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dtmf_gateway.settings import ConfigurationError
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_sqs.client import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
     from dtmf_gateway.domain.webhooks import Address
 
@@ -124,15 +127,73 @@ class DnsResolver:
         return addresses
 
 
-class SqsRetryQueue:
-    """The webhook queue: a failed message comes back after its backoff delay."""
+class SqsWebhookQueue:
+    """The webhook queue: result events from the bus, and retries waiting out their backoff
+    (message attribute `attempt`: attempts made so far; `not-before`: epoch seconds before
+    which it must not be attempted, for backoffs beyond SQS's 15-minute delay)."""
 
     def __init__(self, client: SQSClient, queue_url: str) -> None:
         self._sqs = client
         self._queue = queue_url
 
-    def retry_after(self, receipt_handle: str, seconds: int) -> None:
-        """Make the message visible again in `seconds` (0-43200)."""
+    def defer(self, receipt_handle: str, seconds: int) -> None:
+        """Make a message visible again in `seconds` (0-43200)."""
         self._sqs.change_message_visibility(
             QueueUrl=self._queue, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
         )
+
+    def retry(self, body: str, *, attempts: int, delay_seconds: int, now: float) -> None:
+        """The event again, to be attempted in `delay_seconds` (`now`: epoch seconds)."""
+        delay = min(delay_seconds, _MAX_SQS_DELAY)
+        attributes = _number_attributes(attempt=attempts)
+        if delay_seconds > delay:
+            attributes |= _number_attributes(**{"not-before": int(now + delay_seconds)})
+        self._sqs.send_message(
+            QueueUrl=self._queue,
+            MessageBody=body,
+            DelaySeconds=delay,
+            MessageAttributes=attributes,
+        )
+
+
+class SqsWebhookLanes:
+    """The delivery lanes: a FIFO queue, one message group per host lane (lane_of)."""
+
+    def __init__(self, client: SQSClient, lanes_url: str) -> None:
+        self._sqs = client
+        self._lanes = lanes_url
+
+    def to_lane(self, body: str, *, lane: str, message_id: str, attempt: int) -> None:
+        """Queue a delivery attempt in its lane (deduplicated per webhook-id and attempt)."""
+        self._sqs.send_message(
+            QueueUrl=self._lanes,
+            MessageBody=body,
+            MessageGroupId=lane,
+            MessageDeduplicationId=f"{message_id}-{attempt}",
+            MessageAttributes=_number_attributes(attempt=attempt),
+        )
+
+
+class SqsWebhookDeadLetters:
+    """The webhook DLQ: the result event as it came, and why (attribute `reason`); a replay
+    starts its attempts afresh."""
+
+    def __init__(self, client: SQSClient, dlq_url: str) -> None:
+        self._sqs = client
+        self._dlq = dlq_url
+
+    def dead_letter(self, body: str, reason: str) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._dlq,
+            MessageBody=body,
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": reason[:_MAX_REASON] or "-"}
+            },
+        )
+
+
+_MAX_SQS_DELAY = 900  # SendMessage DelaySeconds: at most 15 minutes
+
+
+def _number_attributes(**values: int) -> dict[str, MessageAttributeValueTypeDef]:
+    return {k: {"DataType": "Number", "StringValue": str(v)} for k, v in values.items()}

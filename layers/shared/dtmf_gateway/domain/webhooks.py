@@ -35,6 +35,7 @@ _MAX_VISIBILITY_SECONDS: Final = 12 * 3600
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NOT_A_URL: Final = "must be an absolute https URL"
+_MAX_GROUP_TARGET: Final = 100
 
 
 def _literal(host: str) -> Address | None:
@@ -122,6 +123,20 @@ def webhook_id(event: Mapping[str, Any]) -> str:
     return "msg_" + hashlib.sha256(anchor.encode()).hexdigest()[:32]
 
 
+def lane_of(url: str, message_id: str, lanes: int) -> str:
+    """The delivery lane (the FIFO message group) of a delivery: the target's host and port
+    and one of `lanes` lanes per host, chosen by the `webhook-id` (so all attempts of one
+    delivery share a lane). A FIFO queue hands each group to one consumer at a time: at most
+    `lanes` deliveries to one host run at once, whatever its backlog."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().rstrip(".")
+    target = f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    if len(target) > _MAX_GROUP_TARGET:  # a message group id has at most 128 characters
+        target = hashlib.sha256(target.encode()).hexdigest()
+    lane = int(hashlib.sha256(message_id.encode()).hexdigest()[:8], 16) % max(1, lanes)
+    return f"{target}#{lane}"
+
+
 def webhook_payload(detail_type: str, detail: Mapping[str, Any]) -> str:
     """The body POSTed: compact JSON ``{"type": <detail-type>, "data": <detail>}``."""
     return json.dumps(
@@ -204,7 +219,9 @@ class DeliverWebhook:
         sender: WebhookSender,
         base_delay_seconds: int,
         max_attempts: int,
+        lanes_per_host: int = 1,
     ) -> None:
+        self._lanes = lanes_per_host
         self._targets = targets
         self._urls = urls
         self._resolver = resolver
@@ -217,6 +234,12 @@ class DeliverWebhook:
             return Attempt(Verdict.GIVE_UP, reason)
         delay = min(retry_delay(attempt, self._base), _MAX_VISIBILITY_SECONDS)
         return Attempt(Verdict.RETRY, reason, delay)
+
+    def lane(self, message: WebhookMessage) -> str | None:
+        """The delivery lane of `message` (see lane_of), or None when its instruction has no
+        webhook (nothing to deliver)."""
+        url = self._urls.webhook_url(message.instruction_id)
+        return None if url is None else lane_of(url, message.webhook_id, self._lanes)
 
     def attempt(self, message: WebhookMessage, attempt: int) -> Attempt:
         """Attempt number `attempt` (1 = the first) for `message`: the target re-checked
