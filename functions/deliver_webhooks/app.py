@@ -29,7 +29,7 @@ dead_letters = wiring.webhook_dead_letters()
 
 
 def _number(record: SQSRecord, name: str) -> int:
-    attribute = record.message_attributes.get(name)
+    attribute = record.message_attributes[name]
     value = attribute.string_value if attribute is not None else None
     return int(value) if value and value.isdigit() else 0
 
