@@ -48,7 +48,13 @@ def test_place_wait_and_get_through_the_client(
 
 def test_problems_come_back_typed(client: DtmfGatewayClient, new_id: str) -> None:
     with pytest.raises(InvalidRequest) as invalid:
-        client.place(instruction(new_id, **{"max-digits": 99, "webhook-url": "https://x.example/"}))
+        client.place(
+            instruction(
+                new_id,
+                callee="+31612345702",
+                **{"max-digits": 99, "webhook-url": "https://x.example/"},
+            )
+        )
     with pytest.raises(NotFound) as unknown:
         client.get(f"{new_id}-unknown")
 
