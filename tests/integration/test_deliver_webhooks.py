@@ -217,3 +217,15 @@ def test_a_message_that_is_not_a_result_event_is_dead_lettered_at_once(world: Wo
     [letter] = world.drain(world.dlq_url)
     assert letter["Body"] == "{not json"
     assert _attribute(letter, "reason").startswith("not a result event")
+
+
+def test_the_sample_event_is_routed_to_its_lane(world: World, place_call: Any) -> None:
+    sample = sample_event("deliver_webhooks.json")
+    instruction_id = json.loads(sample["Records"][0]["body"])["detail"]["instruction-id"]
+    _place(place_call, instruction_id, **{"webhook-url": URL})
+
+    result = load_function("deliver_webhooks").handler(sample, LambdaContext())
+
+    assert result == {"batchItemFailures": []}
+    [lane] = world.drain(world.lanes_url)
+    assert lane["Body"] == sample["Records"][0]["body"]
