@@ -62,8 +62,10 @@ fmt: $(STAMP_DEV)  ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff format .
 
 .PHONY: typecheck
-typecheck: $(STAMP_DEV)  ## mypy (strict) on the shared package, the functions and the local tools
-	$(VENV)/bin/mypy layers/shared/dtmf_gateway functions local/cm_simulator local/cm_sandbox
+typecheck: $(STAMP_DEV)  ## mypy (strict) on the shared package, the functions, the local tools and the clients
+	$(VENV)/bin/mypy layers/shared/dtmf_gateway functions local/cm_simulator local/cm_sandbox \
+		clients/python/dtmf-gateway-events/src/dtmf_gateway_events \
+		clients/python/dtmf-gateway-client/src/dtmf_gateway_client
 
 .PHONY: template-check
 template-check: $(STAMP_SAM)  ## sam validate --lint, then cfn-lint on the SAM-translated template

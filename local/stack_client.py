@@ -43,6 +43,9 @@ class LocalStack:
     # CM is the stack's own sandbox Lambda (`local_stack.py up --sandbox`): its /_simulator
     # routes are SigV4-signed like the API's
     sandbox: bool = False
+    # signed webhooks (issue 18): the signing secret and the DLQ of failed deliveries
+    webhook_secret_arn: str = ""
+    webhook_dlq_url: str = ""
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
     @classmethod

@@ -16,6 +16,7 @@ Lambda workers are local processes; CM is the simulator in local/cm_simulator.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import os
@@ -263,6 +264,12 @@ def build_and_deploy(state: dict[str, Any], *, sandbox: bool) -> None:
         "Architecture": architecture,
         "ExpiryScheduleMinutes": "1",
         "LogLevel": "INFO",
+        # webhooks to the tests' own receivers on loopback (http), retried quickly: attempts
+        # 1 s, 2 s, 4 s apart, then the DLQ (the contract's "Webhooks locally")
+        "AllowedWebhookHosts": "127.0.0.1",
+        "WebhookAllowLoopback": "true",
+        "WebhookRetryBaseSeconds": "1",
+        "WebhookMaxAttempts": "4",
     }
     run(
         [
@@ -308,6 +315,12 @@ def configure(state: dict[str, Any], out: dict[str, str]) -> None:
     )
     secrets.put_secret_value(
         SecretId=out["CmProductTokenSecretArn"], SecretString=state["cm-product-token"]
+    )
+    # the Standard Webhooks form of a signing secret, whsec_ + base64 (as an operator sets it)
+    state.setdefault("webhook-secret", "whsec_" + base64.b64encode(os.urandom(32)).decode())
+    secrets.put_secret_value(
+        SecretId=out["WebhookSigningSecretArn"],
+        SecretString=json.dumps({"current": state["webhook-secret"], "previous": ""}),
     )
 
 
@@ -356,6 +369,8 @@ def up(*, sandbox: bool = False) -> None:
         "stack-name": STACK_NAME,
         "event-bus-name": out["EventBusName"],
         "table-name": out["TableName"],
+        "webhook-secret-arn": out["WebhookSigningSecretArn"],
+        "webhook-dlq-url": out["WebhookDLQUrl"].replace("//localhost:", "//127.0.0.1:"),
     }
     wait_for(lambda: api_answers(stack["api-url"]), "the API", 60)
     state["deployed"] = True

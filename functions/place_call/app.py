@@ -21,6 +21,7 @@ from dtmf_gateway.observability import count, count_by, logger, metrics
 
 app = APIGatewayRestResolver(strip_prefixes=["/v1"])
 placement = wiring.placement()
+webhook_targets = wiring.webhook_targets()
 
 
 @app.post("/dtmf-calls")
@@ -32,7 +33,8 @@ def create_dtmf_call() -> Response[str]:
             event.body,
             is_base64=bool(event.is_base64_encoded),
             content_type=event.headers.get("content-type"),
-        )
+        ),
+        webhook_targets=webhook_targets,
     )
     if request.instruction_id:
         logger.set_correlation_id(request.instruction_id)

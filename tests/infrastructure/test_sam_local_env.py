@@ -39,6 +39,7 @@ SAMPLES = {
     "ExpireCallsFunction": "expire_calls.json",
     "ExampleConsumerFunction": "example_consumer.json",
     "CmSandboxFunction": "cm_sandbox.json",
+    "DeliverWebhooksFunction": "deliver_webhooks.json",
 }
 # Functions whose sample invocation must call AWS (so the guard is seen to catch something).
 CALLS_AWS = {
@@ -48,6 +49,7 @@ CALLS_AWS = {
     "PublishResultsFunction",
     "ExpireCallsFunction",
     "CmSandboxFunction",
+    "DeliverWebhooksFunction",
 }
 
 # Runs one handler in a fresh interpreter; every DNS lookup and connect is recorded and refused.

@@ -24,6 +24,8 @@ SAMPLES = {
     "example_consumer.json": "ExampleConsumerFunction",
     # exercised in tests/simulator/test_sandbox_lambda.py (the sandbox on moto)
     "cm_sandbox.json": "CmSandboxFunction",
+    # exercised in tests/integration/test_deliver_webhooks.py
+    "deliver_webhooks.json": "DeliverWebhooksFunction",
 }
 
 

@@ -38,6 +38,9 @@ MetricName = Literal[
     "CallsExpired",
     "ExpiryBacklogLeft",
     "ResultsConsumed",
+    "WebhooksDelivered",
+    "WebhookAttemptsFailed",
+    "WebhooksNotDeliverable",
 ]
 # Each metric's own dimension besides `service` (None: `service` only).
 METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
@@ -61,6 +64,9 @@ METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
     "CallsExpired": None,
     "ExpiryBacklogLeft": None,
     "ResultsConsumed": None,
+    "WebhooksDelivered": None,
+    "WebhookAttemptsFailed": None,
+    "WebhooksNotDeliverable": None,
 }
 
 

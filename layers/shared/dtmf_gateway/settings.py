@@ -47,6 +47,18 @@ class Settings:
     cm_total_timeout: float
     secrets_max_age: int
     version: str
+    # round 2, signed webhooks (template: AllowedWebhookHosts, WebhookAllowLoopback, ...)
+    allowed_webhook_hosts: str = ""
+    webhook_allow_loopback: bool = False
+    webhook_signing_secret: str = ""
+    webhook_queue_url: str = ""
+    webhook_lanes_url: str = ""
+    webhook_dlq_url: str = ""
+    webhook_lanes_per_host: int = 2
+    webhook_retry_base_seconds: int = 60
+    webhook_max_attempts: int = 14
+    webhook_connect_timeout: float = 3.0
+    webhook_total_timeout: float = 10.0
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -70,6 +82,17 @@ class Settings:
             secrets_max_age=int(_number("SECRETS_MAX_AGE_SECONDS", 300)),
             # the stack's version (template Globals, the Version output); "unknown" outside Lambda
             version=os.environ.get("DTMF_GATEWAY_VERSION", "").strip() or "unknown",
+            allowed_webhook_hosts=os.environ.get("ALLOWED_WEBHOOK_HOSTS", ""),
+            webhook_allow_loopback=os.environ.get("WEBHOOK_ALLOW_LOOPBACK", "").strip() == "true",
+            webhook_signing_secret=os.environ.get("WEBHOOK_SIGNING_SECRET", "").strip(),
+            webhook_queue_url=os.environ.get("WEBHOOK_QUEUE_URL", "").strip(),
+            webhook_lanes_url=os.environ.get("WEBHOOK_LANES_URL", "").strip(),
+            webhook_dlq_url=os.environ.get("WEBHOOK_DLQ_URL", "").strip(),
+            webhook_lanes_per_host=int(_number("WEBHOOK_CONCURRENCY_PER_HOST", 2)),
+            webhook_retry_base_seconds=int(_number("WEBHOOK_RETRY_BASE_SECONDS", 60)),
+            webhook_max_attempts=int(_number("WEBHOOK_MAX_ATTEMPTS", 14)),
+            webhook_connect_timeout=_number("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 3.0),
+            webhook_total_timeout=_number("WEBHOOK_TIMEOUT_SECONDS", 10.0),
         )
 
     def require(self, *variables: str) -> Settings:
@@ -89,6 +112,10 @@ _FIELD_OF = {
     "CM_PRODUCT_TOKEN_SECRET": "cm_product_token_secret",
     "CALLBACK_SIGNING_SECRET": "callback_signing_secret",
     "CALLBACK_BASE_URL_PARAMETER": "callback_base_url_parameter",
+    "WEBHOOK_SIGNING_SECRET": "webhook_signing_secret",
+    "WEBHOOK_QUEUE_URL": "webhook_queue_url",
+    "WEBHOOK_LANES_URL": "webhook_lanes_url",
+    "WEBHOOK_DLQ_URL": "webhook_dlq_url",
 }
 
 

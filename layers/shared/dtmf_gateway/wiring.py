@@ -23,10 +23,16 @@ if TYPE_CHECKING:
     from dtmf_gateway.adapters.dynamodb.pending_calls import DynamoDbPendingCalls
     from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher
     from dtmf_gateway.adapters.secrets import ManagedSecrets, SignedCallbackUrls
+    from dtmf_gateway.adapters.webhooks import (
+        SqsWebhookDeadLetters,
+        SqsWebhookLanes,
+        SqsWebhookQueue,
+    )
     from dtmf_gateway.api.placement import IdempotentPlacement
     from dtmf_gateway.domain.callbacks import RecordCallback
     from dtmf_gateway.domain.policy import DialPolicy
     from dtmf_gateway.domain.reading import ReadInstruction
+    from dtmf_gateway.domain.webhooks import DeliverWebhook, WebhookTargets
 
 
 @cache
@@ -170,3 +176,71 @@ def pending_calls() -> DynamoDbPendingCalls:
 
     s = settings().require("TABLE_NAME")
     return DynamoDbPendingCalls(dynamodb(), s.table_name, shards=s.pending_shards)
+
+
+# ---------------------------------------------------------------- round 2: signed webhooks
+@cache
+def webhook_targets() -> WebhookTargets:
+    from dtmf_gateway.domain.webhooks import WebhookTargets
+
+    s = settings()
+    return WebhookTargets.from_settings(
+        s.allowed_webhook_hosts, allow_loopback=s.webhook_allow_loopback
+    )
+
+
+@cache
+def deliver_webhook() -> DeliverWebhook:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from dtmf_gateway.adapters.dynamodb.webhook_urls import DynamoDbWebhookUrls
+    from dtmf_gateway.adapters.webhooks import (
+        DnsResolver,
+        HttpWebhookSender,
+        WebhookSigningSecret,
+    )
+    from dtmf_gateway.domain.webhooks import DeliverWebhook
+
+    s = settings().require("TABLE_NAME", "WEBHOOK_SIGNING_SECRET")
+    secret = WebhookSigningSecret(
+        SecretsProvider(boto3_client=boto3.client("secretsmanager")),
+        secret=s.webhook_signing_secret,
+        max_age=s.secrets_max_age,
+    )
+    return DeliverWebhook(
+        targets=webhook_targets(),
+        urls=DynamoDbWebhookUrls(dynamodb(), s.table_name),
+        resolver=DnsResolver(),
+        sender=HttpWebhookSender(
+            secret,
+            connect_timeout=s.webhook_connect_timeout,
+            total_timeout=s.webhook_total_timeout,
+        ),
+        base_delay_seconds=s.webhook_retry_base_seconds,
+        max_attempts=s.webhook_max_attempts,
+        lanes_per_host=s.webhook_lanes_per_host,
+    )
+
+
+@cache
+def webhook_queue() -> SqsWebhookQueue:
+    from dtmf_gateway.adapters.webhooks import SqsWebhookQueue
+
+    s = settings().require("WEBHOOK_QUEUE_URL")
+    return SqsWebhookQueue(boto3.client("sqs"), s.webhook_queue_url)
+
+
+@cache
+def webhook_lanes() -> SqsWebhookLanes:
+    from dtmf_gateway.adapters.webhooks import SqsWebhookLanes
+
+    s = settings().require("WEBHOOK_LANES_URL")
+    return SqsWebhookLanes(boto3.client("sqs"), s.webhook_lanes_url)
+
+
+@cache
+def webhook_dead_letters() -> SqsWebhookDeadLetters:
+    from dtmf_gateway.adapters.webhooks import SqsWebhookDeadLetters
+
+    s = settings().require("WEBHOOK_DLQ_URL")
+    return SqsWebhookDeadLetters(boto3.client("sqs"), s.webhook_dlq_url)

@@ -38,6 +38,7 @@ from pydantic import (
     StrictBool,
     StrictStr,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
@@ -93,6 +94,7 @@ from dtmf_gateway.domain.request_limits import (
 )
 from dtmf_gateway.domain.request_messages import BODY, describe_input, problems_from, report
 from dtmf_gateway.domain.request_rules import cross_field_problems
+from dtmf_gateway.domain.webhooks import WebhookTargets
 
 __all__ = [
     "DtmfCallRequest",
@@ -173,6 +175,13 @@ class DtmfCallRequest(BaseModel):
     regex: InputRegex = DEFAULT_REGEX
     voice: Voice = Field(default_factory=Voice)
     metadata: Metadata = None
+    # -- round 2, signed webhooks (domain/webhooks.py) ----------------------------------
+    webhook_url: StrictStr | None = Field(
+        None,
+        alias="webhook-url",
+        description="https URL every result event of the instruction is POSTed to, signed "
+        "per Standard Webhooks; its host must be in the stack's AllowedWebhookHosts",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -204,6 +213,20 @@ class DtmfCallRequest(BaseModel):
     def _not_a_derived_id(cls, value: str | None) -> str | None:
         if value is not None and DERIVED_ID.fullmatch(value):
             raise fail(RESERVED_ID_MESSAGE)
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_target_allowed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Checked against the stack's policy given by parse_dtmf_call_request (none given:
+        no host is allowed, as with an empty AllowedWebhookHosts)."""
+        if value is None:
+            return value
+        context = info.context if isinstance(info.context, dict) else {}
+        targets = context.get(WEBHOOK_TARGETS) or WebhookTargets(frozenset())
+        problem = targets.problem(value)
+        if problem is not None:
+            raise fail(problem)
         return value
 
     @field_validator("disable_callees_validation")
@@ -298,8 +321,17 @@ def _line_errors(error: ValidationError) -> list[InitErrorDetails]:
     return details
 
 
-def parse_dtmf_call_request(raw: object) -> DtmfCallRequest:
+#: The validation-context key of the stack's webhook policy (:class:`WebhookTargets`).
+WEBHOOK_TARGETS: Final = "webhook-targets"
+
+
+def parse_dtmf_call_request(
+    raw: object, *, webhook_targets: WebhookTargets | None = None
+) -> DtmfCallRequest:
     """Validate a decoded JSON body; raise :class:`InvalidRequest` listing every problem.
+
+    ``webhook_targets`` is the stack's webhook policy (``AllowedWebhookHosts``); without it a
+    ``webhook-url`` is refused.
 
     Only CM's kebab-case keys are accepted here (``min_digits`` is an unknown field
     pointing at ``min-digits``); cross-field rules are reported together with field
@@ -314,7 +346,9 @@ def parse_dtmf_call_request(raw: object) -> DtmfCallRequest:
             ]
         )
     try:
-        return DtmfCallRequest.model_validate(raw, by_alias=True, by_name=False)
+        return DtmfCallRequest.model_validate(
+            raw, by_alias=True, by_name=False, context={WEBHOOK_TARGETS: webhook_targets}
+        )
     except ValidationError as error:
         problems = problems_from(error, _KNOWN_KEYS, MAX_REPORTED_PROBLEMS)
         raise InvalidRequest(report(problems, error.error_count(), _FIELD_ALIASES)) from None

@@ -421,3 +421,19 @@ def assignments(fields: Mapping[str, Any]) -> tuple[str, dict[str, str], dict[st
     values = {f":f{i}": v for i, (_, v) in enumerate(present)}
     clause = ", ".join(f"#f{i} = :f{i}" for i in range(len(present)))
     return clause, names, values
+
+
+# ---------------------------------------------------------------- round 2: signed webhooks
+# The instruction's `webhook-url` is kept, like every request field, in its `request` map.
+WEBHOOK_URL_PROJECTION = "#request.#webhook, #ttl"
+WEBHOOK_URL_NAMES = {"#request": REQUEST, "#webhook": "webhook-url", "#ttl": TTL}
+
+
+def webhook_url_of(item: Mapping[str, Any], now: float) -> str | None:
+    """The `webhook-url` of a plain instruction item read with WEBHOOK_URL_PROJECTION; None
+    when it has none or is past its retention (`ttl` at or before `now`, epoch seconds)."""
+    expires = item.get(TTL)
+    if isinstance(expires, (int, float)) and expires <= now:
+        return None
+    url = (item.get(REQUEST) or {}).get("webhook-url")
+    return url if isinstance(url, str) and url else None

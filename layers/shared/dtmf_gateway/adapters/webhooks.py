@@ -1,0 +1,199 @@
+"""Webhook delivery's outside world: the signing secret, DNS, the signed POST, the retry queue.
+
+- Signing secret (Secrets Manager, through Powertools' cached provider): JSON
+  ``{"current": "whsec_...", "previous": "whsec_..."}`` (``previous`` optional; a value
+  without the ``whsec_`` prefix is its base64 part). While ``previous`` is set every delivery
+  carries both signatures, space-separated, so receivers can switch at their own pace
+  (Standard Webhooks, "Signature scheme"). Signed with the `standardwebhooks` library.
+- The POST: httpx with explicit connect and total timeouts, no redirects followed (a redirect
+  could lead anywhere: it counts as a failed attempt), no proxy from the environment.
+- The queues (`SqsWebhookQueue`, `SqsWebhookLanes`, `SqsWebhookDeadLetters`): a delivery
+  waits in the webhook queue, is attempted from its host's lane in the FIFO lanes queue, and
+  goes back to the webhook queue (delayed) to wait out its backoff, or to the DLQ after its
+  last attempt.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import httpx
+from standardwebhooks import Webhook
+
+from dtmf_gateway.settings import ConfigurationError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from mypy_boto3_sqs.client import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
+
+    from dtmf_gateway.domain.webhooks import Address
+
+USER_AGENT = "dtmf-gateway-webhooks"
+_MAX_REASON = 200
+
+
+@lru_cache(maxsize=4)
+def _signers(raw: str) -> tuple[Webhook, ...]:
+    """The current (then the previous) key of a secret value, parsed once per value."""
+    try:
+        data = json.loads(raw)
+        keys = [str(data["current"]), str(data.get("previous") or "")]
+        signers = tuple(Webhook(key) for key in keys if key.strip())
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigurationError(
+            'the webhook signing secret must be JSON {"current": "whsec_...", "previous": ...}'
+        ) from error
+    if not signers:
+        raise ConfigurationError("the webhook signing secret has no current key")
+    return signers
+
+
+class WebhookSigningSecret:
+    """The webhook signing keys through one Powertools provider (cached `max_age` seconds,
+    so a rotation reaches every function within that)."""
+
+    def __init__(self, provider: SecretsProvider, *, secret: str, max_age: int) -> None:
+        self._provider = provider
+        self._secret = secret
+        self._max_age = max_age
+
+    def signature(self, message_id: str, at: datetime, payload: str) -> str:
+        """The `webhook-signature` header: ``v1,<base64>`` per key, space-separated."""
+        raw = str(self._provider.get(self._secret, max_age=self._max_age))
+        return " ".join(s.sign(message_id, at, payload) for s in _signers(raw))
+
+
+class HttpWebhookSender:
+    """`WebhookSender`: one signed POST (Standard Webhooks headers) per call."""
+
+    def __init__(
+        self,
+        secret: WebhookSigningSecret,
+        *,
+        connect_timeout: float,
+        total_timeout: float,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._secret = secret
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(total_timeout, connect=connect_timeout),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"user-agent": USER_AGENT},
+            transport=transport,
+        )
+
+    def send(self, url: str, message_id: str, payload: str) -> str | None:
+        at = datetime.now(UTC)
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(at.timestamp())),
+            "webhook-signature": self._secret.signature(message_id, at, payload),
+        }
+        try:
+            response = self._http.post(url, content=payload.encode(), headers=headers)
+        except httpx.TimeoutException:
+            return "timeout"
+        except httpx.HTTPError as error:
+            return f"{type(error).__name__}: {str(error)[:_MAX_REASON]}"
+        if 200 <= response.status_code < 300:
+            return None
+        return f"status {response.status_code}"
+
+
+class DnsResolver:
+    """`HostResolver` through the system resolver (getaddrinfo), every address family."""
+
+    def resolve(self, host: str) -> list[Address]:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return []
+        addresses: list[Address] = []
+        for *_, sockaddr in infos:
+            try:
+                address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+            except ValueError:
+                continue
+            if address not in addresses:
+                addresses.append(address)
+        return addresses
+
+
+class SqsWebhookQueue:
+    """The webhook queue: result events from the bus, and retries waiting out their backoff
+    (message attribute `attempt`: attempts made so far; `not-before`: epoch seconds before
+    which it must not be attempted, for backoffs beyond SQS's 15-minute delay)."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._sqs = client
+        self._queue = queue_url
+
+    def defer(self, receipt_handle: str, seconds: int) -> None:
+        """Make a message visible again in `seconds` (0-43200)."""
+        self._sqs.change_message_visibility(
+            QueueUrl=self._queue, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )
+
+    def retry(self, body: str, *, attempts: int, delay_seconds: int, now: float) -> None:
+        """The event again, to be attempted in `delay_seconds` (`now`: epoch seconds)."""
+        delay = min(delay_seconds, _MAX_SQS_DELAY)
+        attributes = _number_attributes(attempt=attempts)
+        if delay_seconds > delay:
+            attributes |= _number_attributes(**{"not-before": int(now + delay_seconds)})
+        self._sqs.send_message(
+            QueueUrl=self._queue,
+            MessageBody=body,
+            DelaySeconds=delay,
+            MessageAttributes=attributes,
+        )
+
+
+class SqsWebhookLanes:
+    """The delivery lanes: a FIFO queue, one message group per host lane (lane_of)."""
+
+    def __init__(self, client: SQSClient, lanes_url: str) -> None:
+        self._sqs = client
+        self._lanes = lanes_url
+
+    def to_lane(self, body: str, *, lane: str, message_id: str, attempt: int) -> None:
+        """Queue a delivery attempt in its lane (deduplicated per webhook-id and attempt)."""
+        self._sqs.send_message(
+            QueueUrl=self._lanes,
+            MessageBody=body,
+            MessageGroupId=lane,
+            MessageDeduplicationId=f"{message_id}-{attempt}",
+            MessageAttributes=_number_attributes(attempt=attempt),
+        )
+
+
+class SqsWebhookDeadLetters:
+    """The webhook DLQ: the result event as it came, and why (attribute `reason`); a replay
+    starts its attempts afresh."""
+
+    def __init__(self, client: SQSClient, dlq_url: str) -> None:
+        self._sqs = client
+        self._dlq = dlq_url
+
+    def dead_letter(self, body: str, reason: str) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._dlq,
+            MessageBody=body,
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": reason[:_MAX_REASON] or "-"}
+            },
+        )
+
+
+_MAX_SQS_DELAY = 900  # SendMessage DelaySeconds: at most 15 minutes
+
+
+def _number_attributes(**values: int) -> dict[str, MessageAttributeValueTypeDef]:
+    return {k: {"DataType": "Number", "StringValue": str(v)} for k, v in values.items()}
