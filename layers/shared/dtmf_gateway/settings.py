@@ -47,6 +47,7 @@ class Settings:
     cm_total_timeout: float
     secrets_max_age: int
     version: str
+    digits_hash_secret: str = ""  # issue 19
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -70,6 +71,7 @@ class Settings:
             secrets_max_age=int(_number("SECRETS_MAX_AGE_SECONDS", 300)),
             # the stack's version (template Globals, the Version output); "unknown" outside Lambda
             version=os.environ.get("DTMF_GATEWAY_VERSION", "").strip() or "unknown",
+            digits_hash_secret=os.environ.get("DIGITS_HASH_SECRET", "").strip(),  # issue 19
         )
 
     def require(self, *variables: str) -> Settings:
@@ -89,6 +91,7 @@ _FIELD_OF = {
     "CM_PRODUCT_TOKEN_SECRET": "cm_product_token_secret",
     "CALLBACK_SIGNING_SECRET": "callback_signing_secret",
     "CALLBACK_BASE_URL_PARAMETER": "callback_base_url_parameter",
+    "DIGITS_HASH_SECRET": "digits_hash_secret",  # issue 19
 }
 
 

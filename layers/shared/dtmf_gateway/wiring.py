@@ -46,6 +46,7 @@ def managed_secrets() -> ManagedSecrets:
         product_token_secret=s.cm_product_token_secret,
         signing_secret=s.callback_signing_secret,
         max_age=s.secrets_max_age,
+        digits_hash_secret=s.digits_hash_secret,  # issue 19 (read only in verify mode)
     )
 
 
@@ -120,11 +121,12 @@ def placement() -> IdempotentPlacement:
         on_bookkeeping_error=_log_bookkeeping_error,
         quota=DynamoDbCalleeQuota(dynamodb(), s.table_name, limit=s.calls_per_callee_per_hour),
         calls_per_callee_per_hour=s.calls_per_callee_per_hour,
+        digit_keys=secrets,  # issue 19
     )
     persistence = DynamoDBPersistenceLayer(
         table_name=s.idempotency_table_name, boto3_client=dynamodb()
     )
-    return IdempotentPlacement(service, persistence)
+    return IdempotentPlacement(service, persistence, digit_keys=secrets)
 
 
 @cache
@@ -136,7 +138,7 @@ def record_callback() -> RecordCallback:
     store = DynamoDbCallbackStore(
         dynamodb(), s.table_name, retention=s.retention, pending_shards=s.pending_shards
     )
-    return RecordCallback(store)
+    return RecordCallback(store, digit_keys=managed_secrets())  # issue 19
 
 
 @cache

@@ -49,6 +49,10 @@ class CallView(_Kebab):
     result: CmResult | None
     queued_at: str | None = Field(alias="queued-at")
     finished_at: str | None = Field(alias="finished-at")
+    verified: bool | None = Field(
+        default=None,
+        description="digits-mode verify only: whether the callee typed the expected digits",
+    )  # issue 19
 
 
 class InstructionView(_Kebab):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dtmf_gateway.domain.calls import CmResult, Correction, Outcome
+from dtmf_gateway.domain.digits_protection import DigitsMode, protects
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.calls import StoredCall
@@ -58,6 +59,12 @@ class DtmfResultDetail(BaseModel):
         "was published as expired), `rederived` (the outcome was re-derived from CM's stored "
         "callback body)",
     )
+    # issue 19: verify mode's comparison (absent in plain and omit mode)
+    verified: bool | None = Field(
+        default=None,
+        description="present only for `digits-mode` verify: true when the callee typed valid "
+        "digits equal to `expected-digits`, else false (`digits` is then always null)",
+    )
     truncated: list[str] | None = Field(
         default=None,
         min_length=1,
@@ -71,13 +78,17 @@ class DtmfResultDetail(BaseModel):
 
     def to_json(self) -> str:
         """The event's `detail` as compact JSON (UTF-8 text; `truncated` only when set)."""
-        absent = {"truncated"} if self.truncated is None else None
-        return self.model_dump_json(by_alias=True, exclude=absent)
+        absent = {k for k in ("truncated", "verified") if getattr(self, k) is None}
+        return self.model_dump_json(by_alias=True, exclude=absent or None)
 
 
 def detail_from_call(call: StoredCall) -> DtmfResultDetail:
     """The event of an ended call; pydantic's ValidationError when the record lacks what the
     event needs (then the record is malformed: retried, never published half-empty)."""
+    protected = protects(call.digits_mode)  # issue 19: never publish protected digits
+    verified = call.verified
+    if verified is None and call.digits_mode == DigitsMode.VERIFY:
+        verified = False  # ended without a comparison (expired, unanswered)
     return DtmfResultDetail.model_validate(
         {
             "instruction-id": call.instruction_id,
@@ -85,7 +96,8 @@ def detail_from_call(call: StoredCall) -> DtmfResultDetail:
             "caller": call.caller,
             "callee": call.callee,
             "outcome": call.outcome,
-            "digits": call.digits or None,
+            "digits": None if protected else (call.digits or None),
+            "verified": verified,
             "result": call.result,
             "metadata": call.metadata,
             "queued-at": call.queued_at,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         StoredCall,
         StoredInstruction,
     )
+    from dtmf_gateway.domain.digits_protection import DigitKeys
     from dtmf_gateway.domain.events import DtmfResultDetail
     from dtmf_gateway.domain.request import DtmfCallRequest
 
@@ -91,6 +92,15 @@ class CalleeQuota(Protocol):
 class CallbackUrls(Protocol):
     def for_instruction(self, instruction_id: str) -> str:
         """The URL CM must POST the instruction's results to (token included)."""
+        ...
+
+
+class DigitKeySource(Protocol):
+    """Issue 19: the keys of the expected-digits hash (a secret, rotated like the callback
+    signing key)."""
+
+    def digit_keys(self) -> DigitKeys:
+        """The current (and previous) key; ConfigurationError when the secret is unusable."""
         ...
 
 

@@ -100,6 +100,11 @@ CALL_IDS = "call-ids"
 HELD_CALL_IDS = "held-call-ids"
 QUOTA_COUNT = "calls"
 BODY_HASH = "body-hash"
+# issue 19: protecting the typed digits, erasing personal data
+DIGITS_MODE = "digits-mode"  # on call items of a non-plain instruction (in `request` on it)
+EXPECTED_DIGITS_HASH = "expected-digits-hash"
+VERIFIED = "verified"
+ERASED_AT = "erased-at"
 
 _INSTRUCTION = "instruction"  # record-type values
 CALL_RECORD = "call"  # (public: the scans for calls filter on it)
@@ -196,6 +201,7 @@ def instruction_item(instruction: NewInstruction, retention: timedelta) -> dict[
         STALE_AFTER_SECONDS: instruction.stale_after_seconds,
         IDEMPOTENCY_KEY: instruction.idempotency_key,
         TTL: _expires(instruction.created_at, retention),
+        EXPECTED_DIGITS_HASH: instruction.expected_digits_hash,  # issue 19 (verify mode)
     }
 
 
@@ -242,7 +248,13 @@ def queued_call_fields(
         METADATA: instruction.metadata,
         QUEUED_AT: iso(instruction.created_at),
         TTL: _expires(instruction.created_at, retention),
+        DIGITS_MODE: _protected_mode(instruction.request.get(DIGITS_MODE)),  # issue 19
     }
+
+
+def _protected_mode(mode: Any) -> str | None:
+    """The digits mode a call item carries: only a protecting one (plain items unchanged)."""
+    return None if mode in (None, "plain") else str(mode)
 
 
 def pending_fields(instruction: NewInstruction, call_id: str, shards: int) -> dict[str, Any]:
@@ -283,6 +295,7 @@ def finished_fields(finish: CallFinish) -> dict[str, Any]:
         RESULT: result_text(finish.result),
         FINISHED_AT: finish.finished_at,
         CALLBACK_BODY: finish.callback_body,
+        VERIFIED: finish.verified,  # issue 19 (verify mode only)
     }
 
 
@@ -326,6 +339,7 @@ def unseen_call_fields(
         METADATA: instruction.metadata,
         QUEUED_AT: instruction.created_at,
         TTL: _expires(datetime.fromisoformat(instruction.created_at), retention),
+        DIGITS_MODE: _protected_mode(instruction.digits_mode),  # issue 19
         **finished_fields(finish),
     }
 
@@ -356,6 +370,9 @@ def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
         max_digits=request.get("max-digits"),
         regex=request.get("regex"),
         call_ids=tuple(item[CALL_IDS]) if CALL_IDS in item else None,
+        digits_mode=str(request.get(DIGITS_MODE) or "plain"),  # issue 19
+        expected_digits_hash=item.get(EXPECTED_DIGITS_HASH),
+        erased_at=item.get(ERASED_AT),
     )
 
 
@@ -397,6 +414,8 @@ def call_from_item(item: Mapping[str, Any]) -> StoredCall:
         corrects=_enum(Correction, item.get(CORRECTS)),
         callback_body=item.get(CALLBACK_BODY),
         retained_until=_moment(item.get(TTL)),
+        verified=item[VERIFIED] if isinstance(item.get(VERIFIED), bool) else None,  # issue 19
+        digits_mode=item.get(DIGITS_MODE),
     )
 
 
