@@ -120,9 +120,9 @@ def create_world() -> World:
     signing_arn = secrets.create_secret(
         Name="callback-signing", SecretString=json.dumps(SIGNING_SECRET)
     )["ARN"]
-    digits_arn = secrets.create_secret(
-        Name="digits-hash", SecretString=json.dumps(SIGNING_SECRET)
-    )["ARN"]
+    digits_arn = secrets.create_secret(Name="digits-hash", SecretString=json.dumps(SIGNING_SECRET))[
+        "ARN"
+    ]
     session.client("events").create_event_bus(Name="results")
     names = {
         "CallsTable": "calls",

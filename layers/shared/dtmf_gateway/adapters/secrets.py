@@ -54,7 +54,6 @@ class ManagedSecrets:
     def signing_keys(self) -> SigningKeys:
         return _signing_keys(str(self._provider.get(self._signing_secret, max_age=self._max_age)))
 
-
     def digit_keys(self) -> DigitKeys:
         """Issue 19: the keys of the expected-digits hash (`DigitKeySource`)."""
         if not self._digits_hash_secret:

@@ -347,9 +347,12 @@ def rederived(
     """The call's outcome and digits derived again from its stored callback body, reading
     the digits under `digits_key` (when CM turns out to send them under another key); None
     when nothing would change, or the call has no complete stored body (cut, or none)."""
-    if call.status is not CallStatus.FINISHED or call.hold is not None or not call.callback_body:
-        return None
-    if protected_from_rederiving(call, instruction):  # issue 19
+    if (
+        call.status is not CallStatus.FINISHED
+        or call.hold is not None
+        or not call.callback_body
+        or protected_from_rederiving(call, instruction)  # issue 19
+    ):
         return None
     try:
         raw = json.loads(call.callback_body)
@@ -432,6 +435,4 @@ def rederive_outcomes(
         changed.append((call.instruction_id, call.call_id, call.outcome, finish.outcome))
         if apply and store.correct(call, finish):
             written += 1
-    return RederiveReport(
-        examined=examined, changed=changed, written=written, protected=protected
-    )
+    return RederiveReport(examined=examined, changed=changed, written=written, protected=protected)

@@ -88,31 +88,33 @@ def digits_mode_problems(data: Mapping[str, Any]) -> list[FieldProblem]:
     mapping (raw or validated). Messages never echo the expected digits."""
     mode = parse_digits_mode(data.get(DIGITS_MODE_KEY) or DigitsMode.PLAIN)
     expected = data.get(EXPECTED_DIGITS_KEY)
+    problem: str | None = None
     if mode is None:
-        return []  # the field rule reports it
-    if mode is not DigitsMode.VERIFY:
+        pass  # the field rule reports it
+    elif mode is not DigitsMode.VERIFY:
         if expected is not None:
-            return [FieldProblem(EXPECTED_DIGITS_KEY, "is only allowed with digits-mode verify")]
-        return []
-    if expected is None:
-        return [FieldProblem(EXPECTED_DIGITS_KEY, "is required with digits-mode verify")]
-    if not isinstance(expected, str) or not 1 <= len(expected) <= MAX_DIGITS_LIMIT:
-        return []  # the field rule reports it
-    if not is_dtmf(expected):
-        return []  # the field rule reports it
+            problem = "is only allowed with digits-mode verify"
+    elif expected is None:
+        problem = "is required with digits-mode verify"
+    elif _is_expected_shape(expected):
+        problem = _rules_problem(data, expected)
+    return [] if problem is None else [FieldProblem(EXPECTED_DIGITS_KEY, problem)]
+
+
+def _is_expected_shape(value: object) -> bool:
+    """Whether the field rule accepts ``value`` (otherwise it reports it, not this rule)."""
+    return isinstance(value, str) and 1 <= len(value) <= MAX_DIGITS_LIMIT and is_dtmf(value)
+
+
+def _rules_problem(data: Mapping[str, Any], expected: str) -> str | None:
     rules = _rules_of(data)
-    if rules is None:
-        return []  # the digit rules themselves are invalid: their field rules report it
-    if not rules.check(expected):
-        return [
-            FieldProblem(
-                EXPECTED_DIGITS_KEY,
-                "must satisfy the instruction's own digit rules: "
-                f"{rules.min_digits} to {rules.max_digits} DTMF keys matching regex "
-                f"{rules.regex.pattern} (the callee could never type them otherwise)",
-            )
-        ]
-    return []
+    if rules is None or rules.check(expected):
+        return None  # invalid digit rules are reported by their own field rules
+    return (
+        "must satisfy the instruction's own digit rules: "
+        f"{rules.min_digits} to {rules.max_digits} DTMF keys matching regex "
+        f"{rules.regex.pattern} (the callee could never type them otherwise)"
+    )
 
 
 def _rules_of(data: Mapping[str, Any]) -> InputRules | None:
@@ -142,7 +144,7 @@ def _digits_mode(value: object) -> DigitsMode:
 
 def _expected_digits(value: str) -> str:
     """Type and keypad only; the instruction's digit rules are checked across fields."""
-    if not 1 <= len(value) <= MAX_DIGITS_LIMIT or not is_dtmf(value):
+    if not _is_expected_shape(value):
         raise fail(EXPECTED_DIGITS_RULE)
     return value
 
