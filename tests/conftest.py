@@ -120,6 +120,9 @@ class Aws:
             "CALLBACK_SIGNING_SECRET": self.signing_secret,
             "CALLBACK_BASE_URL_PARAMETER": self.base_url_parameter,
             "DIGITS_HASH_SECRET": self.digits_hash_secret,
+            # Powertools names idempotency records after AWS_LAMBDA_FUNCTION_NAME, which is
+            # unset in-process: its default then (issue 19's erasure edits those records)
+            "PLACE_CALL_FUNCTION_NAME": "test-func",
             "ALLOWED_DESTINATION_COUNTRIES": "NL,BE,DE,GB",
             "BLOCKED_NUMBER_TYPES": "PREMIUM_RATE,SHARED_COST,UAN,PERSONAL_NUMBER,PAGER,"
             "VOICEMAIL,UNKNOWN",
@@ -220,6 +223,13 @@ def cm_callback(function_env: Aws) -> Any:
     from devtools.lambdas import load_function
 
     return load_function("cm_callback")
+
+
+@pytest.fixture
+def erase_personal_data(function_env: Aws) -> Any:
+    from devtools.lambdas import load_function
+
+    return load_function("erase_personal_data")
 
 
 @pytest.fixture

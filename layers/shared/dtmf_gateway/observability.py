@@ -38,6 +38,7 @@ MetricName = Literal[
     "CallsExpired",
     "ExpiryBacklogLeft",
     "ResultsConsumed",
+    "PersonalDataErased",  # issue 19
 ]
 # Each metric's own dimension besides `service` (None: `service` only).
 METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
@@ -61,6 +62,7 @@ METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
     "CallsExpired": None,
     "ExpiryBacklogLeft": None,
     "ResultsConsumed": None,
+    "PersonalDataErased": None,
 }
 
 

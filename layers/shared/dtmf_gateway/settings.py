@@ -48,6 +48,7 @@ class Settings:
     secrets_max_age: int
     version: str
     digits_hash_secret: str = ""  # issue 19
+    place_call_function_name: str = ""  # issue 19: whose idempotency records erasure edits
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -72,6 +73,7 @@ class Settings:
             # the stack's version (template Globals, the Version output); "unknown" outside Lambda
             version=os.environ.get("DTMF_GATEWAY_VERSION", "").strip() or "unknown",
             digits_hash_secret=os.environ.get("DIGITS_HASH_SECRET", "").strip(),  # issue 19
+            place_call_function_name=os.environ.get("PLACE_CALL_FUNCTION_NAME", "").strip(),
         )
 
     def require(self, *variables: str) -> Settings:
@@ -92,6 +94,7 @@ _FIELD_OF = {
     "CALLBACK_SIGNING_SECRET": "callback_signing_secret",
     "CALLBACK_BASE_URL_PARAMETER": "callback_base_url_parameter",
     "DIGITS_HASH_SECRET": "digits_hash_secret",  # issue 19
+    "PLACE_CALL_FUNCTION_NAME": "place_call_function_name",
 }
 
 

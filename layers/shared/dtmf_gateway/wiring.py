@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from dtmf_gateway.adapters.secrets import ManagedSecrets, SignedCallbackUrls
     from dtmf_gateway.api.placement import IdempotentPlacement
     from dtmf_gateway.domain.callbacks import RecordCallback
+    from dtmf_gateway.domain.erasure import EraseInstruction
     from dtmf_gateway.domain.policy import DialPolicy
     from dtmf_gateway.domain.reading import ReadInstruction
 
@@ -133,6 +134,7 @@ def placement() -> IdempotentPlacement:
 def record_callback() -> RecordCallback:
     from dtmf_gateway.adapters.dynamodb.callback_store import DynamoDbCallbackStore
     from dtmf_gateway.domain.callbacks import RecordCallback
+    from dtmf_gateway.domain.erasure import EraseInstruction
 
     s = settings().require("TABLE_NAME")
     store = DynamoDbCallbackStore(
@@ -172,3 +174,22 @@ def pending_calls() -> DynamoDbPendingCalls:
 
     s = settings().require("TABLE_NAME")
     return DynamoDbPendingCalls(dynamodb(), s.table_name, shards=s.pending_shards)
+
+
+@cache
+def erase_instruction() -> EraseInstruction:
+    """Issue 19: `DELETE /v1/dtmf-calls/{id}/personal-data`."""
+    from dtmf_gateway.adapters.dynamodb.erasure_store import DynamoDbErasureStore
+    from dtmf_gateway.adapters.dynamodb.reader import DynamoDbInstructionReader
+    from dtmf_gateway.domain.erasure import EraseInstruction
+
+    s = settings().require("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "PLACE_CALL_FUNCTION_NAME")
+    return EraseInstruction(
+        DynamoDbInstructionReader(dynamodb(), s.table_name),
+        DynamoDbErasureStore(
+            dynamodb(),
+            s.table_name,
+            idempotency_table_name=s.idempotency_table_name,
+            placement_function_name=s.place_call_function_name,
+        ),
+    )

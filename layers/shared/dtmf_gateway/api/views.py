@@ -62,6 +62,8 @@ def _call_view(call: StoredCall) -> CallView:
 def instruction_view(state: InstructionState) -> InstructionView:
     instruction = state.instruction
     reason = {"status_reason": instruction.status_reason} if instruction.status_reason else {}
+    if instruction.erased_at is not None:  # issue 19
+        reason["erased_at"] = instruction.erased_at
     return InstructionView(
         instruction_id=instruction.instruction_id,
         status=state.status.value,

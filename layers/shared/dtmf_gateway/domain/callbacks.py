@@ -335,7 +335,7 @@ class RecordCallback:
 def _matching_callee(instruction: StoredInstruction, callee: str | None) -> str | None:
     """The instruction's own E.164 form of the callback's callee, if it is one we asked for
     (CM may format the number differently: `+31…`, `0031…`, `31…`, `06…`)."""
-    return matching_callee(instruction.callees, callee)
+    return matching_callee([c for c in instruction.callees if c is not None], callee)
 
 
 # ---------------------------------------------------------------- re-deriving outcomes

@@ -143,8 +143,8 @@ class StoredInstruction:
     instruction_id: str
     owner: str
     status: InstructionStatus  # as stored; the status clients see is derived (domain.reading)
-    caller: str
-    callees: tuple[str, ...]
+    caller: str | None  # None once erased (issue 19)
+    callees: tuple[str | None, ...]  # each None once erased
     metadata: dict[str, str]
     created_at: str  # ISO-8601 UTC, as written (see iso)
     status_reason: str | None = None  # why placing ended without calls (CM's reason)
@@ -157,6 +157,7 @@ class StoredInstruction:
     digits_mode: str = "plain"  # DigitsMode value (domain.digits_protection)
     expected_digits_hash: str | None = None  # verify mode: the keyed hash, never the digits
     erased_at: str | None = None  # ISO-8601 UTC: personal data erased (domain.erasure)
+    idempotency_key: str | None = None  # the Idempotency-Key it was placed with, if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,10 @@ class DtmfResultDetail(BaseModel):
     schema_version: Literal["1"] = Field(default="1", alias="schema-version")
     instruction_id: str = Field(alias="instruction-id", min_length=1, max_length=64)
     call_id: str = Field(alias="call-id", min_length=1, max_length=64)
-    caller: str = Field(pattern=_E164)
-    callee: str = Field(pattern=_E164)
+    # null only once the instruction's personal data was erased (issue 19): a result that
+    # arrives after the erasure is published without the numbers
+    caller: str | None = Field(pattern=_E164, description="E.164; null once erased")
+    callee: str | None = Field(pattern=_E164, description="E.164; null once erased")
     outcome: Outcome
     digits: str | None = Field(
         description="what the callee typed on the last attempt; null when nothing", max_length=256

@@ -104,6 +104,24 @@ class DigitKeySource(Protocol):
         ...
 
 
+class ErasureStore(Protocol):
+    """Issue 19: what erasing an instruction's personal data writes (each step idempotent)."""
+
+    def erase_instruction(self, instruction_id: str, erased_at: str) -> None:
+        """Remove the numbers, prompts, metadata and expected-digits hash of the instruction
+        item, and mark it erased at ``erased_at`` (ISO-8601 UTC; an earlier mark stays)."""
+        ...
+
+    def erase_call(self, instruction_id: str, call_id: str) -> None:
+        """Remove the numbers, digits, metadata and stored callback body of one call."""
+        ...
+
+    def erase_idempotency_record(self, owner: str, idempotency_key: str) -> None:
+        """Remove the numbers from the answer stored under (owner, Idempotency-Key), so a
+        replay cannot bring them back; a no-op when no answer is stored."""
+        ...
+
+
 class CallbackStore(Protocol):
     """What recording a callback reads and writes."""
 

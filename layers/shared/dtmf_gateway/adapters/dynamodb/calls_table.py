@@ -344,6 +344,21 @@ def unseen_call_fields(
     }
 
 
+# ---------------------------------------------------------------- erasure (issue 19)
+
+#: What erasing removes from the instruction item: the caller, the keyed hash of the expected
+#: digits, and the personal keys of its `request` map (numbers and prompts).
+ERASED_REQUEST_KEYS = ("callee", "callees", "caller", "prompt", "valid-prompt", "invalid-prompt")
+ERASED_INSTRUCTION_ATTRIBUTES = (CALLER, EXPECTED_DIGITS_HASH)
+#: What erasing removes from a call item.
+ERASED_CALL_ATTRIBUTES = (CALLER, CALLEE, DIGITS, CALLBACK_BODY)
+
+
+def erased_callees(count: int) -> list[None]:
+    """The instruction's callees once erased: as many nulls (their order and count stay)."""
+    return [None] * count
+
+
 # ---------------------------------------------------------------- items → records
 
 
@@ -361,7 +376,7 @@ def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
         instruction_id=item[INSTRUCTION_ID],
         owner=item.get(OWNER, ""),
         status=InstructionStatus(item[STATUS]),
-        caller=item[CALLER],
+        caller=item.get(CALLER),  # absent once erased (issue 19)
         callees=tuple(item.get(CALLEES, [])),
         metadata=item.get(METADATA, {}),
         created_at=item[CREATED_AT],
@@ -373,6 +388,7 @@ def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
         digits_mode=str(request.get(DIGITS_MODE) or "plain"),  # issue 19
         expected_digits_hash=item.get(EXPECTED_DIGITS_HASH),
         erased_at=item.get(ERASED_AT),
+        idempotency_key=item.get(IDEMPOTENCY_KEY),
     )
 
 
