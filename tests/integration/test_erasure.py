@@ -63,9 +63,9 @@ def test_the_record_id_formula_is_powertools_own(place_call: Any, function_env: 
     placed_with = IdempotentPlacement._place_once
     owner = json.loads(json.dumps(rest_event("place_call.json")))["requestContext"]["identity"]
 
-    assert erasure_store.PLACEMENT_FUNCTION == (
+    assert (
         f"{placed_with.__module__}.{placed_with.__qualname__}"
-    )
+    ) == erasure_store.PLACEMENT_FUNCTION
     ids = {i["id"]["S"] for i in _idempotency_items(function_env)}
     expected = erasure_store.idempotency_record_id("test-func", owner["userArn"], "formula-key")
     assert ids == {expected}

@@ -134,7 +134,6 @@ def placement() -> IdempotentPlacement:
 def record_callback() -> RecordCallback:
     from dtmf_gateway.adapters.dynamodb.callback_store import DynamoDbCallbackStore
     from dtmf_gateway.domain.callbacks import RecordCallback
-    from dtmf_gateway.domain.erasure import EraseInstruction
 
     s = settings().require("TABLE_NAME")
     store = DynamoDbCallbackStore(

@@ -64,9 +64,7 @@ def erased_answer(data: Any) -> Any:
     return {**data, "body": body}
 
 
-def erase_call_item(
-    client: DynamoDBClient, table: str, instruction_id: str, call_id: str
-) -> None:
+def erase_call_item(client: DynamoDBClient, table: str, instruction_id: str, call_id: str) -> None:
     """One UpdateItem removing a call item's personal data (a no-op when it is gone)."""
     names = {"#pk": PK, "#meta": METADATA}
     names |= {f"#a{i}": a for i, a in enumerate(ERASED_CALL_ATTRIBUTES)}
