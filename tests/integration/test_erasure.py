@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from devtools.cm import queued
 from devtools.lambdas import LambdaContext
 from devtools.streams import StreamReader
 from dtmf_gateway.adapters.dynamodb import erasure_store
 from dtmf_gateway.api.placement import IdempotentPlacement
+from scripts import erase_number
 from tests.conftest import REGION
 from tests.integration.test_callback_handler import (
     INSTRUCTION,
@@ -244,3 +246,68 @@ def test_erase_in_a_protected_mode_removes_the_expected_digits_hash(
     assert "v1:" not in json.dumps(function_env.items())
     if mode == "verify":
         assert view["calls"][0]["verified"] is True  # an outcome: it stays
+
+
+def test_an_erasure_that_lands_while_placing_is_not_undone_by_the_placement(
+    place_call: Any, cm: Any, erase_personal_data: Any, function_env: Any
+) -> None:
+    def erase_then_queue(body: dict[str, Any]) -> Any:
+        assert erase(erase_personal_data).status == 200  # the instruction is `placing` now
+        return queued(body)
+
+    cm.replies = [erase_then_queue]
+
+    placed = post(place_call, sample_body())
+
+    assert placed.status == 202
+    [call] = [i for i in function_env.items() if i.get("record-type") == "call"]
+    assert call["status"] == "queued"
+    assert "callee" not in call and "caller" not in call
+    assert call["metadata"] == {}
+
+
+# ---------------------------------------------------------------- erase by number
+
+
+def test_erase_by_number_erases_only_that_principals_instructions_with_it(
+    place_call: Any, cm: Any, function_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owner = rest_event("place_call.json")["requestContext"]["identity"]["userArn"]
+    post(place_call, {**sample_body(), "instruction-id": "a"})
+    post(place_call, {**sample_body(), "instruction-id": "b", "callee": "+31687654321"})
+    post(
+        place_call,
+        {**sample_body(), "instruction-id": "c", "callee": "+31687654321", "caller": CALLEE},
+    )
+    post(place_call, {**sample_body(), "instruction-id": "d"}, user_arn=OTHER_ARN)
+    args = [
+        "--owner",
+        owner,
+        "--number",
+        "+31 6 1234 5678",  # any form: written as E.164
+        "--table",
+        function_env.table_name,
+        "--idempotency-table",
+        function_env.idempotency_table_name,
+        "--place-call-function",
+        "test-func",
+    ]
+
+    capsys.readouterr()  # the placements' own output
+    assert erase_number.main(args) == 0  # dry run
+    assert capsys.readouterr().out.splitlines() == [
+        "a",
+        "c",
+        "2 instructions to erase; dry run, nothing erased (use --apply)",
+    ]
+    assert all("erased-at" not in i for i in function_env.items())
+
+    assert erase_number.main([*args, "--apply"]) == 0
+    erased = {i["instruction-id"] for i in function_env.items() if "erased-at" in i}
+    assert erased == {"a", "c"}
+    assert "+31687654321" in json.dumps(function_env.items())  # b (and c's other number gone)
+    by_id = {i["instruction-id"]: i for i in function_env.items() if i["sk"] == "instruction"}
+    assert by_id["b"]["destinations"] == ["+31687654321"]
+    assert by_id["d"]["destinations"] == [CALLEE]  # another principal's: untouched
+    assert erase_number.main([*args, "--apply"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "0 instructions erased"

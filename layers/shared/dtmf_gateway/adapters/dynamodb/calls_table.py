@@ -107,6 +107,7 @@ VERIFIED = "verified"
 ERASED_AT = "erased-at"
 
 _INSTRUCTION = "instruction"  # record-type values
+INSTRUCTION_RECORD = _INSTRUCTION  # (public: erase by number scans for it, issue 19)
 CALL_RECORD = "call"  # (public: the scans for calls filter on it)
 KEY_CLAIM_RECORD = "key-claim"  # (public: the conditions on the instruction slot test it)
 
