@@ -75,6 +75,7 @@ def test_verify_and_omit_keep_no_digits_anywhere(
     for secret in (EXPECTED, WRONG, OMITTED):
         assert secret not in everything
     assert "v1:" in everything  # the keyed hash of the expected digits is what is kept
+    assert '"message":"call finished"' in everything.replace(" ", "")  # the logs were read
 
 
 def test_erase_then_replay_brings_nothing_back(
