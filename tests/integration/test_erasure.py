@@ -201,6 +201,7 @@ def test_a_result_after_erase_is_recorded_and_published_without_personal_data(
         {},
     )
     assert detail["outcome"] == "input-received"
+    assert detail["erased-at"] == read(get_call).body["erased-at"]
     for personal in PERSONAL:
         assert personal not in _everything(function_env)
 

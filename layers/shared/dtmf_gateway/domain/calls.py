@@ -184,6 +184,7 @@ class StoredCall:
     # issue 19: verify mode's comparison, and the instruction's digits mode (non-plain only)
     verified: bool | None = None
     digits_mode: str | None = None
+    erased_at: str | None = None  # the instruction's personal data was erased (numbers gone)
 
     @property
     def ended(self) -> bool:

@@ -56,7 +56,7 @@ class EraseInstruction:
         erased_at = instruction.erased_at or iso(self._clock())
         self._store.erase_instruction(instruction_id, erased_at)
         for call in calls:
-            self._store.erase_call(instruction_id, call.call_id)
+            self._store.erase_call(instruction_id, call.call_id, erased_at)
         if instruction.idempotency_key is not None:
             self._store.erase_idempotency_record(instruction.owner, instruction.idempotency_key)
         return self._read.read(instruction_id, owner=owner)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dtmf_gateway.domain.calls import CmResult, Correction, Outcome
 from dtmf_gateway.domain.digits_protection import DigitsMode, protects
@@ -21,6 +21,7 @@ EVENT_SOURCE = "dtmf-gateway"
 DETAIL_TYPE = "DTMF Result"
 
 _E164 = r"^\+[1-9][0-9]{6,14}$"
+_NUMBERS = ("caller", "callee")
 _ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 
 
@@ -37,10 +38,10 @@ class DtmfResultDetail(BaseModel):
     schema_version: Literal["1"] = Field(default="1", alias="schema-version")
     instruction_id: str = Field(alias="instruction-id", min_length=1, max_length=64)
     call_id: str = Field(alias="call-id", min_length=1, max_length=64)
-    # null only once the instruction's personal data was erased (issue 19): a result that
-    # arrives after the erasure is published without the numbers
-    caller: str | None = Field(pattern=_E164, description="E.164; null once erased")
-    callee: str | None = Field(pattern=_E164, description="E.164; null once erased")
+    # null only once the instruction's personal data was erased (`erased-at` set, issue 19):
+    # a result that arrives after the erasure is published without the numbers
+    caller: str | None = Field(pattern=_E164, description="E.164; null only with `erased-at`")
+    callee: str | None = Field(pattern=_E164, description="E.164; null only with `erased-at`")
     outcome: Outcome
     digits: str | None = Field(
         description="what the callee typed on the last attempt; null when nothing", max_length=256
@@ -67,6 +68,13 @@ class DtmfResultDetail(BaseModel):
         description="present only for `digits-mode` verify: true when the callee typed valid "
         "digits equal to `expected-digits`, else false (`digits` is then always null)",
     )
+    erased_at: str | None = Field(
+        default=None,
+        alias="erased-at",
+        pattern=_ISO_UTC,
+        description="present only when the instruction's personal data was erased before this "
+        "result was published: `caller`, `callee`, `digits` are then null, `metadata` empty",
+    )
     truncated: list[str] | None = Field(
         default=None,
         min_length=1,
@@ -78,9 +86,19 @@ class DtmfResultDetail(BaseModel):
         ),
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_unless_erased(cls, data: Any) -> Any:
+        """Issue 19: the numbers may be null only once erased; otherwise a null number is a
+        missing one (the stored call is malformed: set aside, never published half-empty)."""
+        if not isinstance(data, dict) or data.get("erased-at") or data.get("erased_at"):
+            return data
+        return {k: v for k, v in data.items() if not (k in _NUMBERS and v is None)}
+
     def to_json(self) -> str:
         """The event's `detail` as compact JSON (UTF-8 text; `truncated` only when set)."""
-        absent = {k for k in ("truncated", "verified") if getattr(self, k) is None}
+        optional = ("truncated", "verified", "erased_at")
+        absent = {k for k in optional if getattr(self, k) is None}
         return self.model_dump_json(by_alias=True, exclude=absent or None)
 
 
@@ -100,6 +118,7 @@ def detail_from_call(call: StoredCall) -> DtmfResultDetail:
             "outcome": call.outcome,
             "digits": None if protected else (call.digits or None),
             "verified": verified,
+            "erased-at": call.erased_at,
             "result": call.result,
             "metadata": call.metadata,
             "queued-at": call.queued_at,

@@ -112,8 +112,9 @@ class ErasureStore(Protocol):
         item, and mark it erased at ``erased_at`` (ISO-8601 UTC; an earlier mark stays)."""
         ...
 
-    def erase_call(self, instruction_id: str, call_id: str) -> None:
-        """Remove the numbers, digits, metadata and stored callback body of one call."""
+    def erase_call(self, instruction_id: str, call_id: str, erased_at: str) -> None:
+        """Remove the numbers, digits, metadata and stored callback body of one call, and
+        mark it erased at ``erased_at`` (an earlier mark stays)."""
         ...
 
     def erase_idempotency_record(self, owner: str, idempotency_key: str) -> None:

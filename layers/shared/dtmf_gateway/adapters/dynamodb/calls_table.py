@@ -433,6 +433,7 @@ def call_from_item(item: Mapping[str, Any]) -> StoredCall:
         retained_until=_moment(item.get(TTL)),
         verified=item[VERIFIED] if isinstance(item.get(VERIFIED), bool) else None,  # issue 19
         digits_mode=item.get(DIGITS_MODE),
+        erased_at=item.get(ERASED_AT),
     )
 
 

@@ -64,19 +64,23 @@ def erased_answer(data: Any) -> Any:
     return {**data, "body": body}
 
 
-def erase_call_item(client: DynamoDBClient, table: str, instruction_id: str, call_id: str) -> None:
-    """One UpdateItem removing a call item's personal data (a no-op when it is gone)."""
-    names = {"#pk": PK, "#meta": METADATA}
+def erase_call_item(
+    client: DynamoDBClient, table: str, instruction_id: str, call_id: str, erased_at: str
+) -> None:
+    """One UpdateItem removing a call item's personal data and marking it erased at
+    `erased_at` (an earlier mark stays); a no-op when the item is gone."""
+    names = {"#pk": PK, "#meta": METADATA, "#erased": ERASED_AT}
     names |= {f"#a{i}": a for i, a in enumerate(ERASED_CALL_ATTRIBUTES)}
     removed = ", ".join(f"#a{i}" for i in range(len(ERASED_CALL_ATTRIBUTES)))
     try:
         client.update_item(
             TableName=table,
             Key=call_key(instruction_id, call_id),
-            UpdateExpression=f"SET #meta = :empty REMOVE {removed}",
+            UpdateExpression="SET #meta = :empty, #erased = if_not_exists(#erased, :at) "
+            f"REMOVE {removed}",
             ConditionExpression="attribute_exists(#pk)",
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item({":empty": {}}),
+            ExpressionAttributeValues=to_item({":empty": {}, ":at": erased_at}),
         )
     except ClientError as error:
         if not is_conditional_failure(error):
@@ -129,8 +133,8 @@ class DynamoDbErasureStore:
             if not is_conditional_failure(error):  # gone meanwhile (TTL): nothing to erase
                 raise
 
-    def erase_call(self, instruction_id: str, call_id: str) -> None:
-        erase_call_item(self._ddb, self._table, instruction_id, call_id)
+    def erase_call(self, instruction_id: str, call_id: str, erased_at: str) -> None:
+        erase_call_item(self._ddb, self._table, instruction_id, call_id, erased_at)
 
     def erase_idempotency_record(self, owner: str, idempotency_key: str) -> None:
         key = {"id": {"S": idempotency_record_id(self._placement_function, owner, idempotency_key)}}

@@ -177,19 +177,20 @@ class DynamoDbInstructionStore:
                 set_fields(self._ddb, self._table, key, described, only_if_new=False)
         self._record_call_ids(instruction.instruction_id, [c.call_id or "" for c in calls])
 
-    def _scrub_calls(self, instruction_id: str, call_ids: list[str]) -> None:
+    def _scrub_calls(self, instruction_id: str, call_ids: list[str], erased_at: str) -> None:
         """Issue 19: the instruction's personal data was erased while it was being placed:
         remove from the calls just written what the erasure removes (numbers, metadata)."""
         for call_id in call_ids:
-            erase_call_item(self._ddb, self._table, instruction_id, call_id)
+            erase_call_item(self._ddb, self._table, instruction_id, call_id, erased_at)
 
     def _record_call_ids(self, instruction_id: str, call_ids: list[str]) -> None:
         """Name the placement's calls on the instruction (one write per placement): from
         now on a callback for another call id is refused. Calls whose callbacks overtook
         the placement (held) are released when they are among them, else set aside."""
         response = self._set_on_instruction(instruction_id, placement_recorded_fields(call_ids))
-        if ERASED_AT in response.get("Attributes", {}):  # issue 19: erased while placing
-            self._scrub_calls(instruction_id, call_ids)
+        erased = from_item(response.get("Attributes", {})).get(ERASED_AT)
+        if erased:  # issue 19: erased while placing
+            self._scrub_calls(instruction_id, call_ids, str(erased))
         recorded = {c.lower() for c in call_ids}
         for held in sorted(held_call_ids(from_item(response.get("Attributes", {})))):
             settle_held_call(
