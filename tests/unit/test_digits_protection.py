@@ -6,7 +6,9 @@ import hashlib
 import json
 
 import pytest
+from pydantic import ValidationError
 
+from dtmf_gateway.domain.calls import CallStatus, Outcome, StoredCall
 from dtmf_gateway.domain.digits_protection import (
     REDACTED_KEY,
     DigitKeys,
@@ -18,6 +20,7 @@ from dtmf_gateway.domain.digits_protection import (
     protects,
     redacted_body,
 )
+from dtmf_gateway.domain.events import detail_from_call
 
 KEYS = DigitKeys(current=b"c" * 32)
 
@@ -86,3 +89,47 @@ def test_the_rule_stays_silent_when_the_digit_rules_themselves_are_invalid() -> 
     data = {"digits-mode": "verify", "expected-digits": "1234", "regex": "("}
 
     assert digits_mode_problems(data) == []  # the regex field rule reports it
+
+
+def _call(**overrides: object) -> StoredCall:
+    values: dict[str, object] = {
+        "instruction_id": "i",
+        "call_id": "c",
+        "caller": "+31201234567",
+        "callee": "+31612345678",
+        "status": CallStatus.EXPIRED,
+        "outcome": Outcome.EXPIRED,
+        "queued_at": "2026-11-30T00:00:00.000Z",
+        "finished_at": "2026-11-30T00:05:00.000Z",
+        **overrides,
+    }
+    return StoredCall(**values)  # type: ignore[arg-type]
+
+
+def test_an_expired_verify_call_is_published_not_verified_and_plain_has_no_verified() -> None:
+    verify = detail_from_call(_call(digits_mode="verify"))
+    plain = detail_from_call(_call())
+
+    assert verify.verified is False
+    assert '"verified":false' in verify.to_json()
+    assert plain.verified is None
+    assert "verified" not in plain.to_json()
+
+
+def test_digits_stored_under_a_protecting_mode_are_never_published() -> None:
+    leaked = _call(
+        status=CallStatus.FINISHED,
+        outcome=Outcome.INPUT_RECEIVED,
+        digits="1234",
+        digits_mode="omit",
+    )
+
+    assert detail_from_call(leaked).digits is None
+
+
+def test_numbers_may_be_null_only_once_erased() -> None:
+    erased = detail_from_call(_call(caller=None, callee=None, erased_at="2026-11-30T01:00:00.000Z"))
+
+    assert (erased.caller, erased.callee) == (None, None)
+    with pytest.raises(ValidationError, match="callee"):
+        detail_from_call(_call(callee=None))
