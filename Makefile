@@ -136,6 +136,13 @@ rederive: $(STAMP_DEV)  ## re-derive outcomes from stored callback bodies: FROM=
 		$(if $(DIGITS_KEY),--digits-key "$(DIGITS_KEY)") $(if $(APPLY),--apply) \
 		$(if $(TABLE),--table "$(TABLE)")
 
+.PHONY: erase-number
+erase-number: $(STAMP_DEV)  ## erase a principal's instructions to/from a number: OWNER=… NUMBER=… [APPLY=1] [TABLE=…] [IDEMPOTENCY_TABLE=…] [PLACE_CALL_FUNCTION=…] (dry run without APPLY)
+	$(VENV)/bin/python scripts/erase_number.py --owner "$(OWNER)" --number "$(NUMBER)" \
+		$(if $(APPLY),--apply) $(if $(TABLE),--table "$(TABLE)") \
+		$(if $(IDEMPOTENCY_TABLE),--idempotency-table "$(IDEMPOTENCY_TABLE)") \
+		$(if $(PLACE_CALL_FUNCTION),--place-call-function "$(PLACE_CALL_FUNCTION)")
+
 schema: $(STAMP_DEV)  ## regenerate schemas/ (event JSON Schema + template copy, OpenAPI) from the models
 	$(PY) scripts/generate_schema.py
 	$(PY) scripts/generate_openapi.py

@@ -120,12 +120,16 @@ def create_world() -> World:
     signing_arn = secrets.create_secret(
         Name="callback-signing", SecretString=json.dumps(SIGNING_SECRET)
     )["ARN"]
+    digits_arn = secrets.create_secret(Name="digits-hash", SecretString=json.dumps(SIGNING_SECRET))[
+        "ARN"
+    ]
     session.client("events").create_event_bus(Name="results")
     names = {
         "CallsTable": "calls",
         "IdempotencyTable": "idempotency",
         "CmProductTokenSecret": token_arn,
         "CallbackSigningSecret": signing_arn,
+        "DigitsHashSecret": digits_arn,
         "ResultBus": "results",
     }
     parameter = function_environment("place_call", names)["CALLBACK_BASE_URL_PARAMETER"]

@@ -54,6 +54,7 @@ from dtmf_gateway.domain.request_limits import (  # noqa: E402
 
 OPENAPI_FILE = ROOT / "schemas" / "openapi.json"
 PLACE, GET, CALLBACK = "placeDtmfCall", "getDtmfCall", "receiveCmCallback"
+ERASE = "eraseDtmfCallPersonalData"  # issue 19
 EXAMPLE_ID = "order-7781-pin"
 EXAMPLE_CALL_ID = "a7bd3b2e-2a6f-4c3e-9c1f-0d7e5f2b8a11"
 
@@ -93,6 +94,24 @@ def build() -> APIGatewayRestResolver:
         tags=["calls"],
     )
     def get_call(instruction_id: str) -> InstructionView:
+        raise NotImplementedError
+
+    @app.delete(
+        "/v1/dtmf-calls/<instruction_id>/personal-data",
+        operation_id=ERASE,
+        summary="Erase an instruction's personal data",
+        description="Numbers (callee, callees, caller), digits, prompts, metadata and stored "
+        "callback bodies are removed; ids, statuses, outcomes and times stay. Idempotent. "
+        "SigV4 (service execute-api); only the principal that placed it.",
+        responses={
+            200: {
+                "description": "erased (or erased before): the instruction with `erased-at`",
+                "content": {JSON: {"model": InstructionView}},
+            },
+        },
+        tags=["calls"],
+    )
+    def erase_personal_data(instruction_id: str) -> InstructionView:
         raise NotImplementedError
 
     @app.post(
@@ -143,6 +162,7 @@ _GATEWAY = {
 _GATEWAY_STATUSES = {
     PLACE: (403, 429, 500, 502, 504),
     GET: (403, 429, 500, 502, 504),
+    ERASE: (403, 429, 500, 502, 504),
     CALLBACK: (429, 500, 502, 504),
 }
 _GATEWAY_EXAMPLES = {
@@ -191,6 +211,7 @@ def _answers() -> dict[str, list[problems.ProblemAnswer]]:
     return {
         PLACE: placing,
         GET: problems.documented_answers(catalogues.read_problems()),
+        ERASE: problems.documented_answers(catalogues.read_problems()),
         CALLBACK: problems.documented_answers(catalogues.callback_problems()),
     }
 

@@ -7,7 +7,9 @@
 finished in [from, to), parses its stored CM body again (digits read under `--digits-key`)
 and lists the calls whose outcome or digits would change. A dry run by default; `--apply`
 writes each change as a correction (`revision` + 1, `corrects: rederived`), which the outbox
-publishes as a correcting `DTMF Result`. Running it again changes nothing. Uses the standard
+publishes as a correcting `DTMF Result`. Running it again changes nothing. Calls whose digits
+were not kept (`digits-mode` omit/verify) or whose personal data was erased are left alone and
+counted as "not re-derivable". Uses the standard
 AWS credentials and `AWS_ENDPOINT_URL*` variables; needs dynamodb:Scan, GetItem, UpdateItem.
 """
 
@@ -60,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{instruction_id} {call_id}: {was} -> {now}")
     mode = "written" if args.apply else "dry run, nothing written (use --apply)"
     counts = f"{report.examined} finished calls, {len(report.changed)} to correct"
+    if report.protected:
+        counts += f", {report.protected} not re-derivable (digits not kept, or erased)"
     print(f"{counts}, {report.written} {mode}")
     return 0
 

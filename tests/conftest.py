@@ -27,6 +27,7 @@ REGION = "eu-west-1"
 STACK = "dtmf-test"
 SIGNING_KEY = "k" * 48
 PREVIOUS_SIGNING_KEY = "p" * 48
+DIGITS_HASH_KEY = "d" * 48  # issue 19: the expected-digits hash key
 PRODUCT_TOKEN = "6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21"
 CALLBACK_BASE_URL = "https://dtmf.example.com"
 
@@ -108,6 +109,7 @@ class Aws:
     dynamodb: Any
     secrets: Any
     ssm: Any
+    digits_hash_secret: str = ""  # issue 19
 
     def env(self) -> dict[str, str]:
         return {
@@ -117,6 +119,10 @@ class Aws:
             "CM_PRODUCT_TOKEN_SECRET": self.product_token_secret,
             "CALLBACK_SIGNING_SECRET": self.signing_secret,
             "CALLBACK_BASE_URL_PARAMETER": self.base_url_parameter,
+            "DIGITS_HASH_SECRET": self.digits_hash_secret,
+            # Powertools names idempotency records after AWS_LAMBDA_FUNCTION_NAME, which is
+            # unset in-process: its default then (issue 19's erasure edits those records)
+            "PLACE_CALL_FUNCTION_NAME": "test-func",
             "ALLOWED_DESTINATION_COUNTRIES": "NL,BE,DE,GB",
             "BLOCKED_NUMBER_TYPES": "PREMIUM_RATE,SHARED_COST,UAN,PERSONAL_NUMBER,PAGER,"
             "VOICEMAIL,UNKNOWN",
@@ -151,9 +157,14 @@ def aws() -> Iterator[Aws]:
             Name="callback-signing",
             SecretString=json.dumps({"current": SIGNING_KEY, "previous": PREVIOUS_SIGNING_KEY}),
         )["ARN"]
+        digits_arn = secrets.create_secret(
+            Name="digits-hash",
+            SecretString=json.dumps({"current": DIGITS_HASH_KEY, "previous": ""}),
+        )["ARN"]
         parameter = f"/{STACK}/callback-base-url"
         ssm.put_parameter(Name=parameter, Value=CALLBACK_BASE_URL, Type="String")
         yield Aws(
+            digits_hash_secret=digits_arn,
             table_name="calls",
             idempotency_table_name="idempotency",
             product_token_secret=token_arn,
@@ -212,6 +223,13 @@ def cm_callback(function_env: Aws) -> Any:
     from devtools.lambdas import load_function
 
     return load_function("cm_callback")
+
+
+@pytest.fixture
+def erase_personal_data(function_env: Aws) -> Any:
+    from devtools.lambdas import load_function
+
+    return load_function("erase_personal_data")
 
 
 @pytest.fixture

@@ -46,7 +46,12 @@ ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = ROOT / "schemas" / "openapi.json"
 SEED = 13
 #: Generated requests per operation and mode (positive, negative), and stateful scenarios.
-EXAMPLES = {"placeDtmfCall": 60, "getDtmfCall": 20, "receiveCmCallback": 20}
+EXAMPLES = {
+    "placeDtmfCall": 60,
+    "getDtmfCall": 20,
+    "receiveCmCallback": 20,
+    "eraseDtmfCallPersonalData": 20,  # issue 19
+}
 STATEFUL_SCENARIOS = 10
 STATEFUL_STEPS = 4
 CHECKS = [

@@ -34,6 +34,7 @@ SHELL_CREDENTIALS = {
 SAMPLES = {
     "PlaceCallFunction": "place_call.json",
     "GetCallFunction": "get_call.json",
+    "ErasePersonalDataFunction": "erase_personal_data.json",
     "CmCallbackFunction": "cm_callback.json",
     "PublishResultsFunction": "publish_results.json",
     "ExpireCallsFunction": "expire_calls.json",
@@ -45,6 +46,7 @@ SAMPLES = {
 CALLS_AWS = {
     "PlaceCallFunction",
     "GetCallFunction",
+    "ErasePersonalDataFunction",
     "CmCallbackFunction",
     "PublishResultsFunction",
     "ExpireCallsFunction",

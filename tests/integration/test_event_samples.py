@@ -18,6 +18,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLES = {
     "place_call.json": "PlaceCallFunction",
     "get_call.json": "GetCallFunction",
+    "erase_personal_data.json": "ErasePersonalDataFunction",
     "cm_callback.json": "CmCallbackFunction",
     "publish_results.json": "PublishResultsFunction",
     "expire_calls.json": "ExpireCallsFunction",
@@ -53,7 +54,7 @@ def test_env_vars_file_names_real_functions_and_their_variables() -> None:
 
 
 def test_rest_samples_walk_a_whole_call(
-    place_call: Any, cm: Any, cm_callback: Any, get_call: Any
+    place_call: Any, cm: Any, cm_callback: Any, get_call: Any, erase_personal_data: Any
 ) -> None:
     placed = invoke_http(place_call, sample_event("place_call.json"))
     assert placed.status == 202
@@ -71,6 +72,11 @@ def test_rest_samples_walk_a_whole_call(
     read = invoke_http(get_call, sample_event("get_call.json"))
     assert read.status == 200
     assert read.body["calls"][0]["outcome"] == "input-received"
+
+    erased = invoke_http(erase_personal_data, sample_event("erase_personal_data.json"))
+    assert erased.status == 200
+    assert erased.body["erased-at"]
+    assert erased.body["calls"][0]["callee"] is None
 
 
 def test_callback_sample_as_shipped_is_refused_for_its_placeholder_token(

@@ -70,6 +70,7 @@ def test_the_contract_paths_are_described() -> None:
     assert set(OPENAPI["paths"]) == {
         "/v1/dtmf-calls",
         "/v1/dtmf-calls/{instruction-id}",
+        "/v1/dtmf-calls/{instruction-id}/personal-data",  # issue 19
         "/v1/callbacks/cm/{instruction-id}",
     }
 
@@ -84,7 +85,12 @@ def test_the_document_is_valid_openapi() -> None:
 
 def test_operations_have_stable_ids_and_post_links_to_get() -> None:
     ids = {op["operationId"] for ops in OPENAPI["paths"].values() for op in ops.values()}
-    assert ids == {"placeDtmfCall", "getDtmfCall", "receiveCmCallback"}
+    assert ids == {
+        "placeDtmfCall",
+        "getDtmfCall",
+        "receiveCmCallback",
+        "eraseDtmfCallPersonalData",  # issue 19
+    }
     link = OPENAPI["paths"]["/v1/dtmf-calls"]["post"]["responses"]["202"]["links"]["GetDtmfCall"]
     assert link == {
         "operationId": "getDtmfCall",

@@ -41,6 +41,7 @@ MetricName = Literal[
     "WebhooksDelivered",
     "WebhookAttemptsFailed",
     "WebhooksNotDeliverable",
+    "PersonalDataErased",  # issue 19
 ]
 # Each metric's own dimension besides `service` (None: `service` only).
 METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
@@ -67,6 +68,7 @@ METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
     "WebhooksDelivered": None,
     "WebhookAttemptsFailed": None,
     "WebhooksNotDeliverable": None,
+    "PersonalDataErased": None,
 }
 
 

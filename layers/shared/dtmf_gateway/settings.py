@@ -59,6 +59,8 @@ class Settings:
     webhook_max_attempts: int = 14
     webhook_connect_timeout: float = 3.0
     webhook_total_timeout: float = 10.0
+    digits_hash_secret: str = ""  # issue 19
+    place_call_function_name: str = ""  # issue 19: whose idempotency records erasure edits
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -93,6 +95,8 @@ class Settings:
             webhook_max_attempts=int(_number("WEBHOOK_MAX_ATTEMPTS", 14)),
             webhook_connect_timeout=_number("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 3.0),
             webhook_total_timeout=_number("WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            digits_hash_secret=os.environ.get("DIGITS_HASH_SECRET", "").strip(),  # issue 19
+            place_call_function_name=os.environ.get("PLACE_CALL_FUNCTION_NAME", "").strip(),
         )
 
     def require(self, *variables: str) -> Settings:
@@ -116,6 +120,8 @@ _FIELD_OF = {
     "WEBHOOK_QUEUE_URL": "webhook_queue_url",
     "WEBHOOK_LANES_URL": "webhook_lanes_url",
     "WEBHOOK_DLQ_URL": "webhook_dlq_url",
+    "DIGITS_HASH_SECRET": "digits_hash_secret",  # issue 19
+    "PLACE_CALL_FUNCTION_NAME": "place_call_function_name",
 }
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from dtmf_gateway.api.placement import IdempotentPlacement
     from dtmf_gateway.domain.callbacks import RecordCallback
+    from dtmf_gateway.domain.erasure import EraseInstruction
     from dtmf_gateway.domain.policy import DialPolicy
     from dtmf_gateway.domain.reading import ReadInstruction
     from dtmf_gateway.domain.webhooks import DeliverWebhook, WebhookTargets
@@ -52,6 +53,7 @@ def managed_secrets() -> ManagedSecrets:
         product_token_secret=s.cm_product_token_secret,
         signing_secret=s.callback_signing_secret,
         max_age=s.secrets_max_age,
+        digits_hash_secret=s.digits_hash_secret,  # issue 19 (read only in verify mode)
     )
 
 
@@ -126,11 +128,12 @@ def placement() -> IdempotentPlacement:
         on_bookkeeping_error=_log_bookkeeping_error,
         quota=DynamoDbCalleeQuota(dynamodb(), s.table_name, limit=s.calls_per_callee_per_hour),
         calls_per_callee_per_hour=s.calls_per_callee_per_hour,
+        digit_keys=secrets,  # issue 19
     )
     persistence = DynamoDBPersistenceLayer(
         table_name=s.idempotency_table_name, boto3_client=dynamodb()
     )
-    return IdempotentPlacement(service, persistence)
+    return IdempotentPlacement(service, persistence, digit_keys=secrets)
 
 
 @cache
@@ -142,7 +145,7 @@ def record_callback() -> RecordCallback:
     store = DynamoDbCallbackStore(
         dynamodb(), s.table_name, retention=s.retention, pending_shards=s.pending_shards
     )
-    return RecordCallback(store)
+    return RecordCallback(store, digit_keys=managed_secrets())  # issue 19
 
 
 @cache
@@ -244,3 +247,22 @@ def webhook_dead_letters() -> SqsWebhookDeadLetters:
 
     s = settings().require("WEBHOOK_DLQ_URL")
     return SqsWebhookDeadLetters(boto3.client("sqs"), s.webhook_dlq_url)
+
+
+@cache
+def erase_instruction() -> EraseInstruction:
+    """Issue 19: `DELETE /v1/dtmf-calls/{id}/personal-data`."""
+    from dtmf_gateway.adapters.dynamodb.erasure_store import DynamoDbErasureStore
+    from dtmf_gateway.adapters.dynamodb.reader import DynamoDbInstructionReader
+    from dtmf_gateway.domain.erasure import EraseInstruction
+
+    s = settings().require("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "PLACE_CALL_FUNCTION_NAME")
+    return EraseInstruction(
+        DynamoDbInstructionReader(dynamodb(), s.table_name),
+        DynamoDbErasureStore(
+            dynamodb(),
+            s.table_name,
+            idempotency_table_name=s.idempotency_table_name,
+            placement_function_name=s.place_call_function_name,
+        ),
+    )

@@ -3,6 +3,8 @@
 - CM product token secret: the token itself, or JSON `{"product-token": "..."}`.
 - Callback signing secret: JSON `{"current": "...", "previous": "..."}` (previous optional),
   see the README's rotation procedure.
+- Digits hash secret (issue 19): JSON `{"current": "...", "previous": "..."}`, the key of the
+  keyed hash kept of `expected-digits` (verify mode); rotated like the signing secret.
 - Callback base URL parameter (SSM String): the public URL under which `/v1/...` routes are
   reachable (the execute-api URL, or a custom domain), written by the stack itself.
 """
@@ -14,6 +16,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from dtmf_gateway.domain.digits_protection import DigitKeys
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
 from dtmf_gateway.settings import ConfigurationError
 
@@ -31,11 +34,13 @@ class ManagedSecrets:
         product_token_secret: str,
         signing_secret: str,
         max_age: int,
+        digits_hash_secret: str = "",
     ) -> None:
         self._provider = provider
         self._product_token_secret = product_token_secret
         self._signing_secret = signing_secret
         self._max_age = max_age
+        self._digits_hash_secret = digits_hash_secret
 
     def product_token(self) -> str:
         raw = str(self._provider.get(self._product_token_secret, max_age=self._max_age))
@@ -48,6 +53,28 @@ class ManagedSecrets:
 
     def signing_keys(self) -> SigningKeys:
         return _signing_keys(str(self._provider.get(self._signing_secret, max_age=self._max_age)))
+
+    def digit_keys(self) -> DigitKeys:
+        """Issue 19: the keys of the expected-digits hash (`DigitKeySource`)."""
+        if not self._digits_hash_secret:
+            raise ConfigurationError("environment variable DIGITS_HASH_SECRET must be set")
+        raw = str(self._provider.get(self._digits_hash_secret, max_age=self._max_age))
+        return _digit_keys(raw)
+
+
+@lru_cache(maxsize=4)
+def _digit_keys(raw: str) -> DigitKeys:
+    """Parsed once per secret value; the same format as the callback signing secret."""
+    try:
+        data = json.loads(raw)
+        current = str(data["current"]).encode()
+        previous = str(data.get("previous") or "").encode() or None
+        return DigitKeys(current=current, previous=previous)
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigurationError(
+            'the digits hash secret must be JSON {"current": ..., "previous": ...}, '
+            "current at least 32 characters"
+        ) from error
 
 
 @lru_cache(maxsize=4)

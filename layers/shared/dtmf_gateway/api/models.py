@@ -49,17 +49,26 @@ class CallView(_Kebab):
     result: CmResult | None
     queued_at: str | None = Field(alias="queued-at")
     finished_at: str | None = Field(alias="finished-at")
+    verified: bool | None = Field(
+        default=None,
+        description="digits-mode verify only: whether the callee typed the expected digits",
+    )  # issue 19
 
 
 class InstructionView(_Kebab):
     instruction_id: str = Field(alias="instruction-id")
     status: Literal["placing", "queued", "finished", "unknown", "not-placed"]
-    caller: str
-    callees: list[str]
+    caller: str | None = Field(description="E.164; null once the personal data is erased")
+    callees: list[str | None] = Field(description="E.164 each; null once erased")
     metadata: dict[str, str]
     created_at: str = Field(alias="created-at")
     calls: list[CallView]
     status_reason: str | None = Field(default=None, alias="status-reason")
+    erased_at: str | None = Field(
+        default=None,
+        alias="erased-at",
+        description="present once the instruction's personal data was erased (ISO-8601 UTC)",
+    )  # issue 19
 
 
 class CallbackAcknowledged(_Kebab):

@@ -34,6 +34,7 @@ from dtmf_gateway.api.catalogues import outcome_unknown
 from dtmf_gateway.api.models import JSON, PROBLEM_JSON, dump
 from dtmf_gateway.api.problems import InvalidIdempotencyKey
 from dtmf_gateway.api.views import placement_accepted
+from dtmf_gateway.domain.digits_protection import canonical_body
 from dtmf_gateway.domain.placement import IDEMPOTENCY_TTL, PlacementContext
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from dtmf_gateway.domain.placement import PlaceInstruction, PlacementResult
+    from dtmf_gateway.domain.ports import DigitKeySource
     from dtmf_gateway.domain.request import DtmfCallRequest
 
 IDEMPOTENCY_TTL_SECONDS = int(IDEMPOTENCY_TTL.total_seconds())
@@ -120,8 +122,14 @@ def _mark_replayed(response: Any, _record: DataRecord) -> Any:
 class IdempotentPlacement:
     """Runs PlaceInstruction at most once per (identity, Idempotency-Key) and answers."""
 
-    def __init__(self, service: PlaceInstruction, persistence: DynamoDBPersistenceLayer) -> None:
+    def __init__(
+        self,
+        service: PlaceInstruction,
+        persistence: DynamoDBPersistenceLayer,
+        digit_keys: DigitKeySource | None = None,
+    ) -> None:
         self._service = service
+        self._digit_keys = digit_keys  # issue 19: expected-digits hashed with a key, not bare
         self._config = IdempotencyConfig(
             event_key_jmespath="scope",
             payload_validation_jmespath="body",
@@ -170,7 +178,7 @@ class IdempotentPlacement:
                 "scope": scope,
                 "owner": owner,
                 "key": idempotency_key,
-                "body": request.canonical_json(),
+                "body": canonical_body(request, self._digit_keys),
             },
             request=request,
             budget=budget,

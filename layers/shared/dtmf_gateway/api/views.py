@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from dtmf_gateway.api.models import CallView, InstructionView, PlacementAccepted, QueuedCall
 from dtmf_gateway.domain.calls import CallStatus, InstructionStatus
+from dtmf_gateway.domain.digits_protection import DigitsMode, protects
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.calls import CmQueuedCall, StoredCall
@@ -40,21 +41,29 @@ def placement_accepted(result: PlacementResult) -> PlacementAccepted:
 
 
 def _call_view(call: StoredCall) -> CallView:
+    # issue 19: `verified` only in verify mode; protected digits never shown
+    verified = call.verified
+    if verified is None and call.digits_mode == DigitsMode.VERIFY:
+        verified = False
+    extra = {"verified": verified} if verified is not None else {}
     return CallView(
         call_id=call.call_id,
         callee=call.callee,
         status=call.status,
         outcome=call.outcome,
-        digits=call.digits,
+        digits=None if protects(call.digits_mode) else call.digits,
         result=call.result,
         queued_at=call.queued_at,
         finished_at=call.finished_at,
+        **extra,
     )
 
 
 def instruction_view(state: InstructionState) -> InstructionView:
     instruction = state.instruction
     reason = {"status_reason": instruction.status_reason} if instruction.status_reason else {}
+    if instruction.erased_at is not None:  # issue 19
+        reason["erased_at"] = instruction.erased_at
     return InstructionView(
         instruction_id=instruction.instruction_id,
         status=state.status.value,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -29,11 +29,18 @@ from dtmf_gateway.domain.calls import (
     utc_now,
 )
 from dtmf_gateway.domain.digits import InputRules
+from dtmf_gateway.domain.digits_protection import (
+    DigitsMode,
+    digits_match,
+    is_redacted,
+    protects,
+    redacted_body,
+)
 from dtmf_gateway.domain.errors import MalformedCallback
 from dtmf_gateway.domain.reading import PLACEMENT_GRACE
 
 if TYPE_CHECKING:
-    from dtmf_gateway.domain.ports import CallbackStore, CorrectionStore
+    from dtmf_gateway.domain.ports import CallbackStore, CorrectionStore, DigitKeySource
 
 DTMF_FINISHED = "dtmf-finished"  # the callback type that ends a call; others are ignored
 
@@ -200,9 +207,15 @@ class RecordCallback:
     """Use case behind the callback route: at most one result per call, and only for the
     calls the placement recorded (see README, "CM callbacks")."""
 
-    def __init__(self, store: CallbackStore, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        store: CallbackStore,
+        clock: Callable[[], datetime] = utc_now,
+        digit_keys: DigitKeySource | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._digit_keys = digit_keys  # issue 19: read only for verify-mode instructions
 
     def record(
         self, instruction_id: str, callback: CmCallback, callback_body: str | None = None
@@ -234,6 +247,7 @@ class RecordCallback:
             finished_at=iso(self._clock()),
             callback_body=None if callback_body is None else bounded_body(callback_body),
         )
+        finish = self._protected(instruction, callback, finish, callback_body)
         status: FinishStatus | None = self._store.finish_queued_call(instruction, finish)
         if status is FinishStatus.NOT_FOUND:
             status = self._finish_unstored(instruction, finish)
@@ -246,6 +260,48 @@ class RecordCallback:
                 CallbackVerdict.RECORDED, outcome, corrected=status is FinishStatus.CORRECTED
             )
         return CallbackRecord(CallbackVerdict.DUPLICATE)
+
+    # -- issue 19: what is kept of the digits -------------------------------------------------
+
+    def _protected(
+        self,
+        instruction: StoredInstruction,
+        callback: CmCallback,
+        finish: CallFinish,
+        callback_body: str | None,
+    ) -> CallFinish:
+        """`finish` as it may be stored: in `omit` and `verify` mode without the digits (and
+        with the callback body redacted), in `verify` mode with `verified`; once the
+        instruction's personal data is erased, without digits nor body."""
+        if instruction.erased_at is not None:
+            verified = False if instruction.digits_mode == DigitsMode.VERIFY else None
+            return replace(finish, digits=None, callback_body=None, verified=verified)
+        if not protects(instruction.digits_mode):
+            return finish
+        verified = None
+        if instruction.digits_mode == DigitsMode.VERIFY:
+            verified = finish.outcome is Outcome.INPUT_RECEIVED and self._matches(
+                instruction, callback.digits
+            )
+        body = redacted_body(callback_body)
+        return replace(
+            finish,
+            digits=None,
+            callback_body=None if body is None else bounded_body(body),
+            verified=verified,
+        )
+
+    def _matches(self, instruction: StoredInstruction, digits: str | None) -> bool:
+        if self._digit_keys is None:  # pragma: no cover - wiring always gives the keys
+            raise RuntimeError("verify mode needs the digits hash keys")
+        return digits_match(
+            self._digit_keys.digit_keys(),
+            digits,
+            instruction.instruction_id,
+            instruction.expected_digits_hash,
+        )
+
+    # -- end of issue 19's block ------------------------------------------------------------
 
     def _finish_unstored(
         self, instruction: StoredInstruction, finish: CallFinish
@@ -279,7 +335,7 @@ class RecordCallback:
 def _matching_callee(instruction: StoredInstruction, callee: str | None) -> str | None:
     """The instruction's own E.164 form of the callback's callee, if it is one we asked for
     (CM may format the number differently: `+31…`, `0031…`, `31…`, `06…`)."""
-    return matching_callee(instruction.callees, callee)
+    return matching_callee([c for c in instruction.callees if c is not None], callee)
 
 
 # ---------------------------------------------------------------- re-deriving outcomes
@@ -291,7 +347,12 @@ def rederived(
     """The call's outcome and digits derived again from its stored callback body, reading
     the digits under `digits_key` (when CM turns out to send them under another key); None
     when nothing would change, or the call has no complete stored body (cut, or none)."""
-    if call.status is not CallStatus.FINISHED or call.hold is not None or not call.callback_body:
+    if (
+        call.status is not CallStatus.FINISHED
+        or call.hold is not None
+        or not call.callback_body
+        or protected_from_rederiving(call, instruction)  # issue 19
+    ):
         return None
     try:
         raw = json.loads(call.callback_body)
@@ -325,11 +386,24 @@ def rederived(
     )
 
 
+def protected_from_rederiving(call: StoredCall, instruction: StoredInstruction) -> bool:
+    """Issue 19: a call whose digits were not kept (`omit`/`verify` mode, a redacted body) or
+    whose personal data was erased cannot be re-derived: its stored body has no digits, and
+    re-reading it would wrongly turn `input-received` into `no-input`."""
+    return (
+        protects(instruction.digits_mode)
+        or protects(call.digits_mode)
+        or instruction.erased_at is not None
+        or is_redacted(call.callback_body)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RederiveReport:
     examined: int  # finished calls in the range
     changed: list[tuple[str, str, Outcome, Outcome]]  # (instruction, call, was, now)
     written: int  # corrections written (0 on a dry run)
+    protected: int = 0  # issue 19: calls left alone, their digits not kept or erased
 
 
 def rederive_outcomes(
@@ -345,17 +419,20 @@ def rederive_outcomes(
     `corrects: rederived`), which the outbox publishes. Idempotent: a second run finds
     nothing to change."""
     instructions: dict[str, StoredInstruction | None] = {}
-    examined, written = 0, 0
+    examined, written, protected = 0, 0, 0
     changed: list[tuple[str, str, Outcome, Outcome]] = []
     for call in store.finished_calls(iso(finished_from), iso(finished_to)):
         examined += 1
         if call.instruction_id not in instructions:
             instructions[call.instruction_id] = store.load_instruction(call.instruction_id)
         instruction = instructions[call.instruction_id]
+        if instruction is not None and protected_from_rederiving(call, instruction):
+            protected += 1
+            continue
         finish = None if instruction is None else rederived(call, instruction, digits_key)
         if finish is None or call.outcome is None:
             continue
         changed.append((call.instruction_id, call.call_id, call.outcome, finish.outcome))
         if apply and store.correct(call, finish):
             written += 1
-    return RederiveReport(examined=examined, changed=changed, written=written)
+    return RederiveReport(examined=examined, changed=changed, written=written, protected=protected)

@@ -113,6 +113,8 @@ class NewInstruction:
     created_at: datetime
     stale_after_seconds: int  # a call without a callback this long after queueing may expire
     idempotency_key: str | None = None
+    # issue 19: the keyed hash of `expected-digits` (verify mode; the digits are never stored)
+    expected_digits_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +143,8 @@ class StoredInstruction:
     instruction_id: str
     owner: str
     status: InstructionStatus  # as stored; the status clients see is derived (domain.reading)
-    caller: str
-    callees: tuple[str, ...]
+    caller: str | None  # None once erased (issue 19)
+    callees: tuple[str | None, ...]  # each None once erased
     metadata: dict[str, str]
     created_at: str  # ISO-8601 UTC, as written (see iso)
     status_reason: str | None = None  # why placing ended without calls (CM's reason)
@@ -151,6 +153,11 @@ class StoredInstruction:
     regex: str | None = None
     call_ids: tuple[str, ...] | None = None  # the calls the placement recorded (lower case);
     # None until it has (then a callback for another call id is refused)
+    # issue 19: what is kept of the typed digits, and personal data erased
+    digits_mode: str = "plain"  # DigitsMode value (domain.digits_protection)
+    expected_digits_hash: str | None = None  # verify mode: the keyed hash, never the digits
+    erased_at: str | None = None  # ISO-8601 UTC: personal data erased (domain.erasure)
+    idempotency_key: str | None = None  # the Idempotency-Key it was placed with, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +181,10 @@ class StoredCall:
     corrects: Correction | None = None  # what the latest revision corrected
     callback_body: str | None = None  # CM's callback body as received (size-capped)
     retained_until: datetime | None = None  # past it, the call is gone (retention, as GET)
+    # issue 19: verify mode's comparison, and the instruction's digits mode (non-plain only)
+    verified: bool | None = None
+    digits_mode: str | None = None
+    erased_at: str | None = None  # the instruction's personal data was erased (numbers gone)
 
     @property
     def ended(self) -> bool:
@@ -196,6 +207,7 @@ class CallFinish:
     result: dict[str, Any]  # bounded (see domain.callbacks.bounded_json)
     finished_at: str
     callback_body: str | None = None  # the body as received, size-capped
+    verified: bool | None = None  # issue 19: verify mode only
 
 
 class FinishStatus(StrEnum):

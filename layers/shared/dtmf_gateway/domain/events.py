@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dtmf_gateway.domain.calls import CmResult, Correction, Outcome
+from dtmf_gateway.domain.digits_protection import DigitsMode, protects
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.calls import StoredCall
@@ -20,6 +21,7 @@ EVENT_SOURCE = "dtmf-gateway"
 DETAIL_TYPE = "DTMF Result"
 
 _E164 = r"^\+[1-9][0-9]{6,14}$"
+_NUMBERS = ("caller", "callee")
 _ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 
 
@@ -36,8 +38,10 @@ class DtmfResultDetail(BaseModel):
     schema_version: Literal["1"] = Field(default="1", alias="schema-version")
     instruction_id: str = Field(alias="instruction-id", min_length=1, max_length=64)
     call_id: str = Field(alias="call-id", min_length=1, max_length=64)
-    caller: str = Field(pattern=_E164)
-    callee: str = Field(pattern=_E164)
+    # null only once the instruction's personal data was erased (`erased-at` set, issue 19):
+    # a result that arrives after the erasure is published without the numbers
+    caller: str | None = Field(pattern=_E164, description="E.164; null only with `erased-at`")
+    callee: str | None = Field(pattern=_E164, description="E.164; null only with `erased-at`")
     outcome: Outcome
     digits: str | None = Field(
         description="what the callee typed on the last attempt; null when nothing", max_length=256
@@ -58,6 +62,19 @@ class DtmfResultDetail(BaseModel):
         "was published as expired), `rederived` (the outcome was re-derived from CM's stored "
         "callback body)",
     )
+    # issue 19: verify mode's comparison (absent in plain and omit mode)
+    verified: bool | None = Field(
+        default=None,
+        description="present only for `digits-mode` verify: true when the callee typed valid "
+        "digits equal to `expected-digits`, else false (`digits` is then always null)",
+    )
+    erased_at: str | None = Field(
+        default=None,
+        alias="erased-at",
+        pattern=_ISO_UTC,
+        description="present only when the instruction's personal data was erased before this "
+        "result was published: `caller`, `callee`, `digits` are then null, `metadata` empty",
+    )
     truncated: list[str] | None = Field(
         default=None,
         min_length=1,
@@ -69,15 +86,29 @@ class DtmfResultDetail(BaseModel):
         ),
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_unless_erased(cls, data: Any) -> Any:
+        """Issue 19: the numbers may be null only once erased; otherwise a null number is a
+        missing one (the stored call is malformed: set aside, never published half-empty)."""
+        if not isinstance(data, dict) or data.get("erased-at") or data.get("erased_at"):
+            return data
+        return {k: v for k, v in data.items() if not (k in _NUMBERS and v is None)}
+
     def to_json(self) -> str:
         """The event's `detail` as compact JSON (UTF-8 text; `truncated` only when set)."""
-        absent = {"truncated"} if self.truncated is None else None
-        return self.model_dump_json(by_alias=True, exclude=absent)
+        optional = ("truncated", "verified", "erased_at")
+        absent = {k for k in optional if getattr(self, k) is None}
+        return self.model_dump_json(by_alias=True, exclude=absent or None)
 
 
 def detail_from_call(call: StoredCall) -> DtmfResultDetail:
     """The event of an ended call; pydantic's ValidationError when the record lacks what the
     event needs (then the record is malformed: retried, never published half-empty)."""
+    protected = protects(call.digits_mode)  # issue 19: never publish protected digits
+    verified = call.verified
+    if verified is None and call.digits_mode == DigitsMode.VERIFY:
+        verified = False  # ended without a comparison (expired, unanswered)
     return DtmfResultDetail.model_validate(
         {
             "instruction-id": call.instruction_id,
@@ -85,7 +116,9 @@ def detail_from_call(call: StoredCall) -> DtmfResultDetail:
             "caller": call.caller,
             "callee": call.callee,
             "outcome": call.outcome,
-            "digits": call.digits or None,
+            "digits": None if protected else (call.digits or None),
+            "verified": verified,
+            "erased-at": call.erased_at,
             "result": call.result,
             "metadata": call.metadata,
             "queued-at": call.queued_at,

@@ -21,6 +21,7 @@ from dtmf_gateway.domain.calls import (
     NewInstruction,
     utc_now,
 )
+from dtmf_gateway.domain.digits_protection import canonical_body, digits_hash
 from dtmf_gateway.domain.errors import (
     CalleeLimitReached,
     CmOutcomeUnknown,
@@ -33,7 +34,13 @@ from dtmf_gateway.domain.ids import DERIVED_ID_PREFIX
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.policy import DialPolicy
-    from dtmf_gateway.domain.ports import CallbackUrls, CalleeQuota, CmApi, InstructionStore
+    from dtmf_gateway.domain.ports import (
+        CallbackUrls,
+        CalleeQuota,
+        CmApi,
+        DigitKeySource,
+        InstructionStore,
+    )
     from dtmf_gateway.domain.request import DtmfCallRequest
 
 # A call lasts at most: ringing + per attempt (prompt + keys + invalid prompt). Prompts are
@@ -98,7 +105,9 @@ class PlacementContext:
             return derived_instruction_id(self.owner, self.idempotency_key)
         return new_id()
 
-    def key_claim(self, request: DtmfCallRequest, now: datetime) -> KeyClaim | None:
+    def key_claim(
+        self, request: DtmfCallRequest, now: datetime, body: str | None = None
+    ) -> KeyClaim | None:
         """The claim binding the key to this body, needed when the request names its own
         ``instruction-id`` and carries a key (None otherwise: a derived id's reservation
         binds the key itself, and without a key there is nothing to bind)."""
@@ -108,7 +117,9 @@ class PlacementContext:
             scope=derived_instruction_id(self.owner, self.idempotency_key),
             owner=self.owner,
             idempotency_key=self.idempotency_key,
-            body_hash=hashlib.sha256(request.canonical_json().encode()).hexdigest(),
+            body_hash=hashlib.sha256(
+                (request.canonical_json() if body is None else body).encode()
+            ).hexdigest(),
             instruction_id=request.instruction_id,
             claimed_at=now,
             expires_at=now + IDEMPOTENCY_TTL,
@@ -157,6 +168,7 @@ class PlaceInstruction:
         on_bookkeeping_error: Callable[[Exception], None] = lambda _: None,
         quota: CalleeQuota | None = None,
         calls_per_callee_per_hour: int = 0,
+        digit_keys: DigitKeySource | None = None,
     ) -> None:
         self._cm = cm
         self._store = store
@@ -167,6 +179,7 @@ class PlaceInstruction:
         self._on_bookkeeping_error = on_bookkeeping_error
         self._quota = quota if calls_per_callee_per_hour > 0 else None
         self._limit = calls_per_callee_per_hour
+        self._digit_keys = digit_keys  # issue 19: verify mode's expected-digits hash
 
     def place(self, request: DtmfCallRequest, context: PlacementContext) -> PlacementResult:
         """Place the instruction.
@@ -179,19 +192,24 @@ class PlaceInstruction:
         """
         self._policy.enforce(request)
         self._count_calls_per_callee(request)
+        instruction_id = context.instruction_id(request, self._new_id)
         instruction = NewInstruction(
-            instruction_id=context.instruction_id(request, self._new_id),
+            instruction_id=instruction_id,
             owner=context.owner,
             caller=request.caller.e164,
             callees=tuple(request.all_callees()),
-            request=request.model_dump(by_alias=True, mode="json", exclude={"metadata"}),
+            request=request.model_dump(
+                by_alias=True, mode="json", exclude={"metadata", "expected_digits"}
+            ),
             metadata=dict(request.metadata or {}),
             created_at=self._clock(),
             stale_after_seconds=stale_after(request),
             idempotency_key=context.idempotency_key,
+            expected_digits_hash=self._expected_digits_hash(request, instruction_id),
         )
-        instruction_id = instruction.instruction_id
-        claim = context.key_claim(request, instruction.created_at)
+        claim = context.key_claim(
+            request, instruction.created_at, canonical_body(request, self._digit_keys)
+        )
         if claim is not None:
             self._store.claim_key(claim)
         self._store.reserve(instruction)
@@ -228,6 +246,14 @@ class PlaceInstruction:
             # twice. Their callbacks still find the reserved instruction and are recorded.
             self._on_bookkeeping_error(error)
         return result
+
+    def _expected_digits_hash(self, request: DtmfCallRequest, instruction_id: str) -> str | None:
+        """Issue 19: the keyed hash of ``expected-digits`` (verify mode), bound to the id."""
+        if request.expected_digits is None:
+            return None
+        if self._digit_keys is None:
+            raise RuntimeError("digits-mode verify needs the digits hash key")  # wiring gives it
+        return digits_hash(self._digit_keys.digit_keys(), request.expected_digits, instruction_id)
 
     def _release(self, claim: KeyClaim | None) -> None:
         """Nothing was placed: the key may carry another body (as a derived id's `not-placed`

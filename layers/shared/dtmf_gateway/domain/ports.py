@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         StoredCall,
         StoredInstruction,
     )
+    from dtmf_gateway.domain.digits_protection import DigitKeys
     from dtmf_gateway.domain.events import DtmfResultDetail
     from dtmf_gateway.domain.request import DtmfCallRequest
 
@@ -91,6 +92,34 @@ class CalleeQuota(Protocol):
 class CallbackUrls(Protocol):
     def for_instruction(self, instruction_id: str) -> str:
         """The URL CM must POST the instruction's results to (token included)."""
+        ...
+
+
+class DigitKeySource(Protocol):
+    """Issue 19: the keys of the expected-digits hash (a secret, rotated like the callback
+    signing key)."""
+
+    def digit_keys(self) -> DigitKeys:
+        """The current (and previous) key; ConfigurationError when the secret is unusable."""
+        ...
+
+
+class ErasureStore(Protocol):
+    """Issue 19: what erasing an instruction's personal data writes (each step idempotent)."""
+
+    def erase_instruction(self, instruction_id: str, erased_at: str) -> None:
+        """Remove the numbers, prompts, metadata and expected-digits hash of the instruction
+        item, and mark it erased at ``erased_at`` (ISO-8601 UTC; an earlier mark stays)."""
+        ...
+
+    def erase_call(self, instruction_id: str, call_id: str, erased_at: str) -> None:
+        """Remove the numbers, digits, metadata and stored callback body of one call, and
+        mark it erased at ``erased_at`` (an earlier mark stays)."""
+        ...
+
+    def erase_idempotency_record(self, owner: str, idempotency_key: str) -> None:
+        """Remove the numbers from the answer stored under (owner, Idempotency-Key), so a
+        replay cannot bring them back; a no-op when no answer is stored."""
         ...
 
 

@@ -45,6 +45,12 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from dtmf_gateway.domain.digits_protection import (
+    DigitsMode,
+    DigitsModeField,
+    ExpectedDigits,
+    digits_mode_problems,
+)
 from dtmf_gateway.domain.errors import FieldProblem, InvalidRequest
 from dtmf_gateway.domain.ids import DERIVED_ID, RESERVED_ID_MESSAGE
 from dtmf_gateway.domain.phone import PhoneNumber
@@ -183,6 +189,11 @@ class DtmfCallRequest(BaseModel):
         "per Standard Webhooks; its host must be in the stack's AllowedWebhookHosts",
     )
 
+    # -- round 2, issue 19: protecting the typed digits (domain/digits_protection.py) ------
+    digits_mode: DigitsModeField = Field(DigitsMode.PLAIN, alias="digits-mode")
+    expected_digits: ExpectedDigits | None = Field(None, alias="expected-digits", repr=False)
+    # -- end of issue 19's block -------------------------------------------------------------
+
     @model_validator(mode="before")
     @classmethod
     def _nulls_are_absent(cls, data: Any) -> Any:
@@ -197,6 +208,8 @@ class DtmfCallRequest(BaseModel):
             request = handler(data)
         except ValidationError as error:
             problems = cross_field_problems(data) if isinstance(data, dict) else []
+            if isinstance(data, dict):
+                problems += digits_mode_problems(data)  # issue 19
             if not problems:
                 raise
             raise ValidationError.from_exception_data(
@@ -204,6 +217,7 @@ class DtmfCallRequest(BaseModel):
                 [*_line_errors(error), _multi_error(problems, data)],
             ) from None
         problems = cross_field_problems(request.by_alias())
+        problems += digits_mode_problems(request.by_alias())  # issue 19
         if problems:
             raise _multi_error_type(problems)
         return request
@@ -260,13 +274,22 @@ class DtmfCallRequest(BaseModel):
         """``(JSON path, E.164)`` per callee: ``("callee", …)`` or ``("callees[i]", …)``."""
         return [(path, number.e164) for path, number in self.callee_numbers()]
 
-    def canonical_json(self) -> str:
+    def canonical_json(self, expected_digits_hash: str | None = None) -> str:
         """Stable JSON of the normalised request (sorted keys, E.164 numbers, enum names,
         fields at their default left out): equal requests give equal text, for idempotency
         hashing. Leaving defaults out keeps every stored hash valid when a release adds an
-        optional field (its default is absent from old and new text alike)."""
+        optional field (its default is absent from old and new text alike).
+
+        ``expected-digits`` is never in the text (the text is hashed without a key, and a
+        bare hash of a PIN is easily reversed): ``expected_digits_hash``, its keyed hash
+        (``domain.digits_protection.digits_hash``), stands in for it when given."""
+        values = self.model_dump(
+            mode="json", by_alias=True, exclude_defaults=True, exclude={"expected_digits"}
+        )
+        if self.expected_digits is not None and expected_digits_hash is not None:
+            values["expected-digits-hash"] = expected_digits_hash
         return json.dumps(
-            self.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+            values,
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,

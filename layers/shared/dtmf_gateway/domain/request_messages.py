@@ -16,6 +16,7 @@ from typing import Final
 
 from pydantic import ValidationError
 
+from dtmf_gateway.domain.digits_protection import DIGITS_MODE_RULE, EXPECTED_DIGITS_RULE
 from dtmf_gateway.domain.errors import FieldProblem
 from dtmf_gateway.domain.request_limits import (
     GENDER_RULE,
@@ -100,6 +101,9 @@ FIELD_RULES: Final[Mapping[str, str]] = {
         f"{MAX_METADATA_KEY_LENGTH} characters from {METADATA_KEY_CHARACTERS}, values at most "
         f"{MAX_METADATA_VALUE_LENGTH} characters)"
     ),
+    # issue 19: protecting the typed digits
+    "digits-mode": DIGITS_MODE_RULE,
+    "expected-digits": EXPECTED_DIGITS_RULE,
 }
 
 _TYPE_ERRORS: Final = frozenset(

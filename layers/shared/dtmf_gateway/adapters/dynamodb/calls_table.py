@@ -100,8 +100,14 @@ CALL_IDS = "call-ids"
 HELD_CALL_IDS = "held-call-ids"
 QUOTA_COUNT = "calls"
 BODY_HASH = "body-hash"
+# issue 19: protecting the typed digits, erasing personal data
+DIGITS_MODE = "digits-mode"  # on call items of a non-plain instruction (in `request` on it)
+EXPECTED_DIGITS_HASH = "expected-digits-hash"
+VERIFIED = "verified"
+ERASED_AT = "erased-at"
 
 _INSTRUCTION = "instruction"  # record-type values
+INSTRUCTION_RECORD = _INSTRUCTION  # (public: erase by number scans for it, issue 19)
 CALL_RECORD = "call"  # (public: the scans for calls filter on it)
 KEY_CLAIM_RECORD = "key-claim"  # (public: the conditions on the instruction slot test it)
 
@@ -196,6 +202,7 @@ def instruction_item(instruction: NewInstruction, retention: timedelta) -> dict[
         STALE_AFTER_SECONDS: instruction.stale_after_seconds,
         IDEMPOTENCY_KEY: instruction.idempotency_key,
         TTL: _expires(instruction.created_at, retention),
+        EXPECTED_DIGITS_HASH: instruction.expected_digits_hash,  # issue 19 (verify mode)
     }
 
 
@@ -242,7 +249,13 @@ def queued_call_fields(
         METADATA: instruction.metadata,
         QUEUED_AT: iso(instruction.created_at),
         TTL: _expires(instruction.created_at, retention),
+        DIGITS_MODE: _protected_mode(instruction.request.get(DIGITS_MODE)),  # issue 19
     }
+
+
+def _protected_mode(mode: Any) -> str | None:
+    """The digits mode a call item carries: only a protecting one (plain items unchanged)."""
+    return None if mode in (None, "plain") else str(mode)
 
 
 def pending_fields(instruction: NewInstruction, call_id: str, shards: int) -> dict[str, Any]:
@@ -283,6 +296,7 @@ def finished_fields(finish: CallFinish) -> dict[str, Any]:
         RESULT: result_text(finish.result),
         FINISHED_AT: finish.finished_at,
         CALLBACK_BODY: finish.callback_body,
+        VERIFIED: finish.verified,  # issue 19 (verify mode only)
     }
 
 
@@ -326,8 +340,24 @@ def unseen_call_fields(
         METADATA: instruction.metadata,
         QUEUED_AT: instruction.created_at,
         TTL: _expires(datetime.fromisoformat(instruction.created_at), retention),
+        DIGITS_MODE: _protected_mode(instruction.digits_mode),  # issue 19
         **finished_fields(finish),
     }
+
+
+# ---------------------------------------------------------------- erasure (issue 19)
+
+#: What erasing removes from the instruction item: the caller, the keyed hash of the expected
+#: digits, and the personal keys of its `request` map (numbers and prompts).
+ERASED_REQUEST_KEYS = ("callee", "callees", "caller", "prompt", "valid-prompt", "invalid-prompt")
+ERASED_INSTRUCTION_ATTRIBUTES = (CALLER, EXPECTED_DIGITS_HASH)
+#: What erasing removes from a call item.
+ERASED_CALL_ATTRIBUTES = (CALLER, CALLEE, DIGITS, CALLBACK_BODY)
+
+
+def erased_callees(count: int) -> list[None]:
+    """The instruction's callees once erased: as many nulls (their order and count stay)."""
+    return [None] * count
 
 
 # ---------------------------------------------------------------- items → records
@@ -347,7 +377,7 @@ def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
         instruction_id=item[INSTRUCTION_ID],
         owner=item.get(OWNER, ""),
         status=InstructionStatus(item[STATUS]),
-        caller=item[CALLER],
+        caller=item.get(CALLER),  # absent once erased (issue 19)
         callees=tuple(item.get(CALLEES, [])),
         metadata=item.get(METADATA, {}),
         created_at=item[CREATED_AT],
@@ -356,6 +386,10 @@ def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
         max_digits=request.get("max-digits"),
         regex=request.get("regex"),
         call_ids=tuple(item[CALL_IDS]) if CALL_IDS in item else None,
+        digits_mode=str(request.get(DIGITS_MODE) or "plain"),  # issue 19
+        expected_digits_hash=item.get(EXPECTED_DIGITS_HASH),
+        erased_at=item.get(ERASED_AT),
+        idempotency_key=item.get(IDEMPOTENCY_KEY),
     )
 
 
@@ -397,6 +431,9 @@ def call_from_item(item: Mapping[str, Any]) -> StoredCall:
         corrects=_enum(Correction, item.get(CORRECTS)),
         callback_body=item.get(CALLBACK_BODY),
         retained_until=_moment(item.get(TTL)),
+        verified=item[VERIFIED] if isinstance(item.get(VERIFIED), bool) else None,  # issue 19
+        digits_mode=item.get(DIGITS_MODE),
+        erased_at=item.get(ERASED_AT),
     )
 
 

@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     CALL_RECORD,
+    CALLEES,
+    CALLER,
     FINISHED_AT,
+    INSTRUCTION_ID,
+    INSTRUCTION_RECORD,
+    OWNER,
     RECORD_TYPE,
     call_from_item,
     call_key,
@@ -28,15 +33,15 @@ if TYPE_CHECKING:
     from dtmf_gateway.domain.calls import StoredInstruction
 
 
-def scan_calls(
+def scan_items(
     client: DynamoDBClient,
     table: str,
     filter_expression: str,
     names: dict[str, str],
     values: dict[str, Any],
-) -> Iterator[StoredCall]:
-    """Every call item of the table that passes `filter_expression`, page by page. A scan:
-    for operators' tools only (re-derive, re-publish), paid per table size."""
+) -> Iterator[dict[str, Any]]:
+    """Every (plain) item of the table that passes `filter_expression`, page by page. A scan:
+    for operators' tools only (re-derive, re-publish, erase by number), paid per table size."""
     kwargs: dict[str, Any] = {
         "TableName": table,
         "FilterExpression": filter_expression,
@@ -46,12 +51,39 @@ def scan_calls(
     while True:
         page = client.scan(**kwargs)
         for raw in page.get("Items", []):
-            item = from_item(raw)
-            if is_call_item(item):
-                yield call_from_item(item)
+            yield from_item(raw)
         if "LastEvaluatedKey" not in page:
             return
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def scan_calls(
+    client: DynamoDBClient,
+    table: str,
+    filter_expression: str,
+    names: dict[str, str],
+    values: dict[str, Any],
+) -> Iterator[StoredCall]:
+    """Every call item of the table that passes `filter_expression` (see scan_items)."""
+    for item in scan_items(client, table, filter_expression, names, values):
+        if is_call_item(item):
+            yield call_from_item(item)
+
+
+def instructions_with_number(
+    client: DynamoDBClient, table: str, owner: str, number: str
+) -> list[str]:
+    """Issue 19: the ids of `owner`'s instructions whose caller or one of whose callees is
+    `number` (E.164), found by a scan (erase by number, scripts/erase_number.py)."""
+    found = scan_items(
+        client,
+        table,
+        "#type = :instruction AND #owner = :owner AND (#caller = :number OR "
+        "contains(#callees, :number))",
+        {"#type": RECORD_TYPE, "#owner": OWNER, "#caller": CALLER, "#callees": CALLEES},
+        {":instruction": INSTRUCTION_RECORD, ":owner": owner, ":number": number},
+    )
+    return sorted(str(item[INSTRUCTION_ID]) for item in found)
 
 
 class DynamoDbCorrectionStore:

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     BODY_HASH,
+    ERASED_AT,
     KEY_CLAIM_RECORD,
     PK,
     RECORD_TYPE,
@@ -36,6 +37,7 @@ from dtmf_gateway.adapters.dynamodb.conditional import (
     set_fields,
     settle_held_call,
 )
+from dtmf_gateway.adapters.dynamodb.erasure_store import erase_call_item
 from dtmf_gateway.domain.calls import (
     CmQueuedCall,
     InstructionStatus,
@@ -116,9 +118,15 @@ class DynamoDbInstructionStore:
                 Item=to_item(item),
                 # an id is free when unused, when an earlier attempt surely placed nothing,
                 # or when it is the scope of a key claim that has expired
-                ConditionExpression=f"attribute_not_exists({PK}) OR #status = :not_placed"
-                " OR (#type = :claim AND #ttl <= :now)",
-                ExpressionAttributeNames={"#status": STATUS, "#type": RECORD_TYPE, "#ttl": TTL},
+                # (issue 19: never an instruction whose personal data was erased)
+                ConditionExpression=f"attribute_not_exists({PK}) OR (#status = :not_placed"
+                " AND attribute_not_exists(#erased)) OR (#type = :claim AND #ttl <= :now)",
+                ExpressionAttributeNames={
+                    "#status": STATUS,
+                    "#type": RECORD_TYPE,
+                    "#ttl": TTL,
+                    "#erased": ERASED_AT,
+                },
                 ExpressionAttributeValues=to_item(
                     {
                         ":not_placed": InstructionStatus.NOT_PLACED.value,
@@ -169,11 +177,20 @@ class DynamoDbInstructionStore:
                 set_fields(self._ddb, self._table, key, described, only_if_new=False)
         self._record_call_ids(instruction.instruction_id, [c.call_id or "" for c in calls])
 
+    def _scrub_calls(self, instruction_id: str, call_ids: list[str], erased_at: str) -> None:
+        """Issue 19: the instruction's personal data was erased while it was being placed:
+        remove from the calls just written what the erasure removes (numbers, metadata)."""
+        for call_id in call_ids:
+            erase_call_item(self._ddb, self._table, instruction_id, call_id, erased_at)
+
     def _record_call_ids(self, instruction_id: str, call_ids: list[str]) -> None:
         """Name the placement's calls on the instruction (one write per placement): from
         now on a callback for another call id is refused. Calls whose callbacks overtook
         the placement (held) are released when they are among them, else set aside."""
         response = self._set_on_instruction(instruction_id, placement_recorded_fields(call_ids))
+        erased = from_item(response.get("Attributes", {})).get(ERASED_AT)
+        if erased:  # issue 19: erased while placing
+            self._scrub_calls(instruction_id, call_ids, str(erased))
         recorded = {c.lower() for c in call_ids}
         for held in sorted(held_call_ids(from_item(response.get("Attributes", {})))):
             settle_held_call(

@@ -1,0 +1,52 @@
+"""DELETE /v1/dtmf-calls/{instruction-id}/personal-data — erase an instruction's personal data.
+
+Numbers, digits, prompts, metadata and stored callback bodies go (issue 19, see
+`domain.erasure`); ids, statuses, outcomes and times stay, and the answer is the instruction
+view with `erased-at`. Idempotent. Only the IAM principal that placed the instruction may
+erase it; to anyone else it does not exist (404, as GET).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dtmf_gateway import wiring
+from dtmf_gateway.api.catalogues import read_problems
+from dtmf_gateway.api.identity import principal
+from dtmf_gateway.api.models import json_response
+from dtmf_gateway.api.paths import path_instruction_id, printable
+from dtmf_gateway.api.problems import register
+from dtmf_gateway.api.views import instruction_view
+from dtmf_gateway.domain.errors import InstructionNotFound
+from dtmf_gateway.observability import count, logger, metrics
+
+app = APIGatewayRestResolver(strip_prefixes=["/v1"])
+erase_instruction = wiring.erase_instruction()
+
+
+@app.delete("/dtmf-calls/<raw_instruction_id>/personal-data")
+def erase_personal_data(raw_instruction_id: str) -> Response[str]:
+    instruction_id = path_instruction_id(raw_instruction_id)  # decoded once; None: malformed
+    if instruction_id is None:
+        raise InstructionNotFound(printable(raw_instruction_id))
+    logger.set_correlation_id(instruction_id)
+    owner = principal(app.current_event.request_context.identity)
+    state = erase_instruction.erase(instruction_id, owner=owner)
+    count("PersonalDataErased")
+    logger.info("personal data erased", extra={"calls": len(state.calls)})
+    return json_response(instruction_view(state))
+
+
+register(app, read_problems())
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
