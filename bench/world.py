@@ -128,8 +128,6 @@ def create_world() -> World:
         "CallbackSigningSecret": signing_arn,
         "ResultBus": "results",
     }
-    parameter = function_environment("place_call", names)["CALLBACK_BASE_URL_PARAMETER"]
-    session.client("ssm").put_parameter(Name=parameter, Value=CALLBACK_BASE_URL, Type="String")
     return World(names=names, dynamodb=dynamodb)
 
 

@@ -104,10 +104,8 @@ class Aws:
     idempotency_table_name: str
     product_token_secret: str
     signing_secret: str
-    base_url_parameter: str
     dynamodb: Any
     secrets: Any
-    ssm: Any
 
     def env(self) -> dict[str, str]:
         return {
@@ -116,7 +114,7 @@ class Aws:
             "CM_BASE_URL": "https://cm.test",
             "CM_PRODUCT_TOKEN_SECRET": self.product_token_secret,
             "CALLBACK_SIGNING_SECRET": self.signing_secret,
-            "CALLBACK_BASE_URL_PARAMETER": self.base_url_parameter,
+            "CALLBACK_BASE_URL": CALLBACK_BASE_URL,
             "ALLOWED_DESTINATION_COUNTRIES": "NL,BE,DE,GB",
             "BLOCKED_NUMBER_TYPES": "PREMIUM_RATE,SHARED_COST,UAN,PERSONAL_NUMBER,PAGER,"
             "VOICEMAIL,UNKNOWN",
@@ -143,7 +141,6 @@ def aws() -> Iterator[Aws]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         secrets = boto3.client("secretsmanager", region_name=REGION)
-        ssm = boto3.client("ssm", region_name=REGION)
         create_table(dynamodb, "CallsTable", "calls")
         create_table(dynamodb, "IdempotencyTable", "idempotency")
         token_arn = secrets.create_secret(Name="cm-token", SecretString=PRODUCT_TOKEN)["ARN"]
@@ -151,17 +148,13 @@ def aws() -> Iterator[Aws]:
             Name="callback-signing",
             SecretString=json.dumps({"current": SIGNING_KEY, "previous": PREVIOUS_SIGNING_KEY}),
         )["ARN"]
-        parameter = f"/{STACK}/callback-base-url"
-        ssm.put_parameter(Name=parameter, Value=CALLBACK_BASE_URL, Type="String")
         yield Aws(
             table_name="calls",
             idempotency_table_name="idempotency",
             product_token_secret=token_arn,
             signing_secret=signing_arn,
-            base_url_parameter=parameter,
             dynamodb=dynamodb,
             secrets=secrets,
-            ssm=ssm,
         )
 
 

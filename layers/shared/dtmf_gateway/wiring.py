@@ -51,17 +51,10 @@ def managed_secrets() -> ManagedSecrets:
 
 @cache
 def callback_urls() -> SignedCallbackUrls:
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
-
     from dtmf_gateway.adapters.secrets import SignedCallbackUrls
 
-    s = settings().require("CALLBACK_BASE_URL_PARAMETER")
-    return SignedCallbackUrls(
-        SSMProvider(boto3_client=boto3.client("ssm")),
-        secrets=managed_secrets(),
-        base_url_parameter=s.callback_base_url_parameter,
-        max_age=s.secrets_max_age,
-    )
+    s = settings().require("CALLBACK_BASE_URL")
+    return SignedCallbackUrls(secrets=managed_secrets(), base_url=s.callback_base_url)
 
 
 @cache
