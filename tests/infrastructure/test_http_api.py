@@ -26,9 +26,9 @@ def _of_type(kind: str) -> dict[str, dict[str, Any]]:
 
 
 def _ref(value: Any) -> str:
-    """The logical id an !Ref / !GetAtt / !Sub "integrations/${X}" names."""
+    """The logical id an !Ref (X or X.Alias) / !GetAtt / !Sub "integrations/${X}" names."""
     if "Ref" in value:
-        return str(value["Ref"])
+        return str(value["Ref"]).removesuffix(".Alias")
     if "Fn::GetAtt" in value:
         return str(value["Fn::GetAtt"][0])
     match = re.fullmatch(r"integrations/\$\{(\w+)\}", value["Fn::Sub"])
@@ -91,3 +91,19 @@ def test_the_client_policy_resource_matches_the_routes() -> None:
 
     # execute-api ARNs of an HTTP API: {api}/{stage}/{METHOD}/{path}, stage $default
     assert arn.endswith("${Api}/$default/*/v1/dtmf-calls*")
+
+
+def test_snapstart_is_opt_in_and_the_api_invokes_what_it_snapshots() -> None:
+    """SnapStart applies to published versions only: the API must invoke the alias, or a
+    SnapStart=true stack would still run init on $LATEST for every new environment."""
+    resources = template()["Resources"]
+    assert template()["Parameters"]["SnapStart"]["Default"] == "false"
+
+    for integration in _of_type("AWS::ApiGatewayV2::Integration").values():
+        function = _ref(integration["IntegrationUri"])
+        properties = resources[function]["Properties"]
+        assert integration["IntegrationUri"] == {"Ref": f"{function}.Alias"}
+        assert properties["AutoPublishAlias"] == "live"
+        assert properties["SnapStart"] == {
+            "ApplyOn": {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}
+        }

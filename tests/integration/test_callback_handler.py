@@ -12,10 +12,11 @@ import httpx
 import pytest
 
 from devtools.cm import queued
+from devtools.lambdas import http_event
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
 from tests.conftest import PREVIOUS_SIGNING_KEY
 from tests.integration.test_place_call_handler import post, sample_body
-from tests.support.lambdas import http_event, invoke_http
+from tests.support.lambdas import invoke_http
 
 INSTRUCTION = "order-7781-pin"
 

@@ -16,11 +16,11 @@ import pytest
 from openapi_spec_validator import validate
 
 from devtools.cm import queued
-from devtools.lambdas import sample_event
+from devtools.lambdas import http_event, sample_event
 from dtmf_gateway.api.models import VERSION_HEADER
 from tests.integration.test_callback_handler import callback_body, deliver, read, token_of
 from tests.integration.test_place_call_handler import post, sample_body
-from tests.support.lambdas import HttpResult, http_event, invoke_http
+from tests.support.lambdas import HttpResult, invoke_http
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = json.loads((ROOT / "schemas" / "openapi.json").read_text())

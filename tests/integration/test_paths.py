@@ -16,12 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devtools.lambdas import http_event
 from dtmf_gateway.api.paths import path_instruction_id
 from dtmf_gateway.domain.request_limits import INSTRUCTION_ID_PATTERN
 from tests.conftest import SESSION_LOG
 from tests.integration.test_callback_handler import callback_body, token_of
 from tests.integration.test_place_call_handler import post, sample_body
-from tests.support.lambdas import http_event, invoke_http
+from tests.support.lambdas import invoke_http
 
 ODD_ID = "order:7781"
 

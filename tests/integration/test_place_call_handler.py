@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from devtools.cm import queued
-from devtools.lambdas import sample_event
+from devtools.lambdas import http_event, sample_event
 from dtmf_gateway.domain.signing import SigningKeys, token_is_valid
 from tests.conftest import CALLBACK_BASE_URL, PREVIOUS_SIGNING_KEY, PRODUCT_TOKEN, SIGNING_KEY
-from tests.support.lambdas import http_event, invoke_http
+from tests.support.lambdas import invoke_http
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 

@@ -29,8 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devtools.cm import FakeCm, queued
+from devtools.lambdas import http_event, sample_event
 from dtmf_gateway.domain.placement import derived_instruction_id
-from tests.support.lambdas import LambdaContext, http_event, invoke_http, sample_event
+from tests.support.lambdas import LambdaContext, invoke_http
 
 KEY = "order-7781-retry"
 OWNER = "arn:aws:iam::123456789012:user/orders-service"  # the sample event's principal

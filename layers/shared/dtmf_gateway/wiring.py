@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 
+from dtmf_gateway import snapstart
 from dtmf_gateway.settings import settings
 
 if TYPE_CHECKING:
@@ -41,12 +42,14 @@ def managed_secrets() -> ManagedSecrets:
     from dtmf_gateway.adapters.secrets import ManagedSecrets
 
     s = settings().require("CALLBACK_SIGNING_SECRET")
-    return ManagedSecrets(
+    secrets = ManagedSecrets(
         SecretsProvider(boto3_client=boto3.client("secretsmanager")),
         product_token_secret=s.cm_product_token_secret,
         signing_secret=s.callback_signing_secret,
         max_age=s.secrets_max_age,
     )
+    snapstart.forget_before_snapshot(secrets.forget)
+    return secrets
 
 
 @cache
@@ -98,13 +101,15 @@ def placement() -> IdempotentPlacement:
 
     s = settings().require("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "CM_PRODUCT_TOKEN_SECRET")
     secrets = managed_secrets()
+    cm = HttpCmClient(
+        base_url=s.cm_base_url,
+        product_token=secrets.product_token,
+        connect_timeout=s.cm_connect_timeout,
+        total_timeout=s.cm_total_timeout,
+    )
+    snapstart.forget_before_snapshot(cm.forget_connections)
     service = PlaceInstruction(
-        cm=HttpCmClient(
-            base_url=s.cm_base_url,
-            product_token=secrets.product_token,
-            connect_timeout=s.cm_connect_timeout,
-            total_timeout=s.cm_total_timeout,
-        ),
+        cm=cm,
         store=DynamoDbInstructionStore(
             dynamodb(), s.table_name, retention=s.retention, pending_shards=s.pending_shards
         ),

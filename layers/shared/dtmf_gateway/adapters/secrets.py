@@ -50,6 +50,12 @@ class ManagedSecrets:
     def signing_keys(self) -> SigningKeys:
         return _signing_keys(str(self._provider.get(self._signing_secret, max_age=self._max_age)))
 
+    def forget(self) -> None:
+        """Drop every cached secret value and parsed key (read again on next use): before a
+        SnapStart snapshot, so that no secret is frozen into it (`dtmf_gateway.snapstart`)."""
+        self._provider.clear_cache()  # type: ignore[no-untyped-call]
+        _signing_keys.cache_clear()
+
 
 @lru_cache(maxsize=4)
 def _signing_keys(raw: str) -> SigningKeys:
