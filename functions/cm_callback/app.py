@@ -14,15 +14,18 @@ from dtmf_gateway.api import gateway
 from dtmf_gateway.api.acknowledgements import acknowledged, ignored
 from dtmf_gateway.api.body import callback_json, callback_text
 from dtmf_gateway.api.catalogues import callback_problems
+from dtmf_gateway.api.models import CallbackAcknowledged, build
 from dtmf_gateway.api.paths import path_instruction_id
 from dtmf_gateway.api.problems import CallbackForbidden, register
 from dtmf_gateway.domain.callbacks import DTMF_FINISHED, parse_callback
+from dtmf_gateway.domain.calls import CmResult
 from dtmf_gateway.domain.signing import token_is_valid
 from dtmf_gateway.observability import count, logger
 
 app = gateway.resolver()
 secrets = wiring.managed_secrets()
 record_callback = wiring.record_callback()
+build(CmResult, CallbackAcknowledged)  # every recorded callback needs both
 
 
 @app.post("/callbacks/cm/<raw_instruction_id>")

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import Response
 from dtmf_gateway import wiring
 from dtmf_gateway.api import gateway
 from dtmf_gateway.api.catalogues import read_problems
-from dtmf_gateway.api.models import json_response
+from dtmf_gateway.api.models import CallView, InstructionView, build, json_response
 from dtmf_gateway.api.paths import path_instruction_id, printable
 from dtmf_gateway.api.problems import register
 from dtmf_gateway.api.views import instruction_view
@@ -21,6 +21,7 @@ from dtmf_gateway.observability import count, logger
 
 app = gateway.resolver()
 read_instruction = wiring.read_instruction()
+build(InstructionView, CallView)  # every answer is one: not left to the first request
 
 
 @app.get("/dtmf-calls/<raw_instruction_id>")
