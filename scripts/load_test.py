@@ -18,6 +18,13 @@ backoff, up to `--attempts` times. A retry therefore tests the guarantee instead
 failure: a retried call still has to be accepted once and reach the bus exactly once. A
 warm-up of `--warmup` instructions (not counted) first starts the emulator's Lambda workers,
 so the figures are not the cold starts of a handful of local processes.
+
+The emulator runs every execution environment as a local process. Unbounded, a burst starts
+more of them than a small machine can bring up within the functions' timeouts, and each one
+killed at its timeout starts cold again. So each API function is capped at `--concurrency`
+environments for the run (Lambda's PutFunctionConcurrency, put back afterwards): beyond it
+the emulator throttles as AWS does at a function's reserved concurrency, with `429` to the
+client (retried with the same key) and to CM's callbacks (CM delivers again).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
 from stack_client import LocalStack
 
 CALLER = "+31201234567"
+CAPPED = ("PlaceCallFunction", "CmCallbackFunction", "GetCallFunction")
 # A POST is settled by any answer but these (and no answer at all), which the README tells a
 # client to retry with the same key: too many requests, the first attempt still running, 5xx.
 RETRIED = frozenset({429, 500, 502, 503, 504})
@@ -68,14 +76,15 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round((len(ordered) - 1) * p / 100))]
 
 
-def main() -> int:  # noqa: PLR0912, PLR0915 - one linear script
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--rate", type=float, default=20.0, help="instructions per second")
-    parser.add_argument("--workers", type=int, default=16, help="concurrent API clients")
+    parser.add_argument("--workers", type=int, default=8, help="concurrent API clients")
+    parser.add_argument("--concurrency", type=int, default=3, help="environments per function")
     parser.add_argument("--time-scale", type=float, default=0.0005)
     parser.add_argument("--timeout", type=float, default=300, help="seconds for the results")
-    parser.add_argument("--attempts", type=int, default=6, help="tries per POST (same key)")
+    parser.add_argument("--attempts", type=int, default=8, help="tries per POST (same key)")
     parser.add_argument("--warmup", type=int, default=4, help="uncounted instructions first")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
@@ -83,6 +92,32 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - one linear script
         parser.error("--calls must be 1-5000 and --rate > 0")
 
     stack = LocalStack.load()
+    lambdas = stack.client("lambda")
+    names = {logical_id: stack.function_name(logical_id) for logical_id in CAPPED}
+    before = {
+        name: lambdas.get_function_concurrency(FunctionName=name).get(
+            "ReservedConcurrentExecutions"
+        )
+        for name in names.values()
+    }
+    for name in names.values():
+        lambdas.put_function_concurrency(
+            FunctionName=name, ReservedConcurrentExecutions=args.concurrency
+        )
+    try:
+        return _run(stack, args)
+    finally:
+        for name, reserved in before.items():
+            if reserved is None:
+                lambdas.delete_function_concurrency(FunctionName=name)
+            else:
+                lambdas.put_function_concurrency(
+                    FunctionName=name, ReservedConcurrentExecutions=reserved
+                )
+
+
+def _run(stack: LocalStack, args: argparse.Namespace) -> int:  # noqa: PLR0915
+    """The run itself, with the functions capped."""
     stack.reset_simulator()
     # CM waits seconds between callback retries; at a high time scale the simulator's waits
     # shrink to milliseconds, so a briefly slow emulator would lose callbacks CM would deliver:
@@ -142,6 +177,7 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - one linear script
 
     print(
         f"[load] {args.calls} calls at {args.rate:g}/s with {args.workers} clients,"
+        f" {args.concurrency} environments per API function,"
         f" simulator time scale {args.time_scale:g}",
         flush=True,
     )
@@ -180,6 +216,7 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - one linear script
         "calls": args.calls,
         "rate_asked": args.rate,
         "workers": args.workers,
+        "environments_per_function": args.concurrency,
         "time_scale": args.time_scale,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "retries": dict(retried.most_common()),
