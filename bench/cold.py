@@ -242,7 +242,11 @@ def _measure(env: dict[str, str], floor_args: list[str], runs: int) -> dict[str,
     return out
 
 
-def run(runs: int = 20, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(
+    runs: int = 20, log: Callable[[str], None] = print, only: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Every function's cold init (or only the folders named in ``only``)."""
+    chosen = set(only)
     results: dict[str, Any] = {
         "runs": runs,
         "target_ratio": TARGET_RATIO,
@@ -257,6 +261,8 @@ def run(runs: int = 20, log: Callable[[str], None] = print) -> dict[str, Any]:
         paths = LambdaPaths(tmp)
         results["native_from_venv"] = paths.replaced
         for folder in functions():
+            if chosen and folder not in chosen:
+                continue
             log(f"cold init: {folder}")
             entry: dict[str, Any] = {}
             results["functions"][folder] = entry
@@ -292,5 +298,7 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--only", default="", help="comma-separated function folders")
     args = parser.parse_args()
-    print(json.dumps(run(args.runs, log=lambda m: print(m, file=sys.stderr)), indent=2))
+    only = [f for f in args.only.split(",") if f]
+    print(json.dumps(run(args.runs, log=lambda m: print(m, file=sys.stderr), only=only), indent=2))

@@ -44,13 +44,13 @@ def _floor(modules: str, clients: str) -> dict[str, object]:
 
 
 def _hello() -> dict[str, object]:
-    """A bare Powertools handler: Logger, Metrics, the REST resolver and one constant route."""
+    """A bare Powertools handler: Logger, Metrics, the HTTP API resolver and one constant route."""
     from aws_lambda_powertools import Logger, Metrics
-    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
     logger = Logger()
     metrics = Metrics()
-    app = APIGatewayRestResolver()
+    app = APIGatewayHttpResolver()
 
     @app.get("/hello")
     def hello() -> dict[str, str]:

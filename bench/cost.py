@@ -146,13 +146,23 @@ def _secret_reads(
     return secret_reads, ssm_reads
 
 
+def platform_log_lines() -> bool:
+    """Whether Lambda ingests its START/END/REPORT lines: yes unless the template's
+    LoggingConfig is JSON with a SystemLogLevel above INFO (then only WARN+ platform events)."""
+    config = template()["Globals"]["Function"].get("LoggingConfig", {})
+    return not (
+        config.get("LogFormat") == "JSON" and config.get("SystemLogLevel") in ("WARN", "ERROR")
+    )
+
+
 def _log_bytes(requests: dict[str, Any], invocations: float, api_requests: int) -> float:
     log_bytes = sum(requests["log_bytes_per_lifecycle"].values())
     log_events = sum(requests.get("log_lines_per_lifecycle", {}).values())
-    events = log_events + invocations * PLATFORM_LOG_EVENTS_PER_INVOCATION + api_requests
+    platform = invocations if platform_log_lines() else 0.0
+    events = log_events + platform * PLATFORM_LOG_EVENTS_PER_INVOCATION + api_requests
     return (
         log_bytes
-        + invocations * PLATFORM_LOG_BYTES_PER_INVOCATION
+        + platform * PLATFORM_LOG_BYTES_PER_INVOCATION
         + api_requests * API_ACCESS_LOG_BYTES_PER_REQUEST
         + LOG_EVENT_OVERHEAD_BYTES * events
     )
@@ -283,7 +293,9 @@ def run(
             "cold_start_fraction": COLD_START_FRACTION,
             "secrets_max_age_s": SECRETS_MAX_AGE_S,
             "xray_sampling": f"default rule: {XRAY_RESERVOIR_PER_S:g}/s shared + {XRAY_RATE:.0%}",
-            "platform_log_bytes_per_invocation": PLATFORM_LOG_BYTES_PER_INVOCATION,
+            "platform_log_bytes_per_invocation": (
+                PLATFORM_LOG_BYTES_PER_INVOCATION if platform_log_lines() else 0
+            ),
             "api_access_log_bytes_per_request": API_ACCESS_LOG_BYTES_PER_REQUEST,
             "days_retained": DAYS_RETAINED,
         },

@@ -46,7 +46,9 @@ from bench.world import (
     NetworkClock,
     World,
     create_world,
+    http_event,
     kept_by_filters,
+    key_header,
     load,
     set_environment,
     stream_filters,
@@ -230,15 +232,10 @@ class Lifecycle:
 
     def run(self, label: str, *, with_key: bool) -> dict[str, Any]:
         start = len(self.recorder.requests)
-        event = events_file("place_call.json")
-        body = json.loads(event["body"])
+        body = json.loads(events_file("place_call.json")["body"])
         body["instruction-id"] = f"lifecycle-{label}"
-        event["body"] = json.dumps(body)
-        headers = {k: v for k, v in event["headers"].items() if k.lower() != "idempotency-key"}
-        if with_key:
-            headers["Idempotency-Key"] = f"lifecycle-{label}-key"
-        event["headers"] = headers
-        event["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
+        key = f"lifecycle-{label}-key" if with_key else None
+        event = http_event("place_call.json", body=body, headers=key_header(key))
         response = self._invoke("place_call", event)
         if response.get("statusCode") != 202:
             raise BenchError(f"place_call answered {response.get('statusCode')}: {response}")
@@ -248,14 +245,15 @@ class Lifecycle:
         invocations = {"place_call": 1, "cm_callback": 0, "publish_results": 0}
         invocations["publish_results"] += self._publish_stream() and 1  # placing: nothing
 
-        cb = events_file("cm_callback.json")
-        cb_body = json.loads(cb["body"])
+        cb_body = json.loads(events_file("cm_callback.json")["body"])
         cb_body.update({"call-id": call["call-id"], "instruction-id": body["instruction-id"]})
-        cb["body"] = json.dumps(cb_body)
-        cb["path"] = f"/callbacks/cm/{body['instruction-id']}"
-        cb["pathParameters"] = {"instruction-id": body["instruction-id"]}
-        cb["queryStringParameters"] = {"token": token}
-        cb["multiValueQueryStringParameters"] = {"token": [token]}
+        cb = http_event(
+            "cm_callback.json",
+            body=cb_body,
+            path=f"/callbacks/cm/{body['instruction-id']}",
+            path_parameters={"instruction-id": body["instruction-id"]},
+            query={"token": token},
+        )
         answer = self._invoke("cm_callback", cb)
         invocations["cm_callback"] += 1
         if json.loads(answer.get("body") or "{}").get("status") != "recorded":

@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=1000, help="warm lifecycles")
     parser.add_argument("--warmup", type=int, default=100, help="warm-up lifecycles")
     parser.add_argument("--first-runs", type=int, default=10, help="first-request samples")
-    parser.add_argument("--api", choices=("rest", "http"), default="rest", help="cost: API type")
+    parser.add_argument("--api", choices=("rest", "http"), default="http", help="cost: API type")
     parser.add_argument("--polls", type=float, default=0.0, help="cost: GETs per call")
     parser.add_argument("--json", default=str(RESULTS_DIR / "latest.json"))
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")

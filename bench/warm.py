@@ -73,13 +73,12 @@ class _NullWriter(io.TextIOBase):
 def bare_handlers() -> dict[str, Callable[[dict[str, Any], Any], Any]]:
     """Powertools alone: the handlers' decorators around a route that returns a constant."""
     from aws_lambda_powertools import Logger, Metrics
-    from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-    from aws_lambda_powertools.logging import correlation_paths
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
     from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
 
     logger = Logger(service="dtmf-bench-bare")
     metrics = Metrics(namespace="DtmfBenchBare", service="dtmf-bench-bare")
-    app = APIGatewayRestResolver(strip_prefixes=["/v1"])
+    app = APIGatewayHttpResolver(strip_prefixes=["/v1"])
 
     @app.post("/dtmf-calls")
     def _place() -> Response[str]:
@@ -93,7 +92,7 @@ def bare_handlers() -> dict[str, Callable[[dict[str, Any], Any], Any]]:
     def _callback(instruction_id: str) -> Response[str]:  # noqa: ARG001 - the route's shape
         return Response(200, "application/json", '{"status": "recorded"}')
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
     @metrics.log_metrics(capture_cold_start_metric=True)
     def api(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return app.resolve(event, context)

@@ -33,11 +33,11 @@ from bench.common import (
     lambda_runtime_environment,
     template,
 )
+from devtools.lambdas import http_event
 
 HANDLERS = ("place_call", "get_call", "cm_callback", "publish_results")
 PRODUCT_TOKEN = "6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21"
 SIGNING_SECRET = {"current": "k" * 48, "previous": "p" * 48}
-CALLBACK_BASE_URL = "https://dtmf.example.com"
 
 
 # ---------------------------------------------------------------------------- the network
@@ -81,8 +81,22 @@ class NetworkClock:
                 clock.ns += time.perf_counter_ns() - start
                 clock.cm_requests += 1
 
+        async def handle_async_request(
+            _transport: Any, request: httpx.Request
+        ) -> httpx.Response:  # the CM client is async (one deadline for the whole exchange)
+            start = time.perf_counter_ns()
+            try:
+                await request.aread()
+                clock.cm_bodies.append(json.loads(request.content))
+                del clock.cm_bodies[:-5]
+                return fake_cm(request)
+            finally:
+                clock.ns += time.perf_counter_ns() - start
+                clock.cm_requests += 1
+
         BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
         httpx.HTTPTransport.handle_request = handle_request  # type: ignore[method-assign]
+        httpx.AsyncHTTPTransport.handle_async_request = handle_async_request  # type: ignore[method-assign]
 
 
 def timed(clock: NetworkClock, handler: Any, event: Any, context: Any) -> tuple[float, Any]:
@@ -132,8 +146,6 @@ def create_world() -> World:
         "DigitsHashSecret": digits_arn,
         "ResultBus": "results",
     }
-    parameter = function_environment("place_call", names)["CALLBACK_BASE_URL_PARAMETER"]
-    session.client("ssm").put_parameter(Name=parameter, Value=CALLBACK_BASE_URL, Type="String")
     return World(names=names, dynamodb=dynamodb)
 
 
@@ -197,40 +209,39 @@ def callee(i: int) -> str:
 
 
 def place_event(instruction_id: str, *, key: str | None, number: str) -> dict[str, Any]:
-    event = events_file("place_call.json")
-    body = json.loads(event["body"])
+    body = json.loads(events_file("place_call.json")["body"])
     body["instruction-id"] = instruction_id
     body["callee"] = number
     body.pop("callees", None)
-    event["body"] = json.dumps(body)
-    headers = {k: v for k, v in event["headers"].items() if k.lower() != "idempotency-key"}
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    event["headers"] = headers
-    event["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
-    return event
+    return http_event("place_call.json", body=body, headers=key_header(key))
+
+
+def key_header(key: str | None) -> dict[str, str]:
+    """The sample's headers less its Idempotency-Key, plus ``key`` as one (if any)."""
+    return {"Idempotency-Key": key} if key is not None else {}
 
 
 def callback_event(cm_body: dict[str, Any], call_id: str) -> dict[str, Any]:
     """CM's dtmf-finished callback for a call the product placed (token from its callback-url)."""
     instruction_id = cm_body["instruction-id"]
     token = parse_qs(urlsplit(cm_body["callback-url"]).query)["token"][0]
-    event = events_file("cm_callback.json")
-    body = json.loads(event["body"])
+    body = json.loads(events_file("cm_callback.json")["body"])
     body.update({"call-id": call_id, "instruction-id": instruction_id, "callee": cm_body["callee"]})
-    event["body"] = json.dumps(body)
-    event["path"] = f"/callbacks/cm/{instruction_id}"
-    event["pathParameters"] = {"instruction-id": instruction_id}
-    event["queryStringParameters"] = {"token": token}
-    event["multiValueQueryStringParameters"] = {"token": [token]}
-    return event
+    return http_event(
+        "cm_callback.json",
+        body=body,
+        path=f"/callbacks/cm/{instruction_id}",
+        path_parameters={"instruction-id": instruction_id},
+        query={"token": token},
+    )
 
 
 def get_event(instruction_id: str) -> dict[str, Any]:
-    event = events_file("get_call.json")
-    event["path"] = f"/dtmf-calls/{instruction_id}"
-    event["pathParameters"] = {"instruction-id": instruction_id}
-    return event
+    return http_event(
+        "get_call.json",
+        path=f"/dtmf-calls/{instruction_id}",
+        path_parameters={"instruction-id": instruction_id},
+    )
 
 
 def status_of(response: Any) -> int | None:

@@ -10,6 +10,21 @@ duplicates. Prints achieved calls/s (submitted, and end to end to the bus) and t
 latency, and exits 1 unless every call was accepted and its result reached the bus exactly
 once. Bounded in count and time; stops by itself. What it measures is our code *and* the
 emulator (ministack runs every Lambda as a local process): compare runs on the same machine.
+
+Each client behaves as the README tells a client to: every POST carries an `Idempotency-Key`
+(the instruction id), and an answer that does not settle the request — no answer in time,
+`429`, `409 request-in-progress`, `5xx` — is retried with the same key and body after a
+backoff, up to `--attempts` times. A retry therefore tests the guarantee instead of hiding a
+failure: a retried call still has to be accepted once and reach the bus exactly once. A
+warm-up of `--warmup` instructions (not counted) first starts the emulator's Lambda workers,
+so the figures are not the cold starts of a handful of local processes.
+
+The emulator runs every execution environment as a local process. Unbounded, a burst starts
+more of them than a small machine can bring up within the functions' timeouts, and each one
+killed at its timeout starts cold again. So each API function is capped at `--concurrency`
+environments for the run (Lambda's PutFunctionConcurrency, put back afterwards): beyond it
+the emulator throttles as AWS does at a function's reserved concurrency, with `429` to the
+client (retried with the same key) and to CM's callbacks (CM delivers again).
 """
 
 from __future__ import annotations
@@ -31,6 +46,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
 from stack_client import LocalStack
 
 CALLER = "+31201234567"
+CAPPED = ("PlaceCallFunction", "CmCallbackFunction", "GetCallFunction")
+# A POST is settled by any answer but these (and no answer at all), which the README tells a
+# client to retry with the same key: too many requests, the first attempt still running, 5xx.
+RETRIED = frozenset({429, 500, 502, 503, 504})
+IN_PROGRESS = "urn:dtmf-gateway:problem:request-in-progress"
 
 
 def instruction(instruction_id: str, callee: str) -> dict[str, Any]:
@@ -56,19 +76,48 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round((len(ordered) - 1) * p / 100))]
 
 
-def main() -> int:  # noqa: PLR0915 - one linear script
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--rate", type=float, default=20.0, help="instructions per second")
-    parser.add_argument("--workers", type=int, default=16, help="concurrent API clients")
+    parser.add_argument("--workers", type=int, default=8, help="concurrent API clients")
+    parser.add_argument("--concurrency", type=int, default=3, help="environments per function")
     parser.add_argument("--time-scale", type=float, default=0.0005)
     parser.add_argument("--timeout", type=float, default=300, help="seconds for the results")
+    parser.add_argument("--attempts", type=int, default=8, help="tries per POST (same key)")
+    parser.add_argument("--warmup", type=int, default=4, help="uncounted instructions first")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     if not 1 <= args.calls <= 5000 or args.rate <= 0:
         parser.error("--calls must be 1-5000 and --rate > 0")
 
     stack = LocalStack.load()
+    lambdas = stack.client("lambda")
+    names = {logical_id: stack.function_name(logical_id) for logical_id in CAPPED}
+    before = {
+        name: lambdas.get_function_concurrency(FunctionName=name).get(
+            "ReservedConcurrentExecutions"
+        )
+        for name in names.values()
+    }
+    for name in names.values():
+        lambdas.put_function_concurrency(
+            FunctionName=name, ReservedConcurrentExecutions=args.concurrency
+        )
+    try:
+        return _run(stack, args)
+    finally:
+        for name, reserved in before.items():
+            if reserved is None:
+                lambdas.delete_function_concurrency(FunctionName=name)
+            else:
+                lambdas.put_function_concurrency(
+                    FunctionName=name, ReservedConcurrentExecutions=reserved
+                )
+
+
+def _run(stack: LocalStack, args: argparse.Namespace) -> int:  # noqa: PLR0915
+    """The run itself, with the functions capped."""
     stack.reset_simulator()
     # CM waits seconds between callback retries; at a high time scale the simulator's waits
     # shrink to milliseconds, so a briefly slow emulator would lose callbacks CM would deliver:
@@ -84,24 +133,51 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     run = uuid.uuid4().hex[:8]
     ids = [f"load-{run}-{i:05d}" for i in range(args.calls)]
     statuses: Counter[int] = Counter()
+    retried: Counter[str] = Counter()  # why a POST was sent again: a status, or "no answer"
     latencies: list[float] = []
     lock = threading.Lock()
+
+    def post(instruction_id: str, callee: str) -> tuple[int, list[str]]:
+        """The final status of one instruction's POST, and why each retry was made."""
+        reasons: list[str] = []
+        for attempt in range(args.attempts):
+            if attempt:
+                time.sleep(min(8.0, 0.5 * 2**attempt))
+            try:
+                response = stack.api(
+                    "POST",
+                    "/v1/dtmf-calls",
+                    instruction(instruction_id, callee),
+                    {"Idempotency-Key": instruction_id},
+                )
+            except Exception as error:  # noqa: BLE001 - no answer: retried, then counted
+                reasons.append(f"no answer ({type(error).__name__})")
+                continue
+            in_progress = response.status_code == 409 and IN_PROGRESS in response.text
+            if response.status_code not in RETRIED and not in_progress:
+                return response.status_code, reasons
+            reasons.append(str(response.status_code))
+        return 0, reasons
 
     def place(i: int, due: float) -> None:
         time.sleep(max(0.0, due - time.monotonic()))
         start = time.monotonic()
-        try:
-            status = stack.api(
-                "POST", "/v1/dtmf-calls", instruction(ids[i], f"+316{20000000 + i:08d}")
-            ).status_code
-        except Exception:  # noqa: BLE001 - counted as a failed call, reported below
-            status = 0
+        status, reasons = post(ids[i], f"+316{20000000 + i:08d}")
         with lock:
             statuses[status] += 1
+            retried.update(reasons)
             latencies.append(time.monotonic() - start)
+
+    warm = [f"load-{run}-warmup-{i}" for i in range(args.warmup)]
+    for i, instruction_id in enumerate(warm):
+        status, _ = post(instruction_id, f"+316{29000000 + i:08d}")
+        if status != 202:
+            print(f"[load] warm-up POST answered {status}: is the stack up?", flush=True)
+            return 1
 
     print(
         f"[load] {args.calls} calls at {args.rate:g}/s with {args.workers} clients,"
+        f" {args.concurrency} environments per API function,"
         f" simulator time scale {args.time_scale:g}",
         flush=True,
     )
@@ -122,7 +198,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
             if instruction_id in wanted:
                 seen[instruction_id] += 1
                 last_new = time.monotonic()
-            else:
+            elif instruction_id not in warm:
                 foreign += 1
         time.sleep(0.2)
     time.sleep(3)  # catch a late duplicate
@@ -130,7 +206,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         instruction_id = event["detail"]["instruction-id"]
         if instruction_id in wanted:
             seen[instruction_id] += 1
-        else:
+        elif instruction_id not in warm:
             foreign += 1
 
     accepted = statuses.get(202, 0)
@@ -140,8 +216,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         "calls": args.calls,
         "rate_asked": args.rate,
         "workers": args.workers,
+        "environments_per_function": args.concurrency,
         "time_scale": args.time_scale,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "retries": dict(retried.most_common()),
         "submit_seconds": round(submitted - started, 2),
         "submitted_per_s": round(args.calls / (submitted - started), 1),
         "end_to_end_seconds": round(last_new - started, 2),

@@ -105,10 +105,8 @@ class Aws:
     idempotency_table_name: str
     product_token_secret: str
     signing_secret: str
-    base_url_parameter: str
     dynamodb: Any
     secrets: Any
-    ssm: Any
     digits_hash_secret: str = ""  # issue 19
 
     def env(self) -> dict[str, str]:
@@ -118,7 +116,7 @@ class Aws:
             "CM_BASE_URL": "https://cm.test",
             "CM_PRODUCT_TOKEN_SECRET": self.product_token_secret,
             "CALLBACK_SIGNING_SECRET": self.signing_secret,
-            "CALLBACK_BASE_URL_PARAMETER": self.base_url_parameter,
+            "CALLBACK_BASE_URL": CALLBACK_BASE_URL,
             "DIGITS_HASH_SECRET": self.digits_hash_secret,
             # Powertools names idempotency records after AWS_LAMBDA_FUNCTION_NAME, which is
             # unset in-process: its default then (issue 19's erasure edits those records)
@@ -149,7 +147,6 @@ def aws() -> Iterator[Aws]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         secrets = boto3.client("secretsmanager", region_name=REGION)
-        ssm = boto3.client("ssm", region_name=REGION)
         create_table(dynamodb, "CallsTable", "calls")
         create_table(dynamodb, "IdempotencyTable", "idempotency")
         token_arn = secrets.create_secret(Name="cm-token", SecretString=PRODUCT_TOKEN)["ARN"]
@@ -161,18 +158,14 @@ def aws() -> Iterator[Aws]:
             Name="digits-hash",
             SecretString=json.dumps({"current": DIGITS_HASH_KEY, "previous": ""}),
         )["ARN"]
-        parameter = f"/{STACK}/callback-base-url"
-        ssm.put_parameter(Name=parameter, Value=CALLBACK_BASE_URL, Type="String")
         yield Aws(
             digits_hash_secret=digits_arn,
             table_name="calls",
             idempotency_table_name="idempotency",
             product_token_secret=token_arn,
             signing_secret=signing_arn,
-            base_url_parameter=parameter,
             dynamodb=dynamodb,
             secrets=secrets,
-            ssm=ssm,
         )
 
 

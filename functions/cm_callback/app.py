@@ -7,24 +7,25 @@ percent-decoded once first (`api.paths`); a malformed path, like a wrong token, 
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools.event_handler import Response
 
 from dtmf_gateway import wiring
+from dtmf_gateway.api import gateway
 from dtmf_gateway.api.acknowledgements import acknowledged, ignored
 from dtmf_gateway.api.body import callback_json, callback_text
 from dtmf_gateway.api.catalogues import callback_problems
+from dtmf_gateway.api.models import CallbackAcknowledged, build
 from dtmf_gateway.api.paths import path_instruction_id
 from dtmf_gateway.api.problems import CallbackForbidden, register
 from dtmf_gateway.domain.callbacks import DTMF_FINISHED, parse_callback
+from dtmf_gateway.domain.calls import CmResult
 from dtmf_gateway.domain.signing import token_is_valid
-from dtmf_gateway.observability import count, logger, metrics
+from dtmf_gateway.observability import count, logger
 
-app = APIGatewayRestResolver(strip_prefixes=["/v1"])
+app = gateway.resolver()
 secrets = wiring.managed_secrets()
 record_callback = wiring.record_callback()
+build(CmResult, CallbackAcknowledged)  # every recorded callback needs both
 
 
 @app.post("/callbacks/cm/<raw_instruction_id>")
@@ -46,8 +47,4 @@ def receive_callback(raw_instruction_id: str) -> Response[str]:
 
 register(app, callback_problems())
 
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = gateway.lambda_handler(app, correlate=False)

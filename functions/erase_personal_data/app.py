@@ -8,23 +8,19 @@ erase it; to anyone else it does not exist (404, as GET).
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools.event_handler import Response
 
 from dtmf_gateway import wiring
+from dtmf_gateway.api import gateway
 from dtmf_gateway.api.catalogues import read_problems
-from dtmf_gateway.api.identity import principal
 from dtmf_gateway.api.models import json_response
 from dtmf_gateway.api.paths import path_instruction_id, printable
 from dtmf_gateway.api.problems import register
 from dtmf_gateway.api.views import instruction_view
 from dtmf_gateway.domain.errors import InstructionNotFound
-from dtmf_gateway.observability import count, logger, metrics
+from dtmf_gateway.observability import count, logger
 
-app = APIGatewayRestResolver(strip_prefixes=["/v1"])
+app = gateway.resolver()
 erase_instruction = wiring.erase_instruction()
 
 
@@ -34,7 +30,7 @@ def erase_personal_data(raw_instruction_id: str) -> Response[str]:
     if instruction_id is None:
         raise InstructionNotFound(printable(raw_instruction_id))
     logger.set_correlation_id(instruction_id)
-    owner = principal(app.current_event.request_context.identity)
+    owner = gateway.caller(app)
     state = erase_instruction.erase(instruction_id, owner=owner)
     count("PersonalDataErased")
     logger.info("personal data erased", extra={"calls": len(state.calls)})
@@ -44,9 +40,4 @@ def erase_personal_data(raw_instruction_id: str) -> Response[str]:
 register(app, read_problems())
 
 
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
-)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = gateway.lambda_handler(app)

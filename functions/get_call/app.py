@@ -7,24 +7,21 @@ percent-decoded once (`api.paths`); a path that names no valid id is 404 too.
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools.event_handler import Response
 
 from dtmf_gateway import wiring
+from dtmf_gateway.api import gateway
 from dtmf_gateway.api.catalogues import read_problems
-from dtmf_gateway.api.identity import principal
-from dtmf_gateway.api.models import json_response
+from dtmf_gateway.api.models import CallView, InstructionView, build, json_response
 from dtmf_gateway.api.paths import path_instruction_id, printable
 from dtmf_gateway.api.problems import register
 from dtmf_gateway.api.views import instruction_view
 from dtmf_gateway.domain.errors import InstructionNotFound
-from dtmf_gateway.observability import count, logger, metrics
+from dtmf_gateway.observability import count, logger
 
-app = APIGatewayRestResolver(strip_prefixes=["/v1"])
+app = gateway.resolver()
 read_instruction = wiring.read_instruction()
+build(InstructionView, CallView)  # every answer is one: not left to the first request
 
 
 @app.get("/dtmf-calls/<raw_instruction_id>")
@@ -34,17 +31,11 @@ def get_dtmf_call(raw_instruction_id: str) -> Response[str]:
     if instruction_id is None:
         raise InstructionNotFound(printable(raw_instruction_id))
     logger.set_correlation_id(instruction_id)
-    owner = principal(app.current_event.request_context.identity)
+    owner = gateway.caller(app)
     state = read_instruction.read(instruction_id, owner=owner)
     return json_response(instruction_view(state))
 
 
 register(app, read_problems())
 
-
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
-)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = gateway.lambda_handler(app)

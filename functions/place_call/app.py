@@ -5,21 +5,17 @@ Route → use case (behind idempotency) → response; every error is answered by
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools.event_handler import Response
 
 from dtmf_gateway import wiring
+from dtmf_gateway.api import gateway
 from dtmf_gateway.api.body import json_body
 from dtmf_gateway.api.catalogues import placement_problems
-from dtmf_gateway.api.identity import principal
 from dtmf_gateway.api.problems import register
 from dtmf_gateway.domain.request import parse_dtmf_call_request
-from dtmf_gateway.observability import count, count_by, logger, metrics
+from dtmf_gateway.observability import count, count_by, logger
 
-app = APIGatewayRestResolver(strip_prefixes=["/v1"])
+app = gateway.resolver()
 placement = wiring.placement()
 webhook_targets = wiring.webhook_targets()
 
@@ -40,7 +36,7 @@ def create_dtmf_call() -> Response[str]:
         logger.set_correlation_id(request.instruction_id)
     answer = placement.answer(
         request,
-        owner=principal(event.request_context.identity),
+        owner=gateway.caller(app),
         idempotency_key=event.headers.get("idempotency-key") or None,
         lambda_context=app.lambda_context,
     )
@@ -56,10 +52,4 @@ def create_dtmf_call() -> Response[str]:
 
 register(app, placement_problems())
 
-
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
-)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = gateway.lambda_handler(app, cold_start_metric=True)

@@ -34,10 +34,13 @@ def test_the_callback_function_can_run_as_many_callbacks_as_its_route_lets_throu
 
 def test_the_route_and_the_function_use_those_parameters() -> None:
     resources = template()["Resources"]
-    settings = resources["Api"]["Properties"]["MethodSettings"]
-    [callback] = [s for s in settings if "callbacks" in s["ResourcePath"]]
+    stage = resources["ApiStage"]["Properties"]
+    callback = stage["RouteSettings"][resources["CallbackRoute"]["Properties"]["RouteKey"]]
+    default = stage["DefaultRouteSettings"]
     function = resources["CmCallbackFunction"]["Properties"]
 
     assert callback["ThrottlingRateLimit"] == {"Ref": "CallbackThrottlingRateLimit"}
     assert callback["ThrottlingBurstLimit"] == {"Ref": "CallbackThrottlingBurstLimit"}
     assert function["ReservedConcurrentExecutions"] == {"Ref": "CallbackReservedConcurrency"}
+    assert default["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
+    assert default["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}

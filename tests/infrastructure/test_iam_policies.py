@@ -56,10 +56,11 @@ def test_every_function_is_checked_and_calls_something_it_is_granted() -> None:
     assert "secretsmanager:GetSecretValue CmProductTokenSecret" not in found["CmCallbackFunction"]
     assert {
         "dynamodb:PutItem IdempotencyTable",  # Powertools idempotency (library table)
-        "ssm:GetParameter CallbackBaseUrlParameter",
         "secretsmanager:GetSecretValue CmProductTokenSecret",
         "dynamodb:PutItem CallsTable",
     } <= found["PlaceCallFunction"]
+    # the callback base URL is configuration (CALLBACK_BASE_URL): no read at all
+    assert not any(n.startswith("ssm:") for n in found["PlaceCallFunction"])
     assert found["ExampleConsumerFunction"] == {"sqs:SendMessage ExampleConsumerDLQ"}
     # the CM sandbox (CmSandbox=true): its adapters are built in local/cm_sandbox/app.py from
     # environment variables it names itself; every call is found, on its own resources

@@ -29,12 +29,12 @@ def _exports() -> set[str]:
 
 
 def _routes() -> set[tuple[str, str]]:
+    """(METHOD, /v1/...) of the product's HTTP API (not the CM sandbox's own, CmSandbox=true)."""
     routes = set()
     for resource in template()["Resources"].values():
-        for event in resource.get("Properties", {}).get("Events", {}).values():
-            # the product's API (not the CM sandbox's own, CmSandbox=true)
-            if event["Type"] == "Api" and event["Properties"].get("RestApiId") == {"Ref": "Api"}:
-                routes.add((event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
+        if resource["Type"] == "AWS::ApiGatewayV2::Route":
+            method, path = resource["Properties"]["RouteKey"].split(" ", 1)
+            routes.add((method.upper(), path))
     return routes
 
 
@@ -81,10 +81,10 @@ def test_exports_table_lists_exactly_the_exports() -> None:
 
 def test_execute_arn_export_covers_the_signed_routes_only() -> None:
     arn = template()["Outputs"]["ApiExecuteArn"]["Value"]["Fn::Sub"]
-    resource = arn.split("${Api}/v1/", 1)[1]
+    resource = arn.split("${Api}/$default/", 1)[1]
     pattern = "^" + re.escape(resource).replace(r"\*", ".*") + "$"
     for method, path in _routes():
-        signed = not path.startswith("/callbacks/")
+        signed = not path.startswith("/v1/callbacks/")
         assert bool(re.match(pattern, f"{method}/{path.lstrip('/')}")) is signed, (method, path)
 
 
@@ -94,8 +94,8 @@ def test_curl_and_python_examples_use_real_routes() -> None:
     calls += re.findall(r'stack\.api\("(\w+)", "(/v1/[^"]+)"', text)
     assert len(calls) >= 2
     for method, path in calls:
-        assert _route_matches(method, path.removeprefix("/v1")), (method, path)
-    for path in re.findall(r"localhost:3000(/[\w/-]+)", text):  # sam local start-api: no stage
+        assert _route_matches(method, path), (method, path)
+    for path in re.findall(r"localhost:3000(/[\w/-]+)", text):  # sam local start-api
         assert any(_route_matches(m, path) for m in ("GET", "POST")), path
 
 

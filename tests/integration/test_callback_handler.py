@@ -12,10 +12,11 @@ import httpx
 import pytest
 
 from devtools.cm import queued
+from devtools.lambdas import http_event
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
 from tests.conftest import PREVIOUS_SIGNING_KEY
 from tests.integration.test_place_call_handler import post, sample_body
-from tests.support.lambdas import invoke_http, rest_event
+from tests.support.lambdas import invoke_http
 
 INSTRUCTION = "order-7781-pin"
 
@@ -50,22 +51,24 @@ def deliver(
     instruction_id: str = INSTRUCTION,
     raw: str | None = None,
 ) -> Any:
-    event = rest_event(
+    event = http_event(
         "cm_callback.json",
         body=body,
         raw_body=raw,
         path_parameters={"instruction-id": instruction_id},
         query={"token": token} if token is not None else {},
+        path=f"/callbacks/cm/{instruction_id}",
     )
-    event["path"] = f"/callbacks/cm/{instruction_id}"
     return invoke_http(module, event)
 
 
 def read(module: Any, instruction_id: str = INSTRUCTION, user_arn: str | None = None) -> Any:
-    event = rest_event(
-        "get_call.json", path_parameters={"instruction-id": instruction_id}, user_arn=user_arn
+    event = http_event(
+        "get_call.json",
+        path_parameters={"instruction-id": instruction_id},
+        user_arn=user_arn,
+        path=f"/dtmf-calls/{instruction_id}",
     )
-    event["path"] = f"/dtmf-calls/{instruction_id}"
     return invoke_http(module, event)
 
 
@@ -407,7 +410,7 @@ def test_get_after_cm_failures(
 
 
 def test_sample_callback_event_shape_is_accepted(placed: dict[str, str], cm_callback: Any) -> None:
-    event = rest_event("cm_callback.json")
+    event = http_event("cm_callback.json")
     body = json.loads(event["body"])
     body["call-id"] = placed["call_id"]
     event = copy.deepcopy(event)

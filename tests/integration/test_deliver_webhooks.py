@@ -19,10 +19,10 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from devtools.lambdas import LambdaContext, load_function, sample_event
+from devtools.lambdas import LambdaContext, http_event, load_function, sample_event
 from dtmf_gateway.adapters import webhooks as webhook_adapters
 from tests.conftest import REGION, Aws, _reset_caches
-from tests.support.lambdas import invoke_http, rest_event
+from tests.support.lambdas import invoke_http
 
 SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 HOST = "hooks.example.com"
@@ -99,7 +99,7 @@ def world(function_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]
 
 def _place(place_call: Any, instruction_id: str, **extra: Any) -> None:
     body = {**json.loads(sample_event("place_call.json")["body"]), "instruction-id": instruction_id}
-    event = rest_event(
+    event = http_event(
         "place_call.json", body={**body, **extra}, headers={"Idempotency-Key": instruction_id}
     )
     result = invoke_http(place_call, event)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from devtools.cm import queued
-from devtools.lambdas import LambdaContext
+from devtools.lambdas import LambdaContext, http_event
 from devtools.streams import StreamReader
 from dtmf_gateway.adapters.dynamodb import erasure_store
 from dtmf_gateway.api.placement import IdempotentPlacement
@@ -25,7 +25,7 @@ from tests.integration.test_callback_handler import (
     token_of,
 )
 from tests.integration.test_place_call_handler import post, sample_body
-from tests.support.lambdas import invoke_http, rest_event
+from tests.support.lambdas import invoke_http
 
 CALLEE, CALLER = "+31612345678", "+31201234567"
 PERSONAL = (
@@ -42,12 +42,12 @@ OTHER_ARN = "arn:aws:iam::123456789012:user/someone-else"
 
 
 def erase(module: Any, instruction_id: str = INSTRUCTION, user_arn: str | None = None) -> Any:
-    event = rest_event(
+    event = http_event(
         "erase_personal_data.json",
         path_parameters={"instruction-id": instruction_id},
         user_arn=user_arn,
+        path=f"/dtmf-calls/{instruction_id}/personal-data",
     )
-    event["path"] = f"/dtmf-calls/{instruction_id}/personal-data"
     return invoke_http(module, event)
 
 
@@ -63,7 +63,7 @@ def _everything(aws: Any) -> str:
 def test_the_record_id_formula_is_powertools_own(place_call: Any, function_env: Any) -> None:
     post(place_call, sample_body(), key="formula-key")
     placed_with = IdempotentPlacement._place_once
-    owner = json.loads(json.dumps(rest_event("place_call.json")))["requestContext"]["identity"]
+    owner = http_event("place_call.json")["requestContext"]["authorizer"]["iam"]
 
     assert (
         f"{placed_with.__module__}.{placed_with.__qualname__}"
@@ -273,7 +273,7 @@ def test_an_erasure_that_lands_while_placing_is_not_undone_by_the_placement(
 def test_erase_by_number_erases_only_that_principals_instructions_with_it(
     place_call: Any, cm: Any, function_env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    owner = rest_event("place_call.json")["requestContext"]["identity"]["userArn"]
+    owner = http_event("place_call.json")["requestContext"]["authorizer"]["iam"]["userArn"]
     post(place_call, {**sample_body(), "instruction-id": "a"})
     post(place_call, {**sample_body(), "instruction-id": "b", "callee": "+31687654321"})
     post(

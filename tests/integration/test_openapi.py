@@ -16,11 +16,11 @@ import pytest
 from openapi_spec_validator import validate
 
 from devtools.cm import queued
-from devtools.lambdas import sample_event
+from devtools.lambdas import http_event, sample_event
 from dtmf_gateway.api.models import VERSION_HEADER
 from tests.integration.test_callback_handler import callback_body, deliver, read, token_of
 from tests.integration.test_place_call_handler import post, sample_body
-from tests.support.lambdas import HttpResult, invoke_http, rest_event
+from tests.support.lambdas import HttpResult, invoke_http
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = json.loads((ROOT / "schemas" / "openapi.json").read_text())
@@ -228,7 +228,7 @@ def test_replays_and_refused_media_types_conform(place_call: Any, cm: Any) -> No
     again = post(place_call, sample_body(), key="k-1")
     not_json = invoke_http(
         place_call,
-        rest_event("place_call.json", body=sample_body(), headers={"Content-Type": "text/plain"}),
+        http_event("place_call.json", body=sample_body(), headers={"Content-Type": "text/plain"}),
     )
 
     assert again.headers.get("Idempotent-Replayed") == "true"

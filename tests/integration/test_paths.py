@@ -16,31 +16,31 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devtools.lambdas import http_event
 from dtmf_gateway.api.paths import path_instruction_id
 from dtmf_gateway.domain.request_limits import INSTRUCTION_ID_PATTERN
 from tests.conftest import SESSION_LOG
 from tests.integration.test_callback_handler import callback_body, token_of
 from tests.integration.test_place_call_handler import post, sample_body
-from tests.support.lambdas import invoke_http, rest_event
+from tests.support.lambdas import invoke_http
 
 ODD_ID = "order:7781"
 
 
 def callback_event(path_id: str, body: Any, token: str | None) -> dict[str, Any]:
-    event = rest_event(
+    return http_event(
         "cm_callback.json",
         body=body,
         path_parameters={"instruction-id": path_id},
         query={"token": token} if token is not None else {},
+        path=f"/callbacks/cm/{path_id}",
     )
-    event["path"] = f"/callbacks/cm/{path_id}"
-    return event
 
 
 def get_event(path_id: str) -> dict[str, Any]:
-    event = rest_event("get_call.json", path_parameters={"instruction-id": path_id})
-    event["path"] = f"/dtmf-calls/{path_id}"
-    return event
+    return http_event(
+        "get_call.json", path_parameters={"instruction-id": path_id}, path=f"/dtmf-calls/{path_id}"
+    )
 
 
 @pytest.mark.parametrize("path_id", [quote(ODD_ID, safe=""), ODD_ID], ids=["encoded", "decoded"])
@@ -112,6 +112,23 @@ def test_a_malformed_path_is_403_on_the_callback_route_and_404_on_get(
 
     assert callback.status == 403
     assert callback.problem["type"] == "urn:dtmf-gateway:problem:forbidden"
+    assert read.status == 404
+    assert read.problem["type"] == "urn:dtmf-gateway:problem:not-found"
+
+
+@pytest.mark.parametrize("path_id", ["order-7781-pin?x", "a?b", "?", "order-7781-pin?token=t"])
+def test_a_question_mark_an_http_api_decoded_into_the_path_names_no_id(
+    path_id: str, place_call: Any, cm: Any, cm_callback: Any, get_call: Any
+) -> None:
+    """An HTTP API hands `rawPath` percent-decoded: `%3F` arrives as `?`. No id contains `?`,
+    so the segment names none (even when the part before it is a real id), never 500."""
+    assert post(place_call, sample_body()).status == 202
+    token = token_of(cm)
+
+    callback = invoke_http(cm_callback, callback_event(path_id, callback_body("c-1"), token))
+    read = invoke_http(get_call, get_event(path_id))
+
+    assert callback.status == 403
     assert read.status == 404
     assert read.problem["type"] == "urn:dtmf-gateway:problem:not-found"
 

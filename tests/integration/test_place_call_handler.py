@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from devtools.cm import queued
-from devtools.lambdas import sample_event
+from devtools.lambdas import http_event, sample_event
 from dtmf_gateway.domain.signing import SigningKeys, token_is_valid
 from tests.conftest import CALLBACK_BASE_URL, PREVIOUS_SIGNING_KEY, PRODUCT_TOKEN, SIGNING_KEY
-from tests.support.lambdas import invoke_http, rest_event
+from tests.support.lambdas import invoke_http
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -29,7 +29,7 @@ def post(module: Any, body: Any = None, *, key: str | None = None, **kwargs: Any
     headers = {"Content-Type": "application/json"}
     if key is not None:
         headers["Idempotency-Key"] = key
-    return invoke_http(module, rest_event("place_call.json", body=body, headers=headers, **kwargs))
+    return invoke_http(module, http_event("place_call.json", body=body, headers=headers, **kwargs))
 
 
 def instruction_item(aws: Any, instruction_id: str) -> dict[str, Any]:
@@ -161,7 +161,7 @@ def assert_nothing_happened(cm: Any, aws: Any) -> None:
 
 
 def test_unreadable_json_is_400(place_call: Any, cm: Any, function_env: Any) -> None:
-    result = invoke_http(place_call, rest_event("place_call.json", raw_body='{"callee": '))
+    result = invoke_http(place_call, http_event("place_call.json", raw_body='{"callee": '))
 
     assert result.status == 400
     assert result.problem["type"] == "urn:dtmf-gateway:problem:bad-request"
@@ -178,7 +178,7 @@ def test_unreadable_json_is_400(place_call: Any, cm: Any, function_env: Any) -> 
 def test_deep_or_ambiguous_json_is_400_not_500(
     raw: str, place_call: Any, cm: Any, function_env: Any
 ) -> None:
-    result = invoke_http(place_call, rest_event("place_call.json", raw_body=raw))
+    result = invoke_http(place_call, http_event("place_call.json", raw_body=raw))
     assert result.status == 400
     assert result.problem["type"] == "urn:dtmf-gateway:problem:bad-request"
     assert_nothing_happened(cm, function_env)
@@ -188,7 +188,7 @@ def test_deep_or_ambiguous_json_is_400_not_500(
 def test_a_body_that_is_not_sent_as_json_is_415(
     content_type: str, place_call: Any, cm: Any, function_env: Any
 ) -> None:
-    event = rest_event(
+    event = http_event(
         "place_call.json", body=sample_body(), headers={"Content-Type": content_type}
     )
     result = invoke_http(place_call, event)

@@ -29,8 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devtools.cm import FakeCm, queued
+from devtools.lambdas import http_event, sample_event
 from dtmf_gateway.domain.placement import derived_instruction_id
-from tests.support.lambdas import LambdaContext, invoke_http, rest_event, sample_event
+from tests.support.lambdas import LambdaContext, invoke_http
 
 KEY = "order-7781-retry"
 OWNER = "arn:aws:iam::123456789012:user/orders-service"  # the sample event's principal
@@ -48,7 +49,7 @@ def body_without_id() -> dict[str, Any]:
 
 def send(module: Any, body: dict[str, Any] | None = None) -> Any:
     headers = {"Content-Type": "application/json", "Idempotency-Key": KEY}
-    event = rest_event("place_call.json", body=body or body_without_id(), headers=headers)
+    event = http_event("place_call.json", body=body or body_without_id(), headers=headers)
     return invoke_http(module, event)
 
 
@@ -186,10 +187,11 @@ def test_a_retry_after_a_crash_never_places_a_second_instruction(
     assert {b["instruction-id"] for b in cm.bodies()} <= {instruction_id}
     if expected_kind == "instruction-id-in-use":  # the Location answers
         location = retries[0].headers["Location"]
-        event = rest_event(
-            "get_call.json", path_parameters={"instruction-id": location.rsplit("/", 1)[-1]}
+        event = http_event(
+            "get_call.json",
+            path_parameters={"instruction-id": location.rsplit("/", 1)[-1]},
+            path=location.removeprefix("/v1"),
         )
-        event["path"] = location.removeprefix("/v1")
         read = invoke_http(get_call, event)
         assert read.status == 200
         assert read.body["instruction-id"] == instruction_id
@@ -382,7 +384,7 @@ def test_a_dripping_cm_ends_at_the_deadline_as_504_unknown(
     drips: list[Drip] = []
     cm.replies = [dripping(drips)]
     headers = {"Content-Type": "application/json", "Idempotency-Key": KEY}
-    event = rest_event("place_call.json", body=body_without_id(), headers=headers)
+    event = http_event("place_call.json", body=body_without_id(), headers=headers)
 
     response = place_call.handler(event, ShortContext())
     problem = json.loads(response["body"])
@@ -404,7 +406,7 @@ def test_too_little_time_left_calls_no_one_and_can_be_retried(
     place_call: Any, cm: FakeCm, function_env: Any
 ) -> None:
     headers = {"Content-Type": "application/json", "Idempotency-Key": KEY}
-    event = rest_event("place_call.json", body=body_without_id(), headers=headers)
+    event = http_event("place_call.json", body=body_without_id(), headers=headers)
 
     response = place_call.handler(event, ShortContext(remaining_millis=2_500))
     retry = send(place_call)

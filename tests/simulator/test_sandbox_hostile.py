@@ -97,7 +97,7 @@ def test_a_script_too_large_to_store_is_a_400_and_a_large_one_still_calls(sandbo
     "callback-url the request names, from inside the account (loopback: the Lambda runtime "
     "API; link-local; private addresses), although CmSandboxFunction's checkov skip says it "
     "calls only the stack's own callback URL. Restricting it needs the stack's callback base "
-    "(SSM /{stack}/callback-base-url) in the function.",
+    "(PlaceCallFunction's CALLBACK_BASE_URL) in the function.",
 )
 def test_the_sandbox_calls_back_only_the_stacks_own_callback_url(sandbox: Any) -> None:
     app, receiver, due = sandbox

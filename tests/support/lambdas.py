@@ -1,5 +1,5 @@
-"""Test-only helpers for invoking handlers with REST events (the shared loading, context and
-sample events live in devtools/lambdas.py)."""
+"""Test-only helpers for invoking HTTP handlers; the shared loading, context and events
+(`http_event`, payload 2.0) live in devtools/lambdas.py."""
 
 from __future__ import annotations
 
@@ -8,36 +8,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from devtools.lambdas import LambdaContext, sample_event
-
-
-def rest_event(
-    sample: str,
-    *,
-    body: Any = None,
-    raw_body: str | None = None,
-    headers: dict[str, str] | None = None,
-    user_arn: str | None = None,
-    path_parameters: dict[str, str] | None = None,
-    query: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    event = sample_event(sample)
-    if raw_body is not None:
-        event["body"] = raw_body
-    elif body is not None:
-        event["body"] = json.dumps(body)
-    if headers is not None:
-        kept = {k: v for k, v in event["headers"].items() if k.lower() != "idempotency-key"}
-        event["headers"] = {**kept, **headers}
-        event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
-    if user_arn is not None:
-        event["requestContext"]["identity"]["userArn"] = user_arn
-    if path_parameters is not None:
-        event["pathParameters"] = path_parameters
-    if query is not None:
-        event["queryStringParameters"] = query
-        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
-    return event
+from devtools.lambdas import LambdaContext
 
 
 @dataclass

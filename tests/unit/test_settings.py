@@ -17,7 +17,7 @@ from tests.conftest import _reset_caches
         ("place_call", "TABLE_NAME"),
         ("place_call", "IDEMPOTENCY_TABLE_NAME"),
         ("place_call", "CM_PRODUCT_TOKEN_SECRET"),
-        ("place_call", "CALLBACK_BASE_URL_PARAMETER"),
+        ("place_call", "CALLBACK_BASE_URL"),
         ("cm_callback", "CALLBACK_SIGNING_SECRET"),
         ("cm_callback", "TABLE_NAME"),
         ("get_call", "TABLE_NAME"),

@@ -36,7 +36,7 @@ class Settings:
     cm_base_url: str
     cm_product_token_secret: str
     callback_signing_secret: str
-    callback_base_url_parameter: str
+    callback_base_url: str
     allowed_destination_countries: str
     blocked_number_types: str
     allowed_callers: str
@@ -72,7 +72,7 @@ class Settings:
             cm_base_url=os.environ.get("CM_BASE_URL", "https://api.cm.com"),
             cm_product_token_secret=os.environ.get("CM_PRODUCT_TOKEN_SECRET", "").strip(),
             callback_signing_secret=os.environ.get("CALLBACK_SIGNING_SECRET", "").strip(),
-            callback_base_url_parameter=os.environ.get("CALLBACK_BASE_URL_PARAMETER", "").strip(),
+            callback_base_url=os.environ.get("CALLBACK_BASE_URL", "").strip(),
             allowed_destination_countries=os.environ.get("ALLOWED_DESTINATION_COUNTRIES", "*"),
             blocked_number_types=os.environ.get("BLOCKED_NUMBER_TYPES", "default"),
             allowed_callers=os.environ.get("ALLOWED_CALLERS", ""),
@@ -115,7 +115,7 @@ _FIELD_OF = {
     "IDEMPOTENCY_TABLE_NAME": "idempotency_table_name",
     "CM_PRODUCT_TOKEN_SECRET": "cm_product_token_secret",
     "CALLBACK_SIGNING_SECRET": "callback_signing_secret",
-    "CALLBACK_BASE_URL_PARAMETER": "callback_base_url_parameter",
+    "CALLBACK_BASE_URL": "callback_base_url",
     "WEBHOOK_SIGNING_SECRET": "webhook_signing_secret",
     "WEBHOOK_QUEUE_URL": "webhook_queue_url",
     "WEBHOOK_LANES_URL": "webhook_lanes_url",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 
+from dtmf_gateway import snapstart
 from dtmf_gateway.settings import settings
 
 if TYPE_CHECKING:
@@ -48,28 +49,23 @@ def managed_secrets() -> ManagedSecrets:
     from dtmf_gateway.adapters.secrets import ManagedSecrets
 
     s = settings().require("CALLBACK_SIGNING_SECRET")
-    return ManagedSecrets(
+    secrets = ManagedSecrets(
         SecretsProvider(boto3_client=boto3.client("secretsmanager")),
         product_token_secret=s.cm_product_token_secret,
         signing_secret=s.callback_signing_secret,
         max_age=s.secrets_max_age,
         digits_hash_secret=s.digits_hash_secret,  # issue 19 (read only in verify mode)
     )
+    snapstart.forget_before_snapshot(secrets.forget)
+    return secrets
 
 
 @cache
 def callback_urls() -> SignedCallbackUrls:
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
-
     from dtmf_gateway.adapters.secrets import SignedCallbackUrls
 
-    s = settings().require("CALLBACK_BASE_URL_PARAMETER")
-    return SignedCallbackUrls(
-        SSMProvider(boto3_client=boto3.client("ssm")),
-        secrets=managed_secrets(),
-        base_url_parameter=s.callback_base_url_parameter,
-        max_age=s.secrets_max_age,
-    )
+    s = settings().require("CALLBACK_BASE_URL")
+    return SignedCallbackUrls(secrets=managed_secrets(), base_url=s.callback_base_url)
 
 
 @cache
@@ -113,13 +109,15 @@ def placement() -> IdempotentPlacement:
 
     s = settings().require("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "CM_PRODUCT_TOKEN_SECRET")
     secrets = managed_secrets()
+    cm = HttpCmClient(
+        base_url=s.cm_base_url,
+        product_token=secrets.product_token,
+        connect_timeout=s.cm_connect_timeout,
+        total_timeout=s.cm_total_timeout,
+    )
+    snapstart.forget_before_snapshot(cm.forget_connections)
     service = PlaceInstruction(
-        cm=HttpCmClient(
-            base_url=s.cm_base_url,
-            product_token=secrets.product_token,
-            connect_timeout=s.cm_connect_timeout,
-            total_timeout=s.cm_total_timeout,
-        ),
+        cm=cm,
         store=DynamoDbInstructionStore(
             dynamodb(), s.table_name, retention=s.retention, pending_shards=s.pending_shards
         ),

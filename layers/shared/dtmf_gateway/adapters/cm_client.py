@@ -148,6 +148,16 @@ class HttpCmClient:
             )
         return local.loop, local.client
 
+    def forget_connections(self) -> None:
+        """Close this thread's client and event loop, if any (made again on next use): before
+        a SnapStart snapshot, so that no connection or pool is frozen into it."""
+        local = self._local
+        loop, client = getattr(local, "loop", None), getattr(local, "client", None)
+        local.loop = local.client = None
+        if loop is not None and client is not None:
+            loop.run_until_complete(client.aclose())
+            loop.close()
+
     def place(
         self,
         request: DtmfCallRequest,

@@ -1,12 +1,13 @@
-"""Secrets Manager and SSM through Powertools parameters (cached; nothing in env vars or logs).
+"""Secrets Manager through Powertools parameters (cached; nothing in env vars or logs).
 
 - CM product token secret: the token itself, or JSON `{"product-token": "..."}`.
 - Callback signing secret: JSON `{"current": "...", "previous": "..."}` (previous optional),
   see the README's rotation procedure.
 - Digits hash secret (issue 19): JSON `{"current": "...", "previous": "..."}`, the key of the
   keyed hash kept of `expected-digits` (verify mode); rotated like the signing secret.
-- Callback base URL parameter (SSM String): the public URL under which `/v1/...` routes are
-  reachable (the execute-api URL, or a custom domain), written by the stack itself.
+- Callback base URL (`CALLBACK_BASE_URL`, set by the template: `PublicApiUrl`, else the HTTP
+  API's execute-api URL): the public URL under which `/v1/...` routes are reachable. It is
+  configuration, not a secret, so it costs no read at all on the cold path.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dtmf_gateway.domain.signing import SigningKeys, callback_token
 from dtmf_gateway.settings import ConfigurationError
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 
 class ManagedSecrets:
@@ -53,6 +54,13 @@ class ManagedSecrets:
 
     def signing_keys(self) -> SigningKeys:
         return _signing_keys(str(self._provider.get(self._signing_secret, max_age=self._max_age)))
+
+    def forget(self) -> None:
+        """Drop every cached secret value and parsed key (read again on next use): before a
+        SnapStart snapshot, so that no secret is frozen into it (`dtmf_gateway.snapstart`)."""
+        self._provider.clear_cache()  # type: ignore[no-untyped-call]
+        _signing_keys.cache_clear()
+        _digit_keys.cache_clear()
 
     def digit_keys(self) -> DigitKeys:
         """Issue 19: the keys of the expected-digits hash (`DigitKeySource`)."""
@@ -94,25 +102,17 @@ def _signing_keys(raw: str) -> SigningKeys:
 class SignedCallbackUrls:
     """`{public base}/v1/callbacks/cm/{instruction-id}?token={HMAC}`."""
 
-    def __init__(
-        self,
-        provider: SSMProvider,
-        *,
-        secrets: ManagedSecrets,
-        base_url_parameter: str,
-        max_age: int,
-    ) -> None:
-        self._provider = provider
+    def __init__(self, *, secrets: ManagedSecrets, base_url: str) -> None:
+        """``base_url``: http(s) URL without path; ConfigurationError otherwise."""
+        value = base_url.strip()
+        if not value.startswith(("https://", "http://")):
+            raise ConfigurationError("CALLBACK_BASE_URL must be an http(s) URL")
+        self._base_url = value.rstrip("/")
         self._secrets = secrets
-        self._parameter = base_url_parameter
-        self._max_age = max_age
 
     def base_url(self) -> str:
-        value = str(self._provider.get(self._parameter, max_age=self._max_age)).strip()
-        if not value.startswith(("https://", "http://")):
-            raise ConfigurationError(f"SSM parameter {self._parameter} must hold an http(s) URL")
-        return value.rstrip("/")
+        return self._base_url
 
     def for_instruction(self, instruction_id: str) -> str:
         token = callback_token(self._secrets.signing_keys(), instruction_id)
-        return f"{self.base_url()}/v1/callbacks/cm/{quote(instruction_id, safe='')}?token={token}"
+        return f"{self._base_url}/v1/callbacks/cm/{quote(instruction_id, safe='')}?token={token}"

@@ -4,23 +4,25 @@ Temporary credentials of one role carry a different session name per instance, t
 retry (`arn:aws:sts::123456789012:assumed-role/orders-api/i-0abc…`). The principal is the
 role itself, so an idempotent retry from another instance of the same service is still
 recognised as the same owner, and so is a status read. (`caller` is the phone number the
-callee sees, never the identity.)
+callee sees, never the identity.) Handlers read it through `api.gateway.caller`.
 """
 
 from __future__ import annotations
 
 import re
 
-from aws_lambda_powertools.utilities.data_classes.common import APIGatewayEventIdentity
-
 _ASSUMED_ROLE = re.compile(
     r"^arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+$"
 )
 
 
-def principal(identity: APIGatewayEventIdentity) -> str:
-    arn = identity.user_arn or ""
+def principal(
+    *, user_arn: str | None, caller_id: str | None = None, account_id: str | None = None
+) -> str:
+    """The owner name of a request: the role ARN for an assumed role, else the user ARN,
+    else the caller id or account (API Gateway's `requestContext.authorizer.iam` fields)."""
+    arn = user_arn or ""
     match = _ASSUMED_ROLE.match(arn)
     if match:
         return f"arn:{match['partition']}:iam::{match['account']}:role/{match['role']}"
-    return arn or identity.caller or identity.account_id or "anonymous"
+    return arn or caller_id or account_id or "anonymous"

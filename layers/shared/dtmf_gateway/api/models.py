@@ -27,6 +27,20 @@ class _Kebab(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+class _LaterKebab(_Kebab):
+    """A model most functions never use on their first request (the GET view, the callback's
+    answer, problems): its validator is built on first use, not at every function's cold
+    start. A function that answers with one on its normal path builds it at load (`build`)."""
+
+    model_config = ConfigDict(populate_by_name=True, defer_build=True)
+
+
+def build(*models: type[BaseModel]) -> None:
+    """Build deferred models now (at a function's load): its first request must not pay."""
+    for model in models:
+        model.model_rebuild()
+
+
 class QueuedCall(_Kebab):
     call_id: str | None = Field(alias="call-id")
     callee: str
@@ -40,7 +54,7 @@ class PlacementAccepted(_Kebab):
     calls: list[QueuedCall]
 
 
-class CallView(_Kebab):
+class CallView(_LaterKebab):
     call_id: str = Field(alias="call-id")
     callee: str | None
     status: Literal["queued", "finished", "expired"]
@@ -55,7 +69,7 @@ class CallView(_Kebab):
     )  # issue 19
 
 
-class InstructionView(_Kebab):
+class InstructionView(_LaterKebab):
     instruction_id: str = Field(alias="instruction-id")
     status: Literal["placing", "queued", "finished", "unknown", "not-placed"]
     caller: str | None = Field(description="E.164; null once the personal data is erased")
@@ -71,7 +85,7 @@ class InstructionView(_Kebab):
     )  # issue 19
 
 
-class CallbackAcknowledged(_Kebab):
+class CallbackAcknowledged(_LaterKebab):
     """What CM's callback gets back: recorded now, recorded but held until the placement
     confirms the call, a duplicate of a recorded one, or a callback of another type than
     dtmf-finished, ignored."""
@@ -79,16 +93,17 @@ class CallbackAcknowledged(_Kebab):
     status: Literal["recorded", "held", "duplicate", "ignored"]
 
 
-class FieldError(_Kebab):
+class FieldError(_LaterKebab):
     field: str
     rule: str | None = None
     message: str
 
 
-class Problem(_Kebab):
+class Problem(_LaterKebab):
     """RFC 9457 problem details; `type` is urn:dtmf-gateway:problem:<slug>."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # built on the first problem a function answers (never the first request's normal path)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
     type: str
     title: str

@@ -71,7 +71,8 @@ def iso(moment: datetime) -> str:
 class CmResult(BaseModel):
     """CM's `result` object of a finished call, as received (new keys CM adds are kept)."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+    # built on first use: only the callback, GET and the publisher read it
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True, defer_build=True)
 
     code: int = Field(
         description="CM result code: 9 Cancelled, 10 Finished, 11 Failed, 12 Rejected"

@@ -1,0 +1,79 @@
+"""The one place a handler meets API Gateway: the resolver, the caller, the Lambda entry point.
+
+The API is an API Gateway **HTTP API** (payload format 2.0, `template.yaml`, "API"). Every
+function behind it is written the same way, so a new route is three lines of wiring:
+
+    from dtmf_gateway.api import gateway
+
+    app = gateway.resolver()                      # routes are declared without the /v1 prefix
+
+    @app.get("/dtmf-calls/<raw_instruction_id>")
+    def get_dtmf_call(raw_instruction_id: str) -> Response[str]:
+        owner = gateway.caller(app)               # the IAM principal (AWS_IAM routes only)
+        ...
+
+    register(app, read_problems())
+    handler = gateway.lambda_handler(app)
+
+Event shapes (AWS docs, "Working with AWS Lambda proxy integrations for HTTP APIs"): the
+routes live on the `$default` stage under route keys that carry `/v1` (`POST /v1/dtmf-calls`),
+so `rawPath` is the public path on AWS and on the local emulator alike. An HTTP API hands the
+function `rawPath` and `pathParameters` already percent-decoded (a REST API leaves them
+encoded): path segments that name an instruction go through `api.paths.path_instruction_id`,
+which holds the id rule on both shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dtmf_gateway.api.identity import principal
+from dtmf_gateway.observability import logger, metrics
+
+API_PREFIX = "/v1"
+# requestContext.requestId of a payload 2.0 event: every log line of a request carries it
+REQUEST_ID_PATH = "requestContext.requestId"
+
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def resolver() -> APIGatewayHttpResolver:
+    """A resolver for the HTTP API's payload 2.0 events; routes are declared without `/v1`."""
+    return APIGatewayHttpResolver(strip_prefixes=[API_PREFIX])
+
+
+def caller(app: APIGatewayHttpResolver) -> str:
+    """The IAM principal of the request being handled (see `api.identity.principal`).
+
+    Read from `requestContext.authorizer.iam`, which API Gateway fills on AWS_IAM routes
+    only; on a route without IAM (the CM callback) there is no caller.
+    """
+    iam = app.current_event.request_context.authorizer.iam
+    return principal(user_arn=iam.user_arn, caller_id=iam.caller_id, account_id=iam.account_id)
+
+
+def lambda_handler(
+    app: APIGatewayHttpResolver,
+    *,
+    correlate: bool = True,
+    cold_start_metric: bool = False,
+) -> LambdaHandler:
+    """The function's entry point: resolve ``app`` with a fresh logger context and metrics.
+
+    ``correlate``: log lines carry the API request id as correlation id until the handler sets
+    a better one (the instruction id). ``cold_start_metric``: emit Powertools' ColdStart metric.
+    """
+
+    @logger.inject_lambda_context(
+        correlation_id_path=REQUEST_ID_PATH if correlate else None, clear_state=True
+    )
+    @metrics.log_metrics(capture_cold_start_metric=cold_start_metric)
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        answer: dict[str, Any] = app.resolve(event, context)
+        return answer
+
+    return cast(LambdaHandler, handler)

@@ -1,0 +1,82 @@
+"""SnapStart runtime hooks: nothing secret, random, time-bound or connected is frozen in a snapshot.
+
+With SnapStart (template parameter `SnapStart=true`, README "SnapStart"), Lambda runs a
+function's init once per published version, snapshots its memory, and resumes every new
+execution environment from that one snapshot (AWS Lambda docs, "Improving startup performance
+with Lambda SnapStart" and "Handling uniqueness with Lambda SnapStart"). Whatever init left in
+memory is then shared by every environment, for as long as the version lives:
+
+- **secrets** (CM's product token, the callback signing keys) would sit in the snapshot, and
+  their cache age would be the snapshot's: `wiring` registers each cache's `clear` with
+  `forget_before_snapshot`; they are read again on first use after a restore;
+- **random state**: `random`'s generator (botocore's retry jitter uses it) would produce the
+  same sequence in every environment: reseeded from the OS after each restore (`uuid4`,
+  `secrets` and token generation read `os.urandom` and need nothing);
+- **connections and pools**: init opens none (the CM client's httpx client and event loop
+  are made on first use, boto3 connects on first request), and anything a future priming
+  step opens is dropped before the snapshot by the hooks its adapter registers.
+
+`install` (called by the first registration) registers the hooks with the runtime's
+`snapshot_restore_py` module, and only in an environment Lambda initialises for a snapshot
+(`AWS_LAMBDA_INITIALIZATION_TYPE` is `snap-start`); elsewhere it imports nothing and does
+nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+
+SNAP_START = "snap-start"  # AWS_LAMBDA_INITIALIZATION_TYPE of a SnapStart init
+
+_forget: list[Callable[[], None]] = []
+_refresh: list[Callable[[], None]] = []
+_installed: list[bool] = []  # [True] once the hooks are registered
+
+
+def forget_before_snapshot(forget: Callable[[], None]) -> None:
+    """Run ``forget`` before a snapshot is taken and again after each restore (a cache to
+    empty, a connection to drop); installs the hooks (`install`) in a SnapStart init. Cheap
+    when SnapStart is off: it only records ``forget``."""
+    _forget.append(forget)
+    install()
+
+
+def refresh_after_restore(refresh: Callable[[], None]) -> None:
+    """Run ``refresh`` in every environment resumed from a snapshot, after the forgetting."""
+    _refresh.append(refresh)
+
+
+def before_snapshot() -> None:
+    """The runtime's before-snapshot hook: empty every registered cache and pool."""
+    for forget in _forget:
+        forget()
+
+
+def after_restore() -> None:
+    """The runtime's after-restore hook: new random state, caches empty, refreshers run."""
+    random.seed()  # from os.urandom: this environment's own sequence
+    for forget in _forget:
+        forget()
+    for refresh in _refresh:
+        refresh()
+
+
+def install() -> bool:
+    """Register `before_snapshot` and `after_restore` with the runtime (once) when this is a
+    SnapStart init; True if registered. ImportError if the runtime lacks `snapshot_restore_py`
+    (every Python 3.12+ Lambda runtime has it)."""
+    if _installed:
+        return True
+    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") != SNAP_START:
+        return False
+    from snapshot_restore_py import (  # type: ignore[import-not-found]
+        register_after_restore,
+        register_before_snapshot,
+    )
+
+    register_before_snapshot(before_snapshot)
+    register_after_restore(after_restore)
+    _installed.append(True)
+    return True
