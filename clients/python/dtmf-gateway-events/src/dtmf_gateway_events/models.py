@@ -86,6 +86,9 @@ class DtmfResult(_Detail):
     attempts: int | None = Field(None, ge=1, description="CM calls made for this callee")
     campaign_id: str | None = Field(None, alias="campaign-id")
     verified: bool | None = Field(None, description="digits-mode verify: typed = expected")
+    erased_at: IsoUtc | None = Field(
+        None, alias="erased-at", description="personal data erased: caller, callee, digits null"
+    )
 
     @property
     def is_failure(self) -> bool:
