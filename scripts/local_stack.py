@@ -263,6 +263,8 @@ def build_and_deploy(state: dict[str, Any], *, sandbox: bool) -> None:
         "Architecture": architecture,
         "ExpiryScheduleMinutes": "1",
         "LogLevel": "INFO",
+        # works at any hour; quiet hours are tested with an explicit `quiet-hours` (#16)
+        "QuietHours": "",
     }
     run(
         [

@@ -38,6 +38,10 @@ MetricName = Literal[
     "CallsExpired",
     "ExpiryBacklogLeft",
     "ResultsConsumed",
+    # round 2 (#16)
+    "ScheduledDials",
+    "DialsMalformed",
+    "CancelRequests",
 ]
 # Each metric's own dimension besides `service` (None: `service` only).
 METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
@@ -61,6 +65,10 @@ METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
     "CallsExpired": None,
     "ExpiryBacklogLeft": None,
     "ResultsConsumed": None,
+    # round 2 (#16)
+    "ScheduledDials": "outcome",
+    "DialsMalformed": None,
+    "CancelRequests": None,
 }
 
 

@@ -47,6 +47,13 @@ class Settings:
     cm_total_timeout: float
     secrets_max_age: int
     version: str
+    # round 2 (#16): scheduling
+    quiet_hours: str = ""
+    max_schedule_days: int = 30
+    dial_schedule_group: str = ""
+    dial_function_arn: str = ""
+    dial_scheduler_role_arn: str = ""
+    dial_dead_letter_arn: str = ""
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -70,6 +77,12 @@ class Settings:
             secrets_max_age=int(_number("SECRETS_MAX_AGE_SECONDS", 300)),
             # the stack's version (template Globals, the Version output); "unknown" outside Lambda
             version=os.environ.get("DTMF_GATEWAY_VERSION", "").strip() or "unknown",
+            quiet_hours=os.environ.get("QUIET_HOURS", "").strip(),
+            max_schedule_days=int(_number("MAX_SCHEDULE_DAYS", 30)),
+            dial_schedule_group=os.environ.get("DIAL_SCHEDULE_GROUP", "").strip(),
+            dial_function_arn=os.environ.get("DIAL_FUNCTION_ARN", "").strip(),
+            dial_scheduler_role_arn=os.environ.get("DIAL_SCHEDULER_ROLE_ARN", "").strip(),
+            dial_dead_letter_arn=os.environ.get("DIAL_DEAD_LETTER_ARN", "").strip(),
         )
 
     def require(self, *variables: str) -> Settings:
@@ -89,6 +102,9 @@ _FIELD_OF = {
     "CM_PRODUCT_TOKEN_SECRET": "cm_product_token_secret",
     "CALLBACK_SIGNING_SECRET": "callback_signing_secret",
     "CALLBACK_BASE_URL_PARAMETER": "callback_base_url_parameter",
+    "DIAL_SCHEDULE_GROUP": "dial_schedule_group",
+    "DIAL_FUNCTION_ARN": "dial_function_arn",
+    "DIAL_SCHEDULER_ROLE_ARN": "dial_scheduler_role_arn",
 }
 
 

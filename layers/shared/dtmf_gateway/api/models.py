@@ -30,30 +30,53 @@ class _Kebab(BaseModel):
 class QueuedCall(_Kebab):
     call_id: str | None = Field(alias="call-id")
     callee: str
-    status: Literal["queued", "not-placed"]
+    status: Literal["queued", "not-placed", "scheduled"]
     error: str | None = Field(default=None, description="why CM did not queue this callee")
+    # round 2 (#16)
+    scheduled_for: str | None = Field(
+        default=None,
+        alias="scheduled-for",
+        description="a scheduled instruction: when the gateway intends to place this call",
+    )
 
 
 class PlacementAccepted(_Kebab):
     instruction_id: str = Field(alias="instruction-id")
-    status: Literal["queued"]
+    status: Literal["queued", "scheduled"]
     calls: list[QueuedCall]
 
 
-class CallView(_Kebab):
+class AttemptView(_Kebab):
+    """One CM call made for a callee (round 2, #16)."""
+
     call_id: str = Field(alias="call-id")
-    callee: str | None
-    status: Literal["queued", "finished", "expired"]
     outcome: Outcome | None
-    digits: str | None
     result: CmResult | None
     queued_at: str | None = Field(alias="queued-at")
     finished_at: str | None = Field(alias="finished-at")
 
 
+class CallView(_Kebab):
+    call_id: str | None = Field(alias="call-id", description="null while nothing is placed")
+    callee: str | None
+    status: Literal["queued", "finished", "expired", "scheduled", "cancelled", "not-placed"]
+    outcome: Outcome | None
+    digits: str | None
+    result: CmResult | None
+    queued_at: str | None = Field(alias="queued-at")
+    finished_at: str | None = Field(alias="finished-at")
+    # round 2 (#16)
+    scheduled_for: str | None = Field(default=None, alias="scheduled-for")
+    attempts: list[AttemptView] = Field(
+        default_factory=list, description="one per CM call made for this callee, oldest first"
+    )
+
+
 class InstructionView(_Kebab):
     instruction_id: str = Field(alias="instruction-id")
-    status: Literal["placing", "queued", "finished", "unknown", "not-placed"]
+    status: Literal[
+        "placing", "queued", "finished", "unknown", "not-placed", "scheduled", "cancelled"
+    ]
     caller: str
     callees: list[str]
     metadata: dict[str, str]

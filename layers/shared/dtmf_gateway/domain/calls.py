@@ -9,9 +9,12 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.schedules import CalleeSchedule
 
 
 class InstructionStatus(StrEnum):
@@ -22,6 +25,9 @@ class InstructionStatus(StrEnum):
     FINISHED = "finished"  # every call has a terminal status
     UNKNOWN = "unknown"  # CM may or may not have queued calls (timeout, broken reply)
     NOT_PLACED = "not-placed"  # CM surely placed nothing (refused, unreachable)
+    # round 2 (#16): scheduled instructions (domain.schedules)
+    SCHEDULED = "scheduled"  # nothing placed yet: every callee waits for its moment
+    CANCELLED = "cancelled"  # every callee was cancelled before it was placed
 
 
 class CallStatus(StrEnum):
@@ -113,6 +119,7 @@ class NewInstruction:
     created_at: datetime
     stale_after_seconds: int  # a call without a callback this long after queueing may expire
     idempotency_key: str | None = None
+    schedule: tuple[CalleeSchedule, ...] = ()  # round 2 (#16): set when placed later
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +158,12 @@ class StoredInstruction:
     regex: str | None = None
     call_ids: tuple[str, ...] | None = None  # the calls the placement recorded (lower case);
     # None until it has (then a callback for another call id is refused)
+    # round 2 (#16): a scheduled instruction's callees (domain.schedules) and its request
+    schedule: tuple[CalleeSchedule, ...] = ()
+    request: dict[str, Any] = field(default_factory=dict)
+
+    def schedule_of(self, callee: str) -> CalleeSchedule | None:
+        return next((s for s in self.schedule if s.callee == callee), None)
 
 
 @dataclass(frozen=True, slots=True)

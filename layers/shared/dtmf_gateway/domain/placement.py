@@ -30,10 +30,17 @@ from dtmf_gateway.domain.errors import (
 )
 from dtmf_gateway.domain.expiry import CALLBACK_GRACE
 from dtmf_gateway.domain.ids import DERIVED_ID_PREFIX
+from dtmf_gateway.domain.schedules import CalleeSchedule, SchedulePlan, SchedulingRules, plan
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.policy import DialPolicy
-    from dtmf_gateway.domain.ports import CallbackUrls, CalleeQuota, CmApi, InstructionStore
+    from dtmf_gateway.domain.ports import (
+        CallbackUrls,
+        CalleeQuota,
+        CmApi,
+        DialScheduler,
+        InstructionStore,
+    )
     from dtmf_gateway.domain.request import DtmfCallRequest
 
 # A call lasts at most: ringing + per attempt (prompt + keys + invalid prompt). Prompts are
@@ -128,6 +135,7 @@ class PlacementResult:
     instruction_id: str
     calls: tuple[CmQueuedCall, ...] = ()
     outcome_unknown: CmOutcomeUnknown | None = None
+    scheduled: tuple[CalleeSchedule, ...] = ()  # round 2 (#16): placed later, per callee
 
     @property
     def queued(self) -> list[CmQueuedCall]:
@@ -157,6 +165,8 @@ class PlaceInstruction:
         on_bookkeeping_error: Callable[[Exception], None] = lambda _: None,
         quota: CalleeQuota | None = None,
         calls_per_callee_per_hour: int = 0,
+        scheduler: DialScheduler | None = None,
+        scheduling: SchedulingRules | None = None,
     ) -> None:
         self._cm = cm
         self._store = store
@@ -167,6 +177,8 @@ class PlaceInstruction:
         self._on_bookkeeping_error = on_bookkeeping_error
         self._quota = quota if calls_per_callee_per_hour > 0 else None
         self._limit = calls_per_callee_per_hour
+        self._scheduler = scheduler
+        self._scheduling = scheduling or SchedulingRules()
 
     def place(self, request: DtmfCallRequest, context: PlacementContext) -> PlacementResult:
         """Place the instruction.
@@ -178,6 +190,9 @@ class PlaceInstruction:
         and a retried request cannot ring anyone twice.
         """
         self._policy.enforce(request)
+        later = plan(request, self._clock(), self._scheduling)
+        if later is not None:
+            return self._schedule(request, context, later)
         self._count_calls_per_callee(request)
         instruction = NewInstruction(
             instruction_id=context.instruction_id(request, self._new_id),
@@ -228,6 +243,43 @@ class PlaceInstruction:
             # twice. Their callbacks still find the reserved instruction and are recorded.
             self._on_bookkeeping_error(error)
         return result
+
+    def _schedule(
+        self, request: DtmfCallRequest, context: PlacementContext, later: SchedulePlan
+    ) -> PlacementResult:
+        """Round 2 (#16): store the instruction `scheduled`, one schedule per callee, and
+        create each callee's one-time schedule (the dial function places it). Nothing is
+        placed now; the per-callee limit counts at dial time. When a schedule cannot be
+        created the instruction is `not-placed` (its schedules find it so and do nothing)
+        and the error propagates: a retry is safe."""
+        if self._scheduler is None:  # pragma: no cover - wiring always gives one
+            raise RuntimeError("a scheduled instruction needs a DialScheduler")
+        instruction = NewInstruction(
+            instruction_id=context.instruction_id(request, self._new_id),
+            owner=context.owner,
+            caller=request.caller.e164,
+            callees=tuple(request.all_callees()),
+            request=request.model_dump(by_alias=True, mode="json", exclude={"metadata"}),
+            metadata=dict(request.metadata or {}),
+            created_at=self._clock(),
+            stale_after_seconds=stale_after(request),
+            idempotency_key=context.idempotency_key,
+            schedule=later.callees,
+        )
+        claim = context.key_claim(request, instruction.created_at)
+        if claim is not None:
+            self._store.claim_key(claim)
+        self._store.reserve(instruction)
+        try:
+            for dial in later.dials(instruction.instruction_id):
+                self._scheduler.schedule(dial)
+        except Exception:
+            self._store.mark(
+                instruction.instruction_id, InstructionStatus.NOT_PLACED, "scheduler unavailable"
+            )
+            self._release(claim)
+            raise
+        return PlacementResult(instruction.instruction_id, scheduled=later.callees)
 
     def _release(self, claim: KeyClaim | None) -> None:
         """Nothing was placed: the key may carry another body (as a derived id's `not-placed`

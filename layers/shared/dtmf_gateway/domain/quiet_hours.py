@@ -182,4 +182,3 @@ def callee_zones(e164: str) -> tuple[ZoneInfo, ...]:
     except phonenumbers.NumberParseException:
         return zones_of_names(())
     return zones_of_names(timezone.time_zones_for_number(number))
-

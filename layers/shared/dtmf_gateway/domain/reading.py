@@ -19,6 +19,7 @@ from dtmf_gateway.domain.calls import (
     utc_now,
 )
 from dtmf_gateway.domain.errors import InstructionNotFound
+from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.ports import InstructionReader
@@ -41,7 +42,10 @@ def current_status(
     instruction: StoredInstruction, calls: list[StoredCall], now: datetime
 ) -> InstructionStatus:
     """`finished` once every call ended, `queued` while one has not; with no call yet, the
-    stored status — `unknown` if it still says `placing` after PLACEMENT_GRACE."""
+    stored status — `unknown` if it still says `placing` after PLACEMENT_GRACE. A scheduled
+    instruction: see scheduled_status."""
+    if instruction.schedule:
+        return scheduled_status(instruction, calls)
     if calls:
         if all(c.ended for c in calls):
             return InstructionStatus.FINISHED
@@ -51,6 +55,32 @@ def current_status(
         if now - created > PLACEMENT_GRACE:
             return InstructionStatus.UNKNOWN
     return instruction.status
+
+
+def scheduled_status(instruction: StoredInstruction, calls: list[StoredCall]) -> InstructionStatus:
+    """Round 2 (#16): `not-placed` once placing was abandoned (no schedule could be made);
+    `cancelled` when every callee was; `finished` when every callee is final (its call
+    ended, or it ended unplaced) — `not-placed` if none was ever called; `scheduled` while
+    nothing is placed; `queued` otherwise."""
+    if instruction.status is InstructionStatus.NOT_PLACED:
+        return InstructionStatus.NOT_PLACED
+    entries = instruction.schedule
+    ended_calls = {c.callee for c in calls if c.ended}
+
+    def final(entry: CalleeSchedule) -> bool:
+        if entry.ended_unplaced:
+            return True
+        return entry.status is ScheduleStatus.PLACED and entry.callee in ended_calls
+
+    if all(e.status is ScheduleStatus.CANCELLED for e in entries):
+        return InstructionStatus.CANCELLED
+    if all(final(e) for e in entries):
+        if all(e.ended_unplaced for e in entries):
+            return InstructionStatus.NOT_PLACED
+        return InstructionStatus.FINISHED
+    if not calls and all(e.waiting or e.ended_unplaced for e in entries):
+        return InstructionStatus.SCHEDULED
+    return InstructionStatus.QUEUED
 
 
 class ReadInstruction:

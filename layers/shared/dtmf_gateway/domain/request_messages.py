@@ -46,6 +46,7 @@ from dtmf_gateway.domain.request_limits import (
     PROMPT_TYPE_RULE,
     REFUSED_KEYS,
 )
+from dtmf_gateway.domain.request_schedule import FIELD_RULES as SCHEDULE_FIELD_RULES
 
 #: The field name of a problem with the body as a whole (never an empty name).
 BODY: Final = "(body)"
@@ -100,6 +101,7 @@ FIELD_RULES: Final[Mapping[str, str]] = {
         f"{MAX_METADATA_KEY_LENGTH} characters from {METADATA_KEY_CHARACTERS}, values at most "
         f"{MAX_METADATA_VALUE_LENGTH} characters)"
     ),
+    **SCHEDULE_FIELD_RULES,  # round 2 (#16)
 }
 
 _TYPE_ERRORS: Final = frozenset(

@@ -56,6 +56,12 @@ from dtmf_gateway.domain.calls import (
     StoredInstruction,
     iso,
 )
+from dtmf_gateway.domain.schedules import (
+    CalleeSchedule,
+    NotPlacedReason,
+    ScheduleStatus,
+    latest_moment,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -100,6 +106,13 @@ CALL_IDS = "call-ids"
 HELD_CALL_IDS = "held-call-ids"
 QUOTA_COUNT = "calls"
 BODY_HASH = "body-hash"
+# round 2 (#16): a scheduled instruction's callees, a map callee (E.164) → its schedule
+SCHEDULE = "schedule"
+SCHEDULED_FOR = "scheduled-for"
+ATTEMPT = "attempt"
+REASON = "reason"
+ENDED_AT = "ended-at"
+DETAIL = "detail"
 
 _INSTRUCTION = "instruction"  # record-type values
 CALL_RECORD = "call"  # (public: the scans for calls filter on it)
@@ -181,6 +194,8 @@ def _expires(created_at: datetime, retention: timedelta) -> int:
 
 
 def instruction_item(instruction: NewInstruction, retention: timedelta) -> dict[str, Any]:
+    if instruction.schedule:
+        return scheduled_instruction_item(instruction, retention)
     return {
         PK: instruction_pk(instruction.instruction_id),
         SK: INSTRUCTION_SK,
@@ -197,6 +212,79 @@ def instruction_item(instruction: NewInstruction, retention: timedelta) -> dict[
         IDEMPOTENCY_KEY: instruction.idempotency_key,
         TTL: _expires(instruction.created_at, retention),
     }
+
+
+# ---------------------------------------------------------------- round 2 (#16): schedules
+
+
+def scheduled_instruction_item(instruction: NewInstruction, retention: timedelta) -> dict[str, Any]:
+    """A scheduled instruction: status `scheduled`, one schedule per callee, retained from
+    its latest scheduled moment."""
+    latest = latest_moment(instruction.schedule, instruction.created_at)
+    return {
+        PK: instruction_pk(instruction.instruction_id),
+        SK: INSTRUCTION_SK,
+        RECORD_TYPE: _INSTRUCTION,
+        INSTRUCTION_ID: instruction.instruction_id,
+        OWNER: instruction.owner,
+        CALLER: instruction.caller,
+        CALLEES: list(instruction.callees),
+        REQUEST: instruction.request,
+        METADATA: instruction.metadata,
+        STATUS: InstructionStatus.SCHEDULED.value,
+        CREATED_AT: iso(instruction.created_at),
+        STALE_AFTER_SECONDS: instruction.stale_after_seconds,
+        IDEMPOTENCY_KEY: instruction.idempotency_key,
+        SCHEDULE: {s.callee: schedule_fields(s) for s in instruction.schedule},
+        TTL: _expires(latest, retention),
+    }
+
+
+def schedule_fields(schedule: CalleeSchedule) -> dict[str, Any]:
+    """One callee's entry of the `schedule` map (absent values left out)."""
+    values = {
+        STATUS: schedule.status.value,
+        SCHEDULED_FOR: schedule.scheduled_for,
+        ATTEMPT: schedule.attempt,
+        REASON: schedule.reason.value if schedule.reason else None,
+        ENDED_AT: schedule.ended_at,
+        CALL_ID: schedule.call_id,
+        DETAIL: schedule.detail,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def schedule_from_fields(callee: str, values: Mapping[str, Any]) -> CalleeSchedule | None:
+    """A callee's schedule from its map entry (None when the entry is not one)."""
+    status = _enum(ScheduleStatus, values.get(STATUS))
+    if status is None:
+        return None
+    return CalleeSchedule(
+        callee=callee,
+        status=status,
+        scheduled_for=values.get(SCHEDULED_FOR),
+        attempt=int(values.get(ATTEMPT) or 1),
+        reason=_enum(NotPlacedReason, values.get(REASON)),
+        ended_at=values.get(ENDED_AT),
+        call_id=values.get(CALL_ID),
+        detail=values.get(DETAIL),
+    )
+
+
+def schedules_of(item: Mapping[str, Any]) -> tuple[CalleeSchedule, ...]:
+    """The callees' schedules of a plain instruction item, in the instruction's callee
+    order (none for an instruction placed at once)."""
+    stored = item.get(SCHEDULE)
+    if not isinstance(stored, dict):
+        return ()
+    order = {c: i for i, c in enumerate(item.get(CALLEES) or [])}
+    found = [
+        schedule_from_fields(callee, values)
+        for callee, values in stored.items()
+        if isinstance(values, dict)
+    ]
+    entries = [s for s in found if s is not None]
+    return tuple(sorted(entries, key=lambda s: order.get(s.callee, len(order))))
 
 
 def epoch_seconds(moment: datetime) -> int:
@@ -356,6 +444,8 @@ def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
         max_digits=request.get("max-digits"),
         regex=request.get("regex"),
         call_ids=tuple(item[CALL_IDS]) if CALL_IDS in item else None,
+        schedule=schedules_of(item),
+        request=request,
     )
 
 
