@@ -14,13 +14,16 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from dtmf_gateway.domain.calls import utc_now
 
 if TYPE_CHECKING:
+    from mypy_boto3_scheduler.client import EventBridgeSchedulerClient
+    from mypy_boto3_scheduler.type_defs import TargetTypeDef
+
     from dtmf_gateway.domain.ports import ScheduledDial
 
 #: The least lead a schedule is created with.
@@ -59,7 +62,7 @@ def dial_input(dial: ScheduledDial) -> str:
 class EventBridgeDialScheduler:
     def __init__(
         self,
-        client: Any,  # boto3's `scheduler` client (no stubs pinned)
+        client: EventBridgeSchedulerClient,
         *,
         group_name: str,
         target_arn: str,
@@ -76,7 +79,7 @@ class EventBridgeDialScheduler:
 
     def schedule(self, dial: ScheduledDial) -> None:
         moment = max(datetime.fromisoformat(dial.scheduled_for), self._clock() + MIN_LEAD)
-        target: dict[str, object] = {
+        target: TargetTypeDef = {
             "Arn": self._target,
             "RoleArn": self._role,
             "Input": dial_input(dial),
