@@ -39,6 +39,8 @@ SAMPLES = {
     "ExpireCallsFunction": "expire_calls.json",
     "ExampleConsumerFunction": "example_consumer.json",
     "CmSandboxFunction": "cm_sandbox.json",
+    "DialCallFunction": "dial_call.json",
+    "CancelCallFunction": "cancel_call.json",
 }
 # Functions whose sample invocation must call AWS (so the guard is seen to catch something).
 CALLS_AWS = {
@@ -48,6 +50,8 @@ CALLS_AWS = {
     "PublishResultsFunction",
     "ExpireCallsFunction",
     "CmSandboxFunction",
+    "DialCallFunction",
+    "CancelCallFunction",
 }
 
 # Runs one handler in a fresh interpreter; every DNS lookup and connect is recorded and refused.

@@ -110,21 +110,22 @@ def schedule_inputs() -> list[dict[str, Any]]:
 def test_a_scheduled_call_is_placed_when_its_schedule_fires_and_only_once(
     place_call: Any, dial_call: Any, get_call: Any, cm: FakeCm
 ) -> None:
-    not_before = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    # a not-before already past: scheduled (not placed during the request), due at once
+    not_before = (datetime.now(UTC) - timedelta(minutes=1)).replace(microsecond=0)
     accepted = post(place_call, body(**{"not-before": rfc3339(not_before)}))
 
     assert accepted.status == 202, accepted.body
     assert accepted.body["status"] == "scheduled"
     [call] = accepted.body["calls"]
     assert call["status"] == "scheduled" and call["call-id"] is None
-    assert call["scheduled-for"] == iso(not_before)
+    assert datetime.fromisoformat(call["scheduled-for"]) > not_before
     assert cm.bodies() == []  # nothing placed at the request
     view = get(get_call, accepted.body["instruction-id"]).body
     assert view["status"] == "scheduled"
     assert view["calls"][0]["status"] == "scheduled"
 
     [dial] = schedule_inputs()
-    assert dial["callee"] == call["callee"] and dial["scheduled-for"] == iso(not_before)
+    assert dial["callee"] == call["callee"] and dial["scheduled-for"] == call["scheduled-for"]
     first = dial_call.handler(dial, LambdaContext())
     again = dial_call.handler(dial, LambdaContext())  # at-least-once delivery
 
@@ -136,6 +137,20 @@ def test_a_scheduled_call_is_placed_when_its_schedule_fires_and_only_once(
     [placed] = view["calls"]
     assert placed["status"] == "queued" and placed["call-id"]
     assert [a["call-id"] for a in placed["attempts"]] == [placed["call-id"]]
+
+
+def test_a_schedule_fired_before_not_before_waits(
+    place_call: Any, dial_call: Any, cm: FakeCm
+) -> None:
+    not_before = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    accepted = post(place_call, body(**{"not-before": rfc3339(not_before)}))
+    [dial] = schedule_inputs()
+
+    early = dial_call.handler(dial, LambdaContext())  # e.g. a dead letter replayed too soon
+
+    assert accepted.body["calls"][0]["scheduled-for"] == iso(not_before)
+    assert early == {"outcome": "rescheduled"}
+    assert cm.bodies() == []
 
 
 def test_cancel_before_the_schedule_fires_never_rings(

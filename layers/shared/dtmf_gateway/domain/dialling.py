@@ -131,10 +131,11 @@ class DialScheduledCall:
             request = request_for(stored, entry.callee)
         except InvalidRequest:
             return self._end(instruction_id, entry, NotPlacedReason.POLICY_REFUSED, now)
-        moment = self._rules.next_moment(request, entry.callee, now)
+        earliest = max(now, request.not_before) if request.not_before is not None else now
+        moment = self._rules.next_moment(request, entry.callee, earliest)
         if moment is None or (request.not_after is not None and moment > request.not_after):
             return self._end(instruction_id, entry, NotPlacedReason.DEADLINE_PASSED, now)
-        if moment > now:  # fired late, into quiet hours
+        if moment > now:  # fired into quiet hours (late), or early (a replayed dial)
             return self._reschedule(instruction_id, entry, moment)
         try:
             self._policy.enforce(request)
