@@ -54,6 +54,7 @@ from dtmf_gateway.domain.request_limits import (  # noqa: E402
 
 OPENAPI_FILE = ROOT / "schemas" / "openapi.json"
 PLACE, GET, CALLBACK = "placeDtmfCall", "getDtmfCall", "receiveCmCallback"
+CANCEL = "cancelDtmfCall"  # round 2 (#16)
 EXAMPLE_ID = "order-7781-pin"
 EXAMPLE_CALL_ID = "a7bd3b2e-2a6f-4c3e-9c1f-0d7e5f2b8a11"
 
@@ -93,6 +94,21 @@ def build() -> APIGatewayRestResolver:
         tags=["calls"],
     )
     def get_call(instruction_id: str) -> InstructionView:
+        raise NotImplementedError
+
+    @app.delete(
+        "/v1/dtmf-calls/<instruction_id>",
+        operation_id=CANCEL,
+        summary="Cancel every callee not yet ringing (round 2)",
+        description="Scheduled callees (and those waiting for their moment) become cancelled, "
+        "each with a `DTMF Call Not Placed` event; calls already placed with CM go on. "
+        "Idempotent.",
+        responses={
+            200: {"description": "the instruction", "content": {JSON: {"model": InstructionView}}},
+        },
+        tags=["calls"],
+    )
+    def cancel_call(instruction_id: str) -> InstructionView:
         raise NotImplementedError
 
     @app.post(
@@ -143,6 +159,7 @@ _GATEWAY = {
 _GATEWAY_STATUSES = {
     PLACE: (403, 429, 500, 502, 504),
     GET: (403, 429, 500, 502, 504),
+    CANCEL: (403, 429, 500, 502, 504),
     CALLBACK: (429, 500, 502, 504),
 }
 _GATEWAY_EXAMPLES = {
@@ -191,6 +208,7 @@ def _answers() -> dict[str, list[problems.ProblemAnswer]]:
     return {
         PLACE: placing,
         GET: problems.documented_answers(catalogues.read_problems()),
+        CANCEL: problems.documented_answers(catalogues.read_problems()),
         CALLBACK: problems.documented_answers(catalogues.callback_problems()),
     }
 

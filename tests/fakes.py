@@ -77,6 +77,7 @@ from dtmf_gateway.domain.calls import (
 )
 from dtmf_gateway.domain.errors import CmError, IdempotencyKeyReused, InstructionAlreadyExists
 from dtmf_gateway.domain.events import DtmfResultDetail
+from dtmf_gateway.domain.not_placed import NotPlacedDetail
 from dtmf_gateway.domain.ports import PublishFailure, ScheduledDial, SetAside
 from dtmf_gateway.domain.request import DtmfCallRequest
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
@@ -325,7 +326,9 @@ class InMemoryPublisher:
         self.refuse = refuse
         self.entries: list[dict[str, Any]] = []
 
-    def publish(self, details: Sequence[DtmfResultDetail]) -> list[PublishFailure]:
+    def publish(
+        self, details: Sequence[DtmfResultDetail | NotPlacedDetail]
+    ) -> list[PublishFailure]:
         failures = []
         for index, detail in enumerate(details):
             if index in self.fail | self.refuse:
