@@ -65,7 +65,7 @@ def not_placed_schema() -> dict[str, Any]:
     )
 
 
-def _envelope(
+def _envelope(  # noqa: PLR0917 - one envelope per event, each a one-line call
     model: Any, name: str, detail_type: str, urn: str, title: str, description: str
 ) -> dict[str, Any]:
     detail = model.model_json_schema(by_alias=True, mode="serialization")

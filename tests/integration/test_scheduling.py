@@ -28,7 +28,7 @@ from dtmf_gateway.domain.policy import DialPolicy
 from dtmf_gateway.domain.ports import ScheduledDial
 from dtmf_gateway.domain.quiet_hours import QuietHours
 from dtmf_gateway.domain.request import parse_dtmf_call_request
-from dtmf_gateway.domain.schedules import NotPlacedReason, SchedulingRules, ScheduleStatus
+from dtmf_gateway.domain.schedules import NotPlacedReason, ScheduleStatus, SchedulingRules
 from tests.conftest import DIAL_SCHEDULE_GROUP, REGION
 from tests.fakes import FakeCallbackUrls, FakeDialScheduler
 from tests.fakes import FakeCm as FakeCmApi
@@ -439,7 +439,7 @@ def test_a_deadline_before_the_next_allowed_moment_is_not_placed_at_the_request(
     world: World,
 ) -> None:
     world.rules = SchedulingRules(default_quiet_hours=QuietHours.parse("12:00-13:00"))
-    world.placement._scheduling = world.rules  # noqa: SLF001 - the stack's default, for this test
+    world.placement._scheduling = world.rules
     dials = world.schedule("never", **{"not-after": later(world, 30)})  # 12:00 local now
 
     assert dials == []  # nothing to dial

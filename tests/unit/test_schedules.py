@@ -25,8 +25,8 @@ from dtmf_gateway.domain.reading import scheduled_status
 from dtmf_gateway.domain.request import parse_dtmf_call_request
 from dtmf_gateway.domain.schedules import (
     NotPlacedReason,
-    SchedulingRules,
     ScheduleStatus,
+    SchedulingRules,
     plan,
 )
 
@@ -87,10 +87,11 @@ def test_a_deadline_before_the_next_allowed_moment_ends_the_callee_not_placed() 
 
 
 def test_quiet_hours_leaving_no_moment_are_refused() -> None:
+    # an Australian mobile spans Perth to Lord Howe: 07:00-08:00 never falls together
+    window = {"start": "08:00", "end": "07:00"}
+    australian = request(callees=["+61491570156"], **{"quiet-hours": window})
     with pytest.raises(InvalidRequest) as refused:
-        # an Australian mobile spans Perth to Lord Howe: 07:00-08:00 never falls together
-        window = {"start": "08:00", "end": "07:00"}
-        plan(request(callees=["+61491570156"], **{"quiet-hours": window}), NOW, NIGHT)
+        plan(australian, NOW, NIGHT)
 
     assert [p.field for p in refused.value.problems] == ["quiet-hours"]
 
