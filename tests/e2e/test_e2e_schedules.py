@@ -1,0 +1,97 @@
+"""Scheduled calls on the deployed local stack (round 2, #16): ministack runs EventBridge
+Scheduler's one-time `at()` schedules (a sweep every 10 s), the dial function places the
+call, DELETE cancels what has not rung. Scheduler is given at least a minute's lead
+(adapters.scheduler.MIN_LEAD), so these tests wait about 70-80 s for a schedule to fire."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from stack_client import LocalStack
+
+from tests.e2e.conftest import BusEvents
+from tests.e2e.test_e2e import instruction
+
+pytestmark = pytest.mark.e2e
+
+FIRES_WITHIN = 150  # seconds: the minute's lead, the emulator's sweep, cold starts
+
+
+def soon(seconds: int = 5) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_scheduled_call_is_placed_at_its_time_and_a_cancelled_one_never_rings(
+    stack: LocalStack, bus: BusEvents, new_id: str
+) -> None:
+    placed_id, cancelled_id = f"{new_id}-p", f"{new_id}-c"
+    stack.script_callee("+31612345161", pickup="answer", keys=["4821#"])
+    stack.script_callee("+31612345162", pickup="answer", keys=["4821#"])
+
+    scheduled = stack.api(
+        "POST",
+        "/v1/dtmf-calls",
+        instruction(placed_id, callee="+31612345161", **{"not-before": soon()}),
+    )
+    to_cancel = stack.api(
+        "POST",
+        "/v1/dtmf-calls",
+        instruction(cancelled_id, callee="+31612345162", **{"not-before": soon()}),
+    )
+    cancelled = stack.api("DELETE", f"/v1/dtmf-calls/{cancelled_id}")
+
+    assert scheduled.status_code == 202, scheduled.text
+    body: dict[str, Any] = scheduled.json()
+    assert body["status"] == "scheduled"
+    assert body["calls"][0]["status"] == "scheduled" and body["calls"][0]["call-id"] is None
+    assert stack.simulator_calls(**{"instruction-id": placed_id}) == []  # not yet
+    assert to_cancel.status_code == 202, to_cancel.text
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["calls"][0]["status"] == "cancelled"
+
+    view = stack.wait_for_instruction(placed_id, timeout=FIRES_WITHIN)
+    [call] = view["calls"]
+    assert (call["outcome"], call["digits"]) == ("input-received", "4821")
+    assert [a["call-id"] for a in call["attempts"]] == [call["call-id"]]
+    [result] = bus.for_instruction(placed_id, 1)
+    assert result["detail-type"] == "DTMF Result"
+    assert result["detail"]["call-id"] == call["call-id"]
+
+    [not_placed] = bus.for_instruction(cancelled_id, 1)
+    assert not_placed["detail-type"] == "DTMF Call Not Placed"
+    assert not_placed["detail"]["reason"] == "cancelled"
+    assert not_placed["detail"]["callee"] == "+31612345162"
+    # its schedule fired with the other one's (same moment, same sweep): it rang nobody
+    time.sleep(15)
+    assert stack.simulator_calls(**{"instruction-id": cancelled_id}) == []
+    assert stack.api("DELETE", f"/v1/dtmf-calls/{cancelled_id}").json() == cancelled.json()
+
+
+def test_cancel_of_another_principal_s_instruction_is_404(stack: LocalStack, new_id: str) -> None:
+    later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    placed = stack.api(
+        "POST",
+        "/v1/dtmf-calls",
+        instruction(new_id, callee="+31612345163", **{"not-before": later}),
+    )
+    assert placed.status_code == 202, placed.text
+
+    unknown = stack.api("DELETE", "/v1/dtmf-calls/e2e-no-such-instruction")
+
+    assert unknown.status_code == 404
+    assert stack.api("DELETE", f"/v1/dtmf-calls/{new_id}").status_code == 200
+
+
+def test_bad_scheduling_keys_are_422(stack: LocalStack, new_id: str) -> None:
+    refused = stack.api(
+        "POST",
+        "/v1/dtmf-calls",
+        instruction(new_id, callee="+31612345164", **{"not-after": "2020-01-01T00:00:00Z"}),
+    )
+
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["not-after"]
