@@ -264,7 +264,7 @@ def build_and_deploy(state: dict[str, Any], *, sandbox: bool) -> None:
         "ExpiryScheduleMinutes": "1",
         "LogLevel": "INFO",
         # works at any hour; quiet hours are tested with an explicit `quiet-hours` (#16)
-        "QuietHours": "",
+        "QuietHours": '""',  # empty (SAM's override syntax for an empty value)
     }
     run(
         [
