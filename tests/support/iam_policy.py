@@ -808,8 +808,19 @@ def grants(function_id: str, template: dict[str, Any]) -> list[Grant]:
             continue
         for action in _as_list(statement.get("Action", [])):
             for resource in _as_list(statement.get("Resource", [])):
+                if _local_only(resource):
+                    continue
                 found.append(Grant(action, normalise_resource(resource, template), policy))
     return found
+
+
+def _local_only(resource: Any) -> bool:
+    """A resource granted on the local emulator only (`!If [IsLocal, X, !Ref AWS::NoValue]`,
+    an emulator's difference the README lists): no grant in AWS."""
+    if not isinstance(resource, dict) or set(resource) != {"Fn::If"}:
+        return False
+    condition, _, otherwise = resource["Fn::If"]
+    return bool(condition == "IsLocal" and otherwise == {"Ref": "AWS::NoValue"})
 
 
 def statement_problems(function_id: str, template: dict[str, Any], needs: list[Need]) -> list[str]:
