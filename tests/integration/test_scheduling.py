@@ -208,7 +208,7 @@ def test_a_placed_instruction_cancels_nothing_and_answers_its_view(
             "must be after not-before",
         ),
         ({"quiet-hours": {"start": "21:00"}}, "quiet-hours.end", "is required"),
-        ({"redial": {"on": ["unanswered"]}}, "redial", "unknown field"),
+        ({"redial": {"on": ["unanswered"]}}, "redial.max-redials", "is required"),
     ],
 )
 def test_bad_scheduling_keys_are_422_naming_the_key(
@@ -460,3 +460,175 @@ def test_a_failing_scheduler_leaves_the_instruction_not_placed_and_retryable(
 
     assert len(dials) == 2
     assert world.status_of("retry", NL) is ScheduleStatus.SCHEDULED
+
+
+# ------------------------------------------------------------------ redial
+
+
+REDIAL = {"on": ["unanswered", "no-input"], "max-redials": 2, "interval-seconds": 60}
+
+
+class RedialWorld(World):
+    def __init__(self, aws: Any) -> None:
+        super().__init__(aws)
+        from dtmf_gateway.adapters.dynamodb.callback_store import DynamoDbCallbackStore
+        from dtmf_gateway.domain.callbacks import RecordCallback
+        from dtmf_gateway.domain.redialling import Redials
+
+        self.aws = aws
+        self.callbacks = RecordCallback(
+            DynamoDbCallbackStore(
+                aws.dynamodb, aws.table_name, retention=RETENTION, pending_shards=8
+            ),
+            clock=lambda: self.now,
+            redials=lambda: Redials(self.store, self.scheduler, self.rules),
+        )
+
+    def place(self, instruction_id: str, **extra: Any) -> ScheduledDial:
+        request = parse_dtmf_call_request(
+            body(**{"instruction-id": instruction_id, "callee": NL, "redial": REDIAL, **extra})
+        )
+        self.placement.place(request, PlacementContext(owner=OWNER))
+        return self.scheduler.dials[-1]
+
+    def call_id(self, instruction_id: str) -> str:
+        instruction = self.store.load_instruction(instruction_id)
+        assert instruction is not None
+        entry = instruction.schedule_of(NL)
+        assert entry is not None and entry.call_id is not None
+        return entry.call_id
+
+    def callback(self, instruction_id: str, code: int, digits: str | None = None) -> Any:
+        from dtmf_gateway.domain.callbacks import parse_callback
+
+        raw = {
+            "type": "dtmf-finished",
+            "call-id": self.call_id(instruction_id),
+            "callee": NL,
+            "digits": digits,
+            "result": {"code": code},
+        }
+        return self.callbacks.record(instruction_id, parse_callback(instruction_id, raw))
+
+    def calls(self, instruction_id: str) -> list[Any]:
+        from dtmf_gateway.adapters.dynamodb.reader import DynamoDbInstructionReader
+
+        found = DynamoDbInstructionReader(self.aws.dynamodb, self.aws.table_name).load(
+            instruction_id
+        )
+        assert found is not None
+        return sorted(found[1], key=lambda c: c.attempt or 0)
+
+
+@pytest.fixture
+def redials(aws: Any) -> RedialWorld:
+    return RedialWorld(aws)
+
+
+def published(calls: list[Any]) -> list[Any]:
+    """The calls the outbox publishes (as their stream records would make it)."""
+    from dtmf_gateway.domain.publishing import is_publishable
+
+    return [c for c in calls if is_publishable(None, c)]
+
+
+def test_a_callee_who_misses_the_first_call_is_called_again_and_reported_once(
+    redials: RedialWorld,
+) -> None:
+    from dtmf_gateway.domain.events import detail_from_call
+
+    first = redials.place("redial-ok")
+    assert redials.dialler.dial(first).outcome is DialOutcome.PLACED
+    redials.now += timedelta(seconds=40)
+
+    missed = redials.callback("redial-ok", 9)  # unanswered
+
+    assert missed.outcome is not None and missed.outcome.value == "unanswered"
+    second = redials.scheduler.dials[-1]
+    assert (second.attempt, second.scheduled_for) == (
+        2,
+        iso(redials.now + timedelta(seconds=60)),
+    )
+    assert published(redials.calls("redial-ok")) == []  # not final: nothing published
+    assert redials.status_of("redial-ok", NL) is ScheduleStatus.SCHEDULED
+
+    redials.now += timedelta(seconds=61)
+    assert redials.dialler.dial(second).outcome is DialOutcome.PLACED
+    redials.callback("redial-ok", 10, "4821")
+
+    calls = redials.calls("redial-ok")
+    assert [c.outcome.value for c in calls if c.outcome] == ["unanswered", "input-received"]
+    [final] = published(calls)
+    detail = detail_from_call(final)
+    assert (detail.outcome.value, detail.attempts, detail.digits) == ("input-received", 2, "4821")
+    assert redials.cm.requests == 2
+
+
+def test_redials_stop_after_max_redials_and_the_last_call_is_the_result(
+    redials: RedialWorld,
+) -> None:
+    dial = redials.place("redial-exhausted")
+    for _ in range(3):  # the first call and two redials
+        assert redials.dialler.dial(dial).outcome is DialOutcome.PLACED
+        redials.callback("redial-exhausted", 9)
+        redials.now += timedelta(seconds=61)
+        dial = redials.scheduler.dials[-1]
+
+    calls = redials.calls("redial-exhausted")
+    assert [c.attempt for c in calls] == [1, 2, 3]
+    [final] = published(calls)
+    assert (final.attempt, final.outcome.value) == (3, "unanswered")
+    assert redials.status_of("redial-exhausted", NL) is ScheduleStatus.PLACED
+    assert redials.cm.requests == 3
+
+
+def test_an_outcome_not_named_is_final_at_once(redials: RedialWorld) -> None:
+    dial = redials.place("redial-rejected")
+    redials.dialler.dial(dial)
+
+    redials.callback("redial-rejected", 12)  # rejected: not in `on`
+
+    [final] = published(redials.calls("redial-rejected"))
+    assert (final.outcome.value, final.attempt) == ("rejected", 1)
+    assert len(redials.scheduler.dials) == 1
+
+
+def test_cancel_while_waiting_for_a_redial_publishes_the_last_call(redials: RedialWorld) -> None:
+    from dtmf_gateway.domain.not_placed import newly_unplaced
+
+    dial = redials.place("redial-cancel")
+    redials.dialler.dial(dial)
+    redials.callback("redial-cancel", 9)
+    before = redials.store.load_instruction("redial-cancel")
+
+    assert redials.canceller.cancel("redial-cancel", owner=OWNER).cancelled == 1
+
+    [final] = published(redials.calls("redial-cancel"))
+    assert (final.outcome.value, final.attempt) == ("unanswered", 1)
+    after = redials.store.load_instruction("redial-cancel")
+    assert newly_unplaced(before, after) == []  # it was called: no Not Placed event
+    assert redials.dialler.dial(redials.scheduler.dials[-1]).outcome is DialOutcome.SKIPPED
+
+
+def test_no_redial_past_not_after(redials: RedialWorld) -> None:
+    deadline = rfc3339(redials.now + timedelta(seconds=30))
+    dial = redials.place("redial-late", **{"not-after": deadline})
+    redials.dialler.dial(dial)
+
+    redials.callback("redial-late", 9)  # the next moment (+60 s) is past not-after
+
+    [final] = published(redials.calls("redial-late"))
+    assert final.outcome.value == "unanswered"
+    assert len(redials.scheduler.dials) == 1
+
+
+def test_a_repeated_callback_does_not_schedule_twice(redials: RedialWorld) -> None:
+    dial = redials.place("redial-dup")
+    redials.dialler.dial(dial)
+
+    redials.callback("redial-dup", 9)
+    again = redials.callback("redial-dup", 9)
+
+    assert again.verdict.value == "duplicate"
+    assert [d.attempt for d in redials.scheduler.dials] == [1, 2]
+    assert published(redials.calls("redial-dup")) == []

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from dtmf_gateway.domain.dialling import CancelInstruction, DialScheduledCall
     from dtmf_gateway.domain.policy import DialPolicy
     from dtmf_gateway.domain.reading import ReadInstruction
+    from dtmf_gateway.domain.redialling import Redials
     from dtmf_gateway.domain.schedules import SchedulingRules
 
 
@@ -217,7 +218,15 @@ def record_callback() -> RecordCallback:
     store = DynamoDbCallbackStore(
         dynamodb(), s.table_name, retention=s.retention, pending_shards=s.pending_shards
     )
-    return RecordCallback(store)
+    return RecordCallback(store, redials=redials)
+
+
+@cache
+def redials() -> Redials:
+    """Round 2 (#16): the callback schedules a callee's next attempt."""
+    from dtmf_gateway.domain.redialling import Redials
+
+    return Redials(schedule_store(), dial_scheduler(), scheduling_rules())
 
 
 @cache

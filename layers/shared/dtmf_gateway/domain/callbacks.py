@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ from dtmf_gateway.domain.calls import (
     CallStatus,
     CmResult,
     FinishStatus,
+    Hold,
     InstructionStatus,
     Outcome,
     StoredCall,
@@ -34,6 +35,7 @@ from dtmf_gateway.domain.reading import PLACEMENT_GRACE
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.ports import CallbackStore, CorrectionStore
+    from dtmf_gateway.domain.redialling import Redials
 
 DTMF_FINISHED = "dtmf-finished"  # the callback type that ends a call; others are ignored
 
@@ -200,9 +202,17 @@ class RecordCallback:
     """Use case behind the callback route: at most one result per call, and only for the
     calls the placement recorded (see README, "CM callbacks")."""
 
-    def __init__(self, store: CallbackStore, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        store: CallbackStore,
+        clock: Callable[[], datetime] = utc_now,
+        redials: Callable[[], Redials] | None = None,
+    ) -> None:
+        """``redials`` (round 2, #16) builds the redial scheduling on first need (a scheduled
+        instruction's callback), so callbacks of instructions placed at once never load it."""
         self._store = store
         self._clock = clock
+        self._redials = redials
 
     def record(
         self, instruction_id: str, callback: CmCallback, callback_body: str | None = None
@@ -234,6 +244,12 @@ class RecordCallback:
             finished_at=iso(self._clock()),
             callback_body=None if callback_body is None else bounded_body(callback_body),
         )
+        if (
+            self._redials is not None
+            and instruction.schedule
+            and self._redials().after(instruction, finish.call_id, outcome, self._clock())
+        ):  # round 2 (#16): a later attempt follows; this call is not the callee's result
+            finish = replace(finish, hold=Hold.REDIALLED)
         status: FinishStatus | None = self._store.finish_queued_call(instruction, finish)
         if status is FinishStatus.NOT_FOUND:
             status = self._finish_unstored(instruction, finish)

@@ -44,6 +44,8 @@ class Hold(StrEnum):
 
     AWAITING_PLACEMENT = "awaiting-placement"  # until the placement records its call ids
     SET_ASIDE = "set-aside"  # not a call the placement recorded: kept for audit, never published
+    REDIALLED = "redialled"  # round 2 (#16): a later attempt for its callee follows (or, when
+    # none is placed after all, this call is released as the callee's result)
 
 
 class Correction(StrEnum):
@@ -187,6 +189,7 @@ class StoredCall:
     corrects: Correction | None = None  # what the latest revision corrected
     callback_body: str | None = None  # CM's callback body as received (size-capped)
     retained_until: datetime | None = None  # past it, the call is gone (retention, as GET)
+    attempt: int | None = None  # round 2 (#16): the how-manieth CM call for its callee
 
     @property
     def ended(self) -> bool:
@@ -209,6 +212,7 @@ class CallFinish:
     result: dict[str, Any]  # bounded (see domain.callbacks.bounded_json)
     finished_at: str
     callback_body: str | None = None  # the body as received, size-capped
+    hold: Hold | None = None  # round 2 (#16): REDIALLED when a later attempt follows
 
 
 class FinishStatus(StrEnum):

@@ -190,7 +190,7 @@ class DialScheduledCall:
             created_at=now,
             stale_after_seconds=stale_after(request),
         )
-        self._store.record_call(record, call_id, entry.callee)
+        self._store.record_call(record, call_id, entry.callee, entry.attempt)
         placed = replace(entry, status=ScheduleStatus.PLACED, call_id=call_id)
         self._store.change(instruction_id, entry, placed)
         return DialResult(DialOutcome.PLACED)
@@ -205,6 +205,8 @@ class DialScheduledCall:
     ) -> DialResult:
         if not self._store.change(instruction_id, entry, entry.ended(reason, iso(now), detail)):
             return DialResult(DialOutcome.SKIPPED)
+        if entry.call_id is not None:  # a redial that will not happen: the last call counts
+            self._store.release_redialled(instruction_id, entry.call_id)
         return DialResult(DialOutcome.NOT_PLACED, reason)
 
     def _reschedule(
@@ -263,4 +265,6 @@ class CancelInstruction:
                 instruction_id, entry, entry.ended(NotPlacedReason.CANCELLED, ended_at)
             ):
                 cancelled += 1
+                if entry.call_id is not None:  # a redial cancelled: the last call counts
+                    self._store.release_redialled(instruction_id, entry.call_id)
         return CancelReport(cancelled)

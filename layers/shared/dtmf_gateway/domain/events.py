@@ -58,6 +58,12 @@ class DtmfResultDetail(BaseModel):
         "was published as expired), `rederived` (the outcome was re-derived from CM's stored "
         "callback body)",
     )
+    attempts: int | None = Field(
+        default=None,
+        ge=1,
+        description="round 2: the number of CM calls made for this callee (redials included); "
+        "absent for an instruction placed at once",
+    )
     truncated: list[str] | None = Field(
         default=None,
         min_length=1,
@@ -71,8 +77,8 @@ class DtmfResultDetail(BaseModel):
 
     def to_json(self) -> str:
         """The event's `detail` as compact JSON (UTF-8 text; `truncated` only when set)."""
-        absent = {"truncated"} if self.truncated is None else None
-        return self.model_dump_json(by_alias=True, exclude=absent)
+        absent = {name for name in ("truncated", "attempts") if getattr(self, name) is None}
+        return self.model_dump_json(by_alias=True, exclude=absent or None)
 
 
 def detail_from_call(call: StoredCall) -> DtmfResultDetail:
@@ -92,6 +98,7 @@ def detail_from_call(call: StoredCall) -> DtmfResultDetail:
             "finished-at": call.finished_at,
             "revision": call.revision,
             "corrects": call.corrects,
+            "attempts": call.attempt,
         }
     )
 

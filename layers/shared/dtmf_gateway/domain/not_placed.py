@@ -62,6 +62,7 @@ def newly_unplaced(
         entry
         for entry in new.schedule
         if entry.ended_unplaced
+        and entry.call_id is None  # a callee called before: its last call is its result
         and not (entry.callee in before and before[entry.callee].ended_unplaced)
     ]
 

@@ -257,8 +257,17 @@ class ScheduleStore(Protocol):
         moment and attempt)."""
         ...
 
-    def record_call(self, instruction: NewInstruction, call_id: str, callee: str) -> None:
-        """Store the queued call (``instruction.created_at`` is its queued-at), as
-        `InstructionStore.record_queued_calls` does for one call, without naming it on the
-        instruction; a callback that overtook it (held) is released."""
+    def record_call(
+        self, instruction: NewInstruction, call_id: str, callee: str, attempt: int = 1
+    ) -> None:
+        """Store the queued call (``instruction.created_at`` is its queued-at; ``attempt`` the
+        how-manieth CM call for the callee), as `InstructionStore.record_queued_calls` does
+        for one call, without naming it on the instruction; a callback that overtook it
+        (held) is released."""
+        ...
+
+    def release_redialled(self, instruction_id: str, call_id: str) -> bool:
+        """A callee's last call, held `redialled`, becomes its result after all (no later
+        attempt was placed): its hold removed, so the outbox publishes it. False when it held
+        none."""
         ...

@@ -95,7 +95,9 @@ from dtmf_gateway.domain.request_messages import BODY, describe_input, problems_
 from dtmf_gateway.domain.request_rules import cross_field_problems
 from dtmf_gateway.domain.request_schedule import (
     QUIET_HOURS_KEYS,
+    REDIAL_KEYS,
     QuietHoursWindow,
+    RedialPolicy,
     Rfc3339Time,
     opted_out,
 )
@@ -183,6 +185,7 @@ class DtmfCallRequest(BaseModel):
     not_before: Rfc3339Time | None = Field(None, alias="not-before")
     not_after: Rfc3339Time | None = Field(None, alias="not-after")
     quiet_hours: QuietHoursWindow | None = Field(None, alias="quiet-hours")
+    redial: RedialPolicy | None = None
     # -- end of round 2 (#16)
 
     @model_validator(mode="before")
@@ -271,6 +274,7 @@ _KNOWN_KEYS: Final = {
     "": _FIELD_ALIASES,
     "voice": tuple(_VOICE_KEYS),
     "quiet-hours": QUIET_HOURS_KEYS,
+    "redial": REDIAL_KEYS,
 }
 
 

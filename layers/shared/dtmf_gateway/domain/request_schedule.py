@@ -8,6 +8,8 @@
 * ``quiet-hours``: ``{"start": "HH:MM", "end": "HH:MM"}`` in the callee's local time, or
   ``false`` for none (stored as the empty window ``00:00-00:00``: start equal to end means
   none); absent: the stack's ``QuietHours``.
+* ``redial``: :class:`RedialPolicy` (a request with it is always scheduled: each attempt is a
+  scheduled dial).
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, field_validator
 
 from dtmf_gateway.domain.errors import FieldProblem
 from dtmf_gateway.domain.quiet_hours import CLOCK_PATTERN, QuietHours, parse_clock
-from dtmf_gateway.domain.request_fields import fail
+from dtmf_gateway.domain.request_fields import WholeNumber, fail
 
 _RFC3339: Final = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$"
@@ -63,6 +65,37 @@ class QuietHoursWindow(BaseModel):
         return QuietHours(parse_clock(self.start), parse_clock(self.end))
 
 
+#: The outcomes a callee may be called again on (`redial.on`).
+REDIAL_OUTCOMES: Final = ("unanswered", "rejected", "failed", "no-input", "invalid-input")
+MAX_REDIALS: Final = 5
+MIN_REDIAL_INTERVAL, MAX_REDIAL_INTERVAL = 60, 86_400
+REDIAL_KEYS: Final = ("on", "max-redials", "interval-seconds")
+
+
+class RedialPolicy(BaseModel):
+    """``redial``: call a callee again (a new CM call) when its call ends with one of ``on``,
+    at most ``max-redials`` times, ``interval-seconds`` after the previous call ended."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    on: tuple[StrictStr, ...] = Field(min_length=1, max_length=len(REDIAL_OUTCOMES))
+    max_redials: WholeNumber = Field(alias="max-redials", ge=1, le=MAX_REDIALS)
+    interval_seconds: WholeNumber = Field(
+        alias="interval-seconds", ge=MIN_REDIAL_INTERVAL, le=MAX_REDIAL_INTERVAL
+    )
+
+    @field_validator("on")
+    @classmethod
+    def _known_outcomes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [v for v in value if v not in REDIAL_OUTCOMES]
+        if unknown or len(set(value)) != len(value):
+            raise fail(REDIAL_ON_RULE)
+        return value
+
+
+REDIAL_ON_RULE: Final = f"must be a list of distinct outcomes from {', '.join(REDIAL_OUTCOMES)}"
+
+
 def opted_out(data: Any) -> Any:
     """``quiet-hours: false`` as the empty window (before validation)."""
     if isinstance(data, dict) and data.get("quiet-hours") is False:
@@ -76,6 +109,12 @@ FIELD_RULES: Final[Mapping[str, str]] = {
     "quiet-hours": QUIET_HOURS_RULE,
     "quiet-hours.start": CLOCK_RULE,
     "quiet-hours.end": CLOCK_RULE,
+    "redial": 'must be {"on": [...], "max-redials": 1-5, "interval-seconds": 60-86400}',
+    "redial.on": REDIAL_ON_RULE,
+    "redial.max-redials": f"must be a whole number between 1 and {MAX_REDIALS}",
+    "redial.interval-seconds": (
+        f"must be a whole number of seconds between {MIN_REDIAL_INTERVAL} and {MAX_REDIAL_INTERVAL}"
+    ),
 }
 
 

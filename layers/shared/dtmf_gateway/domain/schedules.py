@@ -164,8 +164,10 @@ def plan(request: DtmfCallRequest, now: datetime, rules: SchedulingRules) -> Sch
         entries.append(entry)
     if never:
         raise InvalidRequest(never)
-    if request.not_before is None and all(
-        e.waiting and e.scheduled_for == iso(now) for e in entries
+    if (
+        request.not_before is None
+        and request.redial is None  # each attempt of a redialled callee is a scheduled dial
+        and all(e.waiting and e.scheduled_for == iso(now) for e in entries)
     ):
         return None
     return SchedulePlan(tuple(entries))

@@ -371,6 +371,7 @@ def finished_fields(finish: CallFinish) -> dict[str, Any]:
         RESULT: result_text(finish.result),
         FINISHED_AT: finish.finished_at,
         CALLBACK_BODY: finish.callback_body,
+        HOLD: finish.hold.value if finish.hold else None,  # round 2 (#16): redialled
     }
 
 
@@ -487,6 +488,7 @@ def call_from_item(item: Mapping[str, Any]) -> StoredCall:
         corrects=_enum(Correction, item.get(CORRECTS)),
         callback_body=item.get(CALLBACK_BODY),
         retained_until=_moment(item.get(TTL)),
+        attempt=item[ATTEMPT] if isinstance(item.get(ATTEMPT), int) else None,
     )
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     ATTEMPT,
+    HOLD,
     SCHEDULE,
     SCHEDULED_FOR,
     STATUS,
@@ -31,6 +33,7 @@ from dtmf_gateway.adapters.dynamodb.conditional import (
     set_fields,
     settle_held_call,
 )
+from dtmf_gateway.domain.calls import Hold
 from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
 
 if TYPE_CHECKING:
@@ -70,12 +73,7 @@ class DynamoDbScheduleStore:
         return instruction_from_item(item)
 
     def claim(self, instruction_id: str, expected: CalleeSchedule) -> bool:
-        claimed = CalleeSchedule(
-            callee=expected.callee,
-            status=ScheduleStatus.DIALLING,
-            scheduled_for=expected.scheduled_for,
-            attempt=expected.attempt,
-        )
+        claimed = replace(expected, status=ScheduleStatus.DIALLING)
         return self.change(instruction_id, expected, claimed)
 
     def change(self, instruction_id: str, expected: CalleeSchedule, new: CalleeSchedule) -> bool:
@@ -111,8 +109,13 @@ class DynamoDbScheduleStore:
             raise
         return True
 
-    def record_call(self, instruction: NewInstruction, call_id: str, callee: str) -> None:
-        described = queued_call_fields(instruction, call_id, callee, self._retention)
+    def record_call(
+        self, instruction: NewInstruction, call_id: str, callee: str, attempt: int = 1
+    ) -> None:
+        described = {
+            **queued_call_fields(instruction, call_id, callee, self._retention),
+            ATTEMPT: attempt,
+        }
         pending = pending_fields(instruction, call_id, self._shards)
         key = call_key(instruction.instruction_id, call_id)
         if not set_fields(self._ddb, self._table, key, {**described, **pending}, only_if_new=True):
@@ -120,3 +123,21 @@ class DynamoDbScheduleStore:
             # the dial knows, and release it to the outbox
             set_fields(self._ddb, self._table, key, described, only_if_new=False)
             settle_held_call(self._ddb, self._table, key, release=True)
+
+    def release_redialled(self, instruction_id: str, call_id: str) -> bool:
+        """The callee's last call becomes its result (published): REMOVE its `redialled`
+        hold; False when it holds none (released already)."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=call_key(instruction_id, call_id),
+                UpdateExpression="REMOVE #hold",
+                ConditionExpression="#hold = :redialled",
+                ExpressionAttributeNames={"#hold": HOLD},
+                ExpressionAttributeValues=to_item({":redialled": Hold.REDIALLED.value}),
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True
