@@ -84,7 +84,12 @@ def test_the_document_is_valid_openapi() -> None:
 
 def test_operations_have_stable_ids_and_post_links_to_get() -> None:
     ids = {op["operationId"] for ops in OPENAPI["paths"].values() for op in ops.values()}
-    assert ids == {"placeDtmfCall", "getDtmfCall", "receiveCmCallback"}
+    assert ids == {
+        "placeDtmfCall",
+        "getDtmfCall",
+        "cancelDtmfCall",
+        "receiveCmCallback",
+    }  # cancel: #16
     link = OPENAPI["paths"]["/v1/dtmf-calls"]["post"]["responses"]["202"]["links"]["GetDtmfCall"]
     assert link == {
         "operationId": "getDtmfCall",

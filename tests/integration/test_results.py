@@ -243,7 +243,13 @@ def test_schema_and_model_agree_on_fields_and_outcomes() -> None:
     model_fields = {f.alias or name for name, f in DtmfResultDetail.model_fields.items()}
 
     assert set(detail_schema["properties"]) == model_fields
-    optional = {"schema-version", "revision", "corrects", "truncated"}  # truncated: if shortened
+    optional = {
+        "schema-version",
+        "revision",
+        "corrects",
+        "truncated",
+        "attempts",
+    }  # truncated: if shortened; attempts: scheduled (#16)
     assert set(detail_schema["required"]) == model_fields - optional
     assert SCHEMA["definitions"]["Outcome"]["enum"] == [o.value for o in Outcome]
     assert detail_schema["additionalProperties"] is False
