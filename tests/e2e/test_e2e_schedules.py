@@ -95,3 +95,29 @@ def test_bad_scheduling_keys_are_422(stack: LocalStack, new_id: str) -> None:
 
     assert refused.status_code == 422
     assert [e["field"] for e in refused.json()["errors"]] == ["not-after"]
+
+
+def test_a_callee_who_misses_the_first_call_answers_the_redial(
+    stack: LocalStack, bus: BusEvents, new_id: str
+) -> None:
+    callee = "+31612345165"
+    stack.script_callee(
+        callee,
+        **{"per-call": [{"pickup": "no-answer"}, {"pickup": "answer", "keys": ["4821#"]}]},
+    )
+    redial = {"on": ["unanswered"], "max-redials": 2, "interval-seconds": 60}
+
+    placed = stack.api("POST", "/v1/dtmf-calls", instruction(new_id, callee=callee, redial=redial))
+
+    assert placed.status_code == 202, placed.text
+    assert placed.json()["status"] == "scheduled"
+    # the first call (a scheduled dial), its callback, a minute's interval, the redial
+    view = stack.wait_for_instruction(new_id, timeout=2 * FIRES_WITHIN + 60)
+    [call] = view["calls"]
+    assert (call["outcome"], call["digits"]) == ("input-received", "4821")
+    assert [a["outcome"] for a in call["attempts"]] == ["unanswered", "input-received"]
+    assert call["attempts"][1]["call-id"] == call["call-id"]
+    [result] = bus.for_instruction(new_id, 1)  # one result per callee, when final
+    assert result["detail"]["attempts"] == 2
+    assert result["detail"]["call-id"] == call["call-id"]
+    assert len(stack.simulator_calls(**{"instruction-id": new_id})) == 2
