@@ -41,6 +41,7 @@ SAMPLES = {
     "CmSandboxFunction": "cm_sandbox.json",
     "DialCallFunction": "dial_call.json",
     "CancelCallFunction": "cancel_call.json",
+    "ListCallsFunction": "list_calls.json",
 }
 # Functions whose sample invocation must call AWS (so the guard is seen to catch something).
 CALLS_AWS = {
@@ -52,6 +53,7 @@ CALLS_AWS = {
     "CmSandboxFunction",
     "DialCallFunction",
     "CancelCallFunction",
+    "ListCallsFunction",
 }
 
 # Runs one handler in a fresh interpreter; every DNS lookup and connect is recorded and refused.

@@ -27,6 +27,7 @@ SAMPLES = {
     # round 2 (#16)
     "dial_call.json": "DialCallFunction",
     "cancel_call.json": "CancelCallFunction",
+    "list_calls.json": "ListCallsFunction",
 }
 
 

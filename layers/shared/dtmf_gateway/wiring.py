@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dtmf_gateway.api.placement import IdempotentPlacement
     from dtmf_gateway.domain.callbacks import RecordCallback
     from dtmf_gateway.domain.dialling import CancelInstruction, DialScheduledCall
+    from dtmf_gateway.domain.listing import ListInstructions
     from dtmf_gateway.domain.policy import DialPolicy
     from dtmf_gateway.domain.reading import ReadInstruction
     from dtmf_gateway.domain.redialling import Redials
@@ -207,6 +208,20 @@ def cancel_instruction() -> CancelInstruction:
     from dtmf_gateway.domain.dialling import CancelInstruction
 
     return CancelInstruction(schedule_store())
+
+
+@cache
+def list_instructions() -> ListInstructions:
+    """Round 2 (#16): `GET /v1/dtmf-calls`."""
+    from dtmf_gateway.adapters.dynamodb.instruction_index import DynamoDbInstructionIndex
+    from dtmf_gateway.adapters.dynamodb.reader import DynamoDbInstructionReader
+    from dtmf_gateway.domain.listing import ListInstructions
+
+    s = settings().require("TABLE_NAME")
+    return ListInstructions(
+        DynamoDbInstructionIndex(dynamodb(), s.table_name),
+        DynamoDbInstructionReader(dynamodb(), s.table_name),
+    )
 
 
 @cache

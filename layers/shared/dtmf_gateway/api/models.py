@@ -85,6 +85,15 @@ class InstructionView(_Kebab):
     status_reason: str | None = Field(default=None, alias="status-reason")
 
 
+class InstructionList(_Kebab):
+    """Round 2 (#16): `GET /v1/dtmf-calls`."""
+
+    items: list[InstructionView]
+    next_token: str | None = Field(
+        alias="next-token", description="pass it back as `next-token` for the next page"
+    )
+
+
 class CallbackAcknowledged(_Kebab):
     """What CM's callback gets back: recorded now, recorded but held until the placement
     confirms the call, a duplicate of a recorded one, or a callback of another type than

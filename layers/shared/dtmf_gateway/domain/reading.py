@@ -97,14 +97,20 @@ class ReadInstruction:
         found = self._reader.load(instruction_id)
         if found is None or found[0].owner != owner:
             raise InstructionNotFound(instruction_id)
-        instruction, stored = found
-        # A call set aside (its callback named a call the placement did not record) is kept
-        # for audit only: it is not one of the instruction's results.
-        calls = [c for c in stored if c.hold is not Hold.SET_ASIDE]
-        order = {callee: i for i, callee in enumerate(instruction.callees)}
-        ordered = sorted(calls, key=lambda c: (order.get(c.callee or "", len(order)), c.call_id))
-        return InstructionState(
-            instruction=instruction,
-            status=current_status(instruction, calls, self._clock()),
-            calls=tuple(ordered),
-        )
+        return state_of(*found, self._clock())
+
+
+def state_of(
+    instruction: StoredInstruction, stored: list[StoredCall], now: datetime
+) -> InstructionState:
+    """The instruction as its owner sees it: its calls in callee order, its status."""
+    # A call set aside (its callback named a call the placement did not record) is kept
+    # for audit only: it is not one of the instruction's results.
+    calls = [c for c in stored if c.hold is not Hold.SET_ASIDE]
+    order = {callee: i for i, callee in enumerate(instruction.callees)}
+    ordered = sorted(calls, key=lambda c: (order.get(c.callee or "", len(order)), c.call_id))
+    return InstructionState(
+        instruction=instruction,
+        status=current_status(instruction, calls, now),
+        calls=tuple(ordered),
+    )

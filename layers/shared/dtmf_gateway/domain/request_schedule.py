@@ -49,6 +49,15 @@ def _rfc3339(value: Any) -> Any:
         raise fail(RFC3339_RULE) from None
 
 
+def parse_rfc3339(text: str) -> datetime | None:
+    """An RFC 3339 time with an offset (aware), or None (e.g. for a query parameter)."""
+    try:
+        moment = _rfc3339(text)
+    except ValueError:
+        return None
+    return moment if isinstance(moment, datetime) else None
+
+
 #: An RFC 3339 time with an offset, kept as an aware datetime.
 Rfc3339Time = Annotated[datetime, BeforeValidator(_rfc3339)]
 

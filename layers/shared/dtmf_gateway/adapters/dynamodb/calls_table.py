@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 PENDING_INDEX = "pending-calls"
+OWNER_INDEX = "owner-created"  # round 2 (#16): an owner's instructions by created-at
 
 # keys
 PK = "pk"
