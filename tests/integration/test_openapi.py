@@ -87,9 +87,10 @@ def test_operations_have_stable_ids_and_post_links_to_get() -> None:
     assert ids == {
         "placeDtmfCall",
         "getDtmfCall",
-        "cancelDtmfCall",
+        "cancelDtmfCall",  # round 2 (#16)
+        "listDtmfCalls",  # round 2 (#16)
         "receiveCmCallback",
-    }  # cancel: #16
+    }
     link = OPENAPI["paths"]["/v1/dtmf-calls"]["post"]["responses"]["202"]["links"]["GetDtmfCall"]
     assert link == {
         "operationId": "getDtmfCall",
