@@ -121,3 +121,33 @@ def test_a_callee_who_misses_the_first_call_answers_the_redial(
     assert result["detail"]["attempts"] == 2
     assert result["detail"]["call-id"] == call["call-id"]
     assert len(stack.simulator_calls(**{"instruction-id": new_id})) == 2
+
+
+def test_list_pages_through_my_instructions_newest_first(stack: LocalStack, new_id: str) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    ids = [f"{new_id}-{n}" for n in range(3)]
+    for instruction_id in ids:
+        later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        placed = stack.api(
+            "POST",
+            "/v1/dtmf-calls",
+            instruction(instruction_id, callee="+31612345166", **{"not-before": later}),
+        )
+        assert placed.status_code == 202, placed.text
+        time.sleep(0.01)  # distinct created-at milliseconds
+    query = f"created-from={since.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}&limit=2"
+
+    first = stack.api("GET", f"/v1/dtmf-calls?{query}")
+    token = first.json()["next-token"]
+    second = stack.api("GET", f"/v1/dtmf-calls?{query}&next-token={token}")
+    bad = stack.api("GET", "/v1/dtmf-calls?limit=500")
+
+    assert first.status_code == 200, first.text
+    assert [i["instruction-id"] for i in first.json()["items"]] == ids[::-1][:2]
+    assert [i["instruction-id"] for i in second.json()["items"]] == ids[:1]
+    assert second.json()["next-token"] is None
+    assert {i["status"] for i in first.json()["items"]} == {"scheduled"}
+    assert bad.status_code == 422
+    assert [e["field"] for e in bad.json()["errors"]] == ["limit"]
+    for instruction_id in ids:  # leave nothing to fire
+        stack.api("DELETE", f"/v1/dtmf-calls/{instruction_id}")
