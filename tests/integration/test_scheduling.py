@@ -632,3 +632,34 @@ def test_a_repeated_callback_does_not_schedule_twice(redials: RedialWorld) -> No
     assert again.verdict.value == "duplicate"
     assert [d.attempt for d in redials.scheduler.dials] == [1, 2]
     assert published(redials.calls("redial-dup")) == []
+
+
+def test_the_per_callee_limit_at_dial_time_moves_the_call_to_the_next_hour(aws: Any) -> None:
+    from tests.fakes import InMemoryCalleeQuota
+
+    world = World(aws)
+    world.dialler = DialScheduledCall(
+        store=world.store,
+        cm=world.cm,
+        callback_urls=FakeCallbackUrls(),
+        policy=DialPolicy.from_settings(
+            allowed_countries="*", blocked_number_types="default", allowed_callers=""
+        ),
+        scheduler=world.scheduler,
+        rules=world.rules,
+        clock=lambda: world.now,
+        quota=InMemoryCalleeQuota(limit=1),
+        calls_per_callee_per_hour=1,
+    )
+    [first, _] = world.schedule("quota-1", **{"not-before": later(world, 10)})
+    [second, _] = world.schedule("quota-2", **{"not-before": later(world, 10)})
+    world.now += timedelta(minutes=10)
+
+    placed = world.dialler.dial(first)
+    moved = world.dialler.dial(second)
+
+    assert placed.outcome is DialOutcome.PLACED
+    assert moved.outcome is DialOutcome.RESCHEDULED
+    assert moved.scheduled_for == iso(datetime(2027, 6, 10, 11, 0, tzinfo=UTC))
+    assert world.cm.requests == 1
+    assert world.status_of("quota-2", NL) is ScheduleStatus.SCHEDULED
