@@ -124,7 +124,7 @@ def build() -> APIGatewayRestResolver:
         },
         tags=["calls"],
     )
-    def list_calls(
+    def list_calls(  # noqa: PLR0917 - one parameter per query key, as the route documents them
         status: Annotated[str | None, Query()] = None,
         outcome: Annotated[str | None, Query()] = None,
         created_from: Annotated[str | None, Query(alias="created-from")] = None,
