@@ -26,7 +26,6 @@ from dtmf_gateway.domain.calls import iso
 from dtmf_gateway.domain.errors import FieldProblem, InvalidRequest
 from dtmf_gateway.domain.ports import ScheduledDial
 from dtmf_gateway.domain.quiet_hours import QuietHours, callee_zones
-from dtmf_gateway.domain.request_schedule import window_problems
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -142,6 +141,8 @@ def plan(request: DtmfCallRequest, now: datetime, rules: SchedulingRules) -> Sch
     whose next allowed moment is after ``not-after`` ends `not-placed` (deadline-passed) at
     once. Raises InvalidRequest when ``not-before`` is too far ahead, ``not-after`` has
     passed, or the quiet hours leave a callee no moment of the day in all of its zones."""
+    from dtmf_gateway.domain.request_schedule import window_problems  # (the request's own)
+
     problems = window_problems(request.not_before, request.not_after, now, rules.max_schedule_days)
     if problems:
         raise InvalidRequest(problems)
