@@ -46,7 +46,14 @@ ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = ROOT / "schemas" / "openapi.json"
 SEED = 13
 #: Generated requests per operation and mode (positive, negative), and stateful scenarios.
-EXAMPLES = {"placeDtmfCall": 60, "getDtmfCall": 20, "receiveCmCallback": 20}
+EXAMPLES = {
+    "placeDtmfCall": 60,
+    "getDtmfCall": 20,
+    "receiveCmCallback": 20,
+    # round 2 (#16)
+    "cancelDtmfCall": 20,
+    "listDtmfCalls": 20,
+}
 STATEFUL_SCENARIOS = 10
 STATEFUL_STEPS = 4
 CHECKS = [
