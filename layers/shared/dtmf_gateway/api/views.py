@@ -50,6 +50,7 @@ def placement_accepted(result: PlacementResult) -> PlacementAccepted:
 
 
 def _call_view(call: StoredCall) -> CallView:
+    """A call of an instruction placed at once: its one attempt (round 2's keys too)."""
     return CallView(
         call_id=call.call_id,
         callee=call.callee,
@@ -59,6 +60,8 @@ def _call_view(call: StoredCall) -> CallView:
         result=call.result,
         queued_at=call.queued_at,
         finished_at=call.finished_at,
+        scheduled_for=None,
+        attempts=[_attempt(call)],
     )
 
 
