@@ -17,7 +17,7 @@ from devtools.cm import FakeCm
 from devtools.lambdas import LambdaContext, load_function, sample_event
 from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
 from dtmf_gateway.adapters.dynamodb.schedule_store import DynamoDbScheduleStore
-from dtmf_gateway.domain.calls import iso
+from dtmf_gateway.domain.calls import InstructionStatus, iso
 from dtmf_gateway.domain.dialling import (
     CancelInstruction,
     DialOutcome,
@@ -27,6 +27,7 @@ from dtmf_gateway.domain.placement import PlaceInstruction, PlacementContext
 from dtmf_gateway.domain.policy import DialPolicy
 from dtmf_gateway.domain.ports import ScheduledDial
 from dtmf_gateway.domain.quiet_hours import QuietHours
+from dtmf_gateway.domain.reading import scheduled_status
 from dtmf_gateway.domain.request import parse_dtmf_call_request
 from dtmf_gateway.domain.schedules import NotPlacedReason, ScheduleStatus, SchedulingRules
 from tests.conftest import DIAL_SCHEDULE_GROUP, REGION
@@ -554,7 +555,14 @@ def test_a_callee_who_misses_the_first_call_is_called_again_and_reported_once(
 
     redials.now += timedelta(seconds=61)
     assert redials.dialler.dial(second).outcome is DialOutcome.PLACED
+    instruction = redials.store.load_instruction("redial-ok")
+    assert instruction is not None
+    # the redial rings: the first call ended, the callee is not final yet
+    assert scheduled_status(instruction, redials.calls("redial-ok")) is InstructionStatus.QUEUED
     redials.callback("redial-ok", 10, "4821")
+    instruction = redials.store.load_instruction("redial-ok")
+    assert instruction is not None
+    assert scheduled_status(instruction, redials.calls("redial-ok")) is InstructionStatus.FINISHED
 
     calls = redials.calls("redial-ok")
     assert [c.outcome.value for c in calls if c.outcome] == ["unanswered", "input-received"]

@@ -65,12 +65,17 @@ def scheduled_status(instruction: StoredInstruction, calls: list[StoredCall]) ->
     if instruction.status is InstructionStatus.NOT_PLACED:
         return InstructionStatus.NOT_PLACED
     entries = instruction.schedule
-    ended_calls = {c.callee for c in calls if c.ended}
+    ended_ids = {c.call_id for c in calls if c.ended}
+    ended_callees = {c.callee for c in calls if c.ended}
 
     def final(entry: CalleeSchedule) -> bool:
         if entry.ended_unplaced:
             return True
-        return entry.status is ScheduleStatus.PLACED and entry.callee in ended_calls
+        if entry.status is not ScheduleStatus.PLACED:
+            return False
+        if entry.call_id is not None:  # its latest call (a redial's, not an earlier one)
+            return entry.call_id in ended_ids
+        return entry.callee in ended_callees  # CM's answer was lost: any call of the callee
 
     if all(e.status is ScheduleStatus.CANCELLED for e in entries):
         return InstructionStatus.CANCELLED
