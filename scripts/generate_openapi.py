@@ -38,6 +38,7 @@ from dtmf_gateway.api.models import (  # noqa: E402
     PROBLEM_JSON,
     VERSION_HEADER,
     CallbackAcknowledged,
+    InstructionList,
     InstructionView,
     PlacementAccepted,
     Problem,
@@ -55,6 +56,7 @@ from dtmf_gateway.domain.request_limits import (  # noqa: E402
 OPENAPI_FILE = ROOT / "schemas" / "openapi.json"
 PLACE, GET, CALLBACK = "placeDtmfCall", "getDtmfCall", "receiveCmCallback"
 ERASE = "eraseDtmfCallPersonalData"  # issue 19
+CANCEL, LIST = "cancelDtmfCall", "listDtmfCalls"  # round 2 (#16)
 EXAMPLE_ID = "order-7781-pin"
 EXAMPLE_CALL_ID = "a7bd3b2e-2a6f-4c3e-9c1f-0d7e5f2b8a11"
 
@@ -114,6 +116,43 @@ def build() -> APIGatewayRestResolver:
     def erase_personal_data(instruction_id: str) -> InstructionView:
         raise NotImplementedError
 
+    @app.delete(
+        "/v1/dtmf-calls/<instruction_id>",
+        operation_id=CANCEL,
+        summary="Cancel every callee not yet ringing (round 2)",
+        description="Scheduled callees (and those waiting for their moment) become cancelled, "
+        "each with a `DTMF Call Not Placed` event; calls already placed with CM go on. "
+        "Idempotent.",
+        responses={
+            200: {"description": "the instruction", "content": {JSON: {"model": InstructionView}}},
+        },
+        tags=["calls"],
+    )
+    def cancel_call(instruction_id: str) -> InstructionView:
+        raise NotImplementedError
+
+    @app.get(
+        "/v1/dtmf-calls",
+        operation_id=LIST,
+        summary="Your own instructions, newest first (round 2)",
+        description="Served from an index. `status` matches the instruction's status, "
+        "`outcome` any of its calls; `created-from` inclusive, `created-to` exclusive (RFC "
+        "3339 with an offset). `next-token` is opaque and bound to the caller.",
+        responses={
+            200: {"description": "a page", "content": {JSON: {"model": InstructionList}}},
+        },
+        tags=["calls"],
+    )
+    def list_calls(  # noqa: PLR0917 - one parameter per query key, as the route documents them
+        status: Annotated[str | None, Query()] = None,
+        outcome: Annotated[str | None, Query()] = None,
+        created_from: Annotated[str | None, Query(alias="created-from")] = None,
+        created_to: Annotated[str | None, Query(alias="created-to")] = None,
+        limit: Annotated[int | None, Query(ge=1, le=100)] = None,
+        next_token: Annotated[str | None, Query(alias="next-token")] = None,
+    ) -> InstructionList:
+        raise NotImplementedError
+
     @app.post(
         "/v1/callbacks/cm/<instruction_id>",
         operation_id=CALLBACK,
@@ -163,6 +202,8 @@ _GATEWAY_STATUSES = {
     PLACE: (403, 429, 500, 502, 504),
     GET: (403, 429, 500, 502, 504),
     ERASE: (403, 429, 500, 502, 504),
+    CANCEL: (403, 429, 500, 502, 504),
+    LIST: (403, 429, 500, 502, 504),
     CALLBACK: (429, 500, 502, 504),
 }
 _GATEWAY_EXAMPLES = {
@@ -212,6 +253,8 @@ def _answers() -> dict[str, list[problems.ProblemAnswer]]:
         PLACE: placing,
         GET: problems.documented_answers(catalogues.read_problems()),
         ERASE: problems.documented_answers(catalogues.read_problems()),
+        CANCEL: problems.documented_answers(catalogues.read_problems()),
+        LIST: problems.documented_answers(catalogues.list_problems()),
         CALLBACK: problems.documented_answers(catalogues.callback_problems()),
     }
 
@@ -377,7 +420,7 @@ def openapi() -> dict[str, Any]:
             responses.pop("422", None)  # Powertools' own validation error: never answered
             responses.update(_problem_responses(answers[name], _GATEWAY_STATUSES[name]))
             operation["security"] = [] if name == CALLBACK else [{"sigv4": []}]
-            if name != PLACE:
+            if name not in (PLACE, LIST):
                 _instruction_id_parameter(operation)
     _placement(document["paths"]["/v1/dtmf-calls"]["post"])
     for operations in document["paths"].values():

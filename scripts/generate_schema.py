@@ -16,8 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "shared"))
 
 from dtmf_gateway.domain.events import DETAIL_TYPE, EVENT_SOURCE, DtmfResultDetail  # noqa: E402
+from dtmf_gateway.domain.not_placed import (  # noqa: E402
+    NOT_PLACED_DETAIL_TYPE,
+    NotPlacedDetail,
+)
 
 SCHEMA_FILE = ROOT / "schemas" / "dtmf-result.v1.json"
+NOT_PLACED_FILE = ROOT / "schemas" / "dtmf-call-not-placed.v1.json"  # round 2 (#16)
 TEMPLATE = ROOT / "template.yaml"
 CONTENT_LINE = re.compile(r"^(      Content: ).*$", re.MULTILINE)
 
@@ -37,16 +42,42 @@ def _draft4(node: Any) -> Any:
 
 
 def event_schema() -> dict[str, Any]:
-    detail = DtmfResultDetail.model_json_schema(by_alias=True, mode="serialization")
+    return _envelope(
+        DtmfResultDetail,
+        "DtmfResult",
+        DETAIL_TYPE,
+        "urn:dtmf-gateway:schema:dtmf-result:1",
+        "DTMF Result event",
+        "One per call that ended (finished or expired), on the stack's bus.",
+    )
+
+
+def not_placed_schema() -> dict[str, Any]:
+    """Round 2 (#16): the `DTMF Call Not Placed` event."""
+    return _envelope(
+        NotPlacedDetail,
+        "DtmfCallNotPlaced",
+        NOT_PLACED_DETAIL_TYPE,
+        "urn:dtmf-gateway:schema:dtmf-call-not-placed:1",
+        "DTMF Call Not Placed event",
+        "One per callee that ended without a CM call (cancelled, deadline passed, refused by "
+        "the dialling policy at dial time or by CM), on the stack's bus.",
+    )
+
+
+def _envelope(  # noqa: PLR0917 - one envelope per event, each a one-line call
+    model: Any, name: str, detail_type: str, urn: str, title: str, description: str
+) -> dict[str, Any]:
+    detail = model.model_json_schema(by_alias=True, mode="serialization")
     definitions = detail.pop("$defs", {})
     detail.pop("$id", None)
-    definitions["DtmfResult"] = detail
+    definitions[name] = detail
     return _draft4(
         {
             "$schema": "http://json-schema.org/draft-04/schema#",
-            "id": "urn:dtmf-gateway:schema:dtmf-result:1",
-            "title": "DTMF Result event",
-            "description": "One per call that ended (finished or expired), on the stack's bus.",
+            "id": urn,
+            "title": title,
+            "description": description,
             "type": "object",
             "required": ["source", "detail-type", "detail"],
             "properties": {
@@ -57,8 +88,8 @@ def event_schema() -> dict[str, Any]:
                 "region": {"type": "string"},
                 "resources": {"type": "array", "items": {"type": "string"}},
                 "source": {"type": "string", "enum": [EVENT_SOURCE]},
-                "detail-type": {"type": "string", "enum": [DETAIL_TYPE]},
-                "detail": {"$ref": "#/definitions/DtmfResult"},
+                "detail-type": {"type": "string", "enum": [detail_type]},
+                "detail": {"$ref": f"#/definitions/{name}"},
             },
             "definitions": definitions,
         }
@@ -68,6 +99,7 @@ def event_schema() -> dict[str, Any]:
 def main() -> None:
     schema = event_schema()
     SCHEMA_FILE.write_text(json.dumps(schema, indent=2) + "\n")
+    NOT_PLACED_FILE.write_text(json.dumps(not_placed_schema(), indent=2) + "\n")
     compact = json.dumps(schema, separators=(",", ":")).replace("'", "''")
     text, replaced = CONTENT_LINE.subn(lambda m: f"{m.group(1)}'{compact}'", TEMPLATE.read_text())
     if replaced != 1:

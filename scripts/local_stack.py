@@ -270,6 +270,8 @@ def build_and_deploy(state: dict[str, Any], *, sandbox: bool) -> None:
         "WebhookAllowLoopback": "true",
         "WebhookRetryBaseSeconds": "1",
         "WebhookMaxAttempts": "4",
+        # works at any hour; quiet hours are tested with an explicit `quiet-hours` (#16)
+        "QuietHours": '""',  # empty (SAM's override syntax for an empty value)
     }
     run(
         [

@@ -99,6 +99,9 @@ def _atomic_dynamodb_writes() -> Iterator[None]:
         setattr(DynamoDBBackend, name, original)
 
 
+DIAL_SCHEDULE_GROUP = "dtmf-gateway-dials"
+
+
 @dataclass
 class Aws:
     table_name: str
@@ -127,6 +130,10 @@ class Aws:
             "ALLOWED_CALLERS": "",
             "RETENTION_DAYS": "30",
             "DTMF_GATEWAY_VERSION": "0.2.0-test",
+            # round 2 (#16): scheduled dials
+            "DIAL_SCHEDULE_GROUP": DIAL_SCHEDULE_GROUP,
+            "DIAL_FUNCTION_ARN": f"arn:aws:lambda:{REGION}:123456789012:function:dial-call",
+            "DIAL_SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/dial-scheduler",
         }
 
     def items(self) -> list[dict[str, Any]]:
@@ -149,6 +156,9 @@ def aws() -> Iterator[Aws]:
         secrets = boto3.client("secretsmanager", region_name=REGION)
         create_table(dynamodb, "CallsTable", "calls")
         create_table(dynamodb, "IdempotencyTable", "idempotency")
+        boto3.client("scheduler", region_name=REGION).create_schedule_group(
+            Name=DIAL_SCHEDULE_GROUP
+        )
         token_arn = secrets.create_secret(Name="cm-token", SecretString=PRODUCT_TOKEN)["ARN"]
         signing_arn = secrets.create_secret(
             Name="callback-signing",

@@ -77,7 +77,8 @@ from dtmf_gateway.domain.calls import (
 )
 from dtmf_gateway.domain.errors import CmError, IdempotencyKeyReused, InstructionAlreadyExists
 from dtmf_gateway.domain.events import DtmfResultDetail
-from dtmf_gateway.domain.ports import PublishFailure, SetAside
+from dtmf_gateway.domain.not_placed import NotPlacedDetail
+from dtmf_gateway.domain.ports import PublishFailure, ScheduledDial, SetAside
 from dtmf_gateway.domain.request import DtmfCallRequest
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
 
@@ -325,7 +326,9 @@ class InMemoryPublisher:
         self.refuse = refuse
         self.entries: list[dict[str, Any]] = []
 
-    def publish(self, details: Sequence[DtmfResultDetail]) -> list[PublishFailure]:
+    def publish(
+        self, details: Sequence[DtmfResultDetail | NotPlacedDetail]
+    ) -> list[PublishFailure]:
         failures = []
         for index, detail in enumerate(details):
             if index in self.fail | self.refuse:
@@ -403,3 +406,17 @@ class InMemoryCalleeQuota:
             for callee in callees:
                 self.counts[(callee, hour)] = self.counts.get((callee, hour), 0) + 1
         return over
+
+
+class FakeDialScheduler:
+    """`DialScheduler` that keeps the dials (a test fires them by hand); `fail` raises."""
+
+    def __init__(self, *, fail: Exception | None = None) -> None:
+        self.dials: list[ScheduledDial] = []
+        self.fail = fail
+
+    def schedule(self, dial: ScheduledDial) -> None:
+        if self.fail is not None:
+            raise self.fail
+        if dial not in self.dials:
+            self.dials.append(dial)

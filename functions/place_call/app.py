@@ -43,7 +43,10 @@ def create_dtmf_call() -> Response[str]:
     logger.set_correlation_id(answer.instruction_id)
     if answer.status == 202 and not answer.replayed:
         count("CallsPlaced", answer.queued_calls)
-        logger.info("instruction queued", extra={"calls": answer.queued_calls})
+        logger.info(
+            f"instruction {answer.body.get('status', 'queued')}",  # or scheduled (#16)
+            extra={"calls": answer.queued_calls},
+        )
     elif not answer.replayed:
         count_by("CmErrors", "kind", "outcome-unknown")
         logger.warning("CM outcome unknown", extra={"http_status": answer.status})

@@ -51,6 +51,9 @@ EXAMPLES = {
     "getDtmfCall": 20,
     "receiveCmCallback": 20,
     "eraseDtmfCallPersonalData": 20,  # issue 19
+    # round 2 (#16)
+    "cancelDtmfCall": 20,
+    "listDtmfCalls": 20,
 }
 STATEFUL_SCENARIOS = 10
 STATEFUL_STEPS = 4

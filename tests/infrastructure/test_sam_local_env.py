@@ -41,6 +41,9 @@ SAMPLES = {
     "ExampleConsumerFunction": "example_consumer.json",
     "CmSandboxFunction": "cm_sandbox.json",
     "DeliverWebhooksFunction": "deliver_webhooks.json",
+    "DialCallFunction": "dial_call.json",
+    "CancelCallFunction": "cancel_call.json",
+    "ListCallsFunction": "list_calls.json",
 }
 # Functions whose sample invocation must call AWS (so the guard is seen to catch something).
 CALLS_AWS = {
@@ -52,6 +55,9 @@ CALLS_AWS = {
     "ExpireCallsFunction",
     "CmSandboxFunction",
     "DeliverWebhooksFunction",
+    "DialCallFunction",
+    "CancelCallFunction",
+    "ListCallsFunction",
 }
 
 # Runs one handler in a fresh interpreter; every DNS lookup and connect is recorded and refused.

@@ -366,6 +366,17 @@ def test_get_queued_then_finished(placed: dict[str, str], cm_callback: Any, get_
         "result": None,
         "queued-at": call["queued-at"],
         "finished-at": None,
+        # round 2 (#16): every entry shows its attempts (one CM call here) and scheduled-for
+        "scheduled-for": None,
+        "attempts": [
+            {
+                "call-id": placed["call_id"],
+                "outcome": None,
+                "result": None,
+                "queued-at": call["queued-at"],
+                "finished-at": None,
+            }
+        ],
     }
 
     deliver(cm_callback, callback_body(placed["call_id"]), placed["token"])

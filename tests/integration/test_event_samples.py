@@ -27,6 +27,10 @@ SAMPLES = {
     "cm_sandbox.json": "CmSandboxFunction",
     # exercised in tests/integration/test_deliver_webhooks.py
     "deliver_webhooks.json": "DeliverWebhooksFunction",
+    # round 2 (#16)
+    "dial_call.json": "DialCallFunction",
+    "cancel_call.json": "CancelCallFunction",
+    "list_calls.json": "ListCallsFunction",
 }
 
 
@@ -107,3 +111,59 @@ def test_scheduled_and_bus_samples(
     result = load_function(folder).handler(sample_event(sample), LambdaContext())
 
     assert expected.items() <= result.items()
+
+
+# ------------------------------------------------------------------ round 2 (#16)
+
+
+@pytest.fixture
+def far_ahead(function_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`not-before` may be years ahead (the dial sample names a fixed moment)."""
+    from tests.conftest import _reset_caches
+
+    monkeypatch.setenv("MAX_SCHEDULE_DAYS", "3650")
+    _reset_caches()
+
+
+def test_dial_and_cancel_samples_schedule_place_and_cancel(
+    far_ahead: None, place_call: Any, cm: Any, cancel_call_module: Any, dial_module: Any
+) -> None:
+    dial = sample_event("dial_call.json")
+    body = json.loads(sample_event("place_call.json")["body"])
+    assert dial["instruction-id"] == body["instruction-id"] and dial["callee"] == body["callee"]
+
+    nothing = dial_module.handler(dial, LambdaContext())  # not scheduled (yet): skipped
+    scheduled = invoke_http(
+        place_call,
+        {
+            **sample_event("place_call.json"),
+            "body": json.dumps({**body, "not-before": dial["scheduled-for"]}),
+        },
+    )
+    early = dial_module.handler(dial, LambdaContext())  # before not-before: it waits
+    cancelled = invoke_http(cancel_call_module, sample_event("cancel_call.json"))
+
+    assert nothing == {"outcome": "skipped"}
+    assert scheduled.status == 202 and scheduled.body["status"] == "scheduled"
+    assert early == {"outcome": "rescheduled"}
+    assert cancelled.status == 200 and cancelled.body["status"] == "cancelled"
+    assert cm.bodies() == []
+
+
+@pytest.fixture
+def dial_module(function_env: Any, cm: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    import functools
+
+    from dtmf_gateway.adapters import cm_client
+
+    monkeypatch.setattr(
+        cm_client,
+        "HttpCmClient",
+        functools.partial(cm_client.HttpCmClient, transport=cm.transport, sleep=lambda _: None),
+    )
+    return load_function("dial_call")
+
+
+@pytest.fixture
+def cancel_call_module(function_env: Any) -> Any:
+    return load_function("cancel_call")

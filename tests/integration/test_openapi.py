@@ -88,6 +88,8 @@ def test_operations_have_stable_ids_and_post_links_to_get() -> None:
     assert ids == {
         "placeDtmfCall",
         "getDtmfCall",
+        "cancelDtmfCall",  # round 2 (#16)
+        "listDtmfCalls",  # round 2 (#16)
         "receiveCmCallback",
         "eraseDtmfCallPersonalData",  # issue 19
     }

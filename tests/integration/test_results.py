@@ -243,8 +243,15 @@ def test_schema_and_model_agree_on_fields_and_outcomes() -> None:
     model_fields = {f.alias or name for name, f in DtmfResultDetail.model_fields.items()}
 
     assert set(detail_schema["properties"]) == model_fields
-    # truncated: if shortened; verified: digits-mode verify only (issue 19)
-    optional = {"schema-version", "revision", "corrects", "truncated", "verified", "erased-at"}
+    optional = {
+        "schema-version",
+        "revision",
+        "corrects",
+        "truncated",
+        "verified",
+        "erased-at",
+        "attempts",
+    }  # truncated: if shortened; verified: verify mode (#19); attempts: scheduled (#16)
     assert set(detail_schema["required"]) == model_fields - optional
     assert SCHEMA["definitions"]["Outcome"]["enum"] == [o.value for o in Outcome]
     assert detail_schema["additionalProperties"] is False

@@ -34,6 +34,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -73,7 +74,15 @@ RESOURCE_TYPES = {
     "events": "AWS::Events::EventBus",
     "sqs": "AWS::SQS::Queue",
     "sns": "AWS::SNS::Topic",
+    "scheduler": "AWS::Scheduler::ScheduleGroup",  # its schedules: "<Group>/schedules"
 }
+# Calls that hand a role to the service (which then needs iam:PassRole on that role): the
+# role is the adapter's, found like its other resources (an AWS::IAM::Role in the settings).
+PASSES_ROLE = frozenset({"scheduler:CreateSchedule"})
+_SCHEDULES_IN_GROUP = re.compile(
+    r"^arn:\$\{AWS::Partition\}:scheduler:\$\{AWS::Region\}:\$\{AWS::AccountId\}:"
+    r"schedule/\$\{(\w+)\}/\*$"
+)
 
 # Managed policies SAM attaches, and when a function needs them.
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -722,6 +731,9 @@ def normalise_resource(value: Any, template: dict[str, Any]) -> str:
         return "*"
     if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
         text = value["Fn::Sub"]
+        group = _SCHEDULES_IN_GROUP.match(text)
+        if group and group.group(1) in _resources(template):
+            return f"{group.group(1)}/schedules"  # the schedules of a schedule group
         if text.startswith("${") and ".Arn}" in text:
             logical, _, rest = text[2:].partition(".Arn}")
             return f"{logical}{rest}"
@@ -796,8 +808,19 @@ def grants(function_id: str, template: dict[str, Any]) -> list[Grant]:
             continue
         for action in _as_list(statement.get("Action", [])):
             for resource in _as_list(statement.get("Resource", [])):
+                if _local_only(resource):
+                    continue
                 found.append(Grant(action, normalise_resource(resource, template), policy))
     return found
+
+
+def _local_only(resource: Any) -> bool:
+    """A resource granted on the local emulator only (`!If [IsLocal, X, !Ref AWS::NoValue]`,
+    an emulator's difference the README lists): no grant in AWS."""
+    if not isinstance(resource, dict) or set(resource) != {"Fn::If"}:
+        return False
+    condition, _, otherwise = resource["Fn::If"]
+    return bool(condition == "IsLocal" and otherwise == {"Ref": "AWS::NoValue"})
 
 
 def statement_problems(function_id: str, template: dict[str, Any], needs: list[Need]) -> list[str]:
@@ -880,6 +903,15 @@ def platform_calls(sam_function: dict[str, Any], template: dict[str, Any]) -> li
                         f"Lambda sends {outcome} records of {origin} there",
                     )
                 )
+    dead_letters = props.get("DeadLetterQueue") or {}
+    if dead_letters.get("Type") in DESTINATION_ACTIONS:
+        needs.append(
+            Need(
+                DESTINATION_ACTIONS[dead_letters["Type"]],
+                _logical_id(dead_letters.get("TargetArn"), template),
+                "Lambda sends asynchronous events that failed every retry there",
+            )
+        )
     return needs
 
 
@@ -917,14 +949,20 @@ def needs_of(
             actions, own_symbols = _construction_actions(graph, construction)
             attributed |= own_symbols
             for action, index, where in actions:
-                kind = RESOURCE_TYPES.get(action.split(":", 1)[0], "")
+                service = action.split(":", 1)[0]
+                kind = RESOURCE_TYPES.get(service, "")
                 found = resources_by_type.get(kind, [])
                 why = f"{where}, built at {construction.where}"
                 if not found:
                     needs.append(Need(action, None, why))
                 for logical in found:
                     resource = f"{logical}/index/{index}" if index else logical
+                    if service == "scheduler":
+                        resource = f"{logical}/schedules"
                     needs.append(Need(action, resource, why))
+                if action in PASSES_ROLE:
+                    for role in resources_by_type.get("AWS::IAM::Role", []):
+                        needs.append(Need("iam:PassRole", role, f"{why}: the service's role"))
     for key in sorted(reachable - attributed):
         for call in graph.symbols[key].calls:
             needs.append(Need(call.action, None, f"{call.where}, not built by an adapter"))

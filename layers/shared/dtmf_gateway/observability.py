@@ -42,6 +42,10 @@ MetricName = Literal[
     "WebhookAttemptsFailed",
     "WebhooksNotDeliverable",
     "PersonalDataErased",  # issue 19
+    # round 2 (#16)
+    "ScheduledDials",
+    "DialsMalformed",
+    "CancelRequests",
 ]
 # Each metric's own dimension besides `service` (None: `service` only).
 METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
@@ -69,6 +73,10 @@ METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
     "WebhookAttemptsFailed": None,
     "WebhooksNotDeliverable": None,
     "PersonalDataErased": None,
+    # round 2 (#16)
+    "ScheduledDials": "outcome",
+    "DialsMalformed": None,
+    "CancelRequests": None,
 }
 
 

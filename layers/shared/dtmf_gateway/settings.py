@@ -61,6 +61,13 @@ class Settings:
     webhook_total_timeout: float = 10.0
     digits_hash_secret: str = ""  # issue 19
     place_call_function_name: str = ""  # issue 19: whose idempotency records erasure edits
+    # round 2 (#16): scheduling
+    quiet_hours: str = ""
+    max_schedule_days: int = 30
+    dial_schedule_group: str = ""
+    dial_function_arn: str = ""
+    dial_scheduler_role_arn: str = ""
+    dial_dead_letter_arn: str = ""
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -97,6 +104,12 @@ class Settings:
             webhook_total_timeout=_number("WEBHOOK_TIMEOUT_SECONDS", 10.0),
             digits_hash_secret=os.environ.get("DIGITS_HASH_SECRET", "").strip(),  # issue 19
             place_call_function_name=os.environ.get("PLACE_CALL_FUNCTION_NAME", "").strip(),
+            quiet_hours=os.environ.get("QUIET_HOURS", "").strip(),
+            max_schedule_days=int(_number("MAX_SCHEDULE_DAYS", 30)),
+            dial_schedule_group=os.environ.get("DIAL_SCHEDULE_GROUP", "").strip(),
+            dial_function_arn=os.environ.get("DIAL_FUNCTION_ARN", "").strip(),
+            dial_scheduler_role_arn=os.environ.get("DIAL_SCHEDULER_ROLE_ARN", "").strip(),
+            dial_dead_letter_arn=os.environ.get("DIAL_DEAD_LETTER_ARN", "").strip(),
         )
 
     def require(self, *variables: str) -> Settings:
@@ -122,6 +135,9 @@ _FIELD_OF = {
     "WEBHOOK_DLQ_URL": "webhook_dlq_url",
     "DIGITS_HASH_SECRET": "digits_hash_secret",  # issue 19
     "PLACE_CALL_FUNCTION_NAME": "place_call_function_name",
+    "DIAL_SCHEDULE_GROUP": "dial_schedule_group",
+    "DIAL_FUNCTION_ARN": "dial_function_arn",
+    "DIAL_SCHEDULER_ROLE_ARN": "dial_scheduler_role_arn",
 }
 
 

@@ -20,9 +20,12 @@ from dtmf_gateway.settings import settings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+    from dtmf_gateway.adapters.cm_client import HttpCmClient
     from dtmf_gateway.adapters.dead_letters import SqsDeadLetters
     from dtmf_gateway.adapters.dynamodb.pending_calls import DynamoDbPendingCalls
+    from dtmf_gateway.adapters.dynamodb.schedule_store import DynamoDbScheduleStore
     from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher
+    from dtmf_gateway.adapters.scheduler import EventBridgeDialScheduler
     from dtmf_gateway.adapters.secrets import ManagedSecrets, SignedCallbackUrls
     from dtmf_gateway.adapters.webhooks import (
         SqsWebhookDeadLetters,
@@ -31,9 +34,13 @@ if TYPE_CHECKING:
     )
     from dtmf_gateway.api.placement import IdempotentPlacement
     from dtmf_gateway.domain.callbacks import RecordCallback
+    from dtmf_gateway.domain.dialling import CancelInstruction, DialScheduledCall
     from dtmf_gateway.domain.erasure import EraseInstruction
+    from dtmf_gateway.domain.listing import ListInstructions
     from dtmf_gateway.domain.policy import DialPolicy
     from dtmf_gateway.domain.reading import ReadInstruction
+    from dtmf_gateway.domain.redialling import Redials
+    from dtmf_gateway.domain.schedules import SchedulingRules
     from dtmf_gateway.domain.webhooks import DeliverWebhook, WebhookTargets
 
 
@@ -101,7 +108,6 @@ def placement() -> IdempotentPlacement:
         DynamoDBPersistenceLayer,
     )
 
-    from dtmf_gateway.adapters.cm_client import HttpCmClient
     from dtmf_gateway.adapters.dynamodb.callee_quota import DynamoDbCalleeQuota
     from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
     from dtmf_gateway.api.placement import IdempotentPlacement
@@ -109,15 +115,8 @@ def placement() -> IdempotentPlacement:
 
     s = settings().require("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "CM_PRODUCT_TOKEN_SECRET")
     secrets = managed_secrets()
-    cm = HttpCmClient(
-        base_url=s.cm_base_url,
-        product_token=secrets.product_token,
-        connect_timeout=s.cm_connect_timeout,
-        total_timeout=s.cm_total_timeout,
-    )
-    snapstart.forget_before_snapshot(cm.forget_connections)
     service = PlaceInstruction(
-        cm=cm,
+        cm=cm_client(),
         store=DynamoDbInstructionStore(
             dynamodb(), s.table_name, retention=s.retention, pending_shards=s.pending_shards
         ),
@@ -127,11 +126,110 @@ def placement() -> IdempotentPlacement:
         quota=DynamoDbCalleeQuota(dynamodb(), s.table_name, limit=s.calls_per_callee_per_hour),
         calls_per_callee_per_hour=s.calls_per_callee_per_hour,
         digit_keys=secrets,  # issue 19
+        scheduler=dial_scheduler(),
+        scheduling=scheduling_rules(),
     )
     persistence = DynamoDBPersistenceLayer(
         table_name=s.idempotency_table_name, boto3_client=dynamodb()
     )
     return IdempotentPlacement(service, persistence, digit_keys=secrets)
+
+
+@cache
+def cm_client() -> HttpCmClient:
+    from dtmf_gateway.adapters.cm_client import HttpCmClient
+
+    s = settings().require("CM_PRODUCT_TOKEN_SECRET")
+    cm = HttpCmClient(
+        base_url=s.cm_base_url,
+        product_token=managed_secrets().product_token,
+        connect_timeout=s.cm_connect_timeout,
+        total_timeout=s.cm_total_timeout,
+    )
+    snapstart.forget_before_snapshot(cm.forget_connections)
+    return cm
+
+
+# ---------------------------------------------------------------- round 2 (#16): schedules
+
+
+@cache
+def scheduling_rules() -> SchedulingRules:
+    """The stack's `QuietHours` (a malformed value fails the cold start) and
+    `MaxScheduleDays`."""
+    from dtmf_gateway.domain.quiet_hours import InvalidQuietHours, QuietHours
+    from dtmf_gateway.domain.schedules import SchedulingRules
+    from dtmf_gateway.settings import ConfigurationError
+
+    s = settings()
+    try:
+        quiet = QuietHours.parse(s.quiet_hours)
+    except InvalidQuietHours as error:
+        raise ConfigurationError(f"environment variable QUIET_HOURS: {error}") from None
+    return SchedulingRules(default_quiet_hours=quiet, max_schedule_days=s.max_schedule_days)
+
+
+@cache
+def dial_scheduler() -> EventBridgeDialScheduler:
+    from dtmf_gateway.adapters.scheduler import EventBridgeDialScheduler
+
+    s = settings().require("DIAL_SCHEDULE_GROUP", "DIAL_FUNCTION_ARN", "DIAL_SCHEDULER_ROLE_ARN")
+    return EventBridgeDialScheduler(
+        boto3.client("scheduler"),
+        group_name=s.dial_schedule_group,
+        target_arn=s.dial_function_arn,
+        role_arn=s.dial_scheduler_role_arn,
+        dead_letter_arn=s.dial_dead_letter_arn or None,
+    )
+
+
+@cache
+def schedule_store() -> DynamoDbScheduleStore:
+    from dtmf_gateway.adapters.dynamodb.schedule_store import DynamoDbScheduleStore
+
+    s = settings().require("TABLE_NAME")
+    return DynamoDbScheduleStore(
+        dynamodb(), s.table_name, retention=s.retention, pending_shards=s.pending_shards
+    )
+
+
+@cache
+def dial_scheduled_call() -> DialScheduledCall:
+    from dtmf_gateway.adapters.dynamodb.callee_quota import DynamoDbCalleeQuota
+    from dtmf_gateway.domain.dialling import DialScheduledCall
+
+    s = settings().require("TABLE_NAME")
+    return DialScheduledCall(
+        store=schedule_store(),
+        cm=cm_client(),
+        callback_urls=callback_urls(),
+        policy=dial_policy(),
+        scheduler=dial_scheduler(),
+        rules=scheduling_rules(),
+        quota=DynamoDbCalleeQuota(dynamodb(), s.table_name, limit=s.calls_per_callee_per_hour),
+        calls_per_callee_per_hour=s.calls_per_callee_per_hour,
+    )
+
+
+@cache
+def cancel_instruction() -> CancelInstruction:
+    from dtmf_gateway.domain.dialling import CancelInstruction
+
+    return CancelInstruction(schedule_store())
+
+
+@cache
+def list_instructions() -> ListInstructions:
+    """Round 2 (#16): `GET /v1/dtmf-calls`."""
+    from dtmf_gateway.adapters.dynamodb.instruction_index import DynamoDbInstructionIndex
+    from dtmf_gateway.adapters.dynamodb.reader import DynamoDbInstructionReader
+    from dtmf_gateway.domain.listing import ListInstructions
+
+    s = settings().require("TABLE_NAME")
+    return ListInstructions(
+        DynamoDbInstructionIndex(dynamodb(), s.table_name),
+        DynamoDbInstructionReader(dynamodb(), s.table_name),
+    )
 
 
 @cache
@@ -143,7 +241,15 @@ def record_callback() -> RecordCallback:
     store = DynamoDbCallbackStore(
         dynamodb(), s.table_name, retention=s.retention, pending_shards=s.pending_shards
     )
-    return RecordCallback(store, digit_keys=managed_secrets())  # issue 19
+    return RecordCallback(store, redials=redials, digit_keys=managed_secrets())  # issue 19
+
+
+@cache
+def redials() -> Redials:
+    """Round 2 (#16): the callback schedules a callee's next attempt."""
+    from dtmf_gateway.domain.redialling import Redials
+
+    return Redials(schedule_store(), dial_scheduler(), scheduling_rules())
 
 
 @cache

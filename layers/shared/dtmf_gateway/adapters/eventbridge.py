@@ -10,6 +10,7 @@ Retryable per-entry errors are those the PutEvents API reference lists as retrya
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dtmf_gateway.domain.events import DETAIL_TYPE, EVENT_SOURCE, DtmfResultDetail, fitted
+from dtmf_gateway.domain.not_placed import NOT_PLACED_DETAIL_TYPE, NotPlacedDetail
 from dtmf_gateway.domain.ports import PublishFailure
 
 if TYPE_CHECKING:
@@ -62,10 +64,36 @@ def entry_size(entry: Mapping[str, Any]) -> int:
     return size + sum(len(r.encode()) for r in entry.get("Resources") or [] if r)
 
 
-def result_entry(detail: DtmfResultDetail, bus_name: str) -> PutEventsRequestEntryTypeDef:
+def not_placed_urn(detail: NotPlacedDetail) -> str:
+    """`resources` of a `DTMF Call Not Placed`: deterministic per callee of an instruction
+    (the callee as 16 hex digits of its sha256, never in clear)."""
+    callee = hashlib.sha256(detail.callee.encode()).hexdigest()[:16]
+    return f"urn:dtmf-gateway:not-placed:{detail.instruction_id}:{callee}"
+
+
+def not_placed_entry(detail: NotPlacedDetail, bus_name: str) -> PutEventsRequestEntryTypeDef:
+    """The PutEvents entry of one `DTMF Call Not Placed` (round 2, #16; always small)."""
+    entry: PutEventsRequestEntryTypeDef = {
+        "Source": EVENT_SOURCE,
+        "DetailType": NOT_PLACED_DETAIL_TYPE,
+        "Detail": detail.to_json(),
+        "EventBusName": bus_name,
+        "Resources": [not_placed_urn(detail)],
+    }
+    trace = os.environ.get("_X_AMZN_TRACE_ID")
+    if trace:
+        entry["TraceHeader"] = trace
+    return entry
+
+
+def result_entry(
+    detail: DtmfResultDetail | NotPlacedDetail, bus_name: str
+) -> PutEventsRequestEntryTypeDef:
     """The PutEvents entry of one DTMF Result (the trace header goes on when Lambda has one),
     its detail shortened (domain.events.fitted) when the entry would exceed MAX_ENTRY_BYTES
     less ENVELOPE_ALLOWANCE_BYTES."""
+    if isinstance(detail, NotPlacedDetail):
+        return not_placed_entry(detail, bus_name)
     entry: PutEventsRequestEntryTypeDef = {
         "Source": EVENT_SOURCE,
         "DetailType": DETAIL_TYPE,
@@ -112,7 +140,9 @@ class EventBridgeResultPublisher:
         self._events = client
         self._bus = bus_name
 
-    def publish(self, details: Sequence[DtmfResultDetail]) -> list[PublishFailure]:
+    def publish(
+        self, details: Sequence[DtmfResultDetail | NotPlacedDetail]
+    ) -> list[PublishFailure]:
         """Publish each detail; the failures (by index into `details`), each retryable or not.
 
         An entry over the limit even after shortening is refused without being sent. A whole

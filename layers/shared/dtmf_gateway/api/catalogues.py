@@ -31,6 +31,7 @@ from dtmf_gateway.domain.errors import (
     IdempotencyKeyReused,
     InstructionAlreadyExists,
     InstructionNotFound,
+    InvalidListQuery,
     InvalidRequest,
     MalformedCallback,
     PlacementFailed,
@@ -303,6 +304,30 @@ def read_problems() -> Catalogue:
         # a path Powertools' router cannot match (`//`, `/` or control characters in the id):
         # no such instruction, not a 500 (found by the fuzz gate and the hostile review)
         NotFoundError: _no_route_for_id,
+        Exception: _internal("The request failed unexpectedly."),
+    }
+
+
+# ---------------------------------------------------------------- GET /v1/dtmf-calls (#16)
+
+
+@documented(InvalidListQuery([FieldProblem("limit", "must be a whole number from 1 to 100")]))
+def _invalid_query(error: InvalidListQuery) -> ProblemAnswer:
+    fields = ", ".join(p.field for p in error.problems)
+    return ProblemAnswer(
+        422,
+        "invalid-request",
+        "The query is not valid",
+        f"{len(error.problems)} query parameter(s) are not valid: {fields}",
+        extensions={"errors": [{"field": p.field, "message": p.message} for p in error.problems]},
+        reasons=("invalid-request",),
+        metric=_REFUSED,
+    )
+
+
+def list_problems() -> Catalogue:
+    return {
+        InvalidListQuery: _invalid_query,
         Exception: _internal("The request failed unexpectedly."),
     }
 

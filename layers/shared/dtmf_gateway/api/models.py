@@ -44,20 +44,36 @@ def build(*models: type[BaseModel]) -> None:
 class QueuedCall(_Kebab):
     call_id: str | None = Field(alias="call-id")
     callee: str
-    status: Literal["queued", "not-placed"]
+    status: Literal["queued", "not-placed", "scheduled"]
     error: str | None = Field(default=None, description="why CM did not queue this callee")
+    # round 2 (#16)
+    scheduled_for: str | None = Field(
+        default=None,
+        alias="scheduled-for",
+        description="a scheduled instruction: when the gateway intends to place this call",
+    )
 
 
 class PlacementAccepted(_Kebab):
     instruction_id: str = Field(alias="instruction-id")
-    status: Literal["queued"]
+    status: Literal["queued", "scheduled"]
     calls: list[QueuedCall]
 
 
-class CallView(_LaterKebab):
+class AttemptView(_LaterKebab):
+    """One CM call made for a callee (round 2, #16)."""
+
     call_id: str = Field(alias="call-id")
+    outcome: Outcome | None
+    result: CmResult | None
+    queued_at: str | None = Field(alias="queued-at")
+    finished_at: str | None = Field(alias="finished-at")
+
+
+class CallView(_LaterKebab):
+    call_id: str | None = Field(alias="call-id", description="null while nothing is placed")
     callee: str | None
-    status: Literal["queued", "finished", "expired"]
+    status: Literal["queued", "finished", "expired", "scheduled", "cancelled", "not-placed"]
     outcome: Outcome | None
     digits: str | None
     result: CmResult | None
@@ -67,11 +83,18 @@ class CallView(_LaterKebab):
         default=None,
         description="digits-mode verify only: whether the callee typed the expected digits",
     )  # issue 19
+    # round 2 (#16)
+    scheduled_for: str | None = Field(default=None, alias="scheduled-for")
+    attempts: list[AttemptView] = Field(
+        default_factory=list, description="one per CM call made for this callee, oldest first"
+    )
 
 
 class InstructionView(_LaterKebab):
     instruction_id: str = Field(alias="instruction-id")
-    status: Literal["placing", "queued", "finished", "unknown", "not-placed"]
+    status: Literal[
+        "placing", "queued", "finished", "unknown", "not-placed", "scheduled", "cancelled"
+    ]
     caller: str | None = Field(description="E.164; null once the personal data is erased")
     callees: list[str | None] = Field(description="E.164 each; null once erased")
     metadata: dict[str, str]
@@ -83,6 +106,15 @@ class InstructionView(_LaterKebab):
         alias="erased-at",
         description="present once the instruction's personal data was erased (ISO-8601 UTC)",
     )  # issue 19
+
+
+class InstructionList(_LaterKebab):
+    """Round 2 (#16): `GET /v1/dtmf-calls`."""
+
+    items: list[InstructionView]
+    next_token: str | None = Field(
+        alias="next-token", description="pass it back as `next-token` for the next page"
+    )
 
 
 class CallbackAcknowledged(_LaterKebab):

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dtmf_gateway.api.models import CallView, InstructionView, PlacementAccepted, QueuedCall
+from dtmf_gateway.api.models import (
+    AttemptView,
+    CallView,
+    InstructionView,
+    PlacementAccepted,
+    QueuedCall,
+)
 from dtmf_gateway.domain.calls import CallStatus, InstructionStatus
 from dtmf_gateway.domain.digits_protection import DigitsMode, protects
+from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.calls import CmQueuedCall, StoredCall
@@ -32,7 +39,10 @@ def _queued_call(reply: CmQueuedCall) -> QueuedCall:
 
 
 def placement_accepted(result: PlacementResult) -> PlacementAccepted:
-    """202: every callee in the instruction's order, queued or refused by CM."""
+    """202: every callee in the instruction's order, queued or refused by CM (or, round 2,
+    scheduled)."""
+    if result.scheduled:
+        return scheduled_accepted(result)
     return PlacementAccepted.model_construct(
         instruction_id=result.instruction_id,
         status=InstructionStatus.QUEUED.value,
@@ -41,6 +51,7 @@ def placement_accepted(result: PlacementResult) -> PlacementAccepted:
 
 
 def _call_view(call: StoredCall) -> CallView:
+    """A call of an instruction placed at once: its one attempt (round 2's keys too)."""
     # issue 19: `verified` only in verify mode; protected digits never shown
     verified = call.verified
     if verified is None and call.digits_mode == DigitsMode.VERIFY:
@@ -56,7 +67,78 @@ def _call_view(call: StoredCall) -> CallView:
         queued_at=call.queued_at,
         finished_at=call.finished_at,
         **extra,
+        scheduled_for=None,
+        attempts=[_attempt(call)],
     )
+
+
+# ---------------------------------------------------------------- round 2 (#16): schedules
+
+
+def scheduled_accepted(result: PlacementResult) -> PlacementAccepted:
+    """202 of a scheduled instruction: each callee `scheduled` (or already `not-placed`:
+    its next allowed moment is past `not-after`), none placed yet."""
+    return PlacementAccepted(
+        instruction_id=result.instruction_id,
+        status="scheduled",
+        calls=[
+            QueuedCall(
+                call_id=None,
+                callee=entry.callee,
+                status="scheduled" if entry.waiting else "not-placed",
+                scheduled_for=entry.scheduled_for if entry.waiting else None,
+                **({} if entry.waiting else {"error": entry.reason}),
+            )
+            for entry in result.scheduled
+        ],
+    )
+
+
+def _attempt(call: StoredCall) -> AttemptView:
+    return AttemptView(
+        call_id=call.call_id,
+        outcome=call.outcome,
+        result=call.result,
+        queued_at=call.queued_at,
+        finished_at=call.finished_at,
+    )
+
+
+def _scheduled_call_view(entry: CalleeSchedule, calls: list[StoredCall]) -> CallView:
+    """A callee of a scheduled instruction: its latest call, every attempt, and while it
+    waits (or ended unplaced) the schedule's status."""
+    latest = calls[-1] if calls else None
+    if entry.status in (ScheduleStatus.SCHEDULED, ScheduleStatus.CANCELLED) or latest is None:
+        status = {
+            ScheduleStatus.DIALLING: "queued",
+            ScheduleStatus.PLACED: "queued",
+        }.get(entry.status, entry.status.value)
+    else:
+        status = latest.status.value if latest.status else "queued"
+    return CallView(
+        call_id=latest.call_id if latest else None,
+        callee=entry.callee,
+        status=status,
+        outcome=latest.outcome if latest else None,
+        digits=latest.digits if latest else None,
+        result=latest.result if latest else None,
+        queued_at=latest.queued_at if latest else None,
+        finished_at=latest.finished_at if latest else None,
+        scheduled_for=entry.scheduled_for if entry.waiting else None,
+        attempts=[_attempt(c) for c in calls],
+    )
+
+
+def _scheduled_calls(state: InstructionState) -> list[CallView]:
+    by_callee: dict[str, list[StoredCall]] = {}
+    for call in state.calls:
+        by_callee.setdefault(call.callee or "", []).append(call)
+    return [
+        _scheduled_call_view(
+            entry, sorted(by_callee.get(entry.callee, []), key=lambda c: c.queued_at or "")
+        )
+        for entry in state.instruction.schedule
+    ]
 
 
 def instruction_view(state: InstructionState) -> InstructionView:
@@ -71,6 +153,10 @@ def instruction_view(state: InstructionState) -> InstructionView:
         callees=list(instruction.callees),
         metadata=instruction.metadata,
         created_at=instruction.created_at,
-        calls=[_call_view(c) for c in state.calls],
+        calls=(
+            _scheduled_calls(state)
+            if instruction.schedule
+            else [_call_view(c) for c in state.calls]
+        ),
         **reason,
     )

@@ -21,6 +21,7 @@ from dtmf_gateway.domain.calls import (
     CallStatus,
     CmResult,
     FinishStatus,
+    Hold,
     InstructionStatus,
     Outcome,
     StoredCall,
@@ -41,6 +42,7 @@ from dtmf_gateway.domain.reading import PLACEMENT_GRACE
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.ports import CallbackStore, CorrectionStore, DigitKeySource
+    from dtmf_gateway.domain.redialling import Redials
 
 DTMF_FINISHED = "dtmf-finished"  # the callback type that ends a call; others are ignored
 
@@ -212,9 +214,13 @@ class RecordCallback:
         store: CallbackStore,
         clock: Callable[[], datetime] = utc_now,
         digit_keys: DigitKeySource | None = None,
+        redials: Callable[[], Redials] | None = None,
     ) -> None:
+        """``redials`` (round 2, #16) builds the redial scheduling on first need (a scheduled
+        instruction's callback), so callbacks of instructions placed at once never load it."""
         self._store = store
         self._clock = clock
+        self._redials = redials
         self._digit_keys = digit_keys  # issue 19: read only for verify-mode instructions
 
     def record(
@@ -248,6 +254,12 @@ class RecordCallback:
             callback_body=None if callback_body is None else bounded_body(callback_body),
         )
         finish = self._protected(instruction, callback, finish, callback_body)
+        if (
+            self._redials is not None
+            and instruction.schedule
+            and self._redials().after(instruction, finish.call_id, outcome, self._clock())
+        ):  # round 2 (#16): a later attempt follows; this call is not the callee's result
+            finish = replace(finish, hold=Hold.REDIALLED)
         status: FinishStatus | None = self._store.finish_queued_call(instruction, finish)
         if status is FinishStatus.NOT_FOUND:
             status = self._finish_unstored(instruction, finish)

@@ -9,9 +9,12 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.schedules import CalleeSchedule
 
 
 class InstructionStatus(StrEnum):
@@ -22,6 +25,9 @@ class InstructionStatus(StrEnum):
     FINISHED = "finished"  # every call has a terminal status
     UNKNOWN = "unknown"  # CM may or may not have queued calls (timeout, broken reply)
     NOT_PLACED = "not-placed"  # CM surely placed nothing (refused, unreachable)
+    # round 2 (#16): scheduled instructions (domain.schedules)
+    SCHEDULED = "scheduled"  # nothing placed yet: every callee waits for its moment
+    CANCELLED = "cancelled"  # every callee was cancelled before it was placed
 
 
 class CallStatus(StrEnum):
@@ -38,6 +44,8 @@ class Hold(StrEnum):
 
     AWAITING_PLACEMENT = "awaiting-placement"  # until the placement records its call ids
     SET_ASIDE = "set-aside"  # not a call the placement recorded: kept for audit, never published
+    REDIALLED = "redialled"  # round 2 (#16): a later attempt for its callee follows (or, when
+    # none is placed after all, this call is released as the callee's result)
 
 
 class Correction(StrEnum):
@@ -116,6 +124,7 @@ class NewInstruction:
     idempotency_key: str | None = None
     # issue 19: the keyed hash of `expected-digits` (verify mode; the digits are never stored)
     expected_digits_hash: str | None = None
+    schedule: tuple[CalleeSchedule, ...] = ()  # round 2 (#16): set when placed later
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +168,12 @@ class StoredInstruction:
     expected_digits_hash: str | None = None  # verify mode: the keyed hash, never the digits
     erased_at: str | None = None  # ISO-8601 UTC: personal data erased (domain.erasure)
     idempotency_key: str | None = None  # the Idempotency-Key it was placed with, if any
+    # round 2 (#16): a scheduled instruction's callees (domain.schedules) and its request
+    schedule: tuple[CalleeSchedule, ...] = ()
+    request: dict[str, Any] = field(default_factory=dict)
+
+    def schedule_of(self, callee: str) -> CalleeSchedule | None:
+        return next((s for s in self.schedule if s.callee == callee), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +201,7 @@ class StoredCall:
     verified: bool | None = None
     digits_mode: str | None = None
     erased_at: str | None = None  # the instruction's personal data was erased (numbers gone)
+    attempt: int | None = None  # round 2 (#16): the how-manieth CM call for its callee
 
     @property
     def ended(self) -> bool:
@@ -209,6 +225,7 @@ class CallFinish:
     finished_at: str
     callback_body: str | None = None  # the body as received, size-capped
     verified: bool | None = None  # issue 19: verify mode only
+    hold: Hold | None = None  # round 2 (#16): REDIALLED when a later attempt follows
 
 
 class FinishStatus(StrEnum):

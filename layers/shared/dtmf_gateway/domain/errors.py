@@ -165,3 +165,8 @@ class PlacementFailed(Exception):
         self.instruction_id = instruction_id
         self.reason = reason
         self.unreachable = unreachable
+
+
+class InvalidListQuery(InvalidRequest):
+    """Round 2 (#16): `GET /v1/dtmf-calls` query parameters that are not valid; ``problems``
+    names each by its parameter name."""

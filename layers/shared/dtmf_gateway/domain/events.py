@@ -75,6 +75,12 @@ class DtmfResultDetail(BaseModel):
         description="present only when the instruction's personal data was erased before this "
         "result was published: `caller`, `callee`, `digits` are then null, `metadata` empty",
     )
+    attempts: int | None = Field(
+        default=None,
+        ge=1,
+        description="round 2: the number of CM calls made for this callee (redials included); "
+        "absent for an instruction placed at once",
+    )
     truncated: list[str] | None = Field(
         default=None,
         min_length=1,
@@ -97,7 +103,7 @@ class DtmfResultDetail(BaseModel):
 
     def to_json(self) -> str:
         """The event's `detail` as compact JSON (UTF-8 text; `truncated` only when set)."""
-        optional = ("truncated", "verified", "erased_at")
+        optional = ("truncated", "verified", "erased_at", "attempts")
         absent = {k for k in optional if getattr(self, k) is None}
         return self.model_dump_json(by_alias=True, exclude=absent or None)
 
@@ -125,6 +131,7 @@ def detail_from_call(call: StoredCall) -> DtmfResultDetail:
             "finished-at": call.finished_at,
             "revision": call.revision,
             "corrects": call.corrects,
+            "attempts": call.attempt,
         }
     )
 

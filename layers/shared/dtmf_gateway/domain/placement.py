@@ -31,6 +31,7 @@ from dtmf_gateway.domain.errors import (
 )
 from dtmf_gateway.domain.expiry import CALLBACK_GRACE
 from dtmf_gateway.domain.ids import DERIVED_ID_PREFIX
+from dtmf_gateway.domain.schedules import CalleeSchedule, SchedulePlan, SchedulingRules, plan
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.policy import DialPolicy
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         CallbackUrls,
         CalleeQuota,
         CmApi,
+        DialScheduler,
         DigitKeySource,
         InstructionStore,
     )
@@ -139,6 +141,7 @@ class PlacementResult:
     instruction_id: str
     calls: tuple[CmQueuedCall, ...] = ()
     outcome_unknown: CmOutcomeUnknown | None = None
+    scheduled: tuple[CalleeSchedule, ...] = ()  # round 2 (#16): placed later, per callee
 
     @property
     def queued(self) -> list[CmQueuedCall]:
@@ -169,6 +172,8 @@ class PlaceInstruction:
         quota: CalleeQuota | None = None,
         calls_per_callee_per_hour: int = 0,
         digit_keys: DigitKeySource | None = None,
+        scheduler: DialScheduler | None = None,
+        scheduling: SchedulingRules | None = None,
     ) -> None:
         self._cm = cm
         self._store = store
@@ -180,6 +185,8 @@ class PlaceInstruction:
         self._quota = quota if calls_per_callee_per_hour > 0 else None
         self._limit = calls_per_callee_per_hour
         self._digit_keys = digit_keys  # issue 19: verify mode's expected-digits hash
+        self._scheduler = scheduler
+        self._scheduling = scheduling or SchedulingRules()
 
     def place(self, request: DtmfCallRequest, context: PlacementContext) -> PlacementResult:
         """Place the instruction.
@@ -191,22 +198,12 @@ class PlaceInstruction:
         and a retried request cannot ring anyone twice.
         """
         self._policy.enforce(request)
+        later = plan(request, self._clock(), self._scheduling)
+        if later is not None:
+            return self._schedule(request, context, later)
         self._count_calls_per_callee(request)
-        instruction_id = context.instruction_id(request, self._new_id)
-        instruction = NewInstruction(
-            instruction_id=instruction_id,
-            owner=context.owner,
-            caller=request.caller.e164,
-            callees=tuple(request.all_callees()),
-            request=request.model_dump(
-                by_alias=True, mode="json", exclude={"metadata", "expected_digits"}
-            ),
-            metadata=dict(request.metadata or {}),
-            created_at=self._clock(),
-            stale_after_seconds=stale_after(request),
-            idempotency_key=context.idempotency_key,
-            expected_digits_hash=self._expected_digits_hash(request, instruction_id),
-        )
+        instruction = self._new_instruction(request, context)
+        instruction_id = instruction.instruction_id
         claim = context.key_claim(
             request, instruction.created_at, canonical_body(request, self._digit_keys)
         )
@@ -247,6 +244,31 @@ class PlaceInstruction:
             self._on_bookkeeping_error(error)
         return result
 
+    def _new_instruction(
+        self,
+        request: DtmfCallRequest,
+        context: PlacementContext,
+        schedule: tuple[CalleeSchedule, ...] = (),
+    ) -> NewInstruction:
+        """The instruction to store: the request without its metadata (kept apart) and never
+        `expected-digits` (only its keyed hash, issue 19); `schedule` set when placed later."""
+        instruction_id = context.instruction_id(request, self._new_id)
+        return NewInstruction(
+            instruction_id=instruction_id,
+            owner=context.owner,
+            caller=request.caller.e164,
+            callees=tuple(request.all_callees()),
+            request=request.model_dump(
+                by_alias=True, mode="json", exclude={"metadata", "expected_digits"}
+            ),
+            metadata=dict(request.metadata or {}),
+            created_at=self._clock(),
+            stale_after_seconds=stale_after(request),
+            idempotency_key=context.idempotency_key,
+            expected_digits_hash=self._expected_digits_hash(request, instruction_id),
+            schedule=schedule,
+        )
+
     def _expected_digits_hash(self, request: DtmfCallRequest, instruction_id: str) -> str | None:
         """Issue 19: the keyed hash of ``expected-digits`` (verify mode), bound to the id."""
         if request.expected_digits is None:
@@ -254,6 +276,34 @@ class PlaceInstruction:
         if self._digit_keys is None:
             raise RuntimeError("digits-mode verify needs the digits hash key")  # wiring gives it
         return digits_hash(self._digit_keys.digit_keys(), request.expected_digits, instruction_id)
+
+    def _schedule(
+        self, request: DtmfCallRequest, context: PlacementContext, later: SchedulePlan
+    ) -> PlacementResult:
+        """Round 2 (#16): store the instruction `scheduled`, one schedule per callee, and
+        create each callee's one-time schedule (the dial function places it). Nothing is
+        placed now; the per-callee limit counts at dial time. When a schedule cannot be
+        created the instruction is `not-placed` (its schedules find it so and do nothing)
+        and the error propagates: a retry is safe."""
+        if self._scheduler is None:  # pragma: no cover - wiring always gives one
+            raise RuntimeError("a scheduled instruction needs a DialScheduler")
+        instruction = self._new_instruction(request, context, later.callees)
+        claim = context.key_claim(
+            request, instruction.created_at, canonical_body(request, self._digit_keys)
+        )
+        if claim is not None:
+            self._store.claim_key(claim)
+        self._store.reserve(instruction)
+        try:
+            for dial in later.dials(instruction.instruction_id):
+                self._scheduler.schedule(dial)
+        except Exception:
+            self._store.mark(
+                instruction.instruction_id, InstructionStatus.NOT_PLACED, "scheduler unavailable"
+            )
+            self._release(claim)
+            raise
+        return PlacementResult(instruction.instruction_id, scheduled=later.callees)
 
     def _release(self, claim: KeyClaim | None) -> None:
         """Nothing was placed: the key may carry another body (as a derived id's `not-placed`

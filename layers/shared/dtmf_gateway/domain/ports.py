@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     )
     from dtmf_gateway.domain.digits_protection import DigitKeys
     from dtmf_gateway.domain.events import DtmfResultDetail
+    from dtmf_gateway.domain.not_placed import NotPlacedDetail
     from dtmf_gateway.domain.request import DtmfCallRequest
+    from dtmf_gateway.domain.schedules import CalleeSchedule
 
 
 class CmApi(Protocol):
@@ -221,7 +223,9 @@ class PublishFailure:
 
 
 class ResultPublisher(Protocol):
-    def publish(self, details: Sequence[DtmfResultDetail]) -> list[PublishFailure]:
+    def publish(
+        self, details: Sequence[DtmfResultDetail | NotPlacedDetail]
+    ) -> list[PublishFailure]:
         """Publish each detail; return those NOT published (each detail at most once)."""
         ...
 
@@ -241,4 +245,58 @@ class DeadLetters(Protocol):
     def set_aside(self, letters: Sequence[SetAside]) -> list[int]:
         """Keep each letter for an operator (the publisher's DLQ); return the indexes of
         those that could NOT be kept (their records must then be retried)."""
+        ...
+
+
+# ---------------------------------------------------------------- round 2 (#16): schedules
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledDial:
+    """What a one-time schedule hands the dial function: dial ``callee`` of the instruction
+    for its ``attempt`` (1 = first CM call) planned at ``scheduled_for`` (ISO-8601 UTC)."""
+
+    instruction_id: str
+    callee: str
+    attempt: int
+    scheduled_for: str
+
+
+class DialScheduler(Protocol):
+    def schedule(self, dial: ScheduledDial) -> None:
+        """Create the one-time schedule that hands ``dial`` to the dial function at (not
+        before) ``dial.scheduled_for``; idempotent (the same dial twice: one schedule)."""
+        ...
+
+
+class ScheduleStore(Protocol):
+    """What dialling and cancelling a scheduled instruction read and write. Every change of a
+    callee's schedule is conditional on what the writer last saw: False when it changed."""
+
+    def load_instruction(self, instruction_id: str) -> StoredInstruction | None:
+        """The instruction (a strongly consistent read), None when not stored."""
+        ...
+
+    def claim(self, instruction_id: str, expected: CalleeSchedule) -> bool:
+        """``expected`` (scheduled, at its moment and attempt) → dialling."""
+        ...
+
+    def change(self, instruction_id: str, expected: CalleeSchedule, new: CalleeSchedule) -> bool:
+        """Replace the callee's schedule by ``new`` while it is still ``expected`` (status,
+        moment and attempt)."""
+        ...
+
+    def record_call(
+        self, instruction: NewInstruction, call_id: str, callee: str, attempt: int = 1
+    ) -> None:
+        """Store the queued call (``instruction.created_at`` is its queued-at; ``attempt`` the
+        how-manieth CM call for the callee), as `InstructionStore.record_queued_calls` does
+        for one call, without naming it on the instruction; a callback that overtook it
+        (held) is released."""
+        ...
+
+    def release_redialled(self, instruction_id: str, call_id: str) -> bool:
+        """A callee's last call, held `redialled`, becomes its result after all (no later
+        attempt was placed): its hold removed, so the outbox publishes it. False when it held
+        none."""
         ...

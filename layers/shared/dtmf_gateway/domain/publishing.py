@@ -21,12 +21,13 @@ from pydantic import ValidationError
 
 from dtmf_gateway.domain.calls import utc_now
 from dtmf_gateway.domain.events import DtmfResultDetail, detail_from_call
+from dtmf_gateway.domain.not_placed import NotPlacedDetail, newly_unplaced, not_placed_detail
 from dtmf_gateway.domain.ports import SetAside
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from dtmf_gateway.domain.calls import StoredCall
+    from dtmf_gateway.domain.calls import StoredCall, StoredInstruction
     from dtmf_gateway.domain.ports import DeadLetters, ResultPublisher
 
 
@@ -37,6 +38,9 @@ class Change:
     record_id: str  # the stream record's sequence number
     old: StoredCall | None
     new: StoredCall | None
+    # round 2 (#16): the instruction before and after, when the record is a scheduled one's
+    old_instruction: StoredInstruction | None = None
+    new_instruction: StoredInstruction | None = None
 
     @property
     def ends_a_call(self) -> bool:
@@ -86,13 +90,21 @@ def publish_ended_calls(
     Each ended call is published, set aside (reported in ``set_aside``) or reported in
     ``failed`` for a retry — never more than one of these."""
     now = clock()
-    details: list[DtmfResultDetail] = []
+    details: list[DtmfResultDetail | NotPlacedDetail] = []
     sent: list[Change] = []  # the change of each detail, index for index
     letters: list[SetAside] = []
     skipped = gone = 0
     for change in changes:
         call = change.new
-        if call is None or not change.ends_a_call:
+        unplaced = newly_unplaced(change.old_instruction, change.new_instruction)
+        if unplaced and change.new_instruction is not None:
+            for entry in unplaced:  # round 2 (#16): `DTMF Call Not Placed`
+                try:
+                    details.append(not_placed_detail(change.new_instruction, entry))
+                    sent.append(change)
+                except ValidationError as error:
+                    letters.append(_unplaced_letter(change, invalid_event_reason(error)))
+        elif call is None or not change.ends_a_call:
             skipped += 1
         elif call.gone(now):
             gone += 1
@@ -109,6 +121,8 @@ def publish_ended_calls(
         change = sent[failure.index]
         if failure.permanent and change.new is not None:
             letters.append(_letter(change, change.new, f"refused by the bus: {failure.reason}"))
+        elif failure.permanent and change.new_instruction is not None:
+            letters.append(_unplaced_letter(change, f"refused by the bus: {failure.reason}"))
         else:
             failed.append(change.record_id)
             reasons.add(failure.reason)
@@ -122,6 +136,18 @@ def publish_ended_calls(
         failed=failed,
         set_aside=kept,
         retry_reasons=sorted(reasons),
+    )
+
+
+def _unplaced_letter(change: Change, reason: str) -> SetAside:
+    """A `DTMF Call Not Placed` that cannot be published (its callee is not named: a phone
+    number; the instruction's `schedule` holds it)."""
+    instruction = change.new_instruction
+    return SetAside(
+        instruction_id=instruction.instruction_id if instruction else "",
+        call_id="(not placed)",
+        record_id=change.record_id,
+        reason=reason,
     )
 
 

@@ -19,6 +19,7 @@ from dtmf_gateway.domain.calls import (
     utc_now,
 )
 from dtmf_gateway.domain.errors import InstructionNotFound
+from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.ports import InstructionReader
@@ -41,7 +42,10 @@ def current_status(
     instruction: StoredInstruction, calls: list[StoredCall], now: datetime
 ) -> InstructionStatus:
     """`finished` once every call ended, `queued` while one has not; with no call yet, the
-    stored status — `unknown` if it still says `placing` after PLACEMENT_GRACE."""
+    stored status — `unknown` if it still says `placing` after PLACEMENT_GRACE. A scheduled
+    instruction: see scheduled_status."""
+    if instruction.schedule:
+        return scheduled_status(instruction, calls)
     if calls:
         if all(c.ended for c in calls):
             return InstructionStatus.FINISHED
@@ -51,6 +55,37 @@ def current_status(
         if now - created > PLACEMENT_GRACE:
             return InstructionStatus.UNKNOWN
     return instruction.status
+
+
+def scheduled_status(instruction: StoredInstruction, calls: list[StoredCall]) -> InstructionStatus:
+    """Round 2 (#16): `not-placed` once placing was abandoned (no schedule could be made);
+    `cancelled` when every callee was; `finished` when every callee is final (its call
+    ended, or it ended unplaced) — `not-placed` if none was ever called; `scheduled` while
+    nothing is placed; `queued` otherwise."""
+    if instruction.status is InstructionStatus.NOT_PLACED:
+        return InstructionStatus.NOT_PLACED
+    entries = instruction.schedule
+    ended_ids = {c.call_id for c in calls if c.ended}
+    ended_callees = {c.callee for c in calls if c.ended}
+
+    def final(entry: CalleeSchedule) -> bool:
+        if entry.ended_unplaced:
+            return True
+        if entry.status is not ScheduleStatus.PLACED:
+            return False
+        if entry.call_id is not None:  # its latest call (a redial's, not an earlier one)
+            return entry.call_id in ended_ids
+        return entry.callee in ended_callees  # CM's answer was lost: any call of the callee
+
+    if all(e.status is ScheduleStatus.CANCELLED for e in entries):
+        return InstructionStatus.CANCELLED
+    if all(final(e) for e in entries):
+        if all(e.ended_unplaced for e in entries):
+            return InstructionStatus.NOT_PLACED
+        return InstructionStatus.FINISHED
+    if not calls and all(e.waiting or e.ended_unplaced for e in entries):
+        return InstructionStatus.SCHEDULED
+    return InstructionStatus.QUEUED
 
 
 class ReadInstruction:
@@ -67,14 +102,20 @@ class ReadInstruction:
         found = self._reader.load(instruction_id)
         if found is None or found[0].owner != owner:
             raise InstructionNotFound(instruction_id)
-        instruction, stored = found
-        # A call set aside (its callback named a call the placement did not record) is kept
-        # for audit only: it is not one of the instruction's results.
-        calls = [c for c in stored if c.hold is not Hold.SET_ASIDE]
-        order = {callee: i for i, callee in enumerate(instruction.callees)}
-        ordered = sorted(calls, key=lambda c: (order.get(c.callee or "", len(order)), c.call_id))
-        return InstructionState(
-            instruction=instruction,
-            status=current_status(instruction, calls, self._clock()),
-            calls=tuple(ordered),
-        )
+        return state_of(*found, self._clock())
+
+
+def state_of(
+    instruction: StoredInstruction, stored: list[StoredCall], now: datetime
+) -> InstructionState:
+    """The instruction as its owner sees it: its calls in callee order, its status."""
+    # A call set aside (its callback named a call the placement did not record) is kept
+    # for audit only: it is not one of the instruction's results.
+    calls = [c for c in stored if c.hold is not Hold.SET_ASIDE]
+    order = {callee: i for i, callee in enumerate(instruction.callees)}
+    ordered = sorted(calls, key=lambda c: (order.get(c.callee or "", len(order)), c.call_id))
+    return InstructionState(
+        instruction=instruction,
+        status=current_status(instruction, calls, now),
+        calls=tuple(ordered),
+    )

@@ -100,6 +100,14 @@ from dtmf_gateway.domain.request_limits import (
 )
 from dtmf_gateway.domain.request_messages import BODY, describe_input, problems_from, report
 from dtmf_gateway.domain.request_rules import cross_field_problems
+from dtmf_gateway.domain.request_schedule import (
+    QUIET_HOURS_KEYS,
+    REDIAL_KEYS,
+    QuietHoursWindow,
+    RedialPolicy,
+    Rfc3339Time,
+    opted_out,
+)
 from dtmf_gateway.domain.webhooks import WebhookTargets
 
 __all__ = [
@@ -193,11 +201,17 @@ class DtmfCallRequest(BaseModel):
     digits_mode: DigitsModeField = Field(DigitsMode.PLAIN, alias="digits-mode")
     expected_digits: ExpectedDigits | None = Field(None, alias="expected-digits", repr=False)
     # -- end of issue 19's block -------------------------------------------------------------
+    # -- round 2 (#16): scheduling, gateway keys never sent to CM (domain/request_schedule.py)
+    not_before: Rfc3339Time | None = Field(None, alias="not-before")
+    not_after: Rfc3339Time | None = Field(None, alias="not-after")
+    quiet_hours: QuietHoursWindow | None = Field(None, alias="quiet-hours")
+    redial: RedialPolicy | None = None
+    # -- end of round 2 (#16)
 
     @model_validator(mode="before")
     @classmethod
     def _nulls_are_absent(cls, data: Any) -> Any:
-        return drop_nulls(data, _NULLABLE_KEYS)
+        return opted_out(drop_nulls(data, _NULLABLE_KEYS))
 
     @model_validator(mode="wrap")
     @classmethod
@@ -302,7 +316,12 @@ _FIELD_ALIASES: Final[tuple[str, ...]] = tuple(
 _NULLABLE_KEYS: Final = (
     frozenset(_FIELD_ALIASES) | frozenset(DtmfCallRequest.model_fields) | frozenset(REFUSED_KEYS)
 )
-_KNOWN_KEYS: Final = {"": _FIELD_ALIASES, "voice": tuple(_VOICE_KEYS)}
+_KNOWN_KEYS: Final = {
+    "": _FIELD_ALIASES,
+    "voice": tuple(_VOICE_KEYS),
+    "quiet-hours": QUIET_HOURS_KEYS,
+    "redial": REDIAL_KEYS,
+}
 
 
 def _multi_error_type(problems: list[FieldProblem]) -> PydanticCustomError:

@@ -47,6 +47,7 @@ from dtmf_gateway.domain.request_limits import (
     PROMPT_TYPE_RULE,
     REFUSED_KEYS,
 )
+from dtmf_gateway.domain.request_schedule import FIELD_RULES as SCHEDULE_FIELD_RULES
 
 #: The field name of a problem with the body as a whole (never an empty name).
 BODY: Final = "(body)"
@@ -104,6 +105,7 @@ FIELD_RULES: Final[Mapping[str, str]] = {
     # issue 19: protecting the typed digits
     "digits-mode": DIGITS_MODE_RULE,
     "expected-digits": EXPECTED_DIGITS_RULE,
+    **SCHEDULE_FIELD_RULES,  # round 2 (#16)
 }
 
 _TYPE_ERRORS: Final = frozenset(

@@ -23,6 +23,7 @@ from dtmf_gateway.domain.request_limits import (
     PromptType,
     parse_prompt_type,
 )
+from dtmf_gateway.domain.request_schedule import schedule_problems
 from dtmf_gateway.domain.ssml import SsmlError, check_ssml
 
 PROMPT_FIELDS: Final = (
@@ -110,4 +111,5 @@ def cross_field_problems(data: Mapping[str, Any]) -> list[FieldProblem]:
         problem = _prompt_problem(data.get(text_key), data.get(type_key))
         if problem:
             problems.append(FieldProblem(text_key, problem))
+    problems.extend(schedule_problems(data))
     return problems

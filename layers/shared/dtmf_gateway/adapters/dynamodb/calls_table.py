@@ -56,11 +56,18 @@ from dtmf_gateway.domain.calls import (
     StoredInstruction,
     iso,
 )
+from dtmf_gateway.domain.schedules import (
+    CalleeSchedule,
+    NotPlacedReason,
+    ScheduleStatus,
+    latest_moment,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 PENDING_INDEX = "pending-calls"
+OWNER_INDEX = "owner-created"  # round 2 (#16): an owner's instructions by created-at
 
 # keys
 PK = "pk"
@@ -105,6 +112,13 @@ DIGITS_MODE = "digits-mode"  # on call items of a non-plain instruction (in `req
 EXPECTED_DIGITS_HASH = "expected-digits-hash"
 VERIFIED = "verified"
 ERASED_AT = "erased-at"
+# round 2 (#16): a scheduled instruction's callees, a map callee (E.164) → its schedule
+SCHEDULE = "schedule"
+SCHEDULED_FOR = "scheduled-for"
+ATTEMPT = "attempt"
+REASON = "reason"
+ENDED_AT = "ended-at"
+DETAIL = "detail"
 
 _INSTRUCTION = "instruction"  # record-type values
 INSTRUCTION_RECORD = _INSTRUCTION  # (public: erase by number scans for it, issue 19)
@@ -187,7 +201,9 @@ def _expires(created_at: datetime, retention: timedelta) -> int:
 
 
 def instruction_item(instruction: NewInstruction, retention: timedelta) -> dict[str, Any]:
-    return {
+    """The instruction item as reserved: `placing`, or (round 2, #16) `scheduled` with one
+    schedule per callee and retained from its latest scheduled moment."""
+    item: dict[str, Any] = {
         PK: instruction_pk(instruction.instruction_id),
         SK: INSTRUCTION_SK,
         RECORD_TYPE: _INSTRUCTION,
@@ -204,6 +220,61 @@ def instruction_item(instruction: NewInstruction, retention: timedelta) -> dict[
         TTL: _expires(instruction.created_at, retention),
         EXPECTED_DIGITS_HASH: instruction.expected_digits_hash,  # issue 19 (verify mode)
     }
+    if instruction.schedule:
+        item[STATUS] = InstructionStatus.SCHEDULED.value
+        item[SCHEDULE] = {s.callee: schedule_fields(s) for s in instruction.schedule}
+        item[TTL] = _expires(latest_moment(instruction.schedule, instruction.created_at), retention)
+    return item
+
+
+# ---------------------------------------------------------------- round 2 (#16): schedules
+
+
+def schedule_fields(schedule: CalleeSchedule) -> dict[str, Any]:
+    """One callee's entry of the `schedule` map (absent values left out)."""
+    values = {
+        STATUS: schedule.status.value,
+        SCHEDULED_FOR: schedule.scheduled_for,
+        ATTEMPT: schedule.attempt,
+        REASON: schedule.reason.value if schedule.reason else None,
+        ENDED_AT: schedule.ended_at,
+        CALL_ID: schedule.call_id,
+        DETAIL: schedule.detail,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def schedule_from_fields(callee: str, values: Mapping[str, Any]) -> CalleeSchedule | None:
+    """A callee's schedule from its map entry (None when the entry is not one)."""
+    status = _enum(ScheduleStatus, values.get(STATUS))
+    if status is None:
+        return None
+    return CalleeSchedule(
+        callee=callee,
+        status=status,
+        scheduled_for=values.get(SCHEDULED_FOR),
+        attempt=int(values.get(ATTEMPT) or 1),
+        reason=_enum(NotPlacedReason, values.get(REASON)),
+        ended_at=values.get(ENDED_AT),
+        call_id=values.get(CALL_ID),
+        detail=values.get(DETAIL),
+    )
+
+
+def schedules_of(item: Mapping[str, Any]) -> tuple[CalleeSchedule, ...]:
+    """The callees' schedules of a plain instruction item, in the instruction's callee
+    order (none for an instruction placed at once)."""
+    stored = item.get(SCHEDULE)
+    if not isinstance(stored, dict):
+        return ()
+    order = {c: i for i, c in enumerate(item.get(CALLEES) or [])}
+    found = [
+        schedule_from_fields(callee, values)
+        for callee, values in stored.items()
+        if isinstance(values, dict)
+    ]
+    entries = [s for s in found if s is not None]
+    return tuple(sorted(entries, key=lambda s: order.get(s.callee, len(order))))
 
 
 def epoch_seconds(moment: datetime) -> int:
@@ -297,6 +368,7 @@ def finished_fields(finish: CallFinish) -> dict[str, Any]:
         FINISHED_AT: finish.finished_at,
         CALLBACK_BODY: finish.callback_body,
         VERIFIED: finish.verified,  # issue 19 (verify mode only)
+        HOLD: finish.hold.value if finish.hold else None,  # round 2 (#16): redialled
     }
 
 
@@ -390,6 +462,8 @@ def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
         expected_digits_hash=item.get(EXPECTED_DIGITS_HASH),
         erased_at=item.get(ERASED_AT),
         idempotency_key=item.get(IDEMPOTENCY_KEY),
+        schedule=schedules_of(item),
+        request=request,
     )
 
 
@@ -434,6 +508,7 @@ def call_from_item(item: Mapping[str, Any]) -> StoredCall:
         verified=item[VERIFIED] if isinstance(item.get(VERIFIED), bool) else None,  # issue 19
         digits_mode=item.get(DIGITS_MODE),
         erased_at=item.get(ERASED_AT),
+        attempt=item[ATTEMPT] if isinstance(item.get(ATTEMPT), int) else None,
     )
 
 

@@ -46,6 +46,7 @@ class DynamoDbInstructionReader:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "#pk = :pk",
+            "ConsistentRead": True,  # a view right after a change (cancel, #16) shows it
             "ExpressionAttributeNames": {"#pk": PK},
             "ExpressionAttributeValues": {":pk": {"S": instruction_pk(instruction_id)}},
         }

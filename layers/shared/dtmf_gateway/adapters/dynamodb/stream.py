@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dtmf_gateway.adapters.dynamodb.calls_table import call_from_item, is_call_item, plain
+from dtmf_gateway.adapters.dynamodb.calls_table import (
+    SCHEDULE,
+    call_from_item,
+    instruction_from_item,
+    is_call_item,
+    is_instruction_item,
+    plain,
+)
 from dtmf_gateway.domain.publishing import Change
 
 if TYPE_CHECKING:
@@ -14,7 +21,7 @@ if TYPE_CHECKING:
         DynamoDBRecord,
     )
 
-    from dtmf_gateway.domain.calls import StoredCall
+    from dtmf_gateway.domain.calls import StoredCall, StoredInstruction
 
 
 class UndecodableStreamRecord(ValueError):
@@ -33,13 +40,29 @@ def _call(image: Mapping[str, Any] | None) -> StoredCall | None:
     return call_from_item(item) if is_call_item(item) else None
 
 
+def _scheduled_instruction(image: Mapping[str, Any] | None) -> StoredInstruction | None:
+    """Round 2 (#16): a scheduled instruction (its callees' schedules), else None."""
+    if not image:
+        return None
+    item = plain(dict(image))
+    if not is_instruction_item(item) or SCHEDULE not in item:
+        return None
+    return instruction_from_item(item)
+
+
 def _change(record: DynamoDBRecord) -> Change:
     stream = record.dynamodb
     record_id = str(stream.sequence_number if stream else "")
     if stream is None:
         return Change(record_id=record_id, old=None, new=None)
     try:
-        return Change(record_id=record_id, old=_call(stream.old_image), new=_call(stream.new_image))
+        return Change(
+            record_id=record_id,
+            old=_call(stream.old_image),
+            new=_call(stream.new_image),
+            old_instruction=_scheduled_instruction(stream.old_image),
+            new_instruction=_scheduled_instruction(stream.new_image),
+        )
     except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as error:
         # the deserialiser's and int()'s errors on shapes DynamoDB does not write
         raise UndecodableStreamRecord(record_id, type(error).__name__) from error

@@ -1,0 +1,270 @@
+"""Dialling a scheduled callee when its one-time schedule fires, and cancelling the callees
+that wait (round 2, #16). See `domain.schedules` for the life of a callee's schedule.
+
+Scheduler delivers at least once, and a cancel may race a firing schedule: every step that
+matters is a conditional write on the callee's stored schedule, so exactly one of "dialled"
+and "cancelled" happens, and a schedule that fires twice places once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from dtmf_gateway.domain.calls import InstructionStatus, NewInstruction, iso, utc_now
+from dtmf_gateway.domain.errors import (
+    CmOutcomeUnknown,
+    CmRejected,
+    CmUnreachable,
+    InstructionNotFound,
+    InvalidRequest,
+    PolicyRefused,
+)
+from dtmf_gateway.domain.placement import stale_after
+from dtmf_gateway.domain.ports import ScheduledDial
+from dtmf_gateway.domain.request import parse_dtmf_call_request
+from dtmf_gateway.domain.schedules import (
+    CalleeSchedule,
+    NotPlacedReason,
+    ScheduleStatus,
+    SchedulingRules,
+    next_hour,
+)
+
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.calls import StoredInstruction
+    from dtmf_gateway.domain.policy import DialPolicy
+    from dtmf_gateway.domain.ports import (
+        CallbackUrls,
+        CalleeQuota,
+        CmApi,
+        DialScheduler,
+        ScheduleStore,
+    )
+    from dtmf_gateway.domain.request import DtmfCallRequest
+
+#: The request keys of the instruction that name its callees (replaced by the one dialled).
+_CALLEE_KEYS = ("callee", "callees")
+
+
+class DialOutcome(StrEnum):
+    PLACED = "placed"  # CM queued the call
+    OUTCOME_UNKNOWN = "outcome-unknown"  # CM may have queued it (timeout, broken reply)
+    NOT_PLACED = "not-placed"  # ended without a call (DialResult.reason says why)
+    RESCHEDULED = "rescheduled"  # quiet hours or the per-callee limit: a later moment
+    SKIPPED = "skipped"  # not this schedule's turn: a duplicate firing, cancelled, gone
+
+
+@dataclass(frozen=True, slots=True)
+class DialResult:
+    outcome: DialOutcome
+    reason: NotPlacedReason | None = None
+    scheduled_for: str | None = None  # RESCHEDULED: the new moment
+
+
+def request_for(stored: dict[str, Any], callee: str) -> DtmfCallRequest:
+    """The instruction's request (as stored) for one callee: what CM gets for this call.
+    Raises InvalidRequest when it no longer passes today's rules."""
+    body = {k: v for k, v in stored.items() if k not in _CALLEE_KEYS and v is not None}
+    return parse_dtmf_call_request({**body, "callee": callee})
+
+
+class DialScheduledCall:
+    """Use case behind the dial function: re-check the deadline, quiet hours, the dialling
+    policy and the per-callee limit at dial time, claim the callee, place with CM, record."""
+
+    def __init__(
+        self,
+        *,
+        store: ScheduleStore,
+        cm: CmApi,
+        callback_urls: CallbackUrls,
+        policy: DialPolicy,
+        scheduler: DialScheduler,
+        rules: SchedulingRules,
+        clock: Callable[[], datetime] = utc_now,
+        quota: CalleeQuota | None = None,
+        calls_per_callee_per_hour: int = 0,
+    ) -> None:
+        self._store = store
+        self._cm = cm
+        self._callback_urls = callback_urls
+        self._policy = policy
+        self._scheduler = scheduler
+        self._rules = rules
+        self._clock = clock
+        self._quota = quota if calls_per_callee_per_hour > 0 else None
+
+    def dial(self, dial: ScheduledDial, time_budget_seconds: float | None = None) -> DialResult:
+        """Dial one callee for the schedule that fired. Never raises for what the callee's
+        schedule says (each end is a result); raises only what storage raises."""
+        instruction = self._store.load_instruction(dial.instruction_id)
+        entry = None if instruction is None else instruction.schedule_of(dial.callee)
+        if (
+            instruction is None
+            or instruction.status is not InstructionStatus.SCHEDULED  # not-placed: abandoned
+            or entry is None
+            or not _is_turn(entry, dial)
+        ):
+            return DialResult(DialOutcome.SKIPPED)
+        now = self._clock()
+        checked = self._checked(dial.instruction_id, entry, instruction.request, now)
+        if isinstance(checked, DialResult):
+            return checked
+        if not self._store.claim(dial.instruction_id, entry):
+            return DialResult(DialOutcome.SKIPPED)  # cancelled, or another firing won
+        dialling = _Dialling(
+            instruction, replace(entry, status=ScheduleStatus.DIALLING), checked, now
+        )
+        if self._quota is not None and self._quota.acquire([dial.callee], now):
+            return self._after_the_hour(dialling)
+        return self._place(dialling, time_budget_seconds)
+
+    def _checked(
+        self, instruction_id: str, entry: CalleeSchedule, stored: dict[str, Any], now: datetime
+    ) -> DtmfCallRequest | DialResult:
+        """The callee's request when it may be dialled now; else what came of it."""
+        try:
+            request = request_for(stored, entry.callee)
+        except InvalidRequest:
+            return self._end(instruction_id, entry, NotPlacedReason.POLICY_REFUSED, now)
+        earliest = max(now, request.not_before) if request.not_before is not None else now
+        moment = self._rules.next_moment(request, entry.callee, earliest)
+        if moment is None or (request.not_after is not None and moment > request.not_after):
+            return self._end(instruction_id, entry, NotPlacedReason.DEADLINE_PASSED, now)
+        if moment > now:  # fired into quiet hours (late), or early (a replayed dial)
+            return self._reschedule(instruction_id, entry, moment)
+        try:
+            self._policy.enforce(request)
+        except PolicyRefused as refused:
+            detail = ", ".join(refused.rules)
+            return self._end(instruction_id, entry, NotPlacedReason.POLICY_REFUSED, now, detail)
+        return request
+
+    def _after_the_hour(self, dialling: _Dialling) -> DialResult:
+        """The callee had its most calls this hour: the next allowed moment after it."""
+        request, entry = dialling.request, dialling.entry
+        instruction_id = dialling.instruction.instruction_id
+        later = self._rules.next_moment(request, entry.callee, next_hour(dialling.now))
+        if later is None or (request.not_after is not None and later > request.not_after):
+            return self._end(instruction_id, entry, NotPlacedReason.DEADLINE_PASSED, dialling.now)
+        return self._reschedule(instruction_id, entry, later)
+
+    def _place(self, dialling: _Dialling, time_budget_seconds: float | None) -> DialResult:
+        instruction, entry, request, now = (
+            dialling.instruction,
+            dialling.entry,
+            dialling.request,
+            dialling.now,
+        )
+        instruction_id = instruction.instruction_id
+        try:
+            replies = self._cm.place(
+                request,
+                instruction_id=instruction_id,
+                callback_url=self._callback_urls.for_instruction(instruction_id),
+                time_budget_seconds=time_budget_seconds,
+            )
+        except (CmRejected, CmUnreachable) as error:
+            reason = NotPlacedReason.CM_REFUSED
+            return self._end(instruction_id, entry, reason, now, error.reason)
+        except CmOutcomeUnknown:
+            # the call may ring: its callback is held, then released by the expirer
+            self._store.change(instruction_id, entry, replace(entry, status=ScheduleStatus.PLACED))
+            return DialResult(DialOutcome.OUTCOME_UNKNOWN)
+        queued = next((r for r in replies if r.success and r.call_id), None)
+        if queued is None or queued.call_id is None:
+            reason_text = "; ".join(r.error or "refused" for r in replies) or "nothing queued"
+            return self._end(instruction_id, entry, NotPlacedReason.CM_REFUSED, now, reason_text)
+        call_id = queued.call_id.lower()
+        record = NewInstruction(
+            instruction_id=instruction_id,
+            owner=instruction.owner,
+            caller=request.caller.e164,
+            callees=(entry.callee,),
+            request={},
+            metadata=dict(instruction.metadata),
+            created_at=now,
+            stale_after_seconds=stale_after(request),
+        )
+        self._store.record_call(record, call_id, entry.callee, entry.attempt)
+        placed = replace(entry, status=ScheduleStatus.PLACED, call_id=call_id)
+        self._store.change(instruction_id, entry, placed)
+        return DialResult(DialOutcome.PLACED)
+
+    def _end(
+        self,
+        instruction_id: str,
+        entry: CalleeSchedule,
+        reason: NotPlacedReason,
+        now: datetime,
+        detail: str | None = None,
+    ) -> DialResult:
+        if not self._store.change(instruction_id, entry, entry.ended(reason, iso(now), detail)):
+            return DialResult(DialOutcome.SKIPPED)
+        if entry.call_id is not None:  # a redial that will not happen: the last call counts
+            self._store.release_redialled(instruction_id, entry.call_id)
+        return DialResult(DialOutcome.NOT_PLACED, reason)
+
+    def _reschedule(
+        self, instruction_id: str, entry: CalleeSchedule, moment: datetime
+    ) -> DialResult:
+        later = replace(entry, status=ScheduleStatus.SCHEDULED, scheduled_for=iso(moment))
+        if not self._store.change(instruction_id, entry, later):
+            return DialResult(DialOutcome.SKIPPED)
+        self._scheduler.schedule(
+            ScheduledDial(instruction_id, entry.callee, entry.attempt, iso(moment))
+        )
+        return DialResult(DialOutcome.RESCHEDULED, scheduled_for=iso(moment))
+
+
+@dataclass(frozen=True, slots=True)
+class _Dialling:
+    """A callee this dial has claimed: its instruction, its schedule (`dialling`), the
+    request CM gets, and the moment of the dial."""
+
+    instruction: StoredInstruction
+    entry: CalleeSchedule
+    request: DtmfCallRequest
+    now: datetime
+
+
+def _is_turn(entry: CalleeSchedule, dial: ScheduledDial) -> bool:
+    return (
+        entry.waiting
+        and entry.attempt == dial.attempt
+        and entry.scheduled_for == dial.scheduled_for
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReport:
+    cancelled: int  # callees this request cancelled (0 on a repeat: idempotent)
+
+
+class CancelInstruction:
+    """Use case behind `DELETE /v1/dtmf-calls/{instruction-id}`: every callee still waiting
+    becomes `cancelled`; calls already placed with CM go on (CM has no cancel)."""
+
+    def __init__(self, store: ScheduleStore, clock: Callable[[], datetime] = utc_now) -> None:
+        self._store = store
+        self._clock = clock
+
+    def cancel(self, instruction_id: str, *, owner: str) -> CancelReport:
+        """Raises InstructionNotFound as a read does (unknown, another owner's)."""
+        instruction = self._store.load_instruction(instruction_id)
+        if instruction is None or instruction.owner != owner:
+            raise InstructionNotFound(instruction_id)
+        ended_at = iso(self._clock())
+        cancelled = 0
+        for entry in instruction.schedule:
+            if entry.waiting and self._store.change(
+                instruction_id, entry, entry.ended(NotPlacedReason.CANCELLED, ended_at)
+            ):
+                cancelled += 1
+                if entry.call_id is not None:  # a redial cancelled: the last call counts
+                    self._store.release_redialled(instruction_id, entry.call_id)
+        return CancelReport(cancelled)
