@@ -47,6 +47,13 @@ class Settings:
     cm_total_timeout: float
     secrets_max_age: int
     version: str
+    # campaigns (issue 17)
+    campaigns_table_name: str = ""
+    campaign_bucket: str = ""
+    campaign_control_queue_url: str = ""
+    campaign_rows_queue_url: str = ""
+    cm_max_calls_per_second: float = 10.0
+    campaign_calls_per_second: float = 8.0  # all campaigns together: the rest is the API's
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -70,6 +77,13 @@ class Settings:
             secrets_max_age=int(_number("SECRETS_MAX_AGE_SECONDS", 300)),
             # the stack's version (template Globals, the Version output); "unknown" outside Lambda
             version=os.environ.get("DTMF_GATEWAY_VERSION", "").strip() or "unknown",
+            # campaigns (issue 17)
+            campaigns_table_name=os.environ.get("CAMPAIGNS_TABLE_NAME", "").strip(),
+            campaign_bucket=os.environ.get("CAMPAIGN_BUCKET", "").strip(),
+            campaign_control_queue_url=os.environ.get("CAMPAIGN_CONTROL_QUEUE_URL", "").strip(),
+            campaign_rows_queue_url=os.environ.get("CAMPAIGN_ROWS_QUEUE_URL", "").strip(),
+            cm_max_calls_per_second=_number("CM_MAX_CALLS_PER_SECOND", 10.0),
+            campaign_calls_per_second=_number("CAMPAIGN_CALLS_PER_SECOND", 8.0),
         )
 
     def require(self, *variables: str) -> Settings:
@@ -89,6 +103,11 @@ _FIELD_OF = {
     "CM_PRODUCT_TOKEN_SECRET": "cm_product_token_secret",
     "CALLBACK_SIGNING_SECRET": "callback_signing_secret",
     "CALLBACK_BASE_URL_PARAMETER": "callback_base_url_parameter",
+    # campaigns (issue 17)
+    "CAMPAIGNS_TABLE_NAME": "campaigns_table_name",
+    "CAMPAIGN_BUCKET": "campaign_bucket",
+    "CAMPAIGN_CONTROL_QUEUE_URL": "campaign_control_queue_url",
+    "CAMPAIGN_ROWS_QUEUE_URL": "campaign_rows_queue_url",
 }
 
 

@@ -113,6 +113,7 @@ class NewInstruction:
     created_at: datetime
     stale_after_seconds: int  # a call without a callback this long after queueing may expire
     idempotency_key: str | None = None
+    campaign_id: str | None = None  # the campaign whose row this is (its events carry it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,7 @@ class StoredInstruction:
     regex: str | None = None
     call_ids: tuple[str, ...] | None = None  # the calls the placement recorded (lower case);
     # None until it has (then a callback for another call id is refused)
+    campaign_id: str | None = None  # the campaign whose row this is
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,7 @@ class StoredCall:
     corrects: Correction | None = None  # what the latest revision corrected
     callback_body: str | None = None  # CM's callback body as received (size-capped)
     retained_until: datetime | None = None  # past it, the call is gone (retention, as GET)
+    campaign_id: str | None = None  # the campaign whose row placed it (events carry it)
 
     @property
     def ended(self) -> bool:

@@ -58,6 +58,11 @@ class DtmfResultDetail(BaseModel):
         "was published as expired), `rederived` (the outcome was re-derived from CM's stored "
         "callback body)",
     )
+    campaign_id: str | None = Field(
+        default=None,
+        alias="campaign-id",
+        description="present only for a campaign's row: the campaign's id",
+    )
     truncated: list[str] | None = Field(
         default=None,
         min_length=1,
@@ -71,8 +76,10 @@ class DtmfResultDetail(BaseModel):
 
     def to_json(self) -> str:
         """The event's `detail` as compact JSON (UTF-8 text; `truncated` only when set)."""
-        absent = {"truncated"} if self.truncated is None else None
-        return self.model_dump_json(by_alias=True, exclude=absent)
+        absent = {"truncated"} if self.truncated is None else set()
+        if self.campaign_id is None:
+            absent.add("campaign_id")
+        return self.model_dump_json(by_alias=True, exclude=absent or None)
 
 
 def detail_from_call(call: StoredCall) -> DtmfResultDetail:
@@ -92,6 +99,7 @@ def detail_from_call(call: StoredCall) -> DtmfResultDetail:
             "finished-at": call.finished_at,
             "revision": call.revision,
             "corrects": call.corrects,
+            "campaign-id": call.campaign_id,
         }
     )
 

@@ -89,6 +89,7 @@ class PlacementContext:
     owner: str
     idempotency_key: str | None = None
     time_budget_seconds: float | None = None
+    campaign_id: str | None = None  # set when a campaign's row places it (events carry it)
 
     def instruction_id(self, request: DtmfCallRequest, new_id: Callable[[], str]) -> str:
         """The request's own id, else the one derived from the key, else a fresh one."""
@@ -189,6 +190,7 @@ class PlaceInstruction:
             created_at=self._clock(),
             stale_after_seconds=stale_after(request),
             idempotency_key=context.idempotency_key,
+            campaign_id=context.campaign_id,
         )
         instruction_id = instruction.instruction_id
         claim = context.key_claim(request, instruction.created_at)

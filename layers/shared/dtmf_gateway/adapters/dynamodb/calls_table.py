@@ -100,6 +100,7 @@ CALL_IDS = "call-ids"
 HELD_CALL_IDS = "held-call-ids"
 QUOTA_COUNT = "calls"
 BODY_HASH = "body-hash"
+CAMPAIGN_ID = "campaign-id"  # instructions and calls a campaign's row placed
 
 _INSTRUCTION = "instruction"  # record-type values
 CALL_RECORD = "call"  # (public: the scans for calls filter on it)
@@ -195,6 +196,7 @@ def instruction_item(instruction: NewInstruction, retention: timedelta) -> dict[
         CREATED_AT: iso(instruction.created_at),
         STALE_AFTER_SECONDS: instruction.stale_after_seconds,
         IDEMPOTENCY_KEY: instruction.idempotency_key,
+        CAMPAIGN_ID: instruction.campaign_id,
         TTL: _expires(instruction.created_at, retention),
     }
 
@@ -241,6 +243,7 @@ def queued_call_fields(
         CALLEE: callee or "",
         METADATA: instruction.metadata,
         QUEUED_AT: iso(instruction.created_at),
+        CAMPAIGN_ID: instruction.campaign_id,
         TTL: _expires(instruction.created_at, retention),
     }
 
@@ -325,6 +328,7 @@ def unseen_call_fields(
         CALLEE: finish.callee,
         METADATA: instruction.metadata,
         QUEUED_AT: instruction.created_at,
+        CAMPAIGN_ID: instruction.campaign_id,
         TTL: _expires(datetime.fromisoformat(instruction.created_at), retention),
         **finished_fields(finish),
     }
@@ -356,6 +360,7 @@ def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
         max_digits=request.get("max-digits"),
         regex=request.get("regex"),
         call_ids=tuple(item[CALL_IDS]) if CALL_IDS in item else None,
+        campaign_id=item.get(CAMPAIGN_ID) or None,
     )
 
 
@@ -397,6 +402,7 @@ def call_from_item(item: Mapping[str, Any]) -> StoredCall:
         corrects=_enum(Correction, item.get(CORRECTS)),
         callback_body=item.get(CALLBACK_BODY),
         retained_until=_moment(item.get(TTL)),
+        campaign_id=item.get(CAMPAIGN_ID) or None,
     )
 
 
