@@ -39,6 +39,8 @@ SAMPLES = {
     "ExpireCallsFunction": "expire_calls.json",
     "ExampleConsumerFunction": "example_consumer.json",
     "CmSandboxFunction": "cm_sandbox.json",
+    "CampaignsFunction": "campaigns.json",
+    "CampaignWorkerFunction": "campaign_worker.json",
 }
 # Functions whose sample invocation must call AWS (so the guard is seen to catch something).
 CALLS_AWS = {
@@ -48,6 +50,8 @@ CALLS_AWS = {
     "PublishResultsFunction",
     "ExpireCallsFunction",
     "CmSandboxFunction",
+    "CampaignsFunction",
+    "CampaignWorkerFunction",
 }
 
 # Runs one handler in a fresh interpreter; every DNS lookup and connect is recorded and refused.

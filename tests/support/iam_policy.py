@@ -73,7 +73,19 @@ RESOURCE_TYPES = {
     "events": "AWS::Events::EventBus",
     "sqs": "AWS::SQS::Queue",
     "sns": "AWS::SNS::Topic",
+    "s3": "AWS::S3::Bucket",
 }
+# Operations IAM authorises as other actions: a TransactWriteItems by the actions of its items
+# (the package's transactions put and update items), HeadObject as GetObject, SendMessageBatch
+# as SendMessage (AWS, "Actions defined by Amazon S3" / "DynamoDB API permissions reference" /
+# "Amazon SQS API permissions").
+AUTHORISED_AS = {
+    "dynamodb:TransactWriteItems": ("dynamodb:PutItem", "dynamodb:UpdateItem"),
+    "s3:HeadObject": ("s3:GetObject",),
+    "sqs:SendMessageBatch": ("sqs:SendMessage",),
+}
+# S3 actions on the objects of a bucket: their resource is "<Bucket>/*" (the bucket's objects).
+S3_OBJECT_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
 
 # Managed policies SAM attaches, and when a function needs them.
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -448,7 +460,8 @@ class CodeGraph:
                 symbol.unknown_receivers.append(f"{ast.unparse(call.func)} ({where})")
             return
         is_read = action.split(":", 1)[1] in {"Query", "Scan"}
-        symbol.calls.append(ClientCall(action, index if is_read else None, where))
+        for authorised in AUTHORISED_AS.get(action, (action,)):
+            symbol.calls.append(ClientCall(authorised, index if is_read else None, where))
 
     def _receiver_service(
         self, receiver: ast.expr, local: dict[str, str], self_attrs: dict[str, str]
@@ -924,6 +937,8 @@ def needs_of(
                     needs.append(Need(action, None, why))
                 for logical in found:
                     resource = f"{logical}/index/{index}" if index else logical
+                    if action in S3_OBJECT_ACTIONS:
+                        resource = f"{logical}/*"
                     needs.append(Need(action, resource, why))
     for key in sorted(reachable - attributed):
         for call in graph.symbols[key].calls:
@@ -1005,7 +1020,16 @@ def check_function(
             )
     mismatches += statement_problems(function_id, template, needs)
     for grant in granted:
-        if grant.resource != "*" and any(c in grant.resource for c in "*?"):
+        objects_of_bucket = (
+            grant.resource.endswith("/*")
+            and _resources(template).get(grant.resource.removesuffix("/*"), {}).get("Type")
+            == "AWS::S3::Bucket"
+        )
+        if (
+            grant.resource != "*"
+            and any(c in grant.resource for c in "*?")
+            and not (objects_of_bucket)
+        ):
             mismatches.append(
                 f"{function_id}: its role grants {grant.action} on the wildcard resource "
                 f"{grant.resource} (policy {grant.policy}): name the exact resource"

@@ -216,7 +216,7 @@ class CampaignWorker:
 
 @cache
 def campaigns_api() -> CampaignsApi:
-    from dtmf_gateway.adapters.campaign_io import S3CampaignFiles, SqsRowQueue
+    from dtmf_gateway.adapters.campaign_io import S3CampaignFiles, SqsValidationRequests
     from dtmf_gateway.adapters.dynamodb.campaigns_table import DynamoDbCampaignStore
     from dtmf_gateway.domain.campaign_use_cases import (
         ControlCampaign,
@@ -229,7 +229,7 @@ def campaigns_api() -> CampaignsApi:
     )
     store = DynamoDbCampaignStore(dynamodb(), s.campaigns_table_name)
     files = S3CampaignFiles(boto3.client("s3"), s.campaign_bucket)
-    queue = SqsRowQueue(boto3.client("sqs"), s.campaign_control_queue_url, "")
+    queue = SqsValidationRequests(boto3.client("sqs"), s.campaign_control_queue_url)
     finish = FinishCampaign(store, files, _campaign_events())
     return CampaignsApi(
         create=CreateCampaign(store, files, queue),
@@ -271,9 +271,7 @@ def campaign_worker() -> CampaignWorker:
     )
     store = DynamoDbCampaignStore(dynamodb(), s.campaigns_table_name)
     files = S3CampaignFiles(boto3.client("s3"), s.campaign_bucket)
-    queue = SqsRowQueue(
-        boto3.client("sqs"), s.campaign_control_queue_url, s.campaign_rows_queue_url
-    )
+    queue = SqsRowQueue(boto3.client("sqs"), s.campaign_rows_queue_url)
     events = _campaign_events()
     finish = FinishCampaign(store, files, events)
     ends = EndRow(store, events, finish)

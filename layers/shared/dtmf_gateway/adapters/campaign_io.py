@@ -21,6 +21,7 @@ from dtmf_gateway.domain.campaign_events import (
 
 if TYPE_CHECKING:
     from mypy_boto3_events.client import EventBridgeClient
+    from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
 
 #: SQS takes at most 10 messages per SendMessageBatch.
@@ -29,7 +30,7 @@ _SEND_ATTEMPTS = 5
 
 
 class S3CampaignFiles:
-    def __init__(self, client: Any, bucket: str) -> None:  # boto3 S3 client (no stubs pinned)
+    def __init__(self, client: S3Client, bucket: str) -> None:
         self._s3 = client
         self._bucket = bucket
 
@@ -64,19 +65,26 @@ class S3CampaignFiles:
             yield raw.decode("utf-8-sig", errors="replace")
 
 
-class SqsRowQueue:
-    """Validation requests go to the control queue; rows to the rows queue (its consumer's
-    maximum concurrency is the stack's placement concurrency)."""
+class SqsValidationRequests:
+    """`ValidationRequests` on the control queue (one message per campaign to validate)."""
 
-    def __init__(self, client: SQSClient, control_url: str, rows_url: str) -> None:
+    def __init__(self, client: SQSClient, control_url: str) -> None:
         self._sqs = client
         self._control = control_url
-        self._rows = rows_url
 
     def start_validation(self, campaign_id: str) -> None:
         self._sqs.send_message(
             QueueUrl=self._control, MessageBody=json.dumps({"campaign-id": campaign_id})
         )
+
+
+class SqsRowQueue:
+    """`RowQueue` on the rows queue (its consumer's maximum concurrency is the stack's
+    placement concurrency)."""
+
+    def __init__(self, client: SQSClient, rows_url: str) -> None:
+        self._sqs = client
+        self._rows = rows_url
 
     def send_rows(self, messages: Iterable[dict[str, Any]]) -> None:
         batch: list[dict[str, Any]] = []

@@ -185,9 +185,13 @@ class CampaignFiles(Protocol):
         ...
 
 
-class RowQueue(Protocol):
-    def start_validation(self, campaign_id: str) -> None: ...
+class ValidationRequests(Protocol):
+    def start_validation(self, campaign_id: str) -> None:
+        """Ask for the campaign's validation (at least once)."""
+        ...
 
+
+class RowQueue(Protocol):
     def send_rows(self, messages: Iterable[dict[str, Any]]) -> None:
         """Queue each row for placement (at least once)."""
         ...

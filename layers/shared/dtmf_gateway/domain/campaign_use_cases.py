@@ -42,6 +42,7 @@ from dtmf_gateway.domain.campaign_ports import (
     RowEnd,
     RowQueue,
     StoredCampaign,
+    ValidationRequests,
 )
 from dtmf_gateway.domain.campaigns import (
     CampaignRequest,
@@ -145,7 +146,7 @@ class CreateCampaign:
         self,
         store: CampaignStore,
         files: CampaignFiles,
-        queue: RowQueue,
+        queue: ValidationRequests,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
