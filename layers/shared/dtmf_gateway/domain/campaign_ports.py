@@ -90,13 +90,13 @@ class StoredCampaign:
 
 @dataclass(frozen=True, slots=True)
 class RowEnd:
-    """A row's final line (``results-uri``) and the counter it adds one to (``counter``:
-    an outcome, ``not-placed``, ``unknown`` or ``duplicate-rows``). ``releases_slot``: the
-    row held one of the campaign's concurrent-call slots (its call was in progress)."""
+    """A row's final line (``results-uri``) and the counters it adds one to (``counters``:
+    ``finished`` and an outcome, or ``not-placed``, ``unknown``, ``duplicate-rows``).
+    ``releases_slot``: the row held one of the campaign's concurrent-call slots."""
 
     row: int
     line: dict[str, Any]
-    counter: str
+    counters: tuple[str, ...]
     releases_slot: bool
 
 

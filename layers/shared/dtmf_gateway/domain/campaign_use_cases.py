@@ -78,10 +78,11 @@ if TYPE_CHECKING:
 PAUSED_RECHECK_SECONDS = 2
 #: Seconds a row waits when the campaign's concurrent-call slots are all taken.
 BUSY_RECHECK_SECONDS = 1
-#: How long a row waits in-process for the next pacing window before it is queued again.
-PACING_WAIT_SECONDS = 2.5
+#: How many 1-second pacing windows a row waits for in-process before it is queued again.
+PACING_WAITS = 2
 #: The pacing scopes shared by every campaign and by every placement of the stack.
 ALL_CAMPAIGNS_SCOPE = "campaigns"
+ALL_PLACEMENTS_SCOPE = "all"
 
 
 class CampaignNotFound(Exception):
@@ -300,7 +301,7 @@ def _duplicate_end(campaign_id: str, row: ValidRow) -> RowEnd:
             "finished-at": None,
             "duplicate-of": row.duplicate_of,
         },
-        counter=DUPLICATE_ROWS,
+        counters=(DUPLICATE_ROWS,),
         releases_slot=False,
     )
 
@@ -372,26 +373,23 @@ class PlaceRow:
 
     def _paced(self, campaign: StoredCampaign) -> bool:
         """One placement from the campaign's rate, all campaigns' share and the stack's
-        limit, waiting in-process for the next window a little while. A budget taken
-        before a later scope refuses is not given back: pacing errs on the slow side."""
-        deadline = time.monotonic() + PACING_WAIT_SECONDS
-        scopes = (
+        limit, waiting in-process for the next window up to PACING_WAITS times. A budget
+        taken before a later scope refuses is not given back: pacing errs on the slow side."""
+        remaining = [
             (f"campaign#{campaign.campaign_id}", campaign.calls_per_second),
             (ALL_CAMPAIGNS_SCOPE, self._limits.campaign_calls_per_second),
-            ("all", self._limits.cm_max_calls_per_second),
-        )
-        remaining = list(scopes)
-        while True:
+            (ALL_PLACEMENTS_SCOPE, self._limits.cm_max_calls_per_second),
+        ]
+        for attempt in range(PACING_WAITS + 1):
             now = self._clock()
             while remaining and self._pacer.acquire(remaining[0][0], remaining[0][1], now):
                 remaining.pop(0)
             if not remaining:
                 return True
             window, _ = pacing_window(remaining[0][1])
-            wait = window - (now.timestamp() % window) + 0.005
-            if time.monotonic() + wait > deadline:
-                return False
-            self._sleep(wait)
+            if attempt < PACING_WAITS and window <= 1:
+                self._sleep(window - (now.timestamp() % window) + 0.005)
+        return False
 
     def _place(self, campaign: StoredCampaign, row: Row, request: Any) -> RowVerdict:
         context = PlacementContext(owner=campaign.owner, campaign_id=campaign.campaign_id)
@@ -445,7 +443,7 @@ class EndRow:
             "reason": reason.value,
         }
         if self._store.end_row(
-            campaign.campaign_id, RowEnd(row.number, line, NOT_PLACED, releases_slot=slot)
+            campaign.campaign_id, RowEnd(row.number, line, (NOT_PLACED,), releases_slot=slot)
         ):
             detail = CallNotPlacedDetail.model_validate(
                 {
@@ -472,7 +470,7 @@ class EndRow:
             "finished-at": iso(self._clock()),
             "status": UNKNOWN,
         }
-        self._store.end_row(campaign.campaign_id, RowEnd(row.number, line, UNKNOWN, True))
+        self._store.end_row(campaign.campaign_id, RowEnd(row.number, line, (UNKNOWN,), releases_slot=True))
         self._finish.run(campaign.campaign_id)
 
 
@@ -507,7 +505,9 @@ class RecordRowResult:
             line["verified"] = detail["verified"]
         ended = self._store.end_row(
             str(campaign_id),
-            RowEnd(int(row_text), line, str(detail.get("outcome")), releases_slot=True),
+            RowEnd(
+                int(row_text), line, (FINISHED, str(detail.get("outcome"))), releases_slot=True
+            ),
         )
         self._finish.run(str(campaign_id))
         return ended

@@ -227,8 +227,8 @@ class DynamoDbCampaignStore:
         return "Item" in found
 
     def end_row(self, campaign_id: str, end: RowEnd) -> bool:
-        expression = "ADD #c :one"
-        names = {"#c": f"{COUNT_PREFIX}{end.counter}"}
+        names = {f"#c{i}": f"{COUNT_PREFIX}{c}" for i, c in enumerate(end.counters)}
+        expression = "ADD " + ", ".join(f"{name} :one" for name in names)
         values: dict[str, Any] = {":one": 1}
         if end.releases_slot:
             expression += ", #f :minus"
