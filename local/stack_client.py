@@ -43,6 +43,7 @@ class LocalStack:
     # CM is the stack's own sandbox Lambda (`local_stack.py up --sandbox`): its /_simulator
     # routes are SigV4-signed like the API's
     sandbox: bool = False
+    campaign_bucket: str = ""  # the stack's campaign bucket (callee lists, errors, results)
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
     @classmethod
@@ -180,9 +181,12 @@ class LocalStack:
                     kwargs["nextToken"] = batch["nextToken"]
         return found
 
-    def events(self, wait: float = 0) -> list[dict[str, Any]]:
-        """DTMF Result events the bus routed to the local capture queue since the last call."""
-        url = self.outputs()["LocalEventCaptureQueueUrl"].replace("//localhost:", "//127.0.0.1:")
+    def events(
+        self, wait: float = 0, output: str = "LocalEventCaptureQueueUrl"
+    ) -> list[dict[str, Any]]:
+        """DTMF Result events the bus routed to the local capture queue since the last call
+        (``output="LocalCampaignEventCaptureQueueUrl"``: the campaign events)."""
+        url = self.outputs()[output].replace("//localhost:", "//127.0.0.1:")
         sqs = self.client("sqs")
         found: list[dict[str, Any]] = []
         deadline = time.monotonic() + wait

@@ -263,6 +263,9 @@ def build_and_deploy(state: dict[str, Any], *, sandbox: bool) -> None:
         "Architecture": architecture,
         "ExpiryScheduleMinutes": "1",
         "LogLevel": "INFO",
+        # campaigns: room for `make campaign-load` on a laptop (README, Campaigns)
+        "CmMaxCallsPerSecond": "25",
+        "CampaignCallsPerSecond": "20",
     }
     run(
         [
@@ -356,6 +359,7 @@ def up(*, sandbox: bool = False) -> None:
         "stack-name": STACK_NAME,
         "event-bus-name": out["EventBusName"],
         "table-name": out["TableName"],
+        "campaign-bucket": out["CampaignBucketName"],
     }
     wait_for(lambda: api_answers(stack["api-url"]), "the API", 60)
     state["deployed"] = True
