@@ -39,7 +39,7 @@ CAMPAIGN_EVENTS = "LocalCampaignEventCaptureQueueUrl"
 
 
 def numbers(count: int) -> list[str]:
-    base = random.randint(100, 999)  # noqa: S311 - distinct callees per run, not security
+    base = random.randint(100, 999)
     return [f"+3161{base}{n:04d}" for n in range(count)]
 
 
@@ -93,7 +93,7 @@ def test_fifty_rows_exact_counts_exact_events(stack: LocalStack, bus: BusEvents)
             stack.script_callee(number, pickup="answer", keys=["12#"])
         rows.append({"callee": number, "metadata": {"row": str(n)}, "variables": {"name": f"P{n}"}})
     rows += [{"callee": distinct[i], "variables": {"name": "again"}} for i in range(3)]
-    campaign_id = f"e2e-c{random.randint(0, 10**8)}"  # noqa: S311
+    campaign_id = f"e2e-c{random.randint(0, 10**8)}"
 
     created = stack.api(
         "POST",
@@ -165,7 +165,7 @@ def test_fifty_rows_exact_counts_exact_events(stack: LocalStack, bus: BusEvents)
 
 def test_an_invalid_row_fails_the_campaign_and_places_nothing(stack: LocalStack) -> None:
     good = numbers(2)
-    campaign_id = f"e2e-f{random.randint(0, 10**8)}"  # noqa: S311
+    campaign_id = f"e2e-f{random.randint(0, 10**8)}"
     body = {
         "campaign-id": campaign_id,
         "instruction": TEMPLATE,
@@ -214,7 +214,7 @@ def test_pause_then_cancel_ends_unplaced_rows_not_placed(stack: LocalStack) -> N
     callees = numbers(6)
     for number in callees:
         stack.script_callee(number, pickup="answer", keys=["4821#"])
-    campaign_id = f"e2e-p{random.randint(0, 10**8)}"  # noqa: S311
+    campaign_id = f"e2e-p{random.randint(0, 10**8)}"
     body = {
         "campaign-id": campaign_id,
         "instruction": TEMPLATE,

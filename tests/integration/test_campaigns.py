@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from devtools.template import create_table
 from dtmf_gateway.adapters.campaign_io import S3CampaignFiles
@@ -186,8 +185,8 @@ class World:
 
 
 @pytest.fixture
-def world(aws: Any) -> Iterator[World]:  # noqa: ARG001 - moto on
-    yield World()
+def world(aws: Any) -> World:
+    return World()
 
 
 def rows(n: int, **extra: Any) -> list[dict[str, Any]]:
@@ -361,13 +360,13 @@ def test_a_csv_list_in_s3_with_metadata_and_variables_columns(world: World) -> N
     assert world.store.load(campaign_id).count("placed") == 2  # type: ignore[union-attr]
 
 
-def test_pacing_never_exceeds_any_limit_under_concurrency(aws: Any) -> None:  # noqa: ARG001
+def test_pacing_never_exceeds_any_limit_under_concurrency(aws: Any) -> None:
     """Three campaigns at 5/s each, 16 placers at once, within one second of the clock:
     campaigns together get at most 8 (the share), the stack at most 10."""
     world = World(rate_limit=10, campaign_share=8)
     for n in range(3):
         world.start(**{"campaign-id": f"c{n}", "callees": rows(10), "calls-per-second": 5})
-    messages = [m for m in world.queues.rows]
+    messages = list(world.queues.rows)
     with ThreadPoolExecutor(16) as pool:
         verdicts = Counter(pool.map(world.place.run, messages))
 

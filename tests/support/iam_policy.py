@@ -76,13 +76,11 @@ RESOURCE_TYPES = {
     "s3": "AWS::S3::Bucket",
 }
 # Operations IAM authorises as other actions: a TransactWriteItems by the actions of its items
-# (the package's transactions put and update items), HeadObject as GetObject, SendMessageBatch
-# as SendMessage (AWS, "Actions defined by Amazon S3" / "DynamoDB API permissions reference" /
-# "Amazon SQS API permissions").
+# (the package's transactions put and update items), HeadObject as GetObject (AWS, "Actions
+# defined by Amazon S3" / "DynamoDB API permissions reference").
 AUTHORISED_AS = {
     "dynamodb:TransactWriteItems": ("dynamodb:PutItem", "dynamodb:UpdateItem"),
     "s3:HeadObject": ("s3:GetObject",),
-    "sqs:SendMessageBatch": ("sqs:SendMessage",),
 }
 # S3 actions on the objects of a bucket: their resource is "<Bucket>/*" (the bucket's objects).
 S3_OBJECT_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}

@@ -470,7 +470,9 @@ class EndRow:
             "finished-at": iso(self._clock()),
             "status": UNKNOWN,
         }
-        self._store.end_row(campaign.campaign_id, RowEnd(row.number, line, (UNKNOWN,), releases_slot=True))
+        self._store.end_row(
+            campaign.campaign_id, RowEnd(row.number, line, (UNKNOWN,), releases_slot=True)
+        )
         self._finish.run(campaign.campaign_id)
 
 
@@ -505,9 +507,7 @@ class RecordRowResult:
             line["verified"] = detail["verified"]
         ended = self._store.end_row(
             str(campaign_id),
-            RowEnd(
-                int(row_text), line, (FINISHED, str(detail.get("outcome"))), releases_slot=True
-            ),
+            RowEnd(int(row_text), line, (FINISHED, str(detail.get("outcome"))), releases_slot=True),
         )
         self._finish.run(str(campaign_id))
         return ended
