@@ -15,6 +15,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "shared"))
 
+from dtmf_gateway.domain.campaign_events import (  # noqa: E402
+    CALL_NOT_PLACED,
+    CAMPAIGN_FINISHED,
+    CallNotPlacedDetail,
+    CampaignFinishedDetail,
+)
 from dtmf_gateway.domain.events import DETAIL_TYPE, EVENT_SOURCE, DtmfResultDetail  # noqa: E402
 
 SCHEMA_FILE = ROOT / "schemas" / "dtmf-result.v1.json"
@@ -36,17 +42,42 @@ def _draft4(node: Any) -> Any:
     return node
 
 
-def event_schema() -> dict[str, Any]:
-    detail = DtmfResultDetail.model_json_schema(by_alias=True, mode="serialization")
+#: The other events' schemas (issue 17): file, detail model, detail-type, urn, description.
+OTHER_EVENTS: tuple[tuple[str, Any, str, str, str], ...] = (
+    (
+        "dtmf-campaign-finished.v1.json",
+        CampaignFinishedDetail,
+        CAMPAIGN_FINISHED,
+        "dtmf-campaign-finished",
+        "One per campaign, when it reaches finished, cancelled or failed.",
+    ),
+    (
+        "dtmf-call-not-placed.v1.json",
+        CallNotPlacedDetail,
+        CALL_NOT_PLACED,
+        "dtmf-call-not-placed",
+        "One per callee that ended without any CM call.",
+    ),
+)
+
+
+def event_schema(
+    model: Any = DtmfResultDetail,
+    detail_type: str = DETAIL_TYPE,
+    urn: str = "dtmf-result",
+    description: str = "One per call that ended (finished or expired), on the stack's bus.",
+) -> dict[str, Any]:
+    detail = model.model_json_schema(by_alias=True, mode="serialization")
     definitions = detail.pop("$defs", {})
     detail.pop("$id", None)
-    definitions["DtmfResult"] = detail
+    name = str(detail.get("title", "Detail"))
+    definitions[name] = detail
     return _draft4(
         {
             "$schema": "http://json-schema.org/draft-04/schema#",
-            "id": "urn:dtmf-gateway:schema:dtmf-result:1",
-            "title": "DTMF Result event",
-            "description": "One per call that ended (finished or expired), on the stack's bus.",
+            "id": f"urn:dtmf-gateway:schema:{urn}:1",
+            "title": f"{detail_type} event",
+            "description": description,
             "type": "object",
             "required": ["source", "detail-type", "detail"],
             "properties": {
@@ -57,8 +88,8 @@ def event_schema() -> dict[str, Any]:
                 "region": {"type": "string"},
                 "resources": {"type": "array", "items": {"type": "string"}},
                 "source": {"type": "string", "enum": [EVENT_SOURCE]},
-                "detail-type": {"type": "string", "enum": [DETAIL_TYPE]},
-                "detail": {"$ref": "#/definitions/DtmfResult"},
+                "detail-type": {"type": "string", "enum": [detail_type]},
+                "detail": {"$ref": f"#/definitions/{name}"},
             },
             "definitions": definitions,
         }
@@ -66,6 +97,9 @@ def event_schema() -> dict[str, Any]:
 
 
 def main() -> None:
+    for file, model, detail_type, urn, description in OTHER_EVENTS:
+        other = event_schema(model, detail_type, urn, description)
+        (SCHEMA_FILE.parent / file).write_text(json.dumps(other, indent=2) + "\n")
     schema = event_schema()
     SCHEMA_FILE.write_text(json.dumps(schema, indent=2) + "\n")
     compact = json.dumps(schema, separators=(",", ":")).replace("'", "''")

@@ -15,6 +15,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+import httpx
 import pytest
 from stack_client import LocalStack
 
@@ -38,6 +39,19 @@ TEMPLATE = {
 CAMPAIGN_EVENTS = "LocalCampaignEventCaptureQueueUrl"
 
 
+def api(stack: LocalStack, method: str, path: str, body: Any = None) -> httpx.Response:
+    """One API call, sent again when the (loaded) emulator does not answer in time: every
+    campaign route is safe to repeat (a POST with the same campaign-id and body answers the
+    same campaign)."""
+    for attempt in range(4):
+        try:
+            return stack.api(method, path, body)
+        except httpx.TimeoutException:
+            if attempt == 3:
+                raise
+    raise AssertionError("unreachable")
+
+
 def numbers(count: int) -> list[str]:
     base = random.randint(100, 999)
     return [f"+3161{base}{n:04d}" for n in range(count)]
@@ -48,7 +62,7 @@ def wait_for_campaign(
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        view: dict[str, Any] = stack.api("GET", f"/v1/dtmf-campaigns/{campaign_id}").json()
+        view: dict[str, Any] = api(stack, "GET", f"/v1/dtmf-campaigns/{campaign_id}").json()
         if view.get("status") in statuses:
             return view
         if time.monotonic() > deadline:
@@ -95,7 +109,8 @@ def test_fifty_rows_exact_counts_exact_events(stack: LocalStack, bus: BusEvents)
     rows += [{"callee": distinct[i], "variables": {"name": "again"}} for i in range(3)]
     campaign_id = f"e2e-c{random.randint(0, 10**8)}"
 
-    created = stack.api(
+    created = api(
+        stack,
         "POST",
         "/v1/dtmf-campaigns",
         {
@@ -175,7 +190,7 @@ def test_an_invalid_row_fails_the_campaign_and_places_nothing(stack: LocalStack)
             {"callee": good[1]},
         ],
     }
-    assert stack.api("POST", "/v1/dtmf-campaigns", body).status_code == 202
+    assert api(stack, "POST", "/v1/dtmf-campaigns", body).status_code == 202
 
     view = wait_for_campaign(stack, campaign_id, {"finished", "failed", "cancelled"}, 60)
     assert view["status"] == "failed"
@@ -191,7 +206,8 @@ def test_an_invalid_row_fails_the_campaign_and_places_nothing(stack: LocalStack)
 
 
 def test_malformed_bodies_are_refused_at_once(stack: LocalStack) -> None:
-    refused = stack.api(
+    refused = api(
+        stack,
         "POST",
         "/v1/dtmf-campaigns",
         {
@@ -207,7 +223,7 @@ def test_malformed_bodies_are_refused_at_once(stack: LocalStack) -> None:
         "callees",
         "calls-per-second",
     }
-    assert stack.api("GET", "/v1/dtmf-campaigns/no-such-campaign").status_code == 404
+    assert api(stack, "GET", "/v1/dtmf-campaigns/no-such-campaign").status_code == 404
 
 
 def test_pause_then_cancel_ends_unplaced_rows_not_placed(stack: LocalStack) -> None:
@@ -221,15 +237,15 @@ def test_pause_then_cancel_ends_unplaced_rows_not_placed(stack: LocalStack) -> N
         "callees": [{"callee": c, "variables": {"name": "X"}} for c in callees],
         "calls-per-second": 1,
     }
-    assert stack.api("POST", "/v1/dtmf-campaigns", body).status_code == 202
-    paused = stack.api("POST", f"/v1/dtmf-campaigns/{campaign_id}/pause")
+    assert api(stack, "POST", "/v1/dtmf-campaigns", body).status_code == 202
+    paused = api(stack, "POST", f"/v1/dtmf-campaigns/{campaign_id}/pause")
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
     time.sleep(6)  # validated meanwhile; paused: nothing may ring
     assert [
         c for c in stack.simulator_calls() if str(c["instruction-id"]).startswith(campaign_id)
     ] == []
 
-    cancelled = stack.api("POST", f"/v1/dtmf-campaigns/{campaign_id}/cancel")
+    cancelled = api(stack, "POST", f"/v1/dtmf-campaigns/{campaign_id}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     view = wait_for_campaign(stack, campaign_id, {"cancelled"}, 60)
     deadline = time.monotonic() + 60
@@ -245,4 +261,4 @@ def test_pause_then_cancel_ends_unplaced_rows_not_placed(stack: LocalStack) -> N
     assert {
         e["detail"]["reason"] for e in events if e["detail-type"] == "DTMF Call Not Placed"
     } == {"cancelled"}
-    assert stack.api("POST", f"/v1/dtmf-campaigns/{campaign_id}/resume").status_code == 409
+    assert api(stack, "POST", f"/v1/dtmf-campaigns/{campaign_id}/resume").status_code == 409

@@ -243,7 +243,7 @@ def test_schema_and_model_agree_on_fields_and_outcomes() -> None:
     model_fields = {f.alias or name for name, f in DtmfResultDetail.model_fields.items()}
 
     assert set(detail_schema["properties"]) == model_fields
-    optional = {"schema-version", "revision", "corrects", "truncated"}  # truncated: if shortened
+    optional = {"schema-version", "revision", "corrects", "truncated", "campaign-id"}  # if set
     assert set(detail_schema["required"]) == model_fields - optional
     assert SCHEMA["definitions"]["Outcome"]["enum"] == [o.value for o in Outcome]
     assert detail_schema["additionalProperties"] is False
