@@ -85,8 +85,11 @@ class Bus:
     def __init__(self) -> None:
         self.finished: list[dict[str, Any]] = []
         self.not_placed: list[dict[str, Any]] = []
+        self.down = False
 
     def finished_event(self, detail: Mapping[str, Any]) -> None:
+        if self.down:
+            raise RuntimeError("EventBridge refused the entry")
         self.finished.append(dict(detail))
 
     def not_placed_event(self, detail: Mapping[str, Any]) -> None:
@@ -119,7 +122,13 @@ class World:
         events = _Events(self.bus)
         self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
         clock = lambda: self.now  # noqa: E731
-        self.finish = FinishCampaign(self.store, self.files, events, clock)  # type: ignore[arg-type]
+        self.finish = FinishCampaign(
+            self.store,
+            self.files,
+            events,  # type: ignore[arg-type]
+            clock,
+            checks=self.queues,
+        )
         self.create = CreateCampaign(self.store, self.files, self.queues, clock)
         self.validate = ValidateCampaign(
             store=self.store,
@@ -382,3 +391,36 @@ def _placed(calls: Table) -> list[tuple[str, str]]:
         for item in calls.items.values()
         if item["sk"] == "instruction" and item.get("status") == "queued"
     ]
+
+
+def test_a_repeated_last_result_publishes_no_second_finished_event(
+    world: World,
+) -> None:
+    """A repeat of the last result finds the campaign ended and published: nothing again."""
+    world.start(callees=rows(2))
+    world.place_all()
+    world.answer_all()
+    assert len(world.bus.finished) == 1
+    # a late repeat of the last result (or a concurrent one) finds it ended and published
+    world.answer_all()
+    assert len(world.bus.finished) == 1
+
+
+def test_a_campaign_ended_by_a_delivery_that_died_is_published_by_a_later_check(
+    world: World,
+) -> None:
+    campaign_id = world.start(callees=rows(1))
+    world.place_all()
+    world.bus.down = True
+    with pytest.raises(RuntimeError):
+        world.answer_all()  # ended, the event not out: this delivery fails (and is retried)
+    campaign = world.store.load(campaign_id)
+    assert campaign is not None and campaign.finished_at and not campaign.finished_published
+
+    world.bus.down = False
+    world.answer_all()  # the retry, at once: another delivery may still be publishing
+    assert world.bus.finished == []
+    assert world.queues.deferred[-1] == ({"campaign-id": campaign_id, "finish-check": True}, 60)
+    world.now += timedelta(seconds=61)
+    assert world.place.run(world.queues.deferred[-1][0]) == RowVerdict.SKIPPED
+    assert [e["status"] for e in world.bus.finished] == ["finished"]

@@ -24,6 +24,9 @@ SAMPLES = {
     "example_consumer.json": "ExampleConsumerFunction",
     # exercised in tests/simulator/test_sandbox_lambda.py (the sandbox on moto)
     "cm_sandbox.json": "CmSandboxFunction",
+    # exercised in tests/integration/test_campaign_handlers.py
+    "campaigns.json": "CampaignsFunction",
+    "campaign_worker.json": "CampaignWorkerFunction",
 }
 
 

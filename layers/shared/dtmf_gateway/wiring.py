@@ -273,7 +273,7 @@ def campaign_worker() -> CampaignWorker:
     files = S3CampaignFiles(boto3.client("s3"), s.campaign_bucket)
     queue = SqsRowQueue(boto3.client("sqs"), s.campaign_rows_queue_url)
     events = _campaign_events()
-    finish = FinishCampaign(store, files, events)
+    finish = FinishCampaign(store, files, events, checks=queue)
     ends = EndRow(store, events, finish)
     return CampaignWorker(
         control_queue_url=s.campaign_control_queue_url,

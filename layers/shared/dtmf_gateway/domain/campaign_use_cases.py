@@ -80,6 +80,11 @@ PAUSED_RECHECK_SECONDS = 2
 BUSY_RECHECK_SECONDS = 1
 #: How many 1-second pacing windows a row waits for in-process before it is queued again.
 PACING_WAITS = 2
+#: The key of a rows-queue message that only checks whether the campaign can finish.
+FINISH_CHECK = "finish-check"
+#: After this long, a campaign ended but its Finished event not out is published by whoever
+#: looks (its first publisher died).
+PUBLISH_TAKEOVER = timedelta(seconds=60)
 #: The pacing scopes shared by every campaign and by every placement of the stack.
 ALL_CAMPAIGNS_SCOPE = "campaigns"
 ALL_PLACEMENTS_SCOPE = "all"
@@ -264,7 +269,8 @@ class ValidateCampaign:
         self._store.end_validation(
             campaign_id, counts, errors_uri, failed=failed, now=iso(self._clock())
         )
-        return self._finish.run(campaign_id)
+        self._finish.settle(campaign_id)
+        return self._store.load(campaign_id)
 
     def _rows(self, campaign: StoredCampaign) -> Iterator[Row]:
         try:
@@ -336,9 +342,15 @@ class PlaceRow:
         self._clock, self._sleep = clock, sleep
 
     def run(self, message: Mapping[str, Any]) -> RowVerdict:
+        if message.get(FINISH_CHECK):
+            self._ends.finish.settle(str(message["campaign-id"]))
+            return RowVerdict.SKIPPED
         campaign_id, row = row_from_message(message)
         campaign = self._store.load(campaign_id)
-        if campaign is None or self._store.row_ended(campaign_id, row.number):
+        if campaign is None:
+            return RowVerdict.SKIPPED
+        if self._store.row_ended(campaign_id, row.number):
+            self._ends.finish.settle(campaign_id)  # in case its first delivery died before
             return RowVerdict.SKIPPED
         verdict = self._by_status(campaign, row, message)
         if verdict is not None:
@@ -424,6 +436,10 @@ class EndRow:
     ) -> None:
         self._store, self._events, self._finish, self._clock = store, events, finish, clock
 
+    @property
+    def finish(self) -> FinishCampaign:
+        return self._finish
+
     def not_placed(
         self, campaign: StoredCampaign, row: Row, reason: NotPlacedReason, *, slot: bool
     ) -> None:
@@ -457,7 +473,7 @@ class EndRow:
                 }
             )
             self._events.not_placed(detail.model_dump(by_alias=True, mode="json"))
-        self._finish.run(campaign.campaign_id)
+        self._finish.settle(campaign.campaign_id)
 
     def unknown(self, campaign: StoredCampaign, row: Row, request: Any) -> None:
         line = {
@@ -473,7 +489,7 @@ class EndRow:
         self._store.end_row(
             campaign.campaign_id, RowEnd(row.number, line, (UNKNOWN,), releases_slot=True)
         )
-        self._finish.run(campaign.campaign_id)
+        self._finish.settle(campaign.campaign_id)
 
 
 class RecordRowResult:
@@ -509,14 +525,24 @@ class RecordRowResult:
             str(campaign_id),
             RowEnd(int(row_text), line, (FINISHED, str(detail.get("outcome"))), releases_slot=True),
         )
-        self._finish.run(str(campaign_id))
+        self._finish.settle(str(campaign_id))
         return ended
+
+
+class FinishPending(Exception):
+    """Another delivery ended the campaign a moment ago and is publishing its event: this
+    one is retried later (then the event is out, or its publisher has died and this one
+    publishes it)."""
 
 
 class FinishCampaign:
     """Use case: once every row has ended (or validation failed), write `results-uri`, set
-    the terminal status and publish one `DTMF Campaign Finished` (again after a crash, until
-    it is marked published: at least once)."""
+    the terminal status and publish one `DTMF Campaign Finished`.
+
+    The delivery that sets the terminal status publishes; one that finds the campaign ended
+    but its event not out raises FinishPending (retried later) until PUBLISH_TAKEOVER has
+    passed, then publishes it itself: the publisher died. At least once; a duplicate needs a
+    publisher slower than PUBLISH_TAKEOVER (consumers dedupe on `resources`)."""
 
     def __init__(
         self,
@@ -524,38 +550,72 @@ class FinishCampaign:
         files: CampaignFiles,
         events: CampaignEvents,
         clock: Callable[[], datetime] = utc_now,
+        checks: RowQueue | None = None,
     ) -> None:
         self._store, self._files, self._events, self._clock = store, files, events, clock
+        self._checks = checks
 
-    def run(self, campaign_id: str) -> StoredCampaign | None:
+    def settle(self, campaign_id: str) -> None:
+        """`run`, and when another delivery is publishing, a finish check queued for a
+        minute later (`FINISH_CHECK` message on the rows queue) instead of an error."""
+        try:
+            self.run(campaign_id)
+        except FinishPending:
+            if self._checks is None:
+                raise
+            self._checks.defer({"campaign-id": campaign_id, FINISH_CHECK: True}, 60)
+
+    def run(self, campaign_id: str, *, insist: bool = True) -> StoredCampaign | None:
+        """``insist=False`` (an API request): never raise FinishPending, leave it."""
         campaign = self._store.load(campaign_id)
         if campaign is None or campaign.finished_published or not campaign.validated:
             return campaign
-        if not campaign.terminal or campaign.finished_at is None:
+        if campaign.finished_at is None:
             if (
                 campaign.status != CampaignStatus.FAILED
                 and campaign.rows_ended < campaign.rows_to_end
             ):
                 return campaign
-            status = (
-                campaign.status
-                if campaign.status in (CampaignStatus.CANCELLED, CampaignStatus.FAILED)
-                else CampaignStatus.FINISHED
-            )
-            results_uri = None
-            if status != CampaignStatus.FAILED:
-                results_uri = self._files.put_lines(
-                    f"{_prefix(campaign_id)}results.jsonl",
-                    (
-                        json.dumps(line, ensure_ascii=False)
-                        for line in self._store.row_lines(campaign_id)
-                    ),
-                )
-            if not self._store.mark_ended(campaign_id, status, results_uri, iso(self._clock())):
-                return self._store.load(campaign_id)  # another delivery ended it
+            if not self._end(campaign):
+                campaign = self._store.load(campaign_id)
+                return self._taken_over(campaign, insist=insist)
             campaign = self._store.load(campaign_id)
-            if campaign is None:
-                return None
+        else:
+            return self._taken_over(campaign, insist=insist)
+        return self._publish(campaign)
+
+    def _end(self, campaign: StoredCampaign) -> bool:
+        status = (
+            campaign.status
+            if campaign.status in (CampaignStatus.CANCELLED, CampaignStatus.FAILED)
+            else CampaignStatus.FINISHED
+        )
+        results_uri = None
+        if status != CampaignStatus.FAILED:
+            results_uri = self._files.put_lines(
+                f"{_prefix(campaign.campaign_id)}results.jsonl",
+                (
+                    json.dumps(line, ensure_ascii=False)
+                    for line in self._store.row_lines(campaign.campaign_id)
+                ),
+            )
+        return self._store.mark_ended(campaign.campaign_id, status, results_uri, iso(self._clock()))
+
+    def _taken_over(
+        self, campaign: StoredCampaign | None, *, insist: bool
+    ) -> StoredCampaign | None:
+        if campaign is None or campaign.finished_published or campaign.finished_at is None:
+            return campaign
+        ended = datetime.fromisoformat(campaign.finished_at.replace("Z", "+00:00"))
+        if self._clock() - ended >= PUBLISH_TAKEOVER:
+            return self._publish(campaign)
+        if insist:
+            raise FinishPending(campaign.campaign_id)
+        return campaign
+
+    def _publish(self, campaign: StoredCampaign | None) -> StoredCampaign | None:
+        if campaign is None:
+            return None
         detail = CampaignFinishedDetail.model_validate(
             {
                 "campaign-id": campaign.campaign_id,
@@ -567,7 +627,7 @@ class FinishCampaign:
             }
         )
         self._events.finished(detail.model_dump(by_alias=True, mode="json"))
-        self._store.mark_published(campaign_id)
+        self._store.mark_published(campaign.campaign_id)
         return campaign
 
 
@@ -614,7 +674,7 @@ class ControlCampaign:
                 return current
             raise CampaignConflict(campaign_id, action, current.status.value)
         if action == "cancel":
-            self._finish.run(campaign_id)
+            self._finish.run(campaign_id, insist=False)
         return self.read(campaign_id, owner)
 
 
