@@ -352,9 +352,13 @@ class PlaceRow:
         if self._store.row_ended(campaign_id, row.number):
             self._ends.finish.settle(campaign_id)  # in case its first delivery died before
             return RowVerdict.SKIPPED
-        verdict = self._by_status(campaign, row, message)
-        if verdict is not None:
-            return verdict
+        return self._by_status(campaign, row, message) or self._when_allowed(campaign, row, message)
+
+    def _when_allowed(
+        self, campaign: StoredCampaign, row: Row, message: Mapping[str, Any]
+    ) -> RowVerdict:
+        """Place the row of a running campaign once a slot and the pacing allow."""
+        campaign_id = campaign.campaign_id
         try:
             request = row_request(campaign.template, row, campaign_id, self._policy)
         except InvalidRequest:  # the policy changed since validation
