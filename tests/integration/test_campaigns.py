@@ -384,6 +384,13 @@ def test_pacing_never_exceeds_any_limit_under_concurrency(aws: Any) -> None:
     assert max(per_campaign.values()) <= 5
     assert verdicts[RowVerdict.DEFERRED] == len(messages) - 8
 
+    world.now += timedelta(seconds=1)  # the next second: 8 more, the deferred rows included
+    deferred = [m for m, _ in world.queues.deferred]
+    with ThreadPoolExecutor(16) as pool:
+        again = Counter(pool.map(world.place.run, deferred))
+    assert again[RowVerdict.PLACED] == 8
+    assert world.cm.requests == 16
+
 
 def _placed(calls: Table) -> list[tuple[str, str]]:
     return [
@@ -424,3 +431,16 @@ def test_a_campaign_ended_by_a_delivery_that_died_is_published_by_a_later_check(
     world.now += timedelta(seconds=61)
     assert world.place.run(world.queues.deferred[-1][0]) == RowVerdict.SKIPPED
     assert [e["status"] for e in world.bus.finished] == ["finished"]
+
+
+def test_a_row_the_pacing_sent_back_is_placed_later_under_the_same_id(world: World) -> None:
+    campaign_id = world.start(callees=rows(1), **{"calls-per-second": 1})
+    world.now = world.now.replace(microsecond=900_000)  # the window's last 250 ms: no budget
+    message = world.queues.rows[0]
+
+    assert world.place.run(message) == RowVerdict.DEFERRED
+    assert world.cm.requests == 0 and world.queues.deferred == [(message, 1)]
+    world.now += timedelta(milliseconds=200)  # the next second's window
+    assert world.place.run(message) == RowVerdict.PLACED
+    assert world.cm.requests == 1
+    assert world.store.load(campaign_id).count("placed") == 1  # type: ignore[union-attr]

@@ -80,6 +80,8 @@ PAUSED_RECHECK_SECONDS = 2
 BUSY_RECHECK_SECONDS = 1
 #: How many 1-second pacing windows a row waits for in-process before it is queued again.
 PACING_WAITS = 2
+#: No pacing budget is taken this close to a window's end (seconds; see PlaceRow._paced).
+WINDOW_TAIL = 0.25
 #: The key of a rows-queue message that only checks whether the campaign can finish.
 FINISH_CHECK = "finish-check"
 #: After this long, a campaign ended but its Finished event not out is published by whoever
@@ -94,6 +96,10 @@ class CampaignNotFound(Exception):
     def __init__(self, campaign_id: str) -> None:
         super().__init__(f"no campaign {campaign_id}")
         self.campaign_id = campaign_id
+
+
+class PacingDeferred(Exception):
+    """The pacing budgets stayed spent: the row goes back to the queue."""
 
 
 class CampaignConflict(Exception):
@@ -367,11 +373,7 @@ class PlaceRow:
         if not self._store.acquire_slot(campaign_id, campaign.max_concurrent_calls):
             self._queue.defer(message, BUSY_RECHECK_SECONDS)
             return RowVerdict.DEFERRED
-        if not self._paced(campaign):
-            self._store.release_slot(campaign_id)
-            self._queue.defer(message, 1)
-            return RowVerdict.DEFERRED
-        return self._place(campaign, row, request)
+        return self._place(campaign, row, request, message)
 
     def _by_status(
         self, campaign: StoredCampaign, row: Row, message: Mapping[str, Any]
@@ -387,10 +389,14 @@ class PlaceRow:
             return RowVerdict.DEFERRED
         return None
 
-    def _paced(self, campaign: StoredCampaign) -> bool:
-        """One placement from the campaign's rate, all campaigns' share and the stack's
-        limit, waiting in-process for the next window up to PACING_WAITS times. A budget
-        taken before a later scope refuses is not given back: pacing errs on the slow side."""
+    def _paced(self, campaign: StoredCampaign) -> None:
+        """Take one placement from the campaign's rate, all campaigns' share and the stack's
+        limit, right before CM is called; raise PacingDeferred when they stay spent.
+
+        Waits in-process for the next window up to PACING_WAITS times. No budget is taken in
+        the last WINDOW_TAIL of a window: a call sent then could reach CM in the next second
+        and, with that second's own calls, exceed the limit there. A budget taken before a
+        later limit refuses is not given back: pacing errs on the slow side."""
         remaining = [
             (f"campaign#{campaign.campaign_id}", campaign.calls_per_second),
             (ALL_CAMPAIGNS_SCOPE, self._limits.campaign_calls_per_second),
@@ -398,19 +404,33 @@ class PlaceRow:
         ]
         for attempt in range(PACING_WAITS + 1):
             now = self._clock()
-            while remaining and self._pacer.acquire(remaining[0][0], remaining[0][1], now):
-                remaining.pop(0)
-            if not remaining:
-                return True
             window, _ = pacing_window(remaining[0][1])
+            left = window - now.timestamp() % window
+            if left > WINDOW_TAIL:
+                while remaining and self._pacer.acquire(remaining[0][0], remaining[0][1], now):
+                    remaining.pop(0)
+                if not remaining:
+                    return
+                window, _ = pacing_window(remaining[0][1])
+                left = window - now.timestamp() % window
             if attempt < PACING_WAITS and window <= 1:
-                self._sleep(window - (now.timestamp() % window) + 0.005)
-        return False
+                self._sleep(left + 0.005)
+        raise PacingDeferred(campaign.campaign_id)
 
-    def _place(self, campaign: StoredCampaign, row: Row, request: Any) -> RowVerdict:
-        context = PlacementContext(owner=campaign.owner, campaign_id=campaign.campaign_id)
+    def _place(
+        self, campaign: StoredCampaign, row: Row, request: Any, message: Mapping[str, Any]
+    ) -> RowVerdict:
+        context = PlacementContext(
+            owner=campaign.owner,
+            campaign_id=campaign.campaign_id,
+            before_cm=lambda: self._paced(campaign),
+        )
         try:
             result = self._placement.place(request, context)
+        except PacingDeferred:  # reserved, then not sent: the id stays free for this row
+            self._store.release_slot(campaign.campaign_id)
+            self._queue.defer(message, 1)
+            return RowVerdict.DEFERRED
         except InstructionAlreadyExists:  # an earlier delivery of this row placed it
             self._store.release_slot(campaign.campaign_id)
             return RowVerdict.SKIPPED
