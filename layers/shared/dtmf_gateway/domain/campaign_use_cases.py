@@ -81,7 +81,7 @@ BUSY_RECHECK_SECONDS = 1
 #: How many 1-second pacing windows a row waits for in-process before it is queued again.
 PACING_WAITS = 2
 #: No pacing budget is taken this close to a window's end (seconds; see PlaceRow._paced).
-WINDOW_TAIL = 0.25
+WINDOW_TAIL = 0.5
 #: The key of a rows-queue message that only checks whether the campaign can finish.
 FINISH_CHECK = "finish-check"
 #: After this long, a campaign ended but its Finished event not out is published by whoever
