@@ -444,3 +444,24 @@ def test_a_row_the_pacing_sent_back_is_placed_later_under_the_same_id(world: Wor
     assert world.place.run(message) == RowVerdict.PLACED
     assert world.cm.requests == 1
     assert world.store.load(campaign_id).count("placed") == 1  # type: ignore[union-attr]
+
+
+def test_cm_unreachable_sends_the_row_back_and_cm_refusing_ends_it_not_placed(
+    world: World,
+) -> None:
+    from dtmf_gateway.domain.errors import CmRejected, CmUnreachable
+
+    campaign_id = world.start(callees=rows(2))
+    world.cm.error = CmUnreachable("connection refused")
+    assert world.place.run(world.queues.rows[0]) == RowVerdict.DEFERRED
+    world.now += timedelta(seconds=1)  # the campaign's 1/s: the next window
+    world.cm.error = CmRejected("invalid caller", 400)
+    assert world.place.run(world.queues.rows[1]) == RowVerdict.ENDED
+    assert [d["reason"] for d in world.bus.not_placed] == ["cm-refused"]
+
+    world.cm.error = None
+    world.now += timedelta(seconds=30)
+    assert world.place.run(world.queues.deferred[-1][0]) == RowVerdict.PLACED
+    campaign = world.store.load(campaign_id)
+    assert campaign is not None and campaign.count("placed") == 1
+    assert campaign.count("not-placed") == 1

@@ -76,6 +76,8 @@ if TYPE_CHECKING:
 
 #: Seconds a row of a paused (or not yet started) campaign waits before it looks again.
 PAUSED_RECHECK_SECONDS = 2
+#: Seconds a row waits after CM could not be reached (nothing placed) before it is tried again.
+UNREACHABLE_RETRY_SECONDS = 30
 #: Seconds a row waits when the campaign's concurrent-call slots are all taken.
 BUSY_RECHECK_SECONDS = 1
 #: How many 1-second pacing windows a row waits for in-process before it is queued again.
@@ -427,16 +429,8 @@ class PlaceRow:
         )
         try:
             result = self._placement.place(request, context)
-        except PacingDeferred:  # reserved, then not sent: the id stays free for this row
-            self._store.release_slot(campaign.campaign_id)
-            self._queue.defer(message, 1)
-            return RowVerdict.DEFERRED
-        except InstructionAlreadyExists:  # an earlier delivery of this row placed it
-            self._store.release_slot(campaign.campaign_id)
-            return RowVerdict.SKIPPED
-        except PlacementFailed:
-            self._ends.not_placed(campaign, row, NotPlacedReason.CM_REFUSED, slot=True)
-            return RowVerdict.ENDED
+        except (PacingDeferred, InstructionAlreadyExists, PlacementFailed) as error:
+            return self._not_sent(error, campaign, row, message)
         except (PolicyRefused, CalleeLimitReached):
             self._ends.not_placed(campaign, row, NotPlacedReason.POLICY_REFUSED, slot=True)
             return RowVerdict.ENDED
@@ -445,6 +439,21 @@ class PlaceRow:
             return RowVerdict.ENDED
         self._store.count_placed(campaign.campaign_id)
         return RowVerdict.PLACED
+
+    def _not_sent(
+        self, error: Exception, campaign: StoredCampaign, row: Row, message: Mapping[str, Any]
+    ) -> RowVerdict:
+        """The row was not placed now: paced back, or CM unreachable (surely nothing placed:
+        tried again later, the id stays free), an earlier delivery placed it, or CM refused."""
+        if isinstance(error, PlacementFailed) and not error.unreachable:
+            self._ends.not_placed(campaign, row, NotPlacedReason.CM_REFUSED, slot=True)
+            return RowVerdict.ENDED
+        self._store.release_slot(campaign.campaign_id)
+        if isinstance(error, InstructionAlreadyExists):  # an earlier delivery placed it
+            return RowVerdict.SKIPPED
+        delay = UNREACHABLE_RETRY_SECONDS if isinstance(error, PlacementFailed) else 1
+        self._queue.defer(message, delay)
+        return RowVerdict.DEFERRED
 
 
 class EndRow:
