@@ -465,3 +465,19 @@ def test_cm_unreachable_sends_the_row_back_and_cm_refusing_ends_it_not_placed(
     campaign = world.store.load(campaign_id)
     assert campaign is not None and campaign.count("placed") == 1
     assert campaign.count("not-placed") == 1
+
+
+def test_budgets_taken_too_slowly_to_reach_cm_in_their_second_send_the_row_back(
+    world: World,
+) -> None:
+    world.start(callees=rows(1))
+    pacer = world.pacer
+
+    class SlowPacer:
+        def acquire(self, scope: str, per_second: float, now: datetime) -> bool:
+            world.now += timedelta(milliseconds=300)  # a loaded table: 0.9 s for three writes
+            return pacer.acquire(scope, per_second, now)
+
+    world.place._pacer = SlowPacer()  # type: ignore[assignment]
+    assert world.place.run(world.queues.rows[0]) == RowVerdict.DEFERRED
+    assert world.cm.requests == 0

@@ -411,8 +411,11 @@ class PlaceRow:
             if left > WINDOW_TAIL:
                 while remaining and self._pacer.acquire(remaining[0][0], remaining[0][1], now):
                     remaining.pop(0)
-                if not remaining:
+                late = (self._clock() - now).total_seconds() > left - WINDOW_TAIL
+                if not remaining and not late:
                     return
+                if late:  # the writes took so long the call would land in the next second
+                    raise PacingDeferred(campaign.campaign_id)
                 window, _ = pacing_window(remaining[0][1])
                 left = window - now.timestamp() % window
             if attempt < PACING_WAITS and window <= 1:
