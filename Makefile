@@ -99,6 +99,10 @@ e2e-sandbox: install build  ## the demo flow on a local stack deployed with CmSa
 load: install build  ## bounded load test on the local stack (500 calls at 20/s; brings it up and down)
 	scripts/with-local-stack $(PY) scripts/load_test.py $(LOAD_ARGS)
 
+.PHONY: campaign-load
+campaign-load: install build  ## one campaign of 10,000 rows through the local stack (rows/s, peak calls/s and concurrency, exact counts; brings it up and down)
+	scripts/with-local-stack $(PY) scripts/campaign_load.py $(CAMPAIGN_LOAD_ARGS)
+
 .PHONY: test
 test: lint typecheck template-check iac-scan build unit  ## everything CI runs (.ci/run calls this)
 	@if [ -d tests/e2e ] && ls tests/e2e/test_*.py >/dev/null 2>&1; then $(MAKE) --no-print-directory e2e; fi

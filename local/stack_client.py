@@ -46,6 +46,7 @@ class LocalStack:
     # signed webhooks (issue 18): the signing secret and the DLQ of failed deliveries
     webhook_secret_arn: str = ""
     webhook_dlq_url: str = ""
+    campaign_bucket: str = ""  # the stack's campaign bucket (callee lists, errors, results)
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
     @classmethod
@@ -183,9 +184,12 @@ class LocalStack:
                     kwargs["nextToken"] = batch["nextToken"]
         return found
 
-    def events(self, wait: float = 0) -> list[dict[str, Any]]:
-        """DTMF Result events the bus routed to the local capture queue since the last call."""
-        url = self.outputs()["LocalEventCaptureQueueUrl"].replace("//localhost:", "//127.0.0.1:")
+    def events(
+        self, wait: float = 0, output: str = "LocalEventCaptureQueueUrl"
+    ) -> list[dict[str, Any]]:
+        """DTMF Result events the bus routed to the local capture queue since the last call
+        (``output="LocalCampaignEventCaptureQueueUrl"``: the campaign events)."""
+        url = self.outputs()[output].replace("//localhost:", "//127.0.0.1:")
         sqs = self.client("sqs")
         found: list[dict[str, Any]] = []
         deadline = time.monotonic() + wait

@@ -15,14 +15,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "shared"))
 
-from dtmf_gateway.domain.events import DETAIL_TYPE, EVENT_SOURCE, DtmfResultDetail  # noqa: E402
-from dtmf_gateway.domain.not_placed import (  # noqa: E402
-    NOT_PLACED_DETAIL_TYPE,
-    NotPlacedDetail,
+from dtmf_gateway.domain.campaign_events import (  # noqa: E402
+    CALL_NOT_PLACED,
+    CAMPAIGN_FINISHED,
+    CallNotPlacedDetail,
+    CampaignFinishedDetail,
 )
+from dtmf_gateway.domain.events import DETAIL_TYPE, EVENT_SOURCE, DtmfResultDetail  # noqa: E402
 
 SCHEMA_FILE = ROOT / "schemas" / "dtmf-result.v1.json"
-NOT_PLACED_FILE = ROOT / "schemas" / "dtmf-call-not-placed.v1.json"  # round 2 (#16)
 TEMPLATE = ROOT / "template.yaml"
 CONTENT_LINE = re.compile(r"^(      Content: ).*$", re.MULTILINE)
 
@@ -41,42 +42,41 @@ def _draft4(node: Any) -> Any:
     return node
 
 
-def event_schema() -> dict[str, Any]:
-    return _envelope(
-        DtmfResultDetail,
-        "DtmfResult",
-        DETAIL_TYPE,
-        "urn:dtmf-gateway:schema:dtmf-result:1",
-        "DTMF Result event",
-        "One per call that ended (finished or expired), on the stack's bus.",
-    )
+#: The other events' schemas (issue 17): file, detail model, detail-type, urn, description.
+OTHER_EVENTS: tuple[tuple[str, Any, str, str, str], ...] = (
+    (
+        "dtmf-campaign-finished.v1.json",
+        CampaignFinishedDetail,
+        CAMPAIGN_FINISHED,
+        "dtmf-campaign-finished",
+        "One per campaign, when it reaches finished, cancelled or failed.",
+    ),
+    (
+        "dtmf-call-not-placed.v1.json",
+        CallNotPlacedDetail,
+        CALL_NOT_PLACED,
+        "dtmf-call-not-placed",
+        "One per callee that ended without any CM call.",
+    ),
+)
 
 
-def not_placed_schema() -> dict[str, Any]:
-    """Round 2 (#16): the `DTMF Call Not Placed` event."""
-    return _envelope(
-        NotPlacedDetail,
-        "DtmfCallNotPlaced",
-        NOT_PLACED_DETAIL_TYPE,
-        "urn:dtmf-gateway:schema:dtmf-call-not-placed:1",
-        "DTMF Call Not Placed event",
-        "One per callee that ended without a CM call (cancelled, deadline passed, refused by "
-        "the dialling policy at dial time or by CM), on the stack's bus.",
-    )
-
-
-def _envelope(  # noqa: PLR0917 - one envelope per event, each a one-line call
-    model: Any, name: str, detail_type: str, urn: str, title: str, description: str
+def event_schema(
+    model: Any = DtmfResultDetail,
+    detail_type: str = DETAIL_TYPE,
+    urn: str = "dtmf-result",
+    description: str = "One per call that ended (finished or expired), on the stack's bus.",
 ) -> dict[str, Any]:
     detail = model.model_json_schema(by_alias=True, mode="serialization")
     definitions = detail.pop("$defs", {})
     detail.pop("$id", None)
+    name = str(detail.get("title", "Detail"))
     definitions[name] = detail
     return _draft4(
         {
             "$schema": "http://json-schema.org/draft-04/schema#",
-            "id": urn,
-            "title": title,
+            "id": f"urn:dtmf-gateway:schema:{urn}:1",
+            "title": f"{detail_type} event",
             "description": description,
             "type": "object",
             "required": ["source", "detail-type", "detail"],
@@ -97,9 +97,11 @@ def _envelope(  # noqa: PLR0917 - one envelope per event, each a one-line call
 
 
 def main() -> None:
+    for file, model, detail_type, urn, description in OTHER_EVENTS:
+        other = event_schema(model, detail_type, urn, description)
+        (SCHEMA_FILE.parent / file).write_text(json.dumps(other, indent=2) + "\n")
     schema = event_schema()
     SCHEMA_FILE.write_text(json.dumps(schema, indent=2) + "\n")
-    NOT_PLACED_FILE.write_text(json.dumps(not_placed_schema(), indent=2) + "\n")
     compact = json.dumps(schema, separators=(",", ":")).replace("'", "''")
     text, replaced = CONTENT_LINE.subn(lambda m: f"{m.group(1)}'{compact}'", TEMPLATE.read_text())
     if replaced != 1:

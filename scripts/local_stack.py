@@ -272,6 +272,9 @@ def build_and_deploy(state: dict[str, Any], *, sandbox: bool) -> None:
         "WebhookMaxAttempts": "4",
         # works at any hour; quiet hours are tested with an explicit `quiet-hours` (#16)
         "QuietHours": '""',  # empty (SAM's override syntax for an empty value)
+        # campaigns: room for `make campaign-load` on a laptop (README, Campaigns)
+        "CmMaxCallsPerSecond": "25",
+        "CampaignCallsPerSecond": "20",
     }
     run(
         [
@@ -373,6 +376,7 @@ def up(*, sandbox: bool = False) -> None:
         "table-name": out["TableName"],
         "webhook-secret-arn": out["WebhookSigningSecretArn"],
         "webhook-dlq-url": out["WebhookDLQUrl"].replace("//localhost:", "//127.0.0.1:"),
+        "campaign-bucket": out["CampaignBucketName"],
     }
     wait_for(lambda: api_answers(stack["api-url"]), "the API", 60)
     state["deployed"] = True

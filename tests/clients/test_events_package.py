@@ -140,7 +140,12 @@ def test_round_2_details_follow_the_contract() -> None:
         }
     )
     finished = DtmfCampaignFinished.model_validate(
-        {"campaign-id": "spring", "status": "finished", "counts": {"rows": 3, "placed": 3}}
+        {
+            "campaign-id": "spring",
+            "status": "finished",
+            "counts": {"rows": 3, "placed": 3},
+            "finished-at": "2026-11-30T09:00:00Z",
+        }
     )
 
     assert not_placed.reason == "deadline-passed"

@@ -7,6 +7,7 @@ an access log with the path or query string keeps CM's callback tokens for LogRe
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from typing import Any
 
@@ -89,8 +90,18 @@ def test_the_client_policy_resource_matches_the_routes() -> None:
     outputs = template()["Outputs"]
     arn = outputs["ApiExecuteArn"]["Value"]["Fn::Sub"]
 
-    # execute-api ARNs of an HTTP API: {api}/{stage}/{METHOD}/{path}, stage $default
-    assert arn.endswith("${Api}/$default/*/v1/dtmf-calls*")
+    # execute-api ARNs of an HTTP API: {api}/{stage}/{METHOD}/{path}, stage $default; the
+    # output grants exactly the signed routes (every AWS_IAM route, never the callback's)
+    prefix = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/"
+    assert arn.startswith(prefix)
+    pattern = arn.removeprefix(prefix)
+    resources = template()["Resources"].values()
+    routes = [r["Properties"] for r in resources if r["Type"] == "AWS::ApiGatewayV2::Route"]
+    for route in routes:
+        method, path = route["RouteKey"].split(" ", 1)
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        granted = fnmatch.fnmatchcase(f"$default/{method}{concrete}", pattern)
+        assert granted == (route["AuthorizationType"] == "AWS_IAM"), route["RouteKey"]
 
 
 def test_snapstart_is_opt_in_and_the_api_invokes_what_it_snapshots() -> None:

@@ -44,6 +44,8 @@ SAMPLES = {
     "DialCallFunction": "dial_call.json",
     "CancelCallFunction": "cancel_call.json",
     "ListCallsFunction": "list_calls.json",
+    "CampaignsFunction": "campaigns.json",
+    "CampaignWorkerFunction": "campaign_worker.json",
 }
 # Functions whose sample invocation must call AWS (so the guard is seen to catch something).
 CALLS_AWS = {
@@ -58,6 +60,8 @@ CALLS_AWS = {
     "DialCallFunction",
     "CancelCallFunction",
     "ListCallsFunction",
+    "CampaignsFunction",
+    "CampaignWorkerFunction",
 }
 
 # Runs one handler in a fresh interpreter; every DNS lookup and connect is recorded and refused.

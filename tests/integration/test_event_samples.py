@@ -31,6 +31,9 @@ SAMPLES = {
     "dial_call.json": "DialCallFunction",
     "cancel_call.json": "CancelCallFunction",
     "list_calls.json": "ListCallsFunction",
+    # exercised in tests/integration/test_campaign_handlers.py
+    "campaigns.json": "CampaignsFunction",
+    "campaign_worker.json": "CampaignWorkerFunction",
 }
 
 

@@ -251,6 +251,7 @@ def test_schema_and_model_agree_on_fields_and_outcomes() -> None:
         "verified",
         "erased-at",
         "attempts",
+        "campaign-id",
     }  # truncated: if shortened; verified: verify mode (#19); attempts: scheduled (#16)
     assert set(detail_schema["required"]) == model_fields - optional
     assert SCHEMA["definitions"]["Outcome"]["enum"] == [o.value for o in Outcome]

@@ -75,6 +75,7 @@ RESOURCE_TYPES = {
     "sqs": "AWS::SQS::Queue",
     "sns": "AWS::SNS::Topic",
     "scheduler": "AWS::Scheduler::ScheduleGroup",  # its schedules: "<Group>/schedules"
+    "s3": "AWS::S3::Bucket",
 }
 # Calls that hand a role to the service (which then needs iam:PassRole on that role): the
 # role is the adapter's, found like its other resources (an AWS::IAM::Role in the settings).
@@ -83,6 +84,15 @@ _SCHEDULES_IN_GROUP = re.compile(
     r"^arn:\$\{AWS::Partition\}:scheduler:\$\{AWS::Region\}:\$\{AWS::AccountId\}:"
     r"schedule/\$\{(\w+)\}/\*$"
 )
+# Operations IAM authorises as other actions: a TransactWriteItems by the actions of its items
+# (the package's transactions put and update items), HeadObject as GetObject (AWS, "Actions
+# defined by Amazon S3" / "DynamoDB API permissions reference").
+AUTHORISED_AS = {
+    "dynamodb:TransactWriteItems": ("dynamodb:PutItem", "dynamodb:UpdateItem"),
+    "s3:HeadObject": ("s3:GetObject",),
+}
+# S3 actions on the objects of a bucket: their resource is "<Bucket>/*" (the bucket's objects).
+S3_OBJECT_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
 
 # Managed policies SAM attaches, and when a function needs them.
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -457,7 +467,8 @@ class CodeGraph:
                 symbol.unknown_receivers.append(f"{ast.unparse(call.func)} ({where})")
             return
         is_read = action.split(":", 1)[1] in {"Query", "Scan"}
-        symbol.calls.append(ClientCall(action, index if is_read else None, where))
+        for authorised in AUTHORISED_AS.get(action, (action,)):
+            symbol.calls.append(ClientCall(authorised, index if is_read else None, where))
 
     def _receiver_service(
         self, receiver: ast.expr, local: dict[str, str], self_attrs: dict[str, str]
@@ -925,6 +936,16 @@ def allowed_managed_policies(sam_function: dict[str, Any]) -> set[str]:
     return allowed
 
 
+def _resource_of(action: str, service: str, logical: str, index: str | None) -> str:
+    """The resource a call acts on: a table's index, a schedule group's schedules, a bucket's
+    objects, or the resource itself."""
+    if service == "scheduler":
+        return f"{logical}/schedules"
+    if action in S3_OBJECT_ACTIONS:
+        return f"{logical}/*"
+    return f"{logical}/index/{index}" if index else logical
+
+
 def needs_of(
     graph: CodeGraph, app_symbol: str, environment: dict[str, Any], template: dict[str, Any]
 ) -> tuple[list[Need], list[str]]:
@@ -956,9 +977,7 @@ def needs_of(
                 if not found:
                     needs.append(Need(action, None, why))
                 for logical in found:
-                    resource = f"{logical}/index/{index}" if index else logical
-                    if service == "scheduler":
-                        resource = f"{logical}/schedules"
+                    resource = _resource_of(action, service, logical, index)
                     needs.append(Need(action, resource, why))
                 if action in PASSES_ROLE:
                     for role in resources_by_type.get("AWS::IAM::Role", []):
@@ -1043,7 +1062,16 @@ def check_function(
             )
     mismatches += statement_problems(function_id, template, needs)
     for grant in granted:
-        if grant.resource != "*" and any(c in grant.resource for c in "*?"):
+        objects_of_bucket = (
+            grant.resource.endswith("/*")
+            and _resources(template).get(grant.resource.removesuffix("/*"), {}).get("Type")
+            == "AWS::S3::Bucket"
+        )
+        if (
+            grant.resource != "*"
+            and any(c in grant.resource for c in "*?")
+            and not (objects_of_bucket)
+        ):
             mismatches.append(
                 f"{function_id}: its role grants {grant.action} on the wildcard resource "
                 f"{grant.resource} (policy {grant.policy}): name the exact resource"

@@ -68,6 +68,13 @@ class Settings:
     dial_function_arn: str = ""
     dial_scheduler_role_arn: str = ""
     dial_dead_letter_arn: str = ""
+    # campaigns (issue 17)
+    campaigns_table_name: str = ""
+    campaign_bucket: str = ""
+    campaign_control_queue_url: str = ""
+    campaign_rows_queue_url: str = ""
+    cm_max_calls_per_second: float = 10.0
+    campaign_calls_per_second: float = 8.0  # all campaigns together: the rest is the API's
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -110,6 +117,13 @@ class Settings:
             dial_function_arn=os.environ.get("DIAL_FUNCTION_ARN", "").strip(),
             dial_scheduler_role_arn=os.environ.get("DIAL_SCHEDULER_ROLE_ARN", "").strip(),
             dial_dead_letter_arn=os.environ.get("DIAL_DEAD_LETTER_ARN", "").strip(),
+            # campaigns (issue 17)
+            campaigns_table_name=os.environ.get("CAMPAIGNS_TABLE_NAME", "").strip(),
+            campaign_bucket=os.environ.get("CAMPAIGN_BUCKET", "").strip(),
+            campaign_control_queue_url=os.environ.get("CAMPAIGN_CONTROL_QUEUE_URL", "").strip(),
+            campaign_rows_queue_url=os.environ.get("CAMPAIGN_ROWS_QUEUE_URL", "").strip(),
+            cm_max_calls_per_second=_number("CM_MAX_CALLS_PER_SECOND", 10.0),
+            campaign_calls_per_second=_number("CAMPAIGN_CALLS_PER_SECOND", 8.0),
         )
 
     def require(self, *variables: str) -> Settings:
@@ -138,6 +152,11 @@ _FIELD_OF = {
     "DIAL_SCHEDULE_GROUP": "dial_schedule_group",
     "DIAL_FUNCTION_ARN": "dial_function_arn",
     "DIAL_SCHEDULER_ROLE_ARN": "dial_scheduler_role_arn",
+    # campaigns (issue 17)
+    "CAMPAIGNS_TABLE_NAME": "campaigns_table_name",
+    "CAMPAIGN_BUCKET": "campaign_bucket",
+    "CAMPAIGN_CONTROL_QUEUE_URL": "campaign_control_queue_url",
+    "CAMPAIGN_ROWS_QUEUE_URL": "campaign_rows_queue_url",
 }
 
 

@@ -9,6 +9,7 @@ AWS_ENDPOINT_URL* variables only (that is how the local stack and tests redirect
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ from dtmf_gateway.settings import settings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+    # campaigns (issue 17)
+    from dtmf_gateway.adapters.campaign_io import EventBridgeCampaignEvents
     from dtmf_gateway.adapters.cm_client import HttpCmClient
     from dtmf_gateway.adapters.dead_letters import SqsDeadLetters
     from dtmf_gateway.adapters.dynamodb.pending_calls import DynamoDbPendingCalls
@@ -34,9 +37,17 @@ if TYPE_CHECKING:
     )
     from dtmf_gateway.api.placement import IdempotentPlacement
     from dtmf_gateway.domain.callbacks import RecordCallback
+    from dtmf_gateway.domain.campaign_use_cases import (
+        ControlCampaign,
+        CreateCampaign,
+        PlaceRow,
+        RecordRowResult,
+        ValidateCampaign,
+    )
     from dtmf_gateway.domain.dialling import CancelInstruction, DialScheduledCall
     from dtmf_gateway.domain.erasure import EraseInstruction
     from dtmf_gateway.domain.listing import ListInstructions
+    from dtmf_gateway.domain.placement import PlaceInstruction
     from dtmf_gateway.domain.policy import DialPolicy
     from dtmf_gateway.domain.reading import ReadInstruction
     from dtmf_gateway.domain.redialling import Redials
@@ -108,14 +119,25 @@ def placement() -> IdempotentPlacement:
         DynamoDBPersistenceLayer,
     )
 
-    from dtmf_gateway.adapters.dynamodb.callee_quota import DynamoDbCalleeQuota
-    from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
     from dtmf_gateway.api.placement import IdempotentPlacement
-    from dtmf_gateway.domain.placement import PlaceInstruction
 
     s = settings().require("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "CM_PRODUCT_TOKEN_SECRET")
+    persistence = DynamoDBPersistenceLayer(
+        table_name=s.idempotency_table_name, boto3_client=dynamodb()
+    )
+    return IdempotentPlacement(placement_service(), persistence, digit_keys=managed_secrets())
+
+
+@cache
+def placement_service() -> PlaceInstruction:
+    """The placement use case (POST /v1/dtmf-calls and each campaign row)."""
+    from dtmf_gateway.adapters.dynamodb.callee_quota import DynamoDbCalleeQuota
+    from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
+    from dtmf_gateway.domain.placement import PlaceInstruction
+
+    s = settings().require("TABLE_NAME", "CM_PRODUCT_TOKEN_SECRET")
     secrets = managed_secrets()
-    service = PlaceInstruction(
+    return PlaceInstruction(
         cm=cm_client(),
         store=DynamoDbInstructionStore(
             dynamodb(), s.table_name, retention=s.retention, pending_shards=s.pending_shards
@@ -129,10 +151,6 @@ def placement() -> IdempotentPlacement:
         scheduler=dial_scheduler(),
         scheduling=scheduling_rules(),
     )
-    persistence = DynamoDBPersistenceLayer(
-        table_name=s.idempotency_table_name, boto3_client=dynamodb()
-    )
-    return IdempotentPlacement(service, persistence, digit_keys=secrets)
 
 
 @cache
@@ -369,4 +387,110 @@ def erase_instruction() -> EraseInstruction:
             idempotency_table_name=s.idempotency_table_name,
             placement_function_name=s.place_call_function_name,
         ),
+    )
+
+
+# ---------------------------------------------------------------- campaigns (issue 17)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignsApi:
+    """What the campaigns routes use: the use cases and the pacing bounds of a request."""
+
+    create: CreateCampaign
+    control: ControlCampaign
+    max_calls_per_second: float
+    default_calls_per_second: float
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignWorker:
+    """What the campaign worker uses: validation (control queue), placement (rows queue),
+    results (`DTMF Result` events of campaign rows)."""
+
+    control_queue_url: str
+    validate: ValidateCampaign
+    place: PlaceRow
+    record: RecordRowResult
+
+
+@cache
+def campaigns_api() -> CampaignsApi:
+    from dtmf_gateway.adapters.campaign_io import S3CampaignFiles, SqsValidationRequests
+    from dtmf_gateway.adapters.dynamodb.campaigns_table import DynamoDbCampaignStore
+    from dtmf_gateway.domain.campaign_use_cases import (
+        ControlCampaign,
+        CreateCampaign,
+        FinishCampaign,
+    )
+
+    s = settings().require(
+        "CAMPAIGNS_TABLE_NAME", "CAMPAIGN_BUCKET", "CAMPAIGN_CONTROL_QUEUE_URL", "EVENT_BUS_NAME"
+    )
+    store = DynamoDbCampaignStore(dynamodb(), s.campaigns_table_name)
+    files = S3CampaignFiles(boto3.client("s3"), s.campaign_bucket)
+    queue = SqsValidationRequests(boto3.client("sqs"), s.campaign_control_queue_url)
+    finish = FinishCampaign(store, files, _campaign_events())
+    return CampaignsApi(
+        create=CreateCampaign(store, files, queue),
+        control=ControlCampaign(store, finish),
+        max_calls_per_second=s.cm_max_calls_per_second,
+        default_calls_per_second=min(1.0, s.campaign_calls_per_second),
+    )
+
+
+def _campaign_events() -> EventBridgeCampaignEvents:
+    from dtmf_gateway.adapters.campaign_io import EventBridgeCampaignEvents
+
+    s = settings().require("EVENT_BUS_NAME")
+    return EventBridgeCampaignEvents(boto3.client("events"), s.event_bus_name)
+
+
+@cache
+def campaign_worker() -> CampaignWorker:
+    from dtmf_gateway.adapters.campaign_io import S3CampaignFiles, SqsRowQueue
+    from dtmf_gateway.adapters.dynamodb.campaigns_table import (
+        DynamoDbCampaignStore,
+        DynamoDbPacer,
+    )
+    from dtmf_gateway.domain.campaign_use_cases import (
+        EndRow,
+        FinishCampaign,
+        PacingLimits,
+        PlaceRow,
+        RecordRowResult,
+        ValidateCampaign,
+    )
+
+    s = settings().require(
+        "CAMPAIGNS_TABLE_NAME",
+        "CAMPAIGN_BUCKET",
+        "CAMPAIGN_CONTROL_QUEUE_URL",
+        "CAMPAIGN_ROWS_QUEUE_URL",
+        "EVENT_BUS_NAME",
+    )
+    store = DynamoDbCampaignStore(dynamodb(), s.campaigns_table_name)
+    files = S3CampaignFiles(boto3.client("s3"), s.campaign_bucket)
+    queue = SqsRowQueue(boto3.client("sqs"), s.campaign_rows_queue_url)
+    events = _campaign_events()
+    finish = FinishCampaign(store, files, events, checks=queue)
+    ends = EndRow(store, events, finish)
+    return CampaignWorker(
+        control_queue_url=s.campaign_control_queue_url,
+        validate=ValidateCampaign(
+            store=store, files=files, queue=queue, policy=dial_policy(), finish=finish
+        ),
+        place=PlaceRow(
+            store=store,
+            queue=queue,
+            pacer=DynamoDbPacer(dynamodb(), s.campaigns_table_name),
+            limits=PacingLimits(
+                cm_max_calls_per_second=s.cm_max_calls_per_second,
+                campaign_calls_per_second=s.campaign_calls_per_second,
+            ),
+            placement=placement_service(),
+            policy=dial_policy(),
+            ends=ends,
+        ),
+        record=RecordRowResult(store, finish),
     )

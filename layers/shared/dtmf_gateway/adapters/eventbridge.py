@@ -67,7 +67,7 @@ def entry_size(entry: Mapping[str, Any]) -> int:
 def not_placed_urn(detail: NotPlacedDetail) -> str:
     """`resources` of a `DTMF Call Not Placed`: deterministic per callee of an instruction
     (the callee as 16 hex digits of its sha256, never in clear)."""
-    callee = hashlib.sha256(detail.callee.encode()).hexdigest()[:16]
+    callee = hashlib.sha256((detail.callee or "").encode()).hexdigest()[:16]
     return f"urn:dtmf-gateway:not-placed:{detail.instruction_id}:{callee}"
 
 

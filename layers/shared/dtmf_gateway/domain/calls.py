@@ -125,6 +125,7 @@ class NewInstruction:
     # issue 19: the keyed hash of `expected-digits` (verify mode; the digits are never stored)
     expected_digits_hash: str | None = None
     schedule: tuple[CalleeSchedule, ...] = ()  # round 2 (#16): set when placed later
+    campaign_id: str | None = None  # the campaign whose row this is (its events carry it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,7 @@ class StoredInstruction:
     # round 2 (#16): a scheduled instruction's callees (domain.schedules) and its request
     schedule: tuple[CalleeSchedule, ...] = ()
     request: dict[str, Any] = field(default_factory=dict)
+    campaign_id: str | None = None  # the campaign whose row this is
 
     def schedule_of(self, callee: str) -> CalleeSchedule | None:
         return next((s for s in self.schedule if s.callee == callee), None)
@@ -202,6 +204,7 @@ class StoredCall:
     digits_mode: str | None = None
     erased_at: str | None = None  # the instruction's personal data was erased (numbers gone)
     attempt: int | None = None  # round 2 (#16): the how-manieth CM call for its callee
+    campaign_id: str | None = None  # the campaign whose row placed it (events carry it)
 
     @property
     def ended(self) -> bool:

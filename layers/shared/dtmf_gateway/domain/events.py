@@ -81,6 +81,11 @@ class DtmfResultDetail(BaseModel):
         description="round 2: the number of CM calls made for this callee (redials included); "
         "absent for an instruction placed at once",
     )
+    campaign_id: str | None = Field(
+        default=None,
+        alias="campaign-id",
+        description="present only for a campaign's row: the campaign's id",
+    )
     truncated: list[str] | None = Field(
         default=None,
         min_length=1,
@@ -103,7 +108,7 @@ class DtmfResultDetail(BaseModel):
 
     def to_json(self) -> str:
         """The event's `detail` as compact JSON (UTF-8 text; `truncated` only when set)."""
-        optional = ("truncated", "verified", "erased_at", "attempts")
+        optional = ("truncated", "verified", "erased_at", "attempts", "campaign_id")
         absent = {k for k in optional if getattr(self, k) is None}
         return self.model_dump_json(by_alias=True, exclude=absent or None)
 
@@ -132,6 +137,7 @@ def detail_from_call(call: StoredCall) -> DtmfResultDetail:
             "revision": call.revision,
             "corrects": call.corrects,
             "attempts": call.attempt,
+            "campaign-id": call.campaign_id,
         }
     )
 

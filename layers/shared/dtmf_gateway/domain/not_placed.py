@@ -33,8 +33,8 @@ class NotPlacedDetail(BaseModel):
 
     schema_version: Literal["1"] = Field(default="1", alias="schema-version")
     instruction_id: str = Field(alias="instruction-id", min_length=1, max_length=64)
-    callee: str = Field(pattern=_E164)
-    caller: str = Field(pattern=_E164)
+    callee: str | None = Field(pattern=_E164, description="E.164; null only once erased")
+    caller: str | None = Field(pattern=_E164, description="E.164; null only once erased")
     reason: NotPlacedReason = Field(
         description="`cancelled` (DELETE), `deadline-passed` (`not-after` came first), "
         "`policy-refused` (the dialling policy refused it at dial time), `cm-refused` (CM "

@@ -98,6 +98,11 @@ class PlacementContext:
     owner: str
     idempotency_key: str | None = None
     time_budget_seconds: float | None = None
+    campaign_id: str | None = None  # set when a campaign's row places it (events carry it)
+    #: Called right before CM is called (a campaign's pacing: the gate sits next to the
+    #: request it paces); whatever it raises means "not now": the reservation is marked
+    #: `not-placed` (so the same id can be placed later) and the error raised on.
+    before_cm: Callable[[], None] | None = None
 
     def instruction_id(self, request: DtmfCallRequest, new_id: Callable[[], str]) -> str:
         """The request's own id, else the one derived from the key, else a fresh one."""
@@ -211,6 +216,13 @@ class PlaceInstruction:
             self._store.claim_key(claim)
         self._store.reserve(instruction)
         callback_url = self._callback_urls.for_instruction(instruction_id)
+        if context.before_cm is not None:
+            try:
+                context.before_cm()
+            except Exception:
+                self._store.mark(instruction_id, InstructionStatus.NOT_PLACED, "not sent (paced)")
+                self._release(claim)
+                raise
         try:
             replies = self._cm.place(
                 request,
@@ -267,6 +279,7 @@ class PlaceInstruction:
             idempotency_key=context.idempotency_key,
             expected_digits_hash=self._expected_digits_hash(request, instruction_id),
             schedule=schedule,
+            campaign_id=context.campaign_id,
         )
 
     def _expected_digits_hash(self, request: DtmfCallRequest, instruction_id: str) -> str | None:

@@ -119,6 +119,13 @@ class DtmfCampaignFinished(_Detail):
         description="flat: rows, invalid-rows, placed, finished, and one key per outcome "
         "(zeros may be absent)"
     )
+    finished_at: IsoUtc = Field(alias="finished-at")
+    results_uri: str | None = Field(
+        None, alias="results-uri", description="s3:// URI of the results (JSON Lines)"
+    )
+    errors_uri: str | None = Field(
+        None, alias="errors-uri", description="s3:// URI of the invalid rows"
+    )
 
     def count(self, key: str) -> int:
         """One of `counts` (`"rows"`, `"input-received"`, ...), 0 when absent."""

@@ -119,6 +119,7 @@ ATTEMPT = "attempt"
 REASON = "reason"
 ENDED_AT = "ended-at"
 DETAIL = "detail"
+CAMPAIGN_ID = "campaign-id"  # instructions and calls a campaign's row placed
 
 _INSTRUCTION = "instruction"  # record-type values
 INSTRUCTION_RECORD = _INSTRUCTION  # (public: erase by number scans for it, issue 19)
@@ -217,6 +218,7 @@ def instruction_item(instruction: NewInstruction, retention: timedelta) -> dict[
         CREATED_AT: iso(instruction.created_at),
         STALE_AFTER_SECONDS: instruction.stale_after_seconds,
         IDEMPOTENCY_KEY: instruction.idempotency_key,
+        CAMPAIGN_ID: instruction.campaign_id,
         TTL: _expires(instruction.created_at, retention),
         EXPECTED_DIGITS_HASH: instruction.expected_digits_hash,  # issue 19 (verify mode)
     }
@@ -319,6 +321,7 @@ def queued_call_fields(
         CALLEE: callee or "",
         METADATA: instruction.metadata,
         QUEUED_AT: iso(instruction.created_at),
+        CAMPAIGN_ID: instruction.campaign_id,
         TTL: _expires(instruction.created_at, retention),
         DIGITS_MODE: _protected_mode(instruction.request.get(DIGITS_MODE)),  # issue 19
     }
@@ -411,6 +414,7 @@ def unseen_call_fields(
         CALLEE: finish.callee,
         METADATA: instruction.metadata,
         QUEUED_AT: instruction.created_at,
+        CAMPAIGN_ID: instruction.campaign_id,
         TTL: _expires(datetime.fromisoformat(instruction.created_at), retention),
         DIGITS_MODE: _protected_mode(instruction.digits_mode),  # issue 19
         **finished_fields(finish),
@@ -464,6 +468,7 @@ def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
         idempotency_key=item.get(IDEMPOTENCY_KEY),
         schedule=schedules_of(item),
         request=request,
+        campaign_id=item.get(CAMPAIGN_ID) or None,
     )
 
 
@@ -509,6 +514,7 @@ def call_from_item(item: Mapping[str, Any]) -> StoredCall:
         digits_mode=item.get(DIGITS_MODE),
         erased_at=item.get(ERASED_AT),
         attempt=item[ATTEMPT] if isinstance(item.get(ATTEMPT), int) else None,
+        campaign_id=item.get(CAMPAIGN_ID) or None,
     )
 
 

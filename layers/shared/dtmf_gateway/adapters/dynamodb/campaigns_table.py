@@ -1,0 +1,330 @@
+"""The campaigns table: its item layout and the two adapters on it (`CampaignStore`, `Pacer`).
+
+    pk = "campaign#<campaign-id>"   sk = "campaign"        the campaign (StoredCampaign);
+                                                           counters are top-level numbers
+                                                           `count-<name>` (one ADD each),
+                                                           `in-flight` its calls in progress
+    pk = "campaign#<campaign-id>"   sk = "row#<0000042>"   one ended row: `line` (its
+                                                           results-uri line, JSON text)
+    pk = "rate#<scope>"             sk = "<window start>"  pacing: `placements` taken in the
+                                                           window (epoch seconds), `ttl`
+
+Only this module spells these attribute names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from dtmf_gateway.adapters.dynamodb.calls_table import from_item, to_item
+from dtmf_gateway.adapters.dynamodb.conditional import is_conditional_failure
+from dtmf_gateway.domain.calls import iso
+from dtmf_gateway.domain.campaign_ports import (
+    CampaignAlreadyExists,
+    NewCampaign,
+    RowEnd,
+    StoredCampaign,
+)
+from dtmf_gateway.domain.campaign_use_cases import pacing_window
+from dtmf_gateway.domain.campaigns import CampaignStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+PK, SK = "pk", "sk"
+CAMPAIGN_SK = "campaign"
+COUNT_PREFIX = "count-"
+IN_FLIGHT = "in-flight"
+STATUS = "status"
+LINE = "line"
+PLACEMENTS = "placements"
+TTL = "ttl"
+#: Pacing windows are kept this long after they start (DynamoDB deletes them by TTL).
+_RATE_WINDOW_TTL_SECONDS = 3600
+
+
+def campaign_key(campaign_id: str) -> dict[str, Any]:
+    return to_item({PK: f"campaign#{campaign_id}", SK: CAMPAIGN_SK})
+
+
+def row_key(campaign_id: str, row: int) -> dict[str, Any]:
+    return to_item({PK: f"campaign#{campaign_id}", SK: f"row#{row:07d}"})
+
+
+def campaign_item(campaign: NewCampaign) -> dict[str, Any]:
+    return {
+        PK: f"campaign#{campaign.campaign_id}",
+        SK: CAMPAIGN_SK,
+        "campaign-id": campaign.campaign_id,
+        "owner": campaign.owner,
+        STATUS: CampaignStatus.VALIDATING.value,
+        "template": json.dumps(campaign.template, ensure_ascii=False),
+        "callees-bucket": campaign.callees_bucket,
+        "callees-key": campaign.callees_key,
+        "calls-per-second": Decimal(str(campaign.calls_per_second)),
+        "max-concurrent-calls": campaign.max_concurrent_calls,
+        "skip-invalid-rows": campaign.skip_invalid_rows,
+        "created-at": iso(campaign.created_at),
+        "body-hash": campaign.body_hash,
+        IN_FLIGHT: 0,
+    }
+
+
+def campaign_from_item(item: Mapping[str, Any]) -> StoredCampaign:
+    """The campaign of a plain (deserialised) campaign item."""
+    return StoredCampaign(
+        campaign_id=item["campaign-id"],
+        owner=item["owner"],
+        status=CampaignStatus(item[STATUS]),
+        template=json.loads(item["template"]),
+        callees_bucket=item["callees-bucket"],
+        callees_key=item["callees-key"],
+        calls_per_second=float(item["calls-per-second"]),
+        max_concurrent_calls=int(item["max-concurrent-calls"]),
+        skip_invalid_rows=bool(item.get("skip-invalid-rows")),
+        created_at=item["created-at"],
+        body_hash=item.get("body-hash", ""),
+        counts={
+            k.removeprefix(COUNT_PREFIX): int(v)
+            for k, v in item.items()
+            if k.startswith(COUNT_PREFIX)
+        },
+        validated=bool(item.get("validated")),
+        started_at=item.get("started-at"),
+        finished_at=item.get("finished-at"),
+        errors_uri=item.get("errors-uri"),
+        results_uri=item.get("results-uri"),
+        finished_published=bool(item.get("finished-published")),
+    )
+
+
+class DynamoDbCampaignStore:
+    """`CampaignStore` on the campaigns table (every change one conditional write or one
+    transaction)."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._ddb = client
+        self._table = table_name
+
+    def create(self, campaign: NewCampaign) -> StoredCampaign:
+        item = campaign_item(campaign)
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=to_item(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            existing = self.load(campaign.campaign_id)
+            if existing is None:  # pragma: no cover - deleted in between
+                raise
+            raise CampaignAlreadyExists(existing) from None
+        return campaign_from_item(item)
+
+    def load(self, campaign_id: str) -> StoredCampaign | None:
+        found = self._ddb.get_item(
+            TableName=self._table, Key=campaign_key(campaign_id), ConsistentRead=True
+        ).get("Item")
+        return campaign_from_item(from_item(found)) if found else None
+
+    def _update(
+        self,
+        campaign_id: str,
+        expression: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        condition: str | None = None,
+    ) -> bool:
+        extra: dict[str, Any] = {"ConditionExpression": condition} if condition else {}
+        if values:
+            extra["ExpressionAttributeValues"] = to_item(values)
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=campaign_key(campaign_id),
+                UpdateExpression=expression,
+                ExpressionAttributeNames=names,
+                **extra,
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            return False
+        return True
+
+    def change_status(
+        self, campaign_id: str, to: CampaignStatus, when: Iterable[CampaignStatus]
+    ) -> bool:
+        allowed = {f":w{i}": s.value for i, s in enumerate(when)}
+        return self._update(
+            campaign_id,
+            "SET #s = :to",
+            {"#s": STATUS},
+            {":to": to.value, **allowed},
+            f"#s IN ({', '.join(allowed)})",
+        )
+
+    def end_validation(
+        self,
+        campaign_id: str,
+        counts: Mapping[str, int],
+        errors_uri: str | None,
+        *,
+        failed: bool,
+        now: str,
+    ) -> None:
+        names = {f"#c{i}": f"{COUNT_PREFIX}{k}" for i, k in enumerate(counts)}
+        values: dict[str, Any] = {f":c{i}": v for i, v in enumerate(counts.values())}
+        sets = [f"#c{i} = :c{i}" for i in range(len(counts))]
+        sets += ["#v = :true", "#st = if_not_exists(#st, :now)"]
+        names |= {"#v": "validated", "#st": "started-at"}
+        values |= {":true": True, ":now": now}
+        if errors_uri is not None:
+            sets.append("#e = :e")
+            names["#e"] = "errors-uri"
+            values[":e"] = errors_uri
+        if failed:
+            sets.append("#s = :failed")
+            names["#s"] = STATUS
+            values[":failed"] = CampaignStatus.FAILED.value
+        self._update(campaign_id, "SET " + ", ".join(sets), names, values)
+        if not failed:
+            self.change_status(campaign_id, CampaignStatus.RUNNING, [CampaignStatus.VALIDATING])
+
+    def acquire_slot(self, campaign_id: str, limit: int) -> bool:
+        return self._update(
+            campaign_id,
+            "ADD #f :one",
+            {"#f": IN_FLIGHT},
+            {":one": 1, ":limit": limit},
+            "#f < :limit",
+        )
+
+    def release_slot(self, campaign_id: str) -> None:
+        self._update(
+            campaign_id,
+            "ADD #f :minus",
+            {"#f": IN_FLIGHT},
+            {":minus": -1, ":zero": 0},
+            "#f > :zero",
+        )
+
+    def count_placed(self, campaign_id: str) -> None:
+        self._update(campaign_id, "ADD #p :one", {"#p": f"{COUNT_PREFIX}placed"}, {":one": 1})
+
+    def row_ended(self, campaign_id: str, row: int) -> bool:
+        found = self._ddb.get_item(
+            TableName=self._table, Key=row_key(campaign_id, row), ProjectionExpression="pk"
+        )
+        return "Item" in found
+
+    def end_row(self, campaign_id: str, end: RowEnd) -> bool:
+        names = {f"#c{i}": f"{COUNT_PREFIX}{c}" for i, c in enumerate(end.counters)}
+        expression = "ADD " + ", ".join(f"{name} :one" for name in names)
+        values: dict[str, Any] = {":one": 1}
+        if end.releases_slot:
+            expression += ", #f :minus"
+            names["#f"] = IN_FLIGHT
+            values[":minus"] = -1
+        row_item = {
+            **from_item(row_key(campaign_id, end.row)),
+            LINE: json.dumps(end.line, ensure_ascii=False),
+        }
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_item(row_item),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": campaign_key(campaign_id),
+                            "UpdateExpression": expression,
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": to_item(values),
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            reasons = error.response.get("CancellationReasons") or []
+            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException" and (
+                reasons and reasons[0].get("Code") == "ConditionalCheckFailed"
+            ):
+                return False
+            raise
+        return True
+
+    def row_lines(self, campaign_id: str) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :row)",
+            "ExpressionAttributeValues": to_item(
+                {":pk": f"campaign#{campaign_id}", ":row": "row#"}
+            ),
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
+            for item in page.get("Items", []):
+                yield json.loads(from_item(item)[LINE])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def mark_ended(
+        self, campaign_id: str, status: CampaignStatus, results_uri: str | None, now: str
+    ) -> bool:
+        sets = "SET #s = :s, #fa = :now" + (", #r = :r" if results_uri else "")
+        names = {"#s": STATUS, "#fa": "finished-at"}
+        values: dict[str, Any] = {":s": status.value, ":now": now}
+        if results_uri:
+            names["#r"] = "results-uri"
+            values[":r"] = results_uri
+        return self._update(campaign_id, sets, names, values, "attribute_not_exists(#fa)")
+
+    def mark_published(self, campaign_id: str) -> None:
+        self._update(campaign_id, "SET #p = :true", {"#p": "finished-published"}, {":true": True})
+
+
+class DynamoDbPacer:
+    """`Pacer`: one counter item per scope and window, taken with one conditional ADD
+    (``placements < limit``), so any number of concurrent placers never exceed the limit."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._ddb = client
+        self._table = table_name
+
+    def acquire(self, scope: str, per_second: float, now: datetime) -> bool:
+        window, limit = pacing_window(per_second)
+        epoch = int(now.astimezone(UTC).timestamp())
+        start = epoch - epoch % window
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=to_item({PK: f"rate#{scope}", SK: str(start)}),
+                UpdateExpression="ADD #n :one SET #ttl = :ttl",
+                ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
+                ExpressionAttributeNames={"#n": PLACEMENTS, "#ttl": TTL},
+                ExpressionAttributeValues=to_item(
+                    {":one": 1, ":limit": limit, ":ttl": start + _RATE_WINDOW_TTL_SECONDS}
+                ),
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            return False
+        return True
