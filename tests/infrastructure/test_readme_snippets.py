@@ -111,3 +111,22 @@ def test_sam_commands_name_real_functions_and_samples() -> None:
     assert set(logged) <= _functions()
     for env_file in re.findall(r"--env-vars (\S+)", text):
         assert (ROOT / env_file).is_file()
+
+
+def test_exports_table_gives_the_execute_arn_the_template_exports() -> None:
+    """Hostile review of issue 15: the table still gave the REST API's ARN
+    (`{api-id}/v1/*/dtmf-calls*`), which the README itself says gets `403` on the HTTP API,
+    and named POST and GET only while the export also grants the erase route (DELETE)."""
+    table = README.split("## Exports", 1)[1].split("\n## ", 1)[0]
+    [row] = [line for line in table.splitlines() if line.startswith("| `{stack}-ApiExecuteArn`")]
+    documented = re.findall(r"`(arn:[^`]+)`", row)
+    exported = template()["Outputs"]["ApiExecuteArn"]["Value"]["Fn::Sub"]
+    expected = (
+        exported.replace("${AWS::Partition}", "aws")
+        .replace("${AWS::Region}", "{region}")
+        .replace("${AWS::AccountId}", "{account}")
+        .replace("${Api}", "{api-id}")
+    )
+    assert documented == [expected]
+    for method in {method for method, path in _routes() if not path.startswith("/v1/callbacks/")}:
+        assert method in row, method
