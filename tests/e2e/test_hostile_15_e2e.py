@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from stack_client import LocalStack
 
 pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
 
 BODY = {
     "callee": "+31612345678",
@@ -56,3 +61,33 @@ def test_a_request_with_a_non_sigv4_authorization_header_is_refused(
 )
 def test_odd_paths_are_404_never_5xx(stack: LocalStack, path: str) -> None:
     assert stack.api("GET", path).status_code == 404
+
+
+def test_a_load_run_leaves_a_running_stack_as_it_found_it(stack: LocalStack) -> None:
+    """`scripts/with-local-stack` keeps a stack that was already running; the load test set
+    the simulator to time scale 0.0005 with 12 callback retries and left it so, and every
+    later experiment on that stack (the README's curl of the simulator) ran differently."""
+    settings = stack.simulator("GET", "/_simulator/settings").json()
+    lambdas = stack.client("lambda")
+    place_call = stack.function_name("PlaceCallFunction")
+    reserved = lambdas.get_function_concurrency(FunctionName=place_call).get(
+        "ReservedConcurrentExecutions"
+    )
+
+    run = subprocess.run(
+        [sys.executable, "scripts/load_test.py", "--calls", "2", "--rate", "2", "--warmup", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert stack.simulator("GET", "/_simulator/settings").json() == settings
+    assert (
+        lambdas.get_function_concurrency(FunctionName=place_call).get(
+            "ReservedConcurrentExecutions"
+        )
+        == reserved
+    )
