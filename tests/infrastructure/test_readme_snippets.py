@@ -130,3 +130,12 @@ def test_exports_table_gives_the_execute_arn_the_template_exports() -> None:
     assert documented == [expected]
     for method in {method for method, path in _routes() if not path.startswith("/v1/callbacks/")}:
         assert method in row, method
+
+
+def test_the_curl_example_says_where_its_url_comes_from() -> None:
+    """Hostile review of issue 15: the first curl example used `$API_URL`, which nothing in
+    the README set; a newcomer who ran `make demo` and pasted it got `curl: (3) URL rejected`."""
+    [block] = [b for b in _blocks("sh") if '"$API_URL/v1/dtmf-calls"' in b]
+    assignment = block.index("API_URL=")
+    assert assignment < block.index('"$API_URL/v1/dtmf-calls"')
+    assert ".local/stack.json" in block
