@@ -38,6 +38,7 @@ EVENTBRIDGE_ARCHIVE_PER_GB = 0.10  # events archived (ingestion)
 EVENTBRIDGE_ARCHIVE_STORAGE_PER_GB_MONTH = 0.023
 SECRET_PER_MONTH = 0.40
 ALARM_PER_MONTH = 0.10  # standard-resolution metric alarm
+SANDBOX_CONDITION = "SandboxOn"  # template condition of the CM sandbox (dev/test stages only)
 LAMBDA_ARM64_PER_GB_SECOND = 0.0000133334  # arm64 duration (INIT billed too since 2025-08-01)
 LAMBDA_PER_MILLION_REQUESTS = 0.20
 DYNAMODB_PER_MILLION_WRU = 0.625  # on-demand, after the November 2024 price cut
@@ -169,8 +170,13 @@ def _log_bytes(requests: dict[str, Any], invocations: float, api_requests: int) 
 
 
 def fixed_monthly() -> dict[str, float]:
-    """USD a month the stack costs with no traffic (from the template's resources)."""
-    resources = [r.get("Type") for r in template()["Resources"].values()]
+    """USD a month the stack costs with no traffic (from the template's resources, as deployed
+    to production: the CM sandbox's resources exist only with CmSandbox=true, never in prod)."""
+    resources = [
+        r.get("Type")
+        for r in template()["Resources"].values()
+        if r.get("Condition") != SANDBOX_CONDITION
+    ]
     schedule_runs = SECONDS_PER_MONTH / 60 / 5  # ExpiryScheduleMinutes default 5
     return {
         "Secrets Manager secrets": resources.count("AWS::SecretsManager::Secret")

@@ -100,6 +100,9 @@ def main() -> int:
         )
         for name in names.values()
     }
+    # the run changes the simulator's time scale and callback retries: a stack that was
+    # already running (scripts/with-local-stack leaves it up) gets its settings back
+    simulator_before = stack.simulator("GET", "/_simulator/settings").json()
     for name in names.values():
         lambdas.put_function_concurrency(
             FunctionName=name, ReservedConcurrentExecutions=args.concurrency
@@ -107,6 +110,7 @@ def main() -> int:
     try:
         return _run(stack, args)
     finally:
+        stack.simulator_settings(**simulator_before)
         for name, reserved in before.items():
             if reserved is None:
                 lambdas.delete_function_concurrency(FunctionName=name)

@@ -37,7 +37,7 @@ def create_dtmf_call() -> Response[str]:
     answer = placement.answer(
         request,
         owner=gateway.caller(app),
-        idempotency_key=event.headers.get("idempotency-key") or None,
+        idempotency_key=event.headers.get("idempotency-key"),
         lambda_context=app.lambda_context,
     )
     logger.set_correlation_id(answer.instruction_id)

@@ -111,3 +111,40 @@ def test_sam_commands_name_real_functions_and_samples() -> None:
     assert set(logged) <= _functions()
     for env_file in re.findall(r"--env-vars (\S+)", text):
         assert (ROOT / env_file).is_file()
+
+
+def test_exports_table_gives_the_execute_arn_the_template_exports() -> None:
+    """Hostile review of issue 15: the table still gave the REST API's ARN
+    (`{api-id}/v1/*/dtmf-calls*`), which the README itself says gets `403` on the HTTP API,
+    and named POST and GET only while the export also grants the erase route (DELETE)."""
+    table = README.split("## Exports", 1)[1].split("\n## ", 1)[0]
+    [row] = [line for line in table.splitlines() if line.startswith("| `{stack}-ApiExecuteArn`")]
+    documented = re.findall(r"`(arn:[^`]+)`", row)
+    exported = template()["Outputs"]["ApiExecuteArn"]["Value"]["Fn::Sub"]
+    expected = (
+        exported.replace("${AWS::Partition}", "aws")
+        .replace("${AWS::Region}", "{region}")
+        .replace("${AWS::AccountId}", "{account}")
+        .replace("${Api}", "{api-id}")
+    )
+    assert documented == [expected]
+    for method in {method for method, path in _routes() if not path.startswith("/v1/callbacks/")}:
+        assert method in row, method
+
+
+def test_the_curl_example_says_where_its_url_comes_from() -> None:
+    """Hostile review of issue 15: the first curl example used `$API_URL`, which nothing in
+    the README set; a newcomer who ran `make demo` and pasted it got `curl: (3) URL rejected`."""
+    block = next(b for b in _blocks("sh") if '"$API_URL/v1/dtmf-calls"' in b)  # the first
+    assignment = block.index("API_URL=")
+    assert assignment < block.index('"$API_URL/v1/dtmf-calls"')
+    assert ".local/stack.json" in block
+
+
+def test_the_readme_names_the_local_iam_gap_for_non_sigv4_authorization() -> None:
+    """Hostile review of issue 15: ministack lets any non-SigV4 `Authorization` header through
+    an AWS_IAM route; the README's 'IAM is enforced locally' must say so while the expected
+    failures in tests/e2e/test_hostile_15_e2e.py stand."""
+    section = README.split("**IAM is enforced locally.**", 1)[1].split("\n### ", 1)[0]
+    assert "not SigV4" in section
+    assert "test_hostile_15_e2e.py" in section

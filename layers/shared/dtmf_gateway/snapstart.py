@@ -16,7 +16,8 @@ memory is then shared by every environment, for as long as the version lives:
   are made on first use, boto3 connects on first request), and anything a future priming
   step opens is dropped before the snapshot by the hooks its adapter registers.
 
-`install` (called by the first registration) registers the hooks with the runtime's
+`install` (called by `api.gateway.lambda_handler` in every API function, and by the first
+registration) registers the hooks with the runtime's
 `snapshot_restore_py` module, and only in an environment Lambda initialises for a snapshot
 (`AWS_LAMBDA_INITIALIZATION_TYPE` is `snap-start`); elsewhere it imports nothing and does
 nothing.

@@ -31,6 +31,7 @@ from typing import Any, cast
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dtmf_gateway import snapstart
 from dtmf_gateway.api.identity import principal
 from dtmf_gateway.observability import logger, metrics
 
@@ -67,6 +68,9 @@ def lambda_handler(
     ``correlate``: log lines carry the API request id as correlation id until the handler sets
     a better one (the instruction id). ``cold_start_metric``: emit Powertools' ColdStart metric.
     """
+    # every function behind the API may be snapshotted (SnapStart=true): its hooks reseed
+    # `random` after each restore even when init builds no secret cache or CM client
+    snapstart.install()
 
     @logger.inject_lambda_context(
         correlation_id_path=REQUEST_ID_PATH if correlate else None, clear_state=True
