@@ -54,7 +54,8 @@ def test_every_snapshotted_function_reseeds_random_after_a_restore(
     function: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("CAMPAIGNS_TABLE_NAME", "CAMPAIGN_BUCKET", "CAMPAIGN_CONTROL_QUEUE_URL", "EVENT_BUS_NAME"):
+    campaign_settings = ("CAMPAIGNS_TABLE_NAME", "CAMPAIGN_BUCKET", "CAMPAIGN_CONTROL_QUEUE_URL")
+    for name in (*campaign_settings, "EVENT_BUS_NAME"):
         monkeypatch.setenv(name, "unused-by-init")  # the campaigns function's own settings
     load_function(function)
     assert runtime["after"], f"{function} registered no after-restore hook"
