@@ -602,3 +602,54 @@ def test_a_bad_request_never_echoes_the_expected_digits(
     assert answer.status in (400, 422)
     assert PIN not in json.dumps(answer.body)
     assert PIN not in _log_since(mark)
+
+
+# ------------------------------------------------------------------ races
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the callback decides what to keep from the instruction it loaded (erased-at "
+    "absent) and its write (end_queued_call: condition status = queued only) does not check "
+    "erased-at, which the erasure sets on the call item: an erasure that runs between the "
+    "callback's GetItem and its UpdateItem is followed by a write of the callee, the digits "
+    "and CM's raw body, and the event is published with them. Fix: add "
+    "attribute_not_exists(erased-at) to the callback's conditional writes and, on that "
+    "failure, record again from the re-read (erased) instruction",
+)
+def test_a_callback_that_read_the_instruction_before_an_erasure_writes_no_personal_data(
+    place_call: Any,
+    cm: Any,
+    cm_callback: Any,
+    erase_personal_data: Any,
+    publish_results: Any,
+    bus: Any,
+    function_env: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The race: the callback loads the instruction (not erased yet), the whole erasure runs,
+    then the callback writes the result. README: a result that arrives after the erasure is
+    recorded and published without personal data — whichever way the two interleave."""
+    from dtmf_gateway.adapters.dynamodb.callback_store import DynamoDbCallbackStore
+
+    stream = StreamReader(function_env.table_name, REGION)
+    placed = post(place_call, sample_body())
+    call_id = placed.body["calls"][0]["call-id"]
+    publish_results.handler(stream.next_batch(), LambdaContext())
+    bus.received()
+    original = DynamoDbCallbackStore.finish_queued_call
+
+    def erase_first(self: Any, instruction: Any, finish: Any) -> Any:
+        assert erase(erase_personal_data).status == 200
+        return original(self, instruction, finish)
+
+    monkeypatch.setattr(DynamoDbCallbackStore, "finish_queued_call", erase_first)
+
+    assert deliver(cm_callback, callback_body(call_id, 10, "4821"), token_of(cm)).status == 200
+
+    publish_results.handler(stream.next_batch(), LambdaContext())
+    published = json.dumps(bus.received())
+    stored = json.dumps(function_env.items(), default=str)
+    for personal in (CALLEE, CALLER, "4821", "pin-check", '"order-id"'):
+        assert personal not in stored
+        assert personal not in published
