@@ -653,3 +653,108 @@ def test_a_callback_that_read_the_instruction_before_an_erasure_writes_no_person
     for personal in (CALLEE, CALLER, "4821", "pin-check", '"order-id"'):
         assert personal not in stored
         assert personal not in published
+
+
+def test_erase_scrubs_a_set_aside_call_too(
+    place_call: Any, cm: Any, cm_callback: Any, erase_personal_data: Any, function_env: Any
+) -> None:
+    """A callback that overtook the placement for a call id CM did not queue is set aside
+    ("kept for audit, never published, not shown by GET"): its stored body still holds the
+    callee and the digits, and must not survive the erasure."""
+    import uuid
+
+    def stray_callback_then_queue(body: dict[str, Any]) -> Any:
+        token = body["callback-url"].split("token=")[1]
+        stray = callback_body(str(uuid.uuid4()), 10, "4821")
+        assert deliver(cm_callback, stray, token).body == {"status": "held"}
+        return queued(body)
+
+    cm.replies = [stray_callback_then_queue]
+    assert post(place_call, sample_body()).status == 202
+    assert "4821" in json.dumps(function_env.items(), default=str)  # the set-aside call
+
+    assert erase(erase_personal_data).status == 200
+
+    stored = json.dumps(function_env.items(), default=str)
+    for personal in (CALLEE, CALLER, "31612345678", "4821", "pin-check"):
+        assert personal not in stored
+
+
+def test_get_in_verify_mode_shows_neither_the_expected_digits_nor_their_hash(
+    place_call: Any, cm: Any, cm_callback: Any, get_call: Any
+) -> None:
+    placed = post(place_call, _verify())
+    deliver(cm_callback, callback_body(placed.body["calls"][0]["call-id"], 10, PIN), token_of(cm))
+
+    text = json.dumps(read(get_call).body)
+
+    assert PIN not in text
+    assert "v1:" not in text
+    assert "expected" not in text
+
+
+OTHER_CALLEE = "+447400123456"
+
+
+def test_erase_removes_a_number_cm_echoed_in_a_per_callee_error(
+    place_call: Any, cm: Any, get_call: Any, erase_personal_data: Any, function_env: Any
+) -> None:
+    """CM's per-callee error text is passed through in the 202 (and so stored for the
+    Idempotency-Key); CM may name the number in it."""
+    import httpx
+
+    def partly(body: dict[str, Any]) -> httpx.Response:
+        items = queued(body).json()
+        items[1].update(success=False, error=f"Callee {OTHER_CALLEE} is not reachable")
+        items[1]["call-id"] = None
+        return httpx.Response(200, json=items)
+
+    cm.replies = [partly]
+    body = {k: v for k, v in sample_body().items() if k != "callee"}
+    body["callees"] = [CALLEE, OTHER_CALLEE]
+    assert post(place_call, body, key="cm-echo").status == 202
+
+    assert erase(erase_personal_data).status == 200
+    replay = post(place_call, body, key="cm-echo")
+
+    assert OTHER_CALLEE not in json.dumps(replay.body)
+    assert OTHER_CALLEE not in json.dumps(read(get_call).body)
+    assert OTHER_CALLEE not in _everything(function_env)
+
+
+def test_erase_removes_a_number_cm_echoed_in_its_refusal(
+    place_call: Any, cm: Any, get_call: Any, erase_personal_data: Any, function_env: Any
+) -> None:
+    """A refused instruction keeps CM's reason as `status-reason` (GET); CM may name the
+    number in it. An erasure removes the numbers."""
+    import httpx
+
+    cm.replies = [
+        lambda _: httpx.Response(
+            400, json={"errors": {"callee": [f"The callee {CALLEE} is not valid."]}}
+        )
+    ]
+    mark = len(SESSION_LOG)
+    assert post(place_call, sample_body()).status == 502
+    assert CALLEE not in _log_since(mark)
+
+    assert erase(erase_personal_data).status == 200
+
+    assert CALLEE not in json.dumps(read(get_call).body)
+    assert CALLEE not in _everything(function_env)
+
+
+@pytest.mark.parametrize(
+    ("text", "erased"),
+    [
+        ("Callee +447400123456 is not reachable", "Callee [erased] is not reachable"),
+        ("The callee 0031 6 1234 5678 is not valid.", "The callee [erased] is not valid."),
+        ("The callee is not valid.", "The callee is not valid."),
+        ("result code 10, attempt 3", "result code 10, attempt 3"),
+        ("[erased]", "[erased]"),
+    ],
+)
+def test_numbers_in_cms_free_text_are_erased_and_the_reason_stays(text: str, erased: str) -> None:
+    from dtmf_gateway.domain.erasure import without_numbers
+
+    assert without_numbers(text) == erased
