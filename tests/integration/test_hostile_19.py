@@ -28,14 +28,6 @@ from tests.integration.test_place_call_handler import post, sample_body
 
 PIN = "73*1"  # distinctive: a `*` never occurs in ids, times or hashes
 PIN_REGEX = "[0-9*]{4}"
-ROTATION_REASON = (
-    "the idempotency payload hash (Powertools validation) and the key claim hash are "
-    "computed with the current digits key only and compared by equality: after a rotation "
-    "(current=new, previous=old) a retry with the same key and body is 422 "
-    "idempotency-key-reused, against the README (hashes made with either key are "
-    "recognised); following the 422's advice (a new key) without an instruction-id places "
-    "a second call. Fix: on a validation or claim mismatch, compare again with the previous key"
-)
 
 
 def _verify(expected: Any = PIN, **extra: Any) -> dict[str, Any]:
@@ -232,7 +224,6 @@ def test_the_idempotency_payload_hash_is_keyed(place_call: Any, cm: Any, functio
     assert _validation_hashes(function_env).isdisjoint(first)
 
 
-@pytest.mark.xfail(strict=True, reason=ROTATION_REASON)
 def test_a_retry_across_a_digits_key_rotation_is_replayed_not_refused(
     place_call: Any, cm: Any, function_env: Any
 ) -> None:
@@ -253,7 +244,6 @@ def test_a_retry_across_a_digits_key_rotation_is_replayed_not_refused(
     assert len(cm.bodies()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=ROTATION_REASON)
 def test_a_retry_across_a_digits_key_rotation_without_instruction_id_is_replayed(
     place_call: Any, cm: Any, function_env: Any
 ) -> None:
@@ -268,6 +258,43 @@ def test_a_retry_across_a_digits_key_rotation_without_instruction_id_is_replayed
     assert again.status == 202, again.body
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert len(cm.bodies()) == 1
+
+
+def test_after_a_rotation_another_body_with_the_same_key_is_still_refused(
+    place_call: Any, cm: Any, function_env: Any
+) -> None:
+    from tests.conftest import DIGITS_HASH_KEY
+
+    assert post(place_call, _verify(), key="rotation-other").status == 202
+
+    fresh = _rotate_digits_key(function_env, "n" * 48, DIGITS_HASH_KEY)
+    other = post(fresh, _verify("73*2"), key="rotation-other")
+
+    assert other.status == 422
+    assert len(cm.bodies()) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the key claim (explicit instruction-id with a key) stores sha256 of the body "
+    "with expected-digits hashed under the current digits key only: a retry after the first "
+    "attempt died (no stored answer) and a key rotation is 422 idempotency-key-reused "
+    "instead of 409 instruction-id-in-use (nothing is placed twice: the id stays taken)",
+)
+def test_a_retry_of_a_dead_attempt_across_a_rotation_meets_the_reservation(
+    place_call: Any, cm: Any, function_env: Any
+) -> None:
+    from tests.conftest import DIGITS_HASH_KEY
+
+    cm.replies = [RuntimeError("the function died while CM was called"), queued]
+    first = post(place_call, _verify(), key="rotation-dead")
+    assert first.status == 500, first.body  # died with the call in flight
+
+    fresh = _rotate_digits_key(function_env, "n" * 48, DIGITS_HASH_KEY)
+    again = post(fresh, _verify(), key="rotation-dead")
+
+    assert again.status == 409, again.body
+    assert again.body["type"].endswith("instruction-id-in-use")
 
 
 def test_verify_does_not_depend_on_cm_echoing_the_instruction_id(
