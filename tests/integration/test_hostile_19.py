@@ -634,16 +634,6 @@ def test_a_bad_request_never_echoes_the_expected_digits(
 # ------------------------------------------------------------------ races
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the callback decides what to keep from the instruction it loaded (erased-at "
-    "absent) and its write (end_queued_call: condition status = queued only) does not check "
-    "erased-at, which the erasure sets on the call item: an erasure that runs between the "
-    "callback's GetItem and its UpdateItem is followed by a write of the callee, the digits "
-    "and CM's raw body, and the event is published with them. Fix: add "
-    "attribute_not_exists(erased-at) to the callback's conditional writes and, on that "
-    "failure, record again from the re-read (erased) instruction",
-)
 def test_a_callback_that_read_the_instruction_before_an_erasure_writes_no_personal_data(
     place_call: Any,
     cm: Any,

@@ -249,6 +249,8 @@ class RecordCallback:
         )
         finish = self._protected(instruction, callback, finish, callback_body)
         status: FinishStatus | None = self._store.finish_queued_call(instruction, finish)
+        if status is FinishStatus.ERASED:  # issue 19: erased meanwhile; the erased
+            return self.record(instruction_id, callback, callback_body)  # instruction ends it
         if status is FinishStatus.NOT_FOUND:
             status = self._finish_unstored(instruction, finish)
         if status is None:
