@@ -45,3 +45,14 @@ def test_the_runbook_counts_the_queues_and_secrets_the_key_covers() -> None:
     assert not re.search(r"the (two|three|five|six) secrets", section)
     assert f"the {secrets} secrets" in section or "every secret" in section
     assert not re.search(r"the (two|three|four|five|six) queues", section)
+
+
+def test_the_readme_exports_table_gives_the_api_execute_arn_the_template_exports() -> None:
+    """The README's exports row still showed the REST API's ARN (`{api-id}/v1/*/…`), which
+    its own caller-policy section says gets 403 on the HTTP API."""
+    value = template()["Outputs"]["ApiExecuteArn"]["Value"]["Fn::Sub"]
+    tail = value.split("${Api}", 1)[1]
+    readme = (ROOT / "README.md").read_text()
+    [row] = [line for line in readme.splitlines() if line.startswith("| `{stack}-ApiExecuteArn`")]
+    assert f"{{api-id}}{tail}" in row
+    assert "DELETE" in row
