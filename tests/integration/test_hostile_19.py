@@ -775,3 +775,32 @@ def test_numbers_in_cms_free_text_are_erased_and_the_reason_stays(text: str, era
     from dtmf_gateway.domain.erasure import without_numbers
 
     assert without_numbers(text) == erased
+
+
+def test_erase_by_number_finds_a_number_that_is_only_a_later_callee(
+    place_call: Any, cm: Any, function_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owner = http_event("place_call.json")["requestContext"]["authorizer"]["iam"]["userArn"]
+    body = {k: v for k, v in sample_body().items() if k != "callee"}
+    body["callees"] = ["+31687654321", "+32 470 12 34 56"]  # written with spaces
+    assert post(place_call, body).status == 202
+    capsys.readouterr()
+
+    code = erase_number.main(
+        [
+            "--owner",
+            owner,
+            "--number",
+            "+32470123456",
+            "--table",
+            function_env.table_name,
+            "--idempotency-table",
+            function_env.idempotency_table_name,
+            "--apply",
+        ]
+    )
+
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == [INSTRUCTION, "1 instructions erased"]
+    stored = json.dumps(function_env.items(), default=str)
+    assert "+32470123456" not in stored and "+31687654321" not in stored
