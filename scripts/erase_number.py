@@ -17,7 +17,13 @@ reaches the operator (the data controller), rarely, and must cover every instruc
 old; a route would need either a scan inside API Gateway's 29 seconds or a new index of owner
 and number on every item — one more copy of the numbers, paid on every write. Uses the standard
 AWS credentials and `AWS_ENDPOINT_URL*` variables; needs dynamodb:Scan, Query, GetItem,
-UpdateItem on the calls table and GetItem, UpdateItem on the idempotency table.
+UpdateItem on the calls table and Scan, GetItem, UpdateItem on the idempotency table.
+
+The stored answers are found under the place-call function's name (Powertools names its
+records after it). No stack output names it, so the command reads the names the idempotency
+table's records carry: `--place-call-function` may be left out when they name one function,
+and a name no record carries is refused (a guessed name would otherwise erase the table's
+items and silently leave the numbers in the stored answers a replay returns).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import os
 import sys
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "shared"))
 
@@ -34,7 +41,10 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dtmf_gateway.adapters.dynamodb.correction_store import instructions_with_number
-from dtmf_gateway.adapters.dynamodb.erasure_store import DynamoDbErasureStore
+from dtmf_gateway.adapters.dynamodb.erasure_store import (
+    PLACEMENT_FUNCTION,
+    DynamoDbErasureStore,
+)
 from dtmf_gateway.adapters.dynamodb.reader import DynamoDbInstructionReader
 from dtmf_gateway.domain.erasure import EraseInstruction, erase_by_number
 from dtmf_gateway.domain.phone import PhoneNumberError, parse_phone
@@ -46,6 +56,42 @@ def e164(text: str) -> str:
         return parse_phone(text).e164
     except PhoneNumberError as error:
         raise argparse.ArgumentTypeError(f"{text!r} is not a phone number: {error}") from None
+
+
+def placement_function_names(client: Any, idempotency_table: str) -> set[str]:
+    """The place-call function names the idempotency table's placement records carry."""
+    marker = f".{PLACEMENT_FUNCTION}#"
+    names: set[str] = set()
+    pages = client.get_paginator("scan").paginate(
+        TableName=idempotency_table,
+        ProjectionExpression="#id",
+        ExpressionAttributeNames={"#id": "id"},
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            record_id = item.get("id", {}).get("S", "")
+            if marker in record_id:
+                names.add(record_id.split(marker, 1)[0])
+    return names
+
+
+def checked_function_name(given: str | None, found: set[str]) -> str:
+    """The place-call function's name to erase stored answers under: `given` if some record
+    carries it (or there are none), else the only name the records carry. ValueError when
+    `given` is carried by no record while others are, or when it is needed and ambiguous."""
+    if given:
+        if found and given not in found:
+            raise ValueError(
+                f"no idempotency record of place-call function {given!r}; the table's "
+                f"records name {', '.join(sorted(found))} (pass that as --place-call-function)"
+            )
+        return given
+    if len(found) > 1:
+        raise ValueError(
+            "the idempotency table holds records of several place-call functions "
+            f"({', '.join(sorted(found))}): pass --place-call-function"
+        )
+    return next(iter(found), "no-record")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,16 +107,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--place-call-function",
         default=os.environ.get("PLACE_CALL_FUNCTION_NAME"),
-        help="the place-call function's name (its idempotency records)",
+        help="the place-call function's name (its idempotency records; read from the "
+        "records when left out, checked against them when given)",
     )
     parser.add_argument("--apply", action="store_true", help="erase (default: list only)")
     args = parser.parse_args(argv)
-    for option in ("table", "idempotency_table", "place_call_function"):
+    for option in ("table", "idempotency_table"):
         if not getattr(args, option):
             parser.error(f"--{option.replace('_', '-')} is required")
     client = boto3.client("dynamodb")
     finder = partial(instructions_with_number, client, args.table)
     try:
+        try:  # checked in the dry run too: a wrong name must show before anything is erased
+            function_name = checked_function_name(
+                args.place_call_function,
+                placement_function_names(client, args.idempotency_table),
+            )
+        except ValueError as error:
+            parser.exit(2, f"{parser.prog}: error: {error}\n")
         if not args.apply:
             found = finder(args.owner, args.number)
             for instruction_id in found:
@@ -83,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 client,
                 args.table,
                 idempotency_table_name=args.idempotency_table,
-                placement_function_name=args.place_call_function,
+                placement_function_name=function_name,
             ),
         )
         erased = erase_by_number(finder, eraser, owner=args.owner, number=args.number)

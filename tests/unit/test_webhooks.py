@@ -21,6 +21,7 @@ from dtmf_gateway.domain.webhooks import (
     DeliverWebhook,
     Verdict,
     WebhookMessage,
+    WebhookTarget,
     WebhookTargets,
     lane_of,
     retry_delay,
@@ -129,8 +130,8 @@ class Urls:
     def __init__(self, url: str | None) -> None:
         self.url = url
 
-    def webhook_url(self, instruction_id: str) -> str | None:
-        return self.url
+    def webhook_target(self, instruction_id: str) -> WebhookTarget | None:
+        return None if self.url is None else WebhookTarget(self.url)
 
 
 class Resolver:

@@ -29,12 +29,13 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 
 from dtmf_gateway.api.catalogues import outcome_unknown
 from dtmf_gateway.api.models import JSON, PROBLEM_JSON, dump
 from dtmf_gateway.api.problems import InvalidIdempotencyKey
 from dtmf_gateway.api.views import placement_accepted
-from dtmf_gateway.domain.digits_protection import canonical_body
+from dtmf_gateway.domain.digits_protection import DigitKeys, canonical_body
 from dtmf_gateway.domain.placement import IDEMPOTENCY_TTL, PlacementContext
 
 if TYPE_CHECKING:
@@ -119,6 +120,25 @@ def _mark_replayed(response: Any, _record: DataRecord) -> Any:
     return response
 
 
+@dataclass(frozen=True, slots=True)
+class _FixedKeys:
+    keys: DigitKeys
+
+    def digit_keys(self) -> DigitKeys:
+        return self.keys
+
+
+def _previous_keys(
+    request: DtmfCallRequest, source: DigitKeySource | None
+) -> DigitKeySource | None:
+    """The digits keys with `previous` as the current one, when the request's idempotency
+    payload depends on them (expected-digits) and a rotation left a previous key."""
+    if request.expected_digits is None or source is None:
+        return None
+    previous = source.digit_keys().previous
+    return None if previous is None else _FixedKeys(DigitKeys(previous))
+
+
 class IdempotentPlacement:
     """Runs PlaceInstruction at most once per (identity, Idempotency-Key) and answers."""
 
@@ -173,14 +193,22 @@ class IdempotentPlacement:
         if lambda_context is not None:
             self._config.register_lambda_context(lambda_context)
         scope = hashlib.sha256(f"{owner}\n{idempotency_key}".encode()).hexdigest()
-        stored = self._once(
-            attempt={
-                "scope": scope,
-                "owner": owner,
-                "key": idempotency_key,
-                "body": canonical_body(request, self._digit_keys),
-            },
-            request=request,
-            budget=budget,
-        )
+        attempt = {"scope": scope, "owner": owner, "key": idempotency_key}
+        try:
+            stored = self._once(
+                attempt={**attempt, "body": canonical_body(request, self._digit_keys)},
+                request=request,
+                budget=budget,
+            )
+        except IdempotencyValidationError:
+            # Issue 19: the first attempt may have hashed its expected-digits under the key
+            # that is `previous` since a rotation: the same body, recognised under either key.
+            before = _previous_keys(request, self._digit_keys)
+            if before is None:
+                raise
+            stored = self._once(
+                attempt={**attempt, "body": canonical_body(request, before)},
+                request=request,
+                budget=budget,
+            )
         return PlacementAnswer.from_stored(stored)

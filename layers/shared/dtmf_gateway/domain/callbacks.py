@@ -261,6 +261,8 @@ class RecordCallback:
         ):  # round 2 (#16): a later attempt follows; this call is not the callee's result
             finish = replace(finish, hold=Hold.REDIALLED)
         status: FinishStatus | None = self._store.finish_queued_call(instruction, finish)
+        if status is FinishStatus.ERASED:  # issue 19: erased meanwhile; the erased
+            return self.record(instruction_id, callback, callback_body)  # instruction ends it
         if status is FinishStatus.NOT_FOUND:
             status = self._finish_unstored(instruction, finish)
         if status is None:

@@ -241,3 +241,7 @@ class FinishStatus(StrEnum):
     NOT_FOUND = "not-found"  # finish_queued_call: no call with this id is stored (yet)
     ALREADY_STORED = "already-stored"  # finish_unseen_call/hold_call: the placement stored it
     PLACEMENT_RECORDED = "placement-recorded"  # hold_call: the placement recorded its call ids
+    # finish_queued_call (issue 19): the call was erased after its instruction was read, so
+    # what this callback would keep was decided on numbers and digits that must go: nothing
+    # written, record again from the instruction as it now is
+    ERASED = "erased"

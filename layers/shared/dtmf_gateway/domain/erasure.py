@@ -16,8 +16,9 @@ POST; a placement still running when the erasure lands scrubs the calls it recor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from dtmf_gateway.domain.calls import iso, utc_now
 from dtmf_gateway.domain.errors import InstructionNotFound
@@ -28,6 +29,17 @@ if TYPE_CHECKING:
 
     from dtmf_gateway.domain.ports import ErasureStore, InstructionReader
     from dtmf_gateway.domain.reading import InstructionState
+
+#: A phone number as free text may carry it: 7 or more digits, with an optional leading `+`
+#: and the separators people and CM write between them.
+_NUMBER_IN_TEXT: Final = re.compile(r"\+?\d(?:[\d \-./()]*\d){6,}")
+ERASED_TEXT: Final = "[erased]"
+
+
+def without_numbers(text: str) -> str:
+    """CM's free text (a refusal's reason, a callee's `error`) with every phone-number-like
+    run replaced by ``[erased]``: CM may name the number in it, the reason itself stays."""
+    return _NUMBER_IN_TEXT.sub(ERASED_TEXT, text)
 
 
 class EraseInstruction:

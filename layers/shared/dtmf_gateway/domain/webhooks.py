@@ -190,10 +190,40 @@ class WebhookMessage:
         return cls(webhook_id(event), instruction_id, str(detail_type), detail)
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """Where an instruction's events go, and whether its personal data was erased since."""
+
+    url: str
+    erased_at: str | None = None
+
+
 class WebhookUrls(Protocol):
-    def webhook_url(self, instruction_id: str) -> str | None:
-        """The instruction's `webhook-url`, or None (none given, or the instruction is
-        gone)."""
+    def webhook_target(self, instruction_id: str) -> WebhookTarget | None:
+        """The instruction's `webhook-url` and `erased-at`, or None (no webhook given, or
+        the instruction is gone)."""
+
+
+#: What an erasure (issue 19) removes from a result event's detail: null numbers and
+#: digits, empty metadata.
+_ERASED_NULLS: Final = ("caller", "callee", "digits")
+
+
+def erased_detail(detail: Mapping[str, Any], erased_at: str) -> dict[str, Any]:
+    """`detail` as the publisher would build it after the erasure: `caller`, `callee`,
+    `digits` null (`callees` all null), `metadata` empty, `erased-at` set (an earlier mark
+    stays). A delivery still waiting in the gateway's own queues when the instruction is
+    erased is posted like this, never with the numbers and digits it was queued with."""
+    out = dict(detail)
+    for key in _ERASED_NULLS:
+        if key in out:
+            out[key] = None
+    if isinstance(out.get("callees"), list):
+        out["callees"] = [None] * len(out["callees"])
+    if "metadata" in out:
+        out["metadata"] = {}
+    out["erased-at"] = out.get("erased-at") or erased_at
+    return out
 
 
 class HostResolver(Protocol):
@@ -238,15 +268,16 @@ class DeliverWebhook:
     def lane(self, message: WebhookMessage) -> str | None:
         """The delivery lane of `message` (see lane_of), or None when its instruction has no
         webhook (nothing to deliver)."""
-        url = self._urls.webhook_url(message.instruction_id)
-        return None if url is None else lane_of(url, message.webhook_id, self._lanes)
+        target = self._urls.webhook_target(message.instruction_id)
+        return None if target is None else lane_of(target.url, message.webhook_id, self._lanes)
 
     def attempt(self, message: WebhookMessage, attempt: int) -> Attempt:
         """Attempt number `attempt` (1 = the first) for `message`: the target re-checked
         (allowlist, then every address of a fresh DNS resolution), signed and POSTed."""
-        url = self._urls.webhook_url(message.instruction_id)
-        if url is None:
+        target = self._urls.webhook_target(message.instruction_id)
+        if target is None:
             return Attempt(Verdict.NO_WEBHOOK)
+        url = target.url
         refused = self._targets.problem(url)
         if refused is not None:
             return self._failed(attempt, f"target refused: {refused}")
@@ -258,8 +289,11 @@ class DeliverWebhook:
         unsafe = self._targets.unsafe_addresses(resolved)
         if unsafe:
             return self._failed(attempt, f"host resolves to a non-public address ({unsafe[0]})")
+        detail = message.detail
+        if target.erased_at is not None:  # issue 19: erased while this delivery waited
+            detail = erased_detail(detail, target.erased_at)
         problem = self._sender.send(
-            url, message.webhook_id, webhook_payload(message.detail_type, message.detail)
+            url, message.webhook_id, webhook_payload(message.detail_type, detail)
         )
         if problem is not None:
             return self._failed(attempt, problem)

@@ -78,6 +78,7 @@ class DynamoDbCallbackStore:
                 self._table,
                 key,
                 finished_fields(finish),
+                unless_erased=instruction.erased_at is None,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
@@ -87,6 +88,8 @@ class DynamoDbCallbackStore:
             if not isinstance(old, dict) or not old:
                 return FinishStatus.NOT_FOUND
             stored = call_from_item(from_item(old))
+            if instruction.erased_at is None and stored.erased_at is not None:
+                return FinishStatus.ERASED  # erased since the instruction was read
             if stored.status is not CallStatus.EXPIRED or stored.hold is not None:
                 return FinishStatus.DUPLICATE
             # A real callback after the expiry: its outcome wins, as a correction.

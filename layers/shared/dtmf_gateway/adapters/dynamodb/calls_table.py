@@ -543,8 +543,13 @@ def assignments(fields: Mapping[str, Any]) -> tuple[str, dict[str, str], dict[st
 
 # ---------------------------------------------------------------- round 2: signed webhooks
 # The instruction's `webhook-url` is kept, like every request field, in its `request` map.
-WEBHOOK_URL_PROJECTION = "#request.#webhook, #ttl"
-WEBHOOK_URL_NAMES = {"#request": REQUEST, "#webhook": "webhook-url", "#ttl": TTL}
+WEBHOOK_URL_PROJECTION = "#request.#webhook, #ttl, #erased"
+WEBHOOK_URL_NAMES = {
+    "#request": REQUEST,
+    "#webhook": "webhook-url",
+    "#ttl": TTL,
+    "#erased": ERASED_AT,  # issue 19: a delivery after the erasure posts no personal data
+}
 
 
 def webhook_url_of(item: Mapping[str, Any], now: float) -> str | None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
+    ERASED_AT,
     HOLD,
     PENDING_ATTRIBUTES,
     REVISION,
@@ -58,18 +59,30 @@ def set_fields(
 
 
 def end_queued_call(
-    client: DynamoDBClient, table: str, key: Key, fields: dict[str, Any], **extra: Any
+    client: DynamoDBClient,
+    table: str,
+    key: Key,
+    fields: dict[str, Any],
+    *,
+    unless_erased: bool = False,
+    **extra: Any,
 ) -> None:
-    """SET `fields` and drop the call from the pending index, only while it is queued
-    (ConditionalCheckFailedException otherwise). Shared by callbacks and the expirer."""
+    """SET `fields` and drop the call from the pending index, only while it is queued — and,
+    with `unless_erased`, not erased (issue 19) — (ConditionalCheckFailedException
+    otherwise). Shared by callbacks and the expirer."""
     clause, names, values = assignments(fields)
     removed = {f"#p{i}": name for i, name in enumerate(PENDING_ATTRIBUTES)}
+    condition = "#guard = :queued"
+    guards = {"#guard": STATUS}
+    if unless_erased:
+        condition += " AND attribute_not_exists(#erased)"
+        guards["#erased"] = ERASED_AT
     client.update_item(
         TableName=table,
         Key=key,
         UpdateExpression=f"SET {clause} REMOVE {', '.join(removed)}",
-        ConditionExpression="#guard = :queued",
-        ExpressionAttributeNames={**names, **removed, "#guard": STATUS},
+        ConditionExpression=condition,
+        ExpressionAttributeNames={**names, **removed, **guards},
         ExpressionAttributeValues=to_item({**values, ":queued": CallStatus.QUEUED.value}),
         **extra,
     )

@@ -25,6 +25,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     METADATA,
     PK,
     REQUEST,
+    STATUS_REASON,
     call_key,
     erased_callees,
     from_item,
@@ -32,6 +33,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     to_item,
 )
 from dtmf_gateway.adapters.dynamodb.conditional import is_conditional_failure
+from dtmf_gateway.domain.erasure import without_numbers
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -51,17 +53,26 @@ def idempotency_record_id(function_name: str, owner: str, idempotency_key: str) 
 
 def erased_answer(data: Any) -> Any:
     """A stored placement answer (Powertools' `data`: the JSON of {http_status, body, …})
-    with every `calls[].callee` null; anything else as it is."""
+    with every `calls[].callee` null and numbers CM named in its free text (`calls[].error`,
+    a problem's `detail`) erased; anything else as it is."""
     if not isinstance(data, dict) or not isinstance(data.get("body"), dict):
         return data
     body = data["body"]
     calls = body.get("calls")
     if isinstance(calls, list):
-        body = {
-            **body,
-            "calls": [{**c, "callee": None} if isinstance(c, dict) else c for c in calls],
-        }
+        body = {**body, "calls": [_erased_call(c) for c in calls]}
+    if isinstance(body.get("detail"), str):
+        body = {**body, "detail": without_numbers(body["detail"])}
     return {**data, "body": body}
+
+
+def _erased_call(call: Any) -> Any:
+    if not isinstance(call, dict):
+        return call
+    erased = {**call, "callee": None}
+    if isinstance(erased.get("error"), str):
+        erased["error"] = without_numbers(erased["error"])
+    return erased
 
 
 def erase_call_item(
@@ -109,25 +120,31 @@ class DynamoDbErasureStore:
         names |= {"#request": REQUEST} | {f"#r{i}": k for i, k in enumerate(ERASED_REQUEST_KEYS)}
         removed = [f"#a{i}" for i in range(len(ERASED_INSTRUCTION_ATTRIBUTES))]
         removed += [f"#request.#r{i}" for i in range(len(ERASED_REQUEST_KEYS))]
-        item = self._ddb.get_item(
-            TableName=self._table,
-            Key=instruction_key(instruction_id),
-            ProjectionExpression="#callees",
-            ExpressionAttributeNames={"#callees": CALLEES},
-            ConsistentRead=True,
-        ).get("Item", {})
-        count = len(from_item(item).get(CALLEES) or [])
+        item = from_item(
+            self._ddb.get_item(
+                TableName=self._table,
+                Key=instruction_key(instruction_id),
+                ProjectionExpression="#callees, #reason",
+                ExpressionAttributeNames={"#callees": CALLEES, "#reason": STATUS_REASON},
+                ConsistentRead=True,
+            ).get("Item", {})
+        )
+        count = len(item.get(CALLEES) or [])
+        values: dict[str, Any] = {":at": erased_at, ":empty": {}, ":callees": erased_callees(count)}
+        reason_clause = ""
+        if isinstance(item.get(STATUS_REASON), str):  # CM's text: it may name a number
+            names["#reason"] = STATUS_REASON
+            values[":reason"] = without_numbers(item[STATUS_REASON])
+            reason_clause = ", #reason = :reason"
         try:
             self._ddb.update_item(
                 TableName=self._table,
                 Key=instruction_key(instruction_id),
                 UpdateExpression="SET #erased = if_not_exists(#erased, :at), #meta = :empty, "
-                f"#callees = :callees REMOVE {', '.join(removed)}",
+                f"#callees = :callees{reason_clause} REMOVE {', '.join(removed)}",
                 ConditionExpression="attribute_exists(#pk)",
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item(
-                    {":at": erased_at, ":empty": {}, ":callees": erased_callees(count)}
-                ),
+                ExpressionAttributeValues=to_item(values),
             )
         except ClientError as error:
             if not is_conditional_failure(error):  # gone meanwhile (TTL): nothing to erase
