@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,9 +92,12 @@ _BY_STATUS: dict[int, type[DtmfGatewayError]] = {
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after")
     try:
-        return max(0.0, float(value)) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None
+    if seconds is None or math.isnan(seconds):
+        return None
+    return max(0.0, seconds)  # `inf` stays: longer than any wait the client sleeps out
 
 
 def error_of(response: httpx.Response) -> DtmfGatewayError:

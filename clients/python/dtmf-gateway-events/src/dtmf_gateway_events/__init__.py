@@ -10,6 +10,7 @@ from dtmf_gateway_events.models import (
     DtmfCampaignFinished,
     DtmfResult,
     NotPlacedReason,
+    OtherWebhook,
     Outcome,
     WebhookPayload,
     parse_detail,
@@ -25,8 +26,9 @@ __all__ = [
     "DtmfCampaignFinished",
     "DtmfResult",
     "NotPlacedReason",
+    "OtherWebhook",
     "Outcome",
     "WebhookPayload",
     "parse_detail",
 ]
-__version__ = "1.1.0"
+__version__ = "1.2.0"

@@ -1,0 +1,71 @@
+"""Hostile review of issue 18's typed client: what a misbehaving answer or a careless id makes
+the client do. Each test is a finding; see the commit that added it."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from dtmf_gateway_client import RateLimited
+from tests.clients.test_client import ACCEPTED, INSTRUCTION, Recorder, problem, view
+
+
+def test_a_per_callee_limit_is_raised_at_once_not_slept_out_and_then_placed() -> None:
+    """README: `429 policy-refused` (per-callee-limit-reached) is a dialling rule, its
+    Retry-After the end of the clock hour. Sleeping that out inside `place` blocks the caller
+    for up to an hour, three times, and then rings the callee long after the caller meant to:
+    the caller must decide, so the client raises it at once."""
+    limited = problem(
+        429, "policy-refused", rules=["per-callee-limit-reached"], errors=[{"field": "callee"}]
+    )
+    limited.headers["retry-after"] = "1800"
+    recorder = Recorder(limited, httpx.Response(202, json=ACCEPTED))
+
+    with pytest.raises(RateLimited) as raised:
+        recorder.client().place(INSTRUCTION)
+
+    assert raised.value.retry_after == 1800
+    assert recorder.slept == []
+    assert len(recorder.requests) == 1
+
+
+@pytest.mark.parametrize("retry_after", ["inf", "1e9", "86400"])
+def test_an_absurd_retry_after_is_not_slept(retry_after: str) -> None:
+    """A proxy (or a hostile endpoint) answering `Retry-After: inf` made the client call
+    `time.sleep(inf)` (OverflowError) and `1e9` sleep for 31 years: a wait longer than the
+    client's own cap is raised, not slept."""
+    throttled = httpx.Response(429, json={"message": "Too Many Requests"})
+    throttled.headers["retry-after"] = retry_after
+    recorder = Recorder(throttled)
+
+    with pytest.raises(RateLimited):
+        recorder.client().place(INSTRUCTION)
+
+    assert all(0 <= s <= 60 for s in recorder.slept), recorder.slept
+
+
+def test_a_short_throttle_is_still_retried_with_the_same_key() -> None:
+    throttled = httpx.Response(429, json={"message": "Too Many Requests"})
+    throttled.headers["retry-after"] = "2"
+    recorder = Recorder(throttled, httpx.Response(202, json=ACCEPTED))
+
+    recorder.client().place(INSTRUCTION)
+
+    assert recorder.slept == [2.0]
+    keys = {r.headers["idempotency-key"] for r in recorder.requests}
+    assert len(keys) == 1
+
+
+@pytest.mark.parametrize("instruction_id", ["", ".", "..", "..."])
+@pytest.mark.parametrize("method", ["get", "cancel"])
+def test_an_id_that_is_not_an_id_is_refused_locally(method: str, instruction_id: str) -> None:
+    """`get("..")` sent `GET {api}/v1` and `get(".")` / `get("")` `GET {api}/v1/dtmf-calls/`
+    (dot segments are resolved by the URL, the empty id leaves the list route), and `cancel`
+    the same with DELETE: an id of only dots (README: never valid) or none must not become
+    another route."""
+    recorder = Recorder(httpx.Response(200, json=view()))
+
+    with pytest.raises(ValueError, match="instruction-id"):
+        getattr(recorder.client(), method)(instruction_id)
+
+    assert recorder.requests == []
