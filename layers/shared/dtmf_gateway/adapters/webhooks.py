@@ -98,14 +98,19 @@ class HttpWebhookSender:
             "webhook-signature": self._secret.signature(message_id, at, payload),
         }
         try:
-            response = self._http.post(url, content=payload.encode(), headers=headers)
+            # Streamed, and the body never read: only the status counts, and a receiver could
+            # otherwise drip its body (each read inside the read timeout) or make it huge.
+            with self._http.stream(
+                "POST", url, content=payload.encode(), headers=headers
+            ) as response:
+                status = response.status_code
         except httpx.TimeoutException:
             return "timeout"
         except httpx.HTTPError as error:
             return f"{type(error).__name__}: {str(error)[:_MAX_REASON]}"
-        if 200 <= response.status_code < 300:
+        if 200 <= status < 300:
             return None
-        return f"status {response.status_code}"
+        return f"status {status}"
 
 
 class DnsResolver:

@@ -49,10 +49,25 @@ def is_public(address: Address) -> bool:
     """True for a globally routable unicast address: not loopback, link-local, private
     (RFC 1918, ULA), shared (RFC 6598), multicast, reserved or unspecified (Python's
     `ipaddress.is_global`, which follows the IANA special-purpose registries). An
-    IPv4-mapped IPv6 address is judged by its IPv4 address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    IPv4-mapped IPv6 address, and one of the NAT64 well-known prefix (64:ff9b::/96, which a
+    NAT64 gateway translates to the IPv4 address it embeds, private ones included), is judged
+    by its IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address in _NAT64:
+            address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address.is_global and not address.is_multicast
+
+
+_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _host_name(hostname: str | None) -> str:
+    """The host of a URL as compared with `AllowedWebhookHosts`: lower case, one trailing dot
+    (the root label) dropped — only one: `example.com..` is not a DNS name."""
+    host = (hostname or "").lower()
+    return host[:-1] if host.endswith(".") else host
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +97,11 @@ class WebhookTargets:
             return f"must be at most {MAX_WEBHOOK_URL_LENGTH} characters"
         try:
             parts = urlsplit(url)
-            host = (parts.hostname or "").lower().rstrip(".")
-            _ = parts.port  # a port that is not a number raises here
+            host = _host_name(parts.hostname)
+            port = parts.port  # a port that is not a number raises here
         except ValueError:
+            return _NOT_A_URL
+        if port == 0:
             return _NOT_A_URL
         return self._shape_problem(url, parts.scheme, host) or self._host_problem(host, parts)
 
@@ -129,7 +146,7 @@ def lane_of(url: str, message_id: str, lanes: int) -> str:
     delivery share a lane). A FIFO queue hands each group to one consumer at a time: at most
     `lanes` deliveries to one host run at once, whatever its backlog."""
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower().rstrip(".")
+    host = _host_name(parts.hostname)
     target = f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
     if len(target) > _MAX_GROUP_TARGET:  # a message group id has at most 128 characters
         target = hashlib.sha256(target.encode()).hexdigest()

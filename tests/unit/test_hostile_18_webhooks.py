@@ -1,0 +1,248 @@
+"""Hostile review of issue 18's webhooks: targets a client may name, and what a hostile
+receiver (or its DNS) can make one delivery attempt do."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dtmf_gateway.adapters.webhooks import DnsResolver, HttpWebhookSender, WebhookSigningSecret
+from dtmf_gateway.domain.errors import InvalidRequest
+from dtmf_gateway.domain.request import parse_dtmf_call_request
+from dtmf_gateway.domain.webhooks import DeliverWebhook, Verdict, WebhookMessage
+from tests.unit.test_webhooks import BODY, EVENT, SECRET, TARGETS, Provider, Urls
+
+
+class Receiver:
+    """A TCP server on loopback that answers every connection with `script`: a list of
+    (bytes, pause-after) steps; it records how many connections it accepted."""
+
+    def __init__(self, script: list[tuple[bytes, float]]) -> None:
+        self.script = script
+        self.accepted = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed
+                return
+            self.accepted += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(1)
+            try:
+                conn.recv(65536)
+                for chunk, pause in self.script:
+                    if self.stop.is_set():
+                        return
+                    conn.sendall(chunk)
+                    time.sleep(pause)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.server.close()
+
+
+@pytest.fixture
+def receiver_factory() -> Iterator[Any]:
+    made: list[Receiver] = []
+
+    def make(script: list[tuple[bytes, float]]) -> Receiver:
+        receiver = Receiver(script)
+        made.append(receiver)
+        return receiver
+
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+def _sender(total_timeout: float = 1.0) -> HttpWebhookSender:
+    signing = WebhookSigningSecret(
+        Provider(json.dumps({"current": SECRET})),  # type: ignore[arg-type]
+        secret="s",
+        max_age=300,
+    )
+    return HttpWebhookSender(signing, connect_timeout=0.5, total_timeout=total_timeout)
+
+
+def test_a_receiver_that_drips_its_body_does_not_hold_the_attempt_past_its_timeout(
+    receiver_factory: Any,
+) -> None:
+    """README: "no answer within the timeouts (3 s to connect, 10 s in all)". The status
+    line already says 2xx; the sender then read the whole body, which a receiver can drip a
+    byte at a time (each read inside httpx's per-read timeout) or make gigabytes long: the
+    Lambda is held (and its memory filled) for as long as the receiver likes. Only the status
+    matters: the body is not read."""
+    drip = [(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n", 0.0)] + [(b"x", 0.25)] * 40
+    receiver = receiver_factory(drip)
+
+    started = time.monotonic()
+    answer = _sender(total_timeout=1.0).send(
+        f"http://127.0.0.1:{receiver.port}/hook", "msg_1", "{}"
+    )
+
+    assert answer is None
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="httpx's timeout is per operation (connect, each read, each write), not a total: a "
+    "receiver that sends its status line and headers a byte at a time, each byte inside the "
+    "read timeout, holds one attempt (and its lane, and a Lambda) far past README's '10 s in "
+    "all' — up to the function's own timeout. Needs a wall-clock deadline around the request "
+    "(e.g. a watchdog that closes the connection), not a small change.",
+)
+def test_a_receiver_that_drips_its_headers_is_cut_off_at_the_total_timeout(
+    receiver_factory: Any,
+) -> None:
+    head = b"HTTP/1.1 204 No Content\r\nX-Slow: " + b"y" * 12 + b"\r\n\r\n"
+    receiver = receiver_factory([(bytes([b]), 0.2) for b in head])
+
+    started = time.monotonic()
+    answer = _sender(total_timeout=1.0).send(
+        f"http://127.0.0.1:{receiver.port}/hook", "msg_1", "{}"
+    )
+
+    assert answer == "timeout"
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DNS rebinding: the delivery resolves the host and checks every address is public "
+    "(DnsResolver), then hands the URL to httpx, which resolves it again and connects to "
+    "whatever that second answer says. A host whose DNS answers a public address first and "
+    "127.0.0.1 / 169.254.169.254 second is posted to the private address. The connection "
+    "must be pinned to the checked addresses (connect to the IP, SNI and Host = the name).",
+)
+def test_a_host_that_rebinds_to_loopback_between_check_and_connect_is_not_connected_to(
+    receiver_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = receiver_factory([(b"HTTP/1.1 204 No Content\r\n\r\n", 0.0)])
+    real = socket.getaddrinfo
+    answers = iter(["93.184.216.34"])
+
+    def rebinding(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "hooks.example.com":
+            return real(host, port, *args, **kwargs)
+        address = next(answers, "127.0.0.1")  # public once (the check), then loopback
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    deliver = DeliverWebhook(
+        targets=TARGETS,
+        urls=Urls(f"https://hooks.example.com:{receiver.port}/x"),
+        resolver=DnsResolver(),
+        sender=_sender(),
+        base_delay_seconds=60,
+        max_attempts=3,
+    )
+
+    outcome = deliver.attempt(WebhookMessage.from_event(EVENT), 1)
+
+    assert receiver.accepted == 0, "the attempt connected to 127.0.0.1"
+    assert outcome.verdict is Verdict.RETRY
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com:0/dtmf",  # port 0: no receiver can listen there
+        "https://hooks.example.com../dtmf",  # two trailing dots: not the allowed name
+        "https://hooks.example.com.../dtmf",
+    ],
+)
+def test_a_target_that_is_not_the_allowed_host_or_no_port_at_all_is_refused(url: str) -> None:
+    """README: the host must be one of `AllowedWebhookHosts` (exact names). One trailing dot
+    is the same DNS name; `hooks.example.com..` is not a name at all, yet was accepted (and
+    then retried for 24 hours into the DLQ), as was port 0."""
+    with pytest.raises(InvalidRequest) as raised:
+        parse_dtmf_call_request({**BODY, "webhook-url": url}, webhook_targets=TARGETS)
+
+    assert [p.field for p in raised.value.problems] == ["webhook-url"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://2130706433/",
+        "https://0177.0.0.1/",
+        "https://0x7f.0.0.1/",
+        "https://0x7f000001/",
+        "https://127.1/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://[::ffff:7f00:1]/",
+        "https://[fe80::1%25eth0]/",
+        "https://hooks.example.com@169.254.169.254/",
+        "https://169.254.169.254\\@hooks.example.com/",
+        "https://hooks.example.com%2f@evil.net/",
+        "https://hooks.example.com:443@evil.net/",
+        "https://hooks%2eexample%2ecom/",
+        "https://xn--hooks-example.com/",
+        "https://\uff48ooks.example.com/",  # fullwidth h
+        "https://hooks。example。com/",
+        "https://hooks.exam\u00adple.com/",
+        "https://hooks.example.com\u200b/",
+        "https://localhost./",
+        "https://LOCALHOST/",
+        "https://hooks.example.com\x00.evil.net/",
+        "https://" + "a." * 600 + "hooks.example.com/",
+    ],
+)
+def test_private_targets_in_every_notation_are_refused(url: str) -> None:
+    with pytest.raises(InvalidRequest):
+        parse_dtmf_call_request({**BODY, "webhook-url": url}, webhook_targets=TARGETS)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["0.0.0.0", "100.64.0.1", "192.0.0.8", "198.18.0.1", "::", "64:ff9b::7f00:1", "2002:7f00:1::"],
+)
+def test_unspecified_shared_and_translated_addresses_are_not_public(address: str) -> None:
+    """README: never loopback, link-local, private, shared or reserved ranges. NAT64
+    (64:ff9b::/96) and 6to4 (2002::/16) embed an IPv4 address; 0.0.0.0 and :: reach the
+    host itself on Linux."""
+
+    class Fixed:
+        def resolve(self, host: str) -> list[Any]:
+            return [ipaddress.ip_address(address)]
+
+    class Never:
+        def send(self, url: str, message_id: str, payload: str) -> str | None:
+            raise AssertionError(f"posted to {address}")
+
+    deliver = DeliverWebhook(
+        targets=TARGETS,
+        urls=Urls("https://hooks.example.com/x"),
+        resolver=Fixed(),
+        sender=Never(),
+        base_delay_seconds=60,
+        max_attempts=3,
+    )
+
+    outcome = deliver.attempt(WebhookMessage.from_event(EVENT), 1)
+
+    assert outcome.verdict is Verdict.RETRY
