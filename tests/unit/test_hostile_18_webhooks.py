@@ -246,3 +246,53 @@ def test_unspecified_shared_and_translated_addresses_are_not_public(address: str
     outcome = deliver.attempt(WebhookMessage.from_event(EVENT), 1)
 
     assert outcome.verdict is Verdict.RETRY
+
+
+def _signed(secret: dict[str, Any], payload: str) -> tuple[bytes, dict[str, str]]:
+    import httpx
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    signing = WebhookSigningSecret(
+        Provider(json.dumps(secret)),  # type: ignore[arg-type]
+        secret="s",
+        max_age=300,
+    )
+    sender = HttpWebhookSender(
+        signing, connect_timeout=1, total_timeout=2, transport=httpx.MockTransport(handler)
+    )
+    assert sender.send("https://hooks.example.com/x", "msg_1", payload) is None
+    [request] = seen
+    return request.content, dict(request.headers)
+
+
+def test_a_receiver_with_a_wrong_or_retired_secret_refuses_and_the_base64_part_alone_works() -> (
+    None
+):
+    from standardwebhooks import Webhook, WebhookVerificationError
+
+    payload = json.dumps({"type": "DTMF Result", "data": {"metadata": {"n": "é😀"}}})
+    body, headers = _signed({"current": SECRET.removeprefix("whsec_"), "previous": ""}, payload)
+
+    assert Webhook(SECRET).verify(body, headers)["data"]["metadata"]["n"] == "é😀"
+    retired = "whsec_" + "b2xkLXNlY3JldC1vbGQtc2VjcmV0LWtleQ=="
+    with pytest.raises(WebhookVerificationError):
+        Webhook(retired).verify(body, headers)  # rotation finished: the old key is refused
+    tampered = {**headers, "webhook-id": "msg_2"}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(body, tampered)
+
+
+@pytest.mark.parametrize("current", [None, "", "   ", 12345678])
+def test_a_secret_without_a_usable_current_key_fails_loudly(current: Any) -> None:
+    """`{"current": null, "previous": k}` signed with the key the text "None" decodes to, and
+    `{"current": "", "previous": k}` with `previous` alone: a broken rotation went unnoticed
+    (README: new messages are signed with `current`)."""
+    from dtmf_gateway.settings import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="webhook signing secret"):
+        _signed({"current": current, "previous": SECRET}, "{}")

@@ -38,18 +38,26 @@ USER_AGENT = "dtmf-gateway-webhooks"
 _MAX_REASON = 200
 
 
+def _key(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("a webhook signing key must be a string")
+    return value
+
+
 @lru_cache(maxsize=4)
 def _signers(raw: str) -> tuple[Webhook, ...]:
     """The current (then the previous) key of a secret value, parsed once per value."""
     try:
         data = json.loads(raw)
-        keys = [str(data["current"]), str(data.get("previous") or "")]
-        signers = tuple(Webhook(key) for key in keys if key.strip())
+        current, previous = _key(data["current"]), _key(data.get("previous") or "")
+        signers = tuple(Webhook(key) for key in (current, previous) if key.strip())
     except (ValueError, KeyError, TypeError) as error:
         raise ConfigurationError(
             'the webhook signing secret must be JSON {"current": "whsec_...", "previous": ...}'
         ) from error
-    if not signers:
+    # No current key is a broken rotation: signing with `previous` alone (or with the text
+    # "None" of a JSON null, as before) would hide it until every receiver failed.
+    if not current.strip():
         raise ConfigurationError("the webhook signing secret has no current key")
     return signers
 
