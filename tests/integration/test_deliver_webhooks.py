@@ -161,7 +161,7 @@ def test_a_result_with_a_webhook_goes_to_its_hosts_lane_then_is_posted_signed(
         _record(_event("with-hook"), fifo=False), _record(_event("without-hook"), fifo=False)
     ) == {"batchItemFailures": []}
     [lane] = world.drain(world.lanes_url)
-    assert lane["Attributes"]["MessageGroupId"].startswith(f"{HOST}:443#")
+    assert lane["Attributes"]["MessageGroupId"].startswith(f"{HOST}#")
     assert _attribute(lane, "attempt") == "0"
 
     assert _run(_record(lane["Body"], fifo=True)) == {"batchItemFailures": []}

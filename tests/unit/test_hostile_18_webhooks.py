@@ -296,3 +296,20 @@ def test_a_secret_without_a_usable_current_key_fails_loudly(current: Any) -> Non
 
     with pytest.raises(ConfigurationError, match="webhook signing secret"):
         _signed({"current": current, "previous": SECRET}, "{}")
+
+
+def test_one_host_on_many_ports_is_still_one_host_for_its_lanes() -> None:
+    """README: at most `WebhookConcurrencyPerHost` deliveries to one host are in flight. The
+    lanes were keyed by host:port, and the port is the client's choice: instructions naming
+    the allowed host on ports 1..N (a slow or silent host: 3 s connect timeout per attempt)
+    got 2N lanes, i.e. all of `WebhookMaxConcurrency`, starving every other receiver."""
+    from dtmf_gateway.domain.webhooks import lane_of
+
+    ids = [f"msg_{n:032x}" for n in range(50)]
+    lanes = {
+        lane_of(f"https://hooks.example.com:{port}/x", i, 2)
+        for port in range(1000, 1100)
+        for i in ids
+    }
+
+    assert len(lanes) == 2

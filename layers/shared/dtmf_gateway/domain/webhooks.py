@@ -141,13 +141,12 @@ def webhook_id(event: Mapping[str, Any]) -> str:
 
 
 def lane_of(url: str, message_id: str, lanes: int) -> str:
-    """The delivery lane (the FIFO message group) of a delivery: the target's host and port
-    and one of `lanes` lanes per host, chosen by the `webhook-id` (so all attempts of one
-    delivery share a lane). A FIFO queue hands each group to one consumer at a time: at most
-    `lanes` deliveries to one host run at once, whatever its backlog."""
-    parts = urlsplit(url)
-    host = _host_name(parts.hostname)
-    target = f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    """The delivery lane (the FIFO message group) of a delivery: the target's host and one of
+    `lanes` lanes per host, chosen by the `webhook-id` (so all attempts of one delivery share
+    a lane). A FIFO queue hands each group to one consumer at a time: at most `lanes`
+    deliveries to one host run at once, whatever its backlog. The port is not part of it: a
+    client may name any port, and one host on many ports is still one slow receiver."""
+    target = _host_name(urlsplit(url).hostname)
     if len(target) > _MAX_GROUP_TARGET:  # a message group id has at most 128 characters
         target = hashlib.sha256(target.encode()).hexdigest()
     lane = int(hashlib.sha256(message_id.encode()).hexdigest()[:8], 16) % max(1, lanes)
