@@ -16,7 +16,12 @@ import pytest
 from dtmf_gateway.adapters.webhooks import DnsResolver, HttpWebhookSender, WebhookSigningSecret
 from dtmf_gateway.domain.errors import InvalidRequest
 from dtmf_gateway.domain.request import parse_dtmf_call_request
-from dtmf_gateway.domain.webhooks import DeliverWebhook, Verdict, WebhookMessage
+from dtmf_gateway.domain.webhooks import (
+    DeliverWebhook,
+    Verdict,
+    WebhookMessage,
+    WebhookTargets,
+)
 from tests.unit.test_webhooks import BODY, EVENT, SECRET, TARGETS, Provider, Urls
 
 
@@ -313,3 +318,28 @@ def test_one_host_on_many_ports_is_still_one_host_for_its_lanes() -> None:
     }
 
     assert len(lanes) == 2
+
+
+@pytest.mark.parametrize(
+    "host", ["2130706433", "0x7f.1", "0177.0.0.1", "127.1", "169.254.169.254.", "0x7f000001"]
+)
+def test_an_ip_address_in_another_notation_is_refused_as_one_even_if_listed(host: str) -> None:
+    """README: no IP address. `AllowedWebhookHosts` accepts any `[A-Za-z0-9.-]+`, so an
+    operator can list `2130706433` or `0x7f.1`; the request check only recognised canonical
+    IP literals and accepted those hosts, which every resolver reads as 127.0.0.1 (only the
+    delivery-time address check stood in the way)."""
+    targets = WebhookTargets.from_settings(f"hooks.example.com,{host}", allow_loopback=False)
+
+    with pytest.raises(InvalidRequest) as raised:
+        parse_dtmf_call_request(
+            {**BODY, "webhook-url": f"https://{host}/x"}, webhook_targets=targets
+        )
+
+    assert "not an IP address" in raised.value.problems[0].message
+
+
+def test_a_host_name_with_digits_is_still_a_host_name() -> None:
+    targets = WebhookTargets.from_settings("h2o.example.com,1.example.com", allow_loopback=False)
+
+    for url in ("https://h2o.example.com/x", "https://1.example.com/x"):
+        parse_dtmf_call_request({**BODY, "webhook-url": url}, webhook_targets=targets)

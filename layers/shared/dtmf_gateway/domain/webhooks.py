@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -43,6 +44,19 @@ def _literal(host: str) -> Address | None:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return None
+
+
+_NUMERIC_LABEL: Final = re.compile(r"(?:0[xX][0-9a-fA-F]*|[0-9]+)")
+
+
+def _ends_in_number(host: str) -> bool:
+    """The WHATWG URL standard's "ends in a number": such a host is an IPv4 address in some
+    notation (`2130706433`, `0x7f.1`, `0177.0.0.1`, `127.1`) to browsers, curl and
+    getaddrinfo alike — never a DNS name."""
+    labels = host.split(".")
+    if labels and labels[-1] == "" and len(labels) > 1:
+        labels.pop()
+    return bool(_NUMERIC_LABEL.fullmatch(labels[-1]))
 
 
 def is_public(address: Address) -> bool:
@@ -118,6 +132,8 @@ class WebhookTargets:
             return "must not have a fragment (#...)"
         literal = _literal(host)
         if literal is not None and not (self.allow_loopback and literal.is_loopback):
+            return "must name a host, not an IP address"
+        if literal is None and _ends_in_number(host):
             return "must name a host, not an IP address"
         if host not in self.allowed_hosts:
             allowed = ", ".join(sorted(self.allowed_hosts))
