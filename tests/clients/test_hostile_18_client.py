@@ -69,3 +69,28 @@ def test_an_id_that_is_not_an_id_is_refused_locally(method: str, instruction_id:
         getattr(recorder.client(), method)(instruction_id)
 
     assert recorder.requests == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [httpx.ReadTimeout("no answer"), problem(500, "internal-error")],
+    ids=["transport", "problem"],
+)
+def test_a_placement_that_fails_tells_the_caller_the_key_to_retry_with(
+    answer: httpx.Response | Exception,
+) -> None:
+    """The client generates the Idempotency-Key and keeps it across its own retries; when
+    those run out it raised a bare httpx.ReadTimeout (or ServerError) that did not say which
+    key it had used. The caller's natural retry, `place(pin)` again, is a new key: a new
+    instruction, which rings the callee a second time if the first one reached CM."""
+    recorder = Recorder(answer)
+    client = recorder.client()
+
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - either kind
+        client.place(INSTRUCTION)
+
+    sent = {r.headers["idempotency-key"] for r in recorder.requests}
+    assert sent == {raised.value.idempotency_key}  # type: ignore[attr-defined]
+    recorder.answers = [httpx.Response(202, json=ACCEPTED)]
+    client.place(INSTRUCTION, idempotency_key=raised.value.idempotency_key)  # type: ignore[attr-defined]
+    assert recorder.requests[-1].headers["idempotency-key"] in sent

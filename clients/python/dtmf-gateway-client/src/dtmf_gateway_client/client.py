@@ -97,14 +97,24 @@ class DtmfGatewayClient:
         """POST /v1/dtmf-calls: place a DTMF instruction (CM's kebab-case keys, plus
         `metadata`, `webhook-url`, ...). `idempotency_key` defaults to a new UUID, kept
         across this call's own retries. Raises InvalidRequest (422, `errors` per field),
-        Forbidden (a dialling rule), Conflict, RateLimited, CmFailure."""
+        Forbidden (a dialling rule), Conflict, RateLimited, CmFailure.
+
+        Whatever it raises — a problem, or the transport error of its last retry — carries the
+        key it used as `idempotency_key`: retry with `place(instruction,
+        idempotency_key=error.idempotency_key)`, never without it (a new key is a new
+        instruction, and can ring the callee a second time)."""
         key = idempotency_key or str(uuid.uuid4())
-        response = self._request(
-            "POST",
-            "/dtmf-calls",
-            json=dump_instruction(dict(instruction)),
-            headers={"idempotency-key": key},
-        )
+        try:
+            response = self._request(
+                "POST",
+                "/dtmf-calls",
+                json=dump_instruction(dict(instruction)),
+                headers={"idempotency-key": key},
+            )
+        except Exception as error:
+            error.idempotency_key = key  # type: ignore[attr-defined]
+            error.add_note(f"Idempotency-Key: {key} (retry with it, not without)")
+            raise
         replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
         return Placement.model_validate({**response.json(), "replayed": replayed})
 
