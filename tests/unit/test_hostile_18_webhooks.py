@@ -343,3 +343,34 @@ def test_a_host_name_with_digits_is_still_a_host_name() -> None:
 
     for url in ("https://h2o.example.com/x", "https://1.example.com/x"):
         parse_dtmf_call_request({**BODY, "webhook-url": url}, webhook_targets=targets)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/\x7f",
+        "https://hooks.example.com/a\x01b",
+        "https://hooks.example.com/?a=\x00",
+        "https://hooks.example.com/\ud800",
+        "https://hooks.example.com/\u200e",
+    ],
+)
+def test_a_url_with_control_characters_is_refused_at_request_time(url: str) -> None:
+    """These passed the request check (only whitespace was refused), were stored, and then
+    made httpx raise InvalidURL / UnicodeEncodeError — neither an httpx.HTTPError — at every
+    delivery attempt, failing the delivery function's batch instead of one attempt."""
+    with pytest.raises(InvalidRequest):
+        parse_dtmf_call_request({**BODY, "webhook-url": url}, webhook_targets=TARGETS)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://hooks.example.com/\x7f", "https://hooks.example.com/\ud800"]
+)
+def test_a_url_httpx_cannot_send_fails_the_attempt_not_the_function(url: str) -> None:
+    """A webhook-url stored before the check above (or by a later, looser one) is a failed
+    attempt with a reason: retried, then dead-lettered, never an exception out of the
+    sender."""
+    reason = _sender().send(url, "msg_1", "{}")
+
+    assert reason is not None
+    assert reason.startswith(("InvalidURL", "UnicodeEncodeError"))

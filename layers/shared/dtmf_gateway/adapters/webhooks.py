@@ -114,7 +114,9 @@ class HttpWebhookSender:
                 status = response.status_code
         except httpx.TimeoutException:
             return "timeout"
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as error:
+            # InvalidURL is no HTTPError: a URL stored before today's checks must fail this
+            # attempt, not the whole batch
             return f"{type(error).__name__}: {str(error)[:_MAX_REASON]}"
         if 200 <= status < 300:
             return None

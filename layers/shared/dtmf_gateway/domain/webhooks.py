@@ -121,7 +121,13 @@ class WebhookTargets:
 
     def _shape_problem(self, url: str, scheme: str, host: str) -> str | None:
         schemes = ("https", "http") if self.allow_loopback else ("https",)
-        if scheme not in schemes or not host or any(c.isspace() for c in url):
+        # whitespace, control characters (C0, DEL, C1), line separators, lone surrogates: no
+        # URL holds them, and httpx refuses them only when the delivery is attempted
+        if (
+            scheme not in schemes
+            or not host
+            or any(c.isspace() or not c.isprintable() for c in url)
+        ):
             return _NOT_A_URL
         return None
 
