@@ -224,12 +224,25 @@ def test_private_targets_in_every_notation_are_refused(url: str) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["0.0.0.0", "100.64.0.1", "192.0.0.8", "198.18.0.1", "::", "64:ff9b::7f00:1", "2002:7f00:1::"],
+    [
+        "0.0.0.0",
+        "100.64.0.1",
+        "192.0.0.8",
+        "198.18.0.1",
+        "::",
+        "64:ff9b::7f00:1",
+        "64:ff9b::a00:7",
+        "2002:7f00:1::",
+        "::7f00:1",  # IPv4-compatible (deprecated, ::/8 reserved): was counted public
+        "::a9fe:a9fe",
+        "::ffff:0:a00:7",  # SIIT IPv4-translated: was counted public
+        "fec0::1",  # site-local: was counted public
+    ],
 )
 def test_unspecified_shared_and_translated_addresses_are_not_public(address: str) -> None:
     """README: never loopback, link-local, private, shared or reserved ranges. NAT64
     (64:ff9b::/96) and 6to4 (2002::/16) embed an IPv4 address; 0.0.0.0 and :: reach the
-    host itself on Linux."""
+    host itself on Linux; ::/8 is reserved by IANA (Python's is_global lets it through)."""
 
     class Fixed:
         def resolve(self, host: str) -> list[Any]:

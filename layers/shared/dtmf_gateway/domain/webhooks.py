@@ -71,7 +71,11 @@ def is_public(address: Address) -> bool:
             address = address.ipv4_mapped
         elif address in _NAT64:
             address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return address.is_global and not address.is_multicast
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return False  # fec0::/10, deprecated but still routed inside some networks
+    # is_global alone lets ::/8 through (IPv4-compatible ::7f00:1, SIIT ::ffff:0:a00:7):
+    # IANA reserves it, and README promises never a reserved range
+    return address.is_global and not address.is_multicast and not address.is_reserved
 
 
 _NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
