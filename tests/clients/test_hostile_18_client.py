@@ -94,3 +94,23 @@ def test_a_placement_that_fails_tells_the_caller_the_key_to_retry_with(
     recorder.answers = [httpx.Response(202, json=ACCEPTED)]
     client.place(INSTRUCTION, idempotency_key=raised.value.idempotency_key)  # type: ignore[attr-defined]
     assert recorder.requests[-1].headers["idempotency-key"] in sent
+
+
+@pytest.mark.parametrize("method", ["cancel", "list"])
+def test_a_route_the_stack_does_not_serve_is_not_reported_as_an_unknown_instruction(
+    method: str,
+) -> None:
+    """README lists cancel and list as "the round-2 routes", but this stack serves only POST
+    and GET /v1/dtmf-calls[/{id}] and DELETE …/personal-data: API Gateway answers them `404
+    {"message": "Not Found"}`, which the client raised as a plain NotFound — read as "no such
+    instruction" (README: unknown id or another principal's)."""
+    from dtmf_gateway_client import NotFound
+
+    recorder = Recorder(httpx.Response(404, json={"message": "Not Found"}))
+    client = recorder.client()
+
+    with pytest.raises(NotFound) as raised:
+        client.cancel("order-1") if method == "cancel" else client.list()
+
+    assert raised.value.type is None
+    assert "no such route" in raised.value.detail

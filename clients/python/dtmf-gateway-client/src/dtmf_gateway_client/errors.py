@@ -115,11 +115,17 @@ def error_of(response: httpx.Response) -> DtmfGatewayError:
         if isinstance(e, dict)
     ]
     kind = _BY_STATUS.get(response.status_code, ServerError)
+    detail = str(problem.get("detail") or problem.get("message") or response.text[:500])
+    if response.status_code == 404 and slug is None:
+        # API Gateway's own 404: no route matched — not an unknown instruction (that one is
+        # a `not-found` problem). E.g. `cancel`/`list` on a stack without the round-2 routes.
+        route = f"{response.request.method} {response.url.path}"
+        detail = f"this stack serves no such route ({route}): {detail}"
     return kind(
         response.status_code,
         slug,
         str(problem.get("title") or response.reason_phrase),
-        str(problem.get("detail") or problem.get("message") or response.text[:500]),
+        detail,
         errors=errors,
         retry_after=_retry_after(response),
         problem=problem,
