@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import socket
@@ -178,13 +179,20 @@ class SqsWebhookLanes:
         self._sqs = client
         self._lanes = lanes_url
 
-    def to_lane(self, body: str, *, lane: str, message_id: str, attempt: int) -> None:
-        """Queue a delivery attempt in its lane (deduplicated per webhook-id and attempt)."""
+    def to_lane(
+        self, body: str, *, lane: str, message_id: str, attempt: int, source: str = ""
+    ) -> None:
+        """Queue a delivery attempt in its lane, deduplicated per webhook-id, attempt and
+        `source` — the webhook-queue message it comes from, so SQS's redelivery of that
+        message is deduplicated but a replay from the DLQ (a fresh set of attempts, from
+        attempt 0 again) is not: SQS drops a FIFO message whose deduplication id it accepted
+        in the last 5 minutes, even after that one was deleted."""
+        tag = hashlib.sha256(source.encode()).hexdigest()[:16]
         self._sqs.send_message(
             QueueUrl=self._lanes,
             MessageBody=body,
             MessageGroupId=lane,
-            MessageDeduplicationId=f"{message_id}-{attempt}",
+            MessageDeduplicationId=f"{message_id}-{attempt}-{tag}",
             MessageAttributes=_number_attributes(attempt=attempt),
         )
 
