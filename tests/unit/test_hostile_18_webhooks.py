@@ -387,3 +387,36 @@ def test_a_url_httpx_cannot_send_fails_the_attempt_not_the_function(url: str) ->
 
     assert reason is not None
     assert reason.startswith(("InvalidURL", "UnicodeEncodeError"))
+
+
+def _readme_receiver() -> str:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in readme.split("```python\n")[1:]]
+    [block] = [b for b in blocks if "def receive(" in b]
+    return block
+
+
+def test_the_readmes_python_receiver_works_with_the_header_case_a_framework_gives() -> None:
+    """README's receiver example verified with the library (which lowercases header names)
+    and then read `headers["webhook-id"]` itself: with the headers as Flask/Werkzeug or
+    http.server hand them over (`Webhook-Id`) that is a KeyError — a 500 for every webhook,
+    24 hours of retries, the DLQ."""
+    seen: set[str] = set()
+    handled: list[str] = []
+    namespace: dict[str, Any] = {
+        "secret": SECRET,
+        "already_seen": lambda message_id: message_id in seen or seen.add(message_id),
+        "handle": lambda kind, _data: handled.append(kind),
+    }
+    exec(_readme_receiver(), namespace)  # noqa: S102 - the README's own example
+    payload = json.dumps({"type": "DTMF Result", "data": {"instruction-id": "x"}})
+    body, headers = _signed({"current": SECRET}, payload)
+    framework_headers = {k.title(): v for k, v in headers.items()}  # Webhook-Id, ...
+
+    assert namespace["receive"](body, framework_headers) == 204
+    assert namespace["receive"](body, framework_headers) == 204  # the retry: seen
+    assert handled == ["DTMF Result"]
+    forged = {**framework_headers, "Webhook-Signature": "v1,AAAA"}
+    assert namespace["receive"](body, forged) == 400
