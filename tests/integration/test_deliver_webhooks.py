@@ -166,7 +166,10 @@ def test_a_result_with_a_webhook_goes_to_its_hosts_lane_then_is_posted_signed(
 
     assert _run(_record(lane["Body"], fifo=True)) == {"batchItemFailures": []}
     [request] = world.posted
-    assert str(request.url) == URL
+    # pinned to the address the delivery checked; the name goes in Host (and SNI)
+    assert str(request.url) == URL.replace(HOST, "93.184.216.34")
+    assert request.headers["host"] == HOST
+    assert request.extensions["sni_hostname"] == HOST
     event = Webhook(SECRET).verify(request.content, dict(request.headers))
     assert event["type"] == "DTMF Result"
     assert event["data"]["instruction-id"] == "with-hook"

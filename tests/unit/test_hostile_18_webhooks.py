@@ -135,17 +135,13 @@ def test_a_receiver_that_drips_its_headers_is_cut_off_at_the_total_timeout(
     assert time.monotonic() - started < 2.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DNS rebinding: the delivery resolves the host and checks every address is public "
-    "(DnsResolver), then hands the URL to httpx, which resolves it again and connects to "
-    "whatever that second answer says. A host whose DNS answers a public address first and "
-    "127.0.0.1 / 169.254.169.254 second is posted to the private address. The connection "
-    "must be pinned to the checked addresses (connect to the IP, SNI and Host = the name).",
-)
 def test_a_host_that_rebinds_to_loopback_between_check_and_connect_is_not_connected_to(
     receiver_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """DNS rebinding: the delivery resolved the host and checked every address was public,
+    then handed the URL to httpx, which resolved it again and connected wherever that second
+    answer pointed (127.0.0.1, 169.254.169.254, ...). The connection is now pinned to a
+    checked address (IP in the URL, the name in Host and SNI)."""
     receiver = receiver_factory([(b"HTTP/1.1 204 No Content\r\n\r\n", 0.0)])
     real = socket.getaddrinfo
     answers = iter(["93.184.216.34"])
@@ -249,7 +245,7 @@ def test_unspecified_shared_and_translated_addresses_are_not_public(address: str
             return [ipaddress.ip_address(address)]
 
     class Never:
-        def send(self, url: str, message_id: str, payload: str) -> str | None:
+        def send(self, url: str, message_id: str, payload: str, address: Any = None) -> str | None:
             raise AssertionError(f"posted to {address}")
 
     deliver = DeliverWebhook(
@@ -420,3 +416,83 @@ def test_the_readmes_python_receiver_works_with_the_header_case_a_framework_give
     assert handled == ["DTMF Result"]
     forged = {**framework_headers, "Webhook-Signature": "v1,AAAA"}
     assert namespace["receive"](body, forged) == 400
+
+
+def _tls_receiver(tmp_path: Any, name: str) -> tuple[int, str, list[bytes]]:
+    """An https receiver on 127.0.0.1 with a self-signed certificate for `name`."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
+            "-addext", f"subjectAltName=DNS:{name}",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(5)
+    requests: list[bytes] = []
+
+    def serve() -> None:
+        with server:
+            for _ in range(2):
+                try:
+                    conn, _ = server.accept()
+                    with context.wrap_socket(conn, server_side=True) as tls:
+                        data = b""
+                        while not data.endswith(b"\r\n\r\n{}"):  # the body is "{}"
+                            chunk = tls.recv(65536)
+                            if not chunk:
+                                break
+                            data += chunk
+                        requests.append(data)
+                        tls.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+                except OSError:
+                    continue
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1], str(cert), requests
+
+
+def test_a_pinned_https_delivery_still_checks_the_certificate_against_the_name(
+    tmp_path: Any,
+) -> None:
+    """Pinning the connection to the checked address must not weaken TLS: the certificate
+    is verified for the webhook-url's host name (SNI), and Host names it too."""
+    import ssl
+
+    import httpx
+
+    port, cert, requests = _tls_receiver(tmp_path, "hooks.example.com")
+    signing = WebhookSigningSecret(
+        Provider(json.dumps({"current": SECRET})),  # type: ignore[arg-type]
+        secret="s",
+        max_age=300,
+    )
+    trust = ssl.create_default_context(cafile=cert)
+
+    def sender() -> HttpWebhookSender:
+        return HttpWebhookSender(
+            signing,
+            connect_timeout=1,
+            total_timeout=2,
+            transport=httpx.HTTPTransport(verify=trust),
+        )
+
+    loopback = ipaddress.ip_address("127.0.0.1")
+    right = sender().send(f"https://hooks.example.com:{port}/x", "m", "{}", address=loopback)
+    wrong = sender().send(f"https://other.example.com:{port}/x", "m", "{}", address=loopback)
+
+    assert right is None
+    assert wrong is not None
+    assert "CERTIFICATE_VERIFY_FAILED" in wrong
+    assert f"host: hooks.example.com:{port}".encode() in requests[0]

@@ -148,7 +148,9 @@ class Sender:
         self.answer = answer
         self.sent: list[tuple[str, str, str]] = []
 
-    def send(self, url: str, message_id: str, payload: str) -> str | None:
+    def send(
+        self, url: str, message_id: str, payload: str, address: Address | None = None
+    ) -> str | None:
         self.sent.append((url, message_id, payload))
         return self.answer
 

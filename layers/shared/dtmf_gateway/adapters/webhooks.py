@@ -98,7 +98,9 @@ class HttpWebhookSender:
             transport=transport,
         )
 
-    def send(self, url: str, message_id: str, payload: str) -> str | None:
+    def send(
+        self, url: str, message_id: str, payload: str, address: Address | None = None
+    ) -> str | None:
         at = datetime.now(UTC)
         headers = {
             "content-type": "application/json",
@@ -107,10 +109,11 @@ class HttpWebhookSender:
             "webhook-signature": self._secret.signature(message_id, at, payload),
         }
         try:
+            target, extensions = _pinned(url, address, headers)
             # Streamed, and the body never read: only the status counts, and a receiver could
             # otherwise drip its body (each read inside the read timeout) or make it huge.
             with self._http.stream(
-                "POST", url, content=payload.encode(), headers=headers
+                "POST", target, content=payload.encode(), headers=headers, extensions=extensions
             ) as response:
                 status = response.status_code
         except httpx.TimeoutException:
@@ -122,6 +125,22 @@ class HttpWebhookSender:
         if 200 <= status < 300:
             return None
         return f"status {status}"
+
+
+def _pinned(
+    url: str, address: Address | None, headers: dict[str, str]
+) -> tuple[httpx.URL, dict[str, str]]:
+    """The request for `url` connected to `address` (when given): the IP in the URL, the
+    name in the Host header and, for https, in SNI — so the certificate is still checked
+    against the name, and no second DNS lookup decides where the payload goes."""
+    parsed = httpx.URL(url)
+    if address is None:
+        return parsed, {}
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    headers["host"] = parsed.netloc.decode("ascii")
+    extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
+    return parsed.copy_with(host=str(address)), extensions
 
 
 class DnsResolver:

@@ -244,9 +244,12 @@ class HostResolver(Protocol):
 
 
 class WebhookSender(Protocol):
-    def send(self, url: str, message_id: str, payload: str) -> str | None:
+    def send(
+        self, url: str, message_id: str, payload: str, address: Address | None = None
+    ) -> str | None:
         """POST the signed payload; None when the receiver answered 2xx, else why not
-        (``"status 503"``, ``"timeout"``, ...)."""
+        (``"status 503"``, ``"timeout"``, ...). `address`: connect there (one the target was
+        checked to resolve to), not wherever a second DNS lookup points."""
 
 
 class DeliverWebhook:
@@ -301,7 +304,10 @@ class DeliverWebhook:
         if unsafe:
             return self._failed(attempt, f"host resolves to a non-public address ({unsafe[0]})")
         problem = self._sender.send(
-            url, message.webhook_id, webhook_payload(message.detail_type, message.detail)
+            url,
+            message.webhook_id,
+            webhook_payload(message.detail_type, message.detail),
+            address=resolved[0],  # pinned: no second lookup can rebind it
         )
         if problem is not None:
             return self._failed(attempt, problem)
