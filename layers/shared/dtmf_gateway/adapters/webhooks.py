@@ -15,13 +15,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
 import socket
+import threading
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from standardwebhooks import Webhook
@@ -90,12 +92,15 @@ class HttpWebhookSender:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._secret = secret
+        self._total = total_timeout
         self._http = httpx.Client(
             timeout=httpx.Timeout(total_timeout, connect=connect_timeout),
             follow_redirects=False,
             trust_env=False,
             headers={"user-agent": USER_AGENT},
             transport=transport,
+            # a new connection per attempt: the deadline below cuts the socket it saw opened
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
 
     def send(
@@ -108,23 +113,71 @@ class HttpWebhookSender:
             "webhook-timestamp": str(int(at.timestamp())),
             "webhook-signature": self._secret.signature(message_id, at, payload),
         }
+        deadline = _Deadline(self._total)
         try:
             target, extensions = _pinned(url, address, headers)
             # Streamed, and the body never read: only the status counts, and a receiver could
             # otherwise drip its body (each read inside the read timeout) or make it huge.
             with self._http.stream(
-                "POST", target, content=payload.encode(), headers=headers, extensions=extensions
+                "POST",
+                target,
+                content=payload.encode(),
+                headers=headers,
+                extensions={**extensions, "trace": deadline.trace},
             ) as response:
                 status = response.status_code
         except httpx.TimeoutException:
             return "timeout"
         except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as error:
+            if deadline.passed:
+                return "timeout"
             # InvalidURL is no HTTPError: a URL stored before today's checks must fail this
             # attempt, not the whole batch
             return f"{type(error).__name__}: {str(error)[:_MAX_REASON]}"
+        finally:
+            deadline.cancel()
         if 200 <= status < 300:
             return None
         return f"status {status}"
+
+
+class _Deadline:
+    """The attempt's total timeout. httpx's timeouts are per operation (each read, each
+    write), so a receiver sending its headers a byte at a time, each inside the read timeout,
+    could hold an attempt indefinitely; at the deadline this shuts the attempt's socket down
+    (seen through httpcore's `trace` extension), which fails the blocked read at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.passed = False
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event.endswith(("connect_tcp.complete", "start_tls.complete")):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is not None:
+                with self._lock:
+                    self._sockets.append(sock)
+                    if self.passed:
+                        _shut(sock)
+
+    def _cut(self) -> None:
+        with self._lock:
+            self.passed = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _pinned(
