@@ -44,7 +44,13 @@ def _schedule(record: SQSRecord, message: WebhookMessage) -> bool:
     lane = deliver.lane(message)
     if lane is not None:
         attempts = _number(record, "attempt")
-        lanes.to_lane(record.body, lane=lane, message_id=message.webhook_id, attempt=attempts)
+        lanes.to_lane(
+            record.body,
+            lane=lane,
+            message_id=message.webhook_id,
+            attempt=attempts,
+            source=record.message_id,
+        )
     return True
 
 

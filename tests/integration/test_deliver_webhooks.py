@@ -161,12 +161,15 @@ def test_a_result_with_a_webhook_goes_to_its_hosts_lane_then_is_posted_signed(
         _record(_event("with-hook"), fifo=False), _record(_event("without-hook"), fifo=False)
     ) == {"batchItemFailures": []}
     [lane] = world.drain(world.lanes_url)
-    assert lane["Attributes"]["MessageGroupId"].startswith(f"{HOST}:443#")
+    assert lane["Attributes"]["MessageGroupId"].startswith(f"{HOST}#")
     assert _attribute(lane, "attempt") == "0"
 
     assert _run(_record(lane["Body"], fifo=True)) == {"batchItemFailures": []}
     [request] = world.posted
-    assert str(request.url) == URL
+    # pinned to the address the delivery checked; the name goes in Host (and SNI)
+    assert str(request.url) == URL.replace(HOST, "93.184.216.34")
+    assert request.headers["host"] == HOST
+    assert request.extensions["sni_hostname"] == HOST
     event = Webhook(SECRET).verify(request.content, dict(request.headers))
     assert event["type"] == "DTMF Result"
     assert event["data"]["instruction-id"] == "with-hook"

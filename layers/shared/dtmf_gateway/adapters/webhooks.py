@@ -15,12 +15,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import ipaddress
 import json
 import socket
+import threading
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from standardwebhooks import Webhook
@@ -38,18 +41,26 @@ USER_AGENT = "dtmf-gateway-webhooks"
 _MAX_REASON = 200
 
 
+def _key(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("a webhook signing key must be a string")
+    return value
+
+
 @lru_cache(maxsize=4)
 def _signers(raw: str) -> tuple[Webhook, ...]:
     """The current (then the previous) key of a secret value, parsed once per value."""
     try:
         data = json.loads(raw)
-        keys = [str(data["current"]), str(data.get("previous") or "")]
-        signers = tuple(Webhook(key) for key in keys if key.strip())
+        current, previous = _key(data["current"]), _key(data.get("previous") or "")
+        signers = tuple(Webhook(key) for key in (current, previous) if key.strip())
     except (ValueError, KeyError, TypeError) as error:
         raise ConfigurationError(
             'the webhook signing secret must be JSON {"current": "whsec_...", "previous": ...}'
         ) from error
-    if not signers:
+    # No current key is a broken rotation: signing with `previous` alone (or with the text
+    # "None" of a JSON null, as before) would hide it until every receiver failed.
+    if not current.strip():
         raise ConfigurationError("the webhook signing secret has no current key")
     return signers
 
@@ -81,15 +92,20 @@ class HttpWebhookSender:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._secret = secret
+        self._total = total_timeout
         self._http = httpx.Client(
             timeout=httpx.Timeout(total_timeout, connect=connect_timeout),
             follow_redirects=False,
             trust_env=False,
             headers={"user-agent": USER_AGENT},
             transport=transport,
+            # a new connection per attempt: the deadline below cuts the socket it saw opened
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
 
-    def send(self, url: str, message_id: str, payload: str) -> str | None:
+    def send(
+        self, url: str, message_id: str, payload: str, address: Address | None = None
+    ) -> str | None:
         at = datetime.now(UTC)
         headers = {
             "content-type": "application/json",
@@ -97,15 +113,87 @@ class HttpWebhookSender:
             "webhook-timestamp": str(int(at.timestamp())),
             "webhook-signature": self._secret.signature(message_id, at, payload),
         }
+        deadline = _Deadline(self._total)
         try:
-            response = self._http.post(url, content=payload.encode(), headers=headers)
+            target, extensions = _pinned(url, address, headers)
+            # Streamed, and the body never read: only the status counts, and a receiver could
+            # otherwise drip its body (each read inside the read timeout) or make it huge.
+            with self._http.stream(
+                "POST",
+                target,
+                content=payload.encode(),
+                headers=headers,
+                extensions={**extensions, "trace": deadline.trace},
+            ) as response:
+                status = response.status_code
         except httpx.TimeoutException:
             return "timeout"
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as error:
+            if deadline.passed:
+                return "timeout"
+            # InvalidURL is no HTTPError: a URL stored before today's checks must fail this
+            # attempt, not the whole batch
             return f"{type(error).__name__}: {str(error)[:_MAX_REASON]}"
-        if 200 <= response.status_code < 300:
+        finally:
+            deadline.cancel()
+        if 200 <= status < 300:
             return None
-        return f"status {response.status_code}"
+        return f"status {status}"
+
+
+class _Deadline:
+    """The attempt's total timeout. httpx's timeouts are per operation (each read, each
+    write), so a receiver sending its headers a byte at a time, each inside the read timeout,
+    could hold an attempt indefinitely; at the deadline this shuts the attempt's socket down
+    (seen through httpcore's `trace` extension), which fails the blocked read at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.passed = False
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event.endswith(("connect_tcp.complete", "start_tls.complete")):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is not None:
+                with self._lock:
+                    self._sockets.append(sock)
+                    if self.passed:
+                        _shut(sock)
+
+    def _cut(self) -> None:
+        with self._lock:
+            self.passed = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _pinned(
+    url: str, address: Address | None, headers: dict[str, str]
+) -> tuple[httpx.URL, dict[str, str]]:
+    """The request for `url` connected to `address` (when given): the IP in the URL, the
+    name in the Host header and, for https, in SNI — so the certificate is still checked
+    against the name, and no second DNS lookup decides where the payload goes."""
+    parsed = httpx.URL(url)
+    if address is None:
+        return parsed, {}
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    headers["host"] = parsed.netloc.decode("ascii")
+    extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
+    return parsed.copy_with(host=str(address)), extensions
 
 
 class DnsResolver:
@@ -163,13 +251,20 @@ class SqsWebhookLanes:
         self._sqs = client
         self._lanes = lanes_url
 
-    def to_lane(self, body: str, *, lane: str, message_id: str, attempt: int) -> None:
-        """Queue a delivery attempt in its lane (deduplicated per webhook-id and attempt)."""
+    def to_lane(
+        self, body: str, *, lane: str, message_id: str, attempt: int, source: str = ""
+    ) -> None:
+        """Queue a delivery attempt in its lane, deduplicated per webhook-id, attempt and
+        `source` — the webhook-queue message it comes from, so SQS's redelivery of that
+        message is deduplicated but a replay from the DLQ (a fresh set of attempts, from
+        attempt 0 again) is not: SQS drops a FIFO message whose deduplication id it accepted
+        in the last 5 minutes, even after that one was deleted."""
+        tag = hashlib.sha256(source.encode()).hexdigest()[:16]
         self._sqs.send_message(
             QueueUrl=self._lanes,
             MessageBody=body,
             MessageGroupId=lane,
-            MessageDeduplicationId=f"{message_id}-{attempt}",
+            MessageDeduplicationId=f"{message_id}-{attempt}-{tag}",
             MessageAttributes=_number_attributes(attempt=attempt),
         )
 

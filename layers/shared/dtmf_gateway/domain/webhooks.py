@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -45,14 +46,46 @@ def _literal(host: str) -> Address | None:
         return None
 
 
+_NUMERIC_LABEL: Final = re.compile(r"(?:0[xX][0-9a-fA-F]*|[0-9]+)")
+
+
+def _ends_in_number(host: str) -> bool:
+    """The WHATWG URL standard's "ends in a number": such a host is an IPv4 address in some
+    notation (`2130706433`, `0x7f.1`, `0177.0.0.1`, `127.1`) to browsers, curl and
+    getaddrinfo alike — never a DNS name."""
+    labels = host.split(".")
+    if labels and labels[-1] == "" and len(labels) > 1:
+        labels.pop()
+    return bool(_NUMERIC_LABEL.fullmatch(labels[-1]))
+
+
 def is_public(address: Address) -> bool:
     """True for a globally routable unicast address: not loopback, link-local, private
     (RFC 1918, ULA), shared (RFC 6598), multicast, reserved or unspecified (Python's
     `ipaddress.is_global`, which follows the IANA special-purpose registries). An
-    IPv4-mapped IPv6 address is judged by its IPv4 address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
+    IPv4-mapped IPv6 address, and one of the NAT64 well-known prefix (64:ff9b::/96, which a
+    NAT64 gateway translates to the IPv4 address it embeds, private ones included), is judged
+    by its IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address in _NAT64:
+            address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return False  # fec0::/10, deprecated but still routed inside some networks
+    # is_global alone lets ::/8 through (IPv4-compatible ::7f00:1, SIIT ::ffff:0:a00:7):
+    # IANA reserves it, and README promises never a reserved range
+    return address.is_global and not address.is_multicast and not address.is_reserved
+
+
+_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _host_name(hostname: str | None) -> str:
+    """The host of a URL as compared with `AllowedWebhookHosts`: lower case, one trailing dot
+    (the root label) dropped — only one: `example.com..` is not a DNS name."""
+    host = (hostname or "").lower()
+    return host[:-1] if host.endswith(".") else host
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +115,23 @@ class WebhookTargets:
             return f"must be at most {MAX_WEBHOOK_URL_LENGTH} characters"
         try:
             parts = urlsplit(url)
-            host = (parts.hostname or "").lower().rstrip(".")
-            _ = parts.port  # a port that is not a number raises here
+            host = _host_name(parts.hostname)
+            port = parts.port  # a port that is not a number raises here
         except ValueError:
+            return _NOT_A_URL
+        if port == 0:
             return _NOT_A_URL
         return self._shape_problem(url, parts.scheme, host) or self._host_problem(host, parts)
 
     def _shape_problem(self, url: str, scheme: str, host: str) -> str | None:
         schemes = ("https", "http") if self.allow_loopback else ("https",)
-        if scheme not in schemes or not host or any(c.isspace() for c in url):
+        # whitespace, control characters (C0, DEL, C1), line separators, lone surrogates: no
+        # URL holds them, and httpx refuses them only when the delivery is attempted
+        if (
+            scheme not in schemes
+            or not host
+            or any(c.isspace() or not c.isprintable() for c in url)
+        ):
             return _NOT_A_URL
         return None
 
@@ -101,6 +142,8 @@ class WebhookTargets:
             return "must not have a fragment (#...)"
         literal = _literal(host)
         if literal is not None and not (self.allow_loopback and literal.is_loopback):
+            return "must name a host, not an IP address"
+        if literal is None and _ends_in_number(host):
             return "must name a host, not an IP address"
         if host not in self.allowed_hosts:
             allowed = ", ".join(sorted(self.allowed_hosts))
@@ -124,13 +167,12 @@ def webhook_id(event: Mapping[str, Any]) -> str:
 
 
 def lane_of(url: str, message_id: str, lanes: int) -> str:
-    """The delivery lane (the FIFO message group) of a delivery: the target's host and port
-    and one of `lanes` lanes per host, chosen by the `webhook-id` (so all attempts of one
-    delivery share a lane). A FIFO queue hands each group to one consumer at a time: at most
-    `lanes` deliveries to one host run at once, whatever its backlog."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower().rstrip(".")
-    target = f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    """The delivery lane (the FIFO message group) of a delivery: the target's host and one of
+    `lanes` lanes per host, chosen by the `webhook-id` (so all attempts of one delivery share
+    a lane). A FIFO queue hands each group to one consumer at a time: at most `lanes`
+    deliveries to one host run at once, whatever its backlog. The port is not part of it: a
+    client may name any port, and one host on many ports is still one slow receiver."""
+    target = _host_name(urlsplit(url).hostname)
     if len(target) > _MAX_GROUP_TARGET:  # a message group id has at most 128 characters
         target = hashlib.sha256(target.encode()).hexdigest()
     lane = int(hashlib.sha256(message_id.encode()).hexdigest()[:8], 16) % max(1, lanes)
@@ -232,9 +274,12 @@ class HostResolver(Protocol):
 
 
 class WebhookSender(Protocol):
-    def send(self, url: str, message_id: str, payload: str) -> str | None:
+    def send(
+        self, url: str, message_id: str, payload: str, address: Address | None = None
+    ) -> str | None:
         """POST the signed payload; None when the receiver answered 2xx, else why not
-        (``"status 503"``, ``"timeout"``, ...)."""
+        (``"status 503"``, ``"timeout"``, ...). `address`: connect there (one the target was
+        checked to resolve to), not wherever a second DNS lookup points."""
 
 
 class DeliverWebhook:
@@ -293,7 +338,10 @@ class DeliverWebhook:
         if target.erased_at is not None:  # issue 19: erased while this delivery waited
             detail = erased_detail(detail, target.erased_at)
         problem = self._sender.send(
-            url, message.webhook_id, webhook_payload(message.detail_type, detail)
+            url,
+            message.webhook_id,
+            webhook_payload(message.detail_type, detail),
+            address=resolved[0],  # pinned: no second lookup can rebind it
         )
         if problem is not None:
             return self._failed(attempt, problem)

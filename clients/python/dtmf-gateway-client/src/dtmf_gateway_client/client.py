@@ -7,7 +7,10 @@ Operations (OpenAPI operation ids in brackets): `place` (placeDtmfCall), `get` (
 
 Retries: transport failures (connect errors, timeouts), `429`, `409 request-in-progress`
 and `500`/`503` are retried up to `max_retries` times, waiting `Retry-After` when the answer
-gives one, else exponential backoff from `backoff` seconds. A placement is retried with the
+gives one, else exponential backoff from `backoff` seconds. A `Retry-After` longer than
+`max_retry_wait` (60 s) is raised instead of slept, and so is a `429 policy-refused` (the
+per-callee hourly limit: a dialling rule, not a throttle — the caller decides whether to ring
+that person an hour later). A placement is retried with the
 same `Idempotency-Key` (generated when not given), so a retry can never ring a person
 twice: the gateway answers it from its record.
 """
@@ -29,6 +32,7 @@ from dtmf_gateway_client.models import Instruction, InstructionPage, Placement, 
 
 _RETRIED_STATUSES = frozenset({429, 500, 503})
 _IN_FLIGHT = "request-in-progress"
+_POLICY_REFUSED = "policy-refused"
 
 
 def _default_credentials() -> Credentials:
@@ -47,6 +51,8 @@ class DtmfGatewayClient:
     or a custom domain; a trailing `/v1` is optional). `region`: the stack's region (the
     signature's scope). `credentials`: botocore credentials; None = botocore's default chain
     (environment, profile, role). `timeout`: seconds per request (httpx timeout).
+    `max_retry_wait`: the longest `Retry-After` the client sleeps out itself; a longer one is
+    raised (its `retry_after` says how long).
     """
 
     def __init__(
@@ -60,6 +66,7 @@ class DtmfGatewayClient:
         backoff: float = 0.5,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_retry_wait: float = 60.0,
     ) -> None:
         base = api_url.rstrip("/")
         self._base = base if base.endswith("/v1") else f"{base}/v1"
@@ -72,6 +79,7 @@ class DtmfGatewayClient:
         self._max_retries = max_retries
         self._backoff = backoff
         self._sleep = sleep
+        self._max_retry_wait = max_retry_wait
 
     def __enter__(self) -> DtmfGatewayClient:
         return self
@@ -89,14 +97,24 @@ class DtmfGatewayClient:
         """POST /v1/dtmf-calls: place a DTMF instruction (CM's kebab-case keys, plus
         `metadata`, `webhook-url`, ...). `idempotency_key` defaults to a new UUID, kept
         across this call's own retries. Raises InvalidRequest (422, `errors` per field),
-        Forbidden (a dialling rule), Conflict, RateLimited, CmFailure."""
+        Forbidden (a dialling rule), Conflict, RateLimited, CmFailure.
+
+        Whatever it raises — a problem, or the transport error of its last retry — carries the
+        key it used as `idempotency_key`: retry with `place(instruction,
+        idempotency_key=error.idempotency_key)`, never without it (a new key is a new
+        instruction, and can ring the callee a second time)."""
         key = idempotency_key or str(uuid.uuid4())
-        response = self._request(
-            "POST",
-            "/dtmf-calls",
-            json=dump_instruction(dict(instruction)),
-            headers={"idempotency-key": key},
-        )
+        try:
+            response = self._request(
+                "POST",
+                "/dtmf-calls",
+                json=dump_instruction(dict(instruction)),
+                headers={"idempotency-key": key},
+            )
+        except Exception as error:
+            error.idempotency_key = key  # type: ignore[attr-defined]
+            error.add_note(f"Idempotency-Key: {key} (retry with it, not without)")
+            raise
         replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
         return Placement.model_validate({**response.json(), "replayed": replayed})
 
@@ -177,6 +195,8 @@ class DtmfGatewayClient:
             error = error_of(response)
             if attempt >= self._max_retries or not _retryable(error):
                 raise error
+            if error.retry_after is not None and error.retry_after > self._max_retry_wait:
+                raise error
             self._sleep(
                 error.retry_after if error.retry_after is not None else self._backoff * 2**attempt
             )
@@ -186,8 +206,14 @@ class DtmfGatewayClient:
 def _retryable(error: DtmfGatewayError) -> bool:
     if error.status == 409:
         return error.type == _IN_FLIGHT
+    if error.status == 429 and error.type == _POLICY_REFUSED:
+        return False
     return error.status in _RETRIED_STATUSES
 
 
 def _path(instruction_id: str) -> str:
+    # An empty id or one of only dots would be resolved by the URL into another route
+    # (`..` → `/v1`, `.` or `` → the list route); no valid id looks like that.
+    if not instruction_id.strip("."):
+        raise ValueError(f"not a valid instruction-id: {instruction_id!r}")
     return f"/dtmf-calls/{quote(instruction_id, safe='')}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,9 +92,12 @@ _BY_STATUS: dict[int, type[DtmfGatewayError]] = {
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after")
     try:
-        return max(0.0, float(value)) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None
+    if seconds is None or math.isnan(seconds):
+        return None
+    return max(0.0, seconds)  # `inf` stays: longer than any wait the client sleeps out
 
 
 def error_of(response: httpx.Response) -> DtmfGatewayError:
@@ -111,11 +115,17 @@ def error_of(response: httpx.Response) -> DtmfGatewayError:
         if isinstance(e, dict)
     ]
     kind = _BY_STATUS.get(response.status_code, ServerError)
+    detail = str(problem.get("detail") or problem.get("message") or response.text[:500])
+    if response.status_code == 404 and slug is None:
+        # API Gateway's own 404: no route matched — not an unknown instruction (that one is
+        # a `not-found` problem). E.g. `cancel`/`list` on a stack without the round-2 routes.
+        route = f"{response.request.method} {response.url.path}"
+        detail = f"this stack serves no such route ({route}): {detail}"
     return kind(
         response.status_code,
         slug,
         str(problem.get("title") or response.reason_phrase),
-        str(problem.get("detail") or problem.get("message") or response.text[:500]),
+        detail,
         errors=errors,
         retry_after=_retry_after(response),
         problem=problem,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 SOURCE = "dtmf-gateway"
 SCHEMA_VERSION = "1"
@@ -152,10 +152,32 @@ class DtmfCallNotPlacedWebhook(BaseModel):
     data: DtmfCallNotPlaced
 
 
+class OtherWebhook(BaseModel):
+    """A webhook of a detail-type this version does not know (a minor version may add
+    detail-types): kept as received, so an older receiver acknowledges it instead of failing
+    it into 24 hours of retries."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+    data: dict[str, Any]
+
+
+_WEBHOOK_TAGS = frozenset({"DTMF Result", "DTMF Call Not Placed"})
+
+
+def _webhook_tag(body: Any) -> str:
+    kind = body.get("type") if isinstance(body, dict) else getattr(body, "type", None)
+    return kind if kind in _WEBHOOK_TAGS else "other"
+
+
 #: The body of a webhook (`{"type": <detail-type>, "data": <detail>}`), after verifying its
-#: signature: ``pydantic.TypeAdapter(WebhookPayload).validate_json(body)``.
+#: signature: ``pydantic.TypeAdapter(WebhookPayload).validate_json(body)`` (a type alias, not
+#: a model: it has no ``model_validate``). An unknown `type` parses as `OtherWebhook`.
 WebhookPayload = Annotated[
-    DtmfResultWebhook | DtmfCallNotPlacedWebhook, Field(discriminator="type")
+    Annotated[DtmfResultWebhook, Tag("DTMF Result")]
+    | Annotated[DtmfCallNotPlacedWebhook, Tag("DTMF Call Not Placed")]
+    | Annotated[OtherWebhook, Tag("other")],
+    Discriminator(_webhook_tag),
 ]
 
 
