@@ -600,3 +600,73 @@ def test_a_not_placed_event_after_an_erase_carries_no_number(
     [entry] = newly_unplaced(before, after)
     detail = not_placed_detail(after, entry)
     assert (detail.caller, detail.callee) == (None, None), detail
+
+
+def test_an_erased_instruction_whose_redial_waits_is_never_called_again(
+    redials: RedialWorld,
+) -> None:
+    from dtmf_gateway.adapters.dynamodb.erasure_store import DynamoDbErasureStore
+    from dtmf_gateway.domain.dialling import DialOutcome
+
+    dial = redials.place("redial-erased")
+    assert redials.dialler.dial(dial).outcome is DialOutcome.PLACED
+    redials.callback("redial-erased", 9)  # unanswered: a redial waits
+    erasure = DynamoDbErasureStore(
+        redials.aws.dynamodb,
+        redials.aws.table_name,
+        idempotency_table_name="unused",
+        placement_function_name="unused",
+    )
+    erasure.erase_instruction("redial-erased", iso_utc(2027, 6, 10, 10, 0, 30))
+    redials.now += timedelta(seconds=61)
+
+    fired = redials.dialler.dial(redials.scheduler.dials[-1])
+
+    # README: "An erased instruction's id is never placed again"
+    assert fired.outcome is not DialOutcome.PLACED
+    assert redials.cm.requests == 1
+
+
+def _three_scheduled(place_call: Any) -> None:
+    for n in range(3):
+        payload = body(**{"instruction-id": f"tok-{n}", "not-before": later(hours=1)})
+        assert post(place_call, payload).status == 202
+
+
+def test_a_next_token_survives_a_rotation_of_the_signing_secret(
+    place_call: Any, list_calls: Any, aws: Any
+) -> None:
+    from tests.conftest import SIGNING_KEY, _reset_caches
+
+    _three_scheduled(place_call)
+    page = get_list(list_calls, limit="2")
+    aws.put_signing_keys("n" * 48, previous=SIGNING_KEY)  # the documented rotation
+    _reset_caches()
+
+    rest = get_list(list_calls, limit="2", **{"next-token": page.body["next-token"]})
+
+    assert rest.status == 200, rest.body
+    assert [i["instruction-id"] for i in rest.body["items"]] == ["tok-0"]
+
+
+@pytest.mark.parametrize("edit", ["flip", "cut", "pad", "case", "plus"])
+def test_an_edited_next_token_is_422(place_call: Any, list_calls: Any, edit: str) -> None:
+    _three_scheduled(place_call)
+    token: str = get_list(list_calls, limit="1").body["next-token"]
+    edited = {
+        "flip": token[:5] + ("A" if token[5] != "A" else "B") + token[6:],
+        "cut": token[:-1],
+        "pad": token + "==",
+        "case": token.swapcase(),
+        "plus": token.replace("-", "+").replace("_", "/"),
+    }[edit]
+    if edited == token:
+        pytest.skip("the edit changed nothing")
+
+    result = get_list(list_calls, limit="1", **{"next-token": edited})
+
+    assert result.status in (200, 422), result.body
+    if result.status == 200:  # an equivalent spelling may decode; it must not move the page
+        assert [i["instruction-id"] for i in result.body["items"]] == ["tok-1"], result.body
+    else:
+        assert fields(result) == ["next-token"]
