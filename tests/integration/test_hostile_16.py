@@ -670,3 +670,30 @@ def test_an_edited_next_token_is_422(place_call: Any, list_calls: Any, edit: str
         assert [i["instruction-id"] for i in result.body["items"]] == ["tok-1"], result.body
     else:
         assert fields(result) == ["next-token"]
+
+
+def test_cancel_with_one_callee_placed_and_one_waiting(aws: Any) -> None:
+    from dtmf_gateway.adapters.dynamodb.reader import DynamoDbInstructionReader
+    from dtmf_gateway.domain.calls import InstructionStatus
+    from dtmf_gateway.domain.dialling import DialOutcome
+    from dtmf_gateway.domain.reading import scheduled_status
+    from tests.integration.test_scheduling import NL2
+
+    world = World(aws)
+    dials = world.schedule("mixed", **{"not-before": rfc3339(world.now + timedelta(minutes=5))})
+    world.now += timedelta(minutes=5, seconds=10)
+    first = next(d for d in dials if d.callee == NL)
+    second = next(d for d in dials if d.callee == NL2)
+    assert world.dialler.dial(first).outcome is DialOutcome.PLACED
+
+    result = world.canceller.cancel("mixed", owner=OWNER)
+    fired = world.dialler.dial(second)
+
+    assert result.cancelled == 1
+    assert fired.outcome is DialOutcome.SKIPPED
+    assert world.cm.requests == 1
+    found = DynamoDbInstructionReader(aws.dynamodb, aws.table_name).load("mixed")
+    assert found is not None
+    instruction, calls = found
+    # one callee still rings, the other is cancelled: not `cancelled` (not every callee)
+    assert scheduled_status(instruction, calls) is InstructionStatus.QUEUED
