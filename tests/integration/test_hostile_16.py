@@ -697,3 +697,26 @@ def test_cancel_with_one_callee_placed_and_one_waiting(aws: Any) -> None:
     instruction, calls = found
     # one callee still rings, the other is cancelled: not `cancelled` (not every callee)
     assert scheduled_status(instruction, calls) is InstructionStatus.QUEUED
+
+
+def test_a_request_with_redial_is_always_scheduled_and_replays(place_call: Any, cm: Any) -> None:
+    me = "arn:aws:iam::123456789012:user/orders-service"
+    payload = body(
+        redial={"on": ["unanswered"], "max-redials": 5, "interval-seconds": 86400},
+        **{"quiet-hours": False, "digits-mode": "verify", "expected-digits": "4821"},
+    )
+    del payload["instruction-id"]
+    first = post_as(place_call, payload, me, key="redial-key")
+    again = post_as(place_call, payload, me, key="redial-key")
+
+    assert first.status == 202 and first.body["status"] == "scheduled", first.body
+    assert again.body == first.body and again.headers.get("Idempotent-Replayed") == "true"
+    assert cm.bodies() == []
+    assert len(schedule_inputs_all()) == 1
+    assert "4821" not in str(schedule_inputs_all())  # expected digits never in a schedule
+
+
+def schedule_inputs_all() -> list[Any]:
+    from tests.integration.test_scheduling import schedule_inputs
+
+    return schedule_inputs()
