@@ -720,3 +720,23 @@ def schedule_inputs_all() -> list[Any]:
     from tests.integration.test_scheduling import schedule_inputs
 
     return schedule_inputs()
+
+
+def test_an_offset_whose_plus_arrived_as_a_space_is_read_as_plus(
+    place_call: Any, list_calls: Any
+) -> None:
+    # `?created-from=2026-11-30T10:00:00+01:00` unencoded: form decoding makes the + a space
+    _three_scheduled(place_call)
+    since = (
+        (datetime.now(UTC) - timedelta(minutes=5))
+        .astimezone(QuietZone.AMSTERDAM)
+        .strftime("%Y-%m-%dT%H:%M:%S%z")
+    )
+    since = (since[:-2] + ":" + since[-2:]).replace("+", " ")  # "…T09:12:00 01:00"
+    assert since.endswith((" 01:00", " 02:00"))
+
+    result = get_list(list_calls, **{"created-from": since})
+
+    assert result.status == 200, result.body
+    assert len(result.body["items"]) == 3
+    assert get_list(list_calls, **{"created-from": "2026-11-30T10:00:00 1:00"}).status == 422
