@@ -576,7 +576,9 @@ class QuietZone:
     "null), so not_placed_detail raises ValidationError and the publisher sets the event "
     "aside (dead letter) instead of publishing it; and its `callee` would be the number in "
     "clear (the schedule map's E.164 key survives erasure). README: events after an erase "
-    "are published without personal data",
+    "are published without personal data. Seen on the local stack: the erase's and the "
+    "cancel's 200 views still show the callee, no event reaches the bus, and "
+    "PublishResultsDLQ gets one message (its alarm fires)",
     raises=(AssertionError, ValidationError),
 )
 def test_a_not_placed_event_after_an_erase_carries_no_number(
