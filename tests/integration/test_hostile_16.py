@@ -742,3 +742,23 @@ def test_an_offset_whose_plus_arrived_as_a_space_is_read_as_plus(
     assert result.status == 200, result.body
     assert len(result.body["items"]) == 3
     assert get_list(list_calls, **{"created-from": "2026-11-30T10:00:00 1:00"}).status == 422
+
+
+def test_a_redial_request_whose_deadline_is_inside_the_scheduler_lead(place_call: Any) -> None:
+    # redial makes the first call a scheduled dial with a minute's lead: a deadline 30 s away
+    # can never be met, so nothing may be scheduled after it
+    deadline = datetime.now(UTC) + timedelta(seconds=30)
+    result = post(
+        place_call,
+        body(
+            redial={"on": ["unanswered"], "max-redials": 1, "interval-seconds": 60},
+            **{"quiet-hours": False, "not-after": rfc3339(deadline)},
+        ),
+    )
+
+    assert result.status == 202, result.body
+    for call in result.body["calls"]:
+        if call["status"] == "scheduled":
+            assert datetime.fromisoformat(call["scheduled-for"]) <= deadline, result.body
+        else:
+            assert call["status"] == "not-placed", result.body
