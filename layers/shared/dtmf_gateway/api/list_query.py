@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Final
@@ -25,6 +26,9 @@ from dtmf_gateway.domain.listing import DEFAULT_LIMIT, MAX_LIMIT, ListPosition, 
 from dtmf_gateway.domain.request_schedule import RFC3339_RULE, parse_rfc3339
 
 _PURPOSE: Final = b"dtmf-gateway list next-token v1"
+#: An offset's `+` sent unencoded in a query string arrives as a space (form decoding): the
+#: only place a space can stand in an RFC 3339 time, so it is read back as the `+` it was.
+_UNENCODED_PLUS: Final = re.compile(r" (?=\d{2}:\d{2}$)")
 _MAC_BYTES: Final = 16
 _MAX_TOKEN: Final = 512
 
@@ -106,7 +110,7 @@ def _moments(params: Mapping[str, str], problems: list[FieldProblem]) -> dict[st
         text = params.get(name)
         if text is None:
             continue
-        moment = parse_rfc3339(text)
+        moment = parse_rfc3339(_UNENCODED_PLUS.sub("+", text))
         if moment is None:
             problems.append(FieldProblem(name, RFC3339_RULE))
         else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, field_validator
@@ -44,9 +44,13 @@ def _rfc3339(value: Any) -> Any:
     if not isinstance(value, str) or not _RFC3339.match(value):
         raise fail(RFC3339_RULE)
     try:
-        return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-    except ValueError:
+        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        # A local time near year 1 or 9999 whose UTC instant lies outside datetime's range
+        # (9999-12-31T23:59:59-23:59) would overflow later, in every comparison or iso().
+        moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise fail(RFC3339_RULE) from None
+    return moment
 
 
 def parse_rfc3339(text: str) -> datetime | None:
