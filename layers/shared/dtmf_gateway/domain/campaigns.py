@@ -333,7 +333,18 @@ def rows_of_csv(lines: Iterable[str]) -> Iterator[Row]:
     ``metadata.<key>`` (the row's metadata) and any others (the row's variables). Empty
     cells are absent values."""
     reader = csv.DictReader(lines)
-    for number, record in enumerate(reader, start=1):
+    number = 0
+    while True:
+        number += 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            # a record the CSV reader refuses (a cell over its field limit, a NUL): that row
+            # is invalid, the rows after it are still read (the reader starts afresh)
+            yield Row(number, None, unknown=("(csv)",))
+            continue
         metadata: dict[str, str] = {}
         variables: dict[str, str] = {}
         for column, value in record.items():
@@ -411,12 +422,17 @@ def row_instruction_id(campaign_id: str, row: int) -> str:
     return f"{campaign_id}.{row}"
 
 
+_UNREADABLE: Final = {
+    "(csv)": "is not a readable CSV record (a cell over 131,072 characters, or a NUL)",
+}
+
+
 def row_body(
     template: Mapping[str, Any], row: Row, campaign_id: str
 ) -> tuple[dict[str, Any], list[FieldProblem]]:
     """The row's instruction body (before validation) and the problems found building it:
     unknown row keys, non-string metadata/variables, placeholders without a value."""
-    problems = [FieldProblem(k, "is not a key of a row") for k in row.unknown]
+    problems = [FieldProblem(k, _UNREADABLE.get(k, "is not a key of a row")) for k in row.unknown]
     variables, found = _strings(row.variables, "variables")
     problems += found
     metadata, found = _strings(row.metadata, "metadata")
