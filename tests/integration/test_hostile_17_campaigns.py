@@ -4,13 +4,16 @@ README's "Campaigns" section promises a client, attacked at its edges."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import threading
 from typing import Any
 
 import pytest
 
 from devtools.lambdas import LambdaContext, sample_event
+from dtmf_gateway.domain.campaign_use_cases import CampaignConflict
 from tests.conftest import FakeCm
 from tests.integration.test_campaign_handlers import (  # noqa: F401  (fixtures)
     INSTRUCTION,
@@ -19,6 +22,13 @@ from tests.integration.test_campaign_handlers import (  # noqa: F401  (fixtures)
     campaigns,
     request,
     worker,
+)
+from tests.integration.test_campaigns import (
+    OWNER,
+    World,
+    parse_campaign_request,
+    rows,
+    world,  # noqa: F401  (fixture)
 )
 from tests.support.lambdas import invoke_http
 
@@ -522,3 +532,158 @@ def test_a_huge_csv_row_without_skip_fails_the_campaign_instead_of_hanging(
 def test_the_sample_get_is_404_to_another_principal(api: Any) -> None:
     assert post(api, body("reminders-2026-12")).status == 202
     assert invoke_http(api, as_other(sample_event("campaigns.json"))).status == 404
+
+
+# --- races and late events, on the use cases (test_campaigns.World) --------------------
+
+
+def _created(world: World, **body: Any) -> str:
+    raw = {"instruction": INSTRUCTION | {"prompt": "Hello {{name}}, type your PIN."}, **body}
+    request = parse_campaign_request(raw, max_calls_per_second=10, default_calls_per_second=1)
+    campaign, _ = world.create.create(request, OWNER)
+    return campaign.campaign_id
+
+
+def _result(world: World, campaign_id: str, row: int) -> None:
+    world.record.run(
+        {
+            "campaign-id": campaign_id,
+            "instruction-id": f"{campaign_id}.{row}",
+            "callee": world.queues.rows[row - 1]["callee"],
+            "outcome": "input-received",
+            "digits": "1234",
+            "finished-at": "2026-12-01T09:01:00.000Z",
+        }
+    )
+
+
+def test_cancel_while_validating_places_nothing_and_finishes_once(world: World) -> None:
+    campaign_id = _created(world, callees=rows(3))
+    world.control.act(campaign_id, OWNER, "cancel")
+    world.validate.run(campaign_id)
+    world.place_all()
+    campaign = world.store.load(campaign_id)
+    assert campaign is not None and campaign.status == "cancelled"
+    assert world.cm.requests == 0
+    assert [e["status"] for e in world.bus.finished] == ["cancelled"]
+
+
+def test_pause_then_cancel_while_validating_places_nothing(world: World) -> None:
+    campaign_id = _created(world, callees=rows(2))
+    world.control.act(campaign_id, OWNER, "pause")
+    world.control.act(campaign_id, OWNER, "cancel")
+    world.validate.run(campaign_id)
+    world.place_all()
+    assert world.cm.requests == 0
+    assert len(world.bus.finished) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RecordRowResult ends any row number parsed from instruction-id ({id}.99 of a "
+    "1-row campaign) without checking the row exists or was placed: one stray or forged "
+    "DTMF Result with campaign-id on the bus counts 'finished' and finishes the campaign "
+    "(results-uri written, DTMF Campaign Finished published) while row 1 is still ringing",
+)
+def test_a_result_for_a_row_that_does_not_exist_does_not_finish_the_campaign(
+    world: World,
+) -> None:
+    campaign_id = world.start(callees=rows(1))
+    world.place_all()
+    world.record.run(
+        {
+            "campaign-id": campaign_id,
+            "instruction-id": f"{campaign_id}.99",
+            "callee": "+31612000099",
+            "outcome": "input-received",
+            "digits": "1234",
+            "finished-at": "2026-12-01T09:01:00.000Z",
+        }
+    )
+    campaign = world.store.load(campaign_id)
+    assert campaign is not None and campaign.status == "running", campaign.counts
+    assert world.bus.finished == []
+
+
+@pytest.mark.parametrize("attempt", range(4))
+def test_cancel_racing_the_last_result_publishes_finished_once(world: World, attempt: int) -> None:
+    campaign_id = world.start(callees=rows(2))
+    world.place_all()
+    _result(world, campaign_id, 1)
+    barrier = threading.Barrier(3)
+
+    def cancel() -> None:
+        barrier.wait()
+        with contextlib.suppress(CampaignConflict):  # a 409 after finish is fine
+            world.control.act(campaign_id, OWNER, "cancel")
+
+    def last() -> None:
+        barrier.wait()
+        _result(world, campaign_id, 2)
+
+    threads = [threading.Thread(target=cancel), threading.Thread(target=cancel)]
+    threads.append(threading.Thread(target=last))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    campaign = world.store.load(campaign_id)
+    assert campaign is not None and campaign.status in ("finished", "cancelled")
+    assert len(world.bus.finished) == 1, world.bus.finished
+    assert campaign.count("finished") == 2
+    lines = world.lines(str(campaign.results_uri))
+    assert [x["row"] for x in lines] == [1, 2]
+    assert all(x["outcome"] == "input-received" for x in lines), lines
+
+
+def test_a_file_prompt_filled_with_dot_dot_is_an_invalid_row(
+    api: Any, worker: Any, campaigns: Campaigns, cm: FakeCm
+) -> None:
+    b = body(**{"skip-invalid-rows": True})
+    b["instruction"]["prompt"] = "greetings/{{name}}.wav"
+    b["instruction"]["prompt-type"] = "File"
+    b["callees"] = [
+        {"callee": "+31612345678", "variables": {"name": "anna"}},
+        {"callee": "+31687654321", "variables": {"name": "../../other-account/x"}},
+        {"callee": "+31687654322", "variables": {"name": "//evil.example/x"}},
+        {"callee": "+31687654323", "variables": {"name": "x:https://evil.example/"}},
+    ]
+    assert post(api, b).status == 202
+    queued = validate(worker, campaigns)
+    assert [json.loads(r["body"])["row"] for r in queued] == [1]
+
+
+def test_a_duplicate_of_an_invalid_row_is_still_called_with_skip(
+    api: Any, worker: Any, campaigns: Campaigns, cm: FakeCm
+) -> None:
+    b = body(**{"skip-invalid-rows": True})
+    b["callees"] = [
+        {"callee": "+31612345678"},  # invalid: no name for the prompt
+        {"callee": "+31612345678", "variables": {"name": "A"}},
+    ]
+    assert post(api, b).status == 202
+    queued = validate(worker, campaigns)
+    worker.handler({"Records": queued}, LambdaContext())
+    assert len(cm.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"callee,metadata.,name\n+31612345678,x,A\n",
+        b"callee,callee,name\n+31612345678,+31687654321,A\n",
+        b"callee,name,name\n+31612345678,A,B\n",
+    ],
+)
+def test_odd_csv_headers_do_not_call_an_ambiguous_row(
+    api: Any, worker: Any, campaigns: Campaigns, cm: FakeCm, header: bytes
+) -> None:
+    got = s3_campaign(api, campaigns, "lists/odd.csv", header)
+    if got.status == 422:
+        return
+    queued = validate(worker, campaigns)
+    if queued:
+        worker.handler({"Records": queued}, LambdaContext())
+    v = view(api, "h17")
+    assert v["status"] == "failed", (v, [r.content for r in cm.requests])
+    assert cm.requests == []

@@ -367,7 +367,12 @@ def rows_of_text(text_lines: Iterable[str], *, key: str) -> Iterator[Row]:
 def csv_header_problem(first_line: str) -> str | None:
     """Why a CSV header cannot be read (None when it names ``callee``)."""
     header = next(csv.reader(io.StringIO(first_line)), [])
-    return None if "callee" in header else "the CSV header must name a callee column"
+    if "callee" not in header:
+        return "the CSV header must name a callee column"
+    if len(set(header)) != len(header):
+        # csv.DictReader would keep the last of two equal columns, silently
+        return "the CSV header names a column twice"
+    return None
 
 
 def fill(text: str, variables: Mapping[str, str]) -> tuple[str, list[str]]:
@@ -424,6 +429,7 @@ def row_instruction_id(campaign_id: str, row: int) -> str:
 
 _UNREADABLE: Final = {
     "(csv)": "is not a readable CSV record (a cell over 131,072 characters, or a NUL)",
+    "(header)": "must name a callee column, and each column once",
 }
 
 
