@@ -8,6 +8,7 @@ import contextlib
 import copy
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -687,3 +688,69 @@ def test_odd_csv_headers_do_not_call_an_ambiguous_row(
     v = view(api, "h17")
     assert v["status"] == "failed", (v, [r.content for r in cm.requests])
     assert cm.requests == []
+
+
+def test_metadata_merged_over_the_template_is_revalidated(
+    api: Any, worker: Any, campaigns: Campaigns, cm: FakeCm
+) -> None:
+    b = body(**{"skip-invalid-rows": True})
+    b["instruction"]["metadata"] = {f"t{n}": "v" for n in range(6)}
+    b["callees"] = [
+        {"callee": "+31612345678", "variables": {"name": "A"}, "metadata": {"t0": "row"}},
+        {
+            "callee": "+31687654321",
+            "variables": {"name": "B"},
+            "metadata": {f"r{n}": "v" for n in range(5)},  # 11 keys once merged
+        },
+        {"callee": "+31687654322", "variables": {"name": "C"}, "metadata": {"k": "x\u0007"}},
+        {"callee": "+31687654323", "variables": {"name": "D"}, "metadata": {"k": "x" * 257}},
+    ]
+    assert post(api, b).status == 202
+    queued = validate(worker, campaigns)
+    assert [json.loads(r["body"])["row"] for r in queued] == [1]
+    worker.handler({"Records": queued}, LambdaContext())
+    assert cm.bodies()[0]  # placed
+    assert view(api, "h17")["counts"]["invalid-rows"] == 3
+
+
+def test_a_failed_campaign_refuses_every_control_and_has_no_estimate(
+    api: Any, worker: Any, campaigns: Campaigns
+) -> None:
+    b = body()
+    b["callees"] = [{"callee": "+31612345678"}]  # no name: invalid, no skip
+    assert post(api, b).status == 202
+    validate(worker, campaigns)
+    v = view(api, "h17")
+    assert v["status"] == "failed"
+    assert v["estimated-finish-at"] is None
+    assert v["errors-uri"]
+    for verb in ("pause", "resume", "cancel"):
+        got = control(api, "h17", verb)
+        assert got.status == 409, (verb, got.body)
+        assert got.body["type"].endswith("campaign-state-conflict")
+
+
+def test_a_paused_campaign_has_no_estimate_and_unpaused_places(
+    api: Any, worker: Any, campaigns: Campaigns, cm: FakeCm
+) -> None:
+    assert post(api, body()).status == 202
+    queued = validate(worker, campaigns)
+    assert view(api, "h17")["estimated-finish-at"] is not None
+    assert control(api, "h17", "pause").status == 200
+    assert view(api, "h17")["estimated-finish-at"] is None
+    worker.handler({"Records": queued}, LambdaContext())
+    assert cm.requests == []
+    assert control(api, "h17", "resume").body["status"] == "running"
+    time.sleep(2.2)  # a paused row looks again every 2 s (SQS DelaySeconds)
+    again = campaigns.drain(campaigns.rows)  # the paused row, queued again
+    assert again, "a paused row must be queued again, never dropped"
+    worker.handler({"Records": again}, LambdaContext())
+    assert len(cm.requests) == 1
+
+
+def test_exactly_10000_inline_rows_are_accepted(api: Any) -> None:
+    b = body()
+    b["callees"] = [
+        {"callee": f"+316{12000000 + n}", "variables": {"name": "A"}} for n in range(10_000)
+    ]
+    assert post(api, b).status == 202
