@@ -754,3 +754,61 @@ def test_exactly_10000_inline_rows_are_accepted(api: Any) -> None:
         {"callee": f"+316{12000000 + n}", "variables": {"name": "A"}} for n in range(10_000)
     ]
     assert post(api, b).status == 202
+
+
+def test_jsonl_with_a_bom_and_crlf(api: Any, worker: Any, campaigns: Campaigns) -> None:
+    data = (
+        "\ufeff"
+        + json.dumps({"callee": "+31612345678", "variables": {"name": "A"}})
+        + "\r\n"
+        + json.dumps({"callee": "+31687654321", "variables": {"name": "B"}})
+        + "\r\n"
+    ).encode()
+    assert s3_campaign(api, campaigns, "lists/bom.jsonl", data).status == 202
+    queued = validate(worker, campaigns)
+    v = view(api, "h17")
+    assert (v["status"], v["counts"].get("invalid-rows")) == ("running", 0), v
+    assert len(queued) == 2
+
+
+def test_a_csv_cell_with_a_quoted_newline_is_one_row(
+    api: Any, worker: Any, campaigns: Campaigns, cm: FakeCm
+) -> None:
+    data = b'callee,name\r\n+31612345678,"Anna\r\nSmith"\r\n+31687654321,Bob\r\n'
+    assert s3_campaign(api, campaigns, "lists/nl.csv", data).status == 202
+    queued = validate(worker, campaigns)
+    assert [json.loads(r["body"])["row"] for r in queued] == [1, 2]
+    worker.handler({"Records": queued}, LambdaContext())
+    assert "Anna" in cm.bodies()[0]["prompt"] and "Smith" in cm.bodies()[0]["prompt"]
+
+
+def test_the_cancelled_results_and_finished_counts_agree(
+    api: Any, worker: Any, campaigns: Campaigns, cm: FakeCm
+) -> None:
+    b = body()
+    b["callees"] = [
+        {"callee": "+31612345678", "variables": {"name": "A"}},
+        {"callee": "+31687654321", "variables": {"name": "B"}},
+    ]
+    assert post(api, b).status == 202
+    queued = validate(worker, campaigns)
+    worker.handler({"Records": queued[:1]}, LambdaContext())
+    assert control(api, "h17", "cancel").status == 200
+    worker.handler({"Records": queued[1:]}, LambdaContext())
+    worker.handler(result_event("h17", 1), LambdaContext())
+    v = view(api, "h17")
+    assert v["status"] == "cancelled"
+    assert v["counts"]["placed"] == 1 and v["counts"]["finished"] == 1
+    assert v["counts"]["not-placed"] == 1
+    lines = (
+        campaigns.s3.get_object(Bucket="campaigns", Key="campaigns/h17/results.jsonl")["Body"]
+        .read()
+        .decode()
+        .splitlines()
+    )
+    got = [json.loads(x) for x in lines]
+    assert [(x["row"], x.get("outcome"), x.get("status")) for x in got] == [
+        (1, "input-received", None),
+        (2, None, "not-placed"),
+    ], got
+    assert got[1]["instruction-id"] == "h17.2" and got[1]["callee"] == "+31687654321"
