@@ -26,6 +26,7 @@ from tests.integration.test_campaign_handlers import (  # noqa: F401  (fixtures)
 )
 from tests.integration.test_campaigns import (
     OWNER,
+    RowVerdict,
     World,
     parse_campaign_request,
     rows,
@@ -812,3 +813,47 @@ def test_the_cancelled_results_and_finished_counts_agree(
         (2, None, "not-placed"),
     ], got
     assert got[1]["instruction-id"] == "h17.2" and got[1]["callee"] == "+31687654321"
+
+
+def test_a_validation_delivered_twice_counts_and_queues_once(world: World) -> None:
+    campaign_id = _created(world, callees=[*rows(3), rows(1)[0]])  # row 4 duplicates row 1
+    world.validate.run(campaign_id)
+    world.validate.run(campaign_id)  # SQS delivers at least once
+    world.place_all()
+    assert world.cm.requests == 3
+    campaign = world.store.load(campaign_id)
+    assert campaign is not None
+    assert campaign.count("rows") == 4 and campaign.count("duplicate-rows") == 1, campaign.counts
+    for row in (1, 2, 3):
+        _result(world, campaign_id, row)
+    campaign = world.store.load(campaign_id)
+    assert campaign is not None and campaign.status == "finished", campaign.counts
+    assert len(world.bus.finished) == 1
+    assert [x["row"] for x in world.lines(str(campaign.results_uri))] == [1, 2, 3, 4]
+
+
+def test_two_identical_posts_at_once_make_one_campaign(api: Any, campaigns: Campaigns) -> None:
+    results: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def go() -> None:
+        barrier.wait()
+        results.append(post(api, body()))
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status for r in results) == [202, 202], [r.body for r in results]
+    assert len(campaigns.drain(campaigns.control)) >= 1
+
+
+@pytest.mark.parametrize("rate", [2.5, 1.5, 0.4])
+def test_a_fractional_rate_is_never_exceeded_in_a_window(world: World, rate: float) -> None:
+    world.start(callees=rows(6), **{"calls-per-second": rate})
+    world.now = world.now.replace(microsecond=100_000)  # early in a window
+    placed = sum(
+        world.place.run(message) == RowVerdict.PLACED for message in list(world.queues.rows)
+    )
+    assert placed <= max(1, int(rate)), (rate, placed)
