@@ -419,13 +419,16 @@ def test_ssml_placeholders_cannot_inject_elements(
         },
         {"callee": "+31687654322", "variables": {"name": "</speak><speak>"}},
         {"callee": "+31687654323", "variables": {"name": "<!ENTITY x 'y'>"}},
+        {"callee": "+31687654324", "variables": {"name": 'Bob<break time="10s"/>'}},
     ]
     assert post(api, b).status == 202
     rows = validate(worker, campaigns)
     worker.handler({"Records": rows}, LambdaContext())
-    for req in cm.bodies():
-        assert "evil.example" not in json.dumps(req), req
-        assert json.dumps(req).count("<speak") <= 1, req
+    prompts = [req["prompt"] for req in cm.bodies()]
+    assert len(prompts) == 5, view(api, "h17")  # every value is text, so every row is called
+    for prompt in prompts:
+        assert prompt.count("<speak") == 1 and prompt.count("</speak>") == 1, prompt
+        assert "<audio" not in prompt and "<!ENTITY" not in prompt and "<break" not in prompt
 
 
 # --- S3 lists ---------------------------------------------------------------------------
@@ -857,3 +860,17 @@ def test_a_fractional_rate_is_never_exceeded_in_a_window(world: World, rate: flo
         world.place.run(message) == RowVerdict.PLACED for message in list(world.queues.rows)
     )
     assert placed <= max(1, int(rate)), (rate, placed)
+
+
+def test_an_ampersand_in_a_name_of_an_ssml_prompt_is_still_called(
+    api: Any, worker: Any, campaigns: Campaigns, cm: FakeCm
+) -> None:
+    b = body(**{"skip-invalid-rows": True})
+    b["instruction"]["prompt"] = "<speak>Hello {{name}}, type your PIN.</speak>"
+    b["instruction"]["prompt-type"] = "TTS_SSML"
+    b["callees"] = [{"callee": "+31612345678", "variables": {"name": "Smith & Sons <B.V.>"}}]
+    assert post(api, b).status == 202
+    queued = validate(worker, campaigns)
+    worker.handler({"Records": queued}, LambdaContext())
+    assert len(cm.requests) == 1, view(api, "h17")
+    assert "Smith &amp; Sons &lt;B.V.&gt;" in cm.bodies()[0]["prompt"]

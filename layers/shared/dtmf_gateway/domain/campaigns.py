@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from dtmf_gateway.domain.errors import FieldProblem, InvalidRequest, PolicyRefused
 from dtmf_gateway.domain.ids import INSTRUCTION_ID_PATTERN
+from dtmf_gateway.domain.request_limits import PromptType, parse_prompt_type
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.policy import DialPolicy
@@ -433,6 +434,16 @@ _UNREADABLE: Final = {
 }
 
 
+def _xml_text(value: str) -> str:
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&apos;")
+    )
+
+
 def row_body(
     template: Mapping[str, Any], row: Row, campaign_id: str
 ) -> tuple[dict[str, Any], list[FieldProblem]]:
@@ -446,7 +457,12 @@ def row_body(
     body = dict(template)
     for key in PROMPT_KEYS:
         if isinstance(body.get(key), str):
-            body[key], missing = fill(body[key], variables)
+            values = variables
+            if parse_prompt_type(body.get(f"{key}-type")) is PromptType.TTS_SSML:
+                # a row's values are text, never markup: "Smith & Sons" is spoken, and a cell
+                # cannot add <break>, <audio> or end the <speak> element
+                values = {name: _xml_text(value) for name, value in variables.items()}
+            body[key], missing = fill(body[key], values)
             problems += [
                 FieldProblem(f"variables.{name}", f"is needed by {key} ({{{{{name}}}}})")
                 for name in dict.fromkeys(missing)
