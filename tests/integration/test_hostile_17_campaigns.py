@@ -905,3 +905,27 @@ def test_a_corrected_result_is_the_rows_final_result(world: World) -> None:
     assert campaign is not None
     lines = world.lines(str(campaign.results_uri))
     assert lines[1]["outcome"] == "input-received", lines[1]
+
+
+@pytest.mark.parametrize(
+    ("key", "data"),
+    [
+        ("lists/nul.csv", b"callee,name\n+31612345678,A\n+31687654321,B\x00C\n"),
+        ("lists/latin1.csv", b"callee,name\n+31612345678,A\n+31687654321,Zo\xeb\n"),
+        ("lists/int.jsonl", b'{"callee": 31612345678, "variables": {"name": "A"}}\n'),
+        (
+            "lists/deep.jsonl",
+            b'{"callee": "+31612345678", "variables": ' + b"[" * 5000 + b"]" * 5000 + b"}\n",
+        ),
+    ],
+)
+def test_a_broken_list_ends_the_validation(
+    api: Any, worker: Any, campaigns: Campaigns, cm: FakeCm, key: str, data: bytes
+) -> None:
+    got = s3_campaign(api, campaigns, key, data)
+    if got.status == 422:
+        return
+    validate(worker, campaigns)
+    v = view(api, "h17")
+    assert v["status"] == "failed", v  # not stuck in 'validating' while the message retries
+    assert cm.requests == []

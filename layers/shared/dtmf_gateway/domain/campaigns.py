@@ -454,6 +454,14 @@ def row_body(
     problems += found
     metadata, found = _strings(row.metadata, "metadata")
     problems += found
+    # a list file is read as UTF-8 with undecodable bytes replaced (U+FFFD): a list saved in
+    # another encoding (Excel's "CSV" on Windows: cp1252) would speak "Zo\ufffd" for "Zoë"
+    for kind, values in (("variables", variables), ("metadata", metadata)):
+        problems += [
+            FieldProblem(f"{kind}.{name}", "is not UTF-8 text (save the list as UTF-8)")
+            for name, value in values.items()
+            if "\ufffd" in value
+        ]
     body = dict(template)
     for key in PROMPT_KEYS:
         if isinstance(body.get(key), str):
