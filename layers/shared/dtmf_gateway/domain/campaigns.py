@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from dtmf_gateway.domain.errors import FieldProblem, InvalidRequest, PolicyRefused
 from dtmf_gateway.domain.ids import INSTRUCTION_ID_PATTERN
+from dtmf_gateway.domain.request_limits import PromptType, parse_prompt_type
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.policy import DialPolicy
@@ -333,7 +334,18 @@ def rows_of_csv(lines: Iterable[str]) -> Iterator[Row]:
     ``metadata.<key>`` (the row's metadata) and any others (the row's variables). Empty
     cells are absent values."""
     reader = csv.DictReader(lines)
-    for number, record in enumerate(reader, start=1):
+    number = 0
+    while True:
+        number += 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            # a record the CSV reader refuses (a cell over its field limit, a NUL): that row
+            # is invalid, the rows after it are still read (the reader starts afresh)
+            yield Row(number, None, unknown=("(csv)",))
+            continue
         metadata: dict[str, str] = {}
         variables: dict[str, str] = {}
         for column, value in record.items():
@@ -356,7 +368,12 @@ def rows_of_text(text_lines: Iterable[str], *, key: str) -> Iterator[Row]:
 def csv_header_problem(first_line: str) -> str | None:
     """Why a CSV header cannot be read (None when it names ``callee``)."""
     header = next(csv.reader(io.StringIO(first_line)), [])
-    return None if "callee" in header else "the CSV header must name a callee column"
+    if "callee" not in header:
+        return "the CSV header must name a callee column"
+    if len(set(header)) != len(header):
+        # csv.DictReader would keep the last of two equal columns, silently
+        return "the CSV header names a column twice"
+    return None
 
 
 def fill(text: str, variables: Mapping[str, str]) -> tuple[str, list[str]]:
@@ -411,20 +428,49 @@ def row_instruction_id(campaign_id: str, row: int) -> str:
     return f"{campaign_id}.{row}"
 
 
+_UNREADABLE: Final = {
+    "(csv)": "is not a readable CSV record (a cell over 131,072 characters, or a NUL)",
+    "(header)": "must name a callee column, and each column once",
+}
+
+
+def _xml_text(value: str) -> str:
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&apos;")
+    )
+
+
 def row_body(
     template: Mapping[str, Any], row: Row, campaign_id: str
 ) -> tuple[dict[str, Any], list[FieldProblem]]:
     """The row's instruction body (before validation) and the problems found building it:
     unknown row keys, non-string metadata/variables, placeholders without a value."""
-    problems = [FieldProblem(k, "is not a key of a row") for k in row.unknown]
+    problems = [FieldProblem(k, _UNREADABLE.get(k, "is not a key of a row")) for k in row.unknown]
     variables, found = _strings(row.variables, "variables")
     problems += found
     metadata, found = _strings(row.metadata, "metadata")
     problems += found
+    # a list file is read as UTF-8 with undecodable bytes replaced (U+FFFD): a list saved in
+    # another encoding (Excel's "CSV" on Windows: cp1252) would speak "Zo\ufffd" for "Zoë"
+    for kind, values in (("variables", variables), ("metadata", metadata)):
+        problems += [
+            FieldProblem(f"{kind}.{name}", "is not UTF-8 text (save the list as UTF-8)")
+            for name, value in values.items()
+            if "\ufffd" in value
+        ]
     body = dict(template)
     for key in PROMPT_KEYS:
         if isinstance(body.get(key), str):
-            body[key], missing = fill(body[key], variables)
+            values = variables
+            if parse_prompt_type(body.get(f"{key}-type")) is PromptType.TTS_SSML:
+                # a row's values are text, never markup: "Smith & Sons" is spoken, and a cell
+                # cannot add <break>, <audio> or end the <speak> element
+                values = {name: _xml_text(value) for name, value in variables.items()}
+            body[key], missing = fill(body[key], values)
             problems += [
                 FieldProblem(f"variables.{name}", f"is needed by {key} ({{{{{name}}}}})")
                 for name in dict.fromkeys(missing)
