@@ -15,12 +15,12 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     SCHEDULE,
     SCHEDULED_FOR,
     STATUS,
-    TTL,
     call_key,
     from_item,
     instruction_from_item,
     instruction_key,
     is_instruction_item,
+    past_retention,
     pending_fields,
     queued_call_fields,
     schedule_fields,
@@ -66,7 +66,7 @@ class DynamoDbScheduleStore:
         item = from_item(response.get("Item", {}))
         if not item or not is_instruction_item(item):
             return None
-        if isinstance(item.get(TTL), int) and item[TTL] <= self._now():
+        if past_retention(item, self._now()):
             return None
         return instruction_from_item(item)
 
