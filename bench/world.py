@@ -70,13 +70,16 @@ class NetworkClock:
                 clock.ns += time.perf_counter_ns() - start
                 clock.aws_requests += 1
 
+        def answer_cm(request: httpx.Request) -> httpx.Response:  # its body read already
+            clock.cm_bodies.append(json.loads(request.content))
+            del clock.cm_bodies[:-5]
+            return fake_cm(request)
+
         def handle_request(_transport: Any, request: httpx.Request) -> httpx.Response:
             start = time.perf_counter_ns()
             try:
                 request.read()
-                clock.cm_bodies.append(json.loads(request.content))
-                del clock.cm_bodies[:-5]
-                return fake_cm(request)
+                return answer_cm(request)
             finally:
                 clock.ns += time.perf_counter_ns() - start
                 clock.cm_requests += 1
@@ -87,9 +90,7 @@ class NetworkClock:
             start = time.perf_counter_ns()
             try:
                 await request.aread()
-                clock.cm_bodies.append(json.loads(request.content))
-                del clock.cm_bodies[:-5]
-                return fake_cm(request)
+                return answer_cm(request)
             finally:
                 clock.ns += time.perf_counter_ns() - start
                 clock.cm_requests += 1

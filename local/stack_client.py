@@ -30,6 +30,20 @@ STACK_FILE = Path(os.environ.get("DTMF_LOCAL_DIR", ROOT / ".local")) / "stack.js
 # that prove signatures and policies use IAM users of their own (tests/e2e/test_iam.py).
 CREDENTIALS = Credentials("test", "test")
 
+# The settings of a four-digit PIN (ending in `#`) that the CM simulator, unscripted, answers
+# validly (it types the first 4 digits of 1234567890...): the load runs' instruction body, to
+# which each adds its caller, prompt and metadata. Field names as in architecture.md.
+PIN_DIALOGUE: dict[str, Any] = {
+    "valid-prompt": "Thank you.",
+    "min-digits": 4,
+    "max-digits": 4,
+    "max-attempts": 1,
+    "timeout": 3000,
+    "max-ringing-timeout": 20,
+    "terminators": "#",
+    "regex": "[0-9]{4}",
+}
+
 
 @dataclass
 class LocalStack:

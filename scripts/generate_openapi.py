@@ -61,6 +61,11 @@ EXAMPLE_ID = "order-7781-pin"
 EXAMPLE_CALL_ID = "a7bd3b2e-2a6f-4c3e-9c1f-0d7e5f2b8a11"
 
 
+def _json_answer(status: int, description: str, model: type[Any]) -> dict[int, Any]:
+    """A route's `responses`: one answer, its body the JSON of `model`."""
+    return {status: {"description": description, "content": {JSON: {"model": model}}}}
+
+
 def build() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
 
@@ -70,12 +75,7 @@ def build() -> APIGatewayRestResolver:
         summary="Place a DTMF call",
         description="CM's Request DTMF instruction (kebab-case keys) minus callback-url, plus "
         "metadata. Exactly one of callee and callees. SigV4 (service execute-api).",
-        responses={
-            202: {
-                "description": "calls queued with CM",
-                "content": {JSON: {"model": PlacementAccepted}},
-            },
-        },
+        responses=_json_answer(202, "calls queued with CM", PlacementAccepted),
         tags=["calls"],
     )
     def place_call(
@@ -90,9 +90,7 @@ def build() -> APIGatewayRestResolver:
         "/v1/dtmf-calls/<instruction_id>",
         operation_id=GET,
         summary="An instruction, its calls and their results",
-        responses={
-            200: {"description": "found", "content": {JSON: {"model": InstructionView}}},
-        },
+        responses=_json_answer(200, "found", InstructionView),
         tags=["calls"],
     )
     def get_call(instruction_id: str) -> InstructionView:
@@ -105,12 +103,9 @@ def build() -> APIGatewayRestResolver:
         description="Numbers (callee, callees, caller), digits, prompts, metadata and stored "
         "callback bodies are removed; ids, statuses, outcomes and times stay. Idempotent. "
         "SigV4 (service execute-api); only the principal that placed it.",
-        responses={
-            200: {
-                "description": "erased (or erased before): the instruction with `erased-at`",
-                "content": {JSON: {"model": InstructionView}},
-            },
-        },
+        responses=_json_answer(
+            200, "erased (or erased before): the instruction with `erased-at`", InstructionView
+        ),
         tags=["calls"],
     )
     def erase_personal_data(instruction_id: str) -> InstructionView:
@@ -123,9 +118,7 @@ def build() -> APIGatewayRestResolver:
         description="Scheduled callees (and those waiting for their moment) become cancelled, "
         "each with a `DTMF Call Not Placed` event; calls already placed with CM go on. "
         "Idempotent.",
-        responses={
-            200: {"description": "the instruction", "content": {JSON: {"model": InstructionView}}},
-        },
+        responses=_json_answer(200, "the instruction", InstructionView),
         tags=["calls"],
     )
     def cancel_call(instruction_id: str) -> InstructionView:
@@ -138,9 +131,7 @@ def build() -> APIGatewayRestResolver:
         description="Served from an index. `status` matches the instruction's status, "
         "`outcome` any of its calls; `created-from` inclusive, `created-to` exclusive (RFC "
         "3339 with an offset). `next-token` is opaque and bound to the caller.",
-        responses={
-            200: {"description": "a page", "content": {JSON: {"model": InstructionList}}},
-        },
+        responses=_json_answer(200, "a page", InstructionList),
         tags=["calls"],
     )
     def list_calls(  # noqa: PLR0917 - one parameter per query key, as the route documents them
@@ -158,13 +149,12 @@ def build() -> APIGatewayRestResolver:
         operation_id=CALLBACK,
         summary="CM's dtmf-finished callback (for CM, not for clients)",
         description="The callback URL the service gives CM, token included; no SigV4.",
-        responses={
-            200: {
-                "description": "recorded, held (recorded; published once the placement confirms "
-                "the call), a duplicate acknowledged, or another type ignored",
-                "content": {JSON: {"model": CallbackAcknowledged}},
-            },
-        },
+        responses=_json_answer(
+            200,
+            "recorded, held (recorded; published once the placement confirms the call), a "
+            "duplicate acknowledged, or another type ignored",
+            CallbackAcknowledged,
+        ),
         tags=["callbacks"],
     )
     def cm_callback(instruction_id: str, token: Annotated[str, Query()]) -> CallbackAcknowledged:

@@ -43,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
 
-from stack_client import LocalStack
+from stack_client import PIN_DIALOGUE, LocalStack
 
 CALLER = "+31201234567"
 CAPPED = ("PlaceCallFunction", "CmCallbackFunction", "GetCallFunction")
@@ -59,14 +59,7 @@ def instruction(instruction_id: str, callee: str) -> dict[str, Any]:
         "callee": callee,
         "caller": CALLER,
         "prompt": "Please type your four digit PIN, then press hash.",
-        "valid-prompt": "Thank you.",
-        "min-digits": 4,
-        "max-digits": 4,
-        "max-attempts": 1,
-        "timeout": 3000,
-        "max-ringing-timeout": 20,
-        "terminators": "#",
-        "regex": "[0-9]{4}",
+        **PIN_DIALOGUE,
         "metadata": {"suite": "load"},
     }
 

@@ -12,10 +12,9 @@ from dtmf_gateway import wiring
 from dtmf_gateway.api import gateway
 from dtmf_gateway.api.catalogues import read_problems
 from dtmf_gateway.api.models import json_response
-from dtmf_gateway.api.paths import path_instruction_id, printable
+from dtmf_gateway.api.paths import named_instruction_id
 from dtmf_gateway.api.problems import register
 from dtmf_gateway.api.views import instruction_view
-from dtmf_gateway.domain.errors import InstructionNotFound
 from dtmf_gateway.observability import count, logger
 
 app = gateway.resolver()
@@ -26,9 +25,7 @@ read_instruction = wiring.read_instruction()
 @app.delete("/dtmf-calls/<raw_instruction_id>")
 def cancel_dtmf_call(raw_instruction_id: str) -> Response[str]:
     count("CancelRequests")
-    instruction_id = path_instruction_id(raw_instruction_id)
-    if instruction_id is None:
-        raise InstructionNotFound(printable(raw_instruction_id))
+    instruction_id = named_instruction_id(raw_instruction_id)  # decoded once; 404 if malformed
     logger.set_correlation_id(instruction_id)
     owner = gateway.caller(app)
     report = cancel_instruction.cancel(instruction_id, owner=owner)

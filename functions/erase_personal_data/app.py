@@ -14,10 +14,9 @@ from dtmf_gateway import wiring
 from dtmf_gateway.api import gateway
 from dtmf_gateway.api.catalogues import read_problems
 from dtmf_gateway.api.models import json_response
-from dtmf_gateway.api.paths import path_instruction_id, printable
+from dtmf_gateway.api.paths import named_instruction_id
 from dtmf_gateway.api.problems import register
 from dtmf_gateway.api.views import instruction_view
-from dtmf_gateway.domain.errors import InstructionNotFound
 from dtmf_gateway.observability import count, logger
 
 app = gateway.resolver()
@@ -26,9 +25,7 @@ erase_instruction = wiring.erase_instruction()
 
 @app.delete("/dtmf-calls/<raw_instruction_id>/personal-data")
 def erase_personal_data(raw_instruction_id: str) -> Response[str]:
-    instruction_id = path_instruction_id(raw_instruction_id)  # decoded once; None: malformed
-    if instruction_id is None:
-        raise InstructionNotFound(printable(raw_instruction_id))
+    instruction_id = named_instruction_id(raw_instruction_id)  # decoded once; 404 if malformed
     logger.set_correlation_id(instruction_id)
     owner = gateway.caller(app)
     state = erase_instruction.erase(instruction_id, owner=owner)

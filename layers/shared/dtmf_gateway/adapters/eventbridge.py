@@ -71,19 +71,27 @@ def not_placed_urn(detail: NotPlacedDetail) -> str:
     return f"urn:dtmf-gateway:not-placed:{detail.instruction_id}:{callee}"
 
 
-def not_placed_entry(detail: NotPlacedDetail, bus_name: str) -> PutEventsRequestEntryTypeDef:
-    """The PutEvents entry of one `DTMF Call Not Placed` (round 2, #16; always small)."""
+def _entry(
+    detail_type: str, detail: str, bus_name: str, resource: str
+) -> PutEventsRequestEntryTypeDef:
+    """A PutEvents entry from `dtmf-gateway` with one `resources` URN; the trace header goes
+    on when Lambda has one (`_X_AMZN_TRACE_ID`, set per invocation)."""
     entry: PutEventsRequestEntryTypeDef = {
         "Source": EVENT_SOURCE,
-        "DetailType": NOT_PLACED_DETAIL_TYPE,
-        "Detail": detail.to_json(),
+        "DetailType": detail_type,
+        "Detail": detail,
         "EventBusName": bus_name,
-        "Resources": [not_placed_urn(detail)],
+        "Resources": [resource],
     }
     trace = os.environ.get("_X_AMZN_TRACE_ID")
     if trace:
         entry["TraceHeader"] = trace
     return entry
+
+
+def not_placed_entry(detail: NotPlacedDetail, bus_name: str) -> PutEventsRequestEntryTypeDef:
+    """The PutEvents entry of one `DTMF Call Not Placed` (round 2, #16; always small)."""
+    return _entry(NOT_PLACED_DETAIL_TYPE, detail.to_json(), bus_name, not_placed_urn(detail))
 
 
 def result_entry(
@@ -94,21 +102,12 @@ def result_entry(
     less ENVELOPE_ALLOWANCE_BYTES."""
     if isinstance(detail, NotPlacedDetail):
         return not_placed_entry(detail, bus_name)
-    entry: PutEventsRequestEntryTypeDef = {
-        "Source": EVENT_SOURCE,
-        "DetailType": DETAIL_TYPE,
-        "Detail": detail.to_json(),
-        "EventBusName": bus_name,
-        "Resources": [result_urn(detail)],
-    }
-    size = entry_size(entry)
+    entry = _entry(DETAIL_TYPE, detail.to_json(), bus_name, result_urn(detail))
+    size = entry_size(entry)  # the trace header does not count (see entry_size)
     budget = MAX_ENTRY_BYTES - ENVELOPE_ALLOWANCE_BYTES
     if size > budget:
         overhead = size - len(entry["Detail"].encode())
         entry["Detail"] = fitted(detail, budget - overhead).to_json()
-    trace = os.environ.get("_X_AMZN_TRACE_ID")  # set by Lambda per invocation
-    if trace:
-        entry["TraceHeader"] = trace
     return entry
 
 

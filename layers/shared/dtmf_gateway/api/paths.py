@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_to_bytes
 
+from dtmf_gateway.domain.errors import InstructionNotFound
 from dtmf_gateway.domain.ids import INSTRUCTION_ID_MAX_LENGTH, INSTRUCTION_ID_PATTERN
 
 _ID = re.compile(INSTRUCTION_ID_PATTERN)
@@ -36,3 +37,13 @@ def path_instruction_id(raw: str | None) -> str | None:
 def printable(raw: str, limit: int = 80) -> str:
     """``raw`` safe to show in a problem's detail: ASCII only (escapes), at most ``limit``."""
     return raw.encode("ascii", "backslashreplace").decode("ascii")[:limit]
+
+
+def named_instruction_id(raw: str) -> str:
+    """The instruction id a route's path names (as `path_instruction_id`); raises
+    InstructionNotFound (the routes' 404, its detail `printable(raw)`) when it names none, as
+    for an id nobody owns."""
+    instruction_id = path_instruction_id(raw)
+    if instruction_id is None:
+        raise InstructionNotFound(printable(raw))
+    return instruction_id

@@ -47,7 +47,6 @@ from dtmf_gateway.domain.campaign_ports import (
 from dtmf_gateway.domain.campaigns import (
     CampaignRequest,
     CampaignStatus,
-    NotPlacedReason,
     Row,
     RowErrors,
     RowValidator,
@@ -69,6 +68,7 @@ from dtmf_gateway.domain.errors import (
     PolicyRefused,
 )
 from dtmf_gateway.domain.placement import PlacementContext
+from dtmf_gateway.domain.schedules import NotPlacedReason
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.placement import PlaceInstruction

@@ -79,15 +79,8 @@ TERMINAL_STATUSES: Final = frozenset(
 class RowEnd(StrEnum):
     """How a row ended without a `DTMF Result` (beside the call outcomes)."""
 
-    NOT_PLACED = "not-placed"  # no CM call was made (reason: cancelled, cm-refused, ...)
+    NOT_PLACED = "not-placed"  # no CM call was made (reason: schedules.NotPlacedReason)
     UNKNOWN = "unknown"  # CM may or may not have placed the call (no result will come)
-
-
-class NotPlacedReason(StrEnum):
-    CANCELLED = "cancelled"
-    DEADLINE_PASSED = "deadline-passed"
-    POLICY_REFUSED = "policy-refused"
-    CM_REFUSED = "cm-refused"
 
 
 @dataclass(frozen=True, slots=True)

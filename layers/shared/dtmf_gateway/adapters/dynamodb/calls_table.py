@@ -552,11 +552,19 @@ WEBHOOK_URL_NAMES = {
 }
 
 
+def past_retention(item: Mapping[str, Any], now: float) -> bool:
+    """Whether a plain item is past its retention: its `ttl` (epoch seconds, a number) at or
+    before `now` (epoch seconds). DynamoDB deletes such items only eventually (up to days
+    later, "Working with Time to Live", DynamoDB Developer Guide), so every read filters them;
+    an item without a `ttl` is kept."""
+    expires = item.get(TTL)
+    return isinstance(expires, (int, float)) and expires <= now
+
+
 def webhook_url_of(item: Mapping[str, Any], now: float) -> str | None:
     """The `webhook-url` of a plain instruction item read with WEBHOOK_URL_PROJECTION; None
     when it has none or is past its retention (`ttl` at or before `now`, epoch seconds)."""
-    expires = item.get(TTL)
-    if isinstance(expires, (int, float)) and expires <= now:
+    if past_retention(item, now):
         return None
     url = (item.get(REQUEST) or {}).get("webhook-url")
     return url if isinstance(url, str) and url else None

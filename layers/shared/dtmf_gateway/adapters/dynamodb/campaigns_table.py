@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import from_item, to_item
-from dtmf_gateway.adapters.dynamodb.conditional import is_conditional_failure
+from dtmf_gateway.adapters.dynamodb.conditional import is_conditional_failure, update_if
 from dtmf_gateway.domain.calls import iso
 from dtmf_gateway.domain.campaign_ports import (
     CampaignAlreadyExists,
@@ -146,19 +146,14 @@ class DynamoDbCampaignStore:
         extra: dict[str, Any] = {"ConditionExpression": condition} if condition else {}
         if values:
             extra["ExpressionAttributeValues"] = to_item(values)
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key=campaign_key(campaign_id),
-                UpdateExpression=expression,
-                ExpressionAttributeNames=names,
-                **extra,
-            )
-        except ClientError as error:
-            if not is_conditional_failure(error):
-                raise
-            return False
-        return True
+        return update_if(
+            self._ddb,
+            TableName=self._table,
+            Key=campaign_key(campaign_id),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            **extra,
+        )
 
     def change_status(
         self, campaign_id: str, to: CampaignStatus, when: Iterable[CampaignStatus]
@@ -312,19 +307,14 @@ class DynamoDbPacer:
         window, limit = pacing_window(per_second)
         epoch = int(now.astimezone(UTC).timestamp())
         start = epoch - epoch % window
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key=to_item({PK: f"rate#{scope}", SK: str(start)}),
-                UpdateExpression="ADD #n :one SET #ttl = :ttl",
-                ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
-                ExpressionAttributeNames={"#n": PLACEMENTS, "#ttl": TTL},
-                ExpressionAttributeValues=to_item(
-                    {":one": 1, ":limit": limit, ":ttl": start + _RATE_WINDOW_TTL_SECONDS}
-                ),
-            )
-        except ClientError as error:
-            if not is_conditional_failure(error):
-                raise
-            return False
-        return True
+        return update_if(
+            self._ddb,
+            TableName=self._table,
+            Key=to_item({PK: f"rate#{scope}", SK: str(start)}),
+            UpdateExpression="ADD #n :one SET #ttl = :ttl",
+            ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
+            ExpressionAttributeNames={"#n": PLACEMENTS, "#ttl": TTL},
+            ExpressionAttributeValues=to_item(
+                {":one": 1, ":limit": limit, ":ttl": start + _RATE_WINDOW_TTL_SECONDS}
+            ),
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from botocore.exceptions import ClientError
 
@@ -21,10 +21,24 @@ from dtmf_gateway.domain.calls import CallStatus, Hold
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import UpdateItemInputTypeDef
 
 
 def is_conditional_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def update_if(client: DynamoDBClient, **request: Unpack[UpdateItemInputTypeDef]) -> bool:
+    """One UpdateItem (the request as boto3 takes it, with its ConditionExpression): True when
+    written, False when DynamoDB refused it with ConditionalCheckFailedException (the item
+    was not as the condition expects: someone else came first). Any other error is raised."""
+    try:
+        client.update_item(**request)
+    except ClientError as error:
+        if is_conditional_failure(error):
+            return False
+        raise
+    return True
 
 
 def set_fields(
@@ -100,23 +114,18 @@ def correct_ended_call(
     """SET `fields` and `revision` + 1 on a call still in status `was` at `revision` (so that
     exactly one of two correctors wins); False when it changed meanwhile."""
     clause, names, values = assignments(fields)
-    try:
-        client.update_item(
-            TableName=table,
-            Key=key,
-            UpdateExpression=f"SET {clause}, #rev = :next",
-            ConditionExpression="#guard = :was AND (attribute_not_exists(#rev) OR #rev = :rev)"
-            " AND attribute_not_exists(#hold)",
-            ExpressionAttributeNames={**names, "#guard": STATUS, "#rev": REVISION, "#hold": HOLD},
-            ExpressionAttributeValues=to_item(
-                {**values, ":was": was.value, ":rev": revision, ":next": revision + 1}
-            ),
-        )
-    except ClientError as error:
-        if is_conditional_failure(error):
-            return False
-        raise
-    return True
+    return update_if(
+        client,
+        TableName=table,
+        Key=key,
+        UpdateExpression=f"SET {clause}, #rev = :next",
+        ConditionExpression="#guard = :was AND (attribute_not_exists(#rev) OR #rev = :rev)"
+        " AND attribute_not_exists(#hold)",
+        ExpressionAttributeNames={**names, "#guard": STATUS, "#rev": REVISION, "#hold": HOLD},
+        ExpressionAttributeValues=to_item(
+            {**values, ":was": was.value, ":rev": revision, ":next": revision + 1}
+        ),
+    )
 
 
 def settle_held_call(client: DynamoDBClient, table: str, key: Key, *, release: bool) -> bool:
@@ -129,17 +138,12 @@ def settle_held_call(client: DynamoDBClient, table: str, key: Key, *, release: b
     else:
         update = f"SET #hold = :aside REMOVE {', '.join(removed)}"
         values = {":held": Hold.AWAITING_PLACEMENT.value, ":aside": Hold.SET_ASIDE.value}
-    try:
-        client.update_item(
-            TableName=table,
-            Key=key,
-            UpdateExpression=update,
-            ConditionExpression="#hold = :held",
-            ExpressionAttributeNames={**removed, "#hold": HOLD},
-            ExpressionAttributeValues=to_item(values),
-        )
-    except ClientError as error:
-        if is_conditional_failure(error):
-            return False
-        raise
-    return True
+    return update_if(
+        client,
+        TableName=table,
+        Key=key,
+        UpdateExpression=update,
+        ConditionExpression="#hold = :held",
+        ExpressionAttributeNames={**removed, "#hold": HOLD},
+        ExpressionAttributeValues=to_item(values),
+    )

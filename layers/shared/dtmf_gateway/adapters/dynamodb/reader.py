@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     PK,
     SK,
-    TTL,
     call_from_item,
     from_item,
     instruction_from_item,
     instruction_pk,
     is_call_sk,
     is_instruction_item,
+    past_retention,
 )
 from dtmf_gateway.domain.calls import StoredCall, StoredInstruction
 
@@ -57,7 +57,7 @@ class DynamoDbInstructionReader:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         now = self._now()
-        items = [i for i in items if not isinstance(i.get(TTL), int) or i[TTL] > now]
+        items = [i for i in items if not past_retention(i, now)]
         instruction = next((i for i in items if is_instruction_item(i)), None)
         if instruction is None:
             return None

@@ -9,29 +9,27 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     ATTEMPT,
     HOLD,
     SCHEDULE,
     SCHEDULED_FOR,
     STATUS,
-    TTL,
     call_key,
     from_item,
     instruction_from_item,
     instruction_key,
     is_instruction_item,
+    past_retention,
     pending_fields,
     queued_call_fields,
     schedule_fields,
     to_item,
 )
 from dtmf_gateway.adapters.dynamodb.conditional import (
-    is_conditional_failure,
     set_fields,
     settle_held_call,
+    update_if,
 )
 from dtmf_gateway.domain.calls import Hold
 from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
@@ -68,7 +66,7 @@ class DynamoDbScheduleStore:
         item = from_item(response.get("Item", {}))
         if not item or not is_instruction_item(item):
             return None
-        if isinstance(item.get(TTL), int) and item[TTL] <= self._now():
+        if past_retention(item, self._now()):
             return None
         return instruction_from_item(item)
 
@@ -88,26 +86,21 @@ class DynamoDbScheduleStore:
         if expected.scheduled_for is not None:
             condition += " AND #s.#c.#for = :for"
             values[":for"] = expected.scheduled_for
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key=instruction_key(instruction_id),
-                UpdateExpression="SET #s.#c = :new",
-                ConditionExpression=condition,
-                ExpressionAttributeNames={
-                    "#s": SCHEDULE,
-                    "#c": expected.callee,
-                    "#st": STATUS,
-                    "#at": ATTEMPT,
-                    **({"#for": SCHEDULED_FOR} if expected.scheduled_for is not None else {}),
-                },
-                ExpressionAttributeValues=to_item(values),
-            )
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return update_if(
+            self._ddb,
+            TableName=self._table,
+            Key=instruction_key(instruction_id),
+            UpdateExpression="SET #s.#c = :new",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={
+                "#s": SCHEDULE,
+                "#c": expected.callee,
+                "#st": STATUS,
+                "#at": ATTEMPT,
+                **({"#for": SCHEDULED_FOR} if expected.scheduled_for is not None else {}),
+            },
+            ExpressionAttributeValues=to_item(values),
+        )
 
     def record_call(
         self, instruction: NewInstruction, call_id: str, callee: str, attempt: int = 1
@@ -127,17 +120,12 @@ class DynamoDbScheduleStore:
     def release_redialled(self, instruction_id: str, call_id: str) -> bool:
         """The callee's last call becomes its result (published): REMOVE its `redialled`
         hold; False when it holds none (released already)."""
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key=call_key(instruction_id, call_id),
-                UpdateExpression="REMOVE #hold",
-                ConditionExpression="#hold = :redialled",
-                ExpressionAttributeNames={"#hold": HOLD},
-                ExpressionAttributeValues=to_item({":redialled": Hold.REDIALLED.value}),
-            )
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return update_if(
+            self._ddb,
+            TableName=self._table,
+            Key=call_key(instruction_id, call_id),
+            UpdateExpression="REMOVE #hold",
+            ConditionExpression="#hold = :redialled",
+            ExpressionAttributeNames={"#hold": HOLD},
+            ExpressionAttributeValues=to_item({":redialled": Hold.REDIALLED.value}),
+        )
