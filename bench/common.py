@@ -150,7 +150,7 @@ def _truth(expression: Any) -> bool:
         return all(_truth(arg) for arg in args)
     if function == "Fn::Or":
         return any(_truth(arg) for arg in args)
-    if function == "Condition":
+    if function in {"Condition", "Fn::Condition"}:  # `!Condition X` as loaded here
         return _condition(str(args))
     raise BenchError(f"cannot evaluate the condition {expression!r}")
 
