@@ -31,6 +31,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
 
 from stack_client import PIN_DIALOGUE, LocalStack
@@ -115,7 +117,14 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     view: dict[str, Any] = {}
     last = ""
     while time.monotonic() - started < args.timeout:
-        view = stack.api("GET", f"/v1/dtmf-campaigns/{campaign_id}").json()
+        try:
+            view = stack.api("GET", f"/v1/dtmf-campaigns/{campaign_id}").json()
+        except httpx.TimeoutException:
+            # a progress poll, not a check: the emulator runs every Lambda on this machine,
+            # and under load a GET can wait behind the campaign's own invocations
+            print(f"{time.monotonic() - started:7.1f}s (progress poll timed out; polling on)")
+            time.sleep(5)
+            continue
         progress = f"{view['status']} {view['counts']}"
         if progress != last:
             print(f"{time.monotonic() - started:7.1f}s {progress}", flush=True)
