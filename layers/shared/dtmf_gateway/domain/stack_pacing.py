@@ -7,11 +7,14 @@ is **one call**: one callee of a CM placement request. An instruction with 20 ca
 20 tokens at once (one conditional write, all or none), a campaign row or a scheduled dial
 one: the counter measures what CM is asked to ring, whatever the batching.
 
-Windows are whole seconds of the stack's clock. No token is taken in a window's last
-`WINDOW_TAIL` (a call sent then could reach CM in the next second, beside that second's own
-calls): a direct placement that comes in the tail waits for the next second (at most
-`WINDOW_TAIL`), and one whose write took it into the tail is refused as at the limit. So
-every call leaves for CM in the first half of the second that counted it.
+Windows are whole seconds of the stack's clock. A call must leave for CM before the end of
+the second that counted it, with a margin for its trip (else it could reach CM in the next
+second beside that second's own calls): campaign rows take no budget in a window's last
+`WINDOW_TAIL` (500 ms: they wait in a queue anyway); direct and scheduled placements none in
+its last `SEND_MARGIN` (100 ms: an API caller waits for it). One that comes in that margin
+waits for the next second (at most 100 ms; 10% of requests, 5 ms on average); one whose
+write took it into the margin has its token forfeited (counted, never used: the slow side)
+and takes one in the next second.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
 
 #: No token is taken this close to a window's end (seconds): see the module's docstring.
 WINDOW_TAIL = 0.5
+#: A direct or scheduled call leaves for CM at least this long before its second ends (s).
+SEND_MARGIN = 0.1
 #: The pacing scope every placement of the stack takes from (`CmMaxCallsPerSecond`).
 ALL_PLACEMENTS_SCOPE = "all"
 
@@ -86,23 +91,28 @@ class StackPacing:
 
     def take(self, calls: int) -> None:
         """Take ``calls`` tokens (one per callee) in the current second, all or none, with
-        one conditional write. Raises StackAtLimit when they stay spent (nothing taken, or
-        taken so late that the call would leave in the window's tail)."""
-        for attempt in range(self._waits + 1):
+        one conditional write, so that the call leaves at least SEND_MARGIN before that
+        second ends (waiting for the next second when it comes later, and taking again
+        there when the write itself took it into the margin). Raises StackAtLimit when the
+        second has not that many left (after ``waits`` more seconds)."""
+        full, late = self._waits, 1  # spent seconds still to wait for; late writes to redo
+        for _ in range(self._waits + 4):  # bounded, whatever the clock does
             now = self._clock()
             left = 1 - now.timestamp() % 1
-            if left <= WINDOW_TAIL:  # a call sent now could reach CM in the next second
-                self._sleep(left + 0.005)
-                now = self._clock()
-                left = 1 - now.timestamp() % 1
-                if left <= WINDOW_TAIL:  # the clock did not move on (a stopped clock)
-                    continue
-            if self._pacer.acquire(ALL_PLACEMENTS_SCOPE, self._limit, now, tokens=calls):
-                if (self._clock() - now).total_seconds() > left - WINDOW_TAIL:
-                    break  # the write took it into the tail: forfeited (the slow side)
+            if left <= SEND_MARGIN:  # a call sent now could reach CM in the next second
+                self._sleep(left + 0.001)
+                continue
+            if not self._pacer.acquire(ALL_PLACEMENTS_SCOPE, self._limit, now, tokens=calls):
+                if full == 0:
+                    break
+                full -= 1
+            elif (self._clock() - now).total_seconds() <= left - SEND_MARGIN:
                 return
-            if attempt < self._waits:
-                self._sleep(left + 0.005)
+            elif late == 0:  # two slow writes in a row
+                break
+            else:  # the write took it into the margin: that token is forfeited
+                late -= 1
+            self._sleep(1 - self._clock().timestamp() % 1 + 0.001)
         raise StackAtLimit(calls, self._limit)
 
 
@@ -129,6 +139,7 @@ class PacedPlaceInstruction(PlaceInstruction):
 
 __all__ = [
     "ALL_PLACEMENTS_SCOPE",
+    "SEND_MARGIN",
     "WINDOW_TAIL",
     "PacedPlaceInstruction",
     "StackAtLimit",
