@@ -45,6 +45,7 @@ from dtmf_gateway.domain.stack_pacing import (
 )
 from tests.conftest import REGION
 from tests.fakes import FakeCallbackUrls, FakeCm, FakeDialScheduler, InMemoryInstructionStore, Table
+from tests.integration.test_campaign_handlers import campaigns  # noqa: F401  (fixture)
 from tests.integration.test_campaigns import POLICY, World, _Events, rows
 from tests.integration.test_scheduling import (  # noqa: F401  (fixture)
     body,
@@ -515,3 +516,26 @@ def test_a_broken_relation_of_the_parameters_is_refused_naming_them(
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_limits(stack, campaigns)
     check_limits(STACK, CAMPAIGNS)  # the template's defaults hold
+
+
+def test_a_deployment_whose_campaigns_could_take_the_whole_stack_refuses_to_start(
+    campaigns: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CloudFormation cannot compare two parameters: the campaign functions' cold start does
+    (the API's placement only needs the stack's own limit to hold an instruction)."""
+    from dtmf_gateway import wiring
+    from dtmf_gateway.settings import ConfigurationError
+    from tests.conftest import _reset_caches
+
+    monkeypatch.setenv("CM_MAX_CALLS_PER_SECOND", "40")
+    monkeypatch.setenv("CAMPAIGN_CALLS_PER_SECOND", "40")
+    _reset_caches()
+    for start in (wiring.campaign_worker, wiring.campaigns_api):
+        with pytest.raises(ConfigurationError, match=r"CampaignCallsPerSecond \(40\) must be"):
+            start()
+    wiring.paced_placement_service()  # direct calls are not the campaigns' to stop
+
+    monkeypatch.setenv("CM_MAX_CALLS_PER_SECOND", "10")
+    _reset_caches()
+    with pytest.raises(ConfigurationError, match=r"CmMaxCallsPerSecond \(10\) must be at least"):
+        wiring.paced_placement_service()
