@@ -131,6 +131,7 @@ def create_world() -> World:
     secrets = session.client("secretsmanager")
     create_table(dynamodb, "CallsTable", "calls")
     create_table(dynamodb, "IdempotencyTable", "idempotency")
+    create_table(dynamodb, "CampaignsTable", "campaigns")  # the stack's pacing counter (#17)
     token_arn = secrets.create_secret(Name="cm-token", SecretString=PRODUCT_TOKEN)["ARN"]
     signing_arn = secrets.create_secret(
         Name="callback-signing", SecretString=json.dumps(SIGNING_SECRET)
@@ -142,6 +143,7 @@ def create_world() -> World:
     names = {
         "CallsTable": "calls",
         "IdempotencyTable": "idempotency",
+        "CampaignsTable": "campaigns",
         "CmProductTokenSecret": token_arn,
         "CallbackSigningSecret": signing_arn,
         "DigitsHashSecret": digits_arn,

@@ -134,6 +134,8 @@ class Aws:
             "DIAL_SCHEDULE_GROUP": DIAL_SCHEDULE_GROUP,
             "DIAL_FUNCTION_ARN": f"arn:aws:lambda:{REGION}:123456789012:function:dial-call",
             "DIAL_SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/dial-scheduler",
+            # #17: the stack-wide pacing counter of direct and scheduled placements
+            "CAMPAIGNS_TABLE_NAME": "campaigns",
         }
 
     def items(self) -> list[dict[str, Any]]:
@@ -156,6 +158,7 @@ def aws() -> Iterator[Aws]:
         secrets = boto3.client("secretsmanager", region_name=REGION)
         create_table(dynamodb, "CallsTable", "calls")
         create_table(dynamodb, "IdempotencyTable", "idempotency")
+        create_table(dynamodb, "CampaignsTable", "campaigns")
         boto3.client("scheduler", region_name=REGION).create_schedule_group(
             Name=DIAL_SCHEDULE_GROUP
         )

@@ -21,7 +21,6 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.template import create_table
 from dtmf_gateway.adapters.campaign_io import S3CampaignFiles
 from dtmf_gateway.adapters.dynamodb.campaigns_table import DynamoDbCampaignStore, DynamoDbPacer
 from dtmf_gateway.domain.campaign_use_cases import (
@@ -105,7 +104,7 @@ class _Events:
 class World:
     def __init__(self, *, rate_limit: float = 10, campaign_share: float = 8) -> None:
         ddb = boto3.client("dynamodb", region_name="eu-west-1")
-        create_table(ddb, "CampaignsTable", "campaigns")
+        # the campaigns table: `aws` (conftest) creates it
         self.table_name = "campaigns"
         s3 = boto3.client("s3", region_name="eu-west-1")
         s3.create_bucket(

@@ -93,7 +93,7 @@ def result_event(cid: str, row: int, outcome: str = "input-received") -> dict[st
     ("extra", "field"),
     [
         ({"calls-per-second": 0.09}, "calls-per-second"),
-        ({"calls-per-second": 10.01}, "calls-per-second"),
+        ({"calls-per-second": 20.01}, "calls-per-second"),  # CmMaxCallsPerSecond 20
         ({"calls-per-second": 0}, "calls-per-second"),
         ({"calls-per-second": -1}, "calls-per-second"),
         ({"calls-per-second": "5"}, "calls-per-second"),
@@ -121,7 +121,7 @@ def test_malformed_bodies_are_a_synchronous_422(
 def test_rates_at_the_bounds_are_accepted(api: Any) -> None:
     assert post(api, body("lo", **{"calls-per-second": 0.1})).status == 202
     assert (
-        post(api, body("hi", **{"calls-per-second": 10, "max-concurrent-calls": 1000})).status
+        post(api, body("hi", **{"calls-per-second": 20, "max-concurrent-calls": 1000})).status
         == 202
     )
     assert post(api, body("one", **{"max-concurrent-calls": 1})).status == 202

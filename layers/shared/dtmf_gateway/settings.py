@@ -73,8 +73,8 @@ class Settings:
     campaign_bucket: str = ""
     campaign_control_queue_url: str = ""
     campaign_rows_queue_url: str = ""
-    cm_max_calls_per_second: float = 10.0
-    campaign_calls_per_second: float = 8.0  # all campaigns together: the rest is the API's
+    cm_max_calls_per_second: float = 50.0
+    campaign_calls_per_second: float = 30.0  # all campaigns together: the rest is the API's
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -122,8 +122,8 @@ class Settings:
             campaign_bucket=os.environ.get("CAMPAIGN_BUCKET", "").strip(),
             campaign_control_queue_url=os.environ.get("CAMPAIGN_CONTROL_QUEUE_URL", "").strip(),
             campaign_rows_queue_url=os.environ.get("CAMPAIGN_ROWS_QUEUE_URL", "").strip(),
-            cm_max_calls_per_second=_number("CM_MAX_CALLS_PER_SECOND", 10.0),
-            campaign_calls_per_second=_number("CAMPAIGN_CALLS_PER_SECOND", 8.0),
+            cm_max_calls_per_second=_number("CM_MAX_CALLS_PER_SECOND", 50.0),
+            campaign_calls_per_second=_number("CAMPAIGN_CALLS_PER_SECOND", 30.0),
         )
 
     def require(self, *variables: str) -> Settings:

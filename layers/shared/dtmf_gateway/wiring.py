@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from dtmf_gateway.domain.campaign_use_cases import (
         ControlCampaign,
         CreateCampaign,
+        PacingLimits,
         PlaceRow,
         RecordRowResult,
         ValidateCampaign,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from dtmf_gateway.domain.reading import ReadInstruction
     from dtmf_gateway.domain.redialling import Redials
     from dtmf_gateway.domain.schedules import SchedulingRules
+    from dtmf_gateway.domain.stack_pacing import PacedPlaceInstruction, StackPacing
     from dtmf_gateway.domain.webhooks import DeliverWebhook, WebhookTargets
 
 
@@ -125,19 +127,63 @@ def placement() -> IdempotentPlacement:
     persistence = DynamoDBPersistenceLayer(
         table_name=s.idempotency_table_name, boto3_client=dynamodb()
     )
-    return IdempotentPlacement(placement_service(), persistence, digit_keys=managed_secrets())
+    return IdempotentPlacement(paced_placement_service(), persistence, digit_keys=managed_secrets())
 
 
 @cache
 def placement_service() -> PlaceInstruction:
-    """The placement use case (POST /v1/dtmf-calls and each campaign row)."""
+    """The placement use case of each campaign row (the row paces itself: `PlaceRow`)."""
+    from dtmf_gateway.domain.placement import PlaceInstruction
+
+    return _placement_service(PlaceInstruction)
+
+
+@cache
+def paced_placement_service() -> PacedPlaceInstruction:
+    """The placement use case of POST /v1/dtmf-calls: one token per callee from the stack's
+    `CmMaxCallsPerSecond` right before CM is called (429 when the second is spent)."""
+    from dtmf_gateway.domain.stack_pacing import PacedPlaceInstruction
+
+    return _placement_service(PacedPlaceInstruction).paced_by(stack_pacing(waits=0))
+
+
+@cache
+def stack_pacing(*, waits: int) -> StackPacing:
+    """The stack-wide counter (`rate#all` in the campaigns table), ``waits`` windows waited
+    in-process when spent (0: the API answers 429 at once; 1: a scheduled dial)."""
+    from dtmf_gateway.adapters.dynamodb.pacing import DynamoDbPacer
+    from dtmf_gateway.domain.stack_pacing import StackPacing
+
+    s = settings().require("CAMPAIGNS_TABLE_NAME")
+    _pacing_limits(campaigns=False)
+    pacer = DynamoDbPacer(dynamodb(), s.campaigns_table_name)
+    return StackPacing(pacer, s.cm_max_calls_per_second, waits=waits)
+
+
+def _pacing_limits(*, campaigns: bool = True) -> PacingLimits:
+    """`CmMaxCallsPerSecond` and `CampaignCallsPerSecond`, checked (`stack_pacing.check_limits`:
+    CloudFormation Rules cannot compare numbers); a broken relation fails the cold start
+    naming the parameters (``campaigns=False``: the stack's limit alone, for direct calls)."""
+    from dtmf_gateway.domain.campaign_use_cases import PacingLimits
+    from dtmf_gateway.domain.stack_pacing import check_limits
+    from dtmf_gateway.settings import ConfigurationError
+
+    s = settings()
+    try:
+        check_limits(s.cm_max_calls_per_second, s.campaign_calls_per_second if campaigns else None)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+    return PacingLimits(s.cm_max_calls_per_second, s.campaign_calls_per_second)
+
+
+def _placement_service[P: PlaceInstruction](kind: type[P]) -> P:
+    """A placement use case (plain or paced) on the stack's adapters."""
     from dtmf_gateway.adapters.dynamodb.callee_quota import DynamoDbCalleeQuota
     from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
-    from dtmf_gateway.domain.placement import PlaceInstruction
 
     s = settings().require("TABLE_NAME", "CM_PRODUCT_TOKEN_SECRET")
     secrets = managed_secrets()
-    return PlaceInstruction(
+    return kind(
         cm=cm_client(),
         store=DynamoDbInstructionStore(
             dynamodb(), s.table_name, retention=s.retention, pending_shards=s.pending_shards
@@ -226,6 +272,7 @@ def dial_scheduled_call() -> DialScheduledCall:
         rules=scheduling_rules(),
         quota=DynamoDbCalleeQuota(dynamodb(), s.table_name, limit=s.calls_per_callee_per_hour),
         calls_per_callee_per_hour=s.calls_per_callee_per_hour,
+        stack_pacing=stack_pacing(waits=1),
     )
 
 
@@ -431,6 +478,7 @@ def campaigns_api() -> CampaignsApi:
     files = S3CampaignFiles(boto3.client("s3"), s.campaign_bucket)
     queue = SqsValidationRequests(boto3.client("sqs"), s.campaign_control_queue_url)
     finish = FinishCampaign(store, files, _campaign_events())
+    _pacing_limits()  # a campaign is not accepted by a stack whose shares are broken
     return CampaignsApi(
         create=CreateCampaign(store, files, queue),
         control=ControlCampaign(store, finish),
@@ -456,7 +504,6 @@ def campaign_worker() -> CampaignWorker:
     from dtmf_gateway.domain.campaign_use_cases import (
         EndRow,
         FinishCampaign,
-        PacingLimits,
         PlaceRow,
         RecordRowResult,
         ValidateCampaign,
@@ -484,10 +531,7 @@ def campaign_worker() -> CampaignWorker:
             store=store,
             queue=queue,
             pacer=DynamoDbPacer(dynamodb(), s.campaigns_table_name),
-            limits=PacingLimits(
-                cm_max_calls_per_second=s.cm_max_calls_per_second,
-                campaign_calls_per_second=s.campaign_calls_per_second,
-            ),
+            limits=_pacing_limits(),
             placement=placement_service(),
             policy=dial_policy(),
             ends=ends,

@@ -37,6 +37,7 @@ from dtmf_gateway.domain.errors import (
     PlacementFailed,
     PolicyRefused,
     PolicyViolation,
+    StackAtLimit,
 )
 from dtmf_gateway.observability import MetricName
 
@@ -255,6 +256,21 @@ def _unsupported_media_type(error: UnsupportedMediaType) -> ProblemAnswer:
     )
 
 
+@documented(StackAtLimit(calls=3, limit=50))
+def _stack_at_limit(error: StackAtLimit) -> ProblemAnswer:
+    return ProblemAnswer(
+        429,
+        "rate-limited",
+        "The service is placing its most calls this second",
+        f"This instruction's {error.calls} call(s) do not fit in this second's "
+        f"{error.limit:g} calls per second of the service; nothing was placed. Retry after "
+        f"{error.retry_after_seconds} s (the same Idempotency-Key places it).",
+        headers={"Retry-After": str(error.retry_after_seconds)},
+        reasons=("rate-limited",),
+        metric=_REFUSED,
+    )
+
+
 def placement_problems() -> Catalogue:
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
@@ -268,6 +284,7 @@ def placement_problems() -> Catalogue:
         InvalidIdempotencyKey: _invalid_key,
         PolicyRefused: _policy,
         CalleeLimitReached: _too_many,
+        StackAtLimit: _stack_at_limit,
         InstructionAlreadyExists: _exists,
         IdempotencyValidationError: _key_reused,
         IdempotencyKeyReused: _key_reused,

@@ -163,10 +163,11 @@ class CampaignStore(Protocol):
 
 
 class Pacer(Protocol):
-    def acquire(self, scope: str, per_second: float, now: datetime) -> bool:
-        """Take one placement from ``scope``'s budget of ``per_second`` (see
-        ``campaign_use_cases.pacing_window``) in the window holding ``now``; False when the
-        window's budget is spent. Correct under any concurrency (one conditional write)."""
+    def acquire(self, scope: str, per_second: float, now: datetime, tokens: int = 1) -> bool:
+        """Take ``tokens`` calls (all or none) from ``scope``'s budget of ``per_second`` (see
+        ``stack_pacing.pacing_window``) in the window holding ``now``; False when the
+        window's budget has not that many left. Correct under any concurrency (one
+        conditional write)."""
         ...
 
 

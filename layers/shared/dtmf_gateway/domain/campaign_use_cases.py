@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -69,6 +68,7 @@ from dtmf_gateway.domain.errors import (
 )
 from dtmf_gateway.domain.placement import PlacementContext
 from dtmf_gateway.domain.schedules import NotPlacedReason
+from dtmf_gateway.domain.stack_pacing import ALL_PLACEMENTS_SCOPE, WINDOW_TAIL, pacing_window
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.placement import PlaceInstruction
@@ -82,16 +82,13 @@ UNREACHABLE_RETRY_SECONDS = 30
 BUSY_RECHECK_SECONDS = 1
 #: How many 1-second pacing windows a row waits for in-process before it is queued again.
 PACING_WAITS = 2
-#: No pacing budget is taken this close to a window's end (seconds; see PlaceRow._paced).
-WINDOW_TAIL = 0.5
 #: The key of a rows-queue message that only checks whether the campaign can finish.
 FINISH_CHECK = "finish-check"
 #: After this long, a campaign ended but its Finished event not out is published by whoever
 #: looks (its first publisher died).
 PUBLISH_TAKEOVER = timedelta(seconds=60)
-#: The pacing scopes shared by every campaign and by every placement of the stack.
+#: The pacing scope shared by every campaign (the stack's: stack_pacing.ALL_PLACEMENTS_SCOPE).
 ALL_CAMPAIGNS_SCOPE = "campaigns"
-ALL_PLACEMENTS_SCOPE = "all"
 
 
 class CampaignNotFound(Exception):
@@ -113,15 +110,6 @@ class CampaignConflict(Exception):
         self.campaign_id = campaign_id
         self.action = action
         self.status = status
-
-
-def pacing_window(per_second: float) -> tuple[int, int]:
-    """(window seconds, placements per window) for a rate: whole calls per 1-second window
-    from 1/s up (the fraction dropped: never above the rate); below 1/s one call per window
-    of ``ceil(1 / rate)`` seconds."""
-    if per_second >= 1:
-        return 1, math.floor(per_second)
-    return math.ceil(1 / per_second), 1
 
 
 @dataclass(frozen=True, slots=True)

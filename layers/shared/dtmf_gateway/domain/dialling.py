@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from dtmf_gateway.domain.schedules import (
     SchedulingRules,
     next_hour,
 )
+from dtmf_gateway.domain.stack_pacing import StackAtLimit
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.calls import StoredInstruction
@@ -45,9 +46,13 @@ if TYPE_CHECKING:
         ScheduleStore,
     )
     from dtmf_gateway.domain.request import DtmfCallRequest
+    from dtmf_gateway.domain.stack_pacing import StackPacing
 
 #: The request keys of the instruction that name its callees (replaced by the one dialled).
 _CALLEE_KEYS = ("callee", "callees")
+#: A dial that finds the stack's second spent (after waiting one more in-process) is dialled
+#: again this much later: its one-time schedule (Scheduler fires at least a minute ahead).
+STACK_AT_LIMIT_DELAY = timedelta(seconds=60)
 
 
 class DialOutcome(StrEnum):
@@ -88,6 +93,7 @@ class DialScheduledCall:
         clock: Callable[[], datetime] = utc_now,
         quota: CalleeQuota | None = None,
         calls_per_callee_per_hour: int = 0,
+        stack_pacing: StackPacing | None = None,
     ) -> None:
         self._store = store
         self._cm = cm
@@ -97,6 +103,7 @@ class DialScheduledCall:
         self._rules = rules
         self._clock = clock
         self._quota = quota if calls_per_callee_per_hour > 0 else None
+        self._stack_pacing = stack_pacing  # CmMaxCallsPerSecond, one token per dial
 
     def dial(self, dial: ScheduledDial, time_budget_seconds: float | None = None) -> DialResult:
         """Dial one callee for the schedule that fired. Never raises for what the callee's
@@ -146,9 +153,15 @@ class DialScheduledCall:
 
     def _after_the_hour(self, dialling: _Dialling) -> DialResult:
         """The callee had its most calls this hour: the next allowed moment after it."""
+        return self._later(dialling, next_hour(dialling.now))
+
+    def _later(self, dialling: _Dialling, earliest: datetime) -> DialResult:
+        """The claimed callee is dialled at the next allowed moment from ``earliest`` (its
+        schedule back to `scheduled`: never lost, never dialled twice), or ends
+        `deadline-passed` when that is after `not-after`."""
         request, entry = dialling.request, dialling.entry
         instruction_id = dialling.instruction.instruction_id
-        later = self._rules.next_moment(request, entry.callee, next_hour(dialling.now))
+        later = self._rules.next_moment(request, entry.callee, earliest)
         if later is None or (request.not_after is not None and later > request.not_after):
             return self._end(instruction_id, entry, NotPlacedReason.DEADLINE_PASSED, dialling.now)
         return self._reschedule(instruction_id, entry, later)
@@ -161,6 +174,11 @@ class DialScheduledCall:
             dialling.now,
         )
         instruction_id = instruction.instruction_id
+        if self._stack_pacing is not None:
+            try:
+                self._stack_pacing.take(1)
+            except StackAtLimit:  # the stack's second is spent: the callee waits a moment
+                return self._later(dialling, dialling.now + STACK_AT_LIMIT_DELAY)
         try:
             replies = self._cm.place(
                 request,

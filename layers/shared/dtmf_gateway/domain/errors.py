@@ -88,6 +88,19 @@ class CalleeLimitReached(Exception):
         super().__init__(f"{self.RULE}: {', '.join(self.fields)}")
 
 
+class StackAtLimit(Exception):
+    """The stack placed its most calls this second (`CmMaxCallsPerSecond`, see
+    `domain.stack_pacing`): nothing was placed. ``calls`` the instruction's callees (one
+    token each), ``limit`` the calls per second, ``retry_after_seconds`` until the next
+    window."""
+
+    def __init__(self, calls: int, limit: float) -> None:
+        super().__init__(f"{calls} call(s) over the stack's {limit:g} calls per second")
+        self.calls = calls
+        self.limit = limit
+        self.retry_after_seconds = 1
+
+
 class MalformedCallback(Exception):
     """A callback body that is not CM's `dtmf-finished` shape; the message names the fields."""
 

@@ -1,4 +1,5 @@
-"""The campaigns table: its item layout and the two adapters on it (`CampaignStore`, `Pacer`).
+"""The campaigns table: its item layout and the two adapters on it (`CampaignStore`, `Pacer`:
+re-exported from `adapters.dynamodb.pacing`).
 
     pk = "campaign#<campaign-id>"   sk = "campaign"        the campaign (StoredCampaign);
                                                            counters are top-level numbers
@@ -6,8 +7,7 @@
                                                            `in-flight` its calls in progress
     pk = "campaign#<campaign-id>"   sk = "row#<0000042>"   one ended row: `line` (its
                                                            results-uri line, JSON text)
-    pk = "rate#<scope>"             sk = "<window start>"  pacing: `placements` taken in the
-                                                           window (epoch seconds), `ttl`
+    pk = "rate#<scope>"             sk = "<window start>"  pacing (`adapters.dynamodb.pacing`)
 
 Only this module spells these attribute names.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import from_item, to_item
 from dtmf_gateway.adapters.dynamodb.conditional import is_conditional_failure, update_if
+from dtmf_gateway.adapters.dynamodb.pacing import DynamoDbPacer
 from dtmf_gateway.domain.calls import iso
 from dtmf_gateway.domain.campaign_ports import (
     CampaignAlreadyExists,
@@ -31,7 +31,6 @@ from dtmf_gateway.domain.campaign_ports import (
     RowEnd,
     StoredCampaign,
 )
-from dtmf_gateway.domain.campaign_use_cases import pacing_window
 from dtmf_gateway.domain.campaigns import CampaignStatus
 
 if TYPE_CHECKING:
@@ -43,10 +42,6 @@ COUNT_PREFIX = "count-"
 IN_FLIGHT = "in-flight"
 STATUS = "status"
 LINE = "line"
-PLACEMENTS = "placements"
-TTL = "ttl"
-#: Pacing windows are kept this long after they start (DynamoDB deletes them by TTL).
-_RATE_WINDOW_TTL_SECONDS = 3600
 
 
 def campaign_key(campaign_id: str) -> dict[str, Any]:
@@ -295,26 +290,4 @@ class DynamoDbCampaignStore:
         self._update(campaign_id, "SET #p = :true", {"#p": "finished-published"}, {":true": True})
 
 
-class DynamoDbPacer:
-    """`Pacer`: one counter item per scope and window, taken with one conditional ADD
-    (``placements < limit``), so any number of concurrent placers never exceed the limit."""
-
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._ddb = client
-        self._table = table_name
-
-    def acquire(self, scope: str, per_second: float, now: datetime) -> bool:
-        window, limit = pacing_window(per_second)
-        epoch = int(now.astimezone(UTC).timestamp())
-        start = epoch - epoch % window
-        return update_if(
-            self._ddb,
-            TableName=self._table,
-            Key=to_item({PK: f"rate#{scope}", SK: str(start)}),
-            UpdateExpression="ADD #n :one SET #ttl = :ttl",
-            ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
-            ExpressionAttributeNames={"#n": PLACEMENTS, "#ttl": TTL},
-            ExpressionAttributeValues=to_item(
-                {":one": 1, ":limit": limit, ":ttl": start + _RATE_WINDOW_TTL_SECONDS}
-            ),
-        )
+__all__ = ["DynamoDbCampaignStore", "DynamoDbPacer"]
