@@ -125,7 +125,8 @@ def _route(url: str) -> str:
         return route + "".join(f"/{action}" for action in parts[1:2])
     for route in ("/v1/dtmf-calls/", "/v1/callbacks/cm/"):
         if route in path:
-            return route + "{instruction-id}"
+            erase = "/personal-data" if path.endswith("/personal-data") else ""
+            return route + "{instruction-id}" + erase
     return "/v1/dtmf-calls"
 
 
