@@ -33,6 +33,13 @@ from aws_lambda_powertools.event_handler.openapi.models import (  # noqa: E402
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query  # noqa: E402
 
 from dtmf_gateway.api import catalogues, problems  # noqa: E402
+from dtmf_gateway.api.campaigns import (  # noqa: E402
+    CAMPAIGN_INSTRUCTION_REF,
+    CampaignAccepted,
+    CampaignView,
+    DtmfCampaignRequest,
+    campaign_problems,
+)
 from dtmf_gateway.api.models import (  # noqa: E402
     JSON,
     PROBLEM_JSON,
@@ -45,6 +52,7 @@ from dtmf_gateway.api.models import (  # noqa: E402
     dump,
 )
 from dtmf_gateway.api.placement import IDEMPOTENCY_KEY_PATTERN, REPLAYED_HEADER  # noqa: E402
+from dtmf_gateway.domain.campaigns import CAMPAIGN_ID_MAX_LENGTH, ROW_KEYS  # noqa: E402
 from dtmf_gateway.domain.request import DtmfCallRequest  # noqa: E402
 from dtmf_gateway.domain.request_fields import E164_JSON_SCHEMA  # noqa: E402
 from dtmf_gateway.domain.request_limits import (  # noqa: E402
@@ -57,6 +65,15 @@ OPENAPI_FILE = ROOT / "schemas" / "openapi.json"
 PLACE, GET, CALLBACK = "placeDtmfCall", "getDtmfCall", "receiveCmCallback"
 ERASE = "eraseDtmfCallPersonalData"  # issue 19
 CANCEL, LIST = "cancelDtmfCall", "listDtmfCalls"  # round 2 (#16)
+CREATE_CAMPAIGN, GET_CAMPAIGN = "createDtmfCampaign", "getDtmfCampaign"  # round 2 (#17)
+#: The campaign controls: POST /v1/dtmf-campaigns/{campaign-id}/<action> (one route serves all).
+CAMPAIGN_ACTIONS = {
+    "pause": "pauseDtmfCampaign",
+    "resume": "resumeDtmfCampaign",
+    "cancel": "cancelDtmfCampaign",
+}
+CAMPAIGN_OPERATIONS = (CREATE_CAMPAIGN, GET_CAMPAIGN, *CAMPAIGN_ACTIONS.values())
+EXAMPLE_CAMPAIGN_ID = "reminders-2026-12"
 EXAMPLE_ID = "order-7781-pin"
 EXAMPLE_CALL_ID = "a7bd3b2e-2a6f-4c3e-9c1f-0d7e5f2b8a11"
 
@@ -160,7 +177,60 @@ def build() -> APIGatewayRestResolver:
     def cm_callback(instruction_id: str, token: Annotated[str, Query()]) -> CallbackAcknowledged:
         raise NotImplementedError
 
+    _campaign_routes(app)
     return app
+
+
+def _campaign_routes(app: APIGatewayRestResolver) -> None:
+    """/v1/dtmf-campaigns (round 2, #17): functions/campaigns/app.py serves them."""
+
+    @app.post(
+        "/v1/dtmf-campaigns",
+        operation_id=CREATE_CAMPAIGN,
+        summary="Start a campaign: one instruction template, many callees (round 2)",
+        description="Every row is validated before the first call; each row becomes the "
+        "instruction `{campaign-id}.{row-number}`, paced by the stack. Exactly one of "
+        "`callees` and `callees-s3-uri`. SigV4 (service execute-api).",
+        responses=_json_answer(202, "accepted (status `validating`)", CampaignAccepted),
+        tags=["campaigns"],
+    )
+    def create_campaign(campaign: Annotated[DtmfCampaignRequest, Body()]) -> CampaignAccepted:
+        raise NotImplementedError
+
+    @app.get(
+        "/v1/dtmf-campaigns/<campaign_id>",
+        operation_id=GET_CAMPAIGN,
+        summary="A campaign's status, counts and results (round 2)",
+        description="Only the principal that created it; to anyone else it does not exist.",
+        responses=_json_answer(200, "found", CampaignView),
+        tags=["campaigns"],
+    )
+    def get_campaign(campaign_id: str) -> CampaignView:
+        raise NotImplementedError
+
+    for action, operation_id in CAMPAIGN_ACTIONS.items():
+        _campaign_control(app, action, operation_id)
+
+
+def _campaign_control(app: APIGatewayRestResolver, action: str, operation_id: str) -> None:
+    effect = {
+        "pause": "no more rows are placed until it is resumed (also while `validating`)",
+        "resume": "a paused campaign places its rows again",
+        "cancel": "rows not yet placed end `not-placed` (reason `cancelled`), each with a "
+        "`DTMF Call Not Placed` event; calls already ringing finish",
+    }[action]
+
+    @app.post(
+        f"/v1/dtmf-campaigns/<campaign_id>/{action}",
+        operation_id=operation_id,
+        summary=f"{action.capitalize()} a campaign (round 2)",
+        description=f"Takes effect within seconds: {effect}. Idempotent; a transition the "
+        "campaign's status does not allow is `409` `campaign-state-conflict`.",
+        responses=_json_answer(200, "the campaign", CampaignView),
+        tags=["campaigns"],
+    )
+    def control(campaign_id: str) -> CampaignView:
+        raise NotImplementedError
 
 
 SIGV4 = {
@@ -195,6 +265,7 @@ _GATEWAY_STATUSES = {
     CANCEL: (403, 429, 500, 502, 504),
     LIST: (403, 429, 500, 502, 504),
     CALLBACK: (429, 500, 502, 504),
+    **dict.fromkeys(CAMPAIGN_OPERATIONS, (403, 429, 500, 502, 504)),
 }
 _GATEWAY_EXAMPLES = {
     403: {"message": "Missing Authentication Token"},
@@ -246,6 +317,23 @@ def _answers() -> dict[str, list[problems.ProblemAnswer]]:
         CANCEL: problems.documented_answers(catalogues.read_problems()),
         LIST: problems.documented_answers(catalogues.list_problems()),
         CALLBACK: problems.documented_answers(catalogues.callback_problems()),
+        **_campaign_answers(),
+    }
+
+
+def _campaign_answers() -> dict[str, list[problems.ProblemAnswer]]:
+    """The campaign routes share one catalogue (functions/campaigns/app.py): each operation
+    lists the answers it can reach — only the create reads a body (400, 415, 422) or takes
+    an id (`campaign-id-in-use`); the others name a campaign (404, `campaign-state-conflict`
+    for the controls)."""
+    every = problems.documented_answers(campaign_problems())
+    body = {400, 415, 422}
+    create = [a for a in every if a.status != 404 and a.slug != "campaign-state-conflict"]
+    named = [a for a in every if a.status not in body and a.slug != "campaign-id-in-use"]
+    return {
+        CREATE_CAMPAIGN: create,
+        GET_CAMPAIGN: [a for a in named if a.status != 409],
+        **dict.fromkeys(CAMPAIGN_ACTIONS.values(), named),
     }
 
 
@@ -354,6 +442,73 @@ _VIEW = {
 }
 
 
+_CAMPAIGN_REQUEST_EXAMPLES = {
+    "inline": {
+        "summary": "Two callees inline, each with its own name and day",
+        "value": {
+            "campaign-id": EXAMPLE_CAMPAIGN_ID,
+            "instruction": {
+                "caller": "+31201234567",
+                "prompt": "Hello {{name}}, press 1 to confirm your appointment on {{day}}.",
+                "valid-prompt": "Thank you.",
+                "min-digits": 1,
+                "max-digits": 1,
+                "regex": "[12]",
+                "metadata": {"round": "december"},
+            },
+            "callees": [
+                {
+                    "callee": "+31612345678",
+                    "metadata": {"patient": "p-1"},
+                    "variables": {"name": "Anna", "day": "Monday"},
+                },
+                {
+                    "callee": "+31687654321",
+                    "metadata": {"patient": "p-2"},
+                    "variables": {"name": "Bob", "day": "Tuesday"},
+                },
+            ],
+            "calls-per-second": 5,
+            "max-concurrent-calls": 50,
+            "skip-invalid-rows": False,
+        },
+    },
+    "s3-list": {
+        "summary": "A list in the campaign bucket (CSV: a `callee` column, then variables)",
+        "value": {
+            "instruction": {
+                "caller": "+31201234567",
+                "prompt": "Hello {{name}}, press 1 to confirm.",
+                "valid-prompt": "Thank you.",
+                "max-digits": 1,
+            },
+            "callees-s3-uri": "s3://dtmf-gateway-campaigns-123456789012/lists/december.csv",
+        },
+    },
+}
+_CAMPAIGN_VIEW = {
+    "campaign-id": EXAMPLE_CAMPAIGN_ID,
+    "status": "running",
+    "counts": {
+        "rows": 50,
+        "invalid-rows": 0,
+        "duplicate-rows": 3,
+        "placed": 30,
+        "finished": 27,
+        "input-received": 24,
+        "unanswered": 3,
+    },
+    "calls-per-second": 5.0,
+    "max-concurrent-calls": 50,
+    "created-at": "2026-12-01T09:00:00.000Z",
+    "started-at": "2026-12-01T09:00:02.310Z",
+    "finished-at": None,
+    "estimated-finish-at": "2026-12-01T09:00:12.000Z",
+    "errors-uri": None,
+    "results-uri": None,
+}
+
+
 # ---------------------------------------------------------------- the document
 def _e164_refs(node: Any, e164: dict[str, Any]) -> Any:
     """Every inline copy of the phone number schema becomes a $ref to components.E164."""
@@ -400,8 +555,10 @@ def openapi() -> dict[str, Any]:
         ],
     )
     # Python names in Powertools routes; the contract's names on the wire.
-    raw = raw.replace("{instruction_id}", "{instruction-id}")
-    document: dict[str, Any] = json.loads(raw.replace('"instruction_id"', '"instruction-id"'))
+    for name in ("instruction", "campaign"):
+        raw = raw.replace(f"{{{name}_id}}", f"{{{name}-id}}")
+        raw = raw.replace(f'"{name}_id"', f'"{name}-id"')
+    document: dict[str, Any] = json.loads(raw)
     answers = _answers()
     for operations in document["paths"].values():
         for operation in operations.values():
@@ -410,9 +567,12 @@ def openapi() -> dict[str, Any]:
             responses.pop("422", None)  # Powertools' own validation error: never answered
             responses.update(_problem_responses(answers[name], _GATEWAY_STATUSES[name]))
             operation["security"] = [] if name == CALLBACK else [{"sigv4": []}]
-            if name not in (PLACE, LIST):
+            if name in CAMPAIGN_OPERATIONS:
+                _campaign_id_parameter(operation)
+            elif name not in (PLACE, LIST):
                 _instruction_id_parameter(operation)
     _placement(document["paths"]["/v1/dtmf-calls"]["post"])
+    _campaigns(document["paths"])
     for operations in document["paths"].values():
         for operation in operations.values():
             for response in operation["responses"].values():
@@ -435,6 +595,10 @@ def openapi() -> dict[str, Any]:
     e164 = dict(E164_JSON_SCHEMA)
     schemas["E164"] = {**e164, "title": "E164"}
     schemas["DtmfCallRequest"] = _request_schema(_e164_refs(schemas["DtmfCallRequest"], e164))
+    schemas[CAMPAIGN_INSTRUCTION_REF.rsplit("/", 1)[-1]] = _campaign_instruction_schema(
+        schemas["DtmfCallRequest"]
+    )
+    schemas["DtmfCampaignRequest"] = _campaign_request_schema(schemas["DtmfCampaignRequest"])
     document["components"]["securitySchemes"] = {"sigv4": SIGV4}
     return document
 
@@ -456,6 +620,67 @@ def _request_schema(schema: dict[str, Any]) -> dict[str, Any]:
         },
     ]
     return schema
+
+
+def _campaign_id_parameter(operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "path":
+            parameter["schema"] = {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": CAMPAIGN_ID_MAX_LENGTH,
+                "pattern": INSTRUCTION_ID_PATTERN,
+            }
+            parameter["description"] = "the campaign-id (given in the request, or the 202's)"
+            parameter["example"] = EXAMPLE_CAMPAIGN_ID
+
+
+def _campaign_instruction_schema(request: dict[str, Any]) -> dict[str, Any]:
+    """A campaign's `instruction`: DtmfCallRequest without the keys each row supplies (and so
+    without its exactly-one-of-callee-and-callees rule)."""
+    schema = json.loads(json.dumps(request))
+    schema.pop("oneOf", None)
+    for key in ROW_KEYS:
+        schema["properties"].pop(key, None)
+    schema["required"] = [k for k in schema.get("required", []) if k not in ROW_KEYS]
+    schema["title"] = "CampaignInstruction"
+    schema["description"] = (
+        "The DTMF instruction of POST /v1/dtmf-calls without callee, callees and "
+        "instruction-id (each row supplies them); `{{name}}` in the prompts is filled from "
+        "each row's `variables`, and the filled instruction is validated like a single POST."
+    )
+    return schema
+
+
+def _campaign_request_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Exactly one of `callees` and `callees-s3-uri` (an explicit null counts as absent), as
+    the parser enforces (invisible to pydantic's schema)."""
+    schema["oneOf"] = [
+        {"required": ["callees"], "properties": {"callees": {"type": "array"}}},
+        {"required": ["callees-s3-uri"], "properties": {"callees-s3-uri": {"type": "string"}}},
+    ]
+    return schema
+
+
+def _campaigns(paths: dict[str, Any]) -> None:
+    create = paths["/v1/dtmf-campaigns"]["post"]
+    create["requestBody"]["content"][JSON]["examples"] = _CAMPAIGN_REQUEST_EXAMPLES
+    accepted = create["responses"]["202"]
+    accepted["content"][JSON]["example"] = {
+        "campaign-id": EXAMPLE_CAMPAIGN_ID,
+        "status": "validating",
+    }
+    accepted["links"] = {
+        "GetDtmfCampaign": {
+            "operationId": GET_CAMPAIGN,
+            "parameters": {"campaign-id": "$response.body#/campaign-id"},
+            "description": "The campaign's status, counts and results",
+        }
+    }
+    views = [paths["/v1/dtmf-campaigns/{campaign-id}"]["get"]]
+    views += [paths[f"/v1/dtmf-campaigns/{{campaign-id}}/{a}"]["post"] for a in CAMPAIGN_ACTIONS]
+    for operation in views:
+        operation["responses"]["200"]["content"][JSON]["example"] = _CAMPAIGN_VIEW
 
 
 def _placement(operation: dict[str, Any]) -> None:

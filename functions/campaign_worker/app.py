@@ -1,6 +1,7 @@
 """The campaign worker: validates campaigns (control queue), places their rows (rows queue,
 at the event source's maximum concurrency), and ends rows from their `DTMF Result` events
-(an EventBridge rule on the stack's bus, `detail.campaign-id` present).
+(an EventBridge rule on the stack's bus, `detail.campaign-id` present; a result for a row the
+campaign never placed is ignored with a warning, see `domain.campaign_results`).
 
 SQS batches report each failed message alone (ReportBatchItemFailures): it is retried, then
 dead-lettered with an alarm; nothing is dropped. A failed result event is retried by
@@ -15,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
+from dtmf_gateway.domain.campaign_results import ResultVerdict
 from dtmf_gateway.observability import logger, metrics
 
 worker = wiring.campaign_worker()
@@ -37,7 +39,17 @@ def _record(record: dict[str, Any]) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], _context: LambdaContext) -> dict[str, Any] | None:
     if "detail-type" in event:  # a DTMF Result of a campaign's row
-        worker.record.run(event.get("detail") or {})
+        detail = event.get("detail") or {}
+        verdict = worker.record.run(detail)
+        log = logger.warning if verdict == ResultVerdict.IGNORED else logger.info
+        log(
+            "campaign result",
+            extra={
+                "campaign_id": detail.get("campaign-id"),
+                "instruction_id": detail.get("instruction-id"),
+                "verdict": verdict,
+            },
+        )
         return None
     failures = []
     for record in event.get("Records", []):

@@ -54,6 +54,12 @@ EXAMPLES = {
     # round 2 (#16)
     "cancelDtmfCall": 20,
     "listDtmfCalls": 20,
+    # round 2 (#17): a generated campaign with valid rows places calls, so a few
+    "createDtmfCampaign": 20,
+    "getDtmfCampaign": 20,
+    "pauseDtmfCampaign": 10,
+    "resumeDtmfCampaign": 10,
+    "cancelDtmfCampaign": 10,
 }
 STATEFUL_SCENARIOS = 10
 STATEFUL_STEPS = 4
@@ -113,9 +119,14 @@ class CountingSession(requests.Session):
 
 def _route(url: str) -> str:
     path = url.split("?", maxsplit=1)[0]
+    if "/v1/dtmf-campaigns" in path:
+        parts = path.split("/v1/dtmf-campaigns", 1)[1].split("/")[1:]  # [id, action]
+        route = "/v1/dtmf-campaigns" + ("/{campaign-id}" if parts else "")
+        return route + "".join(f"/{action}" for action in parts[1:2])
     for route in ("/v1/dtmf-calls/", "/v1/callbacks/cm/"):
         if route in path:
-            return route + "{instruction-id}"
+            erase = "/personal-data" if path.endswith("/personal-data") else ""
+            return route + "{instruction-id}" + erase
     return "/v1/dtmf-calls"
 
 
@@ -201,3 +212,7 @@ def test_the_api_answers_only_what_its_document_says(
         bodies["application/json"]["examples"]
     )
     assert session.statuses[("GET /v1/dtmf-calls/{instruction-id}", 200)] > 0, summary
+    fuzzed = {route for route, _ in session.statuses}
+    for path, operations in document["paths"].items():  # every route of the document was hit
+        for method in operations:
+            assert f"{method.upper()} {path}" in fuzzed, (method, path, summary)

@@ -598,13 +598,6 @@ def test_pause_then_cancel_while_validating_places_nothing(world: World) -> None
     assert len(world.bus.finished) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RecordRowResult ends any row number parsed from instruction-id ({id}.99 of a "
-    "1-row campaign) without checking the row exists or was placed: one stray or forged "
-    "DTMF Result with campaign-id on the bus counts 'finished' and finishes the campaign "
-    "(results-uri written, DTMF Campaign Finished published) while row 1 is still ringing",
-)
 def test_a_result_for_a_row_that_does_not_exist_does_not_finish_the_campaign(
     world: World,
 ) -> None:
@@ -891,13 +884,6 @@ def test_an_ampersand_in_a_name_of_an_ssml_prompt_is_still_called(
     assert "Smith &amp; Sons &lt;B.V.&gt;" in cm.bodies()[0]["prompt"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RecordRowResult ends a row on its first DTMF Result and ignores later revisions: "
-    "an 'expired' row corrected (revision 1, corrects 'expired') to input-received stays "
-    "'expired' in results-uri and in counts, though README promises each row's final result "
-    "(and the campaign may already be finished, its results file and event out)",
-)
 def test_a_corrected_result_is_the_rows_final_result(world: World) -> None:
     campaign_id = world.start(callees=rows(2))
     world.place_all()

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the campaign fixtures, imported, are parameters here)
 """schemas/openapi.json is current, valid OpenAPI 3.1 with valid examples, and what the
 handlers really answer (status, problem type, headers, body) is what it documents."""
 
@@ -16,9 +17,19 @@ import pytest
 from openapi_spec_validator import validate
 
 from devtools.cm import queued
-from devtools.lambdas import http_event, sample_event
+from devtools.lambdas import LambdaContext, http_event, sample_event
 from dtmf_gateway.api.models import VERSION_HEADER
+from dtmf_gateway.domain.campaigns import parse_campaign_request
+from dtmf_gateway.domain.errors import InvalidRequest
 from tests.integration.test_callback_handler import callback_body, deliver, read, token_of
+from tests.integration.test_campaign_handlers import (  # noqa: F401  (fixtures)
+    INSTRUCTION,
+    Campaigns,
+    api,
+    campaigns,
+    request,
+    worker,
+)
 from tests.integration.test_place_call_handler import post, sample_body
 from tests.support.lambdas import HttpResult, invoke_http
 
@@ -27,6 +38,8 @@ OPENAPI = json.loads((ROOT / "schemas" / "openapi.json").read_text())
 PLACE = ("/v1/dtmf-calls", "post")
 GET = ("/v1/dtmf-calls/{instruction-id}", "get")
 CALLBACK = ("/v1/callbacks/cm/{instruction-id}", "post")
+CREATE_CAMPAIGN = ("/v1/dtmf-campaigns", "post")
+GET_CAMPAIGN = ("/v1/dtmf-campaigns/{campaign-id}", "get")
 
 
 def check(instance: Any, schema: dict[str, Any]) -> None:
@@ -72,6 +85,12 @@ def test_the_contract_paths_are_described() -> None:
         "/v1/dtmf-calls/{instruction-id}",
         "/v1/dtmf-calls/{instruction-id}/personal-data",  # issue 19
         "/v1/callbacks/cm/{instruction-id}",
+        # round 2 (#17)
+        "/v1/dtmf-campaigns",
+        "/v1/dtmf-campaigns/{campaign-id}",
+        "/v1/dtmf-campaigns/{campaign-id}/pause",
+        "/v1/dtmf-campaigns/{campaign-id}/resume",
+        "/v1/dtmf-campaigns/{campaign-id}/cancel",
     }
 
 
@@ -92,6 +111,11 @@ def test_operations_have_stable_ids_and_post_links_to_get() -> None:
         "listDtmfCalls",  # round 2 (#16)
         "receiveCmCallback",
         "eraseDtmfCallPersonalData",  # issue 19
+        "createDtmfCampaign",  # round 2 (#17)
+        "getDtmfCampaign",
+        "pauseDtmfCampaign",
+        "resumeDtmfCampaign",
+        "cancelDtmfCampaign",
     }
     link = OPENAPI["paths"]["/v1/dtmf-calls"]["post"]["responses"]["202"]["links"]["GetDtmfCall"]
     assert link == {
@@ -99,6 +123,13 @@ def test_operations_have_stable_ids_and_post_links_to_get() -> None:
         "parameters": {"instruction-id": "$response.body#/instruction-id"},
         "description": link["description"],
     }
+
+
+def test_a_campaigns_202_links_to_its_get() -> None:
+    accepted = OPENAPI["paths"]["/v1/dtmf-campaigns"]["post"]["responses"]["202"]
+    link = accepted["links"]["GetDtmfCampaign"]
+    assert link["operationId"] == "getDtmfCampaign"
+    assert link["parameters"] == {"campaign-id": "$response.body#/campaign-id"}
 
 
 def test_servers_load_without_patching() -> None:
@@ -273,3 +304,95 @@ def test_a_held_callback_answers_as_documented(place_call: Any, cm: Any, cm_call
 
     assert early[0].body == {"status": "held"}
     answers_as_documented(CALLBACK, early[0])
+
+
+# ---------------------------------------------------------------- campaigns (round 2, #17)
+
+
+def _control(action: str) -> tuple[str, str]:
+    return (f"/v1/dtmf-campaigns/{{campaign-id}}/{action}", "post")
+
+
+def test_real_campaign_responses_conform(
+    api: Any, worker: Any, campaigns: Campaigns, cm: Any
+) -> None:
+    body = {
+        "campaign-id": "oa-1",
+        "instruction": INSTRUCTION,
+        "callees": [{"callee": "+31612345678", "variables": {"name": "A"}}],
+    }
+    created = invoke_http(api, request("POST", "/v1/dtmf-campaigns", body))
+    assert created.status == 202, created.body
+    answers_as_documented(CREATE_CAMPAIGN, created)
+    worker.handler({"Records": campaigns.drain(campaigns.control)}, LambdaContext())
+    answers_as_documented(GET_CAMPAIGN, invoke_http(api, request("GET", "/v1/dtmf-campaigns/oa-1")))
+    for action, status in [("pause", 200), ("resume", 200), ("cancel", 200), ("resume", 409)]:
+        got = invoke_http(api, request("POST", f"/v1/dtmf-campaigns/oa-1/{action}"))
+        assert got.status == status, (action, got.body)
+        answers_as_documented(_control(action), got)
+    refused = [
+        ("GET", "/v1/dtmf-campaigns/no-such-campaign", None, GET_CAMPAIGN),
+        ("GET", "/v1/dtmf-campaigns/a%20b", None, GET_CAMPAIGN),
+        ("POST", "/v1/dtmf-campaigns/no-such-campaign/pause", None, _control("pause")),
+        ("POST", "/v1/dtmf-campaigns", {**body, "callees-s3-uri": "s3://b/k"}, CREATE_CAMPAIGN),
+        ("POST", "/v1/dtmf-campaigns", {**body, "calls-per-second": 99}, CREATE_CAMPAIGN),
+        ("POST", "/v1/dtmf-campaigns", {**body, "skip-invalid-rows": True}, CREATE_CAMPAIGN),
+    ]
+    for method, path, sent, operation in refused:
+        got = invoke_http(api, request(method, path, sent))
+        assert got.status in (404, 409, 422), (path, got.status, got.body)
+        answers_as_documented(operation, got)
+    unreadable = request("POST", "/v1/dtmf-campaigns")
+    unreadable["body"] = "{not json"
+    not_json = request("POST", "/v1/dtmf-campaigns", body)
+    not_json["headers"]["content-type"] = "text/plain"
+    for event, status in [(unreadable, 400), (not_json, 415)]:
+        got = invoke_http(api, event)
+        assert got.status == status, got.body
+        answers_as_documented(CREATE_CAMPAIGN, got)
+
+
+_TEMPLATE = {"caller": "+31201234567", "prompt": "Hello {{name}}", "valid-prompt": "Thanks"}
+_ROWS = [{"callee": "+31612345678", "variables": {"name": "A"}}]
+
+
+@pytest.mark.parametrize(
+    ("body", "valid"),
+    [
+        ({"instruction": _TEMPLATE, "callees": _ROWS}, True),
+        ({"instruction": _TEMPLATE, "callees-s3-uri": "s3://bucket-1/lists/a.csv"}, True),
+        ({"instruction": _TEMPLATE, "callees": _ROWS, "callees-s3-uri": None}, True),
+        ({"instruction": _TEMPLATE, "callees": _ROWS, "campaign-id": "x" * 40}, True),
+        ({"instruction": _TEMPLATE, "callees": _ROWS, "calls-per-second": 0.1}, True),
+        ({"instruction": _TEMPLATE, "callees": _ROWS, "max-concurrent-calls": 1000}, True),
+        ({"instruction": _TEMPLATE, "callees": _ROWS, "skip-invalid-rows": True}, True),
+        ({"instruction": _TEMPLATE}, False),  # neither list
+        ({"instruction": _TEMPLATE, "callees": _ROWS, "callees-s3-uri": "s3://b-1/k"}, False),
+        ({"instruction": _TEMPLATE, "callees": []}, False),
+        ({"instruction": _TEMPLATE, "callees": _ROWS * 10_001}, False),
+        ({"instruction": _TEMPLATE, "callees-s3-uri": "https://bucket-1/k"}, False),
+        ({"instruction": _TEMPLATE, "callees": _ROWS, "campaign-id": "x" * 41}, False),
+        ({"instruction": _TEMPLATE, "callees": _ROWS, "campaign-id": "..."}, False),
+        ({"instruction": _TEMPLATE, "callees": _ROWS, "calls-per-second": 0.09}, False),
+        ({"instruction": _TEMPLATE, "callees": _ROWS, "max-concurrent-calls": 0}, False),
+        ({"instruction": _TEMPLATE, "callees": _ROWS, "max-concurrent-calls": 1001}, False),
+        ({"instruction": _TEMPLATE, "callees": _ROWS, "skip-invalid-rows": "yes"}, False),
+        ({"instruction": {**_TEMPLATE, "callee": "+31612345678"}, "callees": _ROWS}, False),
+        ({"instruction": {**_TEMPLATE, "instruction-id": "x"}, "callees": _ROWS}, False),
+        ({"instruction": {"prompt": "Hi", "valid-prompt": "Thanks"}, "callees": _ROWS}, False),
+        ({"callees": _ROWS}, False),  # no instruction
+    ],
+)
+def test_the_campaign_document_and_the_parser_agree(body: dict[str, Any], valid: bool) -> None:
+    """The document's DtmfCampaignRequest (stated from the parser's constants) accepts what
+    the handler's parser accepts, and refuses what it refuses (422)."""
+    validator = jsonschema.Draft202012Validator(
+        {"$ref": "#/components/schemas/DtmfCampaignRequest", "components": OPENAPI["components"]}
+    )
+    try:
+        parse_campaign_request(body, max_calls_per_second=10, default_calls_per_second=1)
+        parsed = True
+    except InvalidRequest:
+        parsed = False
+
+    assert (validator.is_valid(body), parsed) == (valid, valid)

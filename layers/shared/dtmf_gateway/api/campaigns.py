@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, WithJsonSchema
 
 from dtmf_gateway.api.catalogues import campaign_request_problems
 from dtmf_gateway.api.models import _Kebab
@@ -15,11 +16,98 @@ from dtmf_gateway.domain.campaign_use_cases import (
     CampaignNotFound,
     estimated_finish,
 )
+from dtmf_gateway.domain.campaigns import (
+    CAMPAIGN_ID_MAX_LENGTH,
+    DEFAULT_MAX_CONCURRENT_CALLS,
+    MAX_CONCURRENT_CALLS,
+    MAX_FILE_ROWS,
+    MAX_INLINE_ROWS,
+    MIN_CALLS_PER_SECOND,
+    S3_URI,
+)
+from dtmf_gateway.domain.ids import INSTRUCTION_ID_PATTERN
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.campaign_ports import StoredCampaign
 
 CampaignStatusName = Literal["validating", "running", "paused", "finished", "cancelled", "failed"]
+
+
+#: The components schema of a campaign's `instruction` (the OpenAPI document derives it from
+#: DtmfCallRequest's, without the keys each row supplies: scripts/generate_openapi.py).
+CAMPAIGN_INSTRUCTION_REF = "#/components/schemas/CampaignInstruction"
+
+
+class CampaignRow(_Kebab):
+    """One callee of an inline list. Each row is validated before the first call with the
+    rules of a single POST (number, dialling policy, filled prompts): a row that breaks them
+    is an invalid row in `errors-uri`, not a `422` of the request."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    callee: str = Field(description="the number to call (E.164, or a spelling it reads as)")
+    metadata: dict[str, str] | None = Field(
+        None, description="merged over the template's `metadata`"
+    )
+    variables: dict[str, str] | None = Field(
+        None, description="fill the `{{name}}` placeholders of the template's prompts"
+    )
+
+
+class DtmfCampaignRequest(_Kebab):
+    """A campaign: one instruction template, its callees inline (`callees`) or in an object of
+    the stack's campaign bucket (`callees-s3-uri`: CSV with a `callee` column, or JSON Lines;
+    up to 1,000,000 rows) — exactly one of the two. Round-2 instruction keys (`not-before`,
+    `quiet-hours`, `redial`, …) may also be given beside `instruction`: they apply to every
+    row. SigV4 (service execute-api)."""
+
+    # (The docstring is the OpenAPI description.) The shape the handler's parser
+    # (domain.campaigns.parse_campaign_request, with its field-by-field messages) enforces,
+    # stated with the parser's own constants; tests/integration/test_openapi.py holds the two
+    # to the same verdicts.
+
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    campaign_id: str | None = Field(
+        None,
+        alias="campaign-id",
+        min_length=1,
+        max_length=CAMPAIGN_ID_MAX_LENGTH,
+        pattern=INSTRUCTION_ID_PATTERN,
+        description="generated when absent; the same request again answers the same campaign",
+    )
+    instruction: Annotated[
+        dict[str, Any], WithJsonSchema({"allOf": [{"$ref": CAMPAIGN_INSTRUCTION_REF}]})
+    ]
+    callees: list[CampaignRow] | None = Field(
+        None, min_length=1, max_length=MAX_INLINE_ROWS, description="the rows, inline"
+    )
+    callees_s3_uri: str | None = Field(
+        None,
+        alias="callees-s3-uri",
+        pattern=re.sub(r"\?P<\w+>", "", S3_URI.pattern),  # JSON Schema has no named groups
+        description=f"`s3://<CampaignBucketName>/key`, at most {MAX_FILE_ROWS:,} rows",
+    )
+    calls_per_second: float | None = Field(
+        None,
+        alias="calls-per-second",
+        ge=MIN_CALLS_PER_SECOND,
+        description="calls placed per second at most, up to the stack's CmMaxCallsPerSecond "
+        "(a larger value is a 422); default 1",
+    )
+    max_concurrent_calls: int | None = Field(
+        None,
+        alias="max-concurrent-calls",
+        ge=1,
+        le=MAX_CONCURRENT_CALLS,
+        description=f"calls in progress at once at most; default {DEFAULT_MAX_CONCURRENT_CALLS}",
+    )
+    skip_invalid_rows: bool | None = Field(
+        None,
+        alias="skip-invalid-rows",
+        description="call the valid rows even when some are invalid (default false: the "
+        "campaign ends failed and places nothing)",
+    )
 
 
 class CampaignAccepted(_Kebab):
@@ -75,7 +163,10 @@ def _not_found(error: CampaignNotFound) -> ProblemAnswer:
     )
 
 
-@documented(CampaignConflict("reminders-2026-12", "resume", "finished"))
+@documented(
+    CampaignConflict("reminders-2026-12", "resume", "finished"),
+    CampaignConflict("reminders-2026-12", "create", "taken"),
+)
 def _conflict(error: CampaignConflict) -> ProblemAnswer:
     if error.action == "create":
         detail = (

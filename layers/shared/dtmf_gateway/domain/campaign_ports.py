@@ -62,6 +62,7 @@ class StoredCampaign:
     errors_uri: str | None = None
     results_uri: str | None = None
     finished_published: bool = False  # its `DTMF Campaign Finished` event went out
+    corrections: int = 0  # row results replaced by a later revision (see correct_row)
 
     def count(self, key: str) -> int:
         return int(self.counts.get(key, 0))
@@ -92,12 +93,15 @@ class StoredCampaign:
 class RowEnd:
     """A row's final line (``results-uri``) and the counters it adds one to (``counters``:
     ``finished`` and an outcome, or ``not-placed``, ``unknown``, ``duplicate-rows``).
-    ``releases_slot``: the row held one of the campaign's concurrent-call slots."""
+    ``releases_slot``: the row held one of the campaign's concurrent-call slots.
+    ``revision``: set for a call's result (its `DTMF Result` ``revision``, 0 for the first),
+    None for an end that is not a call's result."""
 
     row: int
     line: dict[str, Any]
     counters: tuple[str, ...]
     releases_slot: bool
+    revision: int | None = None
 
 
 class CampaignAlreadyExists(Exception):
@@ -143,9 +147,24 @@ class CampaignStore(Protocol):
 
     def row_ended(self, campaign_id: str, row: int) -> bool: ...
 
+    def open_row(self, campaign_id: str, row: int) -> None:
+        """Mark the row as about to be placed (before CM is called; idempotent): from now on
+        a call's result may end it."""
+        ...
+
     def end_row(self, campaign_id: str, end: RowEnd) -> bool:
         """Record the row's end once: its line and its counter (and free its slot) in one
-        transaction; False (nothing changed) when the row had already ended."""
+        transaction; False (nothing changed) when the row had already ended — or, for a
+        call's result (``end.revision`` set), when the row was never opened (`open_row`):
+        a result for a row this campaign never placed changes nothing."""
+        ...
+
+    def correct_row(self, campaign_id: str, end: RowEnd) -> bool:
+        """Replace an ended row's call result by a later revision of it (``end.revision``
+        above the stored one): its line, and its outcome's count moved from the old outcome
+        to ``end.counters``' outcome (`finished` unchanged), and ``corrections`` + 1, in one
+        transaction. False (nothing changed) when the row has no call result (not ended, or
+        ended without a call) or already holds this or a later revision."""
         ...
 
     def row_lines(self, campaign_id: str) -> Iterator[dict[str, Any]]:

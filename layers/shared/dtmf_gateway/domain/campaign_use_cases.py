@@ -43,6 +43,7 @@ from dtmf_gateway.domain.campaign_ports import (
     StoredCampaign,
     ValidationRequests,
 )
+from dtmf_gateway.domain.campaign_results import ResultVerdict, row_result
 from dtmf_gateway.domain.campaigns import (
     CampaignRequest,
     CampaignStatus,
@@ -87,6 +88,8 @@ FINISH_CHECK = "finish-check"
 #: After this long, a campaign ended but its Finished event not out is published by whoever
 #: looks (its first publisher died).
 PUBLISH_TAKEOVER = timedelta(seconds=60)
+#: How many times `FinishCampaign.refresh_results` rewrites results-uri while corrections race it.
+REFRESH_ROUNDS = 5
 #: The pacing scope shared by every campaign (the stack's: stack_pacing.ALL_PLACEMENTS_SCOPE).
 ALL_CAMPAIGNS_SCOPE = "campaigns"
 
@@ -418,6 +421,7 @@ class PlaceRow:
             campaign_id=campaign.campaign_id,
             before_cm=lambda: self._paced(campaign),
         )
+        self._store.open_row(campaign.campaign_id, row.number)  # its result may come from now
         try:
             result = self._placement.place(request, context)
         except (PacingDeferred, InstructionAlreadyExists, PlacementFailed) as error:
@@ -518,39 +522,31 @@ class EndRow:
 
 class RecordRowResult:
     """Use case: a `DTMF Result` of a campaign's row ends that row (once, whatever the
-    number of deliveries); the campaign finishes with its last row."""
+    number of deliveries), or corrects its result (a later `revision`: a late callback after
+    the call was published `expired`, a re-derived outcome); the campaign finishes with its
+    last row. A result for a row the campaign never placed (no such row, an invalid or
+    duplicate row, one not placed yet) or that ended without a call changes nothing."""
 
     def __init__(self, store: CampaignStore, finish: FinishCampaign) -> None:
         self._store, self._finish = store, finish
 
-    def run(self, detail: Mapping[str, Any]) -> bool:
-        """True when this event ended its row (False: a repeat, or not a campaign row)."""
-        campaign_id = detail.get("campaign-id")
-        instruction_id = str(detail.get("instruction-id") or "")
-        prefix = f"{campaign_id}."
-        if not campaign_id or not instruction_id.startswith(prefix):
-            return False
-        row_text = instruction_id.removeprefix(prefix)
-        if not row_text.isdigit():
-            return False
-        line = {
-            "row": int(row_text),
-            "instruction-id": instruction_id,
-            "callee": detail.get("callee"),
-            "outcome": detail.get("outcome"),
-            "digits": detail.get("digits"),
-            "attempts": detail.get("attempts") or 1,
-            "finished-at": detail.get("finished-at"),
-            "queued-at": detail.get("queued-at"),
-        }
-        if "verified" in detail:
-            line["verified"] = detail["verified"]
-        ended = self._store.end_row(
-            str(campaign_id),
-            RowEnd(int(row_text), line, (FINISHED, str(detail.get("outcome"))), releases_slot=True),
-        )
-        self._finish.settle(str(campaign_id))
-        return ended
+    def run(self, detail: Mapping[str, Any]) -> ResultVerdict:
+        """What the event came to (see ResultVerdict)."""
+        result = row_result(detail)
+        if result is None:
+            return ResultVerdict.IGNORED
+        campaign_id, end = result.campaign_id, result.end
+        if self._store.end_row(campaign_id, end):
+            verdict = ResultVerdict.COUNTED
+        elif self._store.correct_row(campaign_id, end):
+            verdict = ResultVerdict.CORRECTED
+            self._finish.refresh_results(campaign_id)
+        elif self._store.row_ended(campaign_id, end.row):
+            verdict = ResultVerdict.REPEATED
+        else:
+            return ResultVerdict.IGNORED
+        self._finish.settle(campaign_id)  # also for a repeat: its first delivery may have died
+        return verdict
 
 
 class FinishPending(Exception):
@@ -603,7 +599,11 @@ class FinishCampaign:
             if not self._end(campaign):
                 campaign = self._store.load(campaign_id)
                 return self._taken_over(campaign, insist=insist)
-            campaign = self._store.load(campaign_id)
+            ended = self._store.load(campaign_id)
+            if ended is not None and ended.corrections != campaign.corrections:
+                self.refresh_results(campaign_id)  # a correction raced the results file
+                ended = self._store.load(campaign_id)
+            campaign = ended
         else:
             return self._taken_over(campaign, insist=insist)
         return self._publish(campaign)
@@ -616,14 +616,31 @@ class FinishCampaign:
         )
         results_uri = None
         if status != CampaignStatus.FAILED:
-            results_uri = self._files.put_lines(
-                f"{_prefix(campaign.campaign_id)}results.jsonl",
-                (
-                    json.dumps(line, ensure_ascii=False)
-                    for line in self._store.row_lines(campaign.campaign_id)
-                ),
-            )
+            results_uri = self._write_results(campaign.campaign_id)
         return self._store.mark_ended(campaign.campaign_id, status, results_uri, iso(self._clock()))
+
+    def _write_results(self, campaign_id: str) -> str:
+        """Write every ended row's line to `results-uri` (JSON Lines, row order); its URI."""
+        return self._files.put_lines(
+            f"{_prefix(campaign_id)}results.jsonl",
+            (json.dumps(line, ensure_ascii=False) for line in self._store.row_lines(campaign_id)),
+        )
+
+    def refresh_results(self, campaign_id: str) -> None:
+        """Rewrite `results-uri` (the same object) of an ended campaign after a row's result
+        was corrected, so that it holds each row's final result; written again while other
+        corrections land during the write (at most REFRESH_ROUNDS times; each correction
+        also refreshes after its own write). A campaign not ended yet: nothing (its file is
+        written when it ends). No second `DTMF Campaign Finished`: one per campaign, its
+        `counts` as they were when it ended; `GET` shows the corrected counts."""
+        for _ in range(REFRESH_ROUNDS):
+            campaign = self._store.load(campaign_id)
+            if campaign is None or campaign.finished_at is None or campaign.results_uri is None:
+                return
+            self._write_results(campaign_id)
+            after = self._store.load(campaign_id)
+            if after is None or after.corrections == campaign.corrections:
+                return
 
     def _taken_over(
         self, campaign: StoredCampaign | None, *, insist: bool

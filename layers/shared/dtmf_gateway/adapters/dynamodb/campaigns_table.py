@@ -5,8 +5,11 @@ re-exported from `adapters.dynamodb.pacing`).
                                                            counters are top-level numbers
                                                            `count-<name>` (one ADD each),
                                                            `in-flight` its calls in progress
-    pk = "campaign#<campaign-id>"   sk = "row#<0000042>"   one ended row: `line` (its
+    pk = "campaign#<campaign-id>"   sk = "row#<0000042>"   one row: `opened` once it is
+                                                           about to be placed; `line` (its
                                                            results-uri line, JSON text)
+                                                           once it ended; a call's result
+                                                           also `revision` and `outcome`
     pk = "rate#<scope>"             sk = "<window start>"  pacing (`adapters.dynamodb.pacing`)
 
 Only this module spells these attribute names.
@@ -42,6 +45,12 @@ COUNT_PREFIX = "count-"
 IN_FLIGHT = "in-flight"
 STATUS = "status"
 LINE = "line"
+OPENED = "opened"
+REVISION = "revision"
+OUTCOME = "outcome"
+CORRECTIONS = "corrections"
+#: Attempts of a correction that lost a race with another correction of the same row.
+_CORRECTION_ATTEMPTS = 5
 
 
 def campaign_key(campaign_id: str) -> dict[str, Any]:
@@ -96,6 +105,7 @@ def campaign_from_item(item: Mapping[str, Any]) -> StoredCampaign:
         errors_uri=item.get("errors-uri"),
         results_uri=item.get("results-uri"),
         finished_published=bool(item.get("finished-published")),
+        corrections=int(item.get(CORRECTIONS) or 0),
     )
 
 
@@ -212,9 +222,21 @@ class DynamoDbCampaignStore:
 
     def row_ended(self, campaign_id: str, row: int) -> bool:
         found = self._ddb.get_item(
-            TableName=self._table, Key=row_key(campaign_id, row), ProjectionExpression="pk"
+            TableName=self._table,
+            Key=row_key(campaign_id, row),
+            ProjectionExpression="#l",
+            ExpressionAttributeNames={"#l": LINE},
         )
-        return "Item" in found
+        return LINE in found.get("Item", {})
+
+    def open_row(self, campaign_id: str, row: int) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=row_key(campaign_id, row),
+            UpdateExpression="SET #o = :true",
+            ExpressionAttributeNames={"#o": OPENED},
+            ExpressionAttributeValues=to_item({":true": True}),
+        )
 
     def end_row(self, campaign_id: str, end: RowEnd) -> bool:
         names = {f"#c{i}": f"{COUNT_PREFIX}{c}" for i, c in enumerate(end.counters)}
@@ -224,31 +246,95 @@ class DynamoDbCampaignStore:
             expression += ", #f :minus"
             names["#f"] = IN_FLIGHT
             values[":minus"] = -1
-        row_item = {
-            **from_item(row_key(campaign_id, end.row)),
-            LINE: json.dumps(end.line, ensure_ascii=False),
-        }
+        row_names = {"#l": LINE}
+        row_values: dict[str, Any] = {":line": json.dumps(end.line, ensure_ascii=False)}
+        row_sets = "SET #l = :line"
+        condition = "attribute_not_exists(#l)"
+        if end.revision is not None:  # a call's result: only for a row this campaign opened
+            row_sets += ", #r = :rev, #out = :out"
+            row_names |= {"#r": REVISION, "#out": OUTCOME, "#o": OPENED}
+            row_values |= {":rev": end.revision, ":out": str(end.line.get("outcome"))}
+            condition = "attribute_exists(#o) AND " + condition
+        return self._transact(
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": row_key(campaign_id, end.row),
+                    "UpdateExpression": row_sets,
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": row_names,
+                    "ExpressionAttributeValues": to_item(row_values),
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": campaign_key(campaign_id),
+                    "UpdateExpression": expression,
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": to_item(values),
+                }
+            },
+        )
+
+    def correct_row(self, campaign_id: str, end: RowEnd) -> bool:
+        if end.revision is None:
+            return False
+        new_outcome = str(end.line.get("outcome"))
+        for _ in range(_CORRECTION_ATTEMPTS):
+            found = self._ddb.get_item(
+                TableName=self._table, Key=row_key(campaign_id, end.row), ConsistentRead=True
+            ).get("Item")
+            stored = from_item(found) if found else {}
+            if OUTCOME not in stored or int(stored.get(REVISION) or 0) >= end.revision:
+                return False
+            old_outcome = str(stored[OUTCOME])
+            names = {"#k": CORRECTIONS}
+            adds = ["#k :one"]
+            values: dict[str, Any] = {":one": 1}
+            if old_outcome != new_outcome:
+                names |= {
+                    "#new": f"{COUNT_PREFIX}{new_outcome}",
+                    "#old": f"{COUNT_PREFIX}{old_outcome}",
+                }
+                adds += ["#new :one", "#old :minus"]
+                values[":minus"] = -1
+            if self._transact(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": row_key(campaign_id, end.row),
+                        "UpdateExpression": "SET #l = :line, #r = :rev, #out = :out",
+                        "ConditionExpression": "#r = :was",
+                        "ExpressionAttributeNames": {"#l": LINE, "#r": REVISION, "#out": OUTCOME},
+                        "ExpressionAttributeValues": to_item(
+                            {
+                                ":line": json.dumps(end.line, ensure_ascii=False),
+                                ":rev": end.revision,
+                                ":out": new_outcome,
+                                ":was": int(stored[REVISION]),
+                            }
+                        ),
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": campaign_key(campaign_id),
+                        "UpdateExpression": "ADD " + ", ".join(adds),
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": to_item(values),
+                    }
+                },
+            ):
+                return True
+        return False  # pragma: no cover - five corrections of one row raced this one
+
+    def _transact(self, row: dict[str, Any], campaign: dict[str, Any]) -> bool:
+        """Write the row item and the campaign item in one transaction; False (nothing
+        written) when the row item's condition failed."""
         try:
-            self._ddb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": to_item(row_item),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": campaign_key(campaign_id),
-                            "UpdateExpression": expression,
-                            "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": to_item(values),
-                        }
-                    },
-                ]
-            )
+            self._ddb.transact_write_items(TransactItems=[row, campaign])  # type: ignore[list-item]
         except ClientError as error:
             reasons = error.response.get("CancellationReasons") or []
             if error.response.get("Error", {}).get("Code") == "TransactionCanceledException" and (
@@ -270,7 +356,9 @@ class DynamoDbCampaignStore:
         while True:
             page = self._ddb.query(**kwargs)
             for item in page.get("Items", []):
-                yield json.loads(from_item(item)[LINE])
+                row = from_item(item)
+                if LINE in row:  # an opened row not yet ended has none
+                    yield json.loads(row[LINE])
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
