@@ -480,3 +480,28 @@ def test_budgets_taken_too_slowly_to_reach_cm_in_their_second_send_the_row_back(
     world.place._pacer = SlowPacer()  # type: ignore[assignment]
     assert world.place.run(world.queues.rows[0]) == RowVerdict.DEFERRED
     assert world.cm.requests == 0
+
+
+def test_a_pause_answered_while_a_row_waits_for_its_budget_stops_it_before_cm(
+    world: World,
+) -> None:
+    """A row can wait seconds for its pacing budget (here the campaign's 1 call/s is spent
+    by row 1); a pause answered meanwhile must stop it before CM is called, and resume
+    places it then (the status is read again right before CM)."""
+    campaign_id = world.start(callees=rows(2), **{"calls-per-second": 1})
+    first, second = world.queues.rows[:2]
+    assert world.place.run(first) == RowVerdict.PLACED
+
+    def pause_while_waiting(seconds: float) -> None:
+        world.control.act(campaign_id, OWNER, "pause")
+        world.now += timedelta(seconds=seconds)
+
+    world.place._sleep = pause_while_waiting  # noqa: SLF001 - the wait inside the pacing
+    assert world.place.run(second) == RowVerdict.DEFERRED
+    assert world.cm.requests == 1  # row 2 never reached CM
+    assert world.place.run(second) == RowVerdict.DEFERRED  # paused: held
+    world.control.act(campaign_id, OWNER, "resume")
+    world.now += timedelta(seconds=1)
+    assert world.place.run(second) == RowVerdict.PLACED
+    assert world.cm.requests == 2
+    assert world.store.load(campaign_id).count("placed") == 2  # type: ignore[union-attr]

@@ -104,6 +104,12 @@ class PacingDeferred(Exception):
     """The pacing budgets stayed spent: the row goes back to the queue."""
 
 
+class NoLongerRunning(PacingDeferred):
+    """The campaign was paused or cancelled while the row waited for its pacing budget: the
+    row goes back to the queue, whose next delivery sees the new status (deferred or ended
+    `not-placed`)."""
+
+
 class CampaignConflict(Exception):
     """The campaign's status does not allow the action (``action``: pause, resume, cancel;
     or ``create`` when the id is taken by another body or owner)."""
@@ -413,13 +419,22 @@ class PlaceRow:
                 self._sleep(left + 0.005)
         raise PacingDeferred(campaign.campaign_id)
 
+    def _paced_and_running(self, campaign: StoredCampaign) -> None:
+        """Pacing, then the campaign's status read again (one consistent read): a row can
+        wait seconds for its budget, and a pause or cancel answered meanwhile must stop it
+        before CM is called, not after (raises NoLongerRunning)."""
+        self._paced(campaign)
+        now = self._store.load(campaign.campaign_id)
+        if now is None or now.status != CampaignStatus.RUNNING:
+            raise NoLongerRunning(campaign.campaign_id)
+
     def _place(
         self, campaign: StoredCampaign, row: Row, request: Any, message: Mapping[str, Any]
     ) -> RowVerdict:
         context = PlacementContext(
             owner=campaign.owner,
             campaign_id=campaign.campaign_id,
-            before_cm=lambda: self._paced(campaign),
+            before_cm=lambda: self._paced_and_running(campaign),
         )
         self._store.open_row(campaign.campaign_id, row.number)  # its result may come from now
         try:
