@@ -37,6 +37,7 @@ from dtmf_gateway.domain.errors import (
     PlacementFailed,
     PolicyRefused,
     PolicyViolation,
+    RequestInProgress,
 )
 from dtmf_gateway.observability import MetricName
 
@@ -256,11 +257,6 @@ def _unsupported_media_type(error: UnsupportedMediaType) -> ProblemAnswer:
 
 
 def placement_problems() -> Catalogue:
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
-
     return {
         BadRequest: _unreadable,
         UnsupportedMediaType: _unsupported_media_type,
@@ -269,9 +265,8 @@ def placement_problems() -> Catalogue:
         PolicyRefused: _policy,
         CalleeLimitReached: _too_many,
         InstructionAlreadyExists: _exists,
-        IdempotencyValidationError: _key_reused,
         IdempotencyKeyReused: _key_reused,
-        IdempotencyAlreadyInProgressError: _in_flight,
+        RequestInProgress: _in_flight,
         PlacementFailed: _not_placed,
         Exception: _internal(
             "The request failed unexpectedly; it is safe to retry with the same Idempotency-Key.",

@@ -24,6 +24,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     ERASED_REQUEST_KEYS,
     METADATA,
     PK,
+    REPLIES,
     REQUEST,
     STATUS_REASON,
     call_key,
@@ -33,6 +34,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     to_item,
 )
 from dtmf_gateway.adapters.dynamodb.conditional import is_conditional_failure
+from dtmf_gateway.adapters.dynamodb.placement_answers import erased_replies
 from dtmf_gateway.domain.erasure import without_numbers
 
 if TYPE_CHECKING:
@@ -124,8 +126,12 @@ class DynamoDbErasureStore:
             self._ddb.get_item(
                 TableName=self._table,
                 Key=instruction_key(instruction_id),
-                ProjectionExpression="#callees, #reason",
-                ExpressionAttributeNames={"#callees": CALLEES, "#reason": STATUS_REASON},
+                ProjectionExpression="#callees, #reason, #replies",
+                ExpressionAttributeNames={
+                    "#callees": CALLEES,
+                    "#reason": STATUS_REASON,
+                    "#replies": REPLIES,
+                },
                 ConsistentRead=True,
             ).get("Item", {})
         )
@@ -136,6 +142,10 @@ class DynamoDbErasureStore:
             names["#reason"] = STATUS_REASON
             values[":reason"] = without_numbers(item[STATUS_REASON])
             reason_clause = ", #reason = :reason"
+        if isinstance(item.get(REPLIES), list):  # issue 15: CM's per-callee errors (replay)
+            names["#replies"] = REPLIES
+            values[":replies"] = erased_replies(item[REPLIES])
+            reason_clause += ", #replies = :replies"
         try:
             self._ddb.update_item(
                 TableName=self._table,
