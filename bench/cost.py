@@ -7,7 +7,8 @@ API request, get-call Lambda, one DynamoDB query each), the EventBridge archive 
 with calls (secrets, alarms, the expirer's schedule), shown apart and per 1M calls at each
 traffic level. Still left out: CM's own prices, data transfer out, CloudWatch metrics
 (Powertools EMF custom metrics: $0.30 per metric per month beyond the free 10), the
-schema registry (free without discovery), and the DLQs/alarm topic (idle).
+schema registry (free without discovery), and the DLQs/alarm topic (idle). Modelled, not
+measured: issue 17's pacing write (PACING_WRU_PER_PLACEMENT) until it is in the lifecycle.
 
 Inputs: the AWS requests of a warm lifecycle with the
 Idempotency-Key header (bench.requests), cold-lifecycle secret reads amortised over cold
@@ -67,6 +68,14 @@ LOG_EVENT_OVERHEAD_BYTES = 26  # CloudWatch Logs bills 26 bytes of metadata per 
 DAYS_RETAINED = 30  # RetentionDays default: items live that long (TTL)
 SECONDS_PER_MONTH = 30 * 24 * 3600
 TARGET_USD_PER_MILLION = 12.0  # issue 15
+#: Issue 17 (branch `pacing`): one conditional UpdateItem per direct placement on a small
+#: stack-wide per-second counter item, 1 WRU. Modelled as a line of its own until that write
+#: is in the measured lifecycle; from then on `pacing_wru` finds it among the lifecycle's
+#: writes (a partition key containing PACING_KEY_MARKER) and the modelled line is 0, so it is
+#: never counted twice. Whoever merges the pacing write: make its key match the marker, or
+#: set PACING_WRU_PER_PLACEMENT to 0.
+PACING_WRU_PER_PLACEMENT = 1.0
+PACING_KEY_MARKER = "pacing"
 DEFAULT_POLLS_PER_CALL = 0.0  # GET /v1/dtmf-calls/{id} per call: event consumers poll 0 times
 RESULT_EVENT_BYTES = 1_200  # one DTMF Result as archived (envelope + detail), measured sample
 ARCHIVE_RETENTION_MONTHS = 3  # the template's ResultArchive keeps 90 days
@@ -186,6 +195,13 @@ def fixed_monthly() -> dict[str, float]:
     }
 
 
+def pacing_wru(life: dict[str, Any]) -> float:
+    """The pacing write's units still to add to a measured lifecycle (0 once it is measured)."""
+    written = life.get("dynamodb_written_keys") or []
+    measured = any(PACING_KEY_MARKER in str(key) for key in written)
+    return 0.0 if measured else PACING_WRU_PER_PLACEMENT
+
+
 def _scenario(
     traffic: str,
     requests: dict[str, Any],
@@ -207,6 +223,9 @@ def _scenario(
     lambda_lines, durations = _lambda_lines(per_call, life, warm, cold, batch)
     lines.update(lambda_lines)
     lines["DynamoDB writes"] = life["dynamodb_wru"] * DYNAMODB_PER_MILLION_WRU
+    lines["DynamoDB writes, pacing (issue 17, modelled)"] = (
+        pacing_wru(life) * DYNAMODB_PER_MILLION_WRU
+    )
     lines["DynamoDB reads"] = life["dynamodb_rru"] * DYNAMODB_PER_MILLION_RRU
     get_cpu = warm["scenarios"].get("get_call", {}).get("product_ms", {}).get("mean", 1.5)
     get_ms = math.ceil(get_cpu * CPU_SCALE + IO_MS_PER_AWS_REQUEST)

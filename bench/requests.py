@@ -293,6 +293,7 @@ def _summarise(
     ddb_writes = ddb_write_items = ddb_reads = 0
     put_events_entries = put_events_units = 0
     write_detail: list[str] = []
+    written_keys: list[str] = []  # the partition key of each single-item write (bench.cost)
     for req in requests:
         name = f"{req.service}:{req.operation}"
         ops[name] += 1
@@ -310,6 +311,8 @@ def _summarise(
                 wru += n
                 continue
             ddb_write_items += 1
+            key = p.get("Key") or p.get("Item") or {}
+            written_keys.append(next(iter(key.get("pk", {}).values()), ""))
             if req.operation == "PutItem":
                 size = item_size(p["Item"])
             else:
@@ -341,6 +344,7 @@ def _summarise(
         "dynamodb_write_items": ddb_write_items,
         "dynamodb_wru": wru,
         "dynamodb_write_detail": write_detail,
+        "dynamodb_written_keys": written_keys,
         "dynamodb_reads": ddb_reads,
         "dynamodb_rru": rru,
         "put_events_calls": ops["events:PutEvents"],
