@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dtmf_gateway.domain.callees import with_own_callees
 from dtmf_gateway.domain.calls import (
@@ -92,6 +92,15 @@ def stale_after(request: DtmfCallRequest) -> int:
 
 def _to_milliseconds(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _stored_request(request: DtmfCallRequest) -> dict[str, Any]:
+    """The request as the instruction keeps it: without its metadata (kept apart), never
+    `expected-digits` (only its keyed hash, issue 19), and without top-level fields that are
+    null (issue 15: the instruction stays under 1 KB, one write unit per write; readers take
+    a missing field as null, as `dialling.request_for` does)."""
+    stored = request.model_dump(by_alias=True, mode="json", exclude={"metadata", "expected_digits"})
+    return {key: value for key, value in stored.items() if value is not None}
 
 
 def derived_instruction_id(owner: str, idempotency_key: str) -> str:
@@ -381,14 +390,7 @@ class PlaceInstruction:
             owner=context.owner,
             caller=request.caller.e164,
             callees=tuple(request.all_callees()),
-            # unset fields (null) are left out: the instruction stays under 1 KB, one write
-            # unit per write (issue 15); readers take a missing field as null (request_for)
-            request=request.model_dump(
-                by_alias=True,
-                mode="json",
-                exclude={"metadata", "expected_digits"},
-                exclude_none=True,
-            ),
+            request=_stored_request(request),
             metadata=dict(request.metadata or {}),
             created_at=self._clock() if now is None else now,
             stale_after_seconds=stale_after(request),
