@@ -1,7 +1,9 @@
 """`ErasureStore` on the calls table and the idempotency table (issue 19).
 
-Each write is one UpdateItem that removes attributes and is safe to repeat. The idempotency
-record is Powertools' (`api.placement.IdempotentPlacement`): its id is the place-call
+Each write is one UpdateItem that removes attributes and is safe to repeat. Since issue 15
+the instruction is its Idempotency-Key's record (its `replies` are scrubbed with it); the
+idempotency records place-call wrote until then (24 h after that deployment at most) are
+Powertools' (`api.placement.IdempotentPlacement` of round 2): their id is the place-call
 function's name, the decorated function's dotted path and the md5 of the key's scope
 (Powertools' own formula, checked against a real record by the integration tests); its
 stored answer (`data`, JSON) gets its callees replaced by null, so a replay of the original
@@ -40,8 +42,8 @@ from dtmf_gateway.domain.erasure import without_numbers
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-#: The function `IdempotentPlacement` makes idempotent, as Powertools names it in record ids
-#: (`{module}.{qualname}`; tests/integration/test_erasure.py keeps it equal to the code's).
+#: The function round 2's `IdempotentPlacement` made idempotent, as Powertools names it in
+#: record ids (`{module}.{qualname}`; tests/support/legacy_idempotency.py writes such records).
 PLACEMENT_FUNCTION = "dtmf_gateway.api.placement.IdempotentPlacement._place_once"
 
 
