@@ -7,7 +7,8 @@ API request, get-call Lambda, one DynamoDB query each), the EventBridge archive 
 with calls (secrets, alarms, the expirer's schedule), shown apart and per 1M calls at each
 traffic level. Still left out: CM's own prices, data transfer out, CloudWatch metrics
 (Powertools EMF custom metrics: $0.30 per metric per month beyond the free 10), the
-schema registry (free without discovery), and the DLQs/alarm topic (idle).
+schema registry (free without discovery), and the DLQs/alarm topic (idle). The stack-wide
+pacing write (issue 17, one UpdateItem per placement) is measured in the lifecycle.
 
 Inputs: the AWS requests of a warm lifecycle with the
 Idempotency-Key header (bench.requests), cold-lifecycle secret reads amortised over cold

@@ -152,22 +152,28 @@ def item_size(item: dict[str, Any]) -> int:
     return sum(len(k.encode()) + attribute_size(v) for k, v in item.items())
 
 
-def _gsi_key_attributes() -> set[str]:
-    names: set[str] = set()
+def _gsi_key_attributes() -> list[frozenset[str]]:
+    """The key attributes of each global secondary index (one set per index)."""
+    indexes: list[frozenset[str]] = []
     for res in template()["Resources"].values():
         if res.get("Type") != "AWS::DynamoDB::Table":
             continue
         for index in res["Properties"].get("GlobalSecondaryIndexes", []):
-            names.update(k["AttributeName"] for k in index["KeySchema"])
-    return names
+            indexes.append(frozenset(k["AttributeName"] for k in index["KeySchema"]))
+    return indexes
 
 
-def _touches_gsi(req: Request, gsi_keys: set[str]) -> bool:
+def _touches_gsi(req: Request, gsi_keys: list[frozenset[str]]) -> bool:
+    """Whether the write also writes an index entry: a PutItem whose item has every key
+    attribute of an index (indexes are sparse: an item missing one is not in it), an
+    UpdateItem that names a key attribute of one (set or removed)."""
     params = req.params
     if req.operation == "PutItem":
-        return bool(gsi_keys & set(params.get("Item", {})))
+        item = set(params.get("Item", {}))
+        return any(keys <= item for keys in gsi_keys)
     if req.operation == "UpdateItem":
-        return bool(gsi_keys & set(params.get("ExpressionAttributeNames", {}).values()))
+        named = set(params.get("ExpressionAttributeNames", {}).values())
+        return any(keys & named for keys in gsi_keys)
     return False
 
 
@@ -276,7 +282,10 @@ def _stored_bytes(world: World, instruction_id: str) -> int:
 
 
 def _summarise(
-    requests: list[Request], invocations: dict[str, int], world: World, gsi_keys: set[str]
+    requests: list[Request],
+    invocations: dict[str, int],
+    world: World,
+    gsi_keys: list[frozenset[str]],
 ) -> dict[str, Any]:
     ops: Counter[str] = Counter()
     per_function: dict[str, Counter[str]] = {}
@@ -284,6 +293,7 @@ def _summarise(
     ddb_writes = ddb_write_items = ddb_reads = 0
     put_events_entries = put_events_units = 0
     write_detail: list[str] = []
+    written_keys: list[str] = []  # the partition key of each single-item write (bench.cost)
     for req in requests:
         name = f"{req.service}:{req.operation}"
         ops[name] += 1
@@ -301,6 +311,8 @@ def _summarise(
                 wru += n
                 continue
             ddb_write_items += 1
+            key = p.get("Key") or p.get("Item") or {}
+            written_keys.append(next(iter(key.get("pk", {}).values()), ""))
             if req.operation == "PutItem":
                 size = item_size(p["Item"])
             else:
@@ -332,6 +344,7 @@ def _summarise(
         "dynamodb_write_items": ddb_write_items,
         "dynamodb_wru": wru,
         "dynamodb_write_detail": write_detail,
+        "dynamodb_written_keys": written_keys,
         "dynamodb_reads": ddb_reads,
         "dynamodb_rru": rru,
         "put_events_calls": ops["events:PutEvents"],

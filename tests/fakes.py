@@ -41,6 +41,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     HOLD,
     INSTRUCTION_SK,
     PENDING_ATTRIBUTES,
+    PLACING_UNTIL,
     REVISION,
     STATUS,
     TTL,
@@ -62,6 +63,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     released_claim_fields,
     unseen_call_fields,
 )
+from dtmf_gateway.adapters.dynamodb.placement_answers import encoded_replies, placed_before
 from dtmf_gateway.adapters.eventbridge import result_entry
 from dtmf_gateway.domain.calls import (
     CallFinish,
@@ -184,16 +186,32 @@ class InMemoryInstructionStore:
             if existing[TTL] > epoch_seconds(instruction.created_at):
                 raise IdempotencyKeyReused(instruction.instruction_id)
         elif existing is not None and existing[STATUS] != InstructionStatus.NOT_PLACED:
-            raise InstructionAlreadyExists(instruction.instruction_id)
+            found = placed_before(existing)
+            raise InstructionAlreadyExists(instruction.instruction_id, found)
         self._table.items[key] = _present(instruction_item(instruction, self._retention))
 
-    def mark(self, instruction_id: str, status: InstructionStatus, reason: str) -> None:
+    def mark(
+        self,
+        instruction_id: str,
+        status: InstructionStatus,
+        reason: str,
+        *,
+        timed_out: bool = False,
+    ) -> None:
         self._table.writes += 1
         item = self._table.items[(instruction_pk(instruction_id), INSTRUCTION_SK)]
-        item.update(ended_instruction_fields(status, reason))
+        item.update(_present(ended_instruction_fields(status, reason, timed_out=timed_out)))
+        item.pop(PLACING_UNTIL, None)
+
+    def answered(self, instruction_id: str) -> None:
+        self._table.writes += 1
+        self._table.items[(instruction_pk(instruction_id), INSTRUCTION_SK)].pop(PLACING_UNTIL, None)
 
     def record_queued_calls(
-        self, instruction: NewInstruction, calls: Sequence[CmQueuedCall]
+        self,
+        instruction: NewInstruction,
+        calls: Sequence[CmQueuedCall],
+        replies: Sequence[CmQueuedCall] = (),
     ) -> None:
         if self.fail_recording is not None:
             raise self.fail_recording
@@ -207,7 +225,9 @@ class InMemoryInstructionStore:
             item.update(queued_call_fields(instruction, call.call_id, call.callee, self._retention))
         self._table.writes += 1
         inst = self._table.items[(instruction_pk(instruction.instruction_id), INSTRUCTION_SK)]
-        inst.update(placement_recorded_fields([c.call_id or "" for c in calls]))
+        kept = encoded_replies(instruction.callees, replies) if instruction.body_hash else None
+        inst.update(_present(placement_recorded_fields([c.call_id or "" for c in calls], kept)))
+        inst.pop(PLACING_UNTIL, None)
         recorded = set(inst[CALL_IDS])
         for held in held_call_ids(inst):
             settle_held(self._table, instruction.instruction_id, held, release=held in recorded)

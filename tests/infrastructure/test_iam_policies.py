@@ -55,10 +55,11 @@ def test_every_function_is_checked_and_calls_something_it_is_granted() -> None:
     }
     assert "secretsmanager:GetSecretValue CmProductTokenSecret" not in found["CmCallbackFunction"]
     assert {
-        "dynamodb:PutItem IdempotencyTable",  # Powertools idempotency (library table)
         "secretsmanager:GetSecretValue CmProductTokenSecret",
         "dynamodb:PutItem CallsTable",
     } <= found["PlaceCallFunction"]
+    # issue 15: the instruction is the Idempotency-Key's record, no idempotency table
+    assert not any("IdempotencyTable" in n for n in found["PlaceCallFunction"])
     # the callback base URL is configuration (CALLBACK_BASE_URL): no read at all
     assert not any(n.startswith("ssm:") for n in found["PlaceCallFunction"])
     assert found["ExampleConsumerFunction"] == {"sqs:SendMessage ExampleConsumerDLQ"}

@@ -14,7 +14,6 @@ from devtools.cm import queued
 from devtools.lambdas import LambdaContext, http_event
 from devtools.streams import StreamReader
 from dtmf_gateway.adapters.dynamodb import erasure_store
-from dtmf_gateway.api.placement import IdempotentPlacement
 from scripts import erase_number
 from tests.conftest import REGION
 from tests.integration.test_callback_handler import (
@@ -26,6 +25,7 @@ from tests.integration.test_callback_handler import (
 )
 from tests.integration.test_place_call_handler import post, sample_body
 from tests.support.lambdas import invoke_http
+from tests.support.legacy_idempotency import legacy_placement_record
 
 CALLEE, CALLER = "+31612345678", "+31201234567"
 PERSONAL = (
@@ -60,14 +60,11 @@ def _everything(aws: Any) -> str:
     return json.dumps([aws.items(), _idempotency_items(aws)], default=str)
 
 
-def test_the_record_id_formula_is_powertools_own(place_call: Any, function_env: Any) -> None:
-    post(place_call, sample_body(), key="formula-key")
-    placed_with = IdempotentPlacement._place_once
+def test_the_record_id_formula_is_powertools_own(function_env: Any) -> None:
+    """Records place-call stored before issue 15 (Powertools) are found by erasure's formula."""
     owner = http_event("place_call.json")["requestContext"]["authorizer"]["iam"]
+    legacy_placement_record(function_env, owner["userArn"], "formula-key", {"body": {}})
 
-    assert (
-        f"{placed_with.__module__}.{placed_with.__qualname__}"
-    ) == erasure_store.PLACEMENT_FUNCTION
     ids = {i["id"]["S"] for i in _idempotency_items(function_env)}
     expected = erasure_store.idempotency_record_id("test-func", owner["userArn"], "formula-key")
     assert ids == {expected}

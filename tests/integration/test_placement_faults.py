@@ -1,11 +1,12 @@
 """Fault injection for POST /v1/dtmf-calls: never a second CM instruction for one key.
 
-The handler runs in-process on its real adapters (moto for DynamoDB, the real Powertools
-idempotency layer, the real httpx CM client behind a counting FakeCm transport). A crash is
-`LambdaKilled`, a BaseException like the runtime stopping the invocation: nothing in the
-product catches it, so whatever was written stays written — including Powertools' in-progress
-record. "The clock moves past the in-progress expiry" is done by ageing that record in the
-table, which is what time passing does to it.
+The handler runs in-process on its real adapters (moto for DynamoDB, the real httpx CM client
+behind a counting FakeCm transport). A crash is `LambdaKilled`, a BaseException like the
+runtime stopping the invocation: nothing in the product catches it, so whatever was written
+stays written — including the reserved instruction's `placing-until` (issue 15: the
+instruction is the key's record; until round 2 this was Powertools' in-progress record).
+"The clock moves past the in-progress expiry" is done by ageing that attribute in the table,
+which is what time passing does to it.
 
 Then the client retries with the same Idempotency-Key and body, again and again. Every retry
 is answered with the stored response (replay), with 409 `request-in-progress` (the dead
@@ -54,13 +55,14 @@ def send(module: Any, body: dict[str, Any] | None = None) -> Any:
 
 
 def age_in_progress_records(aws: Any) -> None:
-    """Time passes: every in-progress idempotency record's window is over."""
-    for item in aws.dynamodb.scan(TableName=aws.idempotency_table_name)["Items"]:
-        if "in_progress_expiration" in item:
+    """Time passes: every reserved instruction's in-progress window is over."""
+    for item in aws.dynamodb.scan(TableName=aws.table_name)["Items"]:
+        if "placing-until" in item:
             aws.dynamodb.update_item(
-                TableName=aws.idempotency_table_name,
-                Key={"id": item["id"]},
-                UpdateExpression="SET in_progress_expiration = :past",
+                TableName=aws.table_name,
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression="SET #until = :past",
+                ExpressionAttributeNames={"#until": "placing-until"},
                 ExpressionAttributeValues={":past": {"N": "1"}},
             )
 
@@ -73,7 +75,7 @@ CRASH_POINTS = (
     "during-cm-call",  # CM received the instruction; the function dies waiting (timeout)
     "after-cm-accepted",
     "after-calls-recorded",
-    "before-response-stored",
+    "before-response-sent",  # every write done (until issue 15: before Powertools stored it)
 )
 
 
@@ -81,12 +83,9 @@ class Faults:
     """Arms at most one crash point per attempt (`arm`), at the seams of the real code."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, cm: FakeCm) -> None:
-        from aws_lambda_powertools.utilities.idempotency.persistence.base import (
-            BasePersistenceLayer,
-        )
-
         from dtmf_gateway.adapters import cm_client
         from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
+        from dtmf_gateway.api.placement import PlacementAnswer
 
         self.armed: str | None = None
         self.fired: list[str] = []
@@ -107,7 +106,7 @@ class Faults:
         client_class = getattr(cm_client.HttpCmClient, "func", cm_client.HttpCmClient)
         wrap(client_class, "place", None, "after-cm-accepted")
         wrap(DynamoDbInstructionStore, "record_queued_calls", None, "after-calls-recorded")
-        wrap(BasePersistenceLayer, "save_success", "before-response-stored", None)
+        wrap(PlacementAnswer, "of", None, "before-response-sent")
 
         def cm_reply(sent: dict[str, Any]) -> httpx.Response:
             self._maybe("during-cm-call")  # counted by FakeCm before this runs
@@ -153,15 +152,18 @@ def assert_acceptable(answer: Any, instruction_id: str) -> str:
     return slug
 
 
-# What the first clean retry after the crash (window passed) gets, and how many instructions
-# CM has received for the key by then.
+# What a retry right after the crash gets (issue 15: the instruction is the key's record, so
+# a crash before the reservation left nothing to wait for, and once the calls are named on
+# the instruction its answer is complete; with Powertools' in-progress record every retry
+# here was 409 request-in-progress), then what the first clean retry after the window gets,
+# and how many instructions CM has received for the key by then.
 EXPECTED = {
-    "before-reservation": ("accepted", 1),
-    "after-reservation": ("instruction-id-in-use", 0),
-    "during-cm-call": ("instruction-id-in-use", 1),
-    "after-cm-accepted": ("instruction-id-in-use", 1),
-    "after-calls-recorded": ("instruction-id-in-use", 1),
-    "before-response-stored": ("instruction-id-in-use", 1),
+    "before-reservation": ("accepted", "replay", 1),
+    "after-reservation": ("request-in-progress", "instruction-id-in-use", 0),
+    "during-cm-call": ("request-in-progress", "instruction-id-in-use", 1),
+    "after-cm-accepted": ("request-in-progress", "instruction-id-in-use", 1),
+    "after-calls-recorded": ("replay", "replay", 1),
+    "before-response-sent": ("replay", "replay", 1),
 }
 
 
@@ -178,9 +180,9 @@ def test_a_retry_after_a_crash_never_places_a_second_instruction(
     age_in_progress_records(function_env)
     retries = [send(place_call) for _ in range(3)]
 
-    assert assert_acceptable(too_early, instruction_id) == "request-in-progress"
+    early_kind, expected_kind, expected_instructions = EXPECTED[point]
+    assert assert_acceptable(too_early, instruction_id) == early_kind
     kinds = [assert_acceptable(r, instruction_id) for r in retries]
-    expected_kind, expected_instructions = EXPECTED[point]
     assert kinds[0] == expected_kind
     assert set(kinds[1:]) <= {"replay", "instruction-id-in-use"}
     assert len(cm.requests) == expected_instructions

@@ -1,7 +1,8 @@
-"""api/ renders domain results; idempotency records of round 1 still replay unchanged."""
+"""api/ renders domain results; a replay (issue 15) renders the first answer again."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from dtmf_gateway.api.placement import PlacementAnswer
@@ -9,41 +10,22 @@ from dtmf_gateway.domain.calls import CmQueuedCall
 from dtmf_gateway.domain.errors import CmOutcomeUnknown
 from dtmf_gateway.domain.placement import PlacementResult
 
-ROUND_1_RECORD = {  # what round 1 stored for an ambiguous CM answer (asdict(PlacementResult))
-    "http_status": 504,
-    "body": {
-        "type": "urn:dtmf-gateway:problem:cm-outcome-unknown",
-        "title": "CM did not confirm the calls",
-        "status": 504,
-        "detail": "CM did not answer in time. CM may still place the calls: …",
-        "instruction-id": "i-1",
-        "instruction-status": "unknown",
-    },
-    "headers": {"Content-Type": "application/problem+json", "Idempotent-Replayed": "true"},
-}
 
+def test_a_replayed_unknown_outcome_is_the_first_answer_marked_replayed() -> None:
+    """Issue 15: the replay is rendered from the instruction (no stored response): the same
+    problem, status and content type as the first answer, plus `Idempotent-Replayed`."""
+    error = CmOutcomeUnknown("CM did not answer in time", timed_out=True)
+    first = PlacementAnswer.of(PlacementResult("i-1", outcome_unknown=error))
+    again = PlacementAnswer.of(PlacementResult("i-1", outcome_unknown=error, replayed=True))
+    response = again.response()
 
-def test_a_round_1_record_replays_as_it_was_answered() -> None:
-    answer = PlacementAnswer.from_stored(ROUND_1_RECORD)
-    response = answer.response()
-
-    assert response.status_code == 504
+    assert response.status_code == first.status == 504
     assert response.headers["Content-Type"] == "application/problem+json"
     assert response.headers["Idempotent-Replayed"] == "true"
-    assert json.loads(str(response.body)) == ROUND_1_RECORD["body"]
-    assert answer.replayed
-    assert answer.instruction_id == "i-1"
-
-
-def test_what_is_stored_now_is_the_round_1_format() -> None:
-    unknown = PlacementResult("i-1", outcome_unknown=CmOutcomeUnknown("no answer", timed_out=True))
-    stored = PlacementAnswer.of(unknown).stored()
-
-    assert set(stored) == {"http_status", "body", "headers"}
-    assert stored["http_status"] == 504
-    assert stored["headers"] == {"Content-Type": "application/problem+json"}
-    assert stored["body"]["type"] == "urn:dtmf-gateway:problem:cm-outcome-unknown"
-    assert stored["body"]["instruction-status"] == "unknown"
+    assert json.loads(str(response.body)) == first.body
+    assert first.body["instruction-status"] == "unknown"
+    assert (again.replayed, first.replayed) == (True, False)
+    assert again.instruction_id == "i-1"
 
 
 def test_accepted_lists_refused_callees_and_counts_only_queued_ones() -> None:
@@ -70,4 +52,5 @@ def test_accepted_lists_refused_callees_and_counts_only_queued_ones() -> None:
             },
         ],
     }
-    assert PlacementAnswer.from_stored(answer.stored()).queued_calls == 1
+    replayed = PlacementAnswer.of(dataclasses.replace(result, replayed=True))
+    assert (replayed.body, replayed.queued_calls) == (answer.body, 1)

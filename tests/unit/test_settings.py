@@ -15,7 +15,6 @@ from tests.conftest import _reset_caches
     ("function", "variable"),
     [
         ("place_call", "TABLE_NAME"),
-        ("place_call", "IDEMPOTENCY_TABLE_NAME"),
         ("place_call", "CM_PRODUCT_TOKEN_SECRET"),
         ("place_call", "CALLBACK_BASE_URL"),
         ("cm_callback", "CALLBACK_SIGNING_SECRET"),

@@ -117,17 +117,11 @@ def _log_bookkeeping_error(error: Exception) -> None:
 
 @cache
 def placement() -> IdempotentPlacement:
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-    )
-
+    """POST /v1/dtmf-calls: the use case behind its Idempotency-Key (the instruction is the
+    key's record, issue 15: no idempotency table)."""
     from dtmf_gateway.api.placement import IdempotentPlacement
 
-    s = settings().require("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "CM_PRODUCT_TOKEN_SECRET")
-    persistence = DynamoDBPersistenceLayer(
-        table_name=s.idempotency_table_name, boto3_client=dynamodb()
-    )
-    return IdempotentPlacement(paced_placement_service(), persistence, digit_keys=managed_secrets())
+    return IdempotentPlacement(paced_placement_service())
 
 
 @cache

@@ -35,13 +35,16 @@ def acknowledged(record: CallbackRecord, callback: CmCallback, raw: Any) -> Resp
     verdict = record.verdict
     if verdict in (CallbackVerdict.RECORDED, CallbackVerdict.HELD):
         count_by("CallbacksRecorded", "outcome", str(record.outcome))
+        flags = {  # only when true (issue 15: log bytes are billed)
+            "held": verdict is CallbackVerdict.HELD,
+            "corrects_expired": record.corrected,
+        }
         logger.info(
             "call finished",
             extra={
                 "call_id": callback.call_id,
                 "outcome": str(record.outcome),
-                "held": verdict is CallbackVerdict.HELD,
-                "corrects_expired": record.corrected,
+                **{key: True for key, on in flags.items() if on},
             },
         )
         if keys := unexpected_shape(callback, raw):

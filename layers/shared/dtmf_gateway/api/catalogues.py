@@ -37,6 +37,7 @@ from dtmf_gateway.domain.errors import (
     PlacementFailed,
     PolicyRefused,
     PolicyViolation,
+    RequestInProgress,
     StackAtLimit,
 )
 from dtmf_gateway.observability import MetricName
@@ -272,11 +273,6 @@ def _stack_at_limit(error: StackAtLimit) -> ProblemAnswer:
 
 
 def placement_problems() -> Catalogue:
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
-
     return {
         BadRequest: _unreadable,
         UnsupportedMediaType: _unsupported_media_type,
@@ -286,9 +282,8 @@ def placement_problems() -> Catalogue:
         CalleeLimitReached: _too_many,
         StackAtLimit: _stack_at_limit,
         InstructionAlreadyExists: _exists,
-        IdempotencyValidationError: _key_reused,
         IdempotencyKeyReused: _key_reused,
-        IdempotencyAlreadyInProgressError: _in_flight,
+        RequestInProgress: _in_flight,
         PlacementFailed: _not_placed,
         Exception: _internal(
             "The request failed unexpectedly; it is safe to retry with the same Idempotency-Key.",

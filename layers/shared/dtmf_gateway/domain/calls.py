@@ -126,6 +126,10 @@ class NewInstruction:
     expected_digits_hash: str | None = None
     schedule: tuple[CalleeSchedule, ...] = ()  # round 2 (#16): set when placed later
     campaign_id: str | None = None  # the campaign whose row this is (its events carry it)
+    # issue 15 (placement_replay): with a key, the hash of the body it binds, and until when
+    # (epoch seconds) the reserving attempt may still be placing it
+    body_hash: str | None = None
+    placing_until: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ number. How each one is answered (status, problem type, title) is decided once, 
 - request: :class:`InvalidRequest` (every offending field), :class:`PolicyRefused` (the dial
   policy's rules), :class:`CalleeLimitReached` (calls per callee per hour);
 - callbacks: :class:`MalformedCallback`;
-- storage: :class:`InstructionAlreadyExists`, :class:`IdempotencyKeyReused`,
-  :class:`InstructionNotFound`;
+- storage: :class:`InstructionAlreadyExists`, :class:`RequestInProgress`,
+  :class:`IdempotencyKeyReused`, :class:`InstructionNotFound`;
 - CM: :class:`CmError` and its three kinds, raised by the `CmApi` adapter, and
   :class:`PlacementFailed`, what the placement makes of a CM failure that surely placed nothing.
 """
@@ -109,7 +109,21 @@ class MalformedCallback(Exception):
 
 
 class InstructionAlreadyExists(Exception):
-    """The instruction id is taken (by an earlier request that placed or may have placed calls)."""
+    """The instruction id is taken (by an earlier request that placed or may have placed calls).
+
+    ``found`` is what the store read of the instruction that holds it (a
+    ``placement_replay.PlacedBefore``, None when not read): a retry with its key replays it.
+    """
+
+    def __init__(self, instruction_id: str, found: object | None = None) -> None:
+        super().__init__(instruction_id)
+        self.instruction_id = instruction_id
+        self.found = found
+
+
+class RequestInProgress(Exception):
+    """An earlier request with this Idempotency-Key reserved the instruction and may still be
+    placing it (its invocation's time has not run out): retry shortly for its answer."""
 
     def __init__(self, instruction_id: str) -> None:
         super().__init__(instruction_id)

@@ -6,12 +6,13 @@ returns a :class:`PlacementResult`; `dtmf_gateway.api` renders it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dtmf_gateway.domain.callees import with_own_callees
 from dtmf_gateway.domain.calls import (
@@ -21,16 +22,25 @@ from dtmf_gateway.domain.calls import (
     NewInstruction,
     utc_now,
 )
-from dtmf_gateway.domain.digits_protection import canonical_body, digits_hash
+from dtmf_gateway.domain.digits_protection import digits_hash
 from dtmf_gateway.domain.errors import (
     CalleeLimitReached,
     CmOutcomeUnknown,
     CmRejected,
     CmUnreachable,
+    IdempotencyKeyReused,
+    InstructionAlreadyExists,
     PlacementFailed,
 )
 from dtmf_gateway.domain.expiry import CALLBACK_GRACE
 from dtmf_gateway.domain.ids import DERIVED_ID_PREFIX
+from dtmf_gateway.domain.placement_replay import (
+    Replay,
+    body_hash,
+    canonical_bodies,
+    placing_until,
+    replay,
+)
 from dtmf_gateway.domain.schedules import CalleeSchedule, SchedulePlan, SchedulingRules, plan
 
 if TYPE_CHECKING:
@@ -52,7 +62,7 @@ _TTS_CHARS_PER_SECOND = 10
 _FILE_PROMPT_SECONDS = 120
 _PROMPT_SLACK_SECONDS = 5
 
-#: How long an Idempotency-Key is remembered: its stored answer and its key claim.
+#: How long an Idempotency-Key is remembered: its instruction's answer and its key claim.
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
@@ -80,6 +90,19 @@ def stale_after(request: DtmfCallRequest) -> int:
     return max_call_seconds(request) + int(CALLBACK_GRACE.total_seconds())
 
 
+def _to_milliseconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _stored_request(request: DtmfCallRequest) -> dict[str, Any]:
+    """The request as the instruction keeps it: without its metadata (kept apart), never
+    `expected-digits` (only its keyed hash, issue 19), and without top-level fields that are
+    null (issue 15: the instruction stays under 1 KB, one write unit per write; readers take
+    a missing field as null, as `dialling.request_for` does)."""
+    stored = request.model_dump(by_alias=True, mode="json", exclude={"metadata", "expected_digits"})
+    return {key: value for key, value in stored.items() if value is not None}
+
+
 def derived_instruction_id(owner: str, idempotency_key: str) -> str:
     """The instruction id of a request that names none but carries an Idempotency-Key:
     ``k-`` + the first 32 hex digits of sha256(owner "\\n" key). Fixed before CM is called,
@@ -93,11 +116,14 @@ def derived_instruction_id(owner: str, idempotency_key: str) -> str:
 class PlacementContext:
     """Who places (``owner``, the IAM principal), under which ``idempotency_key`` (or None),
     and ``time_budget_seconds``: how long CM may take at most (None: the CM client's own
-    limit), chosen by the caller so that the outcome can still be recorded afterwards."""
+    limit), chosen by the caller so that the outcome can still be recorded afterwards;
+    ``invocation_seconds``: how long this attempt may run at all (a retry meanwhile is told
+    the request is in progress; None: ``placement_replay.MAX_PLACING``)."""
 
     owner: str
     idempotency_key: str | None = None
     time_budget_seconds: float | None = None
+    invocation_seconds: float | None = None
     campaign_id: str | None = None  # set when a campaign's row places it (events carry it)
     #: Called right before CM is called (a campaign's pacing: the gate sits next to the
     #: request it paces); whatever it raises means "not now": the reservation is marked
@@ -147,6 +173,7 @@ class PlacementResult:
     calls: tuple[CmQueuedCall, ...] = ()
     outcome_unknown: CmOutcomeUnknown | None = None
     scheduled: tuple[CalleeSchedule, ...] = ()  # round 2 (#16): placed later, per callee
+    replayed: bool = False  # issue 15: the answer of an earlier request with the same key
 
     @property
     def queued(self) -> list[CmQueuedCall]:
@@ -203,18 +230,34 @@ class PlaceInstruction:
         and a retried request cannot ring anyone twice.
         """
         self._policy.enforce(request)
-        later = plan(request, self._clock(), self._scheduling)
+        now = _to_milliseconds(self._clock())  # as stored: a scheduled replay re-plans at it
+        later = plan(request, now, self._scheduling)
         if later is not None:
-            return self._schedule(request, context, later)
+            return self._schedule(request, context, later, now)
         self._count_calls_per_callee(request)
-        instruction = self._new_instruction(request, context)
+        instruction, claim, replayed = self._bind(request, context, now)
+        if replayed is not None:
+            return replayed
+        try:
+            return self._place_reserved(request, context, instruction, claim)
+        except PlacementFailed:
+            raise  # marked `not-placed`: the id (and the key) may be placed again
+        except Exception:
+            # The attempt answers with an error: its window ends now (a retry meets the
+            # reservation, 409 instruction-id-in-use, as after Powertools deleted its record).
+            if instruction.placing_until is not None:
+                self._end_window(instruction.instruction_id)
+            raise
+
+    def _place_reserved(
+        self,
+        request: DtmfCallRequest,
+        context: PlacementContext,
+        instruction: NewInstruction,
+        claim: KeyClaim | None,
+    ) -> PlacementResult:
+        """CM and the recording of what it answered, the instruction reserved."""
         instruction_id = instruction.instruction_id
-        claim = context.key_claim(
-            request, instruction.created_at, canonical_body(request, self._digit_keys)
-        )
-        if claim is not None:
-            self._store.claim_key(claim)
-        self._store.reserve(instruction)
         callback_url = self._callback_urls.for_instruction(instruction_id)
         if context.before_cm is not None:
             try:
@@ -237,7 +280,9 @@ class PlaceInstruction:
                 instruction_id, error.reason, unreachable=isinstance(error, CmUnreachable)
             ) from error
         except CmOutcomeUnknown as error:
-            self._store.mark(instruction_id, InstructionStatus.UNKNOWN, error.reason)
+            self._store.mark(
+                instruction_id, InstructionStatus.UNKNOWN, error.reason, timed_out=error.timed_out
+            )
             return PlacementResult(instruction_id, outcome_unknown=error)
 
         result = PlacementResult(
@@ -249,18 +294,93 @@ class PlaceInstruction:
             self._release(claim)
             raise PlacementFailed(instruction_id, reasons, unreachable=False)
         try:
-            self._store.record_queued_calls(instruction, result.queued)
+            self._store.record_queued_calls(instruction, result.queued, result.calls)
         except Exception as error:  # noqa: BLE001 - the calls ring whatever our storage does
             # CM has queued the calls: failing now would invite a retry that rings people
             # twice. Their callbacks still find the reserved instruction and are recorded.
             self._on_bookkeeping_error(error)
         return result
 
+    def _bind(
+        self,
+        request: DtmfCallRequest,
+        context: PlacementContext,
+        now: datetime,
+        schedule: tuple[CalleeSchedule, ...] = (),
+    ) -> tuple[NewInstruction, KeyClaim | None, PlacementResult | None]:
+        """Bind the key (when there is one) and reserve the instruction: the instruction,
+        its key claim (explicit id) and, when an earlier request with the key holds the id,
+        that request's answer instead (placement_replay). Raises what claim_key, reserve and
+        placement_replay.replay raise."""
+        instruction = self._new_instruction(request, context, schedule, now)
+        bodies = canonical_bodies(request, self._digit_keys) if context.idempotency_key else ()
+        claim, bound = self._claim_key(request, context, now, bodies)
+        if bound is not None:  # the instruction is the key's record: its body, and until when
+            instruction = dataclasses.replace(
+                instruction,
+                body_hash=body_hash(bound),
+                placing_until=placing_until(now, context.invocation_seconds),
+            )
+        try:
+            self._store.reserve(instruction)
+        except InstructionAlreadyExists as taken:
+            found = replay(
+                taken,
+                owner=context.owner,
+                idempotency_key=context.idempotency_key,
+                hashes=tuple(body_hash(b) for b in bodies),
+                now=now,
+                ttl=IDEMPOTENCY_TTL,
+            )
+            if found.scheduled:
+                return instruction, claim, self._replay_schedule(request, found)
+            result = PlacementResult(
+                found.instruction_id,
+                calls=found.calls,
+                outcome_unknown=found.outcome_unknown,
+                replayed=True,
+            )
+            return instruction, claim, result
+        return instruction, claim, None
+
+    def _claim_key(
+        self,
+        request: DtmfCallRequest,
+        context: PlacementContext,
+        now: datetime,
+        bodies: tuple[str, ...],
+    ) -> tuple[KeyClaim | None, str | None]:
+        """The key claim of an explicit id with a key, written, and the canonical body the
+        key is bound to (None without a key). The body under the previous digits key is
+        tried when the current one is refused (issue 19: a rotation between a request and
+        its retry)."""
+        for index, body in enumerate(bodies):
+            claim = context.key_claim(request, now, body)
+            if claim is None:
+                return None, body
+            try:
+                self._store.claim_key(claim)
+            except IdempotencyKeyReused:
+                if index == len(bodies) - 1:
+                    raise
+                continue
+            return claim, body
+        return None, None
+
+    def _replay_schedule(self, request: DtmfCallRequest, found: Replay) -> PlacementResult:
+        """The 202 a scheduled instruction was answered with: the plan of this same body
+        (the hashes matched) as of the instruction's creation, which is what it stored."""
+        created = datetime.fromisoformat(found.created_at.replace("Z", "+00:00"))
+        earlier = plan(request, created, self._scheduling)
+        callees = () if earlier is None else earlier.callees
+        return PlacementResult(found.instruction_id, scheduled=callees, replayed=True)
+
     def _new_instruction(
         self,
         request: DtmfCallRequest,
         context: PlacementContext,
         schedule: tuple[CalleeSchedule, ...] = (),
+        now: datetime | None = None,
     ) -> NewInstruction:
         """The instruction to store: the request without its metadata (kept apart) and never
         `expected-digits` (only its keyed hash, issue 19); `schedule` set when placed later."""
@@ -270,11 +390,9 @@ class PlaceInstruction:
             owner=context.owner,
             caller=request.caller.e164,
             callees=tuple(request.all_callees()),
-            request=request.model_dump(
-                by_alias=True, mode="json", exclude={"metadata", "expected_digits"}
-            ),
+            request=_stored_request(request),
             metadata=dict(request.metadata or {}),
-            created_at=self._clock(),
+            created_at=self._clock() if now is None else now,
             stale_after_seconds=stale_after(request),
             idempotency_key=context.idempotency_key,
             expected_digits_hash=self._expected_digits_hash(request, instruction_id),
@@ -291,7 +409,11 @@ class PlaceInstruction:
         return digits_hash(self._digit_keys.digit_keys(), request.expected_digits, instruction_id)
 
     def _schedule(
-        self, request: DtmfCallRequest, context: PlacementContext, later: SchedulePlan
+        self,
+        request: DtmfCallRequest,
+        context: PlacementContext,
+        later: SchedulePlan,
+        now: datetime,
     ) -> PlacementResult:
         """Round 2 (#16): store the instruction `scheduled`, one schedule per callee, and
         create each callee's one-time schedule (the dial function places it). Nothing is
@@ -300,13 +422,9 @@ class PlaceInstruction:
         and the error propagates: a retry is safe."""
         if self._scheduler is None:  # pragma: no cover - wiring always gives one
             raise RuntimeError("a scheduled instruction needs a DialScheduler")
-        instruction = self._new_instruction(request, context, later.callees)
-        claim = context.key_claim(
-            request, instruction.created_at, canonical_body(request, self._digit_keys)
-        )
-        if claim is not None:
-            self._store.claim_key(claim)
-        self._store.reserve(instruction)
+        instruction, claim, replayed = self._bind(request, context, now, later.callees)
+        if replayed is not None:
+            return replayed
         try:
             for dial in later.dials(instruction.instruction_id):
                 self._scheduler.schedule(dial)
@@ -316,7 +434,15 @@ class PlaceInstruction:
             )
             self._release(claim)
             raise
+        if instruction.placing_until is not None:  # the key's answer is complete (issue 15)
+            self._store.answered(instruction.instruction_id)
         return PlacementResult(instruction.instruction_id, scheduled=later.callees)
+
+    def _end_window(self, instruction_id: str) -> None:
+        try:
+            self._store.answered(instruction_id)
+        except Exception as error:  # noqa: BLE001 - the window then ends with the invocation
+            self._on_bookkeeping_error(error)
 
     def _release(self, claim: KeyClaim | None) -> None:
         """Nothing was placed: the key may carry another body (as a derived id's `not-placed`

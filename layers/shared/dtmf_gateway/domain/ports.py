@@ -65,19 +65,38 @@ class InstructionStore(Protocol):
         ...
 
     def reserve(self, instruction: NewInstruction) -> None:
-        """Store the instruction as `placing`; raises InstructionAlreadyExists when taken,
-        IdempotencyKeyReused when its (derived) id is the scope of a live key claim."""
+        """Store the instruction as `placing`; raises InstructionAlreadyExists when taken
+        (with what a replay needs of the instruction that holds it: its ``found``, a
+        ``placement_replay.PlacedBefore``), IdempotencyKeyReused when its (derived) id is the
+        scope of a live key claim."""
         ...
 
-    def mark(self, instruction_id: str, status: InstructionStatus, reason: str) -> None:
-        """Record that placing ended without queued calls (`unknown` or `not-placed`)."""
+    def mark(
+        self,
+        instruction_id: str,
+        status: InstructionStatus,
+        reason: str,
+        *,
+        timed_out: bool = False,
+    ) -> None:
+        """Record that placing ended without queued calls (`unknown` or `not-placed`), why,
+        and (unknown) whether CM timed out; the instruction's answer is complete."""
+        ...
+
+    def answered(self, instruction_id: str) -> None:
+        """Record that the instruction's answer is complete (a scheduled one's schedules are
+        created): a retry with its key replays it from now on."""
         ...
 
     def record_queued_calls(
-        self, instruction: NewInstruction, calls: Sequence[CmQueuedCall]
+        self,
+        instruction: NewInstruction,
+        calls: Sequence[CmQueuedCall],
+        replies: Sequence[CmQueuedCall] = (),
     ) -> None:
-        """Store one record per queued call (one write each; the instruction's own status
-        is derived from its calls when read, so it is not written again).
+        """Store one record per queued call (one write each), then name the calls on the
+        instruction with CM's ``replies`` in the 202's order (queued and refused: what a
+        replay renders), one write that also completes its answer.
 
         Must not overwrite a call whose callback was recorded first.
         """

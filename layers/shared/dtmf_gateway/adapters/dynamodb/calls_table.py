@@ -107,6 +107,10 @@ CALL_IDS = "call-ids"
 HELD_CALL_IDS = "held-call-ids"
 QUOTA_COUNT = "calls"
 BODY_HASH = "body-hash"
+# issue 15: a keyed instruction's replay (adapters.dynamodb.placement_answers)
+PLACING_UNTIL = "placing-until"
+REPLIES = "replies"
+CM_TIMED_OUT = "cm-timed-out"
 # issue 19: protecting the typed digits, erasing personal data
 DIGITS_MODE = "digits-mode"  # on call items of a non-plain instruction (in `request` on it)
 EXPECTED_DIGITS_HASH = "expected-digits-hash"
@@ -221,6 +225,8 @@ def instruction_item(instruction: NewInstruction, retention: timedelta) -> dict[
         CAMPAIGN_ID: instruction.campaign_id,
         TTL: _expires(instruction.created_at, retention),
         EXPECTED_DIGITS_HASH: instruction.expected_digits_hash,  # issue 19 (verify mode)
+        BODY_HASH: instruction.body_hash,  # issue 15: with a key, what a replay checks
+        PLACING_UNTIL: instruction.placing_until,
     }
     if instruction.schedule:
         item[STATUS] = InstructionStatus.SCHEDULED.value
@@ -285,7 +291,11 @@ def epoch_seconds(moment: datetime) -> int:
 
 
 def key_claim_item(claim: KeyClaim) -> dict[str, Any]:
-    """The key claim at its scope's instruction slot, retained until the claim expires."""
+    """The key claim at its scope's instruction slot, retained until the claim expires.
+
+    No `created-at` (its claim time is `ttl` less the idempotency TTL): with `owner` it would
+    put the claim in the `owner-created` index, which lists instructions only — one write
+    unit per claim (issue 15) for an entry every listing filters out."""
     return {
         PK: instruction_pk(claim.scope),
         SK: INSTRUCTION_SK,
@@ -294,7 +304,6 @@ def key_claim_item(claim: KeyClaim) -> dict[str, Any]:
         OWNER: claim.owner,
         IDEMPOTENCY_KEY: claim.idempotency_key,
         BODY_HASH: claim.body_hash,
-        CREATED_AT: iso(claim.claimed_at),
         TTL: epoch_seconds(claim.expires_at),
     }
 
@@ -304,9 +313,12 @@ def released_claim_fields(claim: KeyClaim) -> dict[str, Any]:
     return {TTL: epoch_seconds(claim.claimed_at)}
 
 
-def ended_instruction_fields(status: InstructionStatus, reason: str) -> dict[str, Any]:
-    """Placing ended without queued calls (`unknown` or `not-placed`), and why."""
-    return {STATUS: status.value, STATUS_REASON: reason}
+def ended_instruction_fields(
+    status: InstructionStatus, reason: str, *, timed_out: bool = False
+) -> dict[str, Any]:
+    """Placing ended without queued calls (`unknown` or `not-placed`), and why (`unknown`:
+    `cm-timed-out` when CM did not answer in time)."""
+    return {STATUS: status.value, STATUS_REASON: reason, CM_TIMED_OUT: timed_out or None}
 
 
 def queued_call_fields(
@@ -389,9 +401,16 @@ def held_fields(release_at: datetime, shards: int, call_id: str) -> dict[str, An
     }
 
 
-def placement_recorded_fields(call_ids: list[str]) -> dict[str, Any]:
-    """The instruction once its placement recorded its calls (one write per placement)."""
-    return {STATUS: InstructionStatus.QUEUED.value, CALL_IDS: [c.lower() for c in call_ids]}
+def placement_recorded_fields(
+    call_ids: list[str], replies: list[str] | None = None
+) -> dict[str, Any]:
+    """The instruction once its placement recorded its calls (one write per placement), and
+    (issue 15, with a key) CM's replies as a replay renders them (placement_answers)."""
+    return {
+        STATUS: InstructionStatus.QUEUED.value,
+        CALL_IDS: [c.lower() for c in call_ids],
+        REPLIES: replies or None,
+    }
 
 
 def expired_fields(finished_at: str) -> dict[str, Any]:

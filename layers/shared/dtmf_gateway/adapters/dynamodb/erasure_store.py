@@ -1,7 +1,9 @@
 """`ErasureStore` on the calls table and the idempotency table (issue 19).
 
-Each write is one UpdateItem that removes attributes and is safe to repeat. The idempotency
-record is Powertools' (`api.placement.IdempotentPlacement`): its id is the place-call
+Each write is one UpdateItem that removes attributes and is safe to repeat. Since issue 15
+the instruction is its Idempotency-Key's record (its `replies` are scrubbed with it); the
+idempotency records place-call wrote until then (24 h after that deployment at most) are
+Powertools' (`api.placement.IdempotentPlacement` of round 2): their id is the place-call
 function's name, the decorated function's dotted path and the md5 of the key's scope
 (Powertools' own formula, checked against a real record by the integration tests); its
 stored answer (`data`, JSON) gets its callees replaced by null, so a replay of the original
@@ -24,6 +26,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     ERASED_REQUEST_KEYS,
     METADATA,
     PK,
+    REPLIES,
     REQUEST,
     STATUS_REASON,
     call_key,
@@ -33,13 +36,14 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     to_item,
 )
 from dtmf_gateway.adapters.dynamodb.conditional import is_conditional_failure
+from dtmf_gateway.adapters.dynamodb.placement_answers import erased_replies
 from dtmf_gateway.domain.erasure import without_numbers
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-#: The function `IdempotentPlacement` makes idempotent, as Powertools names it in record ids
-#: (`{module}.{qualname}`; tests/integration/test_erasure.py keeps it equal to the code's).
+#: The function round 2's `IdempotentPlacement` made idempotent, as Powertools names it in
+#: record ids (`{module}.{qualname}`; tests/support/legacy_idempotency.py writes such records).
 PLACEMENT_FUNCTION = "dtmf_gateway.api.placement.IdempotentPlacement._place_once"
 
 
@@ -124,8 +128,12 @@ class DynamoDbErasureStore:
             self._ddb.get_item(
                 TableName=self._table,
                 Key=instruction_key(instruction_id),
-                ProjectionExpression="#callees, #reason",
-                ExpressionAttributeNames={"#callees": CALLEES, "#reason": STATUS_REASON},
+                ProjectionExpression="#callees, #reason, #replies",
+                ExpressionAttributeNames={
+                    "#callees": CALLEES,
+                    "#reason": STATUS_REASON,
+                    "#replies": REPLIES,
+                },
                 ConsistentRead=True,
             ).get("Item", {})
         )
@@ -136,6 +144,10 @@ class DynamoDbErasureStore:
             names["#reason"] = STATUS_REASON
             values[":reason"] = without_numbers(item[STATUS_REASON])
             reason_clause = ", #reason = :reason"
+        if isinstance(item.get(REPLIES), list):  # issue 15: CM's per-callee errors (replay)
+            names["#replies"] = REPLIES
+            values[":replies"] = erased_replies(item[REPLIES])
+            reason_clause += ", #replies = :replies"
         try:
             self._ddb.update_item(
                 TableName=self._table,

@@ -1,7 +1,7 @@
 """`InstructionIndex` on the calls table's `owner-created` index (round 2, #16): an owner's
-instructions by `created-at`, newest first — a Query, never a Scan. The index also holds key
-claims (they carry `owner` and `created-at`): the query filters them out by `record-type`,
-and items past their retention (`ttl`) as GET does."""
+instructions by `created-at`, newest first — a Query, never a Scan. Key claims carry no
+`created-at` since issue 15 and so stay out of the index; those written before (24 h at most)
+are still filtered out by `record-type`, and items past their retention (`ttl`) as GET does."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     ERASED_AT,
     KEY_CLAIM_RECORD,
     PK,
+    PLACING_UNTIL,
     RECORD_TYPE,
     STATUS,
     TTL,
@@ -38,6 +39,7 @@ from dtmf_gateway.adapters.dynamodb.conditional import (
     settle_held_call,
 )
 from dtmf_gateway.adapters.dynamodb.erasure_store import erase_call_item
+from dtmf_gateway.adapters.dynamodb.placement_answers import encoded_replies, placed_before
 from dtmf_gateway.domain.calls import (
     CmQueuedCall,
     InstructionStatus,
@@ -143,26 +145,49 @@ class DynamoDbInstructionStore:
             if is_key_claim(from_item(old)):
                 # the key was bound to an explicit-id body: this request (no id) differs
                 raise IdempotencyKeyReused(instruction.instruction_id) from error
-            raise InstructionAlreadyExists(instruction.instruction_id) from error
+            found = placed_before(from_item(old)) if old else None
+            raise InstructionAlreadyExists(instruction.instruction_id, found) from error
 
-    def mark(self, instruction_id: str, status: InstructionStatus, reason: str) -> None:
-        self._set_on_instruction(instruction_id, ended_instruction_fields(status, reason))
+    def mark(
+        self,
+        instruction_id: str,
+        status: InstructionStatus,
+        reason: str,
+        *,
+        timed_out: bool = False,
+    ) -> None:
+        fields = ended_instruction_fields(status, reason, timed_out=timed_out)
+        self._set_on_instruction(instruction_id, fields)
+
+    def answered(self, instruction_id: str) -> None:
+        """One UpdateItem removing `placing-until`: the answer is complete."""
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=instruction_key(instruction_id),
+            UpdateExpression="REMOVE #until",
+            ConditionExpression=f"attribute_exists({PK})",
+            ExpressionAttributeNames={"#until": PLACING_UNTIL},
+        )
 
     def _set_on_instruction(self, instruction_id: str, fields: Mapping[str, Any]) -> Any:
-        """SET `fields` on the (existing) instruction item; the item as it is afterwards."""
+        """SET `fields` on the (existing) instruction item and remove `placing-until` (each
+        such write completes the answer, issue 15); the item as it is afterwards."""
         clause, names, values = assignments(fields)
         return self._ddb.update_item(
             TableName=self._table,
             Key=instruction_key(instruction_id),
-            UpdateExpression=f"SET {clause}",
+            UpdateExpression=f"SET {clause} REMOVE #until",
             ConditionExpression=f"attribute_exists({PK})",
-            ExpressionAttributeNames=names,
+            ExpressionAttributeNames={**names, "#until": PLACING_UNTIL},
             ExpressionAttributeValues=to_item(values),
             ReturnValues="ALL_NEW",
         )
 
     def record_queued_calls(
-        self, instruction: NewInstruction, calls: Sequence[CmQueuedCall]
+        self,
+        instruction: NewInstruction,
+        calls: Sequence[CmQueuedCall],
+        replies: Sequence[CmQueuedCall] = (),
     ) -> None:
         for call in calls:
             assert call.call_id is not None  # noqa: S101 - the service passes queued calls only
@@ -175,7 +200,9 @@ class DynamoDbInstructionStore:
                 # The callback won the race and already finished this call: add what the
                 # placement knows, leave its status and result alone.
                 set_fields(self._ddb, self._table, key, described, only_if_new=False)
-        self._record_call_ids(instruction.instruction_id, [c.call_id or "" for c in calls])
+        # issue 15: with a key, the instruction keeps the replies its replay renders
+        kept = encoded_replies(instruction.callees, replies) if instruction.body_hash else None
+        self._record_call_ids(instruction.instruction_id, [c.call_id or "" for c in calls], kept)
 
     def _scrub_calls(self, instruction_id: str, call_ids: list[str], erased_at: str) -> None:
         """Issue 19: the instruction's personal data was erased while it was being placed:
@@ -183,11 +210,15 @@ class DynamoDbInstructionStore:
         for call_id in call_ids:
             erase_call_item(self._ddb, self._table, instruction_id, call_id, erased_at)
 
-    def _record_call_ids(self, instruction_id: str, call_ids: list[str]) -> None:
+    def _record_call_ids(
+        self, instruction_id: str, call_ids: list[str], replies: list[str] | None = None
+    ) -> None:
         """Name the placement's calls on the instruction (one write per placement): from
         now on a callback for another call id is refused. Calls whose callbacks overtook
         the placement (held) are released when they are among them, else set aside."""
-        response = self._set_on_instruction(instruction_id, placement_recorded_fields(call_ids))
+        response = self._set_on_instruction(
+            instruction_id, placement_recorded_fields(call_ids, replies)
+        )
         erased = from_item(response.get("Attributes", {})).get(ERASED_AT)
         if erased:  # issue 19: erased while placing
             self._scrub_calls(instruction_id, call_ids, str(erased))

@@ -1,0 +1,155 @@
+"""The instruction is the idempotency record of a placement (issue 15).
+
+A placement with an ``Idempotency-Key`` binds the key durably before CM is called: the
+reservation of the id derived from the key, or (explicit ``instruction-id``) a key claim and
+the reservation. So a retry with the same key always meets the instruction it placed, and the
+instruction holds what its answer needs: the hash of the body it was placed with, whether an
+attempt may still be placing it (``placing-until``), CM's replies in the 202's order, CM's
+reason when the outcome is unknown. The retry is answered from it:
+
+- another body → IdempotencyKeyReused (422);
+- still `placing` before ``placing_until`` → RequestInProgress (409 `request-in-progress`);
+  after it (the attempt died) → InstructionAlreadyExists (409 `instruction-id-in-use`);
+- answered (`queued`, `unknown`, scheduled) → the same result, marked replayed;
+- `not-placed` is never met: the reservation takes such an id again (re-placement).
+
+Why not Powertools' idempotency utility, which the product used until issue 15 (house rule:
+libraries before our own code unless measured): it writes two more items per placement (its
+in-progress record and its stored response, 2 WRU of 11 per keyed lifecycle, $1.25 per 1M
+calls of $14.58) and two more DynamoDB round trips, and its record duplicates what the
+instruction already holds (callee numbers included, which erasure then has to find twice).
+The campaigns route keeps Powertools' idempotency: it binds nothing else durably.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from dtmf_gateway.domain.calls import CmQueuedCall, InstructionStatus, iso
+from dtmf_gateway.domain.digits_protection import DigitKeys, canonical_body
+from dtmf_gateway.domain.errors import (
+    CmOutcomeUnknown,
+    IdempotencyKeyReused,
+    InstructionAlreadyExists,
+    RequestInProgress,
+)
+
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.ports import DigitKeySource
+    from dtmf_gateway.domain.request import DtmfCallRequest
+
+#: How long an invocation that reserved an instruction may still be placing it when Lambda
+#: gave no deadline (outside Lambda): Lambda's maximum function timeout.
+MAX_PLACING = timedelta(seconds=900)
+_HASH_BYTES = 16  # 128 bits of sha256: tells the bodies sent with one key apart
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedBefore:
+    """An instruction found at the id a placement tried to reserve, as its answer needs it.
+
+    ``body_hash`` is None (then nothing is replayed) for an instruction placed without a key
+    or before issue 15; ``calls`` are CM's replies in the order the 202 listed them (empty
+    when unknown or before issue 15); ``placing_until`` is set while an attempt may still be
+    placing it; ``timed_out`` tells an unknown outcome's read timeout from a broken reply.
+    """
+
+    instruction_id: str
+    owner: str
+    idempotency_key: str | None
+    body_hash: str | None
+    status: InstructionStatus | None
+    created_at: str
+    placing_until: int | None = None  # epoch seconds
+    calls: tuple[CmQueuedCall, ...] = ()
+    status_reason: str | None = None
+    timed_out: bool = False
+    scheduled: bool = False  # placed later (round 2, #16): it has a schedule per callee
+
+
+@dataclass(frozen=True, slots=True)
+class _FixedKeys:
+    keys: DigitKeys
+
+    def digit_keys(self) -> DigitKeys:
+        return self.keys
+
+
+def body_hash(body: str) -> str:
+    """The hash a keyed instruction keeps of the canonical body it was placed with: the first
+    128 bits of its sha256, base64url without padding (22 characters)."""
+    digest = hashlib.sha256(body.encode()).digest()[:_HASH_BYTES]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def canonical_bodies(request: DtmfCallRequest, keys: DigitKeySource | None) -> tuple[str, ...]:
+    """The request's canonical body under the current digits key, then (issue 19:
+    expected-digits are hashed with a key, which rotates) under the previous one if any."""
+    bodies = [canonical_body(request, keys)]
+    if request.expected_digits is not None and keys is not None:
+        previous = keys.digit_keys().previous
+        if previous is not None:
+            bodies.append(canonical_body(request, _FixedKeys(DigitKeys(previous))))
+    return tuple(bodies)
+
+
+def placing_until(created_at: datetime, seconds: float | None) -> int:
+    """Until when (epoch seconds) the attempt that reserves now may still be placing: the
+    invocation's remaining time (``seconds``), else :data:`MAX_PLACING`."""
+    window = MAX_PLACING if seconds is None else timedelta(seconds=max(0.0, seconds))
+    return int((created_at + window).timestamp()) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """What a retry meets: an unknown outcome (``outcome_unknown``) or CM's ``calls``; the
+    scheduled case is rendered by the use case (it recomputes the plan)."""
+
+    instruction_id: str
+    created_at: str
+    calls: tuple[CmQueuedCall, ...] = ()
+    outcome_unknown: CmOutcomeUnknown | None = None
+    scheduled: bool = False
+
+
+def replay(
+    taken: InstructionAlreadyExists,
+    *,
+    owner: str,
+    idempotency_key: str | None,
+    hashes: tuple[str, ...],
+    now: datetime,
+    ttl: timedelta,
+) -> Replay:
+    """The answer of the instruction ``taken`` found to a retry of (owner, key, body with
+    ``hashes``). Raises ``taken`` when it is not this key's instruction (or its key's TTL
+    passed, or it cannot be replayed), IdempotencyKeyReused, RequestInProgress."""
+    found = taken.found
+    if (
+        not isinstance(found, PlacedBefore)
+        or idempotency_key is None
+        or found.idempotency_key != idempotency_key
+        or found.owner != owner
+        or found.body_hash is None
+        or found.created_at < iso(now - ttl)
+    ):
+        raise taken
+    if found.body_hash not in hashes:
+        raise IdempotencyKeyReused(found.instruction_id)
+    if found.placing_until is not None:  # an attempt has not answered (yet)
+        if now.timestamp() < found.placing_until:
+            raise RequestInProgress(found.instruction_id)
+        raise taken
+    if found.status == InstructionStatus.UNKNOWN:
+        reason = found.status_reason or "CM did not confirm the calls"
+        unknown = CmOutcomeUnknown(reason, timed_out=found.timed_out)
+        return Replay(found.instruction_id, found.created_at, outcome_unknown=unknown)
+    if found.scheduled:
+        return Replay(found.instruction_id, found.created_at, scheduled=True)
+    if found.calls:
+        return Replay(found.instruction_id, found.created_at, calls=found.calls)
+    raise taken
