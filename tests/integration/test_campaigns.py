@@ -496,7 +496,7 @@ def test_a_pause_answered_while_a_row_waits_for_its_budget_stops_it_before_cm(
         world.control.act(campaign_id, OWNER, "pause")
         world.now += timedelta(seconds=seconds)
 
-    world.place._sleep = pause_while_waiting  # noqa: SLF001 - the wait inside the pacing
+    world.place._sleep = pause_while_waiting  # the wait inside the pacing
     assert world.place.run(second) == RowVerdict.DEFERRED
     assert world.cm.requests == 1  # row 2 never reached CM
     assert world.place.run(second) == RowVerdict.DEFERRED  # paused: held
