@@ -22,16 +22,6 @@ BODY = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ministack 1.5.33 checks a SigV4 Authorization header but lets a request whose "
-        "Authorization is anything else (Bearer, Basic, garbage) through an AWS_IAM route "
-        "with no IAM identity, and the functions then serve it as the shared owner "
-        "'anonymous' (tests/integration/test_hostile_15_api.py): the README's 'IAM is "
-        "enforced locally' does not hold for unsigned requests that carry any Authorization"
-    ),
-)
 @pytest.mark.parametrize("authorization", ["Bearer x", "Basic dGVzdDp0ZXN0", "x"])
 def test_a_request_with_a_non_sigv4_authorization_header_is_refused(
     stack: LocalStack, new_id: str, authorization: str
