@@ -63,6 +63,8 @@ def test_a_load_run_leaves_a_running_stack_as_it_found_it(stack: LocalStack) -> 
     reserved = lambdas.get_function_concurrency(FunctionName=place_call).get(
         "ReservedConcurrentExecutions"
     )
+    live = lambdas.get_alias(FunctionName=place_call, Name="live")["FunctionVersion"]
+    timeout = lambdas.get_function_configuration(FunctionName=place_call)["Timeout"]
 
     run = subprocess.run(
         [sys.executable, "scripts/load_test.py", "--calls", "2", "--rate", "2", "--warmup", "0"],
@@ -81,3 +83,6 @@ def test_a_load_run_leaves_a_running_stack_as_it_found_it(stack: LocalStack) -> 
         )
         == reserved
     )
+    # the run's longer timeout (a version of its own behind `live`) is undone too
+    assert lambdas.get_alias(FunctionName=place_call, Name="live")["FunctionVersion"] == live
+    assert lambdas.get_function_configuration(FunctionName=place_call)["Timeout"] == timeout
