@@ -22,7 +22,7 @@ from dtmf_gateway.domain.calls import CmResult
 from dtmf_gateway.domain.signing import token_is_valid
 from dtmf_gateway.observability import count, logger
 
-app = gateway.resolver()
+app = gateway.resolver(iam=False)  # CM cannot sign: the token authenticates
 secrets = wiring.managed_secrets()
 record_callback = wiring.record_callback()
 build(CmResult, CallbackAcknowledged)  # every recorded callback needs both

@@ -8,8 +8,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-
 from devtools.lambdas import http_event
 from tests.integration.test_paths import ODD_ID, get_event
 from tests.integration.test_place_call_handler import post, sample_body
@@ -34,16 +32,6 @@ def _without_identity(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "api.identity.principal falls back to the shared owner 'anonymous' when the event "
-        "carries no requestContext.authorizer.iam: a request that reaches the function "
-        "without IAM (a route added without AWS_IAM, or the local emulator, which forwards "
-        "any non-SigV4 Authorization header: tests/e2e/test_hostile_15_e2e.py) places calls "
-        "and reads every other unauthenticated caller's instructions instead of a 403"
-    ),
-)
 def test_a_request_without_an_iam_identity_is_refused(place_call: Any, get_call: Any) -> None:
     body = {**sample_body(), "instruction-id": "no-identity-1"}
     event = _without_identity(
@@ -56,17 +44,6 @@ def test_a_request_without_an_iam_identity_is_refused(place_call: Any, get_call:
     assert read.status in (403, 404), read.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "an HTTP API hands payload 2.0 events the path already percent-decoded, yet "
-        "api.paths decodes the id again (to serve the local emulator, which hands 2.0 events "
-        "undecoded, and the 'REST shape' tests, which are 2.0 events with encoded ids: no "
-        "payload 1.0 event is ever tested): on AWS a client's double-encoded "
-        "/v1/dtmf-calls/order%253A7781 arrives as order%3A7781 and is read as order:7781, "
-        "against the README's 'percent-decoded exactly once'"
-    ),
-)
 def test_a_double_encoded_id_is_not_decoded_twice_on_the_http_api_shape(
     place_call: Any, get_call: Any
 ) -> None:

@@ -1,8 +1,10 @@
-"""Instruction ids in paths (issue 12, failures 4 and 7): decoded exactly once, garbage never 500.
+"""Instruction ids in paths (issue 12, failures 4 and 7; issue 15): decoded exactly once,
+garbage never 500.
 
 The callback route and GET are driven in-process with both event shapes API Gateway can
-produce: the path parameter still percent-encoded (REST API) and already decoded (HTTP API,
-the local emulator). Any path string at all is answered 403 (callback route) / 404 (GET).
+produce: a REST API's payload 1.0 event, its path still percent-encoded, and an HTTP API's
+payload 2.0 event, its path already decoded (by API Gateway; the local emulator does the
+same). Any path string at all is answered 403 (callback route) / 404 (GET) in either shape.
 """
 
 from __future__ import annotations
@@ -17,43 +19,59 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devtools.lambdas import http_event
+from dtmf_gateway.api.event_shapes import as_http_api
 from dtmf_gateway.api.paths import path_instruction_id
 from dtmf_gateway.domain.request_limits import INSTRUCTION_ID_PATTERN
 from tests.conftest import SESSION_LOG
 from tests.integration.test_callback_handler import callback_body, token_of
 from tests.integration.test_place_call_handler import post, sample_body
 from tests.support.lambdas import invoke_http
+from tests.support.rest_events import rest_event
 
 ODD_ID = "order:7781"
+# how the path reaches the function: "http" — an HTTP API's payload 2.0 event, `path_id` is
+# the path as API Gateway decoded it; "rest" — a REST API's payload 1.0 event, `path_id` is
+# the path as the client sent it (encoded)
+SHAPES = ("http", "rest")
 
 
-def callback_event(path_id: str, body: Any, token: str | None) -> dict[str, Any]:
-    return http_event(
+def _shaped(event: dict[str, Any], shape: str, path: str, path_id: str) -> dict[str, Any]:
+    if shape == "http":
+        return event
+    return rest_event(event, path=path, path_parameters={"instruction-id": path_id})
+
+
+def callback_event(
+    path_id: str, body: Any, token: str | None, shape: str = "http"
+) -> dict[str, Any]:
+    path = f"/callbacks/cm/{path_id}"
+    event = http_event(
         "cm_callback.json",
         body=body,
         path_parameters={"instruction-id": path_id},
         query={"token": token} if token is not None else {},
-        path=f"/callbacks/cm/{path_id}",
+        path=path,
     )
+    return _shaped(event, shape, path, path_id)
 
 
-def get_event(path_id: str) -> dict[str, Any]:
-    return http_event(
-        "get_call.json", path_parameters={"instruction-id": path_id}, path=f"/dtmf-calls/{path_id}"
-    )
+def get_event(path_id: str, shape: str = "http") -> dict[str, Any]:
+    path = f"/dtmf-calls/{path_id}"
+    event = http_event("get_call.json", path_parameters={"instruction-id": path_id}, path=path)
+    return _shaped(event, shape, path, path_id)
 
 
-@pytest.mark.parametrize("path_id", [quote(ODD_ID, safe=""), ODD_ID], ids=["encoded", "decoded"])
+@pytest.mark.parametrize(("shape", "path_id"), [("rest", quote(ODD_ID, safe="")), ("http", ODD_ID)])
 def test_an_id_with_a_colon_works_in_either_event_shape(
-    path_id: str, place_call: Any, cm: Any, cm_callback: Any, get_call: Any
+    shape: str, path_id: str, place_call: Any, cm: Any, cm_callback: Any, get_call: Any
 ) -> None:
     placed = post(place_call, {**sample_body(), "instruction-id": ODD_ID})
     assert placed.status == 202
     call_id = placed.body["calls"][0]["call-id"]
     body = {**callback_body(call_id), "instruction-id": ODD_ID}
 
-    recorded = invoke_http(cm_callback, callback_event(path_id, body, token_of(cm)))
-    read = invoke_http(get_call, get_event(path_id))
+    recorded = invoke_http(cm_callback, callback_event(path_id, body, token_of(cm), shape))
+    read = invoke_http(get_call, get_event(path_id, shape))
 
     assert recorded.status == 200, recorded.body
     assert recorded.body == {"status": "recorded"}
@@ -62,17 +80,22 @@ def test_an_id_with_a_colon_works_in_either_event_shape(
     assert read.body["calls"][0]["digits"] == "4821"
 
 
+@pytest.mark.parametrize(
+    ("shape", "path_id"),
+    [("rest", quote(quote(ODD_ID, safe=""), safe="")), ("http", quote(ODD_ID, safe=""))],
+)
 def test_an_id_is_decoded_once_not_twice(
-    place_call: Any, cm: Any, cm_callback: Any, get_call: Any
+    shape: str, path_id: str, place_call: Any, cm: Any, cm_callback: Any, get_call: Any
 ) -> None:
-    """`order%253A7781` is the encoding of `order%3A7781`, which is no id (no `%` allowed):
-    decoding twice would wrongly find `order:7781`."""
+    """A client's `order%253A7781` is the encoding of `order%3A7781`, which is no id (no `%`
+    allowed): a REST API hands it as sent, an HTTP API decoded once (`order%3A7781`) — decoding
+    once more would wrongly find `order:7781`."""
     assert post(place_call, {**sample_body(), "instruction-id": ODD_ID}).status == 202
-    twice = quote(quote(ODD_ID, safe=""), safe="")
 
-    assert invoke_http(get_call, get_event(twice)).status == 404
+    assert invoke_http(get_call, get_event(path_id, shape)).status == 404
     body = callback_body("c-1")
-    assert invoke_http(cm_callback, callback_event(twice, body, token_of(cm))).status == 403
+    callback = invoke_http(cm_callback, callback_event(path_id, body, token_of(cm), shape))
+    assert callback.status == 403
 
 
 MALFORMED = [
@@ -100,15 +123,16 @@ MALFORMED = [
 ]
 
 
+@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("path_id", MALFORMED)
 def test_a_malformed_path_is_403_on_the_callback_route_and_404_on_get(
-    path_id: str, place_call: Any, cm: Any, cm_callback: Any, get_call: Any
+    path_id: str, shape: str, place_call: Any, cm: Any, cm_callback: Any, get_call: Any
 ) -> None:
     assert post(place_call, sample_body()).status == 202
     token = token_of(cm)
 
-    callback = invoke_http(cm_callback, callback_event(path_id, callback_body("c-1"), token))
-    read = invoke_http(get_call, get_event(path_id))
+    callback = invoke_http(cm_callback, callback_event(path_id, callback_body("c-1"), token, shape))
+    read = invoke_http(get_call, get_event(path_id, shape))
 
     assert callback.status == 403
     assert callback.problem["type"] == "urn:dtmf-gateway:problem:forbidden"
@@ -152,34 +176,62 @@ _path_text = st.one_of(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(path_id=_path_text)
+@given(path_id=_path_text, shape=st.sampled_from(SHAPES))
 def test_any_path_string_is_answered_without_a_5xx(
-    path_id: str, cm_callback: Any, get_call: Any
+    path_id: str, shape: str, cm_callback: Any, get_call: Any
 ) -> None:
-    """Generative: whatever text sits where the id goes, the callback route (no valid token)
-    answers 403 and GET answers 404 (nothing is stored), never 500."""
+    """Generative: whatever text sits where the id goes, in either event shape, the callback
+    route (no valid token) answers 403 and GET answers 404 (nothing is stored), never 500."""
     token = "A" * 43
 
-    callback = invoke_http(cm_callback, callback_event(path_id, callback_body("c-1"), token))
-    read = invoke_http(get_call, get_event(path_id))
+    callback = invoke_http(cm_callback, callback_event(path_id, callback_body("c-1"), token, shape))
+    read = invoke_http(get_call, get_event(path_id, shape))
 
-    assert callback.status == 403, (path_id, callback.body)
-    assert read.status == 404, (path_id, read.body)
+    assert callback.status == 403, (shape, path_id, callback.body)
+    assert read.status == 404, (shape, path_id, read.body)
 
 
-@given(
-    instruction_id=st.from_regex(INSTRUCTION_ID_PATTERN, fullmatch=True).filter(
-        lambda s: len(s) <= 64
-    )
+_valid_id = st.from_regex(INSTRUCTION_ID_PATTERN, fullmatch=True).filter(lambda s: len(s) <= 64)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+@given(instruction_id=_valid_id)
+def test_every_id_is_decoded_exactly_once_in_either_event_shape(
+    instruction_id: str, place_call: Any, get_call: Any
+) -> None:
+    """Generative: any id the API accepts is found through a REST event (path encoded by the
+    client) and an HTTP API event (path decoded by API Gateway), and never through a path
+    that was encoded once more than that (which would need a second decoding)."""
+    placed = post(place_call, {**sample_body(), "instruction-id": instruction_id})
+    assert placed.status in (202, 409), placed.body  # 409: an earlier example placed it
+    once = quote(instruction_id, safe="")
+
+    for shape, found, twice in (
+        ("rest", once, quote(once, safe="")),
+        ("http", instruction_id, once),
+    ):
+        read = invoke_http(get_call, get_event(found, shape))
+        assert read.status == 200, (shape, found, read.body)
+        assert read.body["instruction-id"] == instruction_id
+        if twice != found:  # an id of only safe characters encodes to itself
+            assert invoke_http(get_call, get_event(twice, shape)).status == 404, (shape, twice)
+
+
+@given(instruction_id=_valid_id)
 def test_every_valid_id_survives_a_url_round_trip(instruction_id: str) -> None:
     """An id the request model accepts comes back unchanged through a URL (dot segments
-    normalised, as clients and API Gateway do) in both the encoded and the decoded shape."""
+    normalised, as clients and API Gateway do): from a REST event's encoded path, decoded once
+    when the event is read, and from an HTTP API's decoded path as given."""
     url = httpx.URL(f"https://api.example.com/v1/callbacks/cm/{quote(instruction_id, safe='')}")
-    segment = url.raw_path.decode().split("?")[0].rsplit("/", 1)[-1]
+    encoded = url.raw_path.decode().split("?")[0].rsplit("/", 1)[-1]
+    rest = as_http_api(rest_event(get_event(encoded), path=f"/dtmf-calls/{encoded}"))
 
     assert url.path == f"/v1/callbacks/cm/{instruction_id}"
-    assert path_instruction_id(segment) == instruction_id
+    assert path_instruction_id(rest["rawPath"].rsplit("/", 1)[-1]) == instruction_id
     assert path_instruction_id(instruction_id) == instruction_id
 
 

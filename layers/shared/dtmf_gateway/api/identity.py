@@ -5,6 +5,12 @@ retry (`arn:aws:sts::123456789012:assumed-role/orders-api/i-0abc…`). The princ
 role itself, so an idempotent retry from another instance of the same service is still
 recognised as the same owner, and so is a status read. (`caller` is the phone number the
 callee sees, never the identity.) Handlers read it through `api.gateway.caller`.
+
+A request without an IAM identity has no owner: there is no shared fallback owner under
+which such requests could place calls or read each other's instructions. API Gateway refuses
+an unsigned request on an AWS_IAM route before the function runs, but the functions do not
+rely on that (a route added without AWS_IAM, an emulator that lets a non-SigV4
+`Authorization` header through): `NoCallerIdentity` is answered 403 (`api.gateway`).
 """
 
 from __future__ import annotations
@@ -16,13 +22,23 @@ _ASSUMED_ROLE = re.compile(
 )
 
 
+class NoCallerIdentity(Exception):
+    """The request carries no IAM identity (`requestContext.authorizer.iam` missing or
+    empty): it belongs to no owner and is refused (403)."""
+
+
 def principal(
     *, user_arn: str | None, caller_id: str | None = None, account_id: str | None = None
 ) -> str:
     """The owner name of a request: the role ARN for an assumed role, else the user ARN,
-    else the caller id or account (API Gateway's `requestContext.authorizer.iam` fields)."""
+    else the caller id or account (API Gateway's `requestContext.authorizer.iam` fields).
+
+    Raises NoCallerIdentity when all of them are missing or empty."""
     arn = user_arn or ""
     match = _ASSUMED_ROLE.match(arn)
     if match:
         return f"arn:{match['partition']}:iam::{match['account']}:role/{match['role']}"
-    return arn or caller_id or account_id or "anonymous"
+    owner = arn or caller_id or account_id
+    if not owner:
+        raise NoCallerIdentity
+    return owner

@@ -1,37 +1,31 @@
-"""Instruction ids in URL paths: percent-decoded exactly once, then held to the id rule.
+"""Instruction ids in URL paths: taken as API Gateway's HTTP API hands them, then held to the
+id rule.
 
-API Gateway REST APIs may hand a path parameter still percent-encoded (`order%3A7781`),
-HTTP APIs and the local emulator hand it decoded (`order:7781`). An instruction id never
-contains `%` (`domain.request_limits.INSTRUCTION_ID_PATTERN`), so decoding once is right for
-both shapes. Anything else — invalid percent sequences, bytes that are not UTF-8, control
-characters, `/`, lone surrogates, over-long ids — is no instruction id: `path_instruction_id`
-returns None and the route answers as it does for an id it does not know (GET 404, the
-callback route 403), never 500.
+An HTTP API hands the function the path already percent-decoded (`order%3A7781` arrives as
+`order:7781`); a REST API's encoded path is decoded once when its event is read
+(`api.event_shapes`). So a segment here has been decoded exactly once and is never decoded
+again: a client's double-encoded `order%253A7781` arrives as `order%3A7781`, which is no id
+(an id never contains `%`, `domain.request_limits.INSTRUCTION_ID_PATTERN`), not as
+`order:7781`. Anything that is not an id — a `%`, control characters, `/`, `?`, lone
+surrogates, over-long ids — makes `path_instruction_id` return None, and the route answers
+as it does for an id it does not know (GET 404, the callback route 403), never 500.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote_to_bytes
 
 from dtmf_gateway.domain.errors import InstructionNotFound
 from dtmf_gateway.domain.ids import INSTRUCTION_ID_MAX_LENGTH, INSTRUCTION_ID_PATTERN
 
 _ID = re.compile(INSTRUCTION_ID_PATTERN)
-_PERCENT_SEQUENCE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
-def path_instruction_id(raw: str | None) -> str | None:
-    """The instruction id a path segment names (decoded once), or None if it names none."""
-    if not raw or _PERCENT_SEQUENCE.search(raw):
+def path_instruction_id(segment: str | None) -> str | None:
+    """The instruction id a (once-decoded) path segment names, or None if it names none."""
+    if not segment or len(segment) > INSTRUCTION_ID_MAX_LENGTH or not _ID.fullmatch(segment):
         return None
-    try:
-        decoded = unquote_to_bytes(raw).decode("utf-8", errors="strict")
-    except (UnicodeDecodeError, UnicodeEncodeError):
-        return None
-    if len(decoded) > INSTRUCTION_ID_MAX_LENGTH or not _ID.fullmatch(decoded):
-        return None
-    return decoded
+    return segment
 
 
 def printable(raw: str, limit: int = 80) -> str:
