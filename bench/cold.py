@@ -7,11 +7,13 @@ everything the module runs at load.
 *floor*: a fresh interpreter imports exactly the third-party modules the handler module ended
 up importing (the same ``sys.modules`` keys, found by a probe run) and creates the same AWS
 clients, nothing else.
-*hello*: a bare Powertools handler (Logger, Metrics, the REST resolver, one route answering a
+*hello*: a bare Powertools handler (Logger, Metrics, the HTTP API resolver, one route answering a
 constant): the least any handler in this style costs.
 The three rotate (function, floor, hello; then the next order) to cancel drift. Times are
 taken inside the child from the first line of a tiny bootstrap (bench/cold_child.py) to the
-end of module execution, and around the whole subprocess (start-up and exit included).
+end of module execution, and around the whole subprocess (start-up and exit included); the
+same span is also taken in CPU time (``time.process_time``), which other processes' load does
+not inflate, and every ratio is given on both clocks.
 
 The path is Lambda's, not the dev venv's: ``python -S`` (no site-packages) with
 ``PYTHONPATH = <built function> : <native overrides> : <built layer>/python : <runtime deps>``.
@@ -207,7 +209,7 @@ KINDS = ("fn", "floor", "hello")
 
 def _measure(env: dict[str, str], floor_args: list[str], runs: int) -> dict[str, Any]:
     samples: dict[str, list[float]] = {
-        f"{k}{x}": [] for k in KINDS for x in ("", "_ready", "_wall")
+        f"{k}{x}": [] for k in KINDS for x in ("", "_cpu", "_ready", "_wall")
     }
     failed_imports: list[str] = []
     args = {"fn": ["function"], "floor": floor_args, "hello": ["hello"]}
@@ -218,6 +220,7 @@ def _measure(env: dict[str, str], floor_args: list[str], runs: int) -> dict[str,
         for kind in order if i % 2 == 0 else tuple(reversed(order)):
             r = _run(args[kind], env)
             samples[kind].append(r["init_ms"])
+            samples[f"{kind}_cpu"].append(r["init_cpu_ms"])
             samples[f"{kind}_ready"].append(r["ready_ms"])
             samples[f"{kind}_wall"].append(r["wall_ms"])
             failed_imports = r.get("failed_imports", failed_imports)
@@ -225,17 +228,27 @@ def _measure(env: dict[str, str], floor_args: list[str], runs: int) -> dict[str,
     out: dict[str, Any] = {}
     for kind, name in names.items():
         out[f"{name}_init_ms"] = summary(samples[kind])
+        out[f"{name}_init_cpu_ms"] = summary(samples[f"{kind}_cpu"])
         out[f"{name}_ready_ms"] = summary(samples[f"{kind}_ready"])
         out[f"{name}_wall_ms"] = summary(samples[f"{kind}_wall"])
     fn, floor, hello = (summary(samples[k]) for k in KINDS)
     # the ratio's spread: per-round ratios (each round has one run of each, close in time)
     ratios = [f / fl for f, fl in zip(samples["fn"], samples["floor"], strict=True)]
+    fn_cpu, floor_cpu, hello_cpu = (summary(samples[f"{k}_cpu"]) for k in KINDS)
     out.update(
         {
             "ratio": fn["median"] / floor["median"],
             "ratio_rounds": summary(ratios),
             "ratio_hello": fn["median"] / hello["median"],
             "added_ms": fn["median"] - floor["median"],
+            # the same ratios on CPU time (this process's own work: what a loaded machine's
+            # other processes do not inflate), beside the wall-clock ones above
+            "ratio_cpu": fn_cpu["median"] / floor_cpu["median"],
+            "ratio_cpu_rounds": summary(
+                [f / fl for f, fl in zip(samples["fn_cpu"], samples["floor_cpu"], strict=True)]
+            ),
+            "ratio_cpu_hello": fn_cpu["median"] / hello_cpu["median"],
+            "added_cpu_ms": fn_cpu["median"] - floor_cpu["median"],
             "floor_failed_imports": failed_imports,
         }
     )

@@ -52,10 +52,10 @@ from bench.world import (
     get_event,
     kept_by_filters,
     load,
+    measured,
     place_event,
     set_environment,
     stream_filters,
-    timed,
 )
 
 TARGET_P99_MS = 3.0  # issue 15: place-call warm added CPU with real adapters, p99
@@ -121,49 +121,44 @@ class Lifecycles:
         self.stream = StreamReader("calls", REGION)
         self.filters = stream_filters()
 
-    def pair(
-        self, folder: str, bare: Callable[..., Any], event: Any, i: int
-    ) -> tuple[float, float, Any]:
-        """(product ms, bare ms, product answer), in alternating order."""
+    def pair(self, folder: str, bare: Callable[..., Any], event: Any, i: int) -> tuple[Sample, Any]:
+        """(product ms, bare ms, product CPU ms, bare CPU ms), the product's answer; in
+        alternating order."""
         ctx, handler = context(folder), self.modules[folder].handler
         if i % 2:
-            tb, _ = timed(self.clock, bare, event, ctx)
-            tp, response = timed(self.clock, handler, event, ctx)
+            tb, cb, _ = measured(self.clock, bare, event, ctx)
+            tp, cp, response = measured(self.clock, handler, event, ctx)
         else:
-            tp, response = timed(self.clock, handler, event, ctx)
-            tb, _ = timed(self.clock, bare, event, ctx)
-        return tp, tb, response
+            tp, cp, response = measured(self.clock, handler, event, ctx)
+            tb, cb, _ = measured(self.clock, bare, event, ctx)
+        return (tp, tb, cp, cb), response
 
     def run(
         self, i: int, bare: dict[str, Callable[..., Any]], *, with_key: bool, prefix: str = "w"
-    ) -> dict[str, tuple[float, float]]:
+    ) -> dict[str, Sample]:
         instruction_id = f"bench-{prefix}-{i:06d}"
         key = f"bench-{prefix}-key-{i:06d}" if with_key else None
         event = place_event(instruction_id, key=key, number=callee(i))
-        out: dict[str, tuple[float, float]] = {}
-        tp, tb, response = self.pair("place_call", bare["api"], event, i)
+        out: dict[str, Sample] = {}
+        out["place"], response = self.pair("place_call", bare["api"], event, i)
         check("place-call", response, 202)
-        out["place"] = (tp, tb)
         call_id = json.loads(response["body"])["calls"][0]["call-id"]
         cm_body = self.clock.cm_bodies[-1]
         self.stream.next_batch()  # the placement's changes: the filters drop them
-        tp, tb, response = self.pair(
+        out["callback"], response = self.pair(
             "cm_callback", bare["api"], callback_event(cm_body, call_id), i
         )
         check("callback", response, 200)
         if json.loads(response["body"]).get("status") != "recorded":
             raise BenchError(f"callback: not recorded: {response['body'][:300]}")
-        out["callback"] = (tp, tb)
         kept = kept_by_filters(self.stream.next_batch()["Records"], self.filters)
         if len(kept) != 1:
             raise BenchError(f"{len(kept)} stream records reached the publisher, expected 1")
-        tp, tb, result = self.pair("publish_results", bare["publish"], {"Records": kept}, i)
+        out["publish"], result = self.pair("publish_results", bare["publish"], {"Records": kept}, i)
         if result != {"batchItemFailures": []}:
             raise BenchError(f"publish: the ended call was not published: {result}")
-        out["publish"] = (tp, tb)
-        tp, tb, response = self.pair("get_call", bare["api"], get_event(instruction_id), i)
+        out["get"], response = self.pair("get_call", bare["api"], get_event(instruction_id), i)
         check("get-call", response, 200)
-        out["get"] = (tp, tb)
         return out
 
     def forget(self) -> None:
@@ -175,19 +170,29 @@ class Lifecycles:
         self.stream.next_batch()
 
 
-def _row(pairs: list[tuple[float, float]]) -> dict[str, Any]:
-    p, b = summary([x for x, _ in pairs]), summary([y for _, y in pairs])
+Sample = tuple[float, float, float, float]  # product ms, bare ms, product CPU, bare CPU
+
+
+def _row(pairs: list[Sample]) -> dict[str, Any]:
+    p, b = summary([x[0] for x in pairs]), summary([x[1] for x in pairs])
+    pc, bc = summary([x[2] for x in pairs]), summary([x[3] for x in pairs])
     return {
         "product_ms": p,
         "bare_ms": b,
         "added_p50_ms": p["median"] - b["median"],
         "added_p99_ms": p["p99"] - b["p99"],
         "added_mean_ms": p["mean"] - b["mean"],
+        # CPU time (this thread's), the goal's own measure and robust to other processes' load
+        "product_cpu_ms": pc,
+        "bare_cpu_ms": bc,
+        "added_cpu_p50_ms": pc["median"] - bc["median"],
+        "added_cpu_p99_ms": pc["p99"] - bc["p99"],
+        "added_cpu_mean_ms": pc["mean"] - bc["mean"],
     }
 
 
 def run(iterations: int = 1000, warmup: int = 100) -> dict[str, Any]:
-    samples: dict[str, list[tuple[float, float]]] = {
+    samples: dict[str, list[Sample]] = {
         k: [] for k in ("place_key", "place_nokey", "callback", "publish", "both", "get")
     }
     sys.stdout = _NullWriter()  # before the handlers load: Powertools binds its stream then
@@ -212,8 +217,8 @@ def run(iterations: int = 1000, warmup: int = 100) -> dict[str, Any]:
             samples["callback"].append(out["callback"])
             samples["publish"].append(out["publish"])
             samples["get"].append(out["get"])
-            both = tuple(a + b for a, b in zip(out["callback"], out["publish"], strict=True))
-            samples["both"].append((both[0], both[1]))
+            a, b = out["callback"], out["publish"]
+            samples["both"].append((a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]))
         total_s = (time.perf_counter_ns() - started) / 1e9
     sys.stdout = sys.__stdout__
     sc = {
@@ -236,9 +241,10 @@ def run(iterations: int = 1000, warmup: int = 100) -> dict[str, Any]:
         "aws_requests": clock.aws_requests - aws_before,
         "cm_requests": clock.cm_requests - cm_before,
         "loop_s": round(total_s, 1),
-        "within_target": {
-            "place_call_with_key": sc["place_call_with_key"]["added_p99_ms"] <= TARGET_P99_MS,
-            "place_call_without_key": sc["place_call_without_key"]["added_p99_ms"] <= TARGET_P99_MS,
+        "within_target": {  # the goal is added CPU: judged on CPU time, wall shown beside
+            "place_call_with_key": sc["place_call_with_key"]["added_cpu_p99_ms"] <= TARGET_P99_MS,
+            "place_call_without_key": sc["place_call_without_key"]["added_cpu_p99_ms"]
+            <= TARGET_P99_MS,
         },
     }
 
@@ -318,17 +324,24 @@ def first(folder: str, seed_file: Path) -> dict[str, float]:
             events = [{"Records": data["records"]}] * 2
         else:
             events = [get_event(data["instruction_id"])] * 2
-        times = []
+        times, cpus = [], []
         for event in events:
-            ms, response = timed(clock, module.handler, event, context(folder))
+            ms, cpu_ms, response = measured(clock, module.handler, event, context(folder))
             if folder == "publish_results":
                 if response != {"batchItemFailures": []}:
                     raise BenchError(f"publish first request: {response}")
             else:
                 check(f"{folder} first request", response, 202 if folder == "place_call" else 200)
             times.append(ms)
+            cpus.append(cpu_ms)
     sys.stdout = sys.__stdout__
-    return {"init_in_process_ms": init_ms, "first_ms": times[0], "second_ms": times[1]}
+    return {
+        "init_in_process_ms": init_ms,
+        "first_ms": times[0],
+        "second_ms": times[1],
+        "first_cpu_ms": cpus[0],
+        "second_cpu_ms": cpus[1],
+    }
 
 
 def _child(*args: str) -> dict[str, Any]:
@@ -350,6 +363,9 @@ def _child(*args: str) -> dict[str, Any]:
         return result
 
 
+FIRST_KEYS = ("init_in_process_ms", "first_ms", "second_ms", "first_cpu_ms", "second_cpu_ms")
+
+
 def run_first(runs: int = 10, log: Callable[[str], None] = print) -> dict[str, Any]:
     """`runs` fresh interpreters per function, functions alternating round by round."""
     with tempfile.TemporaryDirectory(prefix="dtmf-bench-seed-") as tmp:
@@ -362,10 +378,7 @@ def run_first(runs: int = 10, log: Callable[[str], None] = print) -> dict[str, A
                 samples[folder].append(_child("--first", folder, "--seed-file", str(seed_file)))
             log(f"first request: round {i + 1}/{runs}")
     functions = {
-        folder: {
-            key: summary([s[key] for s in rows])
-            for key in ("init_in_process_ms", "first_ms", "second_ms")
-        }
+        folder: {key: summary([s[key] for s in rows]) for key in FIRST_KEYS}
         for folder, rows in samples.items()
     }
     return {

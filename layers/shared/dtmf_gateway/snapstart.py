@@ -12,9 +12,11 @@ memory is then shared by every environment, for as long as the version lives:
 - **random state**: `random`'s generator (botocore's retry jitter uses it) would produce the
   same sequence in every environment: reseeded from the OS after each restore (`uuid4`,
   `secrets` and token generation read `os.urandom` and need nothing);
-- **connections and pools**: init opens none (the CM client's httpx client and event loop
-  are made on first use, boto3 connects on first request), and anything a future priming
-  step opens is dropped before the snapshot by the hooks its adapter registers.
+- **connections and pools**: init opens none (boto3 connects on first request; the CM
+  client's event loop and httpx client are made on first use), and anything a priming step
+  opens is dropped before the snapshot by the hook its adapter registers. Kept: the CM
+  client's TLS context, made at init, which holds only the CA certificates (no connection,
+  session or key), so a restored environment does not parse the CA bundle again.
 
 `install` (called by `api.gateway.lambda_handler` in every API function, and by the first
 registration) registers the hooks with the runtime's

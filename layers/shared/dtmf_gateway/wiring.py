@@ -204,6 +204,7 @@ def cm_client() -> HttpCmClient:
         connect_timeout=s.cm_connect_timeout,
         total_timeout=s.cm_total_timeout,
     )
+    cm.prepare()  # the first placement's one-off work: httpcore's import, the TLS context
     snapstart.forget_before_snapshot(cm.forget_connections)
     return cm
 

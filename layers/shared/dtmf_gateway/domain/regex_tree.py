@@ -43,14 +43,19 @@ _sre: Any = importlib.import_module("re._constants")
 #: wrong for the analysis: .NET (CM) keeps the alternation, whose two ways to match ``1``
 #: make ``(\d|1)+2`` exponential. This line is what the private copy below leaves out.
 _SET_MERGE: Final = "        if len(item) != 1:\n            break\n        op, av = item[0]"
+_SET_KEPT: Final = "        break\n        op, av = item[0]"
 
 
 @lru_cache(maxsize=1)
 def _ambiguity_keeping_parser() -> Any:
     r"""A private copy of ``re._parser`` that never merges alternatives into a set (built on
-    first use, to keep it off the cold start). Falls back to the stdlib parser if the
-    source is not the one expected; the generative test in tests/unit/test_digits.py
-    would then fail for ``(\d|1)+2``-like patterns."""
+    first use, to keep it off the cold start). Only ``_parse_sub``, the function holding the
+    merge, is compiled again (one line removed); the module's other functions are the
+    stdlib's own code objects bound to the copy's namespace, so that ``parse`` and ``_parse``
+    call the copy's ``_parse_sub`` (compiling the whole module cost ~9 ms of CPU on the first
+    request with a regex). Falls back to the stdlib parser if the source is not the one
+    expected; the generative test in tests/unit/test_digits.py would then fail for
+    ``(\d|1)+2``-like patterns."""
     import inspect
     import types
 
@@ -58,16 +63,29 @@ def _ambiguity_keeping_parser() -> Any:
         source = inspect.getsource(_sre_parser)
     except (OSError, TypeError):  # pragma: no cover - no source shipped
         return _sre_parser
-    if source.count(_SET_MERGE) != 1:  # pragma: no cover - another Python version
-        return _sre_parser
+    start = source.find("\ndef _parse_sub(")
+    end = source.find("\ndef ", start + 1)
+    function = source[start:end]
+    if start < 0 or end < 0 or function.count(_SET_MERGE) != 1:  # pragma: no cover
+        return _sre_parser  # another Python version
     module = types.ModuleType("dtmf_gateway_re_parser")
-    module.__package__ = "re"
+    namespace = module.__dict__
+    namespace.update(vars(_sre_parser))
+    namespace["__name__"] = module.__name__
+    for name, value in list(namespace.items()):
+        if isinstance(value, types.FunctionType) and value.__globals__ is vars(_sre_parser):
+            copy = types.FunctionType(
+                value.__code__, namespace, value.__name__, value.__defaults__, value.__closure__
+            )
+            copy.__kwdefaults__ = value.__kwdefaults__
+            namespace[name] = copy
+    # line numbers kept, so a traceback points at the stdlib file's own lines
     code = compile(
-        source.replace(_SET_MERGE, "        break\n        op, av = item[0]"),
+        "\n" * source.count("\n", 0, start) + function.replace(_SET_MERGE, _SET_KEPT),
         _sre_parser.__file__,
         "exec",
     )
-    exec(code, module.__dict__)  # noqa: S102 - the stdlib's own parser, one line removed
+    exec(code, namespace)  # noqa: S102 - the stdlib's own function, one line removed
     return module
 
 
