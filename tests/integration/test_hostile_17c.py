@@ -422,3 +422,21 @@ def test_a_placer_dying_during_the_cm_call_leaves_the_row_accounted_for(world: W
     assert campaign is not None
     accounted = sum(campaign.count(k) for k in ("placed", "unknown", "not-placed"))
     assert accounted == 1, campaign.counts
+
+
+def test_the_estimate_counts_the_rate_the_stack_can_give_not_the_rate_asked(
+    api: Any, worker: Any, campaigns: Campaigns
+) -> None:
+    """`calls-per-second` is accepted up to `CmMaxCallsPerSecond` (20 here), but campaigns
+    together never get more than `CampaignCallsPerSecond` (8 here): 80 rows asked at 20/s
+    take at least 10 s, and `estimated-finish-at` must not promise 4 s."""
+    from datetime import datetime
+
+    many = [{"callee": callee(i), "variables": {"name": f"N{i}"}} for i in range(80)]
+    assert post(api, body(callees=many, **{"calls-per-second": 20})).status == 202
+    validate(worker, campaigns)
+    before = datetime.now().astimezone()
+    seen = view(api, "h17c")
+    assert (seen["status"], seen["calls-per-second"]) == ("running", 20.0)
+    estimate = datetime.fromisoformat(seen["estimated-finish-at"].replace("Z", "+00:00"))
+    assert (estimate - before).total_seconds() >= 80 / 8 - 0.5, seen["estimated-finish-at"]
