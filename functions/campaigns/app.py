@@ -15,6 +15,7 @@ from dtmf_gateway.api.campaigns import campaign_accepted, campaign_problems, cam
 from dtmf_gateway.api.models import json_response
 from dtmf_gateway.api.problems import register
 from dtmf_gateway.domain.calls import utc_now
+from dtmf_gateway.domain.campaign_ports import StoredCampaign
 from dtmf_gateway.domain.campaign_use_cases import CampaignNotFound
 from dtmf_gateway.domain.campaigns import CAMPAIGN_ID, parse_campaign_request
 from dtmf_gateway.observability import logger
@@ -31,6 +32,12 @@ def _checked(campaign_id: str) -> str:
     if not CAMPAIGN_ID.fullmatch(campaign_id):
         raise CampaignNotFound(campaign_id[:40])
     return campaign_id
+
+
+def _view(campaign: StoredCampaign) -> Response[str]:
+    return json_response(
+        campaign_view(campaign, utc_now(), campaign_share=campaigns.campaign_calls_per_second)
+    )
 
 
 @app.post("/dtmf-campaigns")
@@ -55,7 +62,7 @@ def create_campaign() -> Response[str]:
 @app.get("/dtmf-campaigns/<campaign_id>")
 def get_campaign(campaign_id: str) -> Response[str]:
     campaign = campaigns.control.read(_checked(campaign_id), _owner())
-    return json_response(campaign_view(campaign, utc_now()))
+    return _view(campaign)
 
 
 @app.post("/dtmf-campaigns/<campaign_id>/<action>")
@@ -64,7 +71,7 @@ def act_on_campaign(campaign_id: str, action: str) -> Response[str]:
         raise CampaignNotFound(campaign_id[:40])
     campaign = campaigns.control.act(_checked(campaign_id), _owner(), action)
     logger.info("campaign control", extra={"action": action, "status": campaign.status.value})
-    return json_response(campaign_view(campaign, utc_now()))
+    return _view(campaign)
 
 
 register(app, campaign_problems())

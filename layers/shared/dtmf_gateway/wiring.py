@@ -443,6 +443,7 @@ class CampaignsApi:
     control: ControlCampaign
     max_calls_per_second: float
     default_calls_per_second: float
+    campaign_calls_per_second: float  # all campaigns' share: what a campaign can get at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,6 +480,7 @@ def campaigns_api() -> CampaignsApi:
         control=ControlCampaign(store, finish),
         max_calls_per_second=s.cm_max_calls_per_second,
         default_calls_per_second=min(1.0, s.campaign_calls_per_second),
+        campaign_calls_per_second=s.campaign_calls_per_second,
     )
 
 

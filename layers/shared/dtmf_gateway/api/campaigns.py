@@ -138,7 +138,11 @@ def campaign_accepted(campaign: StoredCampaign) -> CampaignAccepted:
     )
 
 
-def campaign_view(campaign: StoredCampaign, now: datetime) -> CampaignView:
+def campaign_view(
+    campaign: StoredCampaign, now: datetime, *, campaign_share: float | None = None
+) -> CampaignView:
+    """The GET view; ``campaign_share``: the stack's `CampaignCallsPerSecond`, which caps
+    the rate the estimate counts on."""
     return CampaignView.model_validate(
         {
             "campaign-id": campaign.campaign_id,
@@ -149,7 +153,7 @@ def campaign_view(campaign: StoredCampaign, now: datetime) -> CampaignView:
             "created-at": campaign.created_at,
             "started-at": campaign.started_at,
             "finished-at": campaign.finished_at,
-            "estimated-finish-at": estimated_finish(campaign, now),
+            "estimated-finish-at": estimated_finish(campaign, now, campaign_share=campaign_share),
             "errors-uri": campaign.errors_uri,
             "results-uri": campaign.results_uri,
         }

@@ -734,11 +734,19 @@ class ControlCampaign:
         return self.read(campaign_id, owner)
 
 
-def estimated_finish(campaign: StoredCampaign, now: datetime) -> str | None:
-    """When the last row should be placed at the campaign's rate (None unless running)."""
+def estimated_finish(
+    campaign: StoredCampaign, now: datetime, *, campaign_share: float | None = None
+) -> str | None:
+    """When the last row should be placed (ISO 8601 UTC; None unless running): at the
+    campaign's rate, or at ``campaign_share`` (calls per second, the stack's
+    `CampaignCallsPerSecond` all campaigns share) when that is lower — a rate asked above
+    the share is accepted but never given, so the estimate must not count on it."""
     if campaign.status != CampaignStatus.RUNNING or not campaign.validated:
         return None
-    seconds = campaign.rows_to_place / campaign.calls_per_second
+    rate = campaign.calls_per_second
+    if campaign_share is not None:
+        rate = min(rate, campaign_share)
+    seconds = campaign.rows_to_place / rate
     return iso(now + timedelta(seconds=seconds))
 
 

@@ -129,6 +129,9 @@ def parse_campaign_request(
         if key in extra:
             problems.append(FieldProblem(key, "is not allowed in a campaign"))
             extra.pop(key)
+    for key, problem in _unknown_beside(extra).items():
+        problems.append(problem)
+        extra.pop(key)
     for key, value in extra.items():  # instruction keys given beside the template
         if key in instruction:
             problems.append(FieldProblem(key, "is given twice: here and in instruction"))
@@ -155,6 +158,25 @@ def parse_campaign_request(
         max_concurrent_calls=int(concurrent),
         skip_invalid_rows=bool(skip),
     )
+
+
+def _unknown_beside(extra: Mapping[str, Any]) -> dict[str, FieldProblem]:
+    """The keys beside ``instruction`` that are neither the campaign's nor an instruction's
+    (a misspelt ``calls_per_second``): named where they were written, with the nearest key
+    of either as a hint, as a single POST does — not as ``instruction.<key>``."""
+    if not extra:
+        return {}
+    from dtmf_gateway.domain.request import DtmfCallRequest
+    from dtmf_gateway.domain.request_limits import REFUSED_KEYS
+    from dtmf_gateway.domain.request_messages import _unknown_key_message
+
+    keys = {f.alias or name for name, f in DtmfCallRequest.model_fields.items()}
+    known = (*CAMPAIGN_KEYS, *sorted(keys - set(ROW_KEYS)))
+    return {
+        key: FieldProblem(key, _unknown_key_message(key, known))
+        for key in extra
+        if key not in keys and key not in REFUSED_KEYS
+    }
 
 
 def _given(raw: Mapping[str, Any], key: str, default: Any) -> Any:
