@@ -31,7 +31,7 @@ from tests.conftest import DIGITS_HASH_KEY, REGION
 from tests.integration.test_callback_handler import callback_body, deliver, token_of
 from tests.integration.test_erasure import erase
 from tests.integration.test_place_call_handler import post, sample_body
-from tests.integration.test_placement_faults import age_in_progress_records
+from tests.integration.test_placement_faults import Faults, LambdaKilled, age_in_progress_records
 from tests.integration.test_scheduling import delete
 from tests.integration.test_stack_pacing import _fill_the_stack, _free_the_stack
 from tests.support.lambdas import invoke_http
@@ -392,6 +392,87 @@ def test_a_replay_of_a_cancelled_schedule_is_the_first_answer(place_call: Any, c
     assert cm.requests == []
 
 
+#: What a retry with the same key and body meets after the first attempt (explicit
+#: `instruction-id`, so a key claim precedes the reservation) died at each point: right
+#: away, then after the dead attempt's window (README, the retry table). CM: at most once.
+EXPLICIT_CRASHES = {
+    "before-key-claim": (202, "replay", 1),
+    "after-key-claim": (202, "replay", 1),
+    "before-reservation": (202, "replay", 1),
+    "after-reservation": (409, "instruction-id-in-use", 0),
+    "during-cm-call": (409, "instruction-id-in-use", 1),
+    "after-cm-accepted": (409, "instruction-id-in-use", 1),
+    "after-calls-recorded": (202, "replay", 1),
+    "before-response-sent": (202, "replay", 1),
+}
+
+
+@pytest.mark.parametrize("point", EXPLICIT_CRASHES)
+def test_a_crash_with_an_explicit_id_then_the_same_body_rings_at_most_once(
+    point: str, place_call: Any, cm: FakeCm, function_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    faults = Faults(monkeypatch, cm)
+    faults.arm(point)
+    with pytest.raises(LambdaKilled):
+        post(place_call, sample_body(), key=KEY)
+    early = post(place_call, sample_body(), key=KEY)
+    age_in_progress_records(function_env)
+
+    late = [post(place_call, sample_body(), key=KEY) for _ in range(2)]
+
+    early_status, late_kind, instructions = EXPLICIT_CRASHES[point]
+    assert early.status == early_status
+    if early_status == 409:
+        assert early.problem["type"].endswith(":request-in-progress")
+    for answer in late:
+        if late_kind == "replay":
+            assert is_replay(answer)
+        else:
+            assert answer.problem["type"].endswith(":instruction-id-in-use")
+            assert answer.headers["Location"] == "/v1/dtmf-calls/order-7781-pin"
+    assert len(cm.requests) == instructions
+
+
+def _partly_refused(sent: dict[str, Any]) -> httpx.Response:
+    items = queued(sent).json()
+    items[1].update(success=False, error="Callee +447400123456 is not reachable", **{"call-id": None})
+    return httpx.Response(200, json=items)
+
+
+def test_a_partly_refused_202_is_replayed_whole_and_erased_whole(
+    place_call: Any, cm: FakeCm, erase_personal_data: Any
+) -> None:
+    cm.replies = [_partly_refused]
+    body = {k: v for k, v in sample_body().items() if k != "callee"}
+    body["callees"] = ["+31612345678", "+447400123456"]
+    first = post(place_call, body, key=KEY)
+    again = post(place_call, body, key=KEY)
+    erase(erase_personal_data, "order-7781-pin")
+
+    erased = post(place_call, body, key=KEY)
+
+    assert [c["status"] for c in first.body["calls"]] == ["queued", "not-placed"]
+    assert is_replay(again) and again.body == first.body
+    assert is_replay(erased)
+    assert [c["callee"] for c in erased.body["calls"]] == [None, None]
+    assert "7400123456" not in json.dumps(erased.body)
+    assert len(cm.requests) == 1
+
+
+def test_a_504_is_replayed_as_the_504(place_call: Any, cm: FakeCm) -> None:
+    def drips(_sent: dict[str, Any]) -> httpx.Response:
+        raise httpx.ReadTimeout("CM took too long")
+
+    cm.replies = [drips]
+    first = post(place_call, without_id(), key=KEY)
+
+    again = post(place_call, without_id(), key=KEY)
+
+    assert first.status == 504 and first.problem["type"].endswith(":cm-outcome-unknown")
+    assert is_replay(again, 504) and again.body == first.body
+    assert len(cm.requests) == 1
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="gap: when recording CM's answer fails after CM queued the calls (a DynamoDB "
@@ -502,3 +583,16 @@ def test_the_readme_states_the_measured_writes_per_call(measured: dict[str, Any]
     assert f"**{key_writes} DynamoDB writes = {key_wru} WRU**" in README
     assert f"without: {writes} writes = {wru} WRU" in README
     assert re.search(rf"a call is {key_wru} WRU with an `Idempotency-Key`, {wru} without", README)
+
+
+def test_the_readme_says_what_the_cost_section_needs(tmp_path: Any) -> None:
+    """Fixed (newcomer): the README offered `--only ...,cost` as a way to run sections; run
+    as `--only requests,cost` the cost section only prints "ERROR: cost needs the requests
+    and warm sections". The README now says so and gives a command that works."""
+    env = {**os.environ, "PYTHONPATH": "layers/shared:local:."}
+    command = [sys.executable, "-m", "bench.run", "--only", "requests,cost"]
+    command += ["--json", str(tmp_path / "bench.json")]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+
+    assert "cost needs the requests and warm sections" in done.stdout + done.stderr
+    assert "`cost` needs `requests` and `warm` in the same run" in " ".join(README.split())
