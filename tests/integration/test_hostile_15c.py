@@ -435,7 +435,8 @@ def test_a_crash_with_an_explicit_id_then_the_same_body_rings_at_most_once(
 
 def _partly_refused(sent: dict[str, Any]) -> httpx.Response:
     items = queued(sent).json()
-    items[1].update(success=False, error="Callee +447400123456 is not reachable", **{"call-id": None})
+    items[1].update(success=False, error="Callee +447400123456 is not reachable")
+    items[1]["call-id"] = None
     return httpx.Response(200, json=items)
 
 
