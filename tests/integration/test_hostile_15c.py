@@ -39,6 +39,7 @@ from tests.support.rest_events import rest_event
 
 KEY = "order-7781-hostile-c"
 OTHER = "arn:aws:iam::123456789012:user/another-service"
+ROLE = "arn:aws:sts::123456789012:assumed-role/orders-api"
 README = (ROOT / "README.md").read_text()
 
 
@@ -226,6 +227,54 @@ def test_another_owner_with_my_key_and_explicit_id_never_gets_my_answer(
     assert "Idempotent-Replayed" not in theirs.headers
     assert "calls" not in theirs.body and "+316" not in json.dumps(theirs.body)
     assert len(cm.requests) == 1
+
+
+def test_one_roles_sessions_share_their_keys(place_call: Any, cm: FakeCm) -> None:
+    first = post(place_call, without_id(), key=KEY, user_arn=f"{ROLE}/i-0abc")
+
+    again = post(place_call, without_id(), key=KEY, user_arn=f"{ROLE}/i-0def")
+
+    assert first.status == 202
+    assert is_replay(again) and again.body == first.body
+    assert len(cm.requests) == 1
+
+
+@pytest.mark.parametrize("erased", [False, True], ids=["taken", "taken-and-erased"])
+def test_a_key_refused_for_a_taken_id_is_free_for_a_new_id(
+    place_call: Any, cm: FakeCm, erase_personal_data: Any, erased: bool
+) -> None:
+    """Fixed: an explicit `instruction-id` another request holds is 409 (its detail says:
+    send a new instruction-id) — but the key claim written before the reservation stayed
+    bound to that refused body for 24 hours, so the new id under the same key was 422
+    `idempotency-key-reused`, though nothing was ever placed under the key (README: a claim
+    is "released only when CM placed nothing")."""
+    post(place_call, sample_body())  # no key: the id is taken by another request
+    if erased:
+        erase(erase_personal_data, "order-7781-pin")
+    taken = post(place_call, sample_body(), key=KEY)
+    renamed = {**sample_body(), "instruction-id": "order-7781-pin-2"}
+
+    placed = post(place_call, renamed, key=KEY)
+    again = post(place_call, renamed, key=KEY)
+
+    assert taken.status == 409 and taken.problem["type"].endswith(":instruction-id-in-use")
+    assert placed.status == 202, placed.body
+    assert placed.body["instruction-id"] == "order-7781-pin-2"
+    assert is_replay(again)
+    assert len(cm.requests) == 2  # the first request's, and the renamed one's
+
+
+def test_a_key_whose_id_another_owner_holds_is_free_for_a_new_id(
+    place_call: Any, cm: FakeCm
+) -> None:
+    post(place_call, sample_body(), key=KEY, user_arn=OTHER)
+    taken = post(place_call, sample_body(), key=KEY)
+
+    placed = post(place_call, {**sample_body(), "instruction-id": "order-7781-pin-2"}, key=KEY)
+
+    assert taken.status == 409
+    assert placed.status == 202, placed.body
+    assert len(cm.requests) == 2
 
 
 @pytest.mark.parametrize(
