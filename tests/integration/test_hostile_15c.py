@@ -646,3 +646,22 @@ def test_the_readme_says_what_the_cost_section_needs(tmp_path: Any) -> None:
 
     assert "cost needs the requests and warm sections" in done.stdout + done.stderr
     assert "`cost` needs `requests` and `warm` in the same run" in " ".join(README.split())
+
+
+def test_the_capacity_table_counts_webhooks_one_delivery_per_invocation() -> None:
+    """Fixed: the capacity table counted webhooks at ≈ 400 events/s (5 invocations x batches
+    of 10), but since the per-host lanes every delivery is one invocation of its own (the
+    lanes' event source reads one message at a time) and one receiving host gets at most
+    `WebhookConcurrencyPerHost` (2) at once: ≈ 50 webhooks/s in all and ≈ 20/s to one host at
+    0.1 s per answer — so webhooks to one host lag from ~20 calls/s, which the table said
+    was fine up to 200. The figures follow from the template's defaults."""
+    parameters = template()["Parameters"]
+    events = template()["Resources"]["DeliverWebhooksFunction"]["Properties"]["Events"]
+    answer_seconds = 0.1
+    in_all = int(int(parameters["WebhookMaxConcurrency"]["Default"]) / answer_seconds)
+    per_host = int(int(parameters["WebhookConcurrencyPerHost"]["Default"]) / answer_seconds)
+    [row] = [line for line in README.splitlines() if line.startswith("| webhook fan-out |")]
+
+    assert events["Attempts"]["Properties"]["BatchSize"] == 1
+    assert f"≈ **{in_all} webhooks/s** in all and ≈ **{per_host}/s to one host**" in row
+    assert "`WebhookConcurrencyPerHost`" in row.rsplit("|", 2)[-2]  # what moves it
