@@ -27,18 +27,22 @@ class NoCallerIdentity(Exception):
     empty): it belongs to no owner and is refused (403)."""
 
 
-def principal(
-    *, user_arn: str | None, caller_id: str | None = None, account_id: str | None = None
-) -> str:
+def principal(*, user_arn: object, caller_id: object = None, account_id: object = None) -> str:
     """The owner name of a request: the role ARN for an assumed role, else the user ARN,
-    else the caller id or account (API Gateway's `requestContext.authorizer.iam` fields).
+    else the caller id or account (API Gateway's `requestContext.authorizer.iam` fields, as
+    found in the event: a field that is not a string counts as missing, so a malformed
+    event is 403, never a 5xx).
 
     Raises NoCallerIdentity when all of them are missing or empty."""
-    arn = user_arn or ""
+    arn = _text(user_arn)
     match = _ASSUMED_ROLE.match(arn)
     if match:
         return f"arn:{match['partition']}:iam::{match['account']}:role/{match['role']}"
-    owner = arn or caller_id or account_id
+    owner = arn or _text(caller_id) or _text(account_id)
     if not owner:
         raise NoCallerIdentity
     return owner
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""

@@ -38,6 +38,7 @@ from dtmf_gateway.domain.placement_replay import (
     Replay,
     body_hash,
     canonical_bodies,
+    placed_under,
     placing_until,
     replay,
 )
@@ -324,6 +325,12 @@ class PlaceInstruction:
         try:
             self._store.reserve(instruction)
         except InstructionAlreadyExists as taken:
+            key = context.idempotency_key
+            if not placed_under(taken, owner=context.owner, idempotency_key=key):
+                # the explicit id is another request's: this key placed nothing there, so
+                # its claim is released (README: a claim is "released only when CM placed nothing")
+                self._release(claim)
+                raise
             found = replay(
                 taken,
                 owner=context.owner,

@@ -116,6 +116,22 @@ class Replay:
     scheduled: bool = False
 
 
+def placed_under(
+    taken: InstructionAlreadyExists, *, owner: str, idempotency_key: str | None
+) -> bool:
+    """Whether the instruction ``taken`` found may have been placed by a request of (owner,
+    key) — so a key claim made for it must stay. False only when the found instruction is
+    surely another request's: another owner, no key or another key (hostile review 15c:
+    the claim was kept for 24 hours, so a new `instruction-id` under the key was 422)."""
+    found = taken.found
+    if not isinstance(found, PlacedBefore):
+        return True  # cannot tell: keep the claim (the safe side)
+    return idempotency_key is not None and (found.owner, found.idempotency_key) == (
+        owner,
+        idempotency_key,
+    )
+
+
 def replay(
     taken: InstructionAlreadyExists,
     *,
