@@ -194,7 +194,12 @@ def _campaign_routes(app: APIGatewayRestResolver) -> None:
         responses=_json_answer(202, "accepted (status `validating`)", CampaignAccepted),
         tags=["campaigns"],
     )
-    def create_campaign(campaign: Annotated[DtmfCampaignRequest, Body()]) -> CampaignAccepted:
+    def create_campaign(
+        campaign: Annotated[DtmfCampaignRequest, Body()],
+        idempotency_key: Annotated[
+            str | None, Header(alias="Idempotency-Key", max_length=255)
+        ] = None,
+    ) -> CampaignAccepted:
         raise NotImplementedError
 
     @app.get(
@@ -665,6 +670,19 @@ def _campaign_request_schema(schema: dict[str, Any]) -> dict[str, Any]:
 def _campaigns(paths: dict[str, Any]) -> None:
     create = paths["/v1/dtmf-campaigns"]["post"]
     create["requestBody"]["content"][JSON]["examples"] = _CAMPAIGN_REQUEST_EXAMPLES
+    for parameter in create["parameters"]:
+        if parameter["name"].lower() == "idempotency-key":
+            parameter["name"] = "Idempotency-Key"
+            parameter["description"] = (
+                "Without `campaign-id`: the campaign id is derived from the key, so a retried "
+                "create is the same campaign (202 again); another body under it is 409."
+            )
+            parameter["schema"] = {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": f"^{IDEMPOTENCY_KEY_PATTERN.pattern}$",
+            }
     accepted = create["responses"]["202"]
     accepted["content"][JSON]["example"] = {
         "campaign-id": EXAMPLE_CAMPAIGN_ID,

@@ -6,6 +6,8 @@ the IAM principal that created it; to anyone else it does not exist (404).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aws_lambda_powertools.event_handler import Response
 
 from dtmf_gateway import wiring
@@ -13,11 +15,16 @@ from dtmf_gateway.api import gateway
 from dtmf_gateway.api.body import json_body
 from dtmf_gateway.api.campaigns import campaign_accepted, campaign_problems, campaign_view
 from dtmf_gateway.api.models import json_response
+from dtmf_gateway.api.placement import checked_idempotency_key
 from dtmf_gateway.api.problems import register
 from dtmf_gateway.domain.calls import utc_now
 from dtmf_gateway.domain.campaign_ports import StoredCampaign
 from dtmf_gateway.domain.campaign_use_cases import CampaignNotFound
-from dtmf_gateway.domain.campaigns import CAMPAIGN_ID, parse_campaign_request
+from dtmf_gateway.domain.campaigns import (
+    CAMPAIGN_ID,
+    derived_campaign_id,
+    parse_campaign_request,
+)
 from dtmf_gateway.observability import logger
 
 app = gateway.resolver()
@@ -53,7 +60,11 @@ def create_campaign() -> Response[str]:
         max_calls_per_second=campaigns.max_calls_per_second,
         default_calls_per_second=campaigns.default_calls_per_second,
     )
-    campaign, new = campaigns.create.create(request, _owner())
+    key = checked_idempotency_key(event.headers.get("idempotency-key"))
+    owner = _owner()
+    if request.campaign_id is None and key is not None:  # a retried create: the same campaign
+        request = replace(request, campaign_id=derived_campaign_id(owner, key))
+    campaign, new = campaigns.create.create(request, owner)
     logger.set_correlation_id(campaign.campaign_id)
     logger.info("campaign accepted" if new else "campaign request repeated")
     return json_response(campaign_accepted(campaign), 202)

@@ -402,12 +402,13 @@ def callback_problems() -> Catalogue:
 
 def campaign_request_problems() -> Catalogue:
     """What a campaign request shares with `POST /v1/dtmf-calls`: reading the body (400,
-    415), the 422 listing every field, and the catch-all 500 (the campaign routes add their
-    own 404 and 409 in `api.campaigns`)."""
+    415), the 422 listing every field or naming the Idempotency-Key, and the catch-all 500
+    (the campaign routes add their own 404 and 409 in `api.campaigns`)."""
     return {
         BadRequest: _unreadable,
         UnsupportedMediaType: _unsupported_media_type,
         InvalidRequest: _invalid,
+        InvalidIdempotencyKey: _invalid_key,
         NotFoundError: _no_route_for_id,
         Exception: _internal("The request failed unexpectedly."),
     }

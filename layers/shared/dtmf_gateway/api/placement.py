@@ -42,6 +42,16 @@ _CONTENT_TYPE = "Content-Type"
 RECORDING_RESERVE_SECONDS = 2.0
 
 
+def checked_idempotency_key(value: str | None) -> str | None:
+    """The `Idempotency-Key` header as given (None when absent); raises InvalidIdempotencyKey
+    unless it is 1 to 255 printable ASCII characters without spaces (both POST routes)."""
+    if value is not None and not IDEMPOTENCY_KEY_PATTERN.fullmatch(value):
+        raise InvalidIdempotencyKey(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces"
+        )
+    return value
+
+
 def time_budget(lambda_context: LambdaContext | None) -> float | None:
     """Seconds CM may take in this invocation (None outside Lambda: the client's own limit)."""
     if lambda_context is None:
@@ -105,10 +115,7 @@ class IdempotentPlacement:
         """Place the instruction, or answer as the earlier request with this key did. Raises
         what PlaceInstruction.place raises (RequestInProgress, IdempotencyKeyReused,
         InstructionAlreadyExists among them) and InvalidIdempotencyKey."""
-        if idempotency_key is not None and not IDEMPOTENCY_KEY_PATTERN.fullmatch(idempotency_key):
-            raise InvalidIdempotencyKey(
-                "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces"
-            )
+        checked_idempotency_key(idempotency_key)
         context = PlacementContext(
             owner=owner,
             idempotency_key=idempotency_key,

@@ -14,6 +14,7 @@ Knows nothing of S3, SQS, DynamoDB or HTTP (see ``campaign_use_cases`` for the u
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -24,7 +25,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 from dtmf_gateway.domain.errors import FieldProblem, InvalidRequest, PolicyRefused
-from dtmf_gateway.domain.ids import INSTRUCTION_ID_PATTERN
+from dtmf_gateway.domain.ids import DERIVED_ID_PREFIX, INSTRUCTION_ID_PATTERN
 from dtmf_gateway.domain.request_limits import PromptType, parse_prompt_type
 
 if TYPE_CHECKING:
@@ -436,6 +437,16 @@ def _strings(value: object, what: str) -> tuple[dict[str, str], list[FieldProble
     ):
         return {}, [FieldProblem(what, "must be an object of strings")]
     return dict(value), []
+
+
+def derived_campaign_id(owner: str, idempotency_key: str) -> str:
+    """The campaign id of a create that names none but carries an Idempotency-Key: ``k-`` +
+    the first 32 hex digits of sha256("campaign" "\\n" owner "\\n" key). A retried create
+    (a timeout, a client's retry) then meets the campaign it made instead of making a second
+    one that would call every callee again; another body under the key is 409, as for a
+    repeated `campaign-id`."""
+    digest = hashlib.sha256(f"campaign\n{owner}\n{idempotency_key}".encode()).hexdigest()
+    return DERIVED_ID_PREFIX + digest[:32]
 
 
 def row_instruction_id(campaign_id: str, row: int) -> str:
