@@ -466,9 +466,7 @@ class PlaceRow:
         earlier delivery's is given back by the row's end (its result, or ``unknown`` here)."""
         kind = taken_row(taken.found, campaign.campaign_id, campaign.owner, self._clock())
         if kind == TakenRow.FOREIGN:  # this delivery's slot goes with the end
-            self._ends.not_placed(
-                campaign, row, NotPlacedReason.INSTRUCTION_ID_IN_USE, slot=True
-            )
+            self._ends.not_placed(campaign, row, NotPlacedReason.INSTRUCTION_ID_IN_USE, slot=True)
             return RowVerdict.ENDED
         self._store.release_slot(campaign.campaign_id)
         if kind == TakenRow.IN_PROGRESS:
