@@ -158,3 +158,24 @@ def test_a_placer_failing_during_the_cm_call_ends_its_row_unknown_not_not_placed
     assert world.cm.requests == requests
     counts = _counts(world, campaign_id)
     assert counts.get("unknown") == 1 and counts["in-flight"] == 0, counts
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gap: a placer killed during the CM call keeps its concurrent-call slot until its "
+    "row ends, but the redelivered row needs a slot before it can find out that the row is "
+    "to end `unknown`: with max-concurrent-calls 1 it is sent back (no slot) for ever",
+)
+def test_a_killed_placer_holding_the_only_slot_does_not_stall_its_row(world: World) -> None:
+    campaign_id = world.start(callees=rows(1), **{"max-concurrent-calls": 1})
+    message = world.queues.rows[0]
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise _Killed
+
+    world.cm.place = killed  # type: ignore[method-assign]
+    with pytest.raises(_Killed):
+        world.place.run(message)
+    world.now += timedelta(seconds=901)  # its deadline has passed: it died
+    assert world.place.run(message) == RowVerdict.ENDED
+    assert world.store.load(campaign_id).status == "finished"  # type: ignore[union-attr]
