@@ -344,13 +344,6 @@ def recorded(world: World) -> World:
     return world
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: a row whose instruction id `{campaign-id}.{row}` was already taken by a "
-    "direct POST /v1/dtmf-calls (any principal: the id alphabet allows it) is taken for "
-    "'an earlier delivery placed it' and skipped: its callee is never called, the row never "
-    "ends, and the campaign stays `running` for ever",
-)
 def test_a_row_id_taken_by_a_direct_call_does_not_strand_the_campaign(
     recorded: World,
 ) -> None:
@@ -428,15 +421,6 @@ def test_the_paper_model_capacity_matches_its_own_per_row_writes() -> None:
     assert int(capacity.split(" WRU/s", 1)[0]) == wru * 30
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: a placer that dies while CM is being called (the Lambda timed out or was "
-    "killed mid-request; here an exception the CM client does not map) leaves the row's "
-    "reservation; the redelivered row meets InstructionAlreadyExists and is skipped as "
-    "'placed by an earlier delivery' without being counted or ended (not `placed`, not "
-    "`unknown`): if CM did not ring, no result ever comes and the campaign stays `running` "
-    "for ever (README: 'a crash between any two steps resumes without skipping a row')",
-)
 def test_a_placer_dying_during_the_cm_call_leaves_the_row_accounted_for(world: World) -> None:
     campaign_id = world.start(callees=rows(1))
     world.cm.error = RuntimeError("Task timed out after 15.00 seconds")  # type: ignore[assignment]

@@ -44,6 +44,7 @@ from dtmf_gateway.domain.campaign_ports import (
     ValidationRequests,
 )
 from dtmf_gateway.domain.campaign_results import ResultVerdict, row_result
+from dtmf_gateway.domain.campaign_taken_rows import TakenRow, taken_row
 from dtmf_gateway.domain.campaigns import (
     CampaignRequest,
     CampaignStatus,
@@ -439,7 +440,9 @@ class PlaceRow:
         self._store.open_row(campaign.campaign_id, row.number)  # its result may come from now
         try:
             result = self._placement.place(request, context)
-        except (PacingDeferred, InstructionAlreadyExists, PlacementFailed) as error:
+        except InstructionAlreadyExists as taken:
+            return self._taken(taken, campaign, row, request, message)
+        except (PacingDeferred, PlacementFailed) as error:
             return self._not_sent(error, campaign, row, message)
         except (PolicyRefused, CalleeLimitReached):
             self._ends.not_placed(campaign, row, NotPlacedReason.POLICY_REFUSED, slot=True)
@@ -447,20 +450,43 @@ class PlaceRow:
         if result.outcome_unknown is not None:
             self._ends.unknown(campaign, row, request)
             return RowVerdict.ENDED
-        self._store.count_placed(campaign.campaign_id)
+        self._store.count_placed(campaign.campaign_id, row.number)
         return RowVerdict.PLACED
+
+    def _taken(
+        self,
+        taken: InstructionAlreadyExists,
+        campaign: StoredCampaign,
+        row: Row,
+        request: Any,
+        message: Mapping[str, Any],
+    ) -> RowVerdict:
+        """The row's id is held by an instruction: account for the row once by what that
+        instruction is (domain.campaign_taken_rows). This delivery's slot is given back; an
+        earlier delivery's is given back by the row's end (its result, or ``unknown`` here)."""
+        kind = taken_row(taken.found, campaign.campaign_id, campaign.owner, self._clock())
+        if kind == TakenRow.FOREIGN:  # this delivery's slot goes with the end
+            self._ends.not_placed(campaign, row, NotPlacedReason.INSTRUCTION_ID_IN_USE, slot=True)
+            return RowVerdict.ENDED
+        self._store.release_slot(campaign.campaign_id)
+        if kind == TakenRow.IN_PROGRESS:
+            self._queue.defer(message, UNREACHABLE_RETRY_SECONDS)
+            return RowVerdict.DEFERRED
+        if kind == TakenRow.UNKNOWN:
+            self._ends.unknown(campaign, row, request)
+            return RowVerdict.ENDED
+        counted = self._store.count_placed(campaign.campaign_id, row.number)
+        return RowVerdict.PLACED if counted else RowVerdict.SKIPPED
 
     def _not_sent(
         self, error: Exception, campaign: StoredCampaign, row: Row, message: Mapping[str, Any]
     ) -> RowVerdict:
         """The row was not placed now: paced back, or CM unreachable (surely nothing placed:
-        tried again later, the id stays free), an earlier delivery placed it, or CM refused."""
+        tried again later, the id stays free), or CM refused."""
         if isinstance(error, PlacementFailed) and not error.unreachable:
             self._ends.not_placed(campaign, row, NotPlacedReason.CM_REFUSED, slot=True)
             return RowVerdict.ENDED
         self._store.release_slot(campaign.campaign_id)
-        if isinstance(error, InstructionAlreadyExists):  # an earlier delivery placed it
-            return RowVerdict.SKIPPED
         delay = UNREACHABLE_RETRY_SECONDS if isinstance(error, PlacementFailed) else 1
         self._queue.defer(message, delay)
         return RowVerdict.DEFERRED

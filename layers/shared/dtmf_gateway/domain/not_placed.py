@@ -38,7 +38,8 @@ class NotPlacedDetail(BaseModel):
     reason: NotPlacedReason = Field(
         description="`cancelled` (DELETE), `deadline-passed` (`not-after` came first), "
         "`policy-refused` (the dialling policy refused it at dial time), `cm-refused` (CM "
-        "refused the scheduled call)"
+        "refused the scheduled call), `instruction-id-in-use` (a campaign's row whose id "
+        "`{campaign-id}.{row}` another instruction holds)"
     )
     metadata: dict[str, str] = Field(description="as given when the instruction was placed")
     campaign_id: str | None = Field(

@@ -322,6 +322,11 @@ class PlaceInstruction:
                 body_hash=body_hash(bound),
                 placing_until=placing_until(now, context.invocation_seconds),
             )
+        elif context.campaign_id is not None:  # a redelivered row tells a live placer from a
+            # dead one by it (campaign_taken_rows)
+            instruction = dataclasses.replace(
+                instruction, placing_until=placing_until(now, context.invocation_seconds)
+            )
         try:
             self._store.reserve(instruction)
         except InstructionAlreadyExists as taken:

@@ -69,6 +69,7 @@ class PlacedBefore:
     status_reason: str | None = None
     timed_out: bool = False
     scheduled: bool = False  # placed later (round 2, #16): it has a schedule per callee
+    campaign_id: str | None = None  # the campaign whose row placed it (round 2, #17)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ class NotPlacedReason(StrEnum):
     DEADLINE_PASSED = "deadline-passed"
     POLICY_REFUSED = "policy-refused"
     CM_REFUSED = "cm-refused"
+    INSTRUCTION_ID_IN_USE = "instruction-id-in-use"
 
 
 class CampaignStatus(StrEnum):

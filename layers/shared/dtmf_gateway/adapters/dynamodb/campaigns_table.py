@@ -46,6 +46,7 @@ IN_FLIGHT = "in-flight"
 STATUS = "status"
 LINE = "line"
 OPENED = "opened"
+PLACED_COUNTED = "placed-counted"  # the row is counted under `placed` (once)
 REVISION = "revision"
 OUTCOME = "outcome"
 CORRECTIONS = "corrections"
@@ -217,8 +218,30 @@ class DynamoDbCampaignStore:
             "#f > :zero",
         )
 
-    def count_placed(self, campaign_id: str) -> None:
-        self._update(campaign_id, "ADD #p :one", {"#p": f"{COUNT_PREFIX}placed"}, {":one": 1})
+    def count_placed(self, campaign_id: str, row: int) -> bool:
+        """The row's `placed-counted` flag and the campaign's `placed` count in one
+        transaction, only when the flag is not set yet."""
+        return self._transact(
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": row_key(campaign_id, row),
+                    "UpdateExpression": "SET #pc = :true",
+                    "ConditionExpression": "attribute_not_exists(#pc)",
+                    "ExpressionAttributeNames": {"#pc": PLACED_COUNTED},
+                    "ExpressionAttributeValues": to_item({":true": True}),
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": campaign_key(campaign_id),
+                    "UpdateExpression": "ADD #p :one",
+                    "ExpressionAttributeNames": {"#p": f"{COUNT_PREFIX}placed"},
+                    "ExpressionAttributeValues": to_item({":one": 1}),
+                }
+            },
+        )
 
     def row_ended(self, campaign_id: str, row: int) -> bool:
         found = self._ddb.get_item(

@@ -21,6 +21,7 @@ from typing import Any
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     BODY_HASH,
     CALLEES,
+    CAMPAIGN_ID,
     CM_TIMED_OUT,
     CREATED_AT,
     IDEMPOTENCY_KEY,
@@ -99,4 +100,5 @@ def placed_before(item: Mapping[str, Any]) -> PlacedBefore:
         status_reason=item.get(STATUS_REASON) or None,
         timed_out=bool(item.get(CM_TIMED_OUT)),
         scheduled=isinstance(item.get(SCHEDULE), dict),
+        campaign_id=item.get(CAMPAIGN_ID) or None,
     )

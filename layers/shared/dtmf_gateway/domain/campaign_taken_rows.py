@@ -1,0 +1,62 @@
+"""What a campaign's row makes of its instruction id found taken (issue 17: "a crash anywhere
+resumes without skipping or repeating a row").
+
+A row's instruction id is `{campaign-id}.{row}`. When placing it meets
+``InstructionAlreadyExists``, the instruction that holds the id (``PlacedBefore``, read by
+the reservation itself: no extra read) says which of these it is:
+
+- ``FOREIGN``: not this campaign's (a direct `POST /v1/dtmf-calls` named the id, or another
+  campaign's row): the row ends `not-placed`, reason `instruction-id-in-use`;
+- ``PLACED``: this campaign's and CM queued (or it was scheduled): an earlier delivery placed
+  it; it is counted `placed` once and its `DTMF Result` ends it;
+- ``IN_PROGRESS``: this campaign's, still `placing` before its ``placing_until``: another
+  delivery may be calling CM right now; the message waits;
+- ``UNKNOWN``: this campaign's and CM's answer is unknown, or the attempt is over without an
+  answer (it raised, which ends its window, or its deadline passed: the placer died during
+  the CM call): the row ends `unknown` and is never placed again (never ring twice).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from dtmf_gateway.domain.calls import InstructionStatus
+from dtmf_gateway.domain.placement_replay import PlacedBefore
+
+
+class TakenRow(StrEnum):
+    FOREIGN = "foreign"
+    PLACED = "placed"
+    IN_PROGRESS = "in-progress"
+    UNKNOWN = "unknown"
+
+
+#: Statuses of an instruction whose placement answered with calls placed or planned.
+_PLACED = frozenset(
+    {
+        InstructionStatus.QUEUED,
+        InstructionStatus.FINISHED,
+        InstructionStatus.SCHEDULED,
+        InstructionStatus.CANCELLED,
+    }
+)
+
+
+def taken_row(found: object | None, campaign_id: str, owner: str, now: datetime) -> TakenRow:
+    """What the instruction ``found`` at a row's id (``InstructionAlreadyExists.found``) means
+    for the row of campaign ``campaign_id`` placed by ``owner``. An instruction that could not
+    be read (None) is taken as UNKNOWN: the safe side, it is never placed again."""
+    if not isinstance(found, PlacedBefore):
+        return TakenRow.UNKNOWN
+    if found.campaign_id != campaign_id or found.owner != owner:
+        return TakenRow.FOREIGN
+    if found.status in _PLACED:
+        return TakenRow.PLACED
+    if (
+        found.status == InstructionStatus.PLACING
+        and found.placing_until is not None
+        and now.timestamp() < found.placing_until
+    ):
+        return TakenRow.IN_PROGRESS
+    return TakenRow.UNKNOWN
