@@ -670,19 +670,11 @@ def _campaign_request_schema(schema: dict[str, Any]) -> dict[str, Any]:
 def _campaigns(paths: dict[str, Any]) -> None:
     create = paths["/v1/dtmf-campaigns"]["post"]
     create["requestBody"]["content"][JSON]["examples"] = _CAMPAIGN_REQUEST_EXAMPLES
-    for parameter in create["parameters"]:
-        if parameter["name"].lower() == "idempotency-key":
-            parameter["name"] = "Idempotency-Key"
-            parameter["description"] = (
-                "Without `campaign-id`: the campaign id is derived from the key, so a retried "
-                "create is the same campaign (202 again); another body under it is 409."
-            )
-            parameter["schema"] = {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": 255,
-                "pattern": f"^{IDEMPOTENCY_KEY_PATTERN.pattern}$",
-            }
+    _idempotency_key(
+        create,
+        "Without `campaign-id`: the campaign id is derived from the key, so a retried create "
+        "is the same campaign (202 again); another body under it is 409.",
+    )
     accepted = create["responses"]["202"]
     accepted["content"][JSON]["example"] = {
         "campaign-id": EXAMPLE_CAMPAIGN_ID,
@@ -701,22 +693,29 @@ def _campaigns(paths: dict[str, Any]) -> None:
         operation["responses"]["200"]["content"][JSON]["example"] = _CAMPAIGN_VIEW
 
 
+def _idempotency_key(operation: dict[str, Any], description: str) -> dict[str, Any]:
+    """The operation's `Idempotency-Key` header parameter, named and described, with the
+    pattern both POST routes check (`api.placement.checked_idempotency_key`)."""
+    parameter = next(p for p in operation["parameters"] if p["name"].lower() == "idempotency-key")
+    parameter["name"] = "Idempotency-Key"
+    parameter["description"] = description
+    parameter["schema"] = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": f"^{IDEMPOTENCY_KEY_PATTERN.pattern}$",
+    }
+    return parameter
+
+
 def _placement(operation: dict[str, Any]) -> None:
     operation["requestBody"]["content"][JSON]["examples"] = _request_examples()
-    for parameter in operation["parameters"]:
-        if parameter["name"].lower() == "idempotency-key":
-            parameter["name"] = "Idempotency-Key"
-            parameter["description"] = (
-                "Repeat a request safely: the same key and body within 24 hours get the "
-                "first answer again (Idempotent-Replayed: true) and place nothing."
-            )
-            parameter["schema"] = {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": 255,
-                "pattern": f"^{IDEMPOTENCY_KEY_PATTERN.pattern}$",
-            }
-            parameter["example"] = "order-7781-pin-1"
+    parameter = _idempotency_key(
+        operation,
+        "Repeat a request safely: the same key and body within 24 hours get the first answer "
+        "again (Idempotent-Replayed: true) and place nothing.",
+    )
+    parameter["example"] = "order-7781-pin-1"
     responses = operation["responses"]
     accepted = responses["202"]
     accepted["content"][JSON]["example"] = _ACCEPTED
