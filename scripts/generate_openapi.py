@@ -696,7 +696,9 @@ def _campaigns(paths: dict[str, Any]) -> None:
 def _idempotency_key(operation: dict[str, Any], description: str) -> dict[str, Any]:
     """The operation's `Idempotency-Key` header parameter, named and described, with the
     pattern both POST routes check (`api.placement.checked_idempotency_key`)."""
-    parameter = next(p for p in operation["parameters"] if p["name"].lower() == "idempotency-key")
+    parameter: dict[str, Any] = next(
+        p for p in operation["parameters"] if p["name"].lower() == "idempotency-key"
+    )
     parameter["name"] = "Idempotency-Key"
     parameter["description"] = description
     parameter["schema"] = {
