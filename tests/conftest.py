@@ -185,10 +185,17 @@ def aws() -> Iterator[Aws]:
 def _reset_caches() -> None:
     from aws_lambda_powertools.utilities import parameters
 
-    from dtmf_gateway import settings, wiring
+    from dtmf_gateway import settings, snapstart, wiring
 
     parameters.clear_caches()
     settings.settings.cache_clear()
+    # Each wiring registers its CM client's forget hook for SnapStart, which keeps the client
+    # (and its thread's event loop: an epoll and a socket pair) alive for the process. A Lambda
+    # builds the wiring once; the suite builds it for every test, so close them and let go,
+    # or the suite runs past the 1024 descriptors select() accepts (simulator tests fail).
+    snapstart.before_snapshot()
+    snapstart._forget.clear()  # the test-only reset of the registry
+    snapstart._refresh.clear()
     for name in dir(wiring):
         fn = getattr(wiring, name)
         if hasattr(fn, "cache_clear"):
