@@ -11,6 +11,7 @@ import copy
 import json
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,33 +91,17 @@ def _place_every_row(
 
 # --- the newcomer: the README's example, as written ---------------------------------------
 
-README_EXAMPLE = {
-    "campaign-id": "reminders-2026-12",
-    "instruction": {
-        "caller": "+31201234567",
-        "prompt": "Hello {{name}}, press 1 to confirm your appointment on {{day}}.",
-        "valid-prompt": "Thank you.",
-        "min-digits": 1,
-        "max-digits": 1,
-        "regex": "[12]",
-        "metadata": {"round": "december"},
-    },
-    "callees": [
-        {
-            "callee": "+31612345678",
-            "metadata": {"patient": "p-1"},
-            "variables": {"name": "Anna", "day": "Monday"},
-        },
-        {
-            "callee": "+31687654321",
-            "metadata": {"patient": "p-2"},
-            "variables": {"name": "Bob", "day": "Tuesday"},
-        },
-    ],
-    "calls-per-second": 5,
-    "max-concurrent-calls": 50,
-    "skip-invalid-rows": False,
-}
+
+def _readme_example() -> dict[str, Any]:
+    """The README's `POST /v1/dtmf-campaigns` example, read from the README as written."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### `POST /v1/dtmf-campaigns`", 1)[1]
+    block = section.split("```json\n", 1)[1].split("\n```", 1)[0]
+    example: dict[str, Any] = json.loads(block)
+    return example
+
+
+README_EXAMPLE = _readme_example()
 
 
 def test_the_readme_example_places_both_rows_with_their_prompts_and_metadata(
