@@ -13,6 +13,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from dtmf_gateway.emf import OneDocument
+
 #: Keys Powertools' Lambda context adds to every line that are the same on every line of a
 #: function's log group (the group names the function): left out (issue 15: CloudWatch Logs
 #: bills each byte ingested; ~140 bytes of ~400 per line).
@@ -37,6 +39,16 @@ class CompactFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(logger_formatter=CompactFormatter(use_rfc3339=True))
 metrics = Metrics()
+# one document per request: its metrics and its INFO record (`record`, `emf.OneDocument`),
+# sharing the sets every Metrics instance shares
+_document = OneDocument(
+    metric_set=metrics.metric_set,
+    dimension_set=metrics.dimension_set,
+    metadata_set=metrics.metadata_set,
+    default_dimensions=metrics.default_dimensions,
+)
+_document.bind(logger)
+metrics.provider = _document
 
 # Every metric the code emits (namespace DtmfGateway). The names are the operators' contract
 # (dashboard, alarms, docs/operations.md): mypy refuses a name that is not listed here, and
@@ -102,6 +114,12 @@ METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
     "DialsMalformed": None,
     "CancelRequests": None,
 }
+
+
+def record(message: str, **fields: Any) -> None:
+    """An INFO log record of what a request did, written in the request's metrics document
+    (one log line for both; `emf.OneDocument.record`). Warnings and errors: `logger`."""
+    _document.record(message, fields)
 
 
 def count(name: MetricName, value: int = 1) -> None:
