@@ -88,9 +88,14 @@ def test_a_placement_cm_refuses_still_logs_its_warning_as_a_line_of_its_own(
     assert warning["correlation_id"] == "order-7782-pin"
     assert "_aws" not in warning
     assert not [line for line in lines if line.get("level") == "INFO"]
+    # the refusal's own-dimension metric rides in the request's one document
+    (document,) = [line for line in lines if "_aws" in line]
+    assert _metrics(document) == {"PlaceRequests": ["service"], "CmErrors": ["kind", "service"]}
+    assert document["kind"] == "refused"
+    assert len(lines) == 2
 
 
-def test_a_recorded_callback_logs_call_finished_in_its_metrics_document(
+def test_a_recorded_callback_writes_one_line_with_the_outcome_and_both_metrics(
     place_call: Any, cm: Any, cm_callback: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     placed = post(place_call, sample_body())
@@ -109,14 +114,18 @@ def test_a_recorded_callback_logs_call_finished_in_its_metrics_document(
     )
 
     assert answer.status == 200
-    lines = written.lines()
-    records = [line for line in lines if line.get("message") == "call finished"]
-    (record,) = records
+    (record,) = written.lines()
+    assert record["message"] == "call finished"
     assert record["level"] == "INFO"
     assert record["correlation_id"] == "order-7783-pin"
     assert record["call_id"] == other
     assert record["outcome"] == "input-received"
     assert "4821" not in json.dumps(record)  # the digits typed are never logged
     assert INSTRUCTION not in json.dumps(record)
-    assert _metrics(record)["CallbacksReceived"] == ["service"]
-    assert not [line for line in lines if line.get("level") == "INFO" and line is not record]
+    # the same metrics two documents made: the dashboard's and alarms' dimension sets
+    assert _metrics(record) == {
+        "CallbacksReceived": ["service"],
+        "CallbacksRecorded": ["outcome", "service"],
+    }
+    assert record["CallbacksReceived"] == [1.0]
+    assert record["CallbacksRecorded"] == [1.0]

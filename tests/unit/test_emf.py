@@ -96,3 +96,61 @@ def test_above_info_the_record_is_not_logged_and_the_metrics_still_are() -> None
     (line,) = _run(document, out, body)
     assert "message" not in line
     assert line["Things"] == [1.0]
+
+
+def _directives(line: dict[str, Any]) -> dict[str, list[str]]:
+    return {
+        metric["Name"]: sorted(directive["Dimensions"][0])
+        for directive in line["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+
+
+def test_a_metric_with_its_own_dimension_rides_in_the_document_under_its_own_set() -> None:
+    document, out = _document()
+
+    def body() -> None:
+        document.add_metric(name="Received", unit="Count", value=1)
+        document.count_by("Recorded", "outcome", "input-received")
+        document.record("done", {"outcome": "input-received"})
+
+    (line,) = _run(document, out, body)
+    assert _directives(line) == {"Received": ["service"], "Recorded": ["outcome", "service"]}
+    assert line["outcome"] == "input-received"
+    assert line["Recorded"] == [1.0]
+
+
+def test_a_dimension_already_used_with_another_value_gets_a_document_of_its_own() -> None:
+    document, out = _document()
+
+    def body() -> None:
+        document.add_metric(name="Received", unit="Count", value=1)
+        document.count_by("Refused", "reason", "a")
+        document.count_by("Failed", "reason", "b")
+        document.count_by("Refused", "reason", "a")  # a name already carried
+
+    lines = _run(document, out, body)
+    carried = {
+        (name, line["reason"]) for line in lines for name in _directives(line) if name != "Received"
+    }
+    assert carried == {("Refused", "a"), ("Failed", "b")}
+    assert sum(line.get("Refused", [0.0])[0] for line in lines) == 2.0
+    assert len(lines) == 3
+
+
+def test_without_a_document_the_metric_is_written_alone() -> None:
+    document, out = _document()
+
+    (line,) = _run(document, out, lambda: document.count_by("Refused", "reason", "a"))
+
+    assert _directives(line) == {"Refused": ["reason", "service"]}
+
+
+def test_outside_a_handler_the_metric_is_written_at_once() -> None:
+    document, _ = _document()
+    printed = io.StringIO()
+
+    with contextlib.redirect_stdout(printed):
+        document.count_by("Refused", "reason", "a")
+
+    assert _directives(json.loads(printed.getvalue()))["Refused"] == ["reason", "service"]

@@ -16,9 +16,19 @@ The record keeps `level`, `message`, `correlation_id` (the instruction id),
 (the same instant) and `cold_start` (a cold start writes its own `ColdStart` document).
 Warnings and errors stay ordinary log lines (`logger.warning` / `logger.error`).
 
+Metrics with a dimension of their own (`count_by`: `CallbacksRecorded` by `outcome`,
+`RequestsRefused` by `reason`, ...) ride in the same document as a metric directive of their
+own: the specification makes `CloudWatchMetrics` an array of directives, each with its own
+`Dimensions` and `Metrics`, all reading the root's members. So `CallbacksRecorded` keeps
+exactly the dimension set `{outcome, service}` and `CallbacksReceived` exactly `{service}`:
+the same metrics as two documents made, no new metric (Powertools' `add_dimensions` would
+put every metric of the document under every dimension set: new metrics, each billed).
+
 Outside such a handler, below the logger's level check, or when the document could not be
-written (no metric in it), a record falls back to an ordinary `logger.info` line: nothing
-is lost, at worst it costs the bytes it used to.
+written (no metric in it), a record falls back to an ordinary `logger.info` line, and a
+metric with its own dimension to a document of its own (Powertools' `single_metric`), as
+does one whose dimension or name the document already uses with another value: nothing is
+lost, at worst it costs the bytes it used to.
 """
 
 from __future__ import annotations
@@ -26,12 +36,19 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
     AmazonCloudWatchEMFProvider,
 )
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.types import CloudWatchEMFOutput
+
+#: A Count metric with a dimension of its own: (name, dimension, label, value).
+Carried = tuple[str, str, str, float]
 
 #: Keys of a record carried in the document, besides its own.
 RECORD_KEYS: Final = ("level", "message", "correlation_id", "function_request_id")
@@ -47,6 +64,8 @@ class OneDocument(AmazonCloudWatchEMFProvider):
     _logger: Logger | None = None
     _in_request: bool = False
     _record: tuple[str, dict[str, Any]] | None = None
+    _carried: tuple[Carried, ...] = ()
+    _merging: tuple[Carried, ...] = ()
 
     def bind(self, logger: Logger) -> None:
         """The logger whose level, correlation id and request id records follow."""
@@ -85,17 +104,85 @@ class OneDocument(AmazonCloudWatchEMFProvider):
             return
         self._record = (message, fields)
 
+    def count_by(self, name: str, dimension: str, label: str, value: float = 1) -> None:
+        """Count `name` under `{dimension: label, service}`: in this request's document when
+        inside a `log_metrics` handler, else in a document of its own at once."""
+        if self._in_request:
+            self._carried = (*self._carried, (name, dimension, label, value))
+        else:
+            self._alone((name, dimension, label, value))
+
     def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
-        """Powertools' flush, with the pending record in the document (or logged as a line
-        when there is no metric to write a document for)."""
+        """Powertools' flush, with the pending record and the carried metrics in the document
+        (a record as a line, a carried metric as a document of its own, when they cannot be)."""
         pending, self._record = self._record, None
+        carried, self._carried = self._carried, ()
         if pending is not None and self._logger is not None:  # record() needs the logger
             message, fields = pending
             if self.metric_set:
                 self._add_record(self._logger, message, fields)
             else:
                 self._logger.info(message, extra=fields)
-        super().flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
+        merging, alone = self._fitting(carried) if self.metric_set else ((), carried)
+        for metric in alone:
+            self._alone(metric)
+        self._merging = merging
+        try:
+            super().flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
+        finally:
+            self._merging = ()
+
+    def serialize_metric_set(
+        self,
+        metrics: dict[str, Any] | None = None,
+        dimensions: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> CloudWatchEMFOutput:
+        """Powertools' document, plus one metric directive per carried metric being flushed."""
+        document = super().serialize_metric_set(metrics, dimensions, metadata)
+        shared = list(self.dimension_set)  # `service` (and any default dimension)
+        root: dict[str, Any] = document  # type: ignore[assignment]
+        for name, dimension, label, value in self._merging:
+            document["_aws"]["CloudWatchMetrics"].append(
+                {
+                    "Namespace": str(self.namespace),
+                    "Dimensions": [[dimension, *shared]],
+                    "Metrics": [{"Name": name, "Unit": MetricUnit.Count.value}],
+                }
+            )
+            root[dimension] = label
+            root[name] = [float(value)]
+        return document
+
+    def _fitting(
+        self, carried: tuple[Carried, ...]
+    ) -> tuple[tuple[Carried, ...], tuple[Carried, ...]]:
+        """(those the document can carry, those that need their own): a carried metric's
+        dimension must not be a root member with another value, nor its name one at all."""
+        values: dict[str, Any] = {**self.dimension_set, **self.metadata_set}
+        names = set(self.metric_set)
+        fits: list[Carried] = []
+        alone: list[Carried] = []
+        for metric in carried:
+            name, dimension, label, _ = metric
+            if name in names or name in values or values.get(dimension, label) != label:
+                alone.append(metric)
+                continue
+            fits.append(metric)
+            names.add(name)
+            values[dimension] = label
+        return tuple(fits), tuple(alone)
+
+    def _alone(self, metric: Carried) -> None:
+        name, dimension, label, value = metric
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=value,
+            namespace=self.namespace,
+            default_dimensions=self.default_dimensions,
+        ) as alone:
+            alone.add_dimension(name=dimension, value=label)
 
     def _add_record(self, logger: Logger, message: str, fields: dict[str, Any]) -> None:
         keys = logger.get_current_keys()

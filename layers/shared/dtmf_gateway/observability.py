@@ -11,7 +11,7 @@ from typing import Any, Final, Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
 from dtmf_gateway.emf import OneDocument
 
@@ -127,12 +127,7 @@ def count(name: MetricName, value: int = 1) -> None:
 
 
 def count_by(name: MetricName, dimension: str, label: str) -> None:
-    """A metric with its own dimension (e.g. RequestsRefused by reason), flushed at once."""
-    with single_metric(
-        name=name,
-        unit=MetricUnit.Count,
-        value=1,
-        namespace=metrics.namespace,
-        default_dimensions=metrics.default_dimensions,
-    ) as metric:
-        metric.add_dimension(name=dimension, value=label)
+    """A metric with its own dimension (e.g. RequestsRefused by reason): in the request's one
+    document when a handler decorated by `metrics.log_metrics` runs, else written at once
+    (`emf.OneDocument.count_by`)."""
+    _document.count_by(name, dimension, label)
