@@ -305,7 +305,8 @@ def _scenario(
         function_log_bytes * 1e6 / 1e9 * CLOUDWATCH_LOGS_PER_GB_INGESTED
     )
     access_class = api_access_log_class()
-    lines[f"CloudWatch Logs ingestion, API access log ({access_class.lower()})"] = (
+    label = " (IA)" if access_class == "INFREQUENT_ACCESS" else ""  # Infrequent Access
+    lines[f"CloudWatch Logs, API access{label}"] = (
         access_log_bytes * 1e6 / 1e9 * LOG_CLASS_PRICE_PER_GB[access_class]
     )
     trace_starts = api_requests + per_call["publish_results"]
