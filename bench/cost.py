@@ -49,7 +49,15 @@ DYNAMODB_PITR_PER_GB_MONTH = 0.20  # continuous backups (the calls table has PIT
 EVENTBRIDGE_PER_MILLION_EVENTS = 1.00  # custom events, per 64 KB chunk
 SECRETS_MANAGER_PER_10K_CALLS = 0.05
 SSM_STANDARD_PARAMETER_PER_10K_CALLS = 0.0  # standard parameters, standard throughput: free
-CLOUDWATCH_LOGS_PER_GB_INGESTED = 0.50
+CLOUDWATCH_LOGS_PER_GB_INGESTED = 0.50  # Standard log class (the functions' log groups)
+# Infrequent Access log class, ingestion: half the Standard price (us-east-1 list price as of
+# 2026-11-30, aws.amazon.com/cloudwatch/pricing "Logs": Infrequent Access $0.25 per GB; not
+# fetched live). The template's API access log group is in this class.
+CLOUDWATCH_LOGS_IA_PER_GB_INGESTED = 0.25
+LOG_CLASS_PRICE_PER_GB = {
+    "STANDARD": CLOUDWATCH_LOGS_PER_GB_INGESTED,
+    "INFREQUENT_ACCESS": CLOUDWATCH_LOGS_IA_PER_GB_INGESTED,
+}
 XRAY_PER_MILLION_TRACES_RECORDED = 5.00
 
 # ---------------------------------------------------------------------------- assumptions
@@ -63,7 +71,33 @@ XRAY_RESERVOIR_PER_S = 1.0  # default sampling rule: 1 request/s, shared by all 
 XRAY_RATE = 0.05  # ... then 5 % of the rest
 PLATFORM_LOG_BYTES_PER_INVOCATION = 450  # START, END, REPORT (+ X-Ray trace id) lines
 PLATFORM_LOG_EVENTS_PER_INVOCATION = 3
-API_ACCESS_LOG_BYTES_PER_REQUEST = 330  # the template's access-log format, filled in
+# One request's values of the access log's $context variables, as API Gateway fills them
+# (the two requests of a call: the caller's signed POST and CM's unsigned callback); the
+# bytes per request are the template's format filled with them (api_access_log_bytes).
+ACCESS_LOG_SAMPLE_CONTEXT = (
+    {
+        "requestId": "JjzKbhb1IAMEbDw=",
+        "identity.sourceIp": "203.0.113.17",
+        "identity.userArn": "arn:aws:sts::111122223333:assumed-role/order-service/session-1",
+        "httpMethod": "POST",
+        "routeKey": "POST /v1/dtmf-calls",
+        "status": "202",
+        "responseLatency": "412",
+        "integrationStatus": "202",
+        "integrationErrorMessage": "-",
+    },
+    {
+        "requestId": "JjzKchb2IAMEbEx=",
+        "identity.sourceIp": "198.51.100.23",
+        "identity.userArn": "-",
+        "httpMethod": "POST",
+        "routeKey": "POST /v1/callbacks/cm/{instruction-id}",
+        "status": "200",
+        "responseLatency": "48",
+        "integrationStatus": "200",
+        "integrationErrorMessage": "-",
+    },
+)
 LOG_EVENT_OVERHEAD_BYTES = 26  # CloudWatch Logs bills 26 bytes of metadata per event
 DAYS_RETAINED = 30  # RetentionDays default: items live that long (TTL)
 SECONDS_PER_MONTH = 30 * 24 * 3600
@@ -159,17 +193,38 @@ def platform_log_lines() -> bool:
     )
 
 
-def _log_bytes(requests: dict[str, Any], invocations: float, api_requests: int) -> float:
+def api_access_log_bytes() -> float:
+    """Bytes of one API access log line: the template's format filled with each sample
+    request's values (`ACCESS_LOG_SAMPLE_CONTEXT`), averaged over the call's two requests."""
+    stage = template()["Resources"]["ApiStage"]["Properties"]
+    log_format = stage["AccessLogSettings"]["Format"]
+    sizes = [
+        len(re.sub(r"\$context\.([\w.]+)", lambda m, c=sample: c[m[1]], log_format).encode())
+        for sample in ACCESS_LOG_SAMPLE_CONTEXT
+    ]
+    return sum(sizes) / len(sizes)
+
+
+def api_access_log_class() -> str:
+    """The API access log group's log class in the template (STANDARD unless it says)."""
+    group = template()["Resources"]["ApiAccessLogGroup"]["Properties"]
+    return str(group.get("LogGroupClass", "STANDARD"))
+
+
+def _log_bytes(requests: dict[str, Any], invocations: float) -> float:
+    """The functions' log bytes per call (Standard class), 26 B per event included."""
     log_bytes = sum(requests["log_bytes_per_lifecycle"].values())
     log_events = sum(requests.get("log_lines_per_lifecycle", {}).values())
     platform = invocations if platform_log_lines() else 0.0
-    events = log_events + platform * PLATFORM_LOG_EVENTS_PER_INVOCATION + api_requests
+    events = log_events + platform * PLATFORM_LOG_EVENTS_PER_INVOCATION
     return (
-        log_bytes
-        + platform * PLATFORM_LOG_BYTES_PER_INVOCATION
-        + api_requests * API_ACCESS_LOG_BYTES_PER_REQUEST
-        + LOG_EVENT_OVERHEAD_BYTES * events
+        log_bytes + platform * PLATFORM_LOG_BYTES_PER_INVOCATION + LOG_EVENT_OVERHEAD_BYTES * events
     )
+
+
+def _access_log_bytes(api_requests: int) -> float:
+    """The API access log's bytes per call (one event per request, 26 B each included)."""
+    return api_requests * (api_access_log_bytes() + LOG_EVENT_OVERHEAD_BYTES)
 
 
 def fixed_monthly() -> dict[str, float]:
@@ -243,8 +298,17 @@ def _scenario(
     )
     lines["Secrets Manager"] = secret_reads * 100 * SECRETS_MANAGER_PER_10K_CALLS
     lines["SSM Parameter Store"] = ssm_reads * 100 * SSM_STANDARD_PARAMETER_PER_10K_CALLS
-    log_bytes = _log_bytes(requests, sum(per_call.values()), api_requests)
-    lines["CloudWatch Logs ingestion"] = log_bytes * 1e6 / 1e9 * CLOUDWATCH_LOGS_PER_GB_INGESTED
+    function_log_bytes = _log_bytes(requests, sum(per_call.values()))
+    access_log_bytes = _access_log_bytes(api_requests)
+    log_bytes = function_log_bytes + access_log_bytes
+    lines["CloudWatch Logs ingestion"] = (
+        function_log_bytes * 1e6 / 1e9 * CLOUDWATCH_LOGS_PER_GB_INGESTED
+    )
+    access_class = api_access_log_class()
+    label = " (IA)" if access_class == "INFREQUENT_ACCESS" else ""  # Infrequent Access
+    lines[f"CloudWatch Logs, API access{label}"] = (
+        access_log_bytes * 1e6 / 1e9 * LOG_CLASS_PRICE_PER_GB[access_class]
+    )
     trace_starts = api_requests + per_call["publish_results"]
     sampled = _sampled_fraction(rate * trace_starts)
     xray = trace_starts * sampled * XRAY_PER_MILLION_TRACES_RECORDED
@@ -271,6 +335,8 @@ def _scenario(
             "secret_reads_per_call": secret_reads,
             "ssm_reads_per_call": ssm_reads,
             "log_bytes_per_call": log_bytes,
+            "function_log_bytes_per_call": function_log_bytes,
+            "access_log_bytes_per_call": access_log_bytes,
             "xray_sampled_fraction": sampled,
             "xray_traces_per_call": trace_starts * sampled,
             "xray_usd_if_enabled": xray,
@@ -305,7 +371,8 @@ def run(
             "platform_log_bytes_per_invocation": (
                 PLATFORM_LOG_BYTES_PER_INVOCATION if platform_log_lines() else 0
             ),
-            "api_access_log_bytes_per_request": API_ACCESS_LOG_BYTES_PER_REQUEST,
+            "api_access_log_bytes_per_request": api_access_log_bytes(),
+            "api_access_log_class": api_access_log_class(),
             "days_retained": DAYS_RETAINED,
         },
         "scenarios": {

@@ -13,7 +13,7 @@ from dtmf_gateway.api.body import json_body
 from dtmf_gateway.api.catalogues import placement_problems
 from dtmf_gateway.api.problems import register
 from dtmf_gateway.domain.request import parse_dtmf_call_request
-from dtmf_gateway.observability import count, count_by, logger
+from dtmf_gateway.observability import count, count_by, logger, record
 
 app = gateway.resolver()
 placement = wiring.placement()
@@ -43,9 +43,9 @@ def create_dtmf_call() -> Response[str]:
     logger.set_correlation_id(answer.instruction_id)
     if answer.status == 202 and not answer.replayed:
         count("CallsPlaced", answer.queued_calls)
-        logger.info(
+        record(  # in the request's metrics document: one log line (issue 15)
             f"instruction {answer.body.get('status', 'queued')}",  # or scheduled (#16)
-            extra={"calls": answer.queued_calls},
+            calls=answer.queued_calls,
         )
     elif not answer.replayed:
         count_by("CmErrors", "kind", "outcome-unknown")

@@ -11,7 +11,9 @@ from typing import Any, Final, Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+
+from dtmf_gateway.emf import OneDocument
 
 #: Keys Powertools' Lambda context adds to every line that are the same on every line of a
 #: function's log group (the group names the function): left out (issue 15: CloudWatch Logs
@@ -37,6 +39,16 @@ class CompactFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(logger_formatter=CompactFormatter(use_rfc3339=True))
 metrics = Metrics()
+# one document per request: its metrics and its INFO record (`record`, `emf.OneDocument`),
+# sharing the sets every Metrics instance shares
+_document = OneDocument(
+    metric_set=metrics.metric_set,
+    dimension_set=metrics.dimension_set,
+    metadata_set=metrics.metadata_set,
+    default_dimensions=metrics.default_dimensions,
+)
+_document.bind(logger)
+metrics.provider = _document
 
 # Every metric the code emits (namespace DtmfGateway). The names are the operators' contract
 # (dashboard, alarms, docs/operations.md): mypy refuses a name that is not listed here, and
@@ -104,17 +116,18 @@ METRIC_DIMENSIONS: Final[dict[MetricName, str | None]] = {
 }
 
 
+def record(message: str, **fields: Any) -> None:
+    """An INFO log record of what a request did, written in the request's metrics document
+    (one log line for both; `emf.OneDocument.record`). Warnings and errors: `logger`."""
+    _document.record(message, fields)
+
+
 def count(name: MetricName, value: int = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def count_by(name: MetricName, dimension: str, label: str) -> None:
-    """A metric with its own dimension (e.g. RequestsRefused by reason), flushed at once."""
-    with single_metric(
-        name=name,
-        unit=MetricUnit.Count,
-        value=1,
-        namespace=metrics.namespace,
-        default_dimensions=metrics.default_dimensions,
-    ) as metric:
-        metric.add_dimension(name=dimension, value=label)
+    """A metric with its own dimension (e.g. RequestsRefused by reason): in the request's one
+    document when a handler decorated by `metrics.log_metrics` runs, else written at once
+    (`emf.OneDocument.count_by`)."""
+    _document.count_by(name, dimension, label)

@@ -14,6 +14,7 @@ from dtmf_gateway.api.models import CallbackAcknowledged, json_response
 from dtmf_gateway.api.problems import CallbackRefused
 from dtmf_gateway.domain.callbacks import CallbackVerdict, unexpected_shape
 from dtmf_gateway.observability import count, count_by, logger
+from dtmf_gateway.observability import record as log_record
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import Response
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 def ignored(callback: CmCallback) -> Response[str]:
     """A callback of another type than `dtmf-finished`: acknowledged, nothing recorded."""
     count_by("CallbacksIgnored", "type", "other")
-    logger.info("callback of another type ignored", extra={"callback_type": callback.type[:32]})
+    log_record("callback of another type ignored", callback_type=callback.type[:32])
     return json_response(CallbackAcknowledged(status="ignored"))
 
 
@@ -39,20 +40,18 @@ def acknowledged(record: CallbackRecord, callback: CmCallback, raw: Any) -> Resp
             "held": verdict is CallbackVerdict.HELD,
             "corrects_expired": record.corrected,
         }
-        logger.info(
+        log_record(  # in the request's metrics document: one log line (issue 15)
             "call finished",
-            extra={
-                "call_id": callback.call_id,
-                "outcome": str(record.outcome),
-                **{key: True for key, on in flags.items() if on},
-            },
+            call_id=callback.call_id,
+            outcome=str(record.outcome),
+            **{key: True for key, on in flags.items() if on},
         )
         if keys := unexpected_shape(callback, raw):
             count("UnexpectedCallbackShape")
             logger.warning("answered call without digits, unexpected keys", extra={"keys": keys})
     elif verdict is CallbackVerdict.DUPLICATE:
         count("CallbacksDuplicate")
-        logger.info("duplicate callback acknowledged", extra={"call_id": callback.call_id})
+        log_record("duplicate callback acknowledged", call_id=callback.call_id)
     else:
         raise CallbackRefused(verdict.value, callback.call_id)
     return json_response(CallbackAcknowledged(status=verdict.value))
