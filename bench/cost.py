@@ -12,7 +12,8 @@ pacing write (issue 17, one UpdateItem per placement) is measured in the lifecyc
 expirer (issue 15) reads every call's pending-calls entry and item once past `stale-at`
 (a line of its own) and moves its cursors each run (fixed); its Lambda duration per call
 (a share of a 100-item BatchGetItem, well under a millisecond) is left out. Storage counts
-the index entries too (the pending-calls entry now lives as long as its call).
+the global secondary index entries too (the pending-calls entry now lives as long as its
+call), without PITR (billed on table data and local indexes only).
 
 Inputs: the AWS requests of a warm lifecycle with the
 Idempotency-Key header (bench.requests), cold-lifecycle secret reads amortised over cold
@@ -276,11 +277,14 @@ def _scenario(
         + EVENTBRIDGE_ARCHIVE_STORAGE_PER_GB_MONTH * ARCHIVE_RETENTION_MONTHS
     )
     stored_gb = requests.get("stored_bytes_per_lifecycle", 0) * 1e6 / 1e9
+    indexed_gb = requests.get("stored_index_bytes_per_lifecycle", 0) * 1e6 / 1e9
     lines["DynamoDB storage + PITR"] = (
-        stored_gb
-        * DAYS_RETAINED
+        DAYS_RETAINED
         / 30
-        * (DYNAMODB_STORAGE_PER_GB_MONTH + DYNAMODB_PITR_PER_GB_MONTH)
+        * (
+            stored_gb * (DYNAMODB_STORAGE_PER_GB_MONTH + DYNAMODB_PITR_PER_GB_MONTH)
+            + indexed_gb * DYNAMODB_STORAGE_PER_GB_MONTH  # PITR is billed on table data only
+        )
     )
     lines["EventBridge PutEvents"] = life["put_events_units"] * EVENTBRIDGE_PER_MILLION_EVENTS
     secret_reads, ssm_reads = _secret_reads(

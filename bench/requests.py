@@ -289,26 +289,32 @@ def _index_projections() -> list[tuple[frozenset[str], frozenset[str] | None]]:
 
 
 def _stored(world: World, instruction_id: str) -> dict[str, int]:
-    """Bytes the calls table keeps for one instruction, its index entries included (+100 B
-    per item and per entry, DynamoDB's overhead), and the sizes the expirer reads per call:
-    the call item (BatchGetItem) and its pending-calls entry (the index query)."""
+    """Bytes the calls table keeps for one instruction: its items and, apart, their global
+    secondary index entries (+100 B per item and per entry, DynamoDB's overhead); and the
+    sizes the expirer reads per call: the call item (BatchGetItem) and its pending-calls
+    entry (the index query)."""
     page = world.dynamodb.query(
         TableName="calls",
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": f"instruction#{instruction_id}"}},
     )
-    stored = call_item = pending_entry = 0
+    stored = indexed = call_item = pending_entry = 0
     for item in page["Items"]:
         stored += item_size(item) + 100
         for keys, projected in _index_projections():
             if keys <= set(item):  # sparse: an item without the keys has no entry
                 entry = item if projected is None else {k: item[k] for k in projected & set(item)}
-                stored += item_size(entry) + 100
+                indexed += item_size(entry) + 100
                 if "stale-at" in keys:
                     pending_entry = item_size(entry) + 100
         if item["sk"]["S"].startswith("call#"):
             call_item = item_size(item)
-    return {"stored": stored, "call_item": call_item, "pending_entry": pending_entry}
+    return {
+        "stored": stored,
+        "indexed": indexed,
+        "call_item": call_item,
+        "pending_entry": pending_entry,
+    }
 
 
 def _summarise(
@@ -439,6 +445,7 @@ def _run(recorder: Recorder) -> dict[str, Any]:
         "log_bytes_per_lifecycle": log_bytes,
         "log_lines_per_lifecycle": log_lines,
         "stored_bytes_per_lifecycle": stored["stored"],
+        "stored_index_bytes_per_lifecycle": stored["indexed"],  # global secondary indexes
         # issue 15: what the expirer reads per call (every call's entry, ended or not)
         "expirer_read_bytes_per_call": {
             "call_item": stored["call_item"],
