@@ -4,10 +4,10 @@ Every placed or held call has an entry (`pending-shard`, `stale-at`); the entry 
 the call ends (issue 15: removing it cost an index write per call). So the index is walked,
 not re-read: per shard, a cursor item in the calls table (`expiry-cursor` / `shard#<n>`,
 `processed-through` = epoch seconds) says through which `stale-at` every entry was handled.
-A run queries `(cursor, now]` oldest first, reads the entries' calls (BatchGetItem,
-eventually consistent: the expiry write stays conditional, so a racing callback still wins
-exactly once; a stale read only costs a failed condition), and moves the cursor over what
-it handled — never past `now - OVERLAP_SECONDS`.
+A run queries `(cursor, now]` oldest first, reads the entries' calls (BatchGetItem, 100 keys
+a request, READERS requests at once, eventually consistent: the expiry write stays
+conditional, so a racing callback still wins exactly once; a stale read only costs a failed
+condition), and moves the cursor over what it handled — never past `now - OVERLAP_SECONDS`.
 
 Why no entry is skipped: an entry with `stale-at` s is written at most a few seconds after
 s (a held call's s is max(created + PLACEMENT_GRACE, the callback's clock), written within
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -78,6 +79,7 @@ if TYPE_CHECKING:
 #: timeout) plus index propagation and clock skew; 120 s leaves 110 s for the last two.
 OVERLAP_SECONDS = 120
 BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
+READERS = 8  # BatchGetItem requests in flight at once (boto3's clients are thread-safe)
 _UNPROCESSED_RETRIES = 8  # BatchGetItem answers throttled keys as unprocessed: retried
 
 
@@ -179,26 +181,30 @@ class DynamoDbPendingCalls:
             "ExpressionAttributeNames": {"#shard": PENDING_SHARD, "#stale": STALE_AT},
             "ExpressionAttributeValues": to_item(values),
         }
-        while True:
-            page = self._ddb.query(**kwargs)
-            entries = page["Items"]
-            for start in range(0, len(entries), BATCH_GET_KEYS):
-                chunk = entries[start : start + BATCH_GET_KEYS]
-                waiting = self._waiting([{PK: e[PK], SK: e[SK]} for e in chunk])
-                for entry in chunk:
-                    instruction_id, call_id = ids_of_call_key(entry)
-                    ended = (entry[PK]["S"], entry[SK]["S"]) not in waiting
-                    yield int(entry[STALE_AT]["N"]), PendingCall(instruction_id, call_id, ended)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="expiry-read") as pool:
+            while True:
+                page = self._ddb.query(**kwargs)
+                entries = page["Items"]
+                chunks = [
+                    entries[start : start + BATCH_GET_KEYS]
+                    for start in range(0, len(entries), BATCH_GET_KEYS)
+                ]
+                # the page's calls are read READERS requests at a time, yielded in order
+                for chunk, waiting in zip(chunks, pool.map(self._waiting, chunks), strict=True):
+                    for entry in chunk:
+                        instruction_id, call_id = ids_of_call_key(entry)
+                        ended = (entry[PK]["S"], entry[SK]["S"]) not in waiting
+                        yield int(entry[STALE_AT]["N"]), PendingCall(instruction_id, call_id, ended)
+                if "LastEvaluatedKey" not in page:
+                    return
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _waiting(self, keys: list[dict[str, Any]]) -> set[tuple[str, str]]:
-        """The (pk, sk) of those calls that still wait (is_waiting); a call no longer stored
-        (past retention) does not."""
+    def _waiting(self, entries: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        """The (pk, sk) of the entries' calls that still wait (is_waiting); a call no longer
+        stored (past retention) does not."""
         waiting: set[tuple[str, str]] = set()
         request: KeysAndAttributesTypeDef = {
-            "Keys": keys,
+            "Keys": [{PK: e[PK], SK: e[SK]} for e in entries],
             "ProjectionExpression": "#pk, #sk, #status, #hold",
             "ExpressionAttributeNames": {"#pk": PK, "#sk": SK, "#status": STATUS, "#hold": HOLD},
         }
