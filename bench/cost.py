@@ -8,7 +8,12 @@ with calls (secrets, alarms, the expirer's schedule), shown apart and per 1M cal
 traffic level. Still left out: CM's own prices, data transfer out, CloudWatch metrics
 (Powertools EMF custom metrics: $0.30 per metric per month beyond the free 10), the
 schema registry (free without discovery), and the DLQs/alarm topic (idle). The stack-wide
-pacing write (issue 17, one UpdateItem per placement) is measured in the lifecycle.
+pacing write (issue 17, one UpdateItem per placement) is measured in the lifecycle. The
+expirer (issue 15) reads every call's pending-calls entry and item once past `stale-at`
+(a line of its own) and moves its cursors each run (fixed); its Lambda duration per call
+(a share of a 100-item BatchGetItem, well under a millisecond) is left out. Storage counts
+the global secondary index entries too (the pending-calls entry now lives as long as its
+call), without PITR (billed on table data and local indexes only).
 
 Inputs: the AWS requests of a warm lifecycle with the
 Idempotency-Key header (bench.requests), cold-lifecycle secret reads amortised over cold
@@ -106,6 +111,7 @@ DEFAULT_POLLS_PER_CALL = 0.0  # GET /v1/dtmf-calls/{id} per call: event consumer
 RESULT_EVENT_BYTES = 1_200  # one DTMF Result as archived (envelope + detail), measured sample
 ARCHIVE_RETENTION_MONTHS = 3  # the template's ResultArchive keeps 90 days
 RRU_PER_POLL = 0.5  # one eventually consistent query page of a few small items
+RRU_PER_4KB_EVENTUAL = 0.5  # an eventually consistent read, per 4 KB (BatchGetItem, queries)
 
 TRAFFIC = {
     "low": {"label": "1M calls/month, evenly", "calls_per_s": 1_000_000 / SECONDS_PER_MONTH},
@@ -227,6 +233,35 @@ def _access_log_bytes(api_requests: int) -> float:
     return api_requests * (api_access_log_bytes() + LOG_EVENT_OVERHEAD_BYTES)
 
 
+def _template_default(name: str) -> int:
+    return int(template()["Parameters"][name]["Default"])
+
+
+def expirer_overlap_seconds() -> int:
+    """The expirer's cursor overlap (adapters/dynamodb/pending_calls.py OVERLAP_SECONDS),
+    read from the source so the model follows it (bench.run does not import the product)."""
+    source = Path(__file__).resolve().parents[1] / (
+        "layers/shared/dtmf_gateway/adapters/dynamodb/pending_calls.py"
+    )
+    match = re.search(r"^OVERLAP_SECONDS = (\d+)", source.read_text(), re.MULTILINE)
+    if match is None:
+        raise ValueError("OVERLAP_SECONDS not found in pending_calls.py")
+    return int(match.group(1))
+
+
+def expirer_reads_per_call(requests: dict[str, Any]) -> dict[str, float]:
+    """Issue 15: the expirer reads every call's pending-calls entry once its `stale-at` has
+    passed (ended calls keep theirs) — its index entry in a query page and its item by
+    BatchGetItem, both eventually consistent — once, and again in each later run whose
+    overlap still covers it (OVERLAP_SECONDS / the schedule's period on average)."""
+    sizes = requests.get("expirer_read_bytes_per_call", {})
+    period_s = _template_default("ExpiryScheduleMinutes") * 60
+    times = 1 + expirer_overlap_seconds() / period_s
+    item_rru = math.ceil(max(sizes.get("call_item", 1), 1) / 4096) * RRU_PER_4KB_EVENTUAL
+    entry_rru = sizes.get("pending_entry", 0) / 4096 * RRU_PER_4KB_EVENTUAL
+    return {"times_read": times, "rru": times * (item_rru + entry_rru)}
+
+
 def fixed_monthly() -> dict[str, float]:
     """USD a month the stack costs with no traffic (from the template's resources, as deployed
     to production: the CM sandbox's resources exist only with CmSandbox=true, never in prod)."""
@@ -235,12 +270,21 @@ def fixed_monthly() -> dict[str, float]:
         for r in template()["Resources"].values()
         if r.get("Condition") != SANDBOX_CONDITION
     ]
-    schedule_runs = SECONDS_PER_MONTH / 60 / 5  # ExpiryScheduleMinutes default 5
+    schedule_runs = SECONDS_PER_MONTH / 60 / _template_default("ExpiryScheduleMinutes")
+    shards = _template_default("PendingCallsShards")
+    # issue 15: each run moves every shard's cursor (one 1-WRU write each) and reads the
+    # cursors (one query) and every shard's index range (one query page each, at least)
+    cursor_wru = schedule_runs * shards
+    run_rru = schedule_runs * (1 + shards) * RRU_PER_4KB_EVENTUAL
     return {
         "Secrets Manager secrets": resources.count("AWS::SecretsManager::Secret")
         * SECRET_PER_MONTH,
         "CloudWatch alarms": resources.count("AWS::CloudWatch::Alarm") * ALARM_PER_MONTH,
         "expirer schedule (Lambda requests)": schedule_runs * LAMBDA_PER_MILLION_REQUESTS / 1e6,
+        "expirer cursors (DynamoDB)": (
+            cursor_wru * DYNAMODB_PER_MILLION_WRU + run_rru * DYNAMODB_PER_MILLION_RRU
+        )
+        / 1e6,
     }
 
 
@@ -266,6 +310,8 @@ def _scenario(
     lines.update(lambda_lines)
     lines["DynamoDB writes"] = life["dynamodb_wru"] * DYNAMODB_PER_MILLION_WRU
     lines["DynamoDB reads"] = life["dynamodb_rru"] * DYNAMODB_PER_MILLION_RRU
+    expirer = expirer_reads_per_call(requests)
+    lines["DynamoDB reads (expirer)"] = expirer["rru"] * DYNAMODB_PER_MILLION_RRU
     get_cpu = warm["scenarios"].get("get_call", {}).get("product_ms", {}).get("mean", 1.5)
     get_ms = math.ceil(get_cpu * CPU_SCALE + IO_MS_PER_AWS_REQUEST)
     per_poll = (
@@ -286,11 +332,14 @@ def _scenario(
         + EVENTBRIDGE_ARCHIVE_STORAGE_PER_GB_MONTH * ARCHIVE_RETENTION_MONTHS
     )
     stored_gb = requests.get("stored_bytes_per_lifecycle", 0) * 1e6 / 1e9
+    indexed_gb = requests.get("stored_index_bytes_per_lifecycle", 0) * 1e6 / 1e9
     lines["DynamoDB storage + PITR"] = (
-        stored_gb
-        * DAYS_RETAINED
+        DAYS_RETAINED
         / 30
-        * (DYNAMODB_STORAGE_PER_GB_MONTH + DYNAMODB_PITR_PER_GB_MONTH)
+        * (
+            stored_gb * (DYNAMODB_STORAGE_PER_GB_MONTH + DYNAMODB_PITR_PER_GB_MONTH)
+            + indexed_gb * DYNAMODB_STORAGE_PER_GB_MONTH  # PITR is billed on table data only
+        )
     )
     lines["EventBridge PutEvents"] = life["put_events_units"] * EVENTBRIDGE_PER_MILLION_EVENTS
     secret_reads, ssm_reads = _secret_reads(
@@ -333,6 +382,7 @@ def _scenario(
         "notes": {
             "lambda_billed_ms": {fn: d["billed_ms"] for fn, d in durations.items()},
             "secret_reads_per_call": secret_reads,
+            "expirer_rru_per_call": expirer["rru"],
             "ssm_reads_per_call": ssm_reads,
             "log_bytes_per_call": log_bytes,
             "function_log_bytes_per_call": function_log_bytes,

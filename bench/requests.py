@@ -271,14 +271,50 @@ class Lifecycle:
         return {"requests": self.recorder.requests[start:], "invocations": invocations}
 
 
-def _stored_bytes(world: World, instruction_id: str) -> int:
-    """Bytes the calls table keeps for one instruction (+100 B per item, DynamoDB's overhead)."""
+def _index_projections() -> list[tuple[frozenset[str], frozenset[str] | None]]:
+    """(key attributes, projected attributes — None: all) of each index of the calls table,
+    the table's own key attributes included (an index entry carries them)."""
+    table = template()["Resources"]["CallsTable"]["Properties"]
+    table_keys = {k["AttributeName"] for k in table["KeySchema"]}
+    found: list[tuple[frozenset[str], frozenset[str] | None]] = []
+    for index in table.get("GlobalSecondaryIndexes", []):
+        keys = frozenset(k["AttributeName"] for k in index["KeySchema"])
+        projection = index["Projection"]
+        kind = projection["ProjectionType"]
+        projected = None if kind == "ALL" else keys | table_keys
+        if kind == "INCLUDE" and projected is not None:
+            projected |= set(projection.get("NonKeyAttributes", []))
+        found.append((keys, projected))
+    return found
+
+
+def _stored(world: World, instruction_id: str) -> dict[str, int]:
+    """Bytes the calls table keeps for one instruction: its items and, apart, their global
+    secondary index entries (+100 B per item and per entry, DynamoDB's overhead); and the
+    sizes the expirer reads per call: the call item (BatchGetItem) and its pending-calls
+    entry (the index query)."""
     page = world.dynamodb.query(
         TableName="calls",
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": f"instruction#{instruction_id}"}},
     )
-    return sum(item_size(item) + 100 for item in page["Items"])
+    stored = indexed = call_item = pending_entry = 0
+    for item in page["Items"]:
+        stored += item_size(item) + 100
+        for keys, projected in _index_projections():
+            if keys <= set(item):  # sparse: an item without the keys has no entry
+                entry = item if projected is None else {k: item[k] for k in projected & set(item)}
+                indexed += item_size(entry) + 100
+                if "stale-at" in keys:
+                    pending_entry = item_size(entry) + 100
+        if item["sk"]["S"].startswith("call#"):
+            call_item = item_size(item)
+    return {
+        "stored": stored,
+        "indexed": indexed,
+        "call_item": call_item,
+        "pending_entry": pending_entry,
+    }
 
 
 def _summarise(
@@ -393,7 +429,7 @@ def _run(recorder: Recorder) -> dict[str, Any]:
         # two lifecycles (cold and warm) went by: halve
         log_bytes = {fn: (recorder.log_bytes[fn] - bytes_before[fn]) / 2 for fn in HANDLERS}
         log_lines = {fn: (recorder.log_lines[fn] - lines_before[fn]) / 2 for fn in HANDLERS}
-        stored = _stored_bytes(world, "lifecycle-warm-key")
+        stored = _stored(world, "lifecycle-warm-key")
         envs.reset()  # fresh execution environments again
         for label, with_key in (("cold", False), ("warm", False)):
             out = life.run(f"{label}-nokey", with_key=with_key)
@@ -408,7 +444,13 @@ def _run(recorder: Recorder) -> dict[str, Any]:
         "scenarios": scenarios,
         "log_bytes_per_lifecycle": log_bytes,
         "log_lines_per_lifecycle": log_lines,
-        "stored_bytes_per_lifecycle": stored,
+        "stored_bytes_per_lifecycle": stored["stored"],
+        "stored_index_bytes_per_lifecycle": stored["indexed"],  # global secondary indexes
+        # issue 15: what the expirer reads per call (every call's entry, ended or not)
+        "expirer_read_bytes_per_call": {
+            "call_item": stored["call_item"],
+            "pending_entry": stored["pending_entry"],
+        },
         "stream_records_filtered_out": life.filtered_out,
         "within_target": {
             "dynamodb_writes": all(

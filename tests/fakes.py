@@ -40,7 +40,6 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     HELD_CALL_IDS,
     HOLD,
     INSTRUCTION_SK,
-    PENDING_ATTRIBUTES,
     PLACING_UNTIL,
     REVISION,
     STATUS,
@@ -239,8 +238,6 @@ def settle_held(table: Table, instruction_id: str, call_id: str, *, release: boo
     if item is None or item.get(HOLD) != Hold.AWAITING_PLACEMENT:
         return False
     table.writes += 1
-    for name in PENDING_ATTRIBUTES:
-        item.pop(name, None)
     if release:
         del item[HOLD]
     else:
@@ -275,8 +272,6 @@ class InMemoryCallbackStore:
         if item.get(STATUS) != CallStatus.QUEUED:
             return FinishStatus.DUPLICATE
         item.update(_present(finished_fields(finish)))
-        for name in PENDING_ATTRIBUTES:
-            item.pop(name, None)
         return FinishStatus.RECORDED
 
     def finish_unseen_call(

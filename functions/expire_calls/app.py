@@ -1,7 +1,8 @@
 """Scheduled: calls that never got a callback become `expired` (and are published as such).
 
 A run drains every stale call within the invocation's time (its remaining time minus a
-margin), however many there are; what is left when time runs out is taken by the next run.
+margin), however many there are; what is left when time runs out is taken by the next run,
+from where this one stopped (the pending-calls adapter keeps a cursor per index shard).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
         extra={
             "examined": report.examined,
             "expired": report.expired,
+            "skipped": report.skipped,  # stale calls that had already ended (issue 15)
             "finished": report.finished,
             "schedule": event.time,
         },

@@ -118,14 +118,20 @@ def test_each_result_code_records_its_outcome(
     assert call["finished-at"] and call["queued-at"]
 
 
-def test_finished_call_leaves_the_pending_index(
+def test_finished_call_keeps_its_pending_index_entry(
     placed: dict[str, str], cm_callback: Any, function_env: Any
 ) -> None:
+    """Issue 15: ending a call writes no index entry (the expirer skips it as ended)."""
+    [before] = [i for i in function_env.items() if i["sk"].startswith("call#")]
+
     deliver(cm_callback, callback_body(placed["call_id"]), placed["token"])
 
     [call] = [i for i in function_env.items() if i["sk"].startswith("call#")]
-    assert "pending-shard" not in call
-    assert "stale-at" not in call
+    assert call["status"] == "finished"
+    assert (call["pending-shard"], call["stale-at"]) == (
+        before["pending-shard"],
+        before["stale-at"],
+    )
 
 
 # ------------------------------------------------------------------ exactly once
@@ -225,7 +231,6 @@ def test_callback_that_overtakes_the_placement_is_kept(
     )
     [item] = [i for i in function_env.items() if i["sk"].startswith("call#")]
     assert item["metadata"] == {"order-id": "7781", "purpose": "pin-check"}
-    assert "pending-shard" not in item
     assert "hold" not in item  # confirmed by the placement: released, published
 
 

@@ -3,7 +3,7 @@ limit, and stops itself (reporting a backlog) before the invocation's time runs 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -19,8 +19,11 @@ class ManyPending:
         self.left = [PendingCall(f"i-{n}", f"c-{n}") for n in range(count)]
         self.expired: list[PendingCall] = []
 
-    def stale(self, now: datetime) -> Iterator[PendingCall]:
-        yield from list(self.left)
+    def stale(self, now: datetime, keep_going: Callable[[], bool]) -> Iterator[PendingCall]:
+        for call in list(self.left):
+            if not keep_going():
+                return
+            yield call
 
     def expire(self, call: PendingCall, finished_at: str) -> bool:
         self.expired.append(call)

@@ -2,8 +2,9 @@
 
 Each queued call has a stale-after moment: queued time + the longest the call can last (ringing +
 prompts and key timeouts for every attempt) + a grace period for a late callback. The
-expirer only looks at calls past that moment, through a sparse sharded index, and ends them
-with the same conditional write a callback uses — so exactly one of the two wins.
+expirer walks the calls past that moment in order, through a sparse sharded index that keeps
+ended calls too (the adapter remembers how far it got), skips those that ended, and ends the
+others with the same conditional write a callback uses — so exactly one of the two wins.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ TIME_MARGIN_SECONDS = 5.0
 
 @dataclass(frozen=True, slots=True)
 class ExpiryReport:
-    examined: int
+    examined: int  # stale calls found still waiting (queued or held)
     expired: int
-    already_ended: int
+    already_ended: int  # of those examined: a callback came first, or held (settled instead)
     finished: bool  # False: the time budget ran out with stale calls left (next run goes on)
+    skipped: int = 0  # stale calls that had ended before this run read them (nothing to do)
 
 
 def expire_stale_calls(
@@ -46,21 +48,32 @@ def expire_stale_calls(
     `seconds_left()` (the invocation's remaining time, seconds) falls below `margin_seconds`.
 
     There is no count limit: a run drains the backlog as fast as the table allows, and a run
-    cut short by time reports ``finished=False`` (the next scheduled run continues)."""
+    cut short by time reports ``finished=False`` (the next scheduled run continues from where
+    this one stopped). Calls that had already ended are only counted (``skipped``)."""
     now = clock()
-    examined = expired = 0
-    finished = True
-    for call in pending.stale(now):
-        if seconds_left() < margin_seconds:
-            finished = False
-            break
+    examined = expired = skipped = 0
+    out_of_time = False
+
+    def keep_going() -> bool:
+        nonlocal out_of_time
+        out_of_time = seconds_left() < margin_seconds
+        return not out_of_time
+
+    for call in pending.stale(now, keep_going):
+        if call.ended:
+            skipped += 1
+            continue
         examined += 1
         if pending.expire(call, iso(clock())):
             expired += 1
         else:
             settle_held(pending, call)
     return ExpiryReport(
-        examined=examined, expired=expired, already_ended=examined - expired, finished=finished
+        examined=examined,
+        expired=expired,
+        already_ended=examined - expired,
+        finished=not out_of_time,
+        skipped=skipped,
     )
 
 

@@ -7,7 +7,7 @@ errors they raise live in `dtmf_gateway.domain.errors`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -198,8 +198,12 @@ class InstructionReader(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PendingCall:
+    """A call past its stale-after moment; ``ended``: it had already ended when read (a
+    callback, an expiry or a settlement came first), so nothing is left to do for it."""
+
     instruction_id: str
     call_id: str
+    ended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +217,14 @@ class HeldCall:
 
 
 class PendingCalls(Protocol):
-    def stale(self, now: datetime) -> Iterable[PendingCall]:
-        """Queued calls whose stale-after moment has passed."""
+    def stale(self, now: datetime, keep_going: Callable[[], bool]) -> Iterable[PendingCall]:
+        """Calls whose stale-after moment is at or before `now` that no earlier run handled,
+        oldest first (within a part of the index), ended ones included (``ended``).
+
+        A call counts as handled once the next one is asked for, or the iteration ends.
+        `keep_going()` is asked before each call; False ends the iteration there, keeping
+        what was handled, and the next run goes on from it. No call is ever skipped; a call
+        may come again in a later run (handling it again must be harmless)."""
         ...
 
     def expire(self, call: PendingCall, finished_at: str) -> bool:
@@ -227,7 +237,7 @@ class PendingCalls(Protocol):
 
     def settle(self, call: PendingCall, *, release: bool) -> bool:
         """Release a held call (published) or set it aside (Hold.SET_ASIDE, never
-        published), and take it off the pending index; False if it was no longer held."""
+        published); False if it was no longer held."""
         ...
 
 

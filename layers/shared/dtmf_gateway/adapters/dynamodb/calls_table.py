@@ -15,12 +15,16 @@ what is here, and the in-memory fakes (tests/fakes.py) keep exactly these items.
                                     instruction (readers skip it), gone after `ttl` (24 h)
     pk = "callee#<e164>"            the per-callee hourly counter of the callee quota
     sk = "hour#<yyyymmddhh>"
+    pk = "expiry-cursor"            how far the expirer has walked one shard of the
+    sk = "shard#<n>"                pending-calls index (`processed-through`, epoch s;
+                                    `record-type` `expiry-cursor`), see pending_calls.py
 
 Attribute names are the API's JSON names (`instruction-id`, `queued-at`, …), with two
 exceptions kept for the data already stored: the instruction's callees are `destinations`,
-and its stale-after time (seconds) is `max-call-seconds`. Calls still waiting for a callback
-carry `pending-shard` + `stale-at`, the keys of the sparse `pending-calls` index the expirer
-queries; they are removed when the call ends (a held call keeps them until it is settled).
+and its stale-after time (seconds) is `max-call-seconds`. Calls placed and calls held carry
+`pending-shard` + `stale-at`, the keys of the sparse `pending-calls` index the expirer walks;
+they stay when the call ends (issue 15: removing them cost an index write per call), so an
+entry says "look at this call after `stale-at`", not "still waiting".
 `ttl` is the retention deadline (epoch seconds) DynamoDB uses to delete old items.
 
 Callbacks: a call's `result` is CM's result object as a JSON *string* (so no value CM sends
@@ -75,6 +79,8 @@ SK = "sk"
 INSTRUCTION_SK = "instruction"
 _INSTRUCTION_PK_PREFIX = "instruction#"
 _CALL_SK_PREFIX = "call#"
+EXPIRY_CURSOR_PK = "expiry-cursor"  # issue 15: the expirer's cursors, one item per shard
+_SHARD_SK_PREFIX = "shard#"
 
 # attributes
 RECORD_TYPE = "record-type"
@@ -124,11 +130,13 @@ REASON = "reason"
 ENDED_AT = "ended-at"
 DETAIL = "detail"
 CAMPAIGN_ID = "campaign-id"  # instructions and calls a campaign's row placed
+PROCESSED_THROUGH = "processed-through"  # issue 15: an expiry cursor's position (epoch s)
 
 _INSTRUCTION = "instruction"  # record-type values
 INSTRUCTION_RECORD = _INSTRUCTION  # (public: erase by number scans for it, issue 19)
 CALL_RECORD = "call"  # (public: the scans for calls filter on it)
 KEY_CLAIM_RECORD = "key-claim"  # (public: the conditions on the instruction slot test it)
+EXPIRY_CURSOR_RECORD = "expiry-cursor"
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -153,6 +161,16 @@ def instruction_key(instruction_id: str) -> Key:
 
 def call_key(instruction_id: str, call_id: str) -> Key:
     return to_item({PK: instruction_pk(instruction_id), SK: call_sk(call_id)})
+
+
+def expiry_cursor_key(shard: int) -> Key:
+    """The expirer's cursor over one shard of the pending-calls index."""
+    return to_item({PK: EXPIRY_CURSOR_PK, SK: f"{_SHARD_SK_PREFIX}{shard}"})
+
+
+def shard_of_cursor_key(item: Mapping[str, Any]) -> int:
+    """The shard number from a cursor item's raw (typed) sk."""
+    return int(item[SK]["S"].removeprefix(_SHARD_SK_PREFIX))
 
 
 def quota_key(callee: str, hour: str) -> Key:
@@ -354,9 +372,6 @@ def pending_fields(instruction: NewInstruction, call_id: str, shards: int) -> di
     }
 
 
-PENDING_ATTRIBUTES = (PENDING_SHARD, STALE_AT)  # removed when a call ends
-
-
 def result_text(result: Mapping[str, Any] | None) -> str | None:
     """CM's result object as stored: compact JSON text."""
     if result is None:
@@ -411,6 +426,14 @@ def placement_recorded_fields(
         CALL_IDS: [c.lower() for c in call_ids],
         REPLIES: replies or None,
     }
+
+
+def is_waiting(item: Mapping[str, Any]) -> bool:
+    """Whether a call item (plain values) still waits for the expirer: queued, or held until
+    its placement confirms it. Any other call ended (its index entry stays)."""
+    return item.get(STATUS) == CallStatus.QUEUED.value or (
+        item.get(HOLD) == Hold.AWAITING_PLACEMENT.value
+    )
 
 
 def expired_fields(finished_at: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from botocore.exceptions import ClientError
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     ERASED_AT,
     HOLD,
-    PENDING_ATTRIBUTES,
     REVISION,
     STATUS,
     Key,
@@ -81,11 +80,11 @@ def end_queued_call(
     unless_erased: bool = False,
     **extra: Any,
 ) -> None:
-    """SET `fields` and drop the call from the pending index, only while it is queued — and,
-    with `unless_erased`, not erased (issue 19) — (ConditionalCheckFailedException
-    otherwise). Shared by callbacks and the expirer."""
+    """SET `fields`, only while the call is queued — and, with `unless_erased`, not erased
+    (issue 19) — (ConditionalCheckFailedException otherwise). Shared by callbacks and the
+    expirer. The call keeps its pending-index keys (issue 15): naming them would write the
+    index too (1 WRU); the expirer reads the call before acting on its entry."""
     clause, names, values = assignments(fields)
-    removed = {f"#p{i}": name for i, name in enumerate(PENDING_ATTRIBUTES)}
     condition = "#guard = :queued"
     guards = {"#guard": STATUS}
     if unless_erased:
@@ -94,9 +93,9 @@ def end_queued_call(
     client.update_item(
         TableName=table,
         Key=key,
-        UpdateExpression=f"SET {clause} REMOVE {', '.join(removed)}",
+        UpdateExpression=f"SET {clause}",
         ConditionExpression=condition,
-        ExpressionAttributeNames={**names, **removed, **guards},
+        ExpressionAttributeNames={**names, **guards},
         ExpressionAttributeValues=to_item({**values, ":queued": CallStatus.QUEUED.value}),
         **extra,
     )
@@ -129,14 +128,13 @@ def correct_ended_call(
 
 
 def settle_held_call(client: DynamoDBClient, table: str, key: Key, *, release: bool) -> bool:
-    """A held call released (its hold removed: published) or set aside (never published),
-    and off the pending index; False when it was not held (any more)."""
-    removed = {f"#p{i}": name for i, name in enumerate(PENDING_ATTRIBUTES)}
+    """A held call released (its hold removed: published) or set aside (never published);
+    False when it was not held (any more). Its pending-index entry stays (end_queued_call)."""
     if release:
-        update = f"REMOVE #hold, {', '.join(removed)}"
+        update = "REMOVE #hold"
         values: dict[str, Any] = {":held": Hold.AWAITING_PLACEMENT.value}
     else:
-        update = f"SET #hold = :aside REMOVE {', '.join(removed)}"
+        update = "SET #hold = :aside"
         values = {":held": Hold.AWAITING_PLACEMENT.value, ":aside": Hold.SET_ASIDE.value}
     return update_if(
         client,
@@ -144,6 +142,6 @@ def settle_held_call(client: DynamoDBClient, table: str, key: Key, *, release: b
         Key=key,
         UpdateExpression=update,
         ConditionExpression="#hold = :held",
-        ExpressionAttributeNames={**removed, "#hold": HOLD},
+        ExpressionAttributeNames={"#hold": HOLD},
         ExpressionAttributeValues=to_item(values),
     )

@@ -1,32 +1,68 @@
-"""`PendingCalls` on the sparse `pending-calls` index: one query per shard, oldest first."""
+"""`PendingCalls` on the sparse `pending-calls` index, walked with a durable cursor per shard.
+
+Every placed or held call has an entry (`pending-shard`, `stale-at`); the entry stays when
+the call ends (issue 15: removing it cost an index write per call). So the index is walked,
+not re-read: per shard, a cursor item in the calls table (`expiry-cursor` / `shard#<n>`,
+`processed-through` = epoch seconds) says through which `stale-at` every entry was handled.
+A run queries `(cursor, now]` oldest first, reads the entries' calls (BatchGetItem, 100 keys
+a request, READERS requests at once, eventually consistent: the expiry write stays
+conditional, so a racing callback still wins exactly once; a stale read only costs a failed
+condition), and moves the cursor over what it handled — never past `now - OVERLAP_SECONDS`.
+
+Why no entry is skipped: an entry with `stale-at` s is written at most a few seconds after
+s (a held call's s is max(created + PLACEMENT_GRACE, the callback's clock), written within
+the callback's 10 s timeout; a queued call's is ≥ ~14 minutes ahead of its write: its
+stale-after time includes CALLBACK_GRACE, and the placement writes within its 15 s
+timeout). A run that moves the cursor to c ≤ its start - OVERLAP_SECONDS queried (old, c]
+after its start, so every entry with s ≤ c was written more than OVERLAP_SECONDS - 10 s
+before that query: index propagation (sub-second normally), an eventually consistent read
+and clock skew between the writer's clock and the expirer's all fit in that. The overlap
+costs re-reading the entries of its last OVERLAP_SECONDS each run (a handled entry read
+again is skipped as ended, or its conditional write fails). With no cursor (the first run)
+the whole index up to `now` is read: legacy entries of ended calls were removed, and entries
+of calls that ended since are skipped.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
+    EXPIRY_CURSOR_PK,
+    EXPIRY_CURSOR_RECORD,
+    HOLD,
     PENDING_INDEX,
     PENDING_SHARD,
     PK,
+    PROCESSED_THROUGH,
+    RECORD_TYPE,
+    SK,
     STALE_AT,
+    STATUS,
     call_from_item,
     call_key,
     expired_fields,
+    expiry_cursor_key,
     from_item,
     ids_of_call_key,
     instruction_from_item,
     instruction_pk,
     is_call_item,
     is_instruction_item,
+    is_waiting,
+    shard_of_cursor_key,
     to_item,
 )
 from dtmf_gateway.adapters.dynamodb.conditional import (
     end_queued_call,
     is_conditional_failure,
     settle_held_call,
+    update_if,
 )
 from dtmf_gateway.domain.calls import Hold
 from dtmf_gateway.domain.ports import HeldCall, PendingCall
@@ -35,32 +71,155 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import KeysAndAttributesTypeDef
+
+#: How far behind a run's `now` the cursor stays (seconds): each run re-reads the entries whose
+#: `stale-at` lies in the last OVERLAP_SECONDS before the previous run's start. It covers an
+#: entry written up to that long after its `stale-at` (held calls: ≤ 10 s, the callback's
+#: timeout) plus index propagation and clock skew; 120 s leaves 110 s for the last two.
+OVERLAP_SECONDS = 120
+BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
+READERS = 8  # BatchGetItem requests in flight at once (boto3's clients are thread-safe)
+_UNPROCESSED_RETRIES = 8  # BatchGetItem answers throttled keys as unprocessed: retried
+
+
+def _always() -> bool:
+    return True
 
 
 class DynamoDbPendingCalls:
-    def __init__(self, client: DynamoDBClient, table_name: str, *, shards: int) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        shards: int,
+        overlap_seconds: int = OVERLAP_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._ddb = client
         self._table = table_name
         self._shards = shards
+        self._overlap = overlap_seconds
+        self._sleep = sleep
 
-    def stale(self, now: datetime) -> Iterator[PendingCall]:
-        cutoff = int(now.timestamp())
+    def stale(
+        self, now: datetime, keep_going: Callable[[], bool] = _always
+    ) -> Iterator[PendingCall]:
+        """See PendingCalls.stale: shard by shard, each from its cursor (all of it with no
+        cursor yet), moving each cursor as far as it handled (at most `now` - the overlap)."""
+        upper = int(now.timestamp())
+        cursors = self._cursors()
         for shard in range(self._shards):
-            kwargs: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": PENDING_INDEX,
-                "KeyConditionExpression": "#shard = :shard AND #stale <= :cutoff",
-                "ExpressionAttributeNames": {"#shard": PENDING_SHARD, "#stale": STALE_AT},
-                "ExpressionAttributeValues": to_item({":shard": str(shard), ":cutoff": cutoff}),
-            }
+            cursor = cursors.get(shard)
+            handled_through = cursor  # every entry with stale-at <= this is handled
+            complete = True
+            for stale_at, call in self._entries(shard, cursor, upper):
+                if handled_through is None or stale_at - 1 > handled_through:
+                    handled_through = stale_at - 1  # every earlier entry was handled
+                if not keep_going():
+                    complete = False
+                    break
+                yield call
+            else:
+                handled_through = upper
+            if handled_through is not None:
+                self._advance(shard, cursor, min(handled_through, upper - self._overlap))
+            if not complete:
+                return
+
+    def _cursors(self) -> dict[int, int]:
+        """Each shard's cursor (one strongly consistent query of one small partition)."""
+        cursors: dict[int, int] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": PK},
+            "ExpressionAttributeValues": to_item({":pk": EXPIRY_CURSOR_PK}),
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
+            for item in page["Items"]:
+                if PROCESSED_THROUGH in item:
+                    cursors[shard_of_cursor_key(item)] = int(item[PROCESSED_THROUGH]["N"])
+            if "LastEvaluatedKey" not in page:
+                return cursors
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _advance(self, shard: int, cursor: int | None, to: int) -> None:
+        """Move the shard's cursor forward to `to` (never back: a later cursor written by a
+        run racing this one — an operator's manual invoke — stays)."""
+        if cursor is not None and to <= cursor:
+            return
+        update_if(
+            self._ddb,
+            TableName=self._table,
+            Key=expiry_cursor_key(shard),
+            UpdateExpression="SET #through = :to, #type = :type",
+            ConditionExpression="attribute_not_exists(#through) OR #through < :to",
+            ExpressionAttributeNames={"#through": PROCESSED_THROUGH, "#type": RECORD_TYPE},
+            ExpressionAttributeValues=to_item({":to": to, ":type": EXPIRY_CURSOR_RECORD}),
+        )
+
+    def _entries(
+        self, shard: int, cursor: int | None, upper: int
+    ) -> Iterator[tuple[int, PendingCall]]:
+        """(stale-at, call) of the shard's entries in (cursor, upper], oldest first, each
+        with whether its call had ended (read a hundred at a time)."""
+        if cursor is not None and cursor >= upper:
+            return
+        condition = "#shard = :shard AND #stale <= :upper"
+        values: dict[str, Any] = {":shard": str(shard), ":upper": upper}
+        if cursor is not None:
+            condition = "#shard = :shard AND #stale BETWEEN :lower AND :upper"
+            values[":lower"] = cursor + 1
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": PENDING_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {"#shard": PENDING_SHARD, "#stale": STALE_AT},
+            "ExpressionAttributeValues": to_item(values),
+        }
+        with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="expiry-read") as pool:
             while True:
                 page = self._ddb.query(**kwargs)
-                for item in page["Items"]:
-                    instruction_id, call_id = ids_of_call_key(item)
-                    yield PendingCall(instruction_id=instruction_id, call_id=call_id)
+                entries = page["Items"]
+                chunks = [
+                    entries[start : start + BATCH_GET_KEYS]
+                    for start in range(0, len(entries), BATCH_GET_KEYS)
+                ]
+                # the page's calls are read READERS requests at a time, yielded in order
+                for chunk, waiting in zip(chunks, pool.map(self._waiting, chunks), strict=True):
+                    for entry in chunk:
+                        instruction_id, call_id = ids_of_call_key(entry)
+                        ended = (entry[PK]["S"], entry[SK]["S"]) not in waiting
+                        yield int(entry[STALE_AT]["N"]), PendingCall(instruction_id, call_id, ended)
                 if "LastEvaluatedKey" not in page:
-                    break
+                    return
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _waiting(self, entries: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        """The (pk, sk) of the entries' calls that still wait (is_waiting); a call no longer
+        stored (past retention) does not."""
+        waiting: set[tuple[str, str]] = set()
+        request: KeysAndAttributesTypeDef = {
+            "Keys": [{PK: e[PK], SK: e[SK]} for e in entries],
+            "ProjectionExpression": "#pk, #sk, #status, #hold",
+            "ExpressionAttributeNames": {"#pk": PK, "#sk": SK, "#status": STATUS, "#hold": HOLD},
+        }
+        for attempt in range(_UNPROCESSED_RETRIES + 1):
+            answer = self._ddb.batch_get_item(RequestItems={self._table: request})
+            for raw in answer.get("Responses", {}).get(self._table, []):
+                if is_waiting(from_item(raw)):
+                    waiting.add((raw[PK]["S"], raw[SK]["S"]))
+            unprocessed = answer.get("UnprocessedKeys", {}).get(self._table)
+            left = list(unprocessed["Keys"]) if unprocessed else []
+            if not left:
+                return waiting
+            request = {**request, "Keys": left}
+            self._sleep(min(0.05 * 2**attempt, 1.0))
+        raise RuntimeError(f"BatchGetItem left {len(left)} keys unprocessed (throttled)")
 
     def expire(self, call: PendingCall, finished_at: str) -> bool:
         try:
