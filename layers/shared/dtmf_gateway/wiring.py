@@ -149,16 +149,15 @@ def stack_pacing(*, waits: int) -> StackPacing:
     from dtmf_gateway.domain.stack_pacing import StackPacing
 
     s = settings().require("CAMPAIGNS_TABLE_NAME")
-    _pacing_limits(campaigns=False)
+    _check_pacing_limits(campaigns=False)
     pacer = DynamoDbPacer(dynamodb(), s.campaigns_table_name)
     return StackPacing(pacer, s.cm_max_calls_per_second, waits=waits)
 
 
-def _pacing_limits(*, campaigns: bool = True) -> PacingLimits:
+def _check_pacing_limits(*, campaigns: bool) -> None:
     """`CmMaxCallsPerSecond` and `CampaignCallsPerSecond`, checked (`stack_pacing.check_limits`:
     CloudFormation Rules cannot compare numbers); a broken relation fails the cold start
     naming the parameters (``campaigns=False``: the stack's limit alone, for direct calls)."""
-    from dtmf_gateway.domain.campaign_use_cases import PacingLimits
     from dtmf_gateway.domain.stack_pacing import check_limits
     from dtmf_gateway.settings import ConfigurationError
 
@@ -167,6 +166,16 @@ def _pacing_limits(*, campaigns: bool = True) -> PacingLimits:
         check_limits(s.cm_max_calls_per_second, s.campaign_calls_per_second if campaigns else None)
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
+
+
+def _pacing_limits() -> PacingLimits:
+    """Both limits, checked (`_check_pacing_limits`), for the campaign use cases. Direct calls
+    check theirs with `_check_pacing_limits` alone: this import loads the campaign machinery
+    (~9 ms of CPU), which place-call never uses (tests/unit/test_cold_path_imports.py)."""
+    from dtmf_gateway.domain.campaign_use_cases import PacingLimits
+
+    _check_pacing_limits(campaigns=True)
+    s = settings()
     return PacingLimits(s.cm_max_calls_per_second, s.campaign_calls_per_second)
 
 
