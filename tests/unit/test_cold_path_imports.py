@@ -21,8 +21,10 @@ from bench.common import (
     lambda_runtime_environment,
 )
 
-#: Never used by a placement of POST /v1/dtmf-calls: the campaign machinery (its use cases,
-#: ports, rows, events and CSV parsing: only `PlaceRow` places through the same use case).
+#: Never used by an immediate placement of POST /v1/dtmf-calls: the campaign machinery (its
+#: use cases, ports, rows, events and CSV parsing: only `PlaceRow` places through the same use
+#: case); the ports module (a scheduled placement's dials load it); the erasure (a placement
+#: that meets an erasure loads it).
 NOT_AT_PLACE_CALL_INIT = (
     "dtmf_gateway.domain.campaign_use_cases",
     "dtmf_gateway.domain.campaign_ports",
@@ -32,6 +34,10 @@ NOT_AT_PLACE_CALL_INIT = (
     "dtmf_gateway.domain.campaign_taken_rows",
     "dtmf_gateway.domain.not_placed",
     "csv",
+    "dtmf_gateway.domain.ports",
+    "dtmf_gateway.domain.erasure",
+    "dtmf_gateway.domain.reading",
+    "dtmf_gateway.adapters.dynamodb.erasure_store",
 )
 
 
