@@ -24,7 +24,8 @@ from bench.common import (
 #: Never used by an immediate placement of POST /v1/dtmf-calls: the campaign machinery (its
 #: use cases, ports, rows, events and CSV parsing: only `PlaceRow` places through the same use
 #: case); the ports module (a scheduled placement's dials load it); the erasure (a placement
-#: that meets an erasure loads it).
+#: that meets an erasure loads it); the webhook delivery (place-call checks a `webhook-url`
+#: against `domain.webhook_targets` only).
 NOT_AT_PLACE_CALL_INIT = (
     "dtmf_gateway.domain.campaign_use_cases",
     "dtmf_gateway.domain.campaign_ports",
@@ -38,6 +39,7 @@ NOT_AT_PLACE_CALL_INIT = (
     "dtmf_gateway.domain.erasure",
     "dtmf_gateway.domain.reading",
     "dtmf_gateway.adapters.dynamodb.erasure_store",
+    "dtmf_gateway.domain.webhooks",
 )
 
 

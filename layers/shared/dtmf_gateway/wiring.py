@@ -54,7 +54,8 @@ if TYPE_CHECKING:
     from dtmf_gateway.domain.redialling import Redials
     from dtmf_gateway.domain.schedules import SchedulingRules
     from dtmf_gateway.domain.stack_pacing import PacedPlaceInstruction, StackPacing
-    from dtmf_gateway.domain.webhooks import DeliverWebhook, WebhookTargets
+    from dtmf_gateway.domain.webhook_targets import WebhookTargets
+    from dtmf_gateway.domain.webhooks import DeliverWebhook
 
 
 @cache
@@ -357,7 +358,7 @@ def pending_calls() -> DynamoDbPendingCalls:
 # ---------------------------------------------------------------- round 2: signed webhooks
 @cache
 def webhook_targets() -> WebhookTargets:
-    from dtmf_gateway.domain.webhooks import WebhookTargets
+    from dtmf_gateway.domain.webhook_targets import WebhookTargets
 
     s = settings()
     return WebhookTargets.from_settings(
