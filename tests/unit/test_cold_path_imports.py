@@ -25,7 +25,8 @@ from bench.common import (
 #: use cases, ports, rows, events and CSV parsing: only `PlaceRow` places through the same use
 #: case); the ports module (a scheduled placement's dials load it); the erasure (a placement
 #: that meets an erasure loads it); the webhook delivery (place-call checks a `webhook-url`
-#: against `domain.webhook_targets` only).
+#: against `domain.webhook_targets` only); the expirer's module (a placement needs only its
+#: grace, `calls.CALLBACK_GRACE`).
 NOT_AT_PLACE_CALL_INIT = (
     "dtmf_gateway.domain.campaign_use_cases",
     "dtmf_gateway.domain.campaign_ports",
@@ -40,6 +41,7 @@ NOT_AT_PLACE_CALL_INIT = (
     "dtmf_gateway.domain.reading",
     "dtmf_gateway.adapters.dynamodb.erasure_store",
     "dtmf_gateway.domain.webhooks",
+    "dtmf_gateway.domain.expiry",
 )
 
 
