@@ -35,6 +35,7 @@ NOT_AT_PLACE_CALL_INIT = (
     "dtmf_gateway.domain.campaign_results",
     "dtmf_gateway.domain.campaign_taken_rows",
     "dtmf_gateway.domain.not_placed",
+    "dtmf_gateway.campaign_parts",
     "csv",
     "dtmf_gateway.domain.ports",
     "dtmf_gateway.domain.erasure",

@@ -9,7 +9,6 @@ AWS_ENDPOINT_URL* variables only (that is how the local stack and tests redirect
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -36,15 +35,9 @@ if TYPE_CHECKING:
         SqsWebhookQueue,
     )
     from dtmf_gateway.api.placement import IdempotentPlacement
+    from dtmf_gateway.campaign_parts import CampaignsApi, CampaignWorker
     from dtmf_gateway.domain.callbacks import RecordCallback
-    from dtmf_gateway.domain.campaign_use_cases import (
-        ControlCampaign,
-        CreateCampaign,
-        PacingLimits,
-        PlaceRow,
-        RecordRowResult,
-        ValidateCampaign,
-    )
+    from dtmf_gateway.domain.campaign_use_cases import PacingLimits
     from dtmf_gateway.domain.dialling import CancelInstruction, DialScheduledCall
     from dtmf_gateway.domain.erasure import EraseInstruction
     from dtmf_gateway.domain.listing import ListInstructions
@@ -445,32 +438,11 @@ def erase_instruction() -> EraseInstruction:
 # ---------------------------------------------------------------- campaigns (issue 17)
 
 
-@dataclass(frozen=True, slots=True)
-class CampaignsApi:
-    """What the campaigns routes use: the use cases and the pacing bounds of a request."""
-
-    create: CreateCampaign
-    control: ControlCampaign
-    max_calls_per_second: float
-    default_calls_per_second: float
-    campaign_calls_per_second: float  # all campaigns' share: what a campaign can get at most
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignWorker:
-    """What the campaign worker uses: validation (control queue), placement (rows queue),
-    results (`DTMF Result` events of campaign rows)."""
-
-    control_queue_url: str
-    validate: ValidateCampaign
-    place: PlaceRow
-    record: RecordRowResult
-
-
 @cache
 def campaigns_api() -> CampaignsApi:
     from dtmf_gateway.adapters.campaign_io import S3CampaignFiles, SqsValidationRequests
     from dtmf_gateway.adapters.dynamodb.campaigns_table import DynamoDbCampaignStore
+    from dtmf_gateway.campaign_parts import CampaignsApi
     from dtmf_gateway.domain.campaign_use_cases import (
         ControlCampaign,
         CreateCampaign,
@@ -508,6 +480,7 @@ def campaign_worker() -> CampaignWorker:
         DynamoDbCampaignStore,
         DynamoDbPacer,
     )
+    from dtmf_gateway.campaign_parts import CampaignWorker
     from dtmf_gateway.domain.campaign_use_cases import (
         EndRow,
         FinishCampaign,
