@@ -128,7 +128,7 @@ def _cold_table(cold: dict[str, Any]) -> list[str]:
             out.append(
                 f"   {'  CPU, floor w/o TLS context':<38}"
                 f" {e['floor_https_cpu_ms']['median']:>7.1f} ms less:"
-                f" {e['ratio_cpu_aws_floor']:>23.2f} {f'{ra["p10"]:.2f}-{ra["p90"]:.2f}':>17}"
+                f" {e['ratio_cpu_aws_floor']:>32.2f} {f'{ra["p10"]:.2f}-{ra["p90"]:.2f}':>17}"
             )
     out.append(
         "   floor contents: "
