@@ -6,7 +6,12 @@ from the built artifact (`make build`: .aws-sam/build, bytecode included).
 everything the module runs at load.
 *floor*: a fresh interpreter imports exactly the third-party modules the handler module ended
 up importing (the same ``sys.modules`` keys, found by a probe run) and creates the same AWS
-clients, nothing else.
+clients, nothing else — and, when the handler module made an HTTPS client's TLS context at load
+(httpx's default one: certifi's CA bundle parsed into an ``ssl.SSLContext``, what every
+``httpx.Client()`` builds), that context too (``httpx.create_ssl_context()``, no product code):
+the same kind of dependency cost as an AWS client. Since 2026-11-30 (issue 15); the ratio
+against the floor without it (the AWS clients alone, as before) is reported beside it
+(``ratio_cpu_aws_floor``: each floor run's CPU less the time it spent on that context).
 *hello*: a bare Powertools handler (Logger, Metrics, the HTTP API resolver, one route answering a
 constant): the least any handler in this style costs.
 The three rotate (function, floor, hello; then the next order) to cancel drift. Times are
@@ -56,6 +61,7 @@ CHILD = Path(__file__).with_name("cold_child.py")
 MARK = "BENCH-RESULT "
 TARGET_RATIO = 1.10  # issue 15: median of >= 20 runs
 TARGET_RATIO_P90 = 1.20
+HTTPS_CLIENT = "https@httpx"  # cold_child.HTTPS: the floor builds httpx's default TLS context
 RUNTIME_PROVIDED = ("boto3",)  # the Lambda Python runtime ships boto3 and its dependencies
 
 
@@ -211,6 +217,7 @@ def _measure(env: dict[str, str], floor_args: list[str], runs: int) -> dict[str,
     samples: dict[str, list[float]] = {
         f"{k}{x}": [] for k in KINDS for x in ("", "_cpu", "_ready", "_wall")
     }
+    https_cpu: list[float] = []  # the floor's TLS context (0 when the handler makes none)
     failed_imports: list[str] = []
     args = {"fn": ["function"], "floor": floor_args, "hello": ["hello"]}
     for kind in KINDS:  # one discarded run each (page cache)
@@ -224,6 +231,8 @@ def _measure(env: dict[str, str], floor_args: list[str], runs: int) -> dict[str,
             samples[f"{kind}_ready"].append(r["ready_ms"])
             samples[f"{kind}_wall"].append(r["wall_ms"])
             failed_imports = r.get("failed_imports", failed_imports)
+            if kind == "floor":
+                https_cpu.append(r.get("https_cpu_ms", 0.0))
     names = {"fn": "function", "floor": "floor", "hello": "hello"}
     out: dict[str, Any] = {}
     for kind, name in names.items():
@@ -250,6 +259,20 @@ def _measure(env: dict[str, str], floor_args: list[str], runs: int) -> dict[str,
             "ratio_cpu_hello": fn_cpu["median"] / hello_cpu["median"],
             "added_cpu_ms": fn_cpu["median"] - floor_cpu["median"],
             "floor_failed_imports": failed_imports,
+            # the floor's TLS context, and the CPU ratio against the floor without it
+            "floor_https_cpu_ms": summary(https_cpu),
+            "ratio_cpu_aws_floor": fn_cpu["median"]
+            / summary([f - h for f, h in zip(samples["floor_cpu"], https_cpu, strict=True)])[
+                "median"
+            ],
+            "ratio_cpu_aws_floor_rounds": summary(
+                [
+                    f / (fl - h)
+                    for f, fl, h in zip(
+                        samples["fn_cpu"], samples["floor_cpu"], https_cpu, strict=True
+                    )
+                ]
+            ),
         }
     )
     return out
@@ -292,7 +315,10 @@ def run(
                     "third_party_modules": len(modules["modules"]),
                     "third_party_packages": modules["top_level"],
                     "first_party_modules": len(modules["first_party"]),
-                    "aws_clients": [c.partition("@")[0] for c in clients["clients"]],
+                    "aws_clients": [
+                        c.partition("@")[0] for c in clients["clients"] if c != HTTPS_CLIENT
+                    ],
+                    "floor_https_context": HTTPS_CLIENT in clients["clients"],
                 }
             )
             try:

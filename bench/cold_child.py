@@ -21,8 +21,12 @@ def _function() -> dict[str, object]:
     return {}
 
 
+HTTPS = "https@httpx"  # a client spec: httpx's default TLS context (see _probe_clients)
+
+
 def _floor(modules: str, clients: str) -> dict[str, object]:
-    """Import the same third-party modules, create the same AWS clients, nothing else."""
+    """Import the same third-party modules, create the same AWS clients and (when the handler
+    made one at load) httpx's default TLS context, nothing else."""
     failed = []
     for name in _split(modules):
         try:
@@ -30,18 +34,29 @@ def _floor(modules: str, clients: str) -> dict[str, object]:
         except Exception:  # noqa: BLE001 - reported; a module the handler had may be synthetic
             failed.append(name)
     started = time.perf_counter()
+    https_cpu_ms = 0.0
     if clients:
         import boto3
 
         sessions: dict[str, object] = {}
         for spec in _split(clients):
             service, _, session = spec.partition("@")
-            if session in ("", "default"):
+            if spec == HTTPS:
+                import httpx
+
+                cpu = time.process_time()
+                httpx.create_ssl_context()  # what every httpx.Client()/AsyncClient() builds
+                https_cpu_ms += (time.process_time() - cpu) * 1000
+            elif session in ("", "default"):
                 boto3.client(service)  # type: ignore[call-overload]
             else:
                 sessions.setdefault(session, boto3.session.Session())
                 sessions[session].client(service)  # type: ignore[attr-defined]
-    return {"failed_imports": failed, "clients_ms": (time.perf_counter() - started) * 1000}
+    return {
+        "failed_imports": failed,
+        "clients_ms": (time.perf_counter() - started) * 1000,
+        "https_cpu_ms": https_cpu_ms,
+    }
 
 
 def _hello() -> dict[str, object]:
@@ -98,9 +113,13 @@ def _probe_modules() -> dict[str, object]:
 
 
 def _probe_clients() -> dict[str, object]:
-    """Which AWS clients module load creates (botocore's create_client, recorded)."""
+    """Which AWS clients module load creates (botocore's create_client, recorded), and whether
+    it makes httpx's default TLS context (``httpx.create_ssl_context`` with its defaults, as
+    every ``httpx.Client()`` does; once however often: the floor builds one)."""
     import boto3
     import botocore.session
+    import httpx
+    import httpx._transports.default
 
     created: list[str] = []
     original = botocore.session.Session.create_client
@@ -111,6 +130,17 @@ def _probe_clients() -> dict[str, object]:
         return original(self, service_name, *args, **kwargs)  # type: ignore[arg-type]
 
     botocore.session.Session.create_client = recording  # type: ignore[method-assign,assignment]
+    original_tls = httpx.create_ssl_context
+
+    def recording_tls(*args: object, **kwargs: object) -> object:
+        verify = kwargs.get("verify", args[0] if args else True)
+        cert = kwargs.get("cert", args[1] if len(args) > 1 else None)
+        if verify is True and cert is None and HTTPS not in created:
+            created.append(HTTPS)
+        return original_tls(*args, **kwargs)  # type: ignore[arg-type]
+
+    for module in (httpx, httpx._config, httpx._transports.default):
+        module.create_ssl_context = recording_tls  # type: ignore[attr-defined]
     __import__("app")
     return {"clients": created}
 

@@ -121,7 +121,8 @@ def main() -> None:
             if result["floor_clients_ms"]:
                 print(
                     f"  (the floor spends {result['floor_clients_ms']:.1f} ms creating the same"
-                    " AWS clients outside any import: part of `app`'s self time above)"
+                    " AWS clients (and TLS context) outside any import: part of `app`'s self time"
+                    " above)"
                 )
             if args.breakdown:
                 parts = breakdown(folder, paths, tmp / "home", args.runs)

@@ -96,8 +96,9 @@ def _cold_table(cold: dict[str, Any]) -> list[str]:
     out = [
         f"1. COLD INIT per function from {cold.get('artifact')} (ms, in-child: first bootstrap"
         f" line -> end of module exec; median [p10-p90] of {cold.get('runs')} rotating runs)",
-        "   floor = same third-party modules + same AWS clients only; hello = a bare Powertools"
-        " handler (Logger, Metrics, HTTP API resolver). The artifact ships bytecode (make build).",
+        "   floor = same third-party modules + same AWS clients (+ httpx's default TLS context"
+        " when the function makes one at load) only; hello = a bare Powertools handler (Logger,"
+        " Metrics, HTTP API resolver). The artifact ships bytecode (make build).",
         f"   native extensions from the dev venv (artifact is arm64):"
         f" {', '.join(cold.get('native_from_venv', [])) or 'none'}",
         f"   {'function':<17} {'function init':>20} {'floor init':>20} {'hello init':>18}"
@@ -122,11 +123,19 @@ def _cold_table(cold: dict[str, Any]) -> list[str]:
                 f" {e['ratio_cpu']:>8.2f} {f'{rc["p10"]:.2f}-{rc["p90"]:.2f}':>17}"
                 f" {e['ratio_cpu_hello']:>8.2f}  {_ok(e['ratio_cpu'] <= cold['target_ratio'])}"
             )
+        if e.get("floor_https_context"):  # the ratio against the floor without that context
+            ra = e["ratio_cpu_aws_floor_rounds"]
+            out.append(
+                f"   {'  CPU, floor w/o TLS context':<38}"
+                f" {e['floor_https_cpu_ms']['median']:>7.1f} ms less:"
+                f" {e['ratio_cpu_aws_floor']:>32.2f} {f'{ra["p10"]:.2f}-{ra["p90"]:.2f}':>17}"
+            )
     out.append(
         "   floor contents: "
         + "; ".join(
             f"{fn} {e['third_party_modules']} modules of {len(e['third_party_packages'])}"
             f" packages + {'/'.join(e['aws_clients']) or 'no'} client"
+            + (" + httpx TLS context" if e.get("floor_https_context") else "")
             for fn, e in cold.get("functions", {}).items()
             if "third_party_modules" in e
         )

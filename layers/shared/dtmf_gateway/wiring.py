@@ -9,7 +9,6 @@ AWS_ENDPOINT_URL* variables only (that is how the local stack and tests redirect
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -36,15 +35,9 @@ if TYPE_CHECKING:
         SqsWebhookQueue,
     )
     from dtmf_gateway.api.placement import IdempotentPlacement
+    from dtmf_gateway.campaign_parts import CampaignsApi, CampaignWorker
     from dtmf_gateway.domain.callbacks import RecordCallback
-    from dtmf_gateway.domain.campaign_use_cases import (
-        ControlCampaign,
-        CreateCampaign,
-        PacingLimits,
-        PlaceRow,
-        RecordRowResult,
-        ValidateCampaign,
-    )
+    from dtmf_gateway.domain.campaign_use_cases import PacingLimits
     from dtmf_gateway.domain.dialling import CancelInstruction, DialScheduledCall
     from dtmf_gateway.domain.erasure import EraseInstruction
     from dtmf_gateway.domain.listing import ListInstructions
@@ -54,7 +47,8 @@ if TYPE_CHECKING:
     from dtmf_gateway.domain.redialling import Redials
     from dtmf_gateway.domain.schedules import SchedulingRules
     from dtmf_gateway.domain.stack_pacing import PacedPlaceInstruction, StackPacing
-    from dtmf_gateway.domain.webhooks import DeliverWebhook, WebhookTargets
+    from dtmf_gateway.domain.webhook_targets import WebhookTargets
+    from dtmf_gateway.domain.webhooks import DeliverWebhook
 
 
 @cache
@@ -149,16 +143,15 @@ def stack_pacing(*, waits: int) -> StackPacing:
     from dtmf_gateway.domain.stack_pacing import StackPacing
 
     s = settings().require("CAMPAIGNS_TABLE_NAME")
-    _pacing_limits(campaigns=False)
+    _check_pacing_limits(campaigns=False)
     pacer = DynamoDbPacer(dynamodb(), s.campaigns_table_name)
     return StackPacing(pacer, s.cm_max_calls_per_second, waits=waits)
 
 
-def _pacing_limits(*, campaigns: bool = True) -> PacingLimits:
+def _check_pacing_limits(*, campaigns: bool) -> None:
     """`CmMaxCallsPerSecond` and `CampaignCallsPerSecond`, checked (`stack_pacing.check_limits`:
     CloudFormation Rules cannot compare numbers); a broken relation fails the cold start
     naming the parameters (``campaigns=False``: the stack's limit alone, for direct calls)."""
-    from dtmf_gateway.domain.campaign_use_cases import PacingLimits
     from dtmf_gateway.domain.stack_pacing import check_limits
     from dtmf_gateway.settings import ConfigurationError
 
@@ -167,6 +160,16 @@ def _pacing_limits(*, campaigns: bool = True) -> PacingLimits:
         check_limits(s.cm_max_calls_per_second, s.campaign_calls_per_second if campaigns else None)
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
+
+
+def _pacing_limits() -> PacingLimits:
+    """Both limits, checked (`_check_pacing_limits`), for the campaign use cases. Direct calls
+    check theirs with `_check_pacing_limits` alone: this import loads the campaign machinery
+    (~9 ms of CPU), which place-call never uses (tests/unit/test_cold_path_imports.py)."""
+    from dtmf_gateway.domain.campaign_use_cases import PacingLimits
+
+    _check_pacing_limits(campaigns=True)
+    s = settings()
     return PacingLimits(s.cm_max_calls_per_second, s.campaign_calls_per_second)
 
 
@@ -348,7 +351,7 @@ def pending_calls() -> DynamoDbPendingCalls:
 # ---------------------------------------------------------------- round 2: signed webhooks
 @cache
 def webhook_targets() -> WebhookTargets:
-    from dtmf_gateway.domain.webhooks import WebhookTargets
+    from dtmf_gateway.domain.webhook_targets import WebhookTargets
 
     s = settings()
     return WebhookTargets.from_settings(
@@ -435,32 +438,11 @@ def erase_instruction() -> EraseInstruction:
 # ---------------------------------------------------------------- campaigns (issue 17)
 
 
-@dataclass(frozen=True, slots=True)
-class CampaignsApi:
-    """What the campaigns routes use: the use cases and the pacing bounds of a request."""
-
-    create: CreateCampaign
-    control: ControlCampaign
-    max_calls_per_second: float
-    default_calls_per_second: float
-    campaign_calls_per_second: float  # all campaigns' share: what a campaign can get at most
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignWorker:
-    """What the campaign worker uses: validation (control queue), placement (rows queue),
-    results (`DTMF Result` events of campaign rows)."""
-
-    control_queue_url: str
-    validate: ValidateCampaign
-    place: PlaceRow
-    record: RecordRowResult
-
-
 @cache
 def campaigns_api() -> CampaignsApi:
     from dtmf_gateway.adapters.campaign_io import S3CampaignFiles, SqsValidationRequests
     from dtmf_gateway.adapters.dynamodb.campaigns_table import DynamoDbCampaignStore
+    from dtmf_gateway.campaign_parts import CampaignsApi
     from dtmf_gateway.domain.campaign_use_cases import (
         ControlCampaign,
         CreateCampaign,
@@ -498,6 +480,7 @@ def campaign_worker() -> CampaignWorker:
         DynamoDbCampaignStore,
         DynamoDbPacer,
     )
+    from dtmf_gateway.campaign_parts import CampaignWorker
     from dtmf_gateway.domain.campaign_use_cases import (
         EndRow,
         FinishCampaign,

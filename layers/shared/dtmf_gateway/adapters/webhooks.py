@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
-    from dtmf_gateway.domain.webhooks import Address
+    from dtmf_gateway.domain.webhook_targets import Address
 
 USER_AGENT = "dtmf-gateway-webhooks"
 _MAX_REASON = 200

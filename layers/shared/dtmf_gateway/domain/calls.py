@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +65,12 @@ class Outcome(StrEnum):
     FAILED = "failed"  # CM code 11
     REJECTED = "rejected"  # CM code 12
     EXPIRED = "expired"  # no callback arrived in time
+
+
+# How long after a call must have ended we still wait for CM's callback (the expirer's grace,
+# domain/expiry.py; here so that a placement, which stamps it on each call, does not load the
+# expirer's module at its cold start).
+CALLBACK_GRACE = timedelta(minutes=15)
 
 
 def utc_now() -> datetime:

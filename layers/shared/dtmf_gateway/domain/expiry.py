@@ -1,27 +1,24 @@
 """Calls that never got a callback become `expired` once they are surely over.
 
 Each queued call has a stale-after moment: queued time + the longest the call can last (ringing +
-prompts and key timeouts for every attempt) + a grace period for a late callback. The
-expirer walks the calls past that moment in order, through a sparse sharded index that keeps
-ended calls too (the adapter remembers how far it got), skips those that ended, and ends the
-others with the same conditional write a callback uses — so exactly one of the two wins.
+prompts and key timeouts for every attempt) + a grace period for a late callback
+(`calls.CALLBACK_GRACE`). The expirer walks the calls past that moment in order, through a
+sparse sharded index that keeps ended calls too (the adapter remembers how far it got), skips
+those that ended, and ends the others with the same conditional write a callback uses — so
+exactly one of the two wins.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from dtmf_gateway.domain.calls import iso, utc_now
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.ports import PendingCall, PendingCalls
-
-# How long after a call must have ended we still wait for CM's callback.
-CALLBACK_GRACE = timedelta(minutes=15)
-
 
 # What a run keeps back from its time budget: a page of the index and one write take well
 # under a second; the rest is headroom so the run ends itself instead of being killed.

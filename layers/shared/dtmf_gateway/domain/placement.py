@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from dtmf_gateway.domain.callees import with_own_callees
 from dtmf_gateway.domain.calls import (
+    CALLBACK_GRACE,
     CmQueuedCall,
     InstructionStatus,
     KeyClaim,
@@ -32,7 +33,6 @@ from dtmf_gateway.domain.errors import (
     InstructionAlreadyExists,
     PlacementFailed,
 )
-from dtmf_gateway.domain.expiry import CALLBACK_GRACE
 from dtmf_gateway.domain.ids import DERIVED_ID_PREFIX
 from dtmf_gateway.domain.placement_replay import (
     Replay,

@@ -93,31 +93,42 @@ _IGNORECASE: Final = 2  # re.IGNORECASE
 
 
 class Node:
+    """A node of a regex's tree. Every node class has a docstring: without one, `dataclass`
+    builds one from the class's signature at import (~0.1 ms of CPU each)."""
+
     __slots__ = ()
 
 
 @dataclass(eq=False, slots=True)
 class Char(Node):
+    """One key out of ``keys``."""
+
     keys: frozenset[str]
 
 
 @dataclass(eq=False, slots=True)
 class Empty(Node):
-    pass
+    """Matches without typing a key."""
 
 
 @dataclass(eq=False, slots=True)
 class Seq(Node):
+    """``items`` one after another."""
+
     items: tuple[Node, ...]
 
 
 @dataclass(eq=False, slots=True)
 class Alt(Node):
+    """Any one of ``options`` (kept apart: each is its own way to match)."""
+
     options: tuple[Node, ...]
 
 
 @dataclass(eq=False, slots=True)
 class Repeat(Node):
+    """``body`` repeated ``low`` to ``high`` times."""
+
     body: Node
     low: int
     high: int | None  # None = unbounded
@@ -125,11 +136,15 @@ class Repeat(Node):
 
 @dataclass(eq=False, slots=True)
 class Atomic(Node):
+    """An atomic group or possessive repeat of ``body``."""
+
     body: Node
 
 
 @dataclass(eq=False, slots=True)
 class Look(Node):
+    """A lookaround on ``body``: consumes no key."""
+
     body: Node
 
 

@@ -108,7 +108,7 @@ from dtmf_gateway.domain.request_schedule import (
     Rfc3339Time,
     opted_out,
 )
-from dtmf_gateway.domain.webhooks import WebhookTargets
+from dtmf_gateway.domain.webhook_targets import WebhookTargets
 
 __all__ = [
     "DtmfCallRequest",

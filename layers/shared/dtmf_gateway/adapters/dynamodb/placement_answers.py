@@ -34,7 +34,6 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     STATUS_REASON,
 )
 from dtmf_gateway.domain.calls import CmQueuedCall, InstructionStatus
-from dtmf_gateway.domain.erasure import without_numbers
 from dtmf_gateway.domain.placement_replay import PlacedBefore
 
 
@@ -74,6 +73,10 @@ def decoded_replies(
 def erased_replies(stored: Sequence[str]) -> list[str]:
     """The `replies` attribute without the numbers CM may have named in a refusal's error
     (issue 19: the callees themselves are only indexes into `destinations`)."""
+    # imported here: the erasure's use case is not needed by a placement (place-call's
+    # cold start does not load it)
+    from dtmf_gateway.domain.erasure import without_numbers
+
     erased = []
     for entry in stored:
         index, refused, rest = entry.partition("!")

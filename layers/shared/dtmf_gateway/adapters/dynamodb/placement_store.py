@@ -38,7 +38,6 @@ from dtmf_gateway.adapters.dynamodb.conditional import (
     set_fields,
     settle_held_call,
 )
-from dtmf_gateway.adapters.dynamodb.erasure_store import erase_call_item
 from dtmf_gateway.adapters.dynamodb.placement_answers import encoded_replies, placed_before
 from dtmf_gateway.domain.calls import (
     CmQueuedCall,
@@ -207,6 +206,10 @@ class DynamoDbInstructionStore:
     def _scrub_calls(self, instruction_id: str, call_ids: list[str], erased_at: str) -> None:
         """Issue 19: the instruction's personal data was erased while it was being placed:
         remove from the calls just written what the erasure removes (numbers, metadata)."""
+        # imported here: the erasure's modules are not needed by a placement that meets no
+        # erasure, so place-call's cold start does not load them
+        from dtmf_gateway.adapters.dynamodb.erasure_store import erase_call_item
+
         for call_id in call_ids:
             erase_call_item(self._ddb, self._table, instruction_id, call_id, erased_at)
 

@@ -1,0 +1,81 @@
+"""What a function's cold start loads: each module a function's first request never uses is
+left for the request that needs it (issue 15, "lean cold path"). A fresh interpreter loads the
+handler module as Lambda does (its folder and the layer's source on the path, the template's
+environment, AWS pointed at a dead loopback port) and reports what it imported, so a later
+change that pulls one of these modules back into the cold start fails here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench.common import (
+    FUNCTIONS_DIR,
+    LOOPBACK_ENDPOINT,
+    ROOT,
+    function_environment,
+    lambda_runtime_environment,
+)
+
+#: Never used by an immediate placement of POST /v1/dtmf-calls: the campaign machinery (its
+#: use cases, ports, rows, events and CSV parsing: only `PlaceRow` places through the same use
+#: case); the ports module (a scheduled placement's dials load it); the erasure (a placement
+#: that meets an erasure loads it); the webhook delivery (place-call checks a `webhook-url`
+#: against `domain.webhook_targets` only); the expirer's module (a placement needs only its
+#: grace, `calls.CALLBACK_GRACE`).
+NOT_AT_PLACE_CALL_INIT = (
+    "dtmf_gateway.domain.campaign_use_cases",
+    "dtmf_gateway.domain.campaign_ports",
+    "dtmf_gateway.domain.campaigns",
+    "dtmf_gateway.domain.campaign_events",
+    "dtmf_gateway.domain.campaign_results",
+    "dtmf_gateway.domain.campaign_taken_rows",
+    "dtmf_gateway.domain.not_placed",
+    "dtmf_gateway.campaign_parts",
+    "csv",
+    "dtmf_gateway.domain.ports",
+    "dtmf_gateway.domain.erasure",
+    "dtmf_gateway.domain.reading",
+    "dtmf_gateway.adapters.dynamodb.erasure_store",
+    "dtmf_gateway.domain.webhooks",
+    "dtmf_gateway.domain.expiry",
+)
+
+
+def modules_at_init(folder: str) -> set[str]:
+    """The modules a fresh interpreter holds once functions/<folder>/app.py has loaded."""
+    code = "import json, sys; import app; print(json.dumps(sorted(sys.modules)))"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_ENDPOINT_URL": LOOPBACK_ENDPOINT,
+        "PYTHONPATH": os.pathsep.join([str(FUNCTIONS_DIR / folder), str(ROOT / "layers/shared")]),
+        **lambda_runtime_environment(folder),
+        **function_environment(folder),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture(scope="module")
+def place_call_modules() -> set[str]:
+    return modules_at_init("place_call")
+
+
+def test_place_call_loads_its_placement_path(place_call_modules: set[str]) -> None:
+    """The probe sees what it should: the placement use case and the stack's pacing."""
+    assert {"dtmf_gateway.domain.placement", "dtmf_gateway.domain.stack_pacing"} <= (
+        place_call_modules
+    )
+
+
+@pytest.mark.parametrize("module", NOT_AT_PLACE_CALL_INIT)
+def test_place_call_does_not_load_at_init(place_call_modules: set[str], module: str) -> None:
+    assert module not in place_call_modules
