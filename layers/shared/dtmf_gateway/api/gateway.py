@@ -97,17 +97,21 @@ def lambda_handler(
     *,
     correlate: bool = True,
     cold_start_metric: bool = False,
+    prime: Callable[[], None] | None = None,
 ) -> LambdaHandler:
     """The function's entry point: resolve ``app`` with a fresh logger context and metrics.
 
     ``correlate``: log lines carry the API request id as correlation id until the handler sets
     a better one (the instruction id). ``cold_start_metric``: emit Powertools' ColdStart metric.
-    Called last in init: in Lambda it freezes init's objects out of later garbage collections
-    (`heap.freeze_init_objects`).
+    ``prime``: the function's SnapStart primer (`dtmf_gateway.priming`), run before the
+    snapshot in a SnapStart init only. Called last in init: in Lambda it freezes init's objects
+    out of later garbage collections (`heap.freeze_init_objects`).
     """
     # every function behind the API may be snapshotted (SnapStart=true): its hooks reseed
     # `random` after each restore even when init builds no secret cache or CM client
     snapstart.install()
+    if prime is not None:
+        snapstart.prime_before_snapshot(prime)
 
     @logger.inject_lambda_context(
         correlation_id_path=REQUEST_ID_PATH if correlate else None, clear_state=True
