@@ -75,13 +75,20 @@ def test_place_call_registers_its_primer_in_a_snapstart_init_only(
     assert snapstart._prime == []
 
 
-def test_priming_place_call_sends_nothing_and_reads_no_secret(
-    runtime: dict[str, list[Callable[[], None]]], function_env: Any
+@pytest.mark.parametrize(
+    ("folder", "primer"), [("place_call", priming.place_call), ("cm_callback", priming.cm_callback)]
+)
+def test_priming_sends_nothing_and_reads_no_secret(
+    folder: str,
+    primer: Callable[[], None],
+    runtime: dict[str, list[Callable[[], None]]],
+    function_env: Any,
 ) -> None:
-    load_function("place_call")
+    load_function(folder)
+    assert snapstart._prime == [primer]
 
     with offline() as attempts:
-        priming.place_call()  # raises if anything leaves the process or reads a secret
+        primer()  # raises if anything leaves the process or reads a secret
 
     assert attempts == []
     assert function_env.dynamodb.scan(TableName="calls")["Count"] == 0

@@ -141,32 +141,40 @@ def http_exchange() -> None:
         loop.close()
 
 
+_KEY = {"pk": {"S": "priming"}, "sk": {"S": "priming"}}
+_UPDATE = {
+    "TableName": "priming",
+    "Key": _KEY,
+    "UpdateExpression": "SET #a = :a",
+    "ExpressionAttributeNames": {"#a": "a"},
+    "ExpressionAttributeValues": {":a": {"S": "a"}},
+}
+
+
+def _secrets_operation() -> None:
+    """GetSecretValue on the secrets' own client, answered in-process: nothing is read, and
+    the Powertools cache is not involved (the secrets are read after restore)."""
+    from dtmf_gateway import wiring
+
+    aws_operations(
+        wiring.managed_secrets().aws_client, [("get_secret_value", {"SecretId": "priming"})]
+    )
+
+
 def place_call() -> None:
-    """place-call's primer: its DynamoDB operations (PutItem, UpdateItem), the request rules,
-    the dial policy and the quiet-hours look-up on a sample request per allowed country, the
-    CM payload, and an httpx exchange."""
+    """place-call's primer: its DynamoDB operations (PutItem, UpdateItem) and Secrets
+    Manager's GetSecretValue, the request rules, the dial policy and the quiet-hours look-up
+    on a sample request per allowed country, the CM payload, and an httpx exchange."""
     from dtmf_gateway import wiring
     from dtmf_gateway.adapters.cm_client import to_cm_payload
     from dtmf_gateway.domain.request import parse_dtmf_call_request
     from dtmf_gateway.domain.schedules import plan
 
-    key = {"pk": {"S": "priming"}, "sk": {"S": "priming"}}
     aws_operations(
         wiring.dynamodb(),
-        [
-            ("put_item", {"TableName": "priming", "Item": key}),
-            (
-                "update_item",
-                {
-                    "TableName": "priming",
-                    "Key": key,
-                    "UpdateExpression": "SET #a = :a",
-                    "ExpressionAttributeNames": {"#a": "a"},
-                    "ExpressionAttributeValues": {":a": {"S": "a"}},
-                },
-            ),
-        ],
+        [("put_item", {"TableName": "priming", "Item": _KEY}), ("update_item", _UPDATE)],
     )
+    _secrets_operation()
     policy, rules = wiring.dial_policy(), wiring.scheduling_rules()
     now = datetime.now(UTC)
     for callee in sample_callees(policy):
@@ -177,3 +185,16 @@ def place_call() -> None:
         plan(request, now, rules)
         to_cm_payload(request, instruction_id="priming", callback_url="https://priming.invalid/")
     http_exchange()
+
+
+def cm_callback() -> None:
+    """cm-callback's primer: its DynamoDB operations (GetItem, UpdateItem) and Secrets
+    Manager's GetSecretValue (its one-off work is botocore's: the callback's own rules are
+    plain code)."""
+    from dtmf_gateway import wiring
+
+    aws_operations(
+        wiring.dynamodb(),
+        [("get_item", {"TableName": "priming", "Key": _KEY}), ("update_item", _UPDATE)],
+    )
+    _secrets_operation()
