@@ -28,7 +28,6 @@ place-call's first request after a restore, with and without priming.
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -120,6 +119,8 @@ def sample_request(callee: str) -> dict[str, Any]:
 def http_exchange() -> None:
     """One JSON POST through a throw-away httpx client on an in-process transport, on a
     throw-away event loop: httpx's request, response and cookie code paths, compiled once."""
+    import asyncio
+
     import httpx
 
     def answer(_: httpx.Request) -> httpx.Response:
