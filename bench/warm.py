@@ -295,8 +295,47 @@ def seed(out: Path) -> None:
     )
 
 
-def first(folder: str, seed_file: Path) -> dict[str, float]:
-    """Fresh interpreter: load `folder` (init), time its first and second request."""
+class SnapStartRuntime:
+    """What Lambda does around a SnapStart init, through the runtime's public interface only:
+    ``AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`` during init, a ``snapshot_restore_py`` module
+    whose ``register_before_snapshot``/``register_after_restore`` record the function's hooks,
+    then (`snapshot_and_restore`) the before-snapshot hooks, and the after-restore hooks of
+    the environment resumed from it."""
+
+    def __init__(self) -> None:
+        import types
+
+        self.before: list[Callable[[], Any]] = []
+        self.after: list[Callable[[], Any]] = []
+        module = types.ModuleType("snapshot_restore_py")
+        module.register_before_snapshot = self.before.append  # type: ignore[attr-defined]
+        module.register_after_restore = self.after.append  # type: ignore[attr-defined]
+        sys.modules["snapshot_restore_py"] = module
+        import os
+
+        os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
+
+    def snapshot_and_restore(self, clock: NetworkClock) -> tuple[float, float]:
+        """(CPU ms of the before-snapshot hooks, of the after-restore hooks), each less the
+        stubbed network's share; the restored environment's type is then ``snap-start`` still
+        (Lambda keeps the variable)."""
+        if not self.before:
+            raise BenchError("--snapstart: the function registered no before-snapshot hook")
+        before_ms = _cpu_of(clock, self.before)
+        return before_ms, _cpu_of(clock, self.after)
+
+
+def _cpu_of(clock: NetworkClock, hooks: list[Callable[[], Any]]) -> float:
+    before, start = clock.cpu_ns, time.thread_time_ns()
+    for hook in hooks:
+        hook()
+    return (time.thread_time_ns() - start - (clock.cpu_ns - before)) / 1e6
+
+
+def first(folder: str, seed_file: Path, *, snapstart: bool = False) -> dict[str, float]:
+    """Fresh interpreter: load `folder` (init), time its first and second request. With
+    ``snapstart``: a SnapStart init (`SnapStartRuntime`), its snapshot hooks run, then the
+    requests, as in an environment restored from that snapshot."""
     data = json.loads(seed_file.read_text())
     sys.stdout = _NullWriter()
     with aws():
@@ -304,6 +343,7 @@ def first(folder: str, seed_file: Path) -> dict[str, float]:
         for entry in data["items"]:
             world.dynamodb.put_item(TableName=entry["table"], Item=entry["item"])
         set_environment(world.names, (folder,))
+        runtime = SnapStartRuntime() if snapstart else None
         clock = NetworkClock()
         clock.install()
         gc.collect()
@@ -311,6 +351,7 @@ def first(folder: str, seed_file: Path) -> dict[str, float]:
         before = clock.ns
         module = load(folder)
         init_ms = (time.perf_counter_ns() - start - (clock.ns - before)) / 1e6
+        hooks = runtime.snapshot_and_restore(clock) if runtime is not None else None
         events: list[Any]
         if folder == "place_call":
             events = [
@@ -335,13 +376,16 @@ def first(folder: str, seed_file: Path) -> dict[str, float]:
             times.append(ms)
             cpus.append(cpu_ms)
     sys.stdout = sys.__stdout__
-    return {
+    result = {
         "init_in_process_ms": init_ms,
         "first_ms": times[0],
         "second_ms": times[1],
         "first_cpu_ms": cpus[0],
         "second_cpu_ms": cpus[1],
     }
+    if hooks is not None:  # once per published version / once per restored environment
+        result["before_snapshot_cpu_ms"], result["after_restore_cpu_ms"] = hooks
+    return result
 
 
 def _child(*args: str) -> dict[str, Any]:
@@ -364,25 +408,37 @@ def _child(*args: str) -> dict[str, Any]:
 
 
 FIRST_KEYS = ("init_in_process_ms", "first_ms", "second_ms", "first_cpu_ms", "second_cpu_ms")
+SNAPSTART_KEYS = ("before_snapshot_cpu_ms", "after_restore_cpu_ms")
+SNAPSTART_HANDLERS = ("place_call", "cm_callback")  # the API functions on every call's path
 
 
-def run_first(runs: int = 10, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """`runs` fresh interpreters per function, functions alternating round by round."""
+def run_first(
+    runs: int = 10, log: Callable[[str], None] = print, *, snapstart: bool = False
+) -> dict[str, Any]:
+    """`runs` fresh interpreters per function, functions alternating round by round. With
+    ``snapstart``: SnapStart inits of the API functions on every call's path, each first
+    request in an environment restored from the snapshot (`first`)."""
+    handlers = SNAPSTART_HANDLERS if snapstart else HANDLERS
+    extra = ("--snapstart",) if snapstart else ()
+    keys = FIRST_KEYS + SNAPSTART_KEYS if snapstart else FIRST_KEYS
     with tempfile.TemporaryDirectory(prefix="dtmf-bench-seed-") as tmp:
         seed_file = Path(tmp) / "seed.json"
         _child("--seed", str(seed_file))
-        samples: dict[str, list[dict[str, float]]] = {f: [] for f in HANDLERS}
+        samples: dict[str, list[dict[str, float]]] = {f: [] for f in handlers}
         for i in range(runs):
-            order = HANDLERS if i % 2 == 0 else tuple(reversed(HANDLERS))
+            order = handlers if i % 2 == 0 else tuple(reversed(handlers))
             for folder in order:
-                samples[folder].append(_child("--first", folder, "--seed-file", str(seed_file)))
+                samples[folder].append(
+                    _child("--first", folder, "--seed-file", str(seed_file), *extra)
+                )
             log(f"first request: round {i + 1}/{runs}")
     functions = {
-        folder: {key: summary([s[key] for s in rows]) for key in FIRST_KEYS}
+        folder: {key: summary([s[key] for s in rows]) for key in keys}
         for folder, rows in samples.items()
     }
     return {
         "runs": runs,
+        "snapstart": snapstart,
         "target_ms": TARGET_FIRST_MS,
         "functions": functions,
         "within_target": functions["place_call"]["first_ms"]["median"] <= TARGET_FIRST_MS,
@@ -394,6 +450,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--first-runs", type=int, default=0, help="run the first-request set")
+    parser.add_argument(
+        "--snapstart",
+        action="store_true",
+        help="with --first-runs: SnapStart inits (snapshot hooks run), first request after restore",
+    )
     parser.add_argument("--seed", help=argparse.SUPPRESS)
     parser.add_argument("--first", choices=HANDLERS, help=argparse.SUPPRESS)
     parser.add_argument("--seed-file", help=argparse.SUPPRESS)
@@ -404,11 +465,15 @@ def main() -> None:
         Path(args.out).write_text("{}")
         return
     if args.first:
-        emit(first(args.first, Path(args.seed_file)), args.out)
+        emit(first(args.first, Path(args.seed_file), snapstart=args.snapstart), args.out)
         return
     try:
         if args.first_runs:
-            results = run_first(args.first_runs, log=lambda m: print(m, file=sys.stderr))
+            results = run_first(
+                args.first_runs,
+                log=lambda m: print(m, file=sys.stderr),
+                snapstart=args.snapstart,
+            )
         else:
             with contextlib.redirect_stdout(sys.stdout):
                 results = run(args.iterations, args.warmup)

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dtmf_gateway import wiring
+from dtmf_gateway import heap, wiring
 from dtmf_gateway.adapters.dynamodb.stream import changes
 from dtmf_gateway.domain.publishing import publish_ended_calls
 from dtmf_gateway.observability import count, logger, metrics
@@ -48,3 +48,6 @@ def handler(event: DynamoDBStreamEvent, _context: LambdaContext) -> dict[str, An
             extra={"failed": len(report.failed), "reasons": report.retry_reasons},
         )
     return {"batchItemFailures": [{"itemIdentifier": rid} for rid in report.failed]}
+
+
+heap.freeze_init_objects()  # the end of init: init's objects leave the collector's sight

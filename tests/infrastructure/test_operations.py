@@ -41,7 +41,7 @@ def test_the_metric_list_is_what_the_code_emits() -> None:
         assert METRIC_DIMENSIONS[name] == dimension, name  # type: ignore[index]
     for name in re.findall(r'\bcount\(\s*"([A-Za-z]+)"', code):
         assert METRIC_DIMENSIONS[name] is None, name  # type: ignore[index]
-    assert "gateway.lambda_handler(app, cold_start_metric=True)" in code
+    assert "gateway.lambda_handler(app, cold_start_metric=True," in code
 
 
 def _resources(kind: str) -> dict[str, dict[str, Any]]:

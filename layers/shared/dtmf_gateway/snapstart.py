@@ -31,8 +31,11 @@ import os
 import random
 from collections.abc import Callable
 
+from dtmf_gateway import heap
+
 SNAP_START = "snap-start"  # AWS_LAMBDA_INITIALIZATION_TYPE of a SnapStart init
 
+_prime: list[Callable[[], None]] = []
 _forget: list[Callable[[], None]] = []
 _refresh: list[Callable[[], None]] = []
 _installed: list[bool] = []  # [True] once the hooks are registered
@@ -46,15 +49,34 @@ def forget_before_snapshot(forget: Callable[[], None]) -> None:
     install()
 
 
+def prime_before_snapshot(prime: Callable[[], None]) -> None:
+    """Run ``prime`` in the before-snapshot hook, before the forgetting (`dtmf_gateway.priming`:
+    a request's one-off work, with no network and no secret), so that every environment
+    restored from the snapshot starts with it done. Recorded only in a SnapStart init (`install`
+    is True): elsewhere nothing runs it and nothing is kept."""
+    if install():
+        _prime.append(prime)
+
+
 def refresh_after_restore(refresh: Callable[[], None]) -> None:
     """Run ``refresh`` in every environment resumed from a snapshot, after the forgetting."""
     _refresh.append(refresh)
 
 
 def before_snapshot() -> None:
-    """The runtime's before-snapshot hook: empty every registered cache and pool."""
+    """The runtime's before-snapshot hook: run every primer (one that fails is logged and
+    skipped: priming only saves time), then empty every registered cache and pool, then freeze
+    what priming made out of later garbage collections (`heap`)."""
+    for prime in _prime:
+        try:
+            prime()
+        except Exception:  # noqa: BLE001 - a snapshot without that priming is still right
+            from dtmf_gateway.observability import logger
+
+            logger.warning("SnapStart priming failed; the first request does it", exc_info=True)
     for forget in _forget:
         forget()
+    heap.freeze_init_objects()
 
 
 def after_restore() -> None:

@@ -23,6 +23,7 @@ from dtmf_gateway.settings import ConfigurationError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from botocore.client import BaseClient
 
 
 class ManagedSecrets:
@@ -42,6 +43,13 @@ class ManagedSecrets:
         self._signing_secret = signing_secret
         self._max_age = max_age
         self._digits_hash_secret = digits_hash_secret
+
+    @property
+    def aws_client(self) -> BaseClient:
+        """The Secrets Manager client the secrets are read with: SnapStart priming calls its
+        operation once, answered in-process, reading no secret (`dtmf_gateway.priming`)."""
+        client: BaseClient = self._provider.client
+        return client
 
     def product_token(self) -> str:
         raw = str(self._provider.get(self._product_token_secret, max_age=self._max_age))

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dtmf_gateway import snapstart
+from dtmf_gateway import heap, snapstart
 from dtmf_gateway.api.event_shapes import answer_for, as_http_api
 from dtmf_gateway.api.identity import NoCallerIdentity, principal
 from dtmf_gateway.api.problems import ProblemAnswer
@@ -97,15 +97,21 @@ def lambda_handler(
     *,
     correlate: bool = True,
     cold_start_metric: bool = False,
+    prime: Callable[[], None] | None = None,
 ) -> LambdaHandler:
     """The function's entry point: resolve ``app`` with a fresh logger context and metrics.
 
     ``correlate``: log lines carry the API request id as correlation id until the handler sets
     a better one (the instruction id). ``cold_start_metric``: emit Powertools' ColdStart metric.
+    ``prime``: the function's SnapStart primer (`dtmf_gateway.priming`), run before the
+    snapshot in a SnapStart init only. Called last in init: in Lambda it freezes init's objects
+    out of later garbage collections (`heap.freeze_init_objects`).
     """
     # every function behind the API may be snapshotted (SnapStart=true): its hooks reseed
     # `random` after each restore even when init builds no secret cache or CM client
     snapstart.install()
+    if prime is not None:
+        snapstart.prime_before_snapshot(prime)
 
     @logger.inject_lambda_context(
         correlation_id_path=REQUEST_ID_PATH if correlate else None, clear_state=True
@@ -115,4 +121,7 @@ def lambda_handler(
         answer: dict[str, Any] = app.resolve(as_http_api(event), context)
         return answer_for(event, answer)
 
+    # the last line of every API function's init (`handler = gateway.lambda_handler(app)`):
+    # what init made is never traversed by the garbage collector again (`heap`)
+    heap.freeze_init_objects()
     return cast(LambdaHandler, handler)

@@ -1,0 +1,201 @@
+"""SnapStart priming: a request's one-off work done before the snapshot, not on the first request.
+
+The first request of an execution environment pays for work the second one does not: botocore
+builds each operation's model, serialiser and parser shapes and caches its event-hook lookups
+on its first call; phonenumbers loads a region's metadata on its first number of that region,
+and its time-zone tables on the first look-up; pydantic, the request rules and httpx compile
+and cache what they meet first. With SnapStart (README "SnapStart") that work can be done
+once, before the snapshot, and every environment restored from it starts with it done.
+
+A primer here is registered with `snapstart.prime_before_snapshot` and runs only in a
+SnapStart init, in the before-snapshot hook, before the hooks that drop caches and pools. It
+touches **no network and no secret**:
+
+- AWS operations are called on the function's own client (whose caches are the ones to warm)
+  answered in-process by a canned empty 200 response, hooked in at botocore's ``before-send``
+  event (the point where botocore would send the request) and unhooked afterwards, so no
+  request leaves the process; the throw-away request is signed with whatever credentials the
+  client finds, and nothing of it is kept;
+- the CM exchange runs through a throw-away httpx client on an in-process
+  ``httpx.MockTransport``; the function's own CM client, its loop and its product token are not
+  touched (the token is a secret: read after restore);
+- the domain runs on sample requests whose callees are example numbers of the countries the
+  stack allows (libphonenumber's own examples), with no instruction stored.
+
+Figures (README "Performance and cost", ``python -m bench.warm --first-runs N --snapstart``):
+place-call's first request after a restore, with and without priming.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+    from dtmf_gateway.domain.policy import DialPolicy
+
+#: How many of the allowed countries' example numbers go through the request rules
+#: (each loads its region's metadata; "*" allows all ~250: the first ones are primed).
+MAX_PRIMED_REGIONS = 24
+_UNRESTRICTED_SAMPLE = ("NL", "BE", "DE", "FR", "GB", "US")  # primed when every country is allowed
+_PRIMING_HOOK = "dtmf-gateway-priming"
+
+
+class _CannedBody(io.BytesIO):
+    """The raw body botocore streams a response from (``stream`` as urllib3's)."""
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        chunk = self.read()
+        while chunk:
+            yield chunk
+            chunk = self.read()
+
+
+def aws_operations(client: BaseClient, calls: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Each ``(method, parameters)`` called once on ``client``, answered in-process by an
+    empty 200 response: botocore's per-operation one-off work (model, serialiser, endpoint
+    rules, signer, parser, hook caches) is done, and nothing is sent."""
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+    version = client.meta.service_model.metadata.get("jsonVersion", "1.0")
+
+    def canned(request: Any, **_: Any) -> Any:  # a response ends botocore's send
+        headers = HTTPHeaders()
+        headers["Content-Type"] = f"application/x-amz-json-{version}"
+        headers["x-amzn-RequestId"] = "priming"
+        return AWSResponse(request.url, 200, headers, _CannedBody(b"{}"))
+
+    event = f"before-send.{client.meta.service_model.service_id.hyphenize()}"
+    client.meta.events.register_first(event, canned, unique_id=_PRIMING_HOOK)
+    try:
+        for method, parameters in calls:
+            getattr(client, method)(**parameters)
+    finally:
+        client.meta.events.unregister(event, unique_id=_PRIMING_HOOK)
+
+
+def sample_callees(policy: DialPolicy) -> list[str]:
+    """An example mobile number (E.164, libphonenumber's) of each country ``policy`` allows,
+    at most `MAX_PRIMED_REGIONS`; a few large ones when every country is allowed."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+    regions = sorted(policy.allowed_countries or _UNRESTRICTED_SAMPLE)[:MAX_PRIMED_REGIONS]
+    numbers = []
+    for region in regions:
+        example = phonenumbers.example_number_for_type(region, PhoneNumberType.MOBILE)
+        if example is not None:
+            numbers.append(phonenumbers.format_number(example, PhoneNumberFormat.E164))
+    return numbers
+
+
+def sample_request(callee: str) -> dict[str, Any]:
+    """A valid `POST /v1/dtmf-calls` body (the README's example) for ``callee``."""
+    return {
+        "instruction-id": "priming",
+        "callee": callee,
+        "caller": callee,
+        "max-ringing-timeout": 30,
+        "prompt": "Please type your four digit PIN and finish with the hash key.",
+        "prompt-type": "TTS",
+        "valid-prompt": "Thank you. Your PIN was received.",
+        "valid-prompt-type": "TTS",
+        "invalid-prompt": "That was not four digits.",
+        "invalid-prompt-type": "TTS",
+        "min-digits": 4,
+        "max-digits": 4,
+        "max-attempts": 3,
+        "timeout": 8000,
+        "terminators": "#",
+        "regex": "[0-9]{4}",
+        "voice": {"language": "en-GB", "gender": "Female", "number": 1, "volume": 0},
+    }
+
+
+def http_exchange() -> None:
+    """One JSON POST through a throw-away httpx client on an in-process transport, on a
+    throw-away event loop: httpx's request, response and cookie code paths, compiled once."""
+    import asyncio
+
+    import httpx
+
+    def answer(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=[{"type": "CallQueued", "call-id": "priming"}])
+
+    async def exchange() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+            response = await client.post(
+                "https://priming.invalid/voiceapi/v2/DTMF",
+                content="{}",
+                headers={"Content-Type": "application/json", "Accept": "application/json"},
+            )
+            response.json()
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(exchange())
+    finally:
+        loop.close()
+
+
+_KEY = {"pk": {"S": "priming"}, "sk": {"S": "priming"}}
+_UPDATE = {
+    "TableName": "priming",
+    "Key": _KEY,
+    "UpdateExpression": "SET #a = :a",
+    "ExpressionAttributeNames": {"#a": "a"},
+    "ExpressionAttributeValues": {":a": {"S": "a"}},
+}
+
+
+def _secrets_operation() -> None:
+    """GetSecretValue on the secrets' own client, answered in-process: nothing is read, and
+    the Powertools cache is not involved (the secrets are read after restore)."""
+    from dtmf_gateway import wiring
+
+    aws_operations(
+        wiring.managed_secrets().aws_client, [("get_secret_value", {"SecretId": "priming"})]
+    )
+
+
+def place_call() -> None:
+    """place-call's primer: its DynamoDB operations (PutItem, UpdateItem) and Secrets
+    Manager's GetSecretValue, the request rules, the dial policy and the quiet-hours look-up
+    on a sample request per allowed country, the CM payload, and an httpx exchange."""
+    from dtmf_gateway import wiring
+    from dtmf_gateway.adapters.cm_client import to_cm_payload
+    from dtmf_gateway.domain.request import parse_dtmf_call_request
+    from dtmf_gateway.domain.schedules import plan
+
+    aws_operations(
+        wiring.dynamodb(),
+        [("put_item", {"TableName": "priming", "Item": _KEY}), ("update_item", _UPDATE)],
+    )
+    _secrets_operation()
+    policy, rules = wiring.dial_policy(), wiring.scheduling_rules()
+    now = datetime.now(UTC)
+    for callee in sample_callees(policy):
+        request = parse_dtmf_call_request(
+            sample_request(callee), webhook_targets=wiring.webhook_targets()
+        )
+        policy.check(request)
+        plan(request, now, rules)
+        to_cm_payload(request, instruction_id="priming", callback_url="https://priming.invalid/")
+    http_exchange()
+
+
+def cm_callback() -> None:
+    """cm-callback's primer: its DynamoDB operations (GetItem, UpdateItem) and Secrets
+    Manager's GetSecretValue (its one-off work is botocore's: the callback's own rules are
+    plain code)."""
+    from dtmf_gateway import wiring
+
+    aws_operations(
+        wiring.dynamodb(),
+        [("get_item", {"TableName": "priming", "Key": _KEY}), ("update_item", _UPDATE)],
+    )
+    _secrets_operation()

@@ -1,0 +1,46 @@
+"""`dtmf_gateway.heap`: in Lambda, a function's init ends with its objects frozen out of the
+garbage collector's later collections; elsewhere (tests, tools) nothing is frozen."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devtools.lambdas import load_function
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    gc.unfreeze()
+    yield
+    gc.unfreeze()  # the test process collects what each test drops
+
+
+@pytest.mark.parametrize("folder", ["place_call", "cm_callback", "publish_results"])
+def test_in_lambda_init_ends_with_its_objects_frozen(
+    folder: str, unfrozen: None, function_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_EXECUTION_ENV", "AWS_Lambda_python3.13")
+    monkeypatch.setenv("EVENT_BUS_NAME", "results")  # the publisher's own settings
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1/dlq")
+
+    app = load_function(folder)
+
+    assert gc.get_freeze_count() > 0
+    tracked = {id(o) for o in gc.get_objects()}  # every generation a collection traverses
+    assert id(app.__dict__) not in tracked  # the function's module: frozen with its init
+    assert id(app.handler) not in tracked
+
+
+def test_outside_lambda_nothing_is_frozen(
+    unfrozen: None, function_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_EXECUTION_ENV", raising=False)
+
+    app = load_function("place_call")
+
+    assert gc.get_freeze_count() == 0
+    assert id(app.__dict__) in {id(o) for o in gc.get_objects()}

@@ -1,0 +1,128 @@
+"""SnapStart priming (`dtmf_gateway.priming`): the first request's one-off work is done in the
+before-snapshot hook, without a request leaving the process and without reading a secret."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.endpoint import Endpoint
+from moto.core.botocore_stubber import BotocoreStubber
+
+from devtools.lambdas import load_function
+from dtmf_gateway import priming, snapstart, wiring
+from tests.conftest import _reset_caches
+
+
+@pytest.fixture
+def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[Callable[[], None]]]]:
+    """A SnapStart init: the env var Lambda sets, and the runtime's hook module."""
+    registered: dict[str, list[Callable[[], None]]] = {"before": [], "after": []}
+    module = types.ModuleType("snapshot_restore_py")
+    module.register_before_snapshot = registered["before"].append  # type: ignore[attr-defined]
+    module.register_after_restore = registered["after"].append  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "snapshot_restore_py", module)
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
+    for registry in ("_installed", "_prime", "_forget", "_refresh"):
+        monkeypatch.setattr(snapstart, registry, [])
+    _reset_caches()
+    yield registered
+    _reset_caches()
+
+
+@contextlib.contextmanager
+def offline() -> Iterator[list[str]]:
+    """Every way out of the process (botocore's send, httpx's transports) and every secret
+    read fails the test; yields what was attempted. moto steps aside (answers nothing), as
+    in Lambda, where nothing but botocore's own send answers a request."""
+    attempts: list[str] = []
+
+    def refuse(what: str) -> Callable[..., Any]:
+        def refused(*_: Any, **__: Any) -> Any:
+            attempts.append(what)
+            raise AssertionError(f"priming reached {what}")
+
+        return refused
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BotocoreStubber, "__call__", lambda *_, **__: None)
+        patch.setattr(Endpoint, "_send", refuse("the network (AWS)"))
+        patch.setattr(httpx.HTTPTransport, "handle_request", refuse("the network (httpx)"))
+        patch.setattr(
+            httpx.AsyncHTTPTransport, "handle_async_request", refuse("the network (httpx)")
+        )
+        patch.setattr(SecretsProvider, "_get", refuse("a secret"))
+        yield attempts
+
+
+def test_place_call_registers_its_primer_in_a_snapstart_init_only(
+    runtime: dict[str, list[Callable[[], None]]], function_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_function("place_call")
+    assert snapstart._prime == [priming.place_call]
+
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+    monkeypatch.setattr(snapstart, "_installed", [])
+    monkeypatch.setattr(snapstart, "_prime", [])
+    _reset_caches()
+    load_function("place_call")
+    assert snapstart._prime == []
+
+
+@pytest.mark.parametrize(
+    ("folder", "primer"), [("place_call", priming.place_call), ("cm_callback", priming.cm_callback)]
+)
+def test_priming_sends_nothing_and_reads_no_secret(
+    folder: str,
+    primer: Callable[[], None],
+    runtime: dict[str, list[Callable[[], None]]],
+    function_env: Any,
+) -> None:
+    load_function(folder)
+    assert snapstart._prime == [primer]
+
+    with offline() as attempts:
+        primer()  # raises if anything leaves the process or reads a secret
+
+    assert attempts == []
+    assert function_env.dynamodb.scan(TableName="calls")["Count"] == 0
+    # the function's own client answers from AWS again (no canned answer left behind)
+    with pytest.raises(Exception, match="ResourceNotFoundException"):
+        wiring.dynamodb().get_item(TableName="priming", Key={"pk": {"S": "priming"}})
+
+
+def test_the_before_snapshot_hook_primes_then_forgets(
+    runtime: dict[str, list[Callable[[], None]]], function_env: Any
+) -> None:
+    app = load_function("place_call")
+    [before] = runtime["before"]
+    cm = app.placement._service._cm
+
+    with offline() as attempts:
+        before()
+
+    assert attempts == []
+    assert getattr(cm._local, "loop", None) is None  # the CM client holds no loop
+
+
+def test_a_failing_primer_leaves_the_snapshot_right(
+    runtime: dict[str, list[Callable[[], None]]], function_env: Any
+) -> None:
+    load_function("place_call")
+    secrets = wiring.managed_secrets()
+    secrets.product_token()  # a secret cached in memory (as if init had read it)
+
+    def broken() -> None:
+        raise RuntimeError("primer failed")
+
+    snapstart._prime.insert(0, broken)
+    [before] = runtime["before"]
+    before()  # does not raise: priming only saves time
+
+    assert secrets._provider.store == {}  # the forgetting still ran
