@@ -288,6 +288,13 @@ def fixed_monthly() -> dict[str, float]:
     }
 
 
+REQUEST_SHAPES = {  # bench.requests' lifecycles, by what a POST /v1/dtmf-calls carries
+    "with_key": "Idempotency-Key + explicit instruction-id",
+    "key_derived_id": "Idempotency-Key, id derived from it (README)",
+    "without_key": "no Idempotency-Key",
+}
+
+
 def _scenario(
     traffic: str,
     requests: dict[str, Any],
@@ -296,9 +303,14 @@ def _scenario(
     *,
     api: str,
     polls: float,
+    shape: str = "with_key",
 ) -> dict[str, Any]:
+    """One traffic level on one API type, for one request shape (`with_key`: an
+    Idempotency-Key and an explicit `instruction-id`, the headline; `key_derived_id`: a key,
+    the id derived from it; `without_key`): its requests, writes and stored bytes are that
+    shape's lifecycle; its Lambda CPU is the keyed placement's (bench.warm)."""
     rate = TRAFFIC[traffic]["calls_per_s"]
-    life = requests["scenarios"]["warm_with_key"]
+    life = requests["scenarios"][f"warm_{shape}"]
     batch = STREAM_BATCH_RECORDS[traffic]
     per_call = {"place_call": 1.0, "cm_callback": 1.0, "publish_results": 1 / batch}
     api_requests = 2  # POST /v1/dtmf-calls and CM's POST /v1/callbacks/cm/{id}
@@ -331,8 +343,12 @@ def _scenario(
         EVENTBRIDGE_ARCHIVE_PER_GB
         + EVENTBRIDGE_ARCHIVE_STORAGE_PER_GB_MONTH * ARCHIVE_RETENTION_MONTHS
     )
-    stored_gb = requests.get("stored_bytes_per_lifecycle", 0) * 1e6 / 1e9
-    indexed_gb = requests.get("stored_index_bytes_per_lifecycle", 0) * 1e6 / 1e9
+    stored = requests.get("stored_bytes_by_shape", {}).get(shape) or {
+        "stored": requests.get("stored_bytes_per_lifecycle", 0),
+        "indexed": requests.get("stored_index_bytes_per_lifecycle", 0),
+    }
+    stored_gb = stored["stored"] * 1e6 / 1e9
+    indexed_gb = stored["indexed"] * 1e6 / 1e9
     lines["DynamoDB storage + PITR"] = (
         DAYS_RETAINED
         / 30
@@ -343,7 +359,11 @@ def _scenario(
     )
     lines["EventBridge PutEvents"] = life["put_events_units"] * EVENTBRIDGE_PER_MILLION_EVENTS
     secret_reads, ssm_reads = _secret_reads(
-        per_call, requests["scenarios"]["cold_with_key"], durations, rate
+        # a cold start's secret reads do not depend on the request's shape: the headline's
+        per_call,
+        requests["scenarios"]["cold_with_key"],
+        durations,
+        rate,
     )
     lines["Secrets Manager"] = secret_reads * 100 * SECRETS_MANAGER_PER_10K_CALLS
     lines["SSM Parameter Store"] = ssm_reads * 100 * SSM_STANDARD_PARAMETER_PER_10K_CALLS
@@ -429,5 +449,16 @@ def run(
             f"{name}-{kind}": _scenario(name, requests, warm, cold, api=kind, polls=polls)
             for kind in ("rest", "http")
             for name in TRAFFIC
+        },
+        # the deployed API's totals for each request shape the README describes
+        "totals_by_shape": {
+            shape: {
+                name: _scenario(name, requests, warm, cold, api=api, polls=polls, shape=shape)[
+                    "total"
+                ]
+                for name in TRAFFIC
+            }
+            for shape in REQUEST_SHAPES
+            if f"warm_{shape}" in requests["scenarios"]
         },
     }

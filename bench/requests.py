@@ -236,15 +236,20 @@ class Lifecycle:
                 raise BenchError(f"publish_results failed records: {result}")
         return len(kept)
 
-    def run(self, label: str, *, with_key: bool) -> dict[str, Any]:
+    def run(self, label: str, *, with_key: bool, explicit_id: bool = True) -> dict[str, Any]:
+        """One lifecycle. `explicit_id`: the body names its `instruction-id`; without one
+        (and with a key) the id is derived from the key (README: one write fewer)."""
         start = len(self.recorder.requests)
         body = json.loads(events_file("place_call.json")["body"])
-        body["instruction-id"] = f"lifecycle-{label}"
+        body.pop("instruction-id", None)
+        if explicit_id:
+            body["instruction-id"] = f"lifecycle-{label}"
         key = f"lifecycle-{label}-key" if with_key else None
         event = http_event("place_call.json", body=body, headers=key_header(key))
         response = self._invoke("place_call", event)
         if response.get("statusCode") != 202:
             raise BenchError(f"place_call answered {response.get('statusCode')}: {response}")
+        body["instruction-id"] = json.loads(response["body"])["instruction-id"]
         call = json.loads(response["body"])["calls"][0]
         callback_url = self.network.cm_bodies[-1]["callback-url"]
         token = parse_qs(urlsplit(callback_url).query)["token"][0]
@@ -268,7 +273,11 @@ class Lifecycle:
         invocations["publish_results"] += 1 if published else 0
         if published != 1:
             raise BenchError(f"{published} stream records reached the publisher, expected 1")
-        return {"requests": self.recorder.requests[start:], "invocations": invocations}
+        return {
+            "requests": self.recorder.requests[start:],
+            "invocations": invocations,
+            "instruction_id": body["instruction-id"],
+        }
 
 
 def _index_projections() -> list[tuple[frozenset[str], frozenset[str] | None]]:
@@ -436,6 +445,18 @@ def _run(recorder: Recorder) -> dict[str, Any]:
             scenarios[f"{label}_without_key"] = _summarise(
                 out["requests"], out["invocations"], world, gsi_keys
             )
+        stored_by_shape = {
+            "with_key": stored,
+            "without_key": _stored(world, "lifecycle-warm-nokey"),
+        }
+        envs.reset()
+        # the README's recommended shape: a key and no explicit `instruction-id` (derived id)
+        for label in ("cold", "warm"):
+            out = life.run(f"{label}-derived", with_key=True, explicit_id=False)
+            scenarios[f"{label}_key_derived_id"] = _summarise(
+                out["requests"], out["invocations"], world, gsi_keys
+            )
+        stored_by_shape["key_derived_id"] = _stored(world, out["instruction_id"])
     warm = scenarios["warm_with_key"]
     return {
         "region": REGION,
@@ -446,6 +467,11 @@ def _run(recorder: Recorder) -> dict[str, Any]:
         "log_lines_per_lifecycle": log_lines,
         "stored_bytes_per_lifecycle": stored["stored"],
         "stored_index_bytes_per_lifecycle": stored["indexed"],  # global secondary indexes
+        # per request shape (bench.cost prices each): items, then index entries
+        "stored_bytes_by_shape": {
+            shape: {"stored": v["stored"], "indexed": v["indexed"]}
+            for shape, v in stored_by_shape.items()
+        },
         # issue 15: what the expirer reads per call (every call's entry, ended or not)
         "expirer_read_bytes_per_call": {
             "call_item": stored["call_item"],

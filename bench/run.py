@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS_DIR, ROOT, BenchError, child_env, write_json
+from bench.cost import REQUEST_SHAPES, TARGET_USD_PER_MILLION, TRAFFIC
 
 SECTIONS = ("cold", "warm", "requests", "cost", "sizes")
 
@@ -262,6 +263,16 @@ def _cost_table(cost: dict[str, Any]) -> list[str]:
         f"   {'TOTAL (target ≤ $12)':<36}"
         + "".join(f"{f'{sc[n]["total"]:.2f} ' + _ok(sc[n]['within_target']):>30}" for n in names)
     )
+    deployed = cost.get("deployed_api", "http")
+    for shape, totals in cost.get("totals_by_shape", {}).items():
+        label = f"   TOTAL, {deployed.upper()}, {REQUEST_SHAPES.get(shape, shape)}"
+        out.append(
+            f"{label}: "
+            + ", ".join(
+                f"{TRAFFIC[name]['label']} {v:.2f} {_ok(v <= TARGET_USD_PER_MILLION)}"
+                for name, v in totals.items()
+            )
+        )
     out.append(
         f"   {'+ fixed monthly costs, per 1M calls':<36}"
         + "".join(f"{sc[n]['fixed_usd_per_million_calls']:>30.2f}" for n in names)
