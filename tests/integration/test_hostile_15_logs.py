@@ -1,0 +1,32 @@
+"""Hostile review of issue 15's one log line per request: the INFO record now rides inside the
+request's EMF metrics document, so whatever stops that document from being printed also
+stops the record. Powertools prints no EMF document when metrics are disabled
+(`POWERTOOLS_METRICS_DISABLED=true`, or `POWERTOOLS_DEV=true` on its own) — a documented
+Powertools switch an operator may flip to stop paying for custom metrics — and then each
+request's only INFO line ("instruction queued", "call finished") is silently lost, where
+before issue 15 `logger.info` wrote it regardless of metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.integration.test_one_log_line import Written
+from tests.integration.test_place_call_handler import post, sample_body
+
+
+@pytest.mark.parametrize("switch", ["POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_DEV"])
+def test_a_placement_still_logs_its_record_when_metrics_are_disabled(
+    place_call: Any, cm: Any, monkeypatch: pytest.MonkeyPatch, switch: str
+) -> None:
+    post(place_call, sample_body())  # the cold start goes by
+    monkeypatch.setenv(switch, "true")
+    written = Written(monkeypatch)
+
+    placed = post(place_call, {**sample_body(), "instruction-id": "order-7790-pin"})
+
+    assert placed.status == 202
+    records = [line for line in written.lines() if line.get("message") == "instruction queued"]
+    assert records, "the placement's INFO record vanished with the metrics document"
+    assert records[0]["correlation_id"] == "order-7790-pin"
