@@ -30,3 +30,26 @@ def test_a_placement_still_logs_its_record_when_metrics_are_disabled(
     records = [line for line in written.lines() if line.get("message") == "instruction queued"]
     assert records, "the placement's INFO record vanished with the metrics document"
     assert records[0]["correlation_id"] == "order-7790-pin"
+
+
+def test_the_log_audit_sees_the_line_a_placement_writes(
+    place_call: Any, cm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README "Observability": "Phone numbers, digits, prompts, tokens and secrets are never
+    logged (a test audits every log line of the suite)". The audit
+    (tests/integration/test_log_hygiene.py) reads `SESSION_LOG`, which a `logging` handler
+    fills; since issue 15 a request's INFO record is `print`ed inside its EMF document and
+    never passes through `logging`, so the audit no longer sees the one line a placement or a
+    callback writes — a personal field added to a `record(...)` call would ship unnoticed."""
+    from tests.conftest import SESSION_LOG
+
+    post(place_call, sample_body())  # the cold start goes by
+    written = Written(monkeypatch)
+    before = len(SESSION_LOG)
+
+    post(place_call, {**sample_body(), "instruction-id": "order-7791-pin"})
+
+    shipped = [line for line in written.lines() if line.get("message") == "instruction queued"]
+    assert shipped, "the placement wrote its record"  # what Lambda ships to CloudWatch Logs
+    audited = [line for line in SESSION_LOG[before:] if "instruction queued" in line]
+    assert audited, "the line Lambda ships is not among the lines the log audit reads"
