@@ -53,3 +53,22 @@ def test_the_log_audit_sees_the_line_a_placement_writes(
     assert shipped, "the placement wrote its record"  # what Lambda ships to CloudWatch Logs
     audited = [line for line in SESSION_LOG[before:] if "instruction queued" in line]
     assert audited, "the line Lambda ships is not among the lines the log audit reads"
+
+
+def test_with_tracing_on_a_placement_record_names_its_trace(
+    place_call: Any, cm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `EnableTracing=true` Lambda sets `_X_AMZN_TRACE_ID` and Powertools puts
+    `xray_trace_id` on every log line it writes (warnings and errors still carry it), which is
+    how one goes from a trace in X-Ray to the request's log line. The INFO record riding in
+    the EMF document keeps only level, message, correlation_id and function_request_id: a
+    traced placement's one line no longer names its trace."""
+    post(place_call, sample_body())  # the cold start goes by
+    trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", trace)
+    written = Written(monkeypatch)
+
+    post(place_call, {**sample_body(), "instruction-id": "order-7792-pin"})
+
+    (record,) = [line for line in written.lines() if line.get("message") == "instruction queued"]
+    assert record.get("xray_trace_id") == "1-5759e988-bd862e3fe1be46a994272793"
