@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -236,6 +237,15 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def use_product_paths() -> None:
+    """A section run on its own (`python -m bench.requests`, as the README writes it): the
+    import path `child_env` gives the sections bench.run starts (the shared layer, the local
+    tools, the repository root), so the product loads without a PYTHONPATH."""
+    for path in (ROOT, ROOT / "local", LAYER_DIR):
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
 
 
 def emit(results: dict[str, Any], out: str | None) -> None:

@@ -35,13 +35,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from bench.common import (
     REGION,
-    ROOT,
     BenchError,
     LambdaContext,
     emit,
     events_file,
     template,
+    use_product_paths,
 )
+from bench.cost import COLD_START_FRACTION
 from bench.world import (
     NetworkClock,
     World,
@@ -297,6 +298,15 @@ def _index_projections() -> list[tuple[frozenset[str], frozenset[str] | None]]:
     return found
 
 
+def _at_cold_rate(
+    written: dict[str, tuple[Counter[str], Counter[str]]], kind: int, function: str
+) -> float:
+    """`function`'s log bytes (`kind` 0) or lines (1) per call: the warm lifecycle's, plus the
+    cold one's surplus times `COLD_START_FRACTION` (bench.cost's rate of cold starts)."""
+    warm, cold = written["warm"][kind][function], written["cold"][kind][function]
+    return warm + COLD_START_FRACTION * (cold - warm)
+
+
 def _stored(world: World, instruction_id: str) -> dict[str, int]:
     """Bytes the calls table keeps for one instruction: its items and, apart, their global
     secondary index entries (+100 B per item and per entry, DynamoDB's overhead); and the
@@ -428,16 +438,22 @@ def _run(recorder: Recorder) -> dict[str, Any]:
         life = Lifecycle(recorder, envs)
         init_requests = [r for r in recorder.requests if r.phase.startswith("init:")]
         scenarios: dict[str, Any] = {}
-        bytes_before = Counter(recorder.log_bytes)
-        lines_before = Counter(recorder.log_lines)
+        written: dict[str, tuple[Counter[str], Counter[str]]] = {}
         for label, with_key in (("cold", True), ("warm", True)):
+            bytes_before = Counter(recorder.log_bytes)
+            lines_before = Counter(recorder.log_lines)
             out = life.run(f"{label}-key", with_key=with_key)
             scenarios[f"{label}_with_key"] = _summarise(
                 out["requests"], out["invocations"], world, gsi_keys
             )
-        # two lifecycles (cold and warm) went by: halve
-        log_bytes = {fn: (recorder.log_bytes[fn] - bytes_before[fn]) / 2 for fn in HANDLERS}
-        log_lines = {fn: (recorder.log_lines[fn] - lines_before[fn]) / 2 for fn in HANDLERS}
+            written[label] = (
+                Counter(recorder.log_bytes) - bytes_before,
+                Counter(recorder.log_lines) - lines_before,
+            )
+        # per call: a warm lifecycle's, and a cold start's extra (its ColdStart document) at
+        # the cost model's own cold-start rate, as everything else about cold starts
+        log_bytes = {fn: _at_cold_rate(written, 0, fn) for fn in HANDLERS}
+        log_lines = {fn: _at_cold_rate(written, 1, fn) for fn in HANDLERS}
         stored = _stored(world, "lifecycle-warm-key")
         envs.reset()  # fresh execution environments again
         for label, with_key in (("cold", False), ("warm", False)):
@@ -496,12 +512,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="write the results as JSON here (else stdout)")
     args = parser.parse_args()
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    use_product_paths()
     try:
         results = run()
     except BenchError as error:
-        results = {"error": str(error)}
+        emit({"error": str(error)}, args.out)
+        sys.exit(f"bench.requests: {error}")  # a failure is never mistaken for figures
     emit(results, args.out)
 
 

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import REGION, ROOT, BenchError, child_env, emit, summary
+from bench.common import REGION, ROOT, BenchError, child_env, emit, summary, use_product_paths
 from bench.world import (
     HANDLERS,
     NetworkClock,
@@ -460,6 +460,7 @@ def main() -> None:
     parser.add_argument("--seed-file", help=argparse.SUPPRESS)
     parser.add_argument("--out", help="write the results as JSON here (else stdout)")
     args = parser.parse_args()
+    use_product_paths()
     if args.seed:
         seed(Path(args.seed))
         Path(args.out).write_text("{}")
@@ -478,7 +479,8 @@ def main() -> None:
             with contextlib.redirect_stdout(sys.stdout):
                 results = run(args.iterations, args.warmup)
     except BenchError as error:
-        results = {"error": str(error)}
+        emit({"error": str(error)}, args.out)
+        sys.exit(f"bench.warm: {error}")  # a failure is never mistaken for figures
     emit(results, args.out)
 
 
