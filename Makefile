@@ -147,6 +147,11 @@ erase-number: $(STAMP_DEV)  ## erase a principal's instructions to/from a number
 		$(if $(IDEMPOTENCY_TABLE),--idempotency-table "$(IDEMPOTENCY_TABLE)") \
 		$(if $(PLACE_CALL_FUNCTION),--place-call-function "$(PLACE_CALL_FUNCTION)")
 
+.PHONY: drop-ended-pending-entries
+drop-ended-pending-entries: $(STAMP_DEV)  ## after rolling back past 0.2.0 (docs/operations.md): remove ended calls' pending-calls index keys [TABLE=…] [APPLY=1] (dry run without APPLY)
+	$(VENV)/bin/python scripts/drop_ended_pending_entries.py $(if $(TABLE),--table "$(TABLE)") \
+		$(if $(APPLY),--apply)
+
 schema: $(STAMP_DEV)  ## regenerate schemas/ (event JSON Schema + template copy, OpenAPI) from the models
 	$(PY) scripts/generate_schema.py
 	$(PY) scripts/generate_openapi.py

@@ -110,7 +110,7 @@ class DynamoDbPendingCalls:
         cursor yet), moving each cursor as far as it handled (at most `now` - the overlap)."""
         upper = int(now.timestamp())
         cursors = self._cursors()
-        for shard in range(self._shards):
+        for shard in self.shards_to_walk(cursors):
             cursor = cursors.get(shard)
             handled_through = cursor  # every entry with stale-at <= this is handled
             complete = True
@@ -127,6 +127,18 @@ class DynamoDbPendingCalls:
                 self._advance(shard, cursor, min(handled_through, upper - self._overlap))
             if not complete:
                 return
+
+    def shards_to_walk(self, cursors: dict[int, int]) -> list[int]:
+        """The shards a run walks, ascending: 0..shards-1 and every shard with a cursor.
+
+        `PendingCallsShards` is meant to be raised only, but its MinValue is all that enforces
+        it: after lowering it (16 -> 8) calls written on shards 8..15 are still in the index,
+        and a shard's cursor item (written by every run that walked it, even an empty one) is
+        the only record that those shards exist. A shard above the count with entries but no
+        cursor — the count was lowered before any run finished walking it — cannot be known
+        from the table without scanning the index; docs/operations.md says to raise the count
+        back (or never lower it) for that case."""
+        return sorted(set(range(self._shards)) | cursors.keys())
 
     def _cursors(self) -> dict[int, int]:
         """Each shard's cursor (one strongly consistent query of one small partition)."""
