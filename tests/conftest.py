@@ -9,6 +9,7 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "dtmf-gateway")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "DtmfGateway")
 
 import functools
+import importlib
 import json
 import logging
 import threading
@@ -32,14 +33,36 @@ PRODUCT_TOKEN = "6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21"
 CALLBACK_BASE_URL = "https://dtmf.example.com"
 
 # Every log line the product writes during the whole session, formatted exactly as Lambda
-# would ship it (Powertools JSON) — tests/integration/test_log_hygiene.py (run last) audits it for
+# would ship it (Powertools JSON lines and EMF metrics documents, which since issue 15 carry a
+# request's INFO record) — tests/integration/test_log_hygiene.py (run last) audits it for
 # digits, phone numbers and tokens.
 SESSION_LOG: list[str] = []
+# Where Powertools prints EMF documents (the request's document, `single_metric`'s own ones):
+# `print` in these modules is shadowed by one that also keeps the line in SESSION_LOG.
+_EMF_PRINTERS = (
+    "aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch",
+    "aws_lambda_powertools.metrics.base",
+)
 
 
 class _Collect(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         SESSION_LOG.append(self.format(record))
+
+
+def _print_and_keep(*values: Any, **options: Any) -> None:
+    """`print`, keeping the printed line (an EMF document) in SESSION_LOG too, less its
+    `_aws.Timestamp`: the epoch milliseconds the EMF specification requires, written by
+    Powertools and not the product's, which any digit audit would take for a number."""
+    line = " ".join(str(value) for value in values)
+    try:
+        document = json.loads(line)
+        document["_aws"].pop("Timestamp")
+    except (ValueError, TypeError, KeyError):
+        SESSION_LOG.append(line)
+    else:
+        SESSION_LOG.append(json.dumps(document, separators=(",", ":")))
+    print(*values, **options)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,7 +75,10 @@ def _capture_all_logs() -> Iterator[None]:
     everything_else = _Collect(logging.DEBUG)  # boto, Powertools internals, httpx …
     product.addHandler(json_handler)
     logging.getLogger().addHandler(everything_else)
-    yield
+    with pytest.MonkeyPatch.context() as patch:
+        for module in _EMF_PRINTERS:
+            patch.setattr(importlib.import_module(module), "print", _print_and_keep, raising=False)
+        yield
     product.removeHandler(json_handler)
     logging.getLogger().removeHandler(everything_else)
 

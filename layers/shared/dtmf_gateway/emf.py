@@ -11,9 +11,11 @@ Embedded metric format", docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/
 CloudWatch_Embedded_Metric_Format_Specification.html.
 
 The record keeps `level`, `message`, `correlation_id` (the instruction id),
-`function_request_id` and the record's own keys; the line's time is the document's
-`_aws.Timestamp` (epoch ms) and `service` is its dimension. Left out: Powertools' `timestamp`
-(the same instant) and `cold_start` (a cold start writes its own `ColdStart` document).
+`function_request_id`, `xray_trace_id` when tracing is on (Lambda's `_X_AMZN_TRACE_ID`, its
+`Root=` part: the key and value Powertools' logger writes) and the record's own keys; the
+line's time is the document's `_aws.Timestamp` (epoch ms) and `service` is its dimension.
+Left out: Powertools' `timestamp` (the same instant) and `cold_start` (a cold start writes its
+own `ColdStart` document).
 Warnings and errors stay ordinary log lines (`logger.warning` / `logger.error`).
 
 Metrics with a dimension of their own (`count_by`: `CallbacksRecorded` by `outcome`,
@@ -29,20 +31,28 @@ written (no metric in it), a record falls back to an ordinary `logger.info` line
 metric with its own dimension to a document of its own (Powertools' `single_metric`), as
 does one whose dimension or name the document already uses with another value: nothing is
 lost, at worst it costs the bytes it used to.
+
+With metrics disabled (`POWERTOOLS_METRICS_DISABLED`, or `POWERTOOLS_DEV` alone: Powertools'
+`is_metrics_disabled`) Powertools prints no document and keeps what it holds: the record is
+then a `logger.info` line, and the request's metrics, metadata and carried metrics are
+dropped, so none of it reaches a later request's document.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
     AmazonCloudWatchEMFProvider,
 )
+from aws_lambda_powertools.shared.constants import XRAY_TRACE_ID_ENV
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.metrics.provider.cloudwatch_emf.types import CloudWatchEMFOutput
@@ -51,7 +61,13 @@ if TYPE_CHECKING:
 Carried = tuple[str, str, str, float]
 
 #: Keys of a record carried in the document, besides its own.
-RECORD_KEYS: Final = ("level", "message", "correlation_id", "function_request_id")
+RECORD_KEYS: Final = (
+    "level",
+    "message",
+    "correlation_id",
+    "function_request_id",
+    "xray_trace_id",  # when tracing is on
+)
 
 
 class OneDocument(AmazonCloudWatchEMFProvider):
@@ -114,9 +130,15 @@ class OneDocument(AmazonCloudWatchEMFProvider):
 
     def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
         """Powertools' flush, with the pending record and the carried metrics in the document
-        (a record as a line, a carried metric as a document of its own, when they cannot be)."""
+        (a record as a line, a carried metric as a document of its own, when they cannot be).
+        With metrics disabled: the record as a line, and nothing of the request kept."""
         pending, self._record = self._record, None
         carried, self._carried = self._carried, ()
+        if is_metrics_disabled():  # Powertools would neither print nor clear
+            if pending is not None and self._logger is not None:
+                self._logger.info(pending[0], extra=pending[1])
+            self.clear_metrics()
+            return
         if pending is not None and self._logger is not None:  # record() needs the logger
             message, fields = pending
             if self.metric_set:
@@ -191,8 +213,17 @@ class OneDocument(AmazonCloudWatchEMFProvider):
             "message": message,
             "correlation_id": logger.get_correlation_id(),
             "function_request_id": keys.get("function_request_id"),
+            "xray_trace_id": _trace_id(),
             **fields,
         }
         for key, value in carried.items():
             if value is not None and key not in self.dimension_set:
                 self.add_metadata(key=key, value=value)
+
+
+def _trace_id() -> str | None:
+    """The X-Ray trace id of the current invocation ("1-5759e988-bd862e3fe1be46a994272793"),
+    None when tracing is off: the `Root=` part of Lambda's `_X_AMZN_TRACE_ID`, as Powertools'
+    logger derives its `xray_trace_id` (`LambdaPowertoolsFormatter._get_latest_trace_id`)."""
+    header = os.getenv(XRAY_TRACE_ID_ENV)
+    return header.split(";")[0].replace("Root=", "") if header else None
