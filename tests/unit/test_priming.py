@@ -4,8 +4,6 @@ before-snapshot hook, without a request leaving the process and without reading 
 from __future__ import annotations
 
 import contextlib
-import sys
-import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,22 +16,6 @@ from moto.core.botocore_stubber import BotocoreStubber
 from devtools.lambdas import load_function
 from dtmf_gateway import priming, snapstart, wiring
 from tests.conftest import _reset_caches
-
-
-@pytest.fixture
-def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[Callable[[], None]]]]:
-    """A SnapStart init: the env var Lambda sets, and the runtime's hook module."""
-    registered: dict[str, list[Callable[[], None]]] = {"before": [], "after": []}
-    module = types.ModuleType("snapshot_restore_py")
-    module.register_before_snapshot = registered["before"].append  # type: ignore[attr-defined]
-    module.register_after_restore = registered["after"].append  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "snapshot_restore_py", module)
-    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
-    for registry in ("_installed", "_prime", "_forget", "_refresh"):
-        monkeypatch.setattr(snapstart, registry, [])
-    _reset_caches()
-    yield registered
-    _reset_caches()
 
 
 @contextlib.contextmanager

@@ -8,32 +8,14 @@ from __future__ import annotations
 
 import random
 import sys
-import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from devtools.lambdas import load_function
 from dtmf_gateway import snapstart
-from tests.conftest import PRODUCT_TOKEN, SIGNING_KEY, _reset_caches
-
-
-@pytest.fixture
-def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[Callable[[], None]]]]:
-    """A SnapStart init: the env var Lambda sets, and the runtime's hook module."""
-    registered: dict[str, list[Callable[[], None]]] = {"before": [], "after": []}
-    module = types.ModuleType("snapshot_restore_py")
-    module.register_before_snapshot = registered["before"].append  # type: ignore[attr-defined]
-    module.register_after_restore = registered["after"].append  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "snapshot_restore_py", module)
-    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
-    monkeypatch.setattr(snapstart, "_installed", [])
-    monkeypatch.setattr(snapstart, "_forget", [])
-    monkeypatch.setattr(snapstart, "_refresh", [])
-    _reset_caches()
-    yield registered
-    _reset_caches()
+from tests.conftest import PRODUCT_TOKEN, SIGNING_KEY
 
 
 def test_outside_a_snapstart_init_nothing_is_registered(monkeypatch: pytest.MonkeyPatch) -> None:
