@@ -18,7 +18,6 @@ import pytest
 
 from devtools.lambdas import load_function
 from devtools.template import ROOT, template
-from tests.unit.test_snapstart import runtime  # noqa: F401  (the fixture)
 
 SNAPSHOTTED = sorted(
     resource["Properties"]["CodeUri"].strip("/").split("/")[-1]
@@ -49,7 +48,7 @@ def _restored_draws(after: Callable[[], None]) -> list[float]:
 
 @pytest.mark.parametrize("function", SNAPSHOTTED)
 def test_every_snapshotted_function_reseeds_random_after_a_restore(
-    runtime: dict[str, list[Callable[[], None]]],  # noqa: F811
+    runtime: dict[str, list[Callable[[], None]]],
     function_env: Any,
     function: str,
     monkeypatch: pytest.MonkeyPatch,
