@@ -45,13 +45,12 @@ from dtmf_gateway.api.models import (  # noqa: E402
     PROBLEM_JSON,
     VERSION_HEADER,
     CallbackAcknowledged,
-    InstructionList,
-    InstructionView,
     PlacementAccepted,
     Problem,
     dump,
 )
 from dtmf_gateway.api.placement import IDEMPOTENCY_KEY_PATTERN, REPLAYED_HEADER  # noqa: E402
+from dtmf_gateway.api.read_models import InstructionList, InstructionView  # noqa: E402
 from dtmf_gateway.domain.campaigns import CAMPAIGN_ID_MAX_LENGTH, ROW_KEYS  # noqa: E402
 from dtmf_gateway.domain.request import DtmfCallRequest  # noqa: E402
 from dtmf_gateway.domain.request_fields import E164_JSON_SCHEMA  # noqa: E402

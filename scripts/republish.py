@@ -59,8 +59,9 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (  # noqa: E402
 from dtmf_gateway.adapters.dynamodb.correction_store import scan_calls  # noqa: E402
 from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher, result_urn  # noqa: E402
 from dtmf_gateway.domain.callees import matching_callee  # noqa: E402
-from dtmf_gateway.domain.calls import CallStatus, StoredCall, iso, utc_now  # noqa: E402
+from dtmf_gateway.domain.calls import CallStatus, iso, utc_now  # noqa: E402
 from dtmf_gateway.domain.events import DtmfResultDetail, detail_from_call  # noqa: E402
+from dtmf_gateway.domain.stored import StoredCall  # noqa: E402
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

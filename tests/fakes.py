@@ -65,16 +65,13 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
 from dtmf_gateway.adapters.dynamodb.placement_answers import encoded_replies, placed_before
 from dtmf_gateway.adapters.eventbridge import result_entry
 from dtmf_gateway.domain.calls import (
-    CallFinish,
     CallStatus,
     CmQueuedCall,
     Correction,
-    FinishStatus,
     Hold,
     InstructionStatus,
     KeyClaim,
     NewInstruction,
-    StoredInstruction,
 )
 from dtmf_gateway.domain.errors import CmError, IdempotencyKeyReused, InstructionAlreadyExists
 from dtmf_gateway.domain.events import DtmfResultDetail
@@ -82,6 +79,7 @@ from dtmf_gateway.domain.not_placed import NotPlacedDetail
 from dtmf_gateway.domain.ports import PublishFailure, ScheduledDial, SetAside
 from dtmf_gateway.domain.request import DtmfCallRequest
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
+from dtmf_gateway.domain.stored import CallFinish, FinishStatus, StoredInstruction
 
 PRODUCT_TOKEN = "6f0c4b8e-1f7d-4c2a-9b3e-5d8a7c6e4f21"
 SIGNING_KEYS = SigningKeys(current=b"k" * 48, previous=b"p" * 48)

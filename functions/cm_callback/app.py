@@ -18,8 +18,8 @@ from dtmf_gateway.api.models import CallbackAcknowledged, build
 from dtmf_gateway.api.paths import path_instruction_id
 from dtmf_gateway.api.problems import CallbackForbidden, register
 from dtmf_gateway.domain.callbacks import DTMF_FINISHED, parse_callback
-from dtmf_gateway.domain.calls import CmResult
 from dtmf_gateway.domain.signing import token_is_valid
+from dtmf_gateway.domain.stored import CmResult
 from dtmf_gateway.observability import count, logger
 
 app = gateway.resolver(iam=False)  # CM cannot sign: the token authenticates

@@ -12,9 +12,10 @@ from aws_lambda_powertools.event_handler import Response
 from dtmf_gateway import wiring
 from dtmf_gateway.api import gateway
 from dtmf_gateway.api.catalogues import read_problems
-from dtmf_gateway.api.models import CallView, InstructionView, build, json_response
+from dtmf_gateway.api.models import build, json_response
 from dtmf_gateway.api.paths import named_instruction_id
 from dtmf_gateway.api.problems import register
+from dtmf_gateway.api.read_models import CallView, InstructionView
 from dtmf_gateway.api.views import instruction_view
 from dtmf_gateway.observability import count, logger
 

@@ -13,8 +13,9 @@ from dtmf_gateway import wiring
 from dtmf_gateway.api import gateway
 from dtmf_gateway.api.catalogues import list_problems
 from dtmf_gateway.api.list_query import encode_token, parse_list_query
-from dtmf_gateway.api.models import InstructionList, json_response
+from dtmf_gateway.api.models import json_response
 from dtmf_gateway.api.problems import register
+from dtmf_gateway.api.read_models import InstructionList
 from dtmf_gateway.api.views import instruction_view
 from dtmf_gateway.observability import count, logger
 

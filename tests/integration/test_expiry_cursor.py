@@ -19,16 +19,10 @@ from dtmf_gateway.adapters.dynamodb.callback_store import DynamoDbCallbackStore
 from dtmf_gateway.adapters.dynamodb.calls_table import call_key, from_item
 from dtmf_gateway.adapters.dynamodb.pending_calls import OVERLAP_SECONDS, DynamoDbPendingCalls
 from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
-from dtmf_gateway.domain.calls import (
-    CallFinish,
-    CmQueuedCall,
-    FinishStatus,
-    NewInstruction,
-    Outcome,
-    iso,
-)
+from dtmf_gateway.domain.calls import CmQueuedCall, NewInstruction, Outcome, iso
 from dtmf_gateway.domain.expiry import ExpiryReport, expire_stale_calls
 from dtmf_gateway.domain.ports import PendingCall
+from dtmf_gateway.domain.stored import CallFinish, FinishStatus
 from tests.conftest import REGION
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

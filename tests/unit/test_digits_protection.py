@@ -8,7 +8,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from dtmf_gateway.domain.calls import CallStatus, Outcome, StoredCall
+from dtmf_gateway.domain.calls import CallStatus, Outcome
 from dtmf_gateway.domain.digits_protection import (
     REDACTED_KEY,
     DigitKeys,
@@ -21,6 +21,7 @@ from dtmf_gateway.domain.digits_protection import (
     redacted_body,
 )
 from dtmf_gateway.domain.events import detail_from_call
+from dtmf_gateway.domain.stored import StoredCall
 
 KEYS = DigitKeys(current=b"c" * 32)
 

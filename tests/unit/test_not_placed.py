@@ -11,10 +11,11 @@ from pathlib import Path
 import jsonschema
 
 from dtmf_gateway.adapters.eventbridge import result_entry
-from dtmf_gateway.domain.calls import InstructionStatus, StoredInstruction
+from dtmf_gateway.domain.calls import InstructionStatus
 from dtmf_gateway.domain.not_placed import NotPlacedDetail, newly_unplaced, not_placed_detail
 from dtmf_gateway.domain.publishing import Change, publish_ended_calls
 from dtmf_gateway.domain.schedules import CalleeSchedule, NotPlacedReason, ScheduleStatus
+from dtmf_gateway.domain.stored import StoredInstruction
 from tests.fakes import InMemoryDeadLetters, InMemoryPublisher
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,5 +1,7 @@
 """The API's response bodies, once: what the handlers answer, what the idempotency layer
 stores and replays, and what `scripts/generate_openapi.py` documents in schemas/openapi.json.
+The read routes' views (GET and list) are in `api.read_models`: place-call, which never
+answers with one, does not load them at its cold start (tests/unit/test_cold_path_imports.py).
 
 Rendered with `render` (kebab-case keys; a field left unset is left out, an explicit None is
 `null`), so what a handler answers is exactly what the OpenAPI description promises.
@@ -13,7 +15,6 @@ from typing import Any, Literal
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from dtmf_gateway.domain.calls import CmResult, Outcome
 from dtmf_gateway.settings import settings
 
 JSON = "application/json"
@@ -58,63 +59,6 @@ class PlacementAccepted(_Kebab):
     instruction_id: str = Field(alias="instruction-id")
     status: Literal["queued", "scheduled"]
     calls: list[QueuedCall]
-
-
-class AttemptView(_LaterKebab):
-    """One CM call made for a callee (round 2, #16)."""
-
-    call_id: str = Field(alias="call-id")
-    outcome: Outcome | None
-    result: CmResult | None
-    queued_at: str | None = Field(alias="queued-at")
-    finished_at: str | None = Field(alias="finished-at")
-
-
-class CallView(_LaterKebab):
-    call_id: str | None = Field(alias="call-id", description="null while nothing is placed")
-    callee: str | None
-    status: Literal["queued", "finished", "expired", "scheduled", "cancelled", "not-placed"]
-    outcome: Outcome | None
-    digits: str | None
-    result: CmResult | None
-    queued_at: str | None = Field(alias="queued-at")
-    finished_at: str | None = Field(alias="finished-at")
-    verified: bool | None = Field(
-        default=None,
-        description="digits-mode verify only: whether the callee typed the expected digits",
-    )  # issue 19
-    # round 2 (#16)
-    scheduled_for: str | None = Field(default=None, alias="scheduled-for")
-    attempts: list[AttemptView] = Field(
-        default_factory=list, description="one per CM call made for this callee, oldest first"
-    )
-
-
-class InstructionView(_LaterKebab):
-    instruction_id: str = Field(alias="instruction-id")
-    status: Literal[
-        "placing", "queued", "finished", "unknown", "not-placed", "scheduled", "cancelled"
-    ]
-    caller: str | None = Field(description="E.164; null once the personal data is erased")
-    callees: list[str | None] = Field(description="E.164 each; null once erased")
-    metadata: dict[str, str]
-    created_at: str = Field(alias="created-at")
-    calls: list[CallView]
-    status_reason: str | None = Field(default=None, alias="status-reason")
-    erased_at: str | None = Field(
-        default=None,
-        alias="erased-at",
-        description="present once the instruction's personal data was erased (ISO-8601 UTC)",
-    )  # issue 19
-
-
-class InstructionList(_LaterKebab):
-    """Round 2 (#16): `GET /v1/dtmf-calls`."""
-
-    items: list[InstructionView]
-    next_token: str | None = Field(
-        alias="next-token", description="pass it back as `next-token` for the next page"
-    )
 
 
 class CallbackAcknowledged(_LaterKebab):

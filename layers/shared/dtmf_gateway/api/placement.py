@@ -24,14 +24,15 @@ from typing import TYPE_CHECKING, Any, cast
 from aws_lambda_powertools.event_handler import Response
 
 from dtmf_gateway.api.catalogues import outcome_unknown
-from dtmf_gateway.api.models import JSON, PROBLEM_JSON, dump
+from dtmf_gateway.api.models import JSON, PROBLEM_JSON, PlacementAccepted, QueuedCall, dump
 from dtmf_gateway.api.problems import InvalidIdempotencyKey
-from dtmf_gateway.api.views import placement_accepted
+from dtmf_gateway.domain.calls import CallStatus, InstructionStatus
 from dtmf_gateway.domain.placement import PlacementContext
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from dtmf_gateway.domain.calls import CmQueuedCall
     from dtmf_gateway.domain.placement import PlaceInstruction, PlacementResult
     from dtmf_gateway.domain.request import DtmfCallRequest
 
@@ -58,6 +59,54 @@ def time_budget(lambda_context: LambdaContext | None) -> float | None:
         return None
     remaining = lambda_context.get_remaining_time_in_millis() / 1000
     return max(0.0, remaining - RECORDING_RESERVE_SECONDS)
+
+
+def _queued_call(reply: CmQueuedCall) -> QueuedCall:
+    # CM's replies are rendered as received, not validated: failing once CM has queued calls
+    # would invite a retry that rings people twice.
+    if reply.success and reply.call_id:
+        return QueuedCall.model_construct(
+            call_id=reply.call_id,
+            callee=reply.callee,  # type: ignore[arg-type]  # None only if CM left it out
+            status=CallStatus.QUEUED.value,
+        )
+    return QueuedCall.model_construct(
+        call_id=reply.call_id,
+        callee=reply.callee,  # type: ignore[arg-type]
+        status=InstructionStatus.NOT_PLACED.value,
+        error=reply.error or "CM did not queue this call",
+    )
+
+
+def placement_accepted(result: PlacementResult) -> PlacementAccepted:
+    """202: every callee in the instruction's order, queued or refused by CM (or, round 2,
+    scheduled)."""
+    if result.scheduled:
+        return scheduled_accepted(result)
+    return PlacementAccepted.model_construct(
+        instruction_id=result.instruction_id,
+        status=InstructionStatus.QUEUED.value,
+        calls=[_queued_call(r) for r in result.calls],
+    )
+
+
+def scheduled_accepted(result: PlacementResult) -> PlacementAccepted:
+    """202 of a scheduled instruction: each callee `scheduled` (or already `not-placed`:
+    its next allowed moment is past `not-after`), none placed yet."""
+    return PlacementAccepted(
+        instruction_id=result.instruction_id,
+        status="scheduled",
+        calls=[
+            QueuedCall(
+                call_id=None,
+                callee=entry.callee,
+                status="scheduled" if entry.waiting else "not-placed",
+                scheduled_for=entry.scheduled_for if entry.waiting else None,
+                **({} if entry.waiting else {"error": entry.reason}),
+            )
+            for entry in result.scheduled
+        ],
+    )
 
 
 @dataclass(frozen=True, slots=True)

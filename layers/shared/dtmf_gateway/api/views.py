@@ -1,53 +1,17 @@
-"""Domain results rendered as the API's response models (api/models.py)."""
+"""Domain reads rendered as the read routes' response models (api/read_models.py); a
+placement's 202 is rendered by `api.placement`."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dtmf_gateway.api.models import (
-    AttemptView,
-    CallView,
-    InstructionView,
-    PlacementAccepted,
-    QueuedCall,
-)
-from dtmf_gateway.domain.calls import CallStatus, InstructionStatus
+from dtmf_gateway.api.read_models import AttemptView, CallView, InstructionView
 from dtmf_gateway.domain.digits_protection import DigitsMode, protects
 from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
 
 if TYPE_CHECKING:
-    from dtmf_gateway.domain.calls import CmQueuedCall, StoredCall
-    from dtmf_gateway.domain.placement import PlacementResult
     from dtmf_gateway.domain.reading import InstructionState
-
-
-def _queued_call(reply: CmQueuedCall) -> QueuedCall:
-    # CM's replies are rendered as received, not validated: failing once CM has queued calls
-    # would invite a retry that rings people twice.
-    if reply.success and reply.call_id:
-        return QueuedCall.model_construct(
-            call_id=reply.call_id,
-            callee=reply.callee,  # type: ignore[arg-type]  # None only if CM left it out
-            status=CallStatus.QUEUED.value,
-        )
-    return QueuedCall.model_construct(
-        call_id=reply.call_id,
-        callee=reply.callee,  # type: ignore[arg-type]
-        status=InstructionStatus.NOT_PLACED.value,
-        error=reply.error or "CM did not queue this call",
-    )
-
-
-def placement_accepted(result: PlacementResult) -> PlacementAccepted:
-    """202: every callee in the instruction's order, queued or refused by CM (or, round 2,
-    scheduled)."""
-    if result.scheduled:
-        return scheduled_accepted(result)
-    return PlacementAccepted.model_construct(
-        instruction_id=result.instruction_id,
-        status=InstructionStatus.QUEUED.value,
-        calls=[_queued_call(r) for r in result.calls],
-    )
+    from dtmf_gateway.domain.stored import StoredCall
 
 
 def _call_view(call: StoredCall) -> CallView:
@@ -73,25 +37,6 @@ def _call_view(call: StoredCall) -> CallView:
 
 
 # ---------------------------------------------------------------- round 2 (#16): schedules
-
-
-def scheduled_accepted(result: PlacementResult) -> PlacementAccepted:
-    """202 of a scheduled instruction: each callee `scheduled` (or already `not-placed`:
-    its next allowed moment is past `not-after`), none placed yet."""
-    return PlacementAccepted(
-        instruction_id=result.instruction_id,
-        status="scheduled",
-        calls=[
-            QueuedCall(
-                call_id=None,
-                callee=entry.callee,
-                status="scheduled" if entry.waiting else "not-placed",
-                scheduled_for=entry.scheduled_for if entry.waiting else None,
-                **({} if entry.waiting else {"error": entry.reason}),
-            )
-            for entry in result.scheduled
-        ],
-    )
 
 
 def _attempt(call: StoredCall) -> AttemptView:

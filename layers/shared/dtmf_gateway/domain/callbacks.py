@@ -16,19 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dtmf_gateway.domain.callees import matching_callee
-from dtmf_gateway.domain.calls import (
-    CallFinish,
-    CallStatus,
-    CmResult,
-    FinishStatus,
-    Hold,
-    InstructionStatus,
-    Outcome,
-    StoredCall,
-    StoredInstruction,
-    iso,
-    utc_now,
-)
+from dtmf_gateway.domain.calls import CallStatus, Hold, InstructionStatus, Outcome, iso, utc_now
 from dtmf_gateway.domain.digits import InputRules
 from dtmf_gateway.domain.digits_protection import (
     DigitsMode,
@@ -39,6 +27,13 @@ from dtmf_gateway.domain.digits_protection import (
 )
 from dtmf_gateway.domain.errors import MalformedCallback
 from dtmf_gateway.domain.reading import PLACEMENT_GRACE
+from dtmf_gateway.domain.stored import (
+    CallFinish,
+    CmResult,
+    FinishStatus,
+    StoredCall,
+    StoredInstruction,
+)
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.ports import CallbackStore, CorrectionStore, DigitKeySource

@@ -36,7 +36,6 @@ from dtmf_gateway.domain.schedules import (
 from dtmf_gateway.domain.stack_pacing import StackAtLimit
 
 if TYPE_CHECKING:
-    from dtmf_gateway.domain.calls import StoredInstruction
     from dtmf_gateway.domain.policy import DialPolicy
     from dtmf_gateway.domain.ports import (
         CallbackUrls,
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
     )
     from dtmf_gateway.domain.request import DtmfCallRequest
     from dtmf_gateway.domain.stack_pacing import StackPacing
+    from dtmf_gateway.domain.stored import StoredInstruction
 
 #: The request keys of the instruction that name its callees (replaced by the one dialled).
 _CALLEE_KEYS = ("callee", "callees")

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dtmf_gateway.domain.calls import CmResult, Correction, Outcome
+from dtmf_gateway.domain.calls import Correction, Outcome
 from dtmf_gateway.domain.digits_protection import DigitsMode, protects
+from dtmf_gateway.domain.stored import CmResult
 
 if TYPE_CHECKING:
-    from dtmf_gateway.domain.calls import StoredCall
+    from dtmf_gateway.domain.stored import StoredCall
 
 EVENT_SOURCE = "dtmf-gateway"
 DETAIL_TYPE = "DTMF Result"

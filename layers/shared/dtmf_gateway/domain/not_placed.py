@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from dtmf_gateway.domain.schedules import NotPlacedReason
 
 if TYPE_CHECKING:
-    from dtmf_gateway.domain.calls import StoredInstruction
     from dtmf_gateway.domain.schedules import CalleeSchedule
+    from dtmf_gateway.domain.stored import StoredInstruction
 
 NOT_PLACED_DETAIL_TYPE = "DTMF Call Not Placed"
 

@@ -34,17 +34,11 @@ from dtmf_gateway.domain.errors import (
     PlacementFailed,
 )
 from dtmf_gateway.domain.ids import DERIVED_ID_PREFIX
-from dtmf_gateway.domain.placement_replay import (
-    Replay,
-    body_hash,
-    canonical_bodies,
-    placed_under,
-    placing_until,
-    replay,
-)
+from dtmf_gateway.domain.key_binding import body_hash, canonical_bodies, placing_until
 from dtmf_gateway.domain.schedules import CalleeSchedule, SchedulePlan, SchedulingRules, plan
 
 if TYPE_CHECKING:
+    from dtmf_gateway.domain.placement_replay import Replay
     from dtmf_gateway.domain.policy import DialPolicy
     from dtmf_gateway.domain.ports import (
         CallbackUrls,
@@ -119,7 +113,7 @@ class PlacementContext:
     and ``time_budget_seconds``: how long CM may take at most (None: the CM client's own
     limit), chosen by the caller so that the outcome can still be recorded afterwards;
     ``invocation_seconds``: how long this attempt may run at all (a retry meanwhile is told
-    the request is in progress; None: ``placement_replay.MAX_PLACING``)."""
+    the request is in progress; None: ``key_binding.MAX_PLACING``)."""
 
     owner: str
     idempotency_key: str | None = None
@@ -330,6 +324,9 @@ class PlaceInstruction:
         try:
             self._store.reserve(instruction)
         except InstructionAlreadyExists as taken:
+            # a retry (or another request) met the instruction: only then is the replay loaded
+            from dtmf_gateway.domain.placement_replay import placed_under, replay
+
             key = context.idempotency_key
             if not placed_under(taken, owner=context.owner, idempotency_key=key):
                 # the explicit id is another request's: this key placed nothing there, so

@@ -19,33 +19,24 @@ in-progress record and its stored response, 2 WRU of 11 per keyed lifecycle, $1.
 calls of $14.58) and two more DynamoDB round trips, and its record duplicates what the
 instruction already holds (callee numbers included, which erasure then has to find twice).
 The campaigns route keeps Powertools' idempotency: it binds nothing else durably.
+
+What every keyed placement computes (the body's hash, the placing window) is
+`domain.key_binding`; this module is loaded only when a reservation meets an instruction
+(place-call's first successful placement does not load it: tests/unit/test_cold_path_imports.py).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from dtmf_gateway.domain.calls import CmQueuedCall, InstructionStatus, iso
-from dtmf_gateway.domain.digits_protection import DigitKeys, canonical_body
 from dtmf_gateway.domain.errors import (
     CmOutcomeUnknown,
     IdempotencyKeyReused,
     InstructionAlreadyExists,
     RequestInProgress,
 )
-
-if TYPE_CHECKING:
-    from dtmf_gateway.domain.ports import DigitKeySource
-    from dtmf_gateway.domain.request import DtmfCallRequest
-
-#: How long an invocation that reserved an instruction may still be placing it when Lambda
-#: gave no deadline (outside Lambda): Lambda's maximum function timeout.
-MAX_PLACING = timedelta(seconds=900)
-_HASH_BYTES = 16  # 128 bits of sha256: tells the bodies sent with one key apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,39 +61,6 @@ class PlacedBefore:
     timed_out: bool = False
     scheduled: bool = False  # placed later (round 2, #16): it has a schedule per callee
     campaign_id: str | None = None  # the campaign whose row placed it (round 2, #17)
-
-
-@dataclass(frozen=True, slots=True)
-class _FixedKeys:
-    keys: DigitKeys
-
-    def digit_keys(self) -> DigitKeys:
-        return self.keys
-
-
-def body_hash(body: str) -> str:
-    """The hash a keyed instruction keeps of the canonical body it was placed with: the first
-    128 bits of its sha256, base64url without padding (22 characters)."""
-    digest = hashlib.sha256(body.encode()).digest()[:_HASH_BYTES]
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def canonical_bodies(request: DtmfCallRequest, keys: DigitKeySource | None) -> tuple[str, ...]:
-    """The request's canonical body under the current digits key, then (issue 19:
-    expected-digits are hashed with a key, which rotates) under the previous one if any."""
-    bodies = [canonical_body(request, keys)]
-    if request.expected_digits is not None and keys is not None:
-        previous = keys.digit_keys().previous
-        if previous is not None:
-            bodies.append(canonical_body(request, _FixedKeys(DigitKeys(previous))))
-    return tuple(bodies)
-
-
-def placing_until(created_at: datetime, seconds: float | None) -> int:
-    """Until when (epoch seconds) the attempt that reserves now may still be placing: the
-    invocation's remaining time (``seconds``), else :data:`MAX_PLACING`."""
-    window = MAX_PLACING if seconds is None else timedelta(seconds=max(0.0, seconds))
-    return int((created_at + window).timestamp()) + 1
 
 
 @dataclass(frozen=True, slots=True)

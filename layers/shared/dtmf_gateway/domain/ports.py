@@ -13,21 +13,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from dtmf_gateway.domain.calls import (
-        CallFinish,
-        CmQueuedCall,
-        FinishStatus,
-        InstructionStatus,
-        KeyClaim,
-        NewInstruction,
-        StoredCall,
-        StoredInstruction,
-    )
+    from dtmf_gateway.domain.calls import CmQueuedCall, InstructionStatus, KeyClaim, NewInstruction
     from dtmf_gateway.domain.digits_protection import DigitKeys
     from dtmf_gateway.domain.events import DtmfResultDetail
     from dtmf_gateway.domain.not_placed import NotPlacedDetail
     from dtmf_gateway.domain.request import DtmfCallRequest
     from dtmf_gateway.domain.schedules import CalleeSchedule
+    from dtmf_gateway.domain.stored import CallFinish, FinishStatus, StoredCall, StoredInstruction
 
 
 class CmApi(Protocol):

@@ -27,8 +27,8 @@ from dtmf_gateway.domain.ports import SetAside
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from dtmf_gateway.domain.calls import StoredCall, StoredInstruction
     from dtmf_gateway.domain.ports import DeadLetters, ResultPublisher
+    from dtmf_gateway.domain.stored import StoredCall, StoredInstruction
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,15 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from dtmf_gateway.domain.calls import (
-    Hold,
-    InstructionStatus,
-    StoredCall,
-    StoredInstruction,
-    utc_now,
-)
+from dtmf_gateway.domain.calls import Hold, InstructionStatus, utc_now
 from dtmf_gateway.domain.errors import InstructionNotFound
 from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
+from dtmf_gateway.domain.stored import StoredCall, StoredInstruction
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.ports import InstructionReader

@@ -23,9 +23,10 @@ from dtmf_gateway.domain.ports import ScheduledDial
 from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
 
 if TYPE_CHECKING:
-    from dtmf_gateway.domain.calls import Outcome, StoredInstruction
+    from dtmf_gateway.domain.calls import Outcome
     from dtmf_gateway.domain.ports import DialScheduler, ScheduleStore
     from dtmf_gateway.domain.schedules import SchedulingRules
+    from dtmf_gateway.domain.stored import StoredInstruction
 
 
 def next_attempt(

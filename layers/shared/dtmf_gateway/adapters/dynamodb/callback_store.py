@@ -29,13 +29,8 @@ from dtmf_gateway.adapters.dynamodb.conditional import (
     is_conditional_failure,
     set_fields,
 )
-from dtmf_gateway.domain.calls import (
-    CallFinish,
-    CallStatus,
-    Correction,
-    FinishStatus,
-    StoredInstruction,
-)
+from dtmf_gateway.domain.calls import CallStatus, Correction
+from dtmf_gateway.domain.stored import CallFinish, FinishStatus, StoredInstruction
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta

@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from dtmf_gateway.domain.calls import (
-    CallFinish,
     CallStatus,
     Correction,
     Hold,
@@ -56,8 +55,6 @@ from dtmf_gateway.domain.calls import (
     KeyClaim,
     NewInstruction,
     Outcome,
-    StoredCall,
-    StoredInstruction,
     iso,
 )
 from dtmf_gateway.domain.schedules import (
@@ -69,6 +66,8 @@ from dtmf_gateway.domain.schedules import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+    from dtmf_gateway.domain.stored import CallFinish, StoredCall, StoredInstruction
 
 PENDING_INDEX = "pending-calls"
 OWNER_INDEX = "owner-created"  # round 2 (#16): an owner's instructions by created-at
@@ -490,6 +489,10 @@ def _enum[E: StrEnum](kind: type[E], value: Any) -> E | None:
 
 def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
     """The instruction of a plain (deserialised) instruction item."""
+    # imported here, as in call_from_item: a placement writes items but never reads one back
+    # (place-call's cold start does not load the stored records)
+    from dtmf_gateway.domain.stored import StoredInstruction
+
     request = item.get(REQUEST) or {}
     return StoredInstruction(
         instruction_id=item[INSTRUCTION_ID],
@@ -535,6 +538,8 @@ def is_call_item(item: Mapping[str, Any]) -> bool:
 
 def call_from_item(item: Mapping[str, Any]) -> StoredCall:
     """The call of a plain (deserialised) call item, read tolerantly (see StoredCall)."""
+    from dtmf_gateway.domain.stored import StoredCall
+
     return StoredCall(
         instruction_id=str(item.get(INSTRUCTION_ID) or ""),
         call_id=str(item.get(CALL_ID) or ""),

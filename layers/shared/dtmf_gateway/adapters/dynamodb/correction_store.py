@@ -25,12 +25,13 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     to_item,
 )
 from dtmf_gateway.adapters.dynamodb.conditional import correct_ended_call
-from dtmf_gateway.domain.calls import CallFinish, CallStatus, Correction, StoredCall
+from dtmf_gateway.domain.calls import CallStatus, Correction
+from dtmf_gateway.domain.stored import CallFinish, StoredCall
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from dtmf_gateway.domain.calls import StoredInstruction
+    from dtmf_gateway.domain.stored import StoredInstruction
 
 
 def scan_items(

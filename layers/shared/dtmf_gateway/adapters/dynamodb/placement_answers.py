@@ -16,7 +16,7 @@ before and after it, and stays one write unit only while the instruction is unde
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     BODY_HASH,
@@ -34,7 +34,9 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     STATUS_REASON,
 )
 from dtmf_gateway.domain.calls import CmQueuedCall, InstructionStatus
-from dtmf_gateway.domain.placement_replay import PlacedBefore
+
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.placement_replay import PlacedBefore
 
 
 def encoded_replies(callees: Sequence[str], replies: Sequence[CmQueuedCall]) -> list[str]:
@@ -89,6 +91,10 @@ def erased_replies(stored: Sequence[str]) -> list[str]:
 
 def placed_before(item: Mapping[str, Any]) -> PlacedBefore:
     """What a replay needs of a plain instruction item."""
+    # imported here: only a reservation that meets an instruction reads one (place-call's
+    # cold start and its successful placements do not load the replay)
+    from dtmf_gateway.domain.placement_replay import PlacedBefore
+
     status = item.get(STATUS)
     until = item.get(PLACING_UNTIL)
     return PlacedBefore(

@@ -21,7 +21,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     is_instruction_item,
     past_retention,
 )
-from dtmf_gateway.domain.calls import StoredCall, StoredInstruction
+from dtmf_gateway.domain.stored import StoredCall, StoredInstruction
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

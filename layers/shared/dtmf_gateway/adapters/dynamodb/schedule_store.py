@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from dtmf_gateway.domain.calls import NewInstruction, StoredInstruction
+    from dtmf_gateway.domain.calls import NewInstruction
+    from dtmf_gateway.domain.stored import StoredInstruction
 
 
 class DynamoDbScheduleStore:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         DynamoDBRecord,
     )
 
-    from dtmf_gateway.domain.calls import StoredCall, StoredInstruction
+    from dtmf_gateway.domain.stored import StoredCall, StoredInstruction
 
 
 class UndecodableStreamRecord(ValueError):
