@@ -9,7 +9,7 @@ AWS_ENDPOINT_URL* variables only (that is how the local stack and tests redirect
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from dtmf_gateway.domain.placement import PlaceInstruction
     from dtmf_gateway.domain.placement_recording import ApplyPlacementRecording
     from dtmf_gateway.domain.policy import DialPolicy
+    from dtmf_gateway.domain.ports import PlacementRecordings
     from dtmf_gateway.domain.reading import ReadInstruction
     from dtmf_gateway.domain.redialling import Redials
     from dtmf_gateway.domain.schedules import SchedulingRules
@@ -132,9 +133,12 @@ def _log_recording_deferred(error: Exception) -> None:
 
 
 class _RecordingsOnFirstUse:
-    """`PlacementRecordings` whose SQS adapter (its module and client) is built on the first
-    deferral: a placement whose recording is written at once never needs it, so place-call's
-    cold start does not pay for it (tests/unit/test_cold_path_imports.py)."""
+    """`PlacementRecordings` whose adapter (the SQS adapter's module and client) is built by
+    `build` on the first deferral: a placement whose recording is written at once never needs
+    it, so place-call's cold start does not pay for it (tests/unit/test_cold_path_imports.py)."""
+
+    def __init__(self, build: Callable[[], PlacementRecordings]) -> None:
+        self._build = build
 
     def defer(
         self,
@@ -142,7 +146,7 @@ class _RecordingsOnFirstUse:
         queued: Sequence[CmQueuedCall],
         replies: Sequence[CmQueuedCall],
     ) -> None:
-        placement_recordings().defer(instruction, queued, replies)
+        self._build().defer(instruction, queued, replies)
 
 
 @cache
@@ -251,7 +255,7 @@ def _placement_service[P: PlaceInstruction](kind: type[P]) -> P:
         callback_urls=callback_urls(),
         policy=dial_policy(),
         on_bookkeeping_error=_log_bookkeeping_error,
-        recordings=_RecordingsOnFirstUse(),
+        recordings=_RecordingsOnFirstUse(placement_recordings),
         on_recording_deferred=_log_recording_deferred,
         quota=DynamoDbCalleeQuota(dynamodb(), s.table_name, limit=s.calls_per_callee_per_hour),
         calls_per_callee_per_hour=s.calls_per_callee_per_hour,
