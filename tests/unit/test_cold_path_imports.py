@@ -26,7 +26,7 @@ from bench.common import (
 #: case); the ports module (a scheduled placement's dials load it); the erasure (a placement
 #: that meets an erasure loads it); the webhook delivery (place-call checks a `webhook-url`
 #: against `domain.webhook_targets` only); the expirer's module (a placement needs only its
-#: grace, `calls.CALLBACK_GRACE`).
+#: grace, `calls.CALLBACK_GRACE`); the deferral of a recording that failed (its SQS adapter).
 NOT_AT_PLACE_CALL_INIT = (
     "dtmf_gateway.domain.campaign_use_cases",
     "dtmf_gateway.domain.campaign_ports",
@@ -43,6 +43,10 @@ NOT_AT_PLACE_CALL_INIT = (
     "dtmf_gateway.adapters.dynamodb.erasure_store",
     "dtmf_gateway.domain.webhooks",
     "dtmf_gateway.domain.expiry",
+    # issue 15: a recording that could not be written is deferred by the first placement
+    # that needs it (its SQS adapter and client are built then)
+    "dtmf_gateway.adapters.placement_recordings",
+    "dtmf_gateway.domain.placement_recording",
 )
 
 
