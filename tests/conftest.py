@@ -137,6 +137,7 @@ class Aws:
     dynamodb: Any
     secrets: Any
     digits_hash_secret: str = ""  # issue 19
+    placement_recordings_queue_url: str = ""  # issue 15: recordings deferred by place-call
 
     def env(self) -> dict[str, str]:
         return {
@@ -162,6 +163,7 @@ class Aws:
             "DIAL_SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/dial-scheduler",
             # #17: the stack-wide pacing counter of direct and scheduled placements
             "CAMPAIGNS_TABLE_NAME": "campaigns",
+            "PLACEMENT_RECORDINGS_QUEUE_URL": self.placement_recordings_queue_url,
         }
 
     def items(self) -> list[dict[str, Any]]:
@@ -197,7 +199,11 @@ def aws() -> Iterator[Aws]:
             Name="digits-hash",
             SecretString=json.dumps({"current": DIGITS_HASH_KEY, "previous": ""}),
         )["ARN"]
+        recordings_url = boto3.client("sqs", region_name=REGION).create_queue(
+            QueueName="placement-recordings"
+        )["QueueUrl"]
         yield Aws(
+            placement_recordings_queue_url=recordings_url,
             digits_hash_secret=digits_arn,
             table_name="calls",
             idempotency_table_name="idempotency",

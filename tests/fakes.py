@@ -9,6 +9,7 @@
 * :class:`FakeSecrets`, :class:`FakeCallbackUrls` — secrets already fetched, real HMAC tokens;
 * :class:`InMemoryPublisher` — ``ResultPublisher`` keeping the PutEvents entries it would send;
 * :class:`InMemoryDeadLetters` — ``DeadLetters`` keeping what the publisher set aside;
+* :class:`InMemoryPlacementRecordings` — ``PlacementRecordings`` keeping deferred recordings;
 * :class:`InMemoryPersistence` — a Powertools idempotency persistence layer in a dict.
 """
 
@@ -365,6 +366,25 @@ class InMemoryDeadLetters:
             return list(range(len(letters)))
         self.letters.extend(letters)
         return []
+
+
+class InMemoryPlacementRecordings:
+    """``PlacementRecordings`` keeping each deferred recording (the arguments of
+    `record_queued_calls`); raises `unavailable` (keeps nothing) while it is set."""
+
+    def __init__(self, unavailable: Exception | None = None) -> None:
+        self.deferred: list[tuple[NewInstruction, list[CmQueuedCall], list[CmQueuedCall]]] = []
+        self.unavailable = unavailable
+
+    def defer(
+        self,
+        instruction: NewInstruction,
+        queued: Sequence[CmQueuedCall],
+        replies: Sequence[CmQueuedCall],
+    ) -> None:
+        if self.unavailable is not None:
+            raise self.unavailable
+        self.deferred.append((instruction, list(queued), list(replies)))
 
 
 class InMemoryPersistence(BasePersistenceLayer):

@@ -46,6 +46,7 @@ SAMPLES = {
     "ListCallsFunction": "list_calls.json",
     "CampaignsFunction": "campaigns.json",
     "CampaignWorkerFunction": "campaign_worker.json",
+    "RecordPlacementsFunction": "record_placements.json",
 }
 # Functions whose sample invocation must call AWS (so the guard is seen to catch something).
 CALLS_AWS = {
@@ -62,6 +63,7 @@ CALLS_AWS = {
     "ListCallsFunction",
     "CampaignsFunction",
     "CampaignWorkerFunction",
+    "RecordPlacementsFunction",
 }
 
 # Runs one handler in a fresh interpreter; every DNS lookup and connect is recorded and refused.

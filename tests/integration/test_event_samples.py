@@ -34,6 +34,8 @@ SAMPLES = {
     # exercised in tests/integration/test_campaign_handlers.py
     "campaigns.json": "CampaignsFunction",
     "campaign_worker.json": "CampaignWorkerFunction",
+    # issue 15: a recording place-call could not write at once
+    "record_placements.json": "RecordPlacementsFunction",
 }
 
 
@@ -99,6 +101,23 @@ def test_stream_sample(publish_results: Any, bus: Any) -> None:
 
     assert response == {"batchItemFailures": []}
     assert len(bus.received()) == 3
+
+
+def test_recording_sample_records_the_calls_of_a_placement_that_could_not(
+    place_call: Any, cm: Any, get_call: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.integration.test_placement_recordings import Flaky
+
+    Flaky(monkeypatch)
+    assert invoke_http(place_call, sample_event("place_call.json")).status == 202
+    sample = sample_event("record_placements.json")
+
+    result = load_function("record_placements").handler(sample, LambdaContext())
+
+    assert result == {"batchItemFailures": []}
+    [call] = invoke_http(get_call, sample_event("get_call.json")).body["calls"]
+    assert call["call-id"] == json.loads(sample["Records"][0]["body"])["queued"][0]["call-id"]
+    assert call["status"] == "queued"
 
 
 @pytest.mark.parametrize(

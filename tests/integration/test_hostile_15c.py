@@ -523,36 +523,28 @@ def test_a_504_is_replayed_as_the_504(place_call: Any, cm: FakeCm) -> None:
     assert len(cm.requests) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: when recording CM's answer fails after CM queued the calls (a DynamoDB "
-    "error in record_queued_calls), the client gets the 202 but the instruction keeps "
-    "placing-until and no replies, so a retry with the same key and body gets 409 "
-    "request-in-progress, then 409 instruction-id-in-use for ever — never the 202 the README's "
-    "retry table promises for an attempt that 'answered 202'",
-)
 def test_a_202_whose_bookkeeping_failed_is_replayed(
     place_call: Any, cm: FakeCm, function_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
+    """Fixed: when recording CM's answer failed after CM queued the calls (a DynamoDB error
+    in record_queued_calls), the client got the 202 but the instruction kept placing-until
+    and no replies, so a retry with the same key and body got 409 request-in-progress, then
+    409 instruction-id-in-use for ever — never the 202 the README's retry table promises for
+    an attempt that "answered 202". The recording now waits in the placement-recordings
+    queue; once record-placements has applied it, the retry is the 202 replay."""
+    from tests.integration.test_placement_recordings import Flaky, run_record_placements
 
-    original = DynamoDbInstructionStore.record_queued_calls
-    failures = [RuntimeError("DynamoDB: ProvisionedThroughputExceededException")]
-
-    def flaky(*args: Any, **kwargs: Any) -> Any:
-        if failures:
-            raise failures.pop()
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(DynamoDbInstructionStore, "record_queued_calls", flaky)
+    Flaky(monkeypatch)
     first = post(place_call, without_id(), key=KEY)
-    age_in_progress_records(function_env)
+    recorded = run_record_placements(function_env)
 
     again = post(place_call, without_id(), key=KEY)
 
     assert first.status == 202
+    assert recorded == {"batchItemFailures": []}
     assert len(cm.requests) == 1  # held: never a second CM instruction
     assert is_replay(again), again.body
+    assert again.body == first.body
 
 
 # ------------------------------------------------------------------ identity in either shape

@@ -34,7 +34,8 @@ from bench.common import (
 #: grace, `calls.CALLBACK_GRACE`); the records as read back (`domain.stored`: a placement
 #: writes, never reads back); the replay of a keyed retry (`domain.placement_replay`: a
 #: placement binds its key with `domain.key_binding` and loads the replay only when its
-#: reservation meets an instruction); the read routes' views (`api.read_models`, `api.views`).
+#: reservation meets an instruction); the read routes' views (`api.read_models`, `api.views`);
+#: the deferral of a recording that failed (its SQS adapter).
 NOT_AT_PLACE_CALL_INIT = (
     "dtmf_gateway.domain.campaign_use_cases",
     "dtmf_gateway.domain.campaign_ports",
@@ -55,6 +56,10 @@ NOT_AT_PLACE_CALL_INIT = (
     "dtmf_gateway.domain.placement_replay",
     "dtmf_gateway.api.read_models",
     "dtmf_gateway.api.views",
+    # issue 15: a recording that could not be written is deferred by the first placement
+    # that needs it (its SQS adapter and client are built then)
+    "dtmf_gateway.adapters.placement_recordings",
+    "dtmf_gateway.domain.placement_recording",
 )
 
 

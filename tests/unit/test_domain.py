@@ -31,6 +31,7 @@ from tests.fakes import (
     InMemoryCalleeQuota,
     InMemoryDeadLetters,
     InMemoryInstructionStore,
+    InMemoryPlacementRecordings,
     InMemoryPublisher,
     Table,
 )
@@ -139,6 +140,59 @@ def test_a_storage_failure_after_cm_queued_still_answers_202(table: Table) -> No
 
     assert [c.callee for c in result.queued] == ["+31612345678"]
     assert [str(e) for e in errors] == ["DynamoDB unavailable"]
+
+
+def test_a_recording_that_fails_is_deferred_whole_and_the_answer_stands(table: Table) -> None:
+    errors: list[Exception] = []
+    deferred: list[Exception] = []
+    recordings = InMemoryPlacementRecordings()
+    body = {"callee": None, "callees": ["+31612345678", "+32470123456"]}
+    failing = service(
+        table,
+        FakeCm(refuse=frozenset({"+32470123456"})),
+        on_bookkeeping_error=errors.append,
+        on_recording_deferred=deferred.append,
+        recordings=recordings,
+        fail_recording=RuntimeError("DynamoDB unavailable"),
+    )
+
+    result = failing.place(request(metadata={"order-id": "7781"}, **body), CONTEXT)
+
+    [(instruction, queued, replies)] = recordings.deferred
+    assert instruction.instruction_id == "i-1" and instruction.metadata == {"order-id": "7781"}
+    assert queued == result.queued and tuple(replies) == result.calls
+    assert [c.success for c in replies] == [True, False]
+    assert [str(e) for e in deferred] == ["DynamoDB unavailable"]
+    assert errors == []  # deferred: nothing lost, no bookkeeping error
+
+
+def test_a_deferral_that_fails_too_is_a_bookkeeping_error_and_the_answer_stands(
+    table: Table,
+) -> None:
+    errors: list[Exception] = []
+    recordings = InMemoryPlacementRecordings(unavailable=RuntimeError("SQS unavailable"))
+    failing = service(
+        table,
+        FakeCm(),
+        on_bookkeeping_error=errors.append,
+        recordings=recordings,
+        fail_recording=RuntimeError("DynamoDB unavailable"),
+    )
+
+    result = failing.place(request(), CONTEXT)
+
+    assert [c.callee for c in result.queued] == ["+31612345678"]
+    assert [str(e) for e in errors] == ["SQS unavailable"]
+    assert str(errors[0].__context__) == "DynamoDB unavailable"  # both are logged
+    assert recordings.deferred == []
+
+
+def test_a_recording_written_at_once_is_not_deferred(table: Table) -> None:
+    recordings = InMemoryPlacementRecordings()
+
+    service(table, FakeCm(), recordings=recordings).place(request(), CONTEXT)
+
+    assert recordings.deferred == []
 
 
 def test_longest_call_covers_ringing_prompts_and_every_key_timeout() -> None:

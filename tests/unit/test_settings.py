@@ -17,6 +17,8 @@ from tests.conftest import _reset_caches
         ("place_call", "TABLE_NAME"),
         ("place_call", "CM_PRODUCT_TOKEN_SECRET"),
         ("place_call", "CALLBACK_BASE_URL"),
+        ("place_call", "PLACEMENT_RECORDINGS_QUEUE_URL"),  # issue 15: needed before a deferral
+        ("record_placements", "TABLE_NAME"),
         ("cm_callback", "CALLBACK_SIGNING_SECRET"),
         ("cm_callback", "TABLE_NAME"),
         ("get_call", "TABLE_NAME"),

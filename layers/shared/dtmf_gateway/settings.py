@@ -75,6 +75,8 @@ class Settings:
     campaign_rows_queue_url: str = ""
     cm_max_calls_per_second: float = 50.0
     campaign_calls_per_second: float = 30.0  # all campaigns together: the rest is the API's
+    # a placement's recording that cannot be written at once waits there (issue 15)
+    placement_recordings_queue_url: str = ""
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -124,6 +126,9 @@ class Settings:
             campaign_rows_queue_url=os.environ.get("CAMPAIGN_ROWS_QUEUE_URL", "").strip(),
             cm_max_calls_per_second=_number("CM_MAX_CALLS_PER_SECOND", 50.0),
             campaign_calls_per_second=_number("CAMPAIGN_CALLS_PER_SECOND", 30.0),
+            placement_recordings_queue_url=os.environ.get(
+                "PLACEMENT_RECORDINGS_QUEUE_URL", ""
+            ).strip(),
         )
 
     def require(self, *variables: str) -> Settings:
@@ -157,6 +162,7 @@ _FIELD_OF = {
     "CAMPAIGN_BUCKET": "campaign_bucket",
     "CAMPAIGN_CONTROL_QUEUE_URL": "campaign_control_queue_url",
     "CAMPAIGN_ROWS_QUEUE_URL": "campaign_rows_queue_url",
+    "PLACEMENT_RECORDINGS_QUEUE_URL": "placement_recordings_queue_url",
 }
 
 

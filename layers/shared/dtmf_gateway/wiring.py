@@ -9,6 +9,7 @@ AWS_ENDPOINT_URL* variables only (that is how the local stack and tests redirect
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
     from dtmf_gateway.adapters.cm_client import HttpCmClient
     from dtmf_gateway.adapters.dead_letters import SqsDeadLetters
     from dtmf_gateway.adapters.dynamodb.pending_calls import DynamoDbPendingCalls
+    from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
     from dtmf_gateway.adapters.dynamodb.schedule_store import DynamoDbScheduleStore
     from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher
+    from dtmf_gateway.adapters.placement_recordings import SqsPlacementRecordings
     from dtmf_gateway.adapters.scheduler import EventBridgeDialScheduler
     from dtmf_gateway.adapters.secrets import ManagedSecrets, SignedCallbackUrls
     from dtmf_gateway.adapters.webhooks import (
@@ -38,12 +41,15 @@ if TYPE_CHECKING:
     from dtmf_gateway.api.placement import IdempotentPlacement
     from dtmf_gateway.campaign_parts import CampaignsApi, CampaignWorker
     from dtmf_gateway.domain.callbacks import RecordCallback
+    from dtmf_gateway.domain.calls import CmQueuedCall, NewInstruction
     from dtmf_gateway.domain.campaign_use_cases import PacingLimits
     from dtmf_gateway.domain.dialling import CancelInstruction, DialScheduledCall
     from dtmf_gateway.domain.erasure import EraseInstruction
     from dtmf_gateway.domain.listing import ListInstructions
     from dtmf_gateway.domain.placement import PlaceInstruction
+    from dtmf_gateway.domain.placement_recording import ApplyPlacementRecording
     from dtmf_gateway.domain.policy import DialPolicy
+    from dtmf_gateway.domain.ports import PlacementRecordings
     from dtmf_gateway.domain.reading import ReadInstruction
     from dtmf_gateway.domain.redialling import Redials
     from dtmf_gateway.domain.schedules import SchedulingRules
@@ -117,6 +123,60 @@ def _log_bookkeeping_error(error: Exception) -> None:
     logger.error("calls queued but not recorded; callbacks will record them", exc_info=error)
 
 
+def _log_recording_deferred(error: Exception) -> None:
+    from dtmf_gateway.observability import logger
+
+    logger.warning(
+        "calls queued; their recording failed and waits in the placement-recordings queue",
+        exc_info=error,
+    )
+
+
+class _RecordingsOnFirstUse:
+    """`PlacementRecordings` whose adapter (the SQS adapter's module and client) is built by
+    `build` on the first deferral: a placement whose recording is written at once never needs
+    it, so place-call's cold start does not pay for it (tests/unit/test_cold_path_imports.py)."""
+
+    def __init__(self, build: Callable[[], PlacementRecordings]) -> None:
+        self._build = build
+
+    def defer(
+        self,
+        instruction: NewInstruction,
+        queued: Sequence[CmQueuedCall],
+        replies: Sequence[CmQueuedCall],
+    ) -> None:
+        self._build().defer(instruction, queued, replies)
+
+
+@cache
+def placement_recordings() -> SqsPlacementRecordings:
+    """The placement-recordings queue (issue 15: a recording that could not be written)."""
+    from dtmf_gateway.adapters.placement_recordings import SqsPlacementRecordings
+
+    s = settings().require("PLACEMENT_RECORDINGS_QUEUE_URL")
+    return SqsPlacementRecordings(boto3.client("sqs"), s.placement_recordings_queue_url)
+
+
+@cache
+def apply_placement_recording() -> ApplyPlacementRecording:
+    """record-placements: a deferred recording applied (issue 15)."""
+    from dtmf_gateway.domain.placement_recording import ApplyPlacementRecording
+
+    return ApplyPlacementRecording(instruction_store())
+
+
+@cache
+def instruction_store() -> DynamoDbInstructionStore:
+    """What placing writes; record-placements applies deferred recordings with it."""
+    from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
+
+    s = settings().require("TABLE_NAME")
+    return DynamoDbInstructionStore(
+        dynamodb(), s.table_name, retention=s.retention, pending_shards=s.pending_shards
+    )
+
+
 @cache
 def placement() -> IdempotentPlacement:
     """POST /v1/dtmf-calls: the use case behind its Idempotency-Key (the instruction is the
@@ -184,18 +244,19 @@ def _pacing_limits() -> PacingLimits:
 def _placement_service[P: PlaceInstruction](kind: type[P]) -> P:
     """A placement use case (plain or paced) on the stack's adapters."""
     from dtmf_gateway.adapters.dynamodb.callee_quota import DynamoDbCalleeQuota
-    from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
 
-    s = settings().require("TABLE_NAME", "CM_PRODUCT_TOKEN_SECRET")
+    s = settings().require(
+        "TABLE_NAME", "CM_PRODUCT_TOKEN_SECRET", "PLACEMENT_RECORDINGS_QUEUE_URL"
+    )
     secrets = managed_secrets()
     return kind(
         cm=cm_client(),
-        store=DynamoDbInstructionStore(
-            dynamodb(), s.table_name, retention=s.retention, pending_shards=s.pending_shards
-        ),
+        store=instruction_store(),
         callback_urls=callback_urls(),
         policy=dial_policy(),
         on_bookkeeping_error=_log_bookkeeping_error,
+        recordings=_RecordingsOnFirstUse(placement_recordings),
+        on_recording_deferred=_log_recording_deferred,
         quota=DynamoDbCalleeQuota(dynamodb(), s.table_name, limit=s.calls_per_callee_per_hour),
         calls_per_callee_per_hour=s.calls_per_callee_per_hour,
         digit_keys=secrets,  # issue 19

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         DialScheduler,
         DigitKeySource,
         InstructionStore,
+        PlacementRecordings,
     )
     from dtmf_gateway.domain.request import DtmfCallRequest
 
@@ -201,6 +202,8 @@ class PlaceInstruction:
         digit_keys: DigitKeySource | None = None,
         scheduler: DialScheduler | None = None,
         scheduling: SchedulingRules | None = None,
+        recordings: PlacementRecordings | None = None,
+        on_recording_deferred: Callable[[Exception], None] = lambda _: None,
     ) -> None:
         self._cm = cm
         self._store = store
@@ -214,6 +217,9 @@ class PlaceInstruction:
         self._digit_keys = digit_keys  # issue 19: verify mode's expected-digits hash
         self._scheduler = scheduler
         self._scheduling = scheduling or SchedulingRules()
+        # a recording that cannot be written now is deferred (nothing accepted is lost)
+        self._recordings = recordings
+        self._on_recording_deferred = on_recording_deferred
 
     def place(self, request: DtmfCallRequest, context: PlacementContext) -> PlacementResult:
         """Place the instruction.
@@ -292,9 +298,27 @@ class PlaceInstruction:
             self._store.record_queued_calls(instruction, result.queued, result.calls)
         except Exception as error:  # noqa: BLE001 - the calls ring whatever our storage does
             # CM has queued the calls: failing now would invite a retry that rings people
-            # twice. Their callbacks still find the reserved instruction and are recorded.
-            self._on_bookkeeping_error(error)
+            # twice. The 202 stands; the recording is handed to a durable queue.
+            self._defer_recording(instruction, result, error)
         return result
+
+    def _defer_recording(
+        self, instruction: NewInstruction, result: PlacementResult, error: Exception
+    ) -> None:
+        """Hand the recording that just failed with ``error`` to `PlacementRecordings` (its
+        consumer applies the same `record_queued_calls`: the calls' items and index entries,
+        the instruction's call ids and replies, the end of its `placing-until`, the release of
+        held callbacks). Only when that fails too (or there is none) is it a bookkeeping
+        error: then the calls are recorded by nothing but their callbacks."""
+        if self._recordings is None:
+            self._on_bookkeeping_error(error)
+            return
+        try:
+            self._recordings.defer(instruction, result.queued, result.calls)
+        except Exception as deferral:  # noqa: BLE001 - the answer (202) stands
+            self._on_bookkeeping_error(deferral)  # its __context__ is `error`
+            return
+        self._on_recording_deferred(error)
 
     def _bind(
         self,

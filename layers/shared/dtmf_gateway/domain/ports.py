@@ -95,6 +95,22 @@ class InstructionStore(Protocol):
         ...
 
 
+class PlacementRecordings(Protocol):
+    """Where a placement's recording goes when it cannot be written now: a durable queue
+    whose consumer applies the same ``InstructionStore.record_queued_calls`` later."""
+
+    def defer(
+        self,
+        instruction: NewInstruction,
+        queued: Sequence[CmQueuedCall],
+        replies: Sequence[CmQueuedCall],
+    ) -> None:
+        """Keep ``record_queued_calls(instruction, queued, replies)`` durably for later:
+        once this returns, the recording is applied at least once (re-applying it changes
+        nothing). Raises whatever the queue raises when it could not be kept."""
+        ...
+
+
 class CalleeQuota(Protocol):
     def acquire(self, callees: Sequence[str], now: datetime) -> list[str]:
         """Count one call to each callee in the current window; return the callees that are
