@@ -24,11 +24,12 @@ webhook_targets = wiring.webhook_targets()
 def create_dtmf_call() -> Response[str]:
     count("PlaceRequests")
     event = app.current_event
+    headers = event.headers  # (a new case-insensitive dict at each access)
     request = parse_dtmf_call_request(
         json_body(
             event.body,
             is_base64=bool(event.is_base64_encoded),
-            content_type=event.headers.get("content-type"),
+            content_type=headers.get("content-type"),
         ),
         webhook_targets=webhook_targets,
     )
@@ -37,7 +38,7 @@ def create_dtmf_call() -> Response[str]:
     answer = placement.answer(
         request,
         owner=gateway.caller(app),
-        idempotency_key=event.headers.get("idempotency-key"),
+        idempotency_key=headers.get("idempotency-key"),
         lambda_context=app.lambda_context,
     )
     logger.set_correlation_id(answer.instruction_id)

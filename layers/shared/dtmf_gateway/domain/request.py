@@ -230,8 +230,9 @@ class DtmfCallRequest(BaseModel):
                 cls.__name__,
                 [*_line_errors(error), _multi_error(problems, data)],
             ) from None
-        problems = cross_field_problems(request.by_alias())
-        problems += digits_mode_problems(request.by_alias())  # issue 19
+        fields = request.by_alias()
+        problems = cross_field_problems(fields)
+        problems += digits_mode_problems(fields)  # issue 19
         if problems:
             raise _multi_error_type(problems)
         return request
