@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from devtools.template import template
+from tests.support.iam_policy import translated_template
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_PROPERTY = {
@@ -56,3 +58,54 @@ def test_the_readme_exports_table_gives_the_api_execute_arn_the_template_exports
     [row] = [line for line in readme.splitlines() if line.startswith("| `{stack}-ApiExecuteArn`")]
     assert f"{{api-id}}{tail}" in row
     assert "DELETE" in row
+
+
+# services whose stores in this stack take the key (the tables and their stream, the queues,
+# the secrets, the campaign bucket), as the IAM action prefix and kms:ViaService's name
+KEYED_SERVICES = ("dynamodb", "sqs", "secretsmanager", "s3")
+# AWS managed policies that reach a keyed store (Lambda's pollers use the function's role)
+KEYED_MANAGED_POLICIES = ("AWSLambdaSQSQueueExecutionRole", "AWSLambdaDynamoDBExecutionRole")
+
+
+def _role_reaches_a_keyed_store(role: dict[str, Any]) -> bool:
+    properties = role.get("Properties", {})
+    if any(
+        name in str(arn)
+        for arn in properties.get("ManagedPolicyArns", [])
+        for name in KEYED_MANAGED_POLICIES
+    ):
+        return True
+    for policy in properties.get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement.get("Action", [])
+            for action in [actions] if isinstance(actions, str) else actions:
+                if action.split(":", 1)[0] in KEYED_SERVICES:
+                    return True
+    return False
+
+
+def test_every_function_that_reaches_a_keyed_store_may_use_the_key() -> None:
+    """Found while adding the recording queue (issue 15): `KmsKeyUsePolicy` listed the roles
+    of issue 19's functions only. With `KmsKeyArn` set, the scheduled dial, cancel, list and
+    both campaign functions (tables, queues, the campaign bucket) were refused by KMS on their
+    first read or write, and no role could reach the campaign bucket's key through S3."""
+    resources = translated_template()["Resources"]
+    key_use = resources["KmsKeyUsePolicy"]["Properties"]
+    listed = {
+        ref
+        for entry in key_use["Roles"]
+        for ref in re.findall(r"'Ref': '(\w+Role)'", str(entry))
+    }
+    reaching = {
+        role["Fn::GetAtt"][0]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and isinstance(role := resource["Properties"]["Role"], dict)
+        and _role_reaches_a_keyed_store(resources[role["Fn::GetAtt"][0]])
+    }
+    assert len(reaching) >= 14
+    assert reaching - listed == set()
+    [statement] = key_use["PolicyDocument"]["Statement"]
+    via = str(statement["Condition"]["StringEquals"]["kms:ViaService"])
+    for service in KEYED_SERVICES:
+        assert f"{service}.${{AWS::Region}}.amazonaws.com" in via, service

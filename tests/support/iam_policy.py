@@ -798,9 +798,10 @@ def statements(function_id: str, template: dict[str, Any]) -> Iterator[tuple[str
 
 
 # The stack's own KMS key (KmsKeyArn), used by the services that hold data encrypted with it
-# on the function's behalf (DynamoDB, Secrets Manager, SQS: `kms:ViaService`), never directly.
+# on the function's behalf (DynamoDB, Secrets Manager, SQS, S3 for the campaign bucket:
+# `kms:ViaService`), never directly.
 KEY_USE_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
-KEY_USE_SERVICES = ("dynamodb.", "secretsmanager.", "sqs.")
+KEY_USE_SERVICES = ("dynamodb.", "secretsmanager.", "sqs.", "s3.")
 
 
 def _key_use_through_services(statement: dict[str, Any]) -> bool:
