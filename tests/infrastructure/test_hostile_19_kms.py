@@ -92,9 +92,7 @@ def test_every_function_that_reaches_a_keyed_store_may_use_the_key() -> None:
     resources = translated_template()["Resources"]
     key_use = resources["KmsKeyUsePolicy"]["Properties"]
     listed = {
-        ref
-        for entry in key_use["Roles"]
-        for ref in re.findall(r"'Ref': '(\w+Role)'", str(entry))
+        ref for entry in key_use["Roles"] for ref in re.findall(r"'Ref': '(\w+Role)'", str(entry))
     }
     reaching = {
         role["Fn::GetAtt"][0]
