@@ -12,6 +12,10 @@ clients, nothing else — and, when the handler module made an HTTPS client's TL
 the same kind of dependency cost as an AWS client. Since 2026-11-30 (issue 15); the ratio
 against the floor without it (the AWS clients alone, as before) is reported beside it
 (``ratio_cpu_aws_floor``: each floor run's CPU less the time it spent on that context).
+*Without the collector*: a function whose init pauses CPython's cyclic collector (it imports
+``dtmf_gateway.init_begins`` first; since 2026-11-30) gets a floor that pauses it too, so the
+ratio compares like with like; the function's own init CPU (``function_init_cpu_ms``) shows
+what the pause saves.
 *hello*: a bare Powertools handler (Logger, Metrics, the HTTP API resolver, one route answering a
 constant): the least any handler in this style costs.
 The three rotate (function, floor, hello; then the next order) to cancel drift. Times are
@@ -62,6 +66,8 @@ MARK = "BENCH-RESULT "
 TARGET_RATIO = 1.10  # issue 15: median of >= 20 runs
 TARGET_RATIO_P90 = 1.20
 HTTPS_CLIENT = "https@httpx"  # cold_child.HTTPS: the floor builds httpx's default TLS context
+GC_PAUSED = "gc-paused"  # cold_child.PAUSED: the floor runs without the cyclic collector
+INIT_WITHOUT_GC = "dtmf_gateway.init_begins"  # the module that pauses it for the init
 RUNTIME_PROVIDED = ("boto3",)  # the Lambda Python runtime ships boto3 and its dependencies
 
 
@@ -309,7 +315,15 @@ def run(
             except BenchError as error:
                 entry["error"] = f"the handler module does not import: {error}"
                 continue
-            floor_args = ["floor", ",".join(modules["modules"]), ",".join(clients["clients"])]
+            # a function whose init runs without the cyclic collector (it imports
+            # `dtmf_gateway.init_begins` first) gets a floor without it too: like with like
+            paused = INIT_WITHOUT_GC in modules["first_party"]
+            floor_args = [
+                "floor",
+                ",".join(modules["modules"]),
+                ",".join(clients["clients"]),
+                GC_PAUSED if paused else "",
+            ]
             entry.update(
                 {
                     "third_party_modules": len(modules["modules"]),
@@ -319,6 +333,7 @@ def run(
                         c.partition("@")[0] for c in clients["clients"] if c != HTTPS_CLIENT
                     ],
                     "floor_https_context": HTTPS_CLIENT in clients["clients"],
+                    "init_without_gc": paused,
                 }
             )
             try:

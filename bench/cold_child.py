@@ -24,9 +24,18 @@ def _function() -> dict[str, object]:
 HTTPS = "https@httpx"  # a client spec: httpx's default TLS context (see _probe_clients)
 
 
-def _floor(modules: str, clients: str) -> dict[str, object]:
+PAUSED = "gc-paused"  # the floor's third argument when the function pauses the collector
+
+
+def _floor(modules: str, clients: str, gc_policy: str = "") -> dict[str, object]:
     """Import the same third-party modules, create the same AWS clients and (when the handler
-    made one at load) httpx's default TLS context, nothing else."""
+    made one at load) httpx's default TLS context, nothing else; with ``gc_policy`` PAUSED,
+    without the cyclic collector, as the function's init runs (`dtmf_gateway.init_begins`):
+    like with like."""
+    if gc_policy == PAUSED:
+        import gc
+
+        gc.disable()
     failed = []
     for name in _split(modules):
         try:
@@ -152,7 +161,7 @@ def main() -> None:
     elif mode == "hello":
         extra = _hello()
     elif mode == "floor":
-        extra = _floor(sys.argv[2], sys.argv[3])
+        extra = _floor(*sys.argv[2:5])
     elif mode == "probe-modules":
         extra = _probe_modules()
     elif mode == "probe-clients":

@@ -6,6 +6,10 @@ the IAM principal that created it; to anyone else it does not exist (404).
 
 from __future__ import annotations
 
+# isort: off
+import dtmf_gateway.init_begins  # noqa: F401 - first, for its effect: init runs no GC passes
+
+# isort: on
 from dataclasses import replace
 
 from aws_lambda_powertools.event_handler import Response

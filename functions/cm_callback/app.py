@@ -7,6 +7,10 @@ percent-decoded once first (`api.paths`); a malformed path, like a wrong token, 
 
 from __future__ import annotations
 
+# isort: off
+import dtmf_gateway.init_begins  # noqa: F401 - first, for its effect: init runs no GC passes
+
+# isort: on
 from aws_lambda_powertools.event_handler import Response
 
 from dtmf_gateway import priming, wiring

@@ -8,6 +8,10 @@ erase it; to anyone else it does not exist (404, as GET).
 
 from __future__ import annotations
 
+# isort: off
+import dtmf_gateway.init_begins  # noqa: F401 - first, for its effect: init runs no GC passes
+
+# isort: on
 from aws_lambda_powertools.event_handler import Response
 
 from dtmf_gateway import wiring

@@ -7,6 +7,10 @@ percent-decoded once (`api.paths`); a path that names no valid id is 404 too.
 
 from __future__ import annotations
 
+# isort: off
+import dtmf_gateway.init_begins  # noqa: F401 - first, for its effect: init runs no GC passes
+
+# isort: on
 from aws_lambda_powertools.event_handler import Response
 
 from dtmf_gateway import wiring

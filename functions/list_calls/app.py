@@ -7,6 +7,10 @@ principal's token, or a forged one, is `422`). Served from an index, never a sca
 
 from __future__ import annotations
 
+# isort: off
+import dtmf_gateway.init_begins  # noqa: F401 - first, for its effect: init runs no GC passes
+
+# isort: on
 from aws_lambda_powertools.event_handler import Response
 
 from dtmf_gateway import wiring

@@ -5,6 +5,10 @@ Route → use case (behind idempotency) → response; every error is answered by
 
 from __future__ import annotations
 
+# isort: off
+import dtmf_gateway.init_begins  # noqa: F401 - first, for its effect: init runs no GC passes
+
+# isort: on
 from aws_lambda_powertools.event_handler import Response
 
 from dtmf_gateway import priming, wiring

@@ -16,6 +16,10 @@ process). Nothing is freed by it or kept alive by it: reference counting frees o
 before; only cyclic garbage that already existed at init (none of the requests') is never
 reclaimed. No collection is run first (one costs tens of ms of cold start).
 
+Init itself runs without the collector (`pause_collection_for_init`, called when a handler
+module first imports `dtmf_gateway.init_begins`): its passes walk init's growing heap and free
+almost nothing (figures in that module). `freeze_init_objects` turns it back on.
+
 Only in a Lambda execution environment (`AWS_EXECUTION_ENV` is `AWS_Lambda_…`, set by the
 runtime): a test process builds many functions' wiring one after another and relies on the
 collector to reclaim what each test dropped.
@@ -29,11 +33,26 @@ import os
 LAMBDA_EXECUTION_ENV_PREFIX = "AWS_Lambda_"  # AWS_EXECUTION_ENV of every Lambda runtime
 
 
+def _in_lambda() -> bool:
+    return os.environ.get("AWS_EXECUTION_ENV", "").startswith(LAMBDA_EXECUTION_ENV_PREFIX)
+
+
+def pause_collection_for_init() -> bool:
+    """Turn the cyclic collector off (`gc.disable`) until `freeze_init_objects`, in a Lambda
+    execution environment only; True if done. Reference counting still frees everything that
+    is not in a cycle."""
+    if not _in_lambda():
+        return False
+    gc.disable()
+    return True
+
+
 def freeze_init_objects() -> bool:
-    """Move every object tracked now to the permanent generation (`gc.freeze`), in a Lambda
-    execution environment only; True if done. Called last in a function's init (and again
-    after a SnapStart priming step). Costs microseconds."""
-    if not os.environ.get("AWS_EXECUTION_ENV", "").startswith(LAMBDA_EXECUTION_ENV_PREFIX):
+    """Move every object tracked now to the permanent generation (`gc.freeze`) and turn the
+    collector (back) on, in a Lambda execution environment only; True if done. Called last in
+    a function's init (and again after a SnapStart priming step). Costs microseconds."""
+    if not _in_lambda():
         return False
     gc.freeze()
+    gc.enable()
     return True
