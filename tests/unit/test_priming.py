@@ -108,3 +108,28 @@ def test_a_failing_primer_leaves_the_snapshot_right(
     before()  # does not raise: priming only saves time
 
     assert secrets._provider.store == {}  # the forgetting still ran
+
+
+@pytest.mark.parametrize("folder", ["place_call", "cm_callback"])
+def test_priming_names_the_functions_own_tables(
+    folder: str, runtime: dict[str, list[Callable[[], None]]], function_env: Any
+) -> None:
+    """botocore resolves a DynamoDB endpoint per table name (its account-id endpoint rules
+    take the table as the resource): a primer naming another table leaves that work, a
+    ruleset walk per table, to the first request."""
+    from dtmf_gateway.settings import settings
+
+    load_function(folder)
+    [primer] = snapstart._prime
+    named: list[str] = []
+    events = wiring.dynamodb().meta.events
+    events.register(
+        "provide-client-params.dynamodb", lambda params, **_: named.append(params["TableName"])
+    )
+
+    with offline():
+        primer()
+
+    s = settings()
+    own = {s.table_name, s.campaigns_table_name} if folder == "place_call" else {s.table_name}
+    assert set(named) == own - {""}

@@ -12,10 +12,13 @@ SnapStart init, in the before-snapshot hook, before the hooks that drop caches a
 touches **no network and no secret**:
 
 - AWS operations are called on the function's own client (whose caches are the ones to warm)
-  answered in-process by a canned empty 200 response, hooked in at botocore's ``before-send``
+  answered in-process by a canned 200 response, hooked in at botocore's ``before-send``
   event (the point where botocore would send the request) and unhooked afterwards, so no
   request leaves the process; the throw-away request is signed with whatever credentials the
-  client finds, and nothing of it is kept;
+  client finds, and nothing of it is kept. They name the function's own tables (botocore
+  resolves and caches a DynamoDB endpoint per table name) and carry every attribute-value
+  type, nested maps and lists, conditions and returned items, both ways: botocore resolves
+  each place of its model a request or answer passes through once, on first use;
 - the CM exchange runs through a throw-away httpx client on an in-process
   ``httpx.MockTransport``; the function's own CM client, its loop and its product token are not
   touched (the token is a secret: read after restore);
@@ -29,7 +32,7 @@ place-call's first request after a restore, with and without priming.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -55,19 +58,27 @@ class _CannedBody(io.BytesIO):
             chunk = self.read()
 
 
-def aws_operations(client: BaseClient, calls: Sequence[tuple[str, dict[str, Any]]]) -> None:
-    """Each ``(method, parameters)`` called once on ``client``, answered in-process by an
-    empty 200 response: botocore's per-operation one-off work (model, serialiser, endpoint
-    rules, signer, parser, hook caches) is done, and nothing is sent."""
+def aws_operations(
+    client: BaseClient,
+    calls: Sequence[tuple[str, dict[str, Any]]],
+    answer: Mapping[str, Any] | None = None,
+) -> None:
+    """Each ``(method, parameters)`` called once on ``client``, answered in-process by a 200
+    response whose JSON body is ``answer`` (default ``{}``; members an operation's output
+    lacks are ignored by botocore): botocore's per-operation one-off work (model, serialiser,
+    endpoint rules, signer, parser, hook caches) is done, and nothing is sent."""
+    import json
+
     from botocore.awsrequest import AWSResponse, HTTPHeaders
 
     version = client.meta.service_model.metadata.get("jsonVersion", "1.0")
+    body = json.dumps(answer or {}).encode()
 
     def canned(request: Any, **_: Any) -> Any:  # a response ends botocore's send
         headers = HTTPHeaders()
         headers["Content-Type"] = f"application/x-amz-json-{version}"
         headers["x-amzn-RequestId"] = "priming"
-        return AWSResponse(request.url, 200, headers, _CannedBody(b"{}"))
+        return AWSResponse(request.url, 200, headers, _CannedBody(body))
 
     event = f"before-send.{client.meta.service_model.service_id.hyphenize()}"
     client.meta.events.register_first(event, canned, unique_id=_PRIMING_HOOK)
@@ -143,22 +154,75 @@ def http_exchange() -> None:
 
 
 _KEY = {"pk": {"S": "priming"}, "sk": {"S": "priming"}}
-_UPDATE = {
-    "TableName": "priming",
-    "Key": _KEY,
-    "UpdateExpression": "SET #a = :a",
+#: One value of each DynamoDB attribute-value type, maps and lists nested once.
+_VALUES: dict[str, Any] = {
+    ":s": {"S": "a"},
+    ":n": {"N": "1"},
+    ":b": {"B": "YQ=="},
+    ":ss": {"SS": ["a"]},
+    ":ns": {"NS": ["1"]},
+    ":bool": {"BOOL": True},
+    ":null": {"NULL": True},
+    ":m": {"M": {"s": {"S": "a"}, "n": {"N": "1"}, "l": {"L": [{"S": "a"}]}}},
+    ":l": {"L": [{"S": "a"}, {"N": "1"}, {"M": {"s": {"S": "a"}}}]},
+}
+_ITEM = {**_KEY, **{name.lstrip(":"): value for name, value in _VALUES.items()}}
+_CONDITION = {
+    "ConditionExpression": "attribute_not_exists(#a) OR #a = :s",
     "ExpressionAttributeNames": {"#a": "a"},
-    "ExpressionAttributeValues": {":a": {"S": "a"}},
+    "ExpressionAttributeValues": _VALUES,
+}
+#: A DynamoDB answer with an item both ways (GetItem's ``Item``, the others' ``Attributes``).
+_DYNAMODB_ANSWER = {"Item": _ITEM, "Attributes": _ITEM}
+
+
+#: The parameters of each primed DynamoDB operation, besides its table and condition.
+_DYNAMODB_REQUESTS: dict[str, dict[str, Any]] = {
+    "put_item": {"Item": _ITEM, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"},
+    "update_item": {"Key": _KEY, "UpdateExpression": "SET #a = :s", "ReturnValues": "ALL_NEW"},
+    "get_item": {"Key": _KEY, "ConsistentRead": True},
 }
 
 
-def _secrets_operation() -> None:
-    """GetSecretValue on the secrets' own client, answered in-process: nothing is read, and
-    the Powertools cache is not involved (the secrets are read after restore)."""
+def _dynamodb_operations(methods: Sequence[str], tables: Sequence[str]) -> None:
+    """Each of ``methods`` (keys of `_DYNAMODB_REQUESTS`) on the function's DynamoDB client,
+    once per table of ``tables`` the function uses (empty names skipped: botocore resolves
+    the endpoint per table name), answered in-process with an item."""
     from dtmf_gateway import wiring
 
+    calls = [
+        (
+            method,
+            {
+                "TableName": table,
+                **_DYNAMODB_REQUESTS[method],
+                **(_CONDITION if method != "get_item" else {}),
+            },
+        )
+        for table in dict.fromkeys(t for t in tables if t)
+        for method in methods
+    ]
+    aws_operations(wiring.dynamodb(), calls, _DYNAMODB_ANSWER)
+
+
+def _secrets_operation() -> None:
+    """GetSecretValue on the secrets' own client, answered in-process with a made-up value:
+    nothing is read, and the Powertools cache is not involved (the secrets are read after
+    restore)."""
+    from dtmf_gateway import wiring
+
+    answer = {
+        "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:priming",
+        "Name": "priming",
+        "VersionId": "priming",
+        "SecretString": "priming",
+        "VersionStages": ["AWSCURRENT"],
+        "CreatedDate": 1.7e9,
+    }
     aws_operations(
-        wiring.managed_secrets().aws_client, [("get_secret_value", {"SecretId": "priming"})]
+        wiring.managed_secrets().aws_client,
+        [("get_secret_value", {"SecretId": "priming"})],
+        answer,
     )
 
 
@@ -170,11 +234,10 @@ def place_call() -> None:
     from dtmf_gateway.adapters.cm_client import to_cm_payload
     from dtmf_gateway.domain.request import parse_dtmf_call_request
     from dtmf_gateway.domain.schedules import plan
+    from dtmf_gateway.settings import settings
 
-    aws_operations(
-        wiring.dynamodb(),
-        [("put_item", {"TableName": "priming", "Item": _KEY}), ("update_item", _UPDATE)],
-    )
+    s = settings()  # the instructions table, and the campaigns table of the stack's pacer
+    _dynamodb_operations(("put_item", "update_item"), (s.table_name, s.campaigns_table_name))
     _secrets_operation()
     policy, rules = wiring.dial_policy(), wiring.scheduling_rules()
     now = datetime.now(UTC)
@@ -192,10 +255,7 @@ def cm_callback() -> None:
     """cm-callback's primer: its DynamoDB operations (GetItem, UpdateItem) and Secrets
     Manager's GetSecretValue (its one-off work is botocore's: the callback's own rules are
     plain code)."""
-    from dtmf_gateway import wiring
+    from dtmf_gateway.settings import settings
 
-    aws_operations(
-        wiring.dynamodb(),
-        [("get_item", {"TableName": "priming", "Key": _KEY}), ("update_item", _UPDATE)],
-    )
+    _dynamodb_operations(("get_item", "update_item"), (settings().table_name,))
     _secrets_operation()
