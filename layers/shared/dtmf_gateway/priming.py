@@ -13,7 +13,7 @@ touches **no network and no secret**:
 
 - AWS operations are called on the function's own client (whose caches are the ones to warm)
   answered in-process by a canned 200 response, hooked in at botocore's ``before-send``
-  event (the point where botocore would send the request) and unhooked afterwards, so no
+  event (the point where botocore would send the request) and inert afterwards, so no
   request leaves the process; the throw-away request is signed with whatever credentials the
   client finds, and nothing of it is kept. They name the function's own tables (botocore
   resolves and caches a DynamoDB endpoint per table name) and carry every attribute-value
@@ -22,6 +22,7 @@ touches **no network and no secret**:
 - the CM exchange runs through a throw-away httpx client on an in-process
   ``httpx.MockTransport``; the function's own CM client, its loop and its product token are not
   touched (the token is a secret: read after restore);
+- Powertools' event handling runs on a made-up API event (`api_event`, every API function);
 - the domain runs on sample requests whose callees are example numbers of the countries the
   stack allows (libphonenumber's own examples), with no instruction stored.
 
@@ -35,6 +36,7 @@ import io
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -58,6 +60,33 @@ class _CannedBody(io.BytesIO):
             chunk = self.read()
 
 
+class _CannedAnswers:
+    """The ``before-send`` handler priming registers once on a client (`aws_operations`):
+    while ``body`` is set, it answers every request in-process with a 200 and that JSON body
+    (a response ends botocore's send); otherwise it answers nothing and botocore sends as
+    usual. It stays registered: botocore empties a client's event-lookup cache whenever a
+    handler is registered or unregistered, so unregistering it would throw away the lookups
+    priming made (a prefix search per event name, ~12 per operation) and leave them to the
+    first request. Left in place it costs one call returning None per request sent."""
+
+    def __init__(self, json_version: str) -> None:
+        self._content_type = f"application/x-amz-json-{json_version}"
+        self.body: bytes | None = None
+
+    def __call__(self, request: Any, **_: Any) -> Any:
+        if self.body is None:
+            return None
+        from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+        headers = HTTPHeaders()
+        headers["Content-Type"] = self._content_type
+        headers["x-amzn-RequestId"] = "priming"
+        return AWSResponse(request.url, 200, headers, _CannedBody(self.body))
+
+
+_ANSWERS: WeakKeyDictionary[Any, _CannedAnswers] = WeakKeyDictionary()  # per client
+
+
 def aws_operations(
     client: BaseClient,
     calls: Sequence[tuple[str, dict[str, Any]]],
@@ -69,24 +98,18 @@ def aws_operations(
     endpoint rules, signer, parser, hook caches) is done, and nothing is sent."""
     import json
 
-    from botocore.awsrequest import AWSResponse, HTTPHeaders
-
-    version = client.meta.service_model.metadata.get("jsonVersion", "1.0")
-    body = json.dumps(answer or {}).encode()
-
-    def canned(request: Any, **_: Any) -> Any:  # a response ends botocore's send
-        headers = HTTPHeaders()
-        headers["Content-Type"] = f"application/x-amz-json-{version}"
-        headers["x-amzn-RequestId"] = "priming"
-        return AWSResponse(request.url, 200, headers, _CannedBody(body))
-
-    event = f"before-send.{client.meta.service_model.service_id.hyphenize()}"
-    client.meta.events.register_first(event, canned, unique_id=_PRIMING_HOOK)
+    answers = _ANSWERS.get(client)
+    if answers is None:
+        model = client.meta.service_model
+        answers = _ANSWERS[client] = _CannedAnswers(model.metadata.get("jsonVersion", "1.0"))
+        event = f"before-send.{model.service_id.hyphenize()}"
+        client.meta.events.register_first(event, answers, unique_id=_PRIMING_HOOK)
+    answers.body = json.dumps(answer or {}).encode()
     try:
         for method, parameters in calls:
             getattr(client, method)(**parameters)
     finally:
-        client.meta.events.unregister(event, unique_id=_PRIMING_HOOK)
+        answers.body = None
 
 
 def sample_callees(policy: DialPolicy) -> list[str]:
@@ -153,6 +176,37 @@ def http_exchange() -> None:
         loop.close()
 
 
+def api_event(correlation_id_path: str | None) -> None:
+    """What every API request does first, on a made-up payload 2.0 event: Powertools'
+    correlation-id query at ``correlation_id_path``, if any (jmespath compiles the path
+    once), and its case-insensitive view of the headers (Python's first ``isinstance`` of a
+    generator against ``Mapping`` walks every registered mapping class once). Registered by
+    `api.gateway.lambda_handler` in every API function."""
+    from aws_lambda_powertools.utilities import jmespath_utils
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+    event = {
+        "version": "2.0",
+        "headers": {"content-type": "application/json", "accept": "a, b"},
+        "requestContext": {"requestId": "priming"},
+    }
+    if correlation_id_path:
+        jmespath_utils.query(envelope=correlation_id_path, data=event)
+    APIGatewayProxyEventV2(event).resolved_headers_field.get("content-type")
+
+
+def _nested(kind: str, depth: int) -> dict[str, Any]:
+    """A map (``kind`` "M") or list ("L") of a string, a number, a map and a list, nested
+    ``depth`` deep: botocore resolves the model once per place in an item, so each level is
+    primed on its own (the calls table's items nest maps and lists)."""
+    values: list[dict[str, Any]] = [{"S": "a"}, {"N": "1"}]
+    if depth > 1:
+        values += [_nested("M", depth - 1), _nested("L", depth - 1)]
+    if kind == "L":
+        return {"L": values}
+    return {"M": {str(i): value for i, value in enumerate(values)}}
+
+
 _KEY = {"pk": {"S": "priming"}, "sk": {"S": "priming"}}
 #: One value of each DynamoDB attribute-value type, maps and lists nested once.
 _VALUES: dict[str, Any] = {
@@ -163,8 +217,8 @@ _VALUES: dict[str, Any] = {
     ":ns": {"NS": ["1"]},
     ":bool": {"BOOL": True},
     ":null": {"NULL": True},
-    ":m": {"M": {"s": {"S": "a"}, "n": {"N": "1"}, "l": {"L": [{"S": "a"}]}}},
-    ":l": {"L": [{"S": "a"}, {"N": "1"}, {"M": {"s": {"S": "a"}}}]},
+    ":m": _nested("M", 3),
+    ":l": _nested("L", 3),
 }
 _ITEM = {**_KEY, **{name.lstrip(":"): value for name, value in _VALUES.items()}}
 _CONDITION = {
