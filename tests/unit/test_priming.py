@@ -43,11 +43,16 @@ def offline() -> Iterator[list[str]]:
         yield attempts
 
 
+def _primers() -> list[Callable[..., None]]:
+    """The registered primers, the functions behind `functools.partial`s."""
+    return [getattr(primer, "func", primer) for primer in snapstart._prime]
+
+
 def test_place_call_registers_its_primer_in_a_snapstart_init_only(
     runtime: dict[str, list[Callable[[], None]]], function_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     load_function("place_call")
-    assert snapstart._prime == [priming.place_call]
+    assert _primers() == [priming.api_event, priming.place_call]
 
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
     monkeypatch.setattr(snapstart, "_installed", [])
@@ -67,10 +72,11 @@ def test_priming_sends_nothing_and_reads_no_secret(
     function_env: Any,
 ) -> None:
     load_function(folder)
-    assert snapstart._prime == [primer]
+    assert _primers()[-1] == primer
 
     with offline() as attempts:
-        primer()  # raises if anything leaves the process or reads a secret
+        for registered in snapstart._prime:
+            registered()  # raises if anything leaves the process or reads a secret
 
     assert attempts == []
     assert function_env.dynamodb.scan(TableName="calls")["Count"] == 0
@@ -108,3 +114,28 @@ def test_a_failing_primer_leaves_the_snapshot_right(
     before()  # does not raise: priming only saves time
 
     assert secrets._provider.store == {}  # the forgetting still ran
+
+
+@pytest.mark.parametrize("folder", ["place_call", "cm_callback"])
+def test_priming_names_the_functions_own_tables(
+    folder: str, runtime: dict[str, list[Callable[[], None]]], function_env: Any
+) -> None:
+    """botocore resolves a DynamoDB endpoint per table name (its account-id endpoint rules
+    take the table as the resource): a primer naming another table leaves that work, a
+    ruleset walk per table, to the first request."""
+    from dtmf_gateway.settings import settings
+
+    load_function(folder)
+    primer = snapstart._prime[-1]
+    named: list[str] = []
+    events = wiring.dynamodb().meta.events
+    events.register(
+        "provide-client-params.dynamodb", lambda params, **_: named.append(params["TableName"])
+    )
+
+    with offline():
+        primer()
+
+    s = settings()
+    own = {s.table_name, s.campaigns_table_name} if folder == "place_call" else {s.table_name}
+    assert set(named) == own - {""}

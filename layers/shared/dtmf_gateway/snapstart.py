@@ -8,7 +8,10 @@ memory is then shared by every environment, for as long as the version lives:
 
 - **secrets** (CM's product token, the callback signing keys) would sit in the snapshot, and
   their cache age would be the snapshot's: `wiring` registers each cache's `clear` with
-  `forget_before_snapshot`; they are read again on first use after a restore;
+  `forget_before_snapshot`, and the reads of the secrets the function uses on every request
+  with `refresh_after_restore`: the after-restore hook reads them afresh, so the first request
+  finds them cached. A read that fails there (throttled, network) is logged and skipped: the
+  restore goes on, and the first request reads the secret itself, as without SnapStart;
 - **random state**: `random`'s generator (botocore's retry jitter uses it) would produce the
   same sequence in every environment: reseeded from the OS after each restore (`uuid4`,
   `secrets` and token generation read `os.urandom` and need nothing);
@@ -37,7 +40,7 @@ SNAP_START = "snap-start"  # AWS_LAMBDA_INITIALIZATION_TYPE of a SnapStart init
 
 _prime: list[Callable[[], None]] = []
 _forget: list[Callable[[], None]] = []
-_refresh: list[Callable[[], None]] = []
+_refresh: list[Callable[[], object]] = []
 _installed: list[bool] = []  # [True] once the hooks are registered
 
 
@@ -58,8 +61,10 @@ def prime_before_snapshot(prime: Callable[[], None]) -> None:
         _prime.append(prime)
 
 
-def refresh_after_restore(refresh: Callable[[], None]) -> None:
-    """Run ``refresh`` in every environment resumed from a snapshot, after the forgetting."""
+def refresh_after_restore(refresh: Callable[[], object]) -> None:
+    """Run ``refresh`` in every environment resumed from a snapshot, after the forgetting (a
+    secret to read afresh; its result is dropped). Best effort: a ``refresh`` that raises is
+    logged and skipped (`after_restore`), so whatever it would have made is made on first use."""
     _refresh.append(refresh)
 
 
@@ -80,12 +85,19 @@ def before_snapshot() -> None:
 
 
 def after_restore() -> None:
-    """The runtime's after-restore hook: new random state, caches empty, refreshers run."""
+    """The runtime's after-restore hook: new random state, caches empty, refreshers run. It
+    never raises for a refresher: a restore must not fail because, say, Secrets Manager
+    throttled a read the first request can make again."""
     random.seed()  # from os.urandom: this environment's own sequence
     for forget in _forget:
         forget()
     for refresh in _refresh:
-        refresh()
+        try:
+            refresh()
+        except Exception:  # noqa: BLE001 - the first request reads it again (lazily)
+            from dtmf_gateway.observability import logger
+
+            logger.warning("SnapStart refresh failed; the first request does it", exc_info=True)
 
 
 def install() -> bool:

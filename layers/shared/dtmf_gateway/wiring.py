@@ -85,6 +85,7 @@ def managed_secrets() -> ManagedSecrets:
         digits_hash_secret=s.digits_hash_secret,  # issue 19 (read only in verify mode)
     )
     snapstart.forget_before_snapshot(secrets.forget)
+    snapstart.refresh_after_restore(secrets.signing_keys)  # every user signs or checks tokens
     return secrets
 
 
@@ -278,6 +279,7 @@ def cm_client() -> HttpCmClient:
     )
     cm.prepare()  # the first placement's one-off work: httpcore's import, the TLS context
     snapstart.forget_before_snapshot(cm.forget_connections)
+    snapstart.refresh_after_restore(managed_secrets().product_token)
     return cm
 
 

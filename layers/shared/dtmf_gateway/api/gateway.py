@@ -27,13 +27,14 @@ decoded once (`api.event_shapes`). Path segments that name an instruction go thr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dtmf_gateway import heap, snapstart
+from dtmf_gateway import heap, priming, snapstart
 from dtmf_gateway.api.event_shapes import answer_for, as_http_api
 from dtmf_gateway.api.identity import NoCallerIdentity, principal
 from dtmf_gateway.api.problems import ProblemAnswer
@@ -104,18 +105,20 @@ def lambda_handler(
     ``correlate``: log lines carry the API request id as correlation id until the handler sets
     a better one (the instruction id). ``cold_start_metric``: emit Powertools' ColdStart metric.
     ``prime``: the function's SnapStart primer (`dtmf_gateway.priming`), run before the
-    snapshot in a SnapStart init only. Called last in init: in Lambda it freezes init's objects
-    out of later garbage collections (`heap.freeze_init_objects`).
+    snapshot in a SnapStart init only, after `priming.api_event` (every API function's).
+    Called last in init: in Lambda it freezes init's objects out of later garbage collections
+    (`heap.freeze_init_objects`).
     """
     # every function behind the API may be snapshotted (SnapStart=true): its hooks reseed
     # `random` after each restore even when init builds no secret cache or CM client
     snapstart.install()
+    correlation_id_path = REQUEST_ID_PATH if correlate else None
+    # the event handling every request starts with, primed in a SnapStart init
+    snapstart.prime_before_snapshot(functools.partial(priming.api_event, correlation_id_path))
     if prime is not None:
         snapstart.prime_before_snapshot(prime)
 
-    @logger.inject_lambda_context(
-        correlation_id_path=REQUEST_ID_PATH if correlate else None, clear_state=True
-    )
+    @logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)
     @metrics.log_metrics(capture_cold_start_metric=cold_start_metric)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         answer: dict[str, Any] = app.resolve(as_http_api(event), context)
