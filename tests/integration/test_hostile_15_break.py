@@ -1,0 +1,343 @@
+"""Hostile review of issue 15 (r5-break): the deferred placement recording
+(`PlacementRecordingsQueue` → record-placements), erasure while a recording waits, and the
+README's retry table for a `202` whose recording failed.
+
+Drives the real place-call, cm-callback, get-call and erase handlers in-process (moto for AWS,
+FakeCm for CM) and the real record-placements consumer on moto's SQS, as
+tests/integration/test_placement_recordings.py does. What held is a regression test; what did
+not is a strict xfail naming the gap.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from devtools.cm import FakeCm, queued
+from devtools.lambdas import load_function
+from devtools.template import ROOT
+from dtmf_gateway.domain.calls import utc_now
+from dtmf_gateway.domain.expiry import expire_stale_calls
+from tests.conftest import Aws
+from tests.integration.test_callback_handler import callback_body, deliver, token_of
+from tests.integration.test_erasure import erase
+from tests.integration.test_place_call_handler import instruction_item, post, sample_body
+from tests.integration.test_placement_faults import age_in_progress_records
+from tests.integration.test_placement_recordings import (
+    Flaky,
+    call_items,
+    consume,
+    failing_recording,  # noqa: F401 - fixture
+    queued_messages,
+    run_record_placements,
+)
+from tests.integration.test_scheduling import get
+
+KEY = "order-7781-break"
+NUMBER = "612345678"  # the sample callee's national digits
+README = (ROOT / "README.md").read_text()
+
+
+def without_id() -> dict[str, Any]:
+    body = sample_body()
+    del body["instruction-id"]
+    return body
+
+
+def _partly_refused(sent: dict[str, Any]) -> httpx.Response:
+    items = queued(sent).json()
+    items[1].update(success=False, error="Callee +447400123456 is not reachable")
+    items[1]["call-id"] = None
+    return httpx.Response(200, json=items)
+
+
+# ------------------------------------------------------------------ retry table
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "README retry table: a 202 whose recording waits in the placement-recordings queue is "
+        "answered '409 request-in-progress for the seconds until it is applied'. Once the "
+        "attempt's placing-until (its Lambda deadline) has passed — a consumer attempt that "
+        "failed is retried only after the queue's 180 s visibility timeout, up to ~30 min, "
+        "then the DLQ — the retry gets 409 instruction-id-in-use (the 'died after reserving, "
+        "read it instead of sending again' answer), which a README-following client does not "
+        "retry; after the recording is applied the same retry is the 202 replay"
+    ),
+)
+def test_a_retry_while_the_recording_waits_is_request_in_progress_until_applied(
+    place_call: Any, cm: FakeCm, function_env: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Flaky(monkeypatch, failures=2)  # the placement's write, then the consumer's first attempt
+    first = post(place_call, without_id(), key=KEY)
+    assert run_record_placements(function_env)["batchItemFailures"]  # waits for its retry
+    age_in_progress_records(function_env)  # the first attempt's Lambda deadline has passed
+
+    waiting = post(place_call, without_id(), key=KEY)
+
+    assert first.status == 202
+    assert waiting.status == 409, waiting.body
+    assert waiting.problem["type"].endswith(":request-in-progress"), waiting.problem
+
+
+def test_after_the_retried_recording_is_applied_the_retry_is_the_202_replay(
+    place_call: Any, cm: FakeCm, function_env: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held: whatever the retry got while the recording waited, once it is applied the retry
+    is the 202 replay, and CM was asked once."""
+    Flaky(monkeypatch, failures=2)
+    first = post(place_call, without_id(), key=KEY)
+    run_record_placements(function_env)
+    age_in_progress_records(function_env)
+    post(place_call, without_id(), key=KEY)
+
+    assert run_record_placements(function_env) == {"batchItemFailures": []}
+    again = post(place_call, without_id(), key=KEY)
+
+    assert again.status == 202 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.body == first.body
+    assert len(cm.requests) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "README 'What is guaranteed': a placement whose recording failed after CM queued the "
+        "calls needs 'nothing to do: the 202 stands'. But GET, two minutes after the "
+        "placement (PLACEMENT_GRACE) while the recording still waits in the queue (a failed "
+        "consumer attempt is retried after 180 s; the DLQ after ~30 min), shows status "
+        "'unknown' and no calls — the README's 'CM's answer was lost' — for an instruction "
+        "whose calls CM queued and whose 202 named them"
+    ),
+)
+def test_get_while_the_recording_waits_shows_the_queued_calls(
+    place_call: Any, cm: FakeCm, function_env: Aws, get_call: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Flaky(monkeypatch, failures=2)
+    first = post(place_call, sample_body(), key=KEY)
+    run_record_placements(function_env)  # the consumer's first attempt fails too
+    later = utc_now() + timedelta(minutes=3)
+    get_call.read_instruction._clock = lambda: later
+
+    read = get(get_call, "order-7781-pin")
+
+    assert first.status == 202
+    assert read.status == 200
+    assert read.body["status"] != "unknown", read.body
+    assert [c["call-id"] for c in read.body["calls"]] == [c["call-id"] for c in first.body["calls"]]
+
+
+# ------------------------------------------------------------------ held callbacks, late recordings
+
+
+def test_a_held_callback_settled_by_the_expirer_before_the_recording_keeps_its_result(
+    place_call: Any,
+    cm: FakeCm,
+    function_env: Aws,
+    cm_callback: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Held: the callback overtook a placement whose recording waits; the expirer settles the
+    held call after PLACEMENT_GRACE (released: its callee has no other call), and the recording
+    applied afterwards (a redrive days later) leaves the result as it is."""
+    from dtmf_gateway import wiring
+
+    Flaky(monkeypatch, failures=2)
+    answer = post(place_call, sample_body(), key=KEY)
+    [placed] = answer.body["calls"]
+    deliver(cm_callback, callback_body(placed["call-id"]), token_of(cm))
+    run_record_placements(function_env)  # fails: the recording waits
+    soon = utc_now() + timedelta(minutes=20)
+    expire_stale_calls(wiring.pending_calls(), clock=lambda: soon)
+
+    redriven = utc_now() + timedelta(days=2)
+    consume(queued_messages(function_env), now=redriven)
+    expire_stale_calls(wiring.pending_calls(), clock=lambda: redriven + timedelta(minutes=20))
+
+    [call] = call_items(function_env, "order-7781-pin").values()
+    assert call["status"] == "finished" and call["outcome"] == "input-received"
+    assert "hold" not in call
+    assert "placing-until" not in instruction_item(function_env, "order-7781-pin")
+
+
+def test_a_duplicate_recording_of_two_callees_after_both_callbacks_changes_nothing(
+    place_call: Any, cm: FakeCm, function_env: Aws, cm_callback: Any, failing_recording: Any
+) -> None:
+    """Held: SQS delivers the recording twice, both callbacks came first (held), then both
+    copies are applied in one batch: both results released once, items unchanged by the
+    second copy."""
+    callees = ["+31612345678", "+31687654321"]
+    body = {k: v for k, v in sample_body().items() if k != "callee"} | {"callees": callees}
+    answer = post(place_call, body, key=KEY)
+    for placed in answer.body["calls"]:
+        deliver(
+            cm_callback, callback_body(placed["call-id"], callee=placed["callee"]), token_of(cm)
+        )
+    [record] = queued_messages(function_env)
+    twin = {**record, "messageId": record["messageId"] + "-copy"}
+
+    result = consume([record, twin])
+
+    assert result == {"batchItemFailures": []}
+    calls = call_items(function_env, "order-7781-pin")
+    assert len(calls) == 2
+    assert all(c["status"] == "finished" and "hold" not in c for c in calls.values())
+
+
+# ------------------------------------------------------------------ erasure while it waits
+
+
+def _table_text(aws: Aws) -> str:
+    return json.dumps(aws.items(), default=str)
+
+
+def test_an_erasure_while_the_recording_waits_is_not_undone_when_it_is_applied(
+    place_call: Any,
+    cm: FakeCm,
+    function_env: Aws,
+    erase_personal_data: Any,
+    failing_recording: Any,
+) -> None:
+    """Held: the recording (numbers, metadata, prompts) applied after the erasure writes the
+    calls and scrubs them again; nothing in the table names the callee; the replay names no
+    one."""
+    body = {**sample_body(), "metadata": {"order-id": "7781"}}
+    first = post(place_call, body, key=KEY)
+    erased = erase(erase_personal_data, "order-7781-pin")
+
+    assert run_record_placements(function_env) == {"batchItemFailures": []}
+    again = post(place_call, body, key=KEY)
+
+    assert first.status == 202 and erased.status == 200
+    assert NUMBER not in _table_text(function_env)
+    assert "7781" not in json.dumps(
+        [c.get("metadata") for c in call_items(function_env, "order-7781-pin").values()]
+    )
+    [call] = call_items(function_env, "order-7781-pin").values()
+    assert call["status"] == "queued" and "pending-shard" in call  # still expired if silent
+    assert again.status == 202 and [c["callee"] for c in again.body["calls"]] == [None]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Erasure while a recording waits: CM's per-callee error text (naming a number) that "
+        "the deferred recording carries is written to the instruction when record-placements "
+        "applies it after the erasure. The README documents this only for an erasure 'while "
+        "the instruction's own POST is still running' and says to 'erase again once the POST "
+        "has answered' — here the POST had answered 202 before the erasure, so that advice "
+        "does not cover it"
+    ),
+)
+def test_an_erasure_while_the_recording_waits_keeps_no_number_in_cms_replies(
+    place_call: Any,
+    cm: FakeCm,
+    function_env: Aws,
+    erase_personal_data: Any,
+    failing_recording: Any,
+) -> None:
+    cm.replies = [_partly_refused]
+    body = {k: v for k, v in sample_body().items() if k != "callee"}
+    body["callees"] = ["+31612345678", "+447400123456"]
+    first = post(place_call, body, key=KEY)
+    erase(erase_personal_data, "order-7781-pin")
+
+    run_record_placements(function_env)
+
+    assert first.status == 202
+    assert "7400123456" not in _table_text(function_env)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "README 'What cannot be erased' (the list to tell whoever asks) does not name "
+        "PlacementRecordingsQueue / PlacementRecordingsDLQ: an erasure while a recording "
+        "waits leaves the numbers, prompts and metadata in the queued message (up to 14 days "
+        "on the DLQ); only the data table lists the queue, as 'until applied (seconds)'"
+    ),
+)
+def test_the_readme_says_an_erasure_leaves_a_waiting_recording_in_its_queue() -> None:
+    start = README.index("**What cannot be erased**")
+    section = README[start : README.index("**Encryption.**", start)]
+    assert "PlacementRecordings" in section or "placement-recordings" in section
+
+
+def test_a_waiting_recording_still_holds_the_numbers_after_the_erasure(
+    place_call: Any,
+    cm: FakeCm,
+    function_env: Aws,
+    erase_personal_data: Any,
+    failing_recording: Any,
+) -> None:
+    """What the erasure leaves (documented only in the data table): the queued message."""
+    post(place_call, sample_body(), key=KEY)
+    erase(erase_personal_data, "order-7781-pin")
+
+    [record] = queued_messages(function_env)
+
+    assert NUMBER in record["body"]
+
+
+# ------------------------------------------------------------------ malformed recordings
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda m: m["queued"].clear(),
+        lambda m: m["queued"][0].update({"call-id": None}),
+        lambda m: m["instruction"].update({"created-at": "2026-11-30T10:00:00"}),
+        lambda m: m["instruction"].update({"stale-after-seconds": True}),
+        lambda m: m["instruction"].update({"metadata": {"k": 1}}),
+        lambda m: m.update({"version": 2}),
+    ],
+    ids=["no-queued", "queued-without-id", "naive-time", "bool-seconds", "metadata-int", "v2"],
+)
+def test_a_recording_that_does_not_parse_is_a_failure_and_writes_nothing(
+    place_call: Any, cm: FakeCm, function_env: Aws, failing_recording: Any, mutate: Any
+) -> None:
+    post(place_call, sample_body(), key=KEY)
+    [record] = queued_messages(function_env)
+    message = json.loads(record["body"])
+    mutate(message)
+    before = function_env.items()
+
+    result = consume([{**record, "body": json.dumps(message)}])
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert function_env.items() == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "A recording whose queued call names a callee that is not one of the instruction's "
+        "callees (a malformed or forged message on the queue) is applied: a call item for a "
+        "number the instruction never named is written and becomes publishable. The parser "
+        "checks types only, not that each queued callee is one of 'callees'"
+    ),
+)
+def test_a_recording_naming_a_callee_outside_the_instruction_is_refused(
+    place_call: Any, cm: FakeCm, function_env: Aws, failing_recording: Any
+) -> None:
+    post(place_call, sample_body(), key=KEY)
+    [record] = queued_messages(function_env)
+    message = json.loads(record["body"])
+    message["queued"][0]["callee"] = "+31687654321"
+
+    result = consume([{**record, "body": json.dumps(message)}])
+
+    assert result["batchItemFailures"], "applied a call to a number the instruction never named"
+
+
+def test_record_placements_has_no_gc_pause(function_env: Aws) -> None:
+    """record-placements is not an API function: its module does not pause the collector."""
+    source = (ROOT / "functions" / "record_placements" / "app.py").read_text()
+    assert "init_begins" not in source
+    load_function("record_placements")
