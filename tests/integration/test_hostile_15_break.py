@@ -31,7 +31,6 @@ from tests.integration.test_placement_recordings import (
     Flaky,
     call_items,
     consume,
-    failing_recording,  # noqa: F401 - fixture
     queued_messages,
     run_record_placements,
 )
@@ -40,6 +39,12 @@ from tests.integration.test_scheduling import get
 KEY = "order-7781-break"
 NUMBER = "612345678"  # the sample callee's national digits
 README = (ROOT / "README.md").read_text()
+
+
+@pytest.fixture
+def failing_recording(monkeypatch: pytest.MonkeyPatch) -> Flaky:
+    """The placement's recording fails once (as DynamoDB would after botocore's retries)."""
+    return Flaky(monkeypatch)
 
 
 def without_id() -> dict[str, Any]:
