@@ -532,3 +532,42 @@ def test_a_result_arriving_after_the_erasure_while_the_recording_waits_is_kept(
     assert call["status"] == "finished" and call["outcome"] == "input-received", call["status"]
     assert callback.status == 200, callback.body
     assert NUMBER not in json.dumps(call, default=str)
+
+
+def test_a_redriven_copy_applied_after_the_result_and_the_erasure_names_no_one(
+    place_call: Any,
+    cm: FakeCm,
+    function_env: Aws,
+    cm_callback: Any,
+    erase_personal_data: Any,
+    failing_recording: Any,
+) -> None:
+    """Held: a copy of the recording (SQS's at-least-once, or a DLQ redrive of a copy) applied
+    after the call finished and the instruction was erased rewrites the call's described
+    fields, then scrubs them again: no number stays, the result stays."""
+    answer = post(place_call, {**sample_body(), "metadata": {"order-id": "7781"}}, key=KEY)
+    [placed] = answer.body["calls"]
+    records = queued_messages(function_env)
+    consume(records)
+    deliver(cm_callback, callback_body(placed["call-id"]), token_of(cm))
+    erase(erase_personal_data, "order-7781-pin")
+
+    assert consume(records) == {"batchItemFailures": []}
+
+    [call] = call_items(function_env, "order-7781-pin").values()
+    assert call["status"] == "finished" and call["outcome"] == "input-received"
+    assert NUMBER not in _table_text(function_env)
+
+
+def test_request_in_progress_while_the_recording_waits_says_when_to_retry(
+    place_call: Any, cm: FakeCm, function_env: Aws, failing_recording: Any
+) -> None:
+    """Held: within the first attempt's deadline the retry is 409 request-in-progress with a
+    Retry-After, and CM was asked once."""
+    post(place_call, without_id(), key=KEY)
+
+    waiting = post(place_call, without_id(), key=KEY)
+
+    assert waiting.status == 409 and waiting.problem["type"].endswith(":request-in-progress")
+    assert int(waiting.headers["Retry-After"]) >= 1
+    assert len(cm.requests) == 1
