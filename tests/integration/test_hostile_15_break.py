@@ -259,15 +259,6 @@ def test_an_erasure_while_the_recording_waits_keeps_no_number_in_cms_replies(
     assert "7400123456" not in _table_text(function_env)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "README 'What cannot be erased' (the list to tell whoever asks) does not name "
-        "PlacementRecordingsQueue / PlacementRecordingsDLQ: an erasure while a recording "
-        "waits leaves the numbers, prompts and metadata in the queued message (up to 14 days "
-        "on the DLQ); only the data table lists the queue, as 'until applied (seconds)'"
-    ),
-)
 def test_the_readme_says_an_erasure_leaves_a_waiting_recording_in_its_queue() -> None:
     start = README.index("**What cannot be erased**")
     section = README[start : README.index("**Encryption.**", start)]
@@ -476,15 +467,6 @@ def test_a_call_whose_recording_could_not_even_be_queued_is_still_expired(
 # ------------------------------------------------------------------ the README's figures
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "README 'Performance and cost', first-request row: SnapStart's first request plus its "
-        "after-restore hook is '7.8 ms in all, against 9.3 before', but the same row's "
-        "'before this stop' column gives 'SnapStart 9.8, hook ~0' (9.8 in all); and the hook's "
-        "cost is 1.39 ms in the table but 1.25 ms in 'SnapStart (opt-in)' and the priming item"
-    ),
-)
 def test_the_snapstart_first_request_figures_agree_with_each_other() -> None:
     row = next(line for line in README.splitlines() if line.startswith("| first request in a new"))
     before_total = re.search(r"against ([0-9.]+) before", row)
@@ -574,17 +556,6 @@ def test_request_in_progress_while_the_recording_waits_says_when_to_retry(
     assert len(cm.requests) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Issue 15's goal 'first request in a new environment ≤ 8 ms': the README gives a "
-        "verdict for the cost (≤ $12 reached for the recommended shapes), the cold ratio "
-        "('Not reached: ≤ 1.10') and warm p99 ('out of reach'), but none for the first "
-        "request: with the defaults (SnapStart off) it is 17.9 ms, only the opt-in SnapStart "
-        "(~$7.91/month) gives 6.5 + 1.39 ms in its hook = 7.9 ms — the reader is left to work "
-        "out that the goal is missed by default"
-    ),
-)
 def test_the_readme_says_whether_the_first_request_goal_is_reached() -> None:
     section = README[README.index("## Performance and cost") : README.index("### `make load`")]
     verdicts = re.findall(r"\*\*[^*]*(?:[Nn]ot reached|[Rr]eached|out of reach)[^*]*\*\*", section)
