@@ -311,15 +311,6 @@ def test_a_recording_that_does_not_parse_is_a_failure_and_writes_nothing(
     assert function_env.items() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "A recording whose queued call names a callee that is not one of the instruction's "
-        "callees (a malformed or forged message on the queue) is applied: a call item for a "
-        "number the instruction never named is written and becomes publishable. The parser "
-        "checks types only, not that each queued callee is one of 'callees'"
-    ),
-)
 def test_a_recording_naming_a_callee_outside_the_instruction_is_refused(
     place_call: Any, cm: FakeCm, function_env: Aws, failing_recording: Any
 ) -> None:

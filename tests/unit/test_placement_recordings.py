@@ -4,6 +4,7 @@ message, and anything else on the queue is refused as malformed (never applied).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -116,13 +117,21 @@ instructions = st.builds(
 )
 
 
+def _own(call: CmQueuedCall, instruction: NewInstruction, pick: int) -> CmQueuedCall:
+    """The call with a callee the instruction names, or None (what with_own_callees gives)."""
+    choices = [None, *instruction.callees]
+    return dataclasses.replace(call, callee=choices[pick % len(choices)])
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     instruction=instructions,
-    queued=st.lists(queued_calls, min_size=1, max_size=4),
-    replies=st.lists(calls, max_size=4),
+    queued=st.lists(st.tuples(queued_calls, st.integers(0, 8)), min_size=1, max_size=4),
+    replies=st.lists(st.tuples(calls, st.integers(0, 8)), max_size=4),
 )
 def test_any_recording_round_trips(instruction: NewInstruction, queued: Any, replies: Any) -> None:
+    queued = [_own(call, instruction, pick) for call, pick in queued]
+    replies = [_own(call, instruction, pick) for call, pick in replies]
     round_trip(instruction, queued, replies)
 
 

@@ -178,7 +178,7 @@ def _parse_instruction(data: Any) -> NewInstruction:
 def parse_recording(body: str) -> PlacementRecording:
     """The recording of a message body (`recording_body`'s inverse). Raises
     MalformedRecording for anything else: not JSON, another kind or version, a field
-    missing or of another type."""
+    missing or of another type, a call for a callee the instruction does not name."""
     try:
         data = json.loads(body)
     except ValueError as error:
@@ -195,6 +195,11 @@ def parse_recording(body: str) -> PlacementRecording:
     )
     if not recording.queued or any(not c.success or not c.call_id for c in recording.queued):
         raise MalformedRecording("'queued' must name at least one queued call, each with its id")
+    named = {*recording.instruction.callees, None}
+    if any(c.callee not in named for c in (*recording.queued, *recording.replies)):
+        # the placement maps CM's replies onto the instruction's own callees, or None when
+        # CM's reply matched none (callees.with_own_callees): another number is forged
+        raise MalformedRecording("a call names a callee the instruction does not name")
     return recording
 
 
