@@ -338,18 +338,6 @@ def test_record_placements_has_no_gc_pause(function_env: Aws) -> None:
 RESTORE_HOOK_LIMIT_SECONDS = 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "README 'SnapStart': 'A read that fails there (throttled, network) is logged and "
-        "skipped — a restore never fails because of Secrets Manager'. The after-restore "
-        "hook's GetSecretValue runs on a Secrets Manager client with botocore's defaults "
-        "(60 s connect, 60 s read timeout, several attempts with backoff): a stalled network "
-        "or slow Secrets Manager keeps the hook past Lambda's 10 s limit on after-restore "
-        "hooks, so the Restore phase times out and the invoke fails (SnapStartTimeoutException) "
-        "before the hook's 'log and skip' can run"
-    ),
-)
 def test_the_after_restore_secret_read_is_bounded_below_the_restore_limit(
     function_env: Aws,
 ) -> None:

@@ -115,3 +115,23 @@ def test_a_throttled_read_after_restore_leaves_it_to_the_first_request(
 
     assert answer.status == 202
     assert sorted(reads) == sorted([function_env.product_token_secret, function_env.signing_secret])
+
+
+def test_no_refresher_starts_once_the_restore_budget_is_spent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Lambda times a restore out after 10 s of after-restore hooks: a refresher that would
+    start after REFRESH_BUDGET_SECONDS is left to the first request (hostile review, #15)."""
+    from dtmf_gateway import snapstart
+
+    clock = iter([0.0, 0.5, snapstart.REFRESH_BUDGET_SECONDS + 0.1])
+    monkeypatch.setattr(snapstart.time, "monotonic", lambda: next(clock))
+    ran: list[str] = []
+    monkeypatch.setattr(snapstart, "_forget", [])
+    monkeypatch.setattr(
+        snapstart, "_refresh", [lambda: ran.append("token"), lambda: ran.append("keys")]
+    )
+
+    snapstart.after_restore()
+
+    assert ran == ["token"]

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Callable
 
 from dtmf_gateway import heap
@@ -84,14 +85,28 @@ def before_snapshot() -> None:
     heap.freeze_init_objects()
 
 
+#: Lambda times a restore out when its after-restore hooks run past 10 s (AWS Lambda docs,
+#: "Troubleshooting SnapStart errors": SnapStartTimeoutException). No refresher starts once
+#: this much of the hook has passed: each secret read is itself bounded (`wiring.secrets_client`:
+#: at most ~5 s), so the hook ends within ~9 s whatever Secrets Manager does.
+REFRESH_BUDGET_SECONDS = 4.0
+
+
 def after_restore() -> None:
     """The runtime's after-restore hook: new random state, caches empty, refreshers run. It
     never raises for a refresher: a restore must not fail because, say, Secrets Manager
-    throttled a read the first request can make again."""
+    throttled a read the first request can make again; a refresher that would start after
+    REFRESH_BUDGET_SECONDS is left to the first request too."""
     random.seed()  # from os.urandom: this environment's own sequence
+    started = time.monotonic()
     for forget in _forget:
         forget()
     for refresh in _refresh:
+        if time.monotonic() - started > REFRESH_BUDGET_SECONDS:
+            from dtmf_gateway.observability import logger
+
+            logger.warning("SnapStart refresh skipped (restore time budget spent)")
+            break
         try:
             refresh()
         except Exception:  # noqa: BLE001 - the first request reads it again (lazily)

@@ -21,6 +21,7 @@ from dtmf_gateway.settings import settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_secretsmanager.client import SecretsManagerClient
 
     # campaigns (issue 17)
     from dtmf_gateway.adapters.campaign_io import EventBridgeCampaignEvents
@@ -70,6 +71,19 @@ def dynamodb() -> DynamoDBClient:
     return boto3.client("dynamodb", config=Config(parameter_validation=False))
 
 
+def secrets_client() -> SecretsManagerClient:
+    """A Secrets Manager client whose reads are bounded: 1 s to connect, 1 s to read, two
+    attempts (botocore's defaults are 60 s, 60 s and several attempts). A read costs tens of
+    ms; a stalled one must not hold a request for minutes nor a SnapStart restore past its
+    10 s limit (`snapstart.REFRESH_BUDGET_SECONDS`): at most ~5 s per read, backoff included."""
+    return boto3.client(
+        "secretsmanager",
+        config=Config(
+            connect_timeout=1, read_timeout=1, retries={"total_max_attempts": 2, "mode": "standard"}
+        ),
+    )
+
+
 @cache
 def managed_secrets() -> ManagedSecrets:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -78,7 +92,7 @@ def managed_secrets() -> ManagedSecrets:
 
     s = settings().require("CALLBACK_SIGNING_SECRET")
     secrets = ManagedSecrets(
-        SecretsProvider(boto3_client=boto3.client("secretsmanager")),
+        SecretsProvider(boto3_client=secrets_client()),
         product_token_secret=s.cm_product_token_secret,
         signing_secret=s.callback_signing_secret,
         max_age=s.secrets_max_age,
@@ -444,7 +458,7 @@ def deliver_webhook() -> DeliverWebhook:
 
     s = settings().require("TABLE_NAME", "WEBHOOK_SIGNING_SECRET")
     secret = WebhookSigningSecret(
-        SecretsProvider(boto3_client=boto3.client("secretsmanager")),
+        SecretsProvider(boto3_client=secrets_client()),
         secret=s.webhook_signing_secret,
         max_age=s.secrets_max_age,
     )
