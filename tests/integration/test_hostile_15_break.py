@@ -229,17 +229,6 @@ def test_an_erasure_while_the_recording_waits_is_not_undone_when_it_is_applied(
     assert again.status == 202 and [c["callee"] for c in again.body["calls"]] == [None]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Erasure while a recording waits: CM's per-callee error text (naming a number) that "
-        "the deferred recording carries is written to the instruction when record-placements "
-        "applies it after the erasure. The README documents this only for an erasure 'while "
-        "the instruction's own POST is still running' and says to 'erase again once the POST "
-        "has answered' — here the POST had answered 202 before the erasure, so that advice "
-        "does not cover it"
-    ),
-)
 def test_an_erasure_while_the_recording_waits_keeps_no_number_in_cms_replies(
     place_call: Any,
     cm: FakeCm,

@@ -16,6 +16,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     PK,
     PLACING_UNTIL,
     RECORD_TYPE,
+    REPLIES,
     STATUS,
     TTL,
     assignments,
@@ -39,7 +40,11 @@ from dtmf_gateway.adapters.dynamodb.conditional import (
     set_fields,
     settle_held_call,
 )
-from dtmf_gateway.adapters.dynamodb.placement_answers import encoded_replies, placed_before
+from dtmf_gateway.adapters.dynamodb.placement_answers import (
+    encoded_replies,
+    erased_replies,
+    placed_before,
+)
 from dtmf_gateway.domain.calls import (
     CmQueuedCall,
     InstructionStatus,
@@ -263,8 +268,11 @@ class DynamoDbInstructionStore:
         response = self._set_on_instruction(instruction_id, fields, ReturnValues="ALL_NEW")
         recorded_item = from_item(response.get("Attributes", {}))
         erased = recorded_item.get(ERASED_AT)
-        if erased:  # issue 19: erased while placing
+        if erased:  # issue 19: erased while placing (or while its recording waited)
             self._scrub_calls(instruction_id, call_ids, str(erased))
+            replies = recorded_item.get(REPLIES)
+            if isinstance(replies, list) and replies:  # CM's error texts may name a number
+                self._set_on_instruction(instruction_id, {REPLIES: erased_replies(replies)})
         recorded = {c.lower() for c in call_ids}
         for held in sorted(held_call_ids(recorded_item)):
             settle_held_call(
