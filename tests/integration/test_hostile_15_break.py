@@ -447,18 +447,6 @@ def test_the_snapstart_first_request_figures_agree_with_each_other() -> None:
     assert f"**{hook_now.group(1)} ms** of CPU for place-call's two" in snapstart_section
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "README (erase): 'a result that arrives afterwards is recorded and published without "
-        "personal data'. An erasure while the recording waits (likely also while the POST "
-        "runs; not tested here) nulls "
-        "the instruction's callees; a callback that then overtakes the recording is refused "
-        "404 unknown-call ('a callback whose callee is not one of the instruction's'), "
-        "nothing is stored, and once the recording is applied the call is expired: the real "
-        "result (here input-received) is lost and an 'expired' result is published instead"
-    ),
-)
 def test_a_result_arriving_after_the_erasure_while_the_recording_waits_is_kept(
     place_call: Any,
     cm: FakeCm,

@@ -316,8 +316,11 @@ class RecordCallback:
         self, instruction: StoredInstruction, finish: CallFinish
     ) -> FinishStatus | None:
         """A callback for a call the table does not hold (yet); None: refuse it."""
-        if instruction.status == InstructionStatus.NOT_PLACED or finish.callee is None:
+        if instruction.status == InstructionStatus.NOT_PLACED:
             return None  # not a call we can have placed
+        if finish.callee is None and instruction.erased_at is None:
+            return None  # not a callee we asked for (an erased instruction names none: its
+            # call ids decide, below or when the placement's recording releases the hold)
         if instruction.call_ids is None:  # the placement has not recorded its calls
             created = datetime.fromisoformat(instruction.created_at)
             release_at = max(created + PLACEMENT_GRACE, self._clock())
