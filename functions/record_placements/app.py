@@ -18,7 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import SQSEvent, event_source
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
@@ -26,35 +32,40 @@ from dtmf_gateway.adapters.placement_recordings import MalformedRecording, parse
 from dtmf_gateway.observability import logger, metrics
 
 recordings = wiring.apply_placement_recording()
+# Powertools' partial batch response (`batchItemFailures`); a batch whose every message fails
+# is answered the same way (not raised): each comes back alone, then waits in the DLQ
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def apply(record: SQSRecord) -> None:
+    """Apply one message's recording; raises (the message is reported failed) when it is
+    malformed (never applied: the DLQ keeps it) or the writes fail (retried by SQS)."""
+    try:
+        recording = parse_recording(record.body)
+    except MalformedRecording as error:
+        logger.error(
+            "not a placement recording: left to the DLQ",
+            extra={"message_id": record.message_id, "reason": str(error)[:300]},
+        )
+        raise
+    instruction_id = recording.instruction.instruction_id
+    try:
+        recordings.apply(recording.instruction, recording.queued, recording.replies)
+    except Exception:
+        logger.exception(
+            "placement recording failed: retried",
+            extra={"instruction_id": instruction_id, "message_id": record.message_id},
+        )
+        raise
+    logger.info(
+        "placement recorded",
+        extra={"instruction_id": instruction_id, "calls": len(recording.queued)},
+    )
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
-@event_source(data_class=SQSEvent)
-def handler(event: SQSEvent, _context: LambdaContext) -> dict[str, Any]:
-    failures: list[dict[str, str]] = []
-    for record in event.records:
-        try:
-            recording = parse_recording(record.body)
-        except MalformedRecording as error:
-            logger.error(
-                "not a placement recording: left to the DLQ",
-                extra={"message_id": record.message_id, "reason": str(error)[:300]},
-            )
-            failures.append({"itemIdentifier": record.message_id})
-            continue
-        instruction_id = recording.instruction.instruction_id
-        try:
-            recordings.apply(recording.instruction, recording.queued, recording.replies)
-        except Exception:  # noqa: BLE001 - retried by SQS, then kept in the DLQ
-            logger.exception(
-                "placement recording failed: retried",
-                extra={"instruction_id": instruction_id, "message_id": record.message_id},
-            )
-            failures.append({"itemIdentifier": record.message_id})
-            continue
-        logger.info(
-            "placement recorded",
-            extra={"instruction_id": instruction_id, "calls": len(recording.queued)},
-        )
-    return {"batchItemFailures": failures}
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=apply, processor=processor, context=context
+    )
