@@ -10,6 +10,7 @@ not is a strict xfail naming the gap.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from datetime import timedelta
@@ -516,3 +517,43 @@ def test_the_readme_says_whether_the_first_request_goal_is_reached() -> None:
     section = README[README.index("## Performance and cost") : README.index("### `make load`")]
     verdicts = re.findall(r"\*\*[^*]*(?:[Nn]ot reached|[Rr]eached|out of reach)[^*]*\*\*", section)
     assert any("first request" in v or "8 ms" in v for v in verdicts), verdicts
+
+
+@pytest.mark.parametrize(
+    "order",
+    list(itertools.permutations(("erase", "callback", "apply"))),
+    ids="-".join,
+)
+def test_erasure_callback_and_recording_in_any_order_keep_the_result_and_no_number(
+    place_call: Any,
+    cm: FakeCm,
+    function_env: Aws,
+    cm_callback: Any,
+    erase_personal_data: Any,
+    failing_recording: Any,
+    order: tuple[str, ...],
+) -> None:
+    """The kind behind the lost result (the finding above): a placement whose recording waits,
+    an erasure and CM's callback, in every order. The real outcome is kept (never replaced by
+    an expiry), the callback is answered 200, and no number stays in the table."""
+    from dtmf_gateway import wiring
+
+    answer = post(place_call, sample_body(), key=KEY)
+    [placed] = answer.body["calls"]
+    answers: list[Any] = []
+    steps = {
+        "erase": lambda: erase(erase_personal_data, "order-7781-pin"),
+        "callback": lambda: answers.append(
+            deliver(cm_callback, callback_body(placed["call-id"]), token_of(cm))
+        ),
+        "apply": lambda: run_record_placements(function_env),
+    }
+    for step in order:
+        steps[step]()
+    later = utc_now() + timedelta(days=1)
+    expire_stale_calls(wiring.pending_calls(), clock=lambda: later)
+
+    [call] = call_items(function_env, "order-7781-pin").values()
+    assert call["status"] == "finished" and call["outcome"] == "input-received", call["status"]
+    assert [a.status for a in answers] == [200]
+    assert NUMBER not in _table_text(function_env)
