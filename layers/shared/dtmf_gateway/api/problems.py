@@ -32,6 +32,13 @@ PROBLEM_TYPE_PREFIX = "urn:dtmf-gateway:problem:"
 
 @dataclass(frozen=True, slots=True)
 class ProblemAnswer:
+    """One problem+json answer: HTTP ``status``, the problem type's ``slug``, ``title``,
+    ``detail`` and body ``extensions``, response ``headers``, and how it is counted
+    (``metric`` by ``dimension`` = each of ``reasons``) and logged (``warning``, ``log_extra``).
+
+    (A dataclass without a docstring computes one from its signature at class creation:
+    ``inspect.signature``, CPU on every function's cold start.)"""
+
     status: int
     slug: str
     title: str

@@ -17,6 +17,12 @@ TOKEN_LENGTH = 43  # base64url of a SHA-256 MAC without padding
 
 @dataclass(frozen=True, slots=True)
 class SigningKeys:
+    """The callback signing key (``current``, at least 32 bytes: ValueError otherwise) and the
+    one it replaced (``previous``), still accepted while a rotation settles.
+
+    (A dataclass without a docstring computes one from its signature at class creation:
+    ``inspect.signature``, CPU on every cold start.)"""
+
     current: bytes
     previous: bytes | None = None
 
