@@ -13,7 +13,7 @@ import dtmf_gateway.init_begins  # noqa: F401 - first, for its effect: init runs
 # isort: on
 from aws_lambda_powertools.event_handler import Response
 
-from dtmf_gateway import priming, wiring
+from dtmf_gateway import wiring
 from dtmf_gateway.api import gateway
 from dtmf_gateway.api.acknowledgements import acknowledged, ignored
 from dtmf_gateway.api.body import callback_json, callback_text
@@ -51,4 +51,4 @@ def receive_callback(raw_instruction_id: str) -> Response[str]:
 
 register(app, callback_problems())
 
-handler = gateway.lambda_handler(app, correlate=False, prime=priming.cm_callback)
+handler = gateway.lambda_handler(app, correlate=False, prime="cm_callback")

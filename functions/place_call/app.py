@@ -11,7 +11,7 @@ import dtmf_gateway.init_begins  # noqa: F401 - first, for its effect: init runs
 # isort: on
 from aws_lambda_powertools.event_handler import Response
 
-from dtmf_gateway import priming, wiring
+from dtmf_gateway import wiring
 from dtmf_gateway.api import gateway
 from dtmf_gateway.api.body import json_body
 from dtmf_gateway.api.catalogues import placement_problems
@@ -60,4 +60,4 @@ def create_dtmf_call() -> Response[str]:
 
 register(app, placement_problems())
 
-handler = gateway.lambda_handler(app, cold_start_metric=True, prime=priming.place_call)
+handler = gateway.lambda_handler(app, cold_start_metric=True, prime="place_call")

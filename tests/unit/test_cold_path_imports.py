@@ -35,7 +35,8 @@ from bench.common import (
 #: writes, never reads back); the replay of a keyed retry (`domain.placement_replay`: a
 #: placement binds its key with `domain.key_binding` and loads the replay only when its
 #: reservation meets an instruction); the read routes' views (`api.read_models`, `api.views`);
-#: the deferral of a recording that failed (its SQS adapter).
+#: the deferral of a recording that failed (its SQS adapter); the SSML check and its XML
+#: parser (a TTS_SSML prompt loads them); the SnapStart primers (a SnapStart init loads them).
 NOT_AT_PLACE_CALL_INIT = (
     "dtmf_gateway.domain.campaign_use_cases",
     "dtmf_gateway.domain.campaign_ports",
@@ -60,6 +61,10 @@ NOT_AT_PLACE_CALL_INIT = (
     # that needs it (its SQS adapter and client are built then)
     "dtmf_gateway.adapters.placement_recordings",
     "dtmf_gateway.domain.placement_recording",
+    # issue 15: a plain TTS placement checks no SSML; only a SnapStart init primes
+    "dtmf_gateway.domain.ssml",
+    "xml.parsers.expat",
+    "dtmf_gateway.priming",
 )
 
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dtmf_gateway import heap, priming, snapstart
+from dtmf_gateway import heap, snapstart
 from dtmf_gateway.api.event_shapes import answer_for, as_http_api
 from dtmf_gateway.api.identity import NoCallerIdentity, principal
 from dtmf_gateway.api.problems import ProblemAnswer
@@ -98,25 +98,30 @@ def lambda_handler(
     *,
     correlate: bool = True,
     cold_start_metric: bool = False,
-    prime: Callable[[], None] | None = None,
+    prime: str | None = None,
 ) -> LambdaHandler:
     """The function's entry point: resolve ``app`` with a fresh logger context and metrics.
 
     ``correlate``: log lines carry the API request id as correlation id until the handler sets
     a better one (the instruction id). ``cold_start_metric``: emit Powertools' ColdStart metric.
-    ``prime``: the function's SnapStart primer (`dtmf_gateway.priming`), run before the
-    snapshot in a SnapStart init only, after `priming.api_event` (every API function's).
+    ``prime``: the name of the function's SnapStart primer in `dtmf_gateway.priming` (e.g.
+    ``"place_call"``), run before the snapshot in a SnapStart init only, after
+    `priming.api_event` (every API function's).
     Called last in init: in Lambda it freezes init's objects out of later garbage collections
     (`heap.freeze_init_objects`).
     """
+    correlation_id_path = REQUEST_ID_PATH if correlate else None
     # every function behind the API may be snapshotted (SnapStart=true): its hooks reseed
     # `random` after each restore even when init builds no secret cache or CM client
-    snapstart.install()
-    correlation_id_path = REQUEST_ID_PATH if correlate else None
-    # the event handling every request starts with, primed in a SnapStart init
-    snapstart.prime_before_snapshot(functools.partial(priming.api_event, correlation_id_path))
-    if prime is not None:
-        snapstart.prime_before_snapshot(prime)
+    if snapstart.install():
+        # a SnapStart init primes the event handling every request starts with, and the
+        # function's own work; `priming` is imported only then: elsewhere nothing would run
+        # it, and every other cold start would pay for loading it (issue 15, lean cold path)
+        from dtmf_gateway import priming
+
+        snapstart.prime_before_snapshot(functools.partial(priming.api_event, correlation_id_path))
+        if prime is not None:
+            snapstart.prime_before_snapshot(getattr(priming, prime))
 
     @logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)
     @metrics.log_metrics(capture_cold_start_metric=cold_start_metric)

@@ -24,7 +24,6 @@ from dtmf_gateway.domain.request_limits import (
     parse_prompt_type,
 )
 from dtmf_gateway.domain.request_schedule import schedule_problems
-from dtmf_gateway.domain.ssml import SsmlError, check_ssml
 
 PROMPT_FIELDS: Final = (
     ("prompt", "prompt-type"),
@@ -43,6 +42,10 @@ def _prompt_problem(text: object, kind: object) -> str | None:
     if prompt_type is PromptType.FILE:
         return file_path_problem(text)
     if prompt_type is PromptType.TTS_SSML:
+        # loaded by the first SSML prompt (its XML parser with it), not at every cold start:
+        # most instructions are plain TTS (issue 15, tests/unit/test_cold_path_imports.py)
+        from dtmf_gateway.domain.ssml import SsmlError, check_ssml
+
         try:
             check_ssml(text)
         except SsmlError as error:
