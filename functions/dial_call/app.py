@@ -48,6 +48,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         time_budget_seconds=time_budget(context),
     )
     count_by("ScheduledDials", "outcome", result.outcome.value)
+    if result.recording_deferred:
+        logger.warning(
+            "call queued; its recording failed and waits in the placement-recordings queue"
+        )
     logger.info(
         "scheduled dial",
         extra={"outcome": result.outcome.value, "reason": result.reason, "attempt": dial.attempt},
