@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
+from devtools.cm import FakeCm
 from devtools.lambdas import LambdaContext, load_function
 from dtmf_gateway.adapters.dial_recordings import SqsDialRecordings
 from dtmf_gateway.adapters.dynamodb import schedule_store
@@ -26,10 +27,16 @@ from dtmf_gateway.domain.dialling import DialOutcome, DialScheduledCall
 from dtmf_gateway.domain.policy import DialPolicy
 from dtmf_gateway.domain.ports import ScheduledDial
 from dtmf_gateway.domain.schedules import ScheduleStatus
-from tests.conftest import REGION, Aws
+from tests.conftest import REGION, SESSION_LOG, Aws
 from tests.fakes import FakeCallbackUrls
 from tests.integration.test_placement_recordings import call_items, queued_messages
-from tests.integration.test_scheduling import NL, OWNER, RedialWorld, published
+from tests.integration.test_scheduling import (  # noqa: F401 - dial_call: a fixture
+    NL,
+    OWNER,
+    RedialWorld,
+    dial_call,
+    published,
+)
 
 DYNAMODB_DOWN = "DynamoDB: ProvisionedThroughputExceededException"
 
@@ -380,3 +387,64 @@ def test_a_malformed_dial_recording_is_a_failure_for_the_dlq_and_writes_nothing(
     assert result == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
     assert call_items(world.aws, "rec-malformed") == {}
     assert world.entry("rec-malformed").status is ScheduleStatus.DIALLING
+
+
+# ------------------------------------------------------------------ through the handlers
+
+
+def test_through_the_handlers_the_dial_defers_and_record_placements_applies_it(
+    place_call: Any, dial_call: Any, function_env: Aws, cm: FakeCm, faults: Faults
+) -> None:
+    dial = scheduled_now(place_call)
+    faults.fail(DynamoDbScheduleStore, "record_call")
+    logged = len(SESSION_LOG)
+
+    assert dial_call.handler(dial, LambdaContext()) == {"outcome": "placed"}
+
+    warnings = [json.loads(line) for line in SESSION_LOG[logged:] if '"level":"WARNING"' in line]
+    assert [w["message"] for w in warnings] == [
+        "call queued; its recording failed and waits in the placement-recordings queue"
+    ]
+    [record] = queued_messages(function_env)
+    assert load_function("record_placements").handler(
+        {"Records": [record]}, LambdaContext()
+    ) == {"batchItemFailures": []}
+    [call] = call_items(function_env, dial["instruction-id"]).values()
+    assert call["status"] == "queued"
+    assert len(cm.bodies()) == 1
+
+
+def test_through_the_handler_a_dial_whose_deferral_fails_is_retried_and_recorded_once(
+    place_call: Any, dial_call: Any, function_env: Aws, cm: FakeCm, faults: Faults
+) -> None:
+    dial = scheduled_now(place_call)
+    boto3.client("sqs", region_name=REGION).delete_queue(
+        QueueUrl=function_env.placement_recordings_queue_url
+    )
+    faults.fail(DynamoDbScheduleStore, "record_call")
+    logged = len(SESSION_LOG)
+
+    with pytest.raises(RuntimeError):
+        dial_call.handler(dial, LambdaContext())
+
+    errors = [json.loads(line) for line in SESSION_LOG[logged:] if '"level":"ERROR"' in line]
+    assert [e["message"] for e in errors] == ["scheduled dial failed: retried"]
+    assert "QueueDoesNotExist" in errors[0]["exception"]  # the deferral's error, as a note
+    assert "noted on the callee's schedule" in errors[0]["exception"]
+    assert dial_call.handler(dial, LambdaContext()) == {"outcome": "placed"}  # Lambda's retry
+    [call] = call_items(function_env, dial["instruction-id"]).values()
+    assert call["status"] == "queued"
+    assert len(cm.bodies()) == 1
+
+
+def scheduled_now(place_call: Any) -> dict[str, Any]:
+    """POST an instruction scheduled for a moment already past: its dial (the schedule's
+    input), due at once."""
+    from datetime import UTC
+
+    from tests.integration.test_scheduling import body, post, rfc3339, schedule_inputs
+
+    not_before = (datetime.now(UTC) - timedelta(minutes=1)).replace(microsecond=0)
+    assert post(place_call, body(**{"not-before": rfc3339(not_before)})).status == 202
+    [dial] = schedule_inputs()
+    return dial

@@ -233,11 +233,17 @@ class DialScheduledCall:
         if self._recordings is not None:
             try:
                 self._recordings.defer_dial(recording)
-            except Exception:  # noqa: BLE001, S110 - the note below keeps it instead
-                pass
+            except Exception as deferral:  # noqa: BLE001 - the note below keeps it instead
+                error.add_note(f"deferring its recording failed too: {deferral!r}")
             else:
                 return DialResult(DialOutcome.PLACED, recording_deferred=True)
-        self._store.change(recording.instruction_id, recording.entry, recording.noted())
+        call = f"call {recording.call_id} (attempt {recording.entry.attempt})"
+        try:
+            self._store.change(recording.instruction_id, recording.entry, recording.noted())
+        except Exception as note:
+            error.add_note(f"{call}: noting it failed too ({note!r}); only its callback keeps it")
+            raise error from note
+        error.add_note(f"{call} noted on the callee's schedule: the retried dial records it")
         raise error
 
     def _record_noted(self, instruction: StoredInstruction, entry: CalleeSchedule) -> DialResult:
