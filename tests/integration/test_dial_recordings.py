@@ -30,13 +30,7 @@ from dtmf_gateway.domain.schedules import ScheduleStatus
 from tests.conftest import REGION, SESSION_LOG, Aws
 from tests.fakes import FakeCallbackUrls
 from tests.integration.test_placement_recordings import call_items, queued_messages
-from tests.integration.test_scheduling import (  # noqa: F401 - dial_call: a fixture
-    NL,
-    OWNER,
-    RedialWorld,
-    dial_call,
-    published,
-)
+from tests.integration.test_scheduling import NL, OWNER, RedialWorld, published
 
 DYNAMODB_DOWN = "DynamoDB: ProvisionedThroughputExceededException"
 
@@ -390,6 +384,21 @@ def test_a_malformed_dial_recording_is_a_failure_for_the_dlq_and_writes_nothing(
 
 
 # ------------------------------------------------------------------ through the handlers
+
+
+@pytest.fixture
+def dial_call(function_env: Aws, cm: FakeCm, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """functions/dial_call/app.py with CM behind the FakeCm transport (as test_scheduling)."""
+    import functools
+
+    from dtmf_gateway.adapters import cm_client
+
+    monkeypatch.setattr(
+        cm_client,
+        "HttpCmClient",
+        functools.partial(cm_client.HttpCmClient, transport=cm.transport, sleep=lambda _: None),
+    )
+    return load_function("dial_call")
 
 
 def test_through_the_handlers_the_dial_defers_and_record_placements_applies_it(
