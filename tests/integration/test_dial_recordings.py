@@ -415,9 +415,9 @@ def test_through_the_handlers_the_dial_defers_and_record_placements_applies_it(
         "call queued; its recording failed and waits in the placement-recordings queue"
     ]
     [record] = queued_messages(function_env)
-    assert load_function("record_placements").handler(
-        {"Records": [record]}, LambdaContext()
-    ) == {"batchItemFailures": []}
+    assert load_function("record_placements").handler({"Records": [record]}, LambdaContext()) == {
+        "batchItemFailures": []
+    }
     [call] = call_items(function_env, dial["instruction-id"]).values()
     assert call["status"] == "queued"
     assert len(cm.bodies()) == 1
