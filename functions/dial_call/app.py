@@ -43,11 +43,21 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.error("not a dial: dropped", extra={"fields": fields})
         return {"outcome": "malformed"}
     logger.set_correlation_id(dial.instruction_id)
-    result = dialler.dial(
-        ScheduledDial(dial.instruction_id, dial.callee, dial.attempt, dial.scheduled_for),
-        time_budget_seconds=time_budget(context),
-    )
+    try:
+        result = dialler.dial(
+            ScheduledDial(dial.instruction_id, dial.callee, dial.attempt, dial.scheduled_for),
+            time_budget_seconds=time_budget(context),
+        )
+    except Exception:
+        # the invocation is retried (then DialCallDLQ); the notes say what became of a call
+        # CM queued (domain.dial_recording)
+        logger.exception("scheduled dial failed: retried", extra={"attempt": dial.attempt})
+        raise
     count_by("ScheduledDials", "outcome", result.outcome.value)
+    if result.recording_deferred:
+        logger.warning(
+            "call queued; its recording failed and waits in the placement-recordings queue"
+        )
     logger.info(
         "scheduled dial",
         extra={"outcome": result.outcome.value, "reason": result.reason, "attempt": dial.attempt},

@@ -9,6 +9,11 @@ is expired), names the calls and CM's replies on the instruction and ends its
 held for the placement. Re-applying it changes nothing (a call item is written only while it
 has no status; the rest is SET), so SQS's at-least-once delivery is safe.
 
+Since the scheduled dials' fallback, the queue also carries `dtmf-gateway/dial-recording`
+messages (adapters.dial_recordings): a scheduled dial's call, applied with
+`domain.dial_recording` (the call recorded, the callee's schedule `placed`; the call erased
+again when the instruction was erased meanwhile). Re-applying one changes nothing either.
+
 A message that fails is reported in `batchItemFailures` and comes back (the queue's
 visibility timeout) until its `maxReceiveCount`, then waits in the DLQ (alarmed, runbook
 "Placement recordings DLQ"). A malformed message is reported at once, never applied.
@@ -28,10 +33,16 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dtmf_gateway import wiring
+from dtmf_gateway.adapters.dial_recordings import (
+    DIAL_RECORDING_KIND,
+    message_kind,
+    parse_dial_recording,
+)
 from dtmf_gateway.adapters.placement_recordings import MalformedRecording, parse_recording
 from dtmf_gateway.observability import logger, metrics
 
 recordings = wiring.apply_placement_recording()
+dial_recordings = wiring.apply_dial_recording()
 # Powertools' partial batch response (`batchItemFailures`); a batch whose every message fails
 # is answered the same way (not raised): each comes back alone, then waits in the DLQ
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -40,6 +51,9 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def apply(record: SQSRecord) -> None:
     """Apply one message's recording; raises (the message is reported failed) when it is
     malformed (never applied: the DLQ keeps it) or the writes fail (retried by SQS)."""
+    if message_kind(record.body) == DIAL_RECORDING_KIND:
+        apply_dial(record)
+        return
     try:
         recording = parse_recording(record.body)
     except MalformedRecording as error:
@@ -68,4 +82,29 @@ def apply(record: SQSRecord) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=apply, processor=processor, context=context
+    )
+
+
+def apply_dial(record: SQSRecord) -> None:
+    """Apply one scheduled dial's recording; raises as `apply` does."""
+    try:
+        recording = parse_dial_recording(record.body)
+    except MalformedRecording as error:
+        logger.error(
+            "not a dial recording: left to the DLQ",
+            extra={"message_id": record.message_id, "reason": str(error)[:300]},
+        )
+        raise
+    instruction_id = recording.instruction_id
+    try:
+        dial_recordings.apply(recording)
+    except Exception:
+        logger.exception(
+            "dial recording failed: retried",
+            extra={"instruction_id": instruction_id, "message_id": record.message_id},
+        )
+        raise
+    logger.info(
+        "scheduled dial recorded",
+        extra={"instruction_id": instruction_id, "attempt": recording.entry.attempt},
     )

@@ -675,14 +675,6 @@ def test_the_per_callee_limit_at_dial_time_moves_the_call_to_the_next_hour(aws: 
     assert world.status_of("quota-2", NL) is ScheduleStatus.SCHEDULED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap (found while fixing issue 15's placement recording, which covers direct "
-    "placements and campaign rows only): a scheduled dial whose call-recording write fails "
-    "after CM queued the call raises (EventBridge Scheduler retries the invocation), but the "
-    "callee's schedule stays `dialling`, so the retried firing is skipped: the call is never "
-    "recorded, never expired without a callback, and the schedule never ends",
-)
 def test_a_scheduled_dial_whose_recording_failed_is_recorded_when_it_fires_again(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

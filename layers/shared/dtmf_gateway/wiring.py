@@ -44,13 +44,14 @@ if TYPE_CHECKING:
     from dtmf_gateway.domain.callbacks import RecordCallback
     from dtmf_gateway.domain.calls import CmQueuedCall, NewInstruction
     from dtmf_gateway.domain.campaign_use_cases import PacingLimits
+    from dtmf_gateway.domain.dial_recording import ApplyDialRecording, DialRecording
     from dtmf_gateway.domain.dialling import CancelInstruction, DialScheduledCall
     from dtmf_gateway.domain.erasure import EraseInstruction
     from dtmf_gateway.domain.listing import ListInstructions
     from dtmf_gateway.domain.placement import PlaceInstruction
     from dtmf_gateway.domain.placement_recording import ApplyPlacementRecording
     from dtmf_gateway.domain.policy import DialPolicy
-    from dtmf_gateway.domain.ports import PlacementRecordings
+    from dtmf_gateway.domain.ports import DialRecordings, PlacementRecordings
     from dtmf_gateway.domain.reading import ReadInstruction
     from dtmf_gateway.domain.redialling import Redials
     from dtmf_gateway.domain.schedules import SchedulingRules
@@ -171,6 +172,32 @@ def placement_recordings() -> SqsPlacementRecordings:
 
     s = settings().require("PLACEMENT_RECORDINGS_QUEUE_URL")
     return SqsPlacementRecordings(boto3.client("sqs"), s.placement_recordings_queue_url)
+
+
+def dial_recordings() -> DialRecordings:
+    """The placement-recordings queue for a scheduled dial's recording that failed."""
+    from dtmf_gateway.adapters.dial_recordings import SqsDialRecordings
+
+    s = settings().require("PLACEMENT_RECORDINGS_QUEUE_URL")
+    return SqsDialRecordings(boto3.client("sqs"), s.placement_recordings_queue_url)
+
+
+class _DialRecordingsOnFirstUse:
+    """`DialRecordings` built on the first deferral (as `_RecordingsOnFirstUse`)."""
+
+    def __init__(self, build: Callable[[], DialRecordings]) -> None:
+        self._build = build
+
+    def defer_dial(self, recording: DialRecording) -> None:
+        self._build().defer_dial(recording)
+
+
+@cache
+def apply_dial_recording() -> ApplyDialRecording:
+    """record-placements: a scheduled dial's deferred recording applied."""
+    from dtmf_gateway.domain.dial_recording import ApplyDialRecording
+
+    return ApplyDialRecording(schedule_store())
 
 
 @cache
@@ -345,7 +372,7 @@ def dial_scheduled_call() -> DialScheduledCall:
     from dtmf_gateway.adapters.dynamodb.callee_quota import DynamoDbCalleeQuota
     from dtmf_gateway.domain.dialling import DialScheduledCall
 
-    s = settings().require("TABLE_NAME")
+    s = settings().require("TABLE_NAME", "PLACEMENT_RECORDINGS_QUEUE_URL")
     return DialScheduledCall(
         store=schedule_store(),
         cm=cm_client(),
@@ -356,6 +383,7 @@ def dial_scheduled_call() -> DialScheduledCall:
         quota=DynamoDbCalleeQuota(dynamodb(), s.table_name, limit=s.calls_per_callee_per_hour),
         calls_per_callee_per_hour=s.calls_per_callee_per_hour,
         stack_pacing=stack_pacing(waits=1),
+        recordings=_DialRecordingsOnFirstUse(dial_recordings),
     )
 
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from dtmf_gateway.domain.calls import InstructionStatus, NewInstruction, iso, utc_now
+from dtmf_gateway.domain.dial_recording import DialRecording, noted_recording, record_dial
 from dtmf_gateway.domain.errors import (
     CmOutcomeUnknown,
     CmRejected,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
         CallbackUrls,
         CalleeQuota,
         CmApi,
+        DialRecordings,
         DialScheduler,
         ScheduleStore,
     )
@@ -68,6 +70,7 @@ class DialResult:
     outcome: DialOutcome
     reason: NotPlacedReason | None = None
     scheduled_for: str | None = None  # RESCHEDULED: the new moment
+    recording_deferred: bool = False  # PLACED: its recording waits in the queue
 
 
 def request_for(stored: dict[str, Any], callee: str) -> DtmfCallRequest:
@@ -94,8 +97,12 @@ class DialScheduledCall:
         quota: CalleeQuota | None = None,
         calls_per_callee_per_hour: int = 0,
         stack_pacing: StackPacing | None = None,
+        recordings: DialRecordings | None = None,
     ) -> None:
+        """``recordings``: where a call's recording that failed goes (domain.dial_recording;
+        None: the callee's schedule notes the call and the dial raises, to be retried)."""
         self._store = store
+        self._recordings = recordings
         self._cm = cm
         self._callback_urls = callback_urls
         self._policy = policy
@@ -107,9 +114,14 @@ class DialScheduledCall:
 
     def dial(self, dial: ScheduledDial, time_budget_seconds: float | None = None) -> DialResult:
         """Dial one callee for the schedule that fired. Never raises for what the callee's
-        schedule says (each end is a result); raises only what storage raises."""
+        schedule says (each end is a result); raises only what storage raises — also when
+        CM queued the call and neither recording it nor keeping it for later worked (a retry
+        of the same dial then records the call noted on the callee's schedule, or finds
+        nothing to do: domain.dial_recording)."""
         instruction = self._store.load_instruction(dial.instruction_id)
         entry = None if instruction is None else instruction.schedule_of(dial.callee)
+        if instruction is not None and entry is not None and _is_retry_of(entry, dial):
+            return self._record_noted(instruction, entry)
         if (
             instruction is None
             or instruction.status is not InstructionStatus.SCHEDULED  # not-placed: abandoned
@@ -197,7 +209,6 @@ class DialScheduledCall:
         if queued is None or queued.call_id is None:
             reason_text = "; ".join(r.error or "refused" for r in replies) or "nothing queued"
             return self._end(instruction_id, entry, NotPlacedReason.CM_REFUSED, now, reason_text)
-        call_id = queued.call_id.lower()
         record = NewInstruction(
             instruction_id=instruction_id,
             owner=instruction.owner,
@@ -208,9 +219,44 @@ class DialScheduledCall:
             created_at=now,
             stale_after_seconds=stale_after(request),
         )
-        self._store.record_call(record, call_id, entry.callee, entry.attempt)
-        placed = replace(entry, status=ScheduleStatus.PLACED, call_id=call_id)
-        self._store.change(instruction_id, entry, placed)
+        recording = DialRecording(entry=entry, call_id=queued.call_id.lower(), record=record)
+        try:
+            record_dial(self._store, recording)
+        except Exception as error:  # noqa: BLE001 - CM queued the call: it must not be lost
+            return self._keep_for_later(recording, error)
+        return DialResult(DialOutcome.PLACED)
+
+    def _keep_for_later(self, recording: DialRecording, error: Exception) -> DialResult:
+        """CM queued the call and recording it failed with ``error``: defer the recording to
+        the queue; else note the call on the callee's `dialling` schedule and raise ``error``
+        (the retried dial records it). Raises the note's error when that fails too."""
+        if self._recordings is not None:
+            try:
+                self._recordings.defer_dial(recording)
+            except Exception as deferral:  # noqa: BLE001 - the note below keeps it instead
+                error.add_note(f"deferring its recording failed too: {deferral!r}")
+            else:
+                return DialResult(DialOutcome.PLACED, recording_deferred=True)
+        call = f"call {recording.call_id} (attempt {recording.entry.attempt})"
+        try:
+            self._store.change(recording.instruction_id, recording.entry, recording.noted())
+        except Exception as note:
+            error.add_note(f"{call}: noting it failed too ({note!r}); only its callback keeps it")
+            raise error from note
+        error.add_note(f"{call} noted on the callee's schedule: the retried dial records it")
+        raise error
+
+    def _record_noted(self, instruction: StoredInstruction, entry: CalleeSchedule) -> DialResult:
+        """A retried dial whose first run had CM queue the call and noted it: record it now
+        (never calls CM again)."""
+        try:
+            stale = stale_after(request_for(instruction.request, entry.callee))
+        except InvalidRequest:  # erased meanwhile, or today's rules refuse it
+            stale = 0
+        recording = noted_recording(instruction, entry, stale)
+        if recording is None:  # pragma: no cover - _is_retry_of checked the note
+            return DialResult(DialOutcome.SKIPPED)
+        record_dial(self._store, recording, late_at=self._clock())
         return DialResult(DialOutcome.PLACED)
 
     def _end(
@@ -248,6 +294,16 @@ class _Dialling:
     entry: CalleeSchedule
     request: DtmfCallRequest
     now: datetime
+
+
+def _is_retry_of(entry: CalleeSchedule, dial: ScheduledDial) -> bool:
+    """The callee's schedule notes a call this very dial had CM queue (its recording failed)."""
+    return (
+        entry.status is ScheduleStatus.DIALLING
+        and entry.queued_at is not None
+        and entry.attempt == dial.attempt
+        and entry.scheduled_for == dial.scheduled_for
+    )
 
 
 def _is_turn(entry: CalleeSchedule, dial: ScheduledDial) -> bool:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.calls import CmQueuedCall, InstructionStatus, KeyClaim, NewInstruction
+    from dtmf_gateway.domain.dial_recording import DialRecording
     from dtmf_gateway.domain.digits_protection import DigitKeys
     from dtmf_gateway.domain.events import DtmfResultDetail
     from dtmf_gateway.domain.not_placed import NotPlacedDetail
@@ -336,4 +337,20 @@ class ScheduleStore(Protocol):
         """A callee's last call, held `redialled`, becomes its result after all (no later
         attempt was placed): its hold removed, so the outbox publishes it. False when it held
         none."""
+        ...
+
+    def erase_call(self, instruction_id: str, call_id: str, erased_at: str) -> None:
+        """Remove the call's personal data as `ErasureStore.erase_call` does (a late dial
+        recording written after the instruction was erased); a no-op when it is gone."""
+        ...
+
+
+class DialRecordings(Protocol):
+    """Where a scheduled dial's recording goes when it cannot be written now (the
+    placement-recordings queue; its consumer applies `dial_recording.record_dial` later)."""
+
+    def defer_dial(self, recording: DialRecording) -> None:
+        """Keep ``recording`` durably: once this returns, it is applied at least once
+        (re-applying it changes nothing). Raises whatever the queue raises when it could not
+        be kept."""
         ...

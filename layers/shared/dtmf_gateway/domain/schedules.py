@@ -63,7 +63,10 @@ class CalleeSchedule:
     """One callee of a scheduled instruction. ``scheduled_for`` (ISO-8601 UTC, see
     calls.iso) is when the gateway intends to place it, and with ``attempt`` (1 for the first
     CM call) names the one schedule allowed to dial it; ``reason``/``ended_at`` are set when
-    it ended unplaced; ``call_id`` once CM queued its call."""
+    it ended unplaced; ``call_id`` once CM queued its call. ``queued_at`` (ISO-8601 UTC) only
+    on a `dialling` entry whose call CM queued but whose recording failed: then ``call_id``
+    is that call's (not an earlier attempt's), and the dial's retried firing records it
+    (domain.dial_recording)."""
 
     callee: str
     status: ScheduleStatus
@@ -73,6 +76,7 @@ class CalleeSchedule:
     ended_at: str | None = None
     call_id: str | None = None
     detail: str | None = field(default=None, compare=False)  # why (CM's reason), for GET
+    queued_at: str | None = None
 
     @property
     def waiting(self) -> bool:

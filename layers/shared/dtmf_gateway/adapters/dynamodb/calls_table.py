@@ -265,6 +265,7 @@ def schedule_fields(schedule: CalleeSchedule) -> dict[str, Any]:
         ENDED_AT: schedule.ended_at,
         CALL_ID: schedule.call_id,
         DETAIL: schedule.detail,
+        QUEUED_AT: schedule.queued_at,
     }
     return {k: v for k, v in values.items() if v is not None}
 
@@ -283,6 +284,7 @@ def schedule_from_fields(callee: str, values: Mapping[str, Any]) -> CalleeSchedu
         ended_at=values.get(ENDED_AT),
         call_id=values.get(CALL_ID),
         detail=values.get(DETAIL),
+        queued_at=values.get(QUEUED_AT),
     )
 
 

@@ -118,6 +118,12 @@ class DynamoDbScheduleStore:
             set_fields(self._ddb, self._table, key, described, only_if_new=False)
             settle_held_call(self._ddb, self._table, key, release=True)
 
+    def erase_call(self, instruction_id: str, call_id: str, erased_at: str) -> None:
+        # imported here: only a late dial recording that meets an erasure needs it
+        from dtmf_gateway.adapters.dynamodb.erasure_store import erase_call_item
+
+        erase_call_item(self._ddb, self._table, instruction_id, call_id, erased_at)
+
     def release_redialled(self, instruction_id: str, call_id: str) -> bool:
         """The callee's last call becomes its result (published): REMOVE its `redialled`
         hold; False when it holds none (released already)."""

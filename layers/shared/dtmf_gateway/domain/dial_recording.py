@@ -1,0 +1,125 @@
+"""A scheduled dial's call recorded after the fact (nothing accepted is lost, as issue 15 for
+direct placements).
+
+Once CM has queued a scheduled dial's call, recording it is two writes: the call (its item
+and pending-index entry, `ScheduleStore.record_call`, which also releases a callback that
+overtook it) and the callee's schedule `dialling` → `placed` with the call's id. When either
+fails, the dial (`DialScheduledCall`) does not ring again, and the call is kept by one of:
+
+1. the placement-recordings queue (`DialRecordings`, message kind
+   `dtmf-gateway/dial-recording`): record-placements applies it with `ApplyDialRecording`;
+2. else (no queue, or it refused the message) the callee's `dialling` schedule itself: its
+   ``call_id`` becomes the queued call's and ``queued_at`` says when (one conditional write),
+   and the dial raises, so that the invocation is retried (Lambda's asynchronous retries,
+   then the dial DLQ's redrive): the retried firing finds the note and records the call
+   (`DialScheduledCall` calls `record_dial`) without calling CM.
+
+Only when both fail is the call kept by nothing but its callback (held) — logged as the error
+the dial raises. Applying a recording twice is safe: the call item is written only while it
+has no status, the schedule changes only while it is still `dialling` for that attempt.
+
+A recording applied late (either way) is written as `placement_recording.recorded_late`
+does (the call stale no earlier than CALLBACK_GRACE after it), and when the instruction's
+personal data were erased meanwhile (issue 19), the call just written is erased again: its
+number and metadata never outlive the erasure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from dtmf_gateway.domain.calls import NewInstruction, iso, utc_now
+from dtmf_gateway.domain.placement_recording import recorded_late
+from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
+
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.ports import ScheduleStore
+    from dtmf_gateway.domain.stored import StoredInstruction
+
+
+@dataclass(frozen=True, slots=True)
+class DialRecording:
+    """One scheduled dial's queued call to record.
+
+    ``entry``: the callee's schedule as the dial claimed it (`dialling`; its callee, attempt
+    and ``scheduled_for`` name the dial); ``call_id``: CM's id (lower case); ``record``: the
+    call as `ScheduleStore.record_call` stores it (its ``created_at`` is the queued-at, its
+    ``callees`` the one callee)."""
+
+    entry: CalleeSchedule
+    call_id: str
+    record: NewInstruction
+
+    @property
+    def instruction_id(self) -> str:
+        return self.record.instruction_id
+
+    def noted(self) -> CalleeSchedule:
+        """The `dialling` schedule that remembers the call (fallback 2 above)."""
+        return replace(self.entry, call_id=self.call_id, queued_at=iso(self.record.created_at))
+
+    def placed(self) -> CalleeSchedule:
+        """The callee's schedule once the call is recorded."""
+        return replace(
+            self.entry, status=ScheduleStatus.PLACED, call_id=self.call_id, queued_at=None
+        )
+
+
+def record_dial(
+    store: ScheduleStore, recording: DialRecording, *, late_at: datetime | None = None
+) -> None:
+    """Record the call, then the callee's schedule `placed` (a no-op when an earlier
+    application did). ``late_at`` (aware; a recording applied after the dial): written as
+    `recorded_late` at that moment, and the call erased again when the instruction was
+    erased. Raises what the store raises (nothing is lost: each write is safe to repeat)."""
+    record = recording.record if late_at is None else recorded_late(recording.record, late_at)
+    entry = recording.entry
+    store.record_call(record, recording.call_id, entry.callee, entry.attempt)
+    store.change(recording.instruction_id, entry, recording.placed())
+    if late_at is None:
+        return
+    # after the call's write: an erasure that came before it is seen here, one that comes
+    # after it sees the call (both read strongly consistently)
+    instruction = store.load_instruction(recording.instruction_id)
+    if instruction is not None and instruction.erased_at is not None:
+        store.erase_call(recording.instruction_id, recording.call_id, instruction.erased_at)
+
+
+def noted_recording(
+    instruction: StoredInstruction, entry: CalleeSchedule, stale_after_seconds: int
+) -> DialRecording | None:
+    """The recording a `dialling` schedule remembers (``queued_at`` and ``call_id`` set by a
+    dial whose recording failed), else None. The call is rebuilt from the stored instruction
+    (caller, metadata) with ``stale_after_seconds`` (0 when unknown: `recorded_late` makes
+    it CALLBACK_GRACE after the recording is applied)."""
+    if entry.status is not ScheduleStatus.DIALLING or entry.queued_at is None:
+        return None
+    if entry.call_id is None:  # pragma: no cover - a note always names the call
+        return None
+    record = NewInstruction(
+        instruction_id=instruction.instruction_id,
+        owner=instruction.owner,
+        caller=instruction.caller or "",  # None once erased: the call is erased again
+        callees=(entry.callee,),
+        request={},
+        metadata=dict(instruction.metadata),
+        created_at=datetime.fromisoformat(entry.queued_at),
+        stale_after_seconds=stale_after_seconds,
+    )
+    return DialRecording(entry=entry, call_id=entry.call_id, record=record)
+
+
+class ApplyDialRecording:
+    """Use case: apply a deferred dial recording (functions/record_placements)."""
+
+    def __init__(self, store: ScheduleStore, clock: Callable[[], datetime] = utc_now) -> None:
+        self._store = store
+        self._clock = clock
+
+    def apply(self, recording: DialRecording) -> None:
+        """`record_dial` of the deferred recording, late at now. Raises what the store raises
+        (the message is then retried)."""
+        record_dial(self._store, recording, late_at=self._clock())
