@@ -36,7 +36,8 @@ from bench.common import (
 #: placement binds its key with `domain.key_binding` and loads the replay only when its
 #: reservation meets an instruction); the read routes' views (`api.read_models`, `api.views`);
 #: the deferral of a recording that failed (its SQS adapter); the SSML check and its XML
-#: parser (a TTS_SSML prompt loads them); the SnapStart primers (a SnapStart init loads them).
+#: parser (a TTS_SSML prompt loads them); the SnapStart primers (a SnapStart init loads them);
+#: the Scheduler adapter (a placement that schedules a dial builds it and its client).
 NOT_AT_PLACE_CALL_INIT = (
     "dtmf_gateway.domain.campaign_use_cases",
     "dtmf_gateway.domain.campaign_ports",
@@ -65,6 +66,8 @@ NOT_AT_PLACE_CALL_INIT = (
     "dtmf_gateway.domain.ssml",
     "xml.parsers.expat",
     "dtmf_gateway.priming",
+    # issue 15: only a placement that schedules a dial builds the Scheduler adapter and client
+    "dtmf_gateway.adapters.scheduler",
 )
 
 
