@@ -16,6 +16,7 @@ import pytest
 from devtools.lambdas import LambdaContext, load_function, sample_event
 from tests.conftest import REGION, Aws, FakeCm, _reset_caches
 from tests.support.lambdas import invoke_http
+from tests.support.stepped_clock import SteppedClock
 
 CAMPAIGN = "reminders-2026-12"  # the id the samples name
 INSTRUCTION = {
@@ -32,15 +33,19 @@ class Campaigns:
     def __init__(self, sqs: Any, control: str, rows: str, s3: Any, bucket: str) -> None:
         self.sqs, self.control, self.rows, self.s3, self.bucket = sqs, control, rows, s3, bucket
 
-    def drain(self, url: str) -> list[dict[str, Any]]:
-        """The queue's messages as SQS event records (removed from the queue)."""
+    def drain(self, url: str, *, wait_seconds: int = 0) -> list[dict[str, Any]]:
+        """The queue's messages as SQS event records (removed from the queue). With
+        ``wait_seconds``, the first receive long-polls that long (SQS `WaitTimeSeconds`): it
+        returns as soon as a message is visible, e.g. one sent back with `DelaySeconds`."""
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
         records = []
-        while batch := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
-            "Messages", []
-        ):
+        wait = wait_seconds
+        while batch := self.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait
+        ).get("Messages", []):
+            wait = 0
             for m in batch:
                 records.append(
                     {"messageId": m["MessageId"], "body": m["Body"], "eventSourceARN": arn}
@@ -87,7 +92,13 @@ def worker(campaigns: Campaigns, cm: FakeCm, monkeypatch: pytest.MonkeyPatch) ->
         "HttpCmClient",
         functools.partial(cm_client.HttpCmClient, transport=cm.transport, sleep=lambda _: None),
     )
-    yield load_function("campaign_worker")
+    module = load_function("campaign_worker")
+    # rows are paced by a clock that stands still while the worker works (it moves when the
+    # pacing waits for the next window): a row is placed or waits by its budgets, never
+    # because a loaded machine's writes ended in its window's tail (tests.support.stepped_clock)
+    pacing = SteppedClock.at_a_whole_second()
+    module.worker.place._clock, module.worker.place._sleep = pacing.now, pacing.sleep
+    yield module
     _reset_caches()
 
 

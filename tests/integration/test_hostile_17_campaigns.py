@@ -8,7 +8,6 @@ import contextlib
 import copy
 import json
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -753,8 +752,8 @@ def test_a_paused_campaign_has_no_estimate_and_unpaused_places(
     worker.handler({"Records": queued}, LambdaContext())
     assert cm.requests == []
     assert control(api, "h17", "resume").body["status"] == "running"
-    time.sleep(2.2)  # a paused row looks again every 2 s (SQS DelaySeconds)
-    again = campaigns.drain(campaigns.rows)  # the paused row, queued again
+    # the paused row, queued again (it looks again every 2 s: SQS DelaySeconds)
+    again = campaigns.drain(campaigns.rows, wait_seconds=20)
     assert again, "a paused row must be queued again, never dropped"
     worker.handler({"Records": again}, LambdaContext())
     assert len(cm.requests) == 1
