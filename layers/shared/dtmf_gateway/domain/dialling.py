@@ -107,9 +107,11 @@ class DialScheduledCall:
 
     def dial(self, dial: ScheduledDial, time_budget_seconds: float | None = None) -> DialResult:
         """Dial one callee for the schedule that fired. Never raises for what the callee's
-        schedule says (each end is a result); raises only what storage raises."""
+        schedule says (each end is a result); raises only what storage raises. A callee whose
+        instruction was erased (issue 19) is never dialled: its schedule ends `cancelled`
+        (the erasure cancels what is not yet placed; `DTMF Call Not Placed` without numbers)."""
         instruction = self._store.load_instruction(dial.instruction_id)
-        entry = None if instruction is None else instruction.schedule_of(dial.callee)
+        entry = None if instruction is None else _entry_of(instruction, dial)
         if (
             instruction is None
             or instruction.status is not InstructionStatus.SCHEDULED  # not-placed: abandoned
@@ -118,7 +120,10 @@ class DialScheduledCall:
         ):
             return DialResult(DialOutcome.SKIPPED)
         now = self._clock()
-        checked = self._checked(dial.instruction_id, entry, instruction.request, now)
+        if entry.callee is None or instruction.erased_at is not None:
+            # issue 19: "erasing cancels what is not yet placed": never rung, ended unplaced
+            return self._end(dial.instruction_id, entry, NotPlacedReason.CANCELLED, now)
+        checked = self._checked(dial.instruction_id, entry, entry.callee, instruction.request, now)
         if isinstance(checked, DialResult):
             return checked
         if not self._store.claim(dial.instruction_id, entry):
@@ -126,20 +131,25 @@ class DialScheduledCall:
         dialling = _Dialling(
             instruction, replace(entry, status=ScheduleStatus.DIALLING), checked, now
         )
-        if self._quota is not None and self._quota.acquire([dial.callee], now):
+        if self._quota is not None and self._quota.acquire([dialling.callee], now):
             return self._after_the_hour(dialling)
         return self._place(dialling, time_budget_seconds)
 
     def _checked(
-        self, instruction_id: str, entry: CalleeSchedule, stored: dict[str, Any], now: datetime
+        self,
+        instruction_id: str,
+        entry: CalleeSchedule,
+        callee: str,
+        stored: dict[str, Any],
+        now: datetime,
     ) -> DtmfCallRequest | DialResult:
         """The callee's request when it may be dialled now; else what came of it."""
         try:
-            request = request_for(stored, entry.callee)
+            request = request_for(stored, callee)
         except InvalidRequest:
             return self._end(instruction_id, entry, NotPlacedReason.POLICY_REFUSED, now)
         earliest = max(now, request.not_before) if request.not_before is not None else now
-        moment = self._rules.next_moment(request, entry.callee, earliest)
+        moment = self._rules.next_moment(request, callee, earliest)
         if moment is None or (request.not_after is not None and moment > request.not_after):
             return self._end(instruction_id, entry, NotPlacedReason.DEADLINE_PASSED, now)
         if moment > now:  # fired into quiet hours (late), or early (a replayed dial)
@@ -161,7 +171,7 @@ class DialScheduledCall:
         `deadline-passed` when that is after `not-after`."""
         request, entry = dialling.request, dialling.entry
         instruction_id = dialling.instruction.instruction_id
-        later = self._rules.next_moment(request, entry.callee, earliest)
+        later = self._rules.next_moment(request, dialling.callee, earliest)
         if later is None or (request.not_after is not None and later > request.not_after):
             return self._end(instruction_id, entry, NotPlacedReason.DEADLINE_PASSED, dialling.now)
         return self._reschedule(instruction_id, entry, later)
@@ -202,13 +212,13 @@ class DialScheduledCall:
             instruction_id=instruction_id,
             owner=instruction.owner,
             caller=request.caller.e164,
-            callees=(entry.callee,),
+            callees=(dialling.callee,),
             request={},
             metadata=dict(instruction.metadata),
             created_at=now,
             stale_after_seconds=stale_after(request),
         )
-        self._store.record_call(record, call_id, entry.callee, entry.attempt)
+        self._store.record_call(record, call_id, dialling.callee, entry.attempt)
         placed = replace(entry, status=ScheduleStatus.PLACED, call_id=call_id)
         self._store.change(instruction_id, entry, placed)
         return DialResult(DialOutcome.PLACED)
@@ -234,7 +244,7 @@ class DialScheduledCall:
         if not self._store.change(instruction_id, entry, later):
             return DialResult(DialOutcome.SKIPPED)
         self._scheduler.schedule(
-            ScheduledDial(instruction_id, entry.callee, entry.attempt, iso(moment))
+            ScheduledDial(instruction_id, entry.index, entry.attempt, iso(moment))
         )
         return DialResult(DialOutcome.RESCHEDULED, scheduled_for=iso(moment))
 
@@ -248,6 +258,24 @@ class _Dialling:
     entry: CalleeSchedule
     request: DtmfCallRequest
     now: datetime
+
+    @property
+    def callee(self) -> str:
+        """The number dialled (E.164): the request's one callee (see request_for)."""
+        return self.request.all_callees()[0]
+
+
+def _entry_of(instruction: StoredInstruction, dial: ScheduledDial) -> CalleeSchedule | None:
+    """The callee's schedule the dial names: by its index; a dial created before dials named
+    the index names the number — once erased, the one erased callee waiting for exactly this
+    attempt and moment (several: None, as no schedule can be told from another)."""
+    if dial.index is not None:
+        return instruction.schedule_of(dial.index)
+    named = [s for s in instruction.schedule if s.callee is not None and s.callee == dial.callee]
+    if named or instruction.erased_at is None:
+        return named[0] if named else None
+    erased = [s for s in instruction.schedule if s.callee is None and _is_turn(s, dial)]
+    return erased[0] if len(erased) == 1 else None
 
 
 def _is_turn(entry: CalleeSchedule, dial: ScheduledDial) -> bool:

@@ -58,19 +58,21 @@ def newly_unplaced(
     published once: when it became cancelled or not-placed)."""
     if new is None:
         return []
-    before = {s.callee: s for s in old.schedule} if old is not None else {}
+    before = {s.index: s for s in old.schedule} if old is not None else {}
     return [
         entry
         for entry in new.schedule
         if entry.ended_unplaced
         and entry.call_id is None  # a callee called before: its last call is its result
-        and not (entry.callee in before and before[entry.callee].ended_unplaced)
+        and not (entry.index in before and before[entry.index].ended_unplaced)
     ]
 
 
 def not_placed_detail(instruction: StoredInstruction, entry: CalleeSchedule) -> NotPlacedDetail:
     """The event of a callee that ended unplaced; pydantic's ValidationError when the record
-    lacks what the event needs."""
+    lacks what the event needs. Once the instruction's personal data was erased (issue 19)
+    the event is published without it, as a `DTMF Result` is: ``caller`` and ``callee``
+    null, ``metadata`` ``{}``."""
     return NotPlacedDetail.model_validate(
         {
             "instruction-id": instruction.instruction_id,

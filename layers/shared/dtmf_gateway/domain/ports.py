@@ -290,13 +290,18 @@ class DeadLetters(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ScheduledDial:
-    """What a one-time schedule hands the dial function: dial ``callee`` of the instruction
-    for its ``attempt`` (1 = first CM call) planned at ``scheduled_for`` (ISO-8601 UTC)."""
+    """What a one-time schedule hands the dial function: dial the callee at ``index`` (0-based,
+    in the instruction's callees) for its ``attempt`` (1 = first CM call) planned at
+    ``scheduled_for`` (ISO-8601 UTC). Never the number: the schedule outlives an erasure.
+
+    ``callee`` (E.164, ``index`` None) only in a schedule created before dials named the
+    index (their inputs named the number); nothing creates such a dial any more."""
 
     instruction_id: str
-    callee: str
+    index: int | None
     attempt: int
     scheduled_for: str
+    callee: str | None = None
 
 
 class DialScheduler(Protocol):
