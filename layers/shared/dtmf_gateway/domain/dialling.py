@@ -267,15 +267,14 @@ class _Dialling:
 
 def _entry_of(instruction: StoredInstruction, dial: ScheduledDial) -> CalleeSchedule | None:
     """The callee's schedule the dial names: by its index; a dial created before dials named
-    the index names the number — once erased, the one erased callee waiting for exactly this
-    attempt and moment (several: None, as no schedule can be told from another)."""
+    the index names the number — once erased, an erased callee waiting for exactly this
+    attempt and moment (several wait alike: the first; each such dial ends one of them, as
+    every one of them is to end cancelled)."""
     if dial.index is not None:
         return instruction.schedule_of(dial.index)
-    named = [s for s in instruction.schedule if s.callee is not None and s.callee == dial.callee]
-    if named or instruction.erased_at is None:
-        return named[0] if named else None
-    erased = [s for s in instruction.schedule if s.callee is None and _is_turn(s, dial)]
-    return erased[0] if len(erased) == 1 else None
+    if instruction.erased_at is None or dial.callee in instruction.callees:
+        return next((s for s in instruction.schedule if s.callee == dial.callee), None)
+    return next((s for s in instruction.schedule if s.callee is None and _is_turn(s, dial)), None)
 
 
 def _is_turn(entry: CalleeSchedule, dial: ScheduledDial) -> bool:
