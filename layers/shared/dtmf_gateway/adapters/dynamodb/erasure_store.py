@@ -43,6 +43,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
 from dtmf_gateway.adapters.dynamodb.conditional import is_conditional_failure, update_if
 from dtmf_gateway.adapters.dynamodb.placement_answers import erased_replies
 from dtmf_gateway.domain.erasure import without_numbers
+from dtmf_gateway.domain.request_limits import MAX_CALLEES
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -107,8 +108,10 @@ def erase_call_item(
             raise
 
 
-#: How often an erasure reads and writes the instruction again when a dial changed it first.
-_ERASE_TRIES = 5
+#: How often an erasure writes the instruction: each refusal but the last (the item gone)
+#: means a dial moved one more entry off its E.164 key first, so one per callee and one more
+#: always suffice.
+_ERASE_TRIES = MAX_CALLEES + 2
 
 
 class DynamoDbErasureStore:
