@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from dtmf_gateway.domain.schedules import NotPlacedReason
 
@@ -46,6 +46,13 @@ class NotPlacedDetail(BaseModel):
         default=None, alias="campaign-id", description="the campaign it belongs to, if any"
     )
     ended_at: str = Field(alias="ended-at", pattern=_ISO_UTC)
+    #: the callee's place in the instruction's callees (not published): what tells the events
+    #: of two callees apart once their numbers are erased (adapters.eventbridge.not_placed_urn)
+    _callee_index: int | None = PrivateAttr(default=None)
+
+    @property
+    def callee_index(self) -> int | None:
+        return self._callee_index
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
@@ -73,7 +80,7 @@ def not_placed_detail(instruction: StoredInstruction, entry: CalleeSchedule) -> 
     lacks what the event needs. Once the instruction's personal data was erased (issue 19)
     the event is published without it, as a `DTMF Result` is: ``caller`` and ``callee``
     null, ``metadata`` ``{}``."""
-    return NotPlacedDetail.model_validate(
+    detail = NotPlacedDetail.model_validate(
         {
             "instruction-id": instruction.instruction_id,
             "callee": entry.callee,
@@ -83,3 +90,5 @@ def not_placed_detail(instruction: StoredInstruction, entry: CalleeSchedule) -> 
             "ended-at": entry.ended_at,
         }
     )
+    detail._callee_index = entry.index
+    return detail
