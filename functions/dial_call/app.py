@@ -1,6 +1,6 @@
 """A one-time schedule fired (EventBridge Scheduler, round 2 #16): dial one scheduled callee.
 
-The schedule's input names the dial (instruction, callee, attempt, moment); the use case
+The schedule's input names the dial (instruction, callee index, attempt, moment); the use case
 re-checks the deadline, quiet hours, the dialling policy and the per-callee limit, claims
 the callee with a conditional write (a schedule that fires twice places once), and places
 with CM. An input that is not a dial is logged and dropped: retrying cannot mend it.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dtmf_gateway import wiring
 from dtmf_gateway.api.placement import time_budget
@@ -22,14 +22,22 @@ dialler = wiring.dial_scheduled_call()
 
 
 class DialInput(BaseModel):
-    """The schedule's input (adapters.scheduler.dial_input)."""
+    """The schedule's input (adapters.scheduler.dial_input): the callee by its index, or (a
+    schedule created before inputs named the index) by its number."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     instruction_id: str = Field(alias="instruction-id", min_length=1, max_length=64)
-    callee: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
+    callee_index: int | None = Field(default=None, alias="callee-index", ge=0, le=999)
+    callee: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
     attempt: int = Field(ge=1, le=10)
     scheduled_for: str = Field(alias="scheduled-for", min_length=1, max_length=40)
+
+    @model_validator(mode="after")
+    def _names_the_callee(self) -> DialInput:
+        if (self.callee_index is None) == (self.callee is None):
+            raise ValueError("names the callee by callee-index or callee, exactly one")
+        return self
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -45,7 +53,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(dial.instruction_id)
     try:
         result = dialler.dial(
-            ScheduledDial(dial.instruction_id, dial.callee, dial.attempt, dial.scheduled_for),
+            ScheduledDial(
+                dial.instruction_id,
+                dial.callee_index,
+                dial.attempt,
+                dial.scheduled_for,
+                dial.callee,
+            ),
             time_budget_seconds=time_budget(context),
         )
     except Exception:

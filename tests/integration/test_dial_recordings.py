@@ -83,7 +83,7 @@ class DialWorld(RedialWorld):
     def entry(self, instruction_id: str) -> Any:
         instruction = self.store.load_instruction(instruction_id)
         assert instruction is not None
-        return instruction.schedule_of(NL)
+        return instruction.schedule_of(0)
 
     def apply_queue(self, records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """record-placements on the queue's messages (or `records`), at the world's clock;
@@ -137,7 +137,7 @@ def test_a_recording_failing_at_any_step_is_queued_and_applied_once_ringing_once
     [record] = queued_messages(world.aws)
     message = json.loads(record["body"])
     assert message["kind"] == "dtmf-gateway/dial-recording"
-    assert (message["callee"], message["attempt"]) == (NL, 1)
+    assert (message["callee"], message["callee-index"], message["attempt"]) == (NL, 0, 1)
     call_id = message["call-id"]
 
     assert world.apply_queue() == {"batchItemFailures": []}

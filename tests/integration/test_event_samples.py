@@ -152,7 +152,7 @@ def test_dial_and_cancel_samples_schedule_place_and_cancel(
 ) -> None:
     dial = sample_event("dial_call.json")
     body = json.loads(sample_event("place_call.json")["body"])
-    assert dial["instruction-id"] == body["instruction-id"] and dial["callee"] == body["callee"]
+    assert dial["instruction-id"] == body["instruction-id"] and dial["callee-index"] == 0
 
     nothing = dial_module.handler(dial, LambdaContext())  # not scheduled (yet): skipped
     scheduled = invoke_http(

@@ -51,6 +51,7 @@ def recordings(draw: st.DrawFn) -> DialRecording:
         ScheduleStatus.DIALLING,
         iso(draw(moments)),
         attempt=draw(st.integers(min_value=1, max_value=10)),
+        index=draw(st.integers(min_value=0, max_value=19)),
     )
     record = NewInstruction(
         instruction_id=draw(texts),
@@ -75,7 +76,9 @@ def test_any_dial_recording_round_trips(recording: DialRecording) -> None:
 
 
 GOOD = DialRecording(
-    entry=CalleeSchedule("+31612345678", ScheduleStatus.DIALLING, "2027-06-10T10:30:00Z", 2),
+    entry=CalleeSchedule(
+        "+31612345678", ScheduleStatus.DIALLING, "2027-06-10T10:30:00Z", 2, index=0
+    ),
     call_id="5f0c7a1e-6a9b-4c53-8f7e-3b1d2a4c5e6f",
     record=NewInstruction(
         instruction_id="order-7781-pin",
@@ -143,6 +146,10 @@ def without(name: str) -> str:
         changed("call-id", ""),
         changed("call-id", None),
         changed("callee", None),
+        changed("callee-index", -1),
+        changed("callee-index", "0"),
+        changed("callee-index", None),
+        without("callee-index"),
         changed("metadata", {"a": 1}),
         changed("queued-at", "yesterday"),
         changed("queued-at", "2027-06-10T10:30:20"),  # no offset

@@ -21,7 +21,7 @@ from tests.fakes import InMemoryDeadLetters, InMemoryPublisher
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "schemas" / "dtmf-call-not-placed.v1.json").read_text())
 A, B = "+31612345678", "+31612345679"
-WAITING = CalleeSchedule(A, ScheduleStatus.SCHEDULED, "2027-01-01T09:00:00.000Z")
+WAITING = CalleeSchedule(A, ScheduleStatus.SCHEDULED, "2027-01-01T09:00:00.000Z", index=0)
 
 
 def instruction(*entries: CalleeSchedule) -> StoredInstruction:
@@ -38,7 +38,7 @@ def instruction(*entries: CalleeSchedule) -> StoredInstruction:
 
 
 def test_a_callee_is_published_once_when_it_ends_unplaced() -> None:
-    other = replace(WAITING, callee=B)
+    other = replace(WAITING, callee=B, index=1)
     cancelled = WAITING.ended(NotPlacedReason.CANCELLED, "2027-01-01T08:00:00.000Z")
 
     assert newly_unplaced(instruction(WAITING, other), instruction(cancelled, other)) == [cancelled]

@@ -202,7 +202,8 @@ def test_a_scheduled_instruction_is_not_deferred() -> None:
     from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
 
     scheduled = replace(
-        instruction, schedule=(CalleeSchedule("+31612345678", ScheduleStatus.SCHEDULED, None),)
+        instruction,
+        schedule=(CalleeSchedule("+31612345678", ScheduleStatus.SCHEDULED, None, index=0),),
     )
 
     with pytest.raises(ValueError, match="scheduled"):

@@ -9,12 +9,13 @@ same queue as a direct placement's, `adapters.placement_recordings`, told apart 
 A message body is one JSON object::
 
     {"kind": "dtmf-gateway/dial-recording", "version": 1,
-     "instruction-id": ..., "owner": ..., "caller": ..., "callee": ..., "metadata": {...},
-     "attempt": 1, "scheduled-for": "<ISO-8601>", "call-id": ...,
+     "instruction-id": ..., "owner": ..., "caller": ..., "callee": ..., "callee-index": 0,
+     "metadata": {...}, "attempt": 1, "scheduled-for": "<ISO-8601>", "call-id": ...,
      "queued-at": "<ISO-8601>", "stale-after-seconds": 123}
 
-``callee``, ``attempt`` and ``scheduled-for`` name the dial (the callee's `dialling`
-schedule it claimed), ``call-id`` and ``queued-at`` the call CM queued. Size: one callee and
+``callee-index``, ``attempt`` and ``scheduled-for`` name the dial (the callee's `dialling`
+schedule it claimed: its place in the instruction's callees), ``callee`` the number dialled,
+``call-id`` and ``queued-at`` the call CM queued. Size: one callee and
 metadata of 10 keys of 40 + values of 256 characters (`domain.request_limits`) stay far below
 SQS's 256 KiB (tests/unit/test_dial_recordings.py).
 """
@@ -72,7 +73,8 @@ def dial_recording_body(recording: DialRecording) -> str:
             "instruction-id": record.instruction_id,
             "owner": record.owner,
             "caller": record.caller,
-            "callee": entry.callee,
+            "callee": record.callees[0],
+            "callee-index": entry.index,
             "metadata": record.metadata,
             "attempt": entry.attempt,
             "scheduled-for": entry.scheduled_for,
@@ -102,6 +104,9 @@ def parse_dial_recording(body: str) -> DialRecording:
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise MalformedRecording("'metadata' is not an object of strings")
     callee = _field(data, "callee", str)
+    index = _field(data, "callee-index", int)
+    if index < 0:
+        raise MalformedRecording("'callee-index' is below 0")
     attempt = _field(data, "attempt", int)
     if attempt < 1:
         raise MalformedRecording("'attempt' is below 1")
@@ -120,7 +125,7 @@ def parse_dial_recording(body: str) -> DialRecording:
         created_at=_aware(_field(data, "queued-at", str), "queued-at"),
         stale_after_seconds=_field(data, "stale-after-seconds", int),
     )
-    entry = CalleeSchedule(callee, ScheduleStatus.DIALLING, scheduled_for, attempt)
+    entry = CalleeSchedule(callee, ScheduleStatus.DIALLING, scheduled_for, attempt, index=index)
     return DialRecording(entry=entry, call_id=call_id, record=record)
 
 

@@ -66,8 +66,13 @@ def entry_size(entry: Mapping[str, Any]) -> int:
 
 def not_placed_urn(detail: NotPlacedDetail) -> str:
     """`resources` of a `DTMF Call Not Placed`: deterministic per callee of an instruction
-    (the callee as 16 hex digits of its sha256, never in clear)."""
-    callee = hashlib.sha256((detail.callee or "").encode()).hexdigest()[:16]
+    (the callee as 16 hex digits of its sha256, never in clear; once erased, of its place in
+    the instruction's callees, ``#<index>``, so two erased callees' events stay apart — the
+    webhook-id is derived from it)."""
+    named = detail.callee
+    if named is None and detail.callee_index is not None:
+        named = f"#{detail.callee_index}"
+    callee = hashlib.sha256((named or "").encode()).hexdigest()[:16]
     return f"urn:dtmf-gateway:not-placed:{detail.instruction_id}:{callee}"
 
 

@@ -32,9 +32,11 @@ MIN_LEAD = timedelta(seconds=60)
 
 def schedule_name(dial: ScheduledDial) -> str:
     """Deterministic per dial (so a retried creation finds the first): ``dial-`` + 40 hex
-    digits of sha256(instruction, callee, attempt, moment) — Scheduler names are at most 64
-    characters of ``[0-9a-zA-Z-_.]``, and never hold the phone number in clear."""
-    text = f"{dial.instruction_id}\n{dial.callee}\n{dial.attempt}\n{dial.scheduled_for}"
+    digits of sha256(instruction, callee index, attempt, moment) — Scheduler names are at
+    most 64 characters of ``[0-9a-zA-Z-_.]``. (A dial of before index keys hashed its
+    number in the index's place.)"""
+    callee = dial.callee if dial.index is None else f"#{dial.index}"
+    text = f"{dial.instruction_id}\n{callee}\n{dial.attempt}\n{dial.scheduled_for}"
     return "dial-" + hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
@@ -47,11 +49,14 @@ def at_expression(moment: datetime) -> str:
 
 
 def dial_input(dial: ScheduledDial) -> str:
-    """The dial function's event: the dial as kebab-case JSON."""
+    """The dial function's event: the dial as kebab-case JSON, its callee named by its index
+    (``callee-index``), never by its number — the schedule waits, and an erasure of the
+    instruction's personal data may come first."""
+    callee = {"callee-index": dial.index} if dial.index is not None else {"callee": dial.callee}
     return json.dumps(
         {
             "instruction-id": dial.instruction_id,
-            "callee": dial.callee,
+            **callee,
             "attempt": dial.attempt,
             "scheduled-for": dial.scheduled_for,
         },

@@ -75,15 +75,25 @@ def _scheduled_call_view(entry: CalleeSchedule, calls: list[StoredCall]) -> Call
 
 
 def _scheduled_calls(state: InstructionState) -> list[CallView]:
-    by_callee: dict[str, list[StoredCall]] = {}
-    for call in state.calls:
-        by_callee.setdefault(call.callee or "", []).append(call)
+    entries = state.instruction.schedule
     return [
         _scheduled_call_view(
-            entry, sorted(by_callee.get(entry.callee, []), key=lambda c: c.queued_at or "")
+            entry,
+            sorted(
+                (c for c in state.calls if _is_call_of(c, entry, len(entries))),
+                key=lambda c: c.queued_at or "",
+            ),
         )
-        for entry in state.instruction.schedule
+        for entry in entries
     ]
+
+
+def _is_call_of(call: StoredCall, entry: CalleeSchedule, callees: int) -> bool:
+    """Whether ``call`` is one of the callee's attempts: the same number, or (erased: no
+    numbers) its latest call, or any call when it is the only callee."""
+    if entry.callee is not None:
+        return call.callee == entry.callee
+    return call.call_id == entry.call_id or (callees == 1 and not call.callee)
 
 
 def instruction_view(state: InstructionState) -> InstructionView:

@@ -73,19 +73,12 @@ def record_dial(
 ) -> None:
     """Record the call, then the callee's schedule `placed` (a no-op when an earlier
     application did). ``late_at`` (aware; a recording applied after the dial): written as
-    `recorded_late` at that moment, and the call erased again when the instruction was
-    erased. Raises what the store raises (nothing is lost: each write is safe to repeat)."""
+    `recorded_late` at that moment. A call recorded after its instruction was erased is
+    erased again by `ScheduleStore.record_call`. Raises what the store raises (nothing is
+    lost: each write is safe to repeat)."""
     record = recording.record if late_at is None else recorded_late(recording.record, late_at)
-    entry = recording.entry
-    store.record_call(record, recording.call_id, entry.callee, entry.attempt)
-    store.change(recording.instruction_id, entry, recording.placed())
-    if late_at is None:
-        return
-    # after the call's write: an erasure that came before it is seen here, one that comes
-    # after it sees the call (both read strongly consistently)
-    instruction = store.load_instruction(recording.instruction_id)
-    if instruction is not None and instruction.erased_at is not None:
-        store.erase_call(recording.instruction_id, recording.call_id, instruction.erased_at)
+    store.record_call(record, recording.call_id, record.callees[0], recording.entry.attempt)
+    store.change(recording.instruction_id, recording.entry, recording.placed())
 
 
 def noted_recording(
@@ -103,7 +96,7 @@ def noted_recording(
         instruction_id=instruction.instruction_id,
         owner=instruction.owner,
         caller=instruction.caller or "",  # None once erased: the call is erased again
-        callees=(entry.callee,),
+        callees=(entry.callee or "",),
         request={},
         metadata=dict(instruction.metadata),
         created_at=datetime.fromisoformat(entry.queued_at),

@@ -117,9 +117,11 @@ class DialScheduledCall:
         schedule says (each end is a result); raises only what storage raises — also when
         CM queued the call and neither recording it nor keeping it for later worked (a retry
         of the same dial then records the call noted on the callee's schedule, or finds
-        nothing to do: domain.dial_recording)."""
+        nothing to do: domain.dial_recording). A callee whose instruction was erased (issue
+        19) is never dialled: its schedule ends `cancelled` (the erasure cancels what is not
+        yet placed; `DTMF Call Not Placed` without numbers)."""
         instruction = self._store.load_instruction(dial.instruction_id)
-        entry = None if instruction is None else instruction.schedule_of(dial.callee)
+        entry = None if instruction is None else _entry_of(instruction, dial)
         if instruction is not None and entry is not None and _is_retry_of(entry, dial):
             return self._record_noted(instruction, entry)
         if (
@@ -130,7 +132,7 @@ class DialScheduledCall:
         ):
             return DialResult(DialOutcome.SKIPPED)
         now = self._clock()
-        checked = self._checked(dial.instruction_id, entry, instruction.request, now)
+        checked = self._checked(entry, instruction, now)
         if isinstance(checked, DialResult):
             return checked
         if not self._store.claim(dial.instruction_id, entry):
@@ -138,20 +140,24 @@ class DialScheduledCall:
         dialling = _Dialling(
             instruction, replace(entry, status=ScheduleStatus.DIALLING), checked, now
         )
-        if self._quota is not None and self._quota.acquire([dial.callee], now):
+        if self._quota is not None and self._quota.acquire([dialling.callee], now):
             return self._after_the_hour(dialling)
         return self._place(dialling, time_budget_seconds)
 
     def _checked(
-        self, instruction_id: str, entry: CalleeSchedule, stored: dict[str, Any], now: datetime
+        self, entry: CalleeSchedule, instruction: StoredInstruction, now: datetime
     ) -> DtmfCallRequest | DialResult:
         """The callee's request when it may be dialled now; else what came of it."""
+        instruction_id, callee = instruction.instruction_id, entry.callee
+        if callee is None or instruction.erased_at is not None:
+            # issue 19: "erasing cancels what is not yet placed": never rung, ended unplaced
+            return self._end(instruction_id, entry, NotPlacedReason.CANCELLED, now)
         try:
-            request = request_for(stored, entry.callee)
+            request = request_for(instruction.request, callee)
         except InvalidRequest:
             return self._end(instruction_id, entry, NotPlacedReason.POLICY_REFUSED, now)
         earliest = max(now, request.not_before) if request.not_before is not None else now
-        moment = self._rules.next_moment(request, entry.callee, earliest)
+        moment = self._rules.next_moment(request, callee, earliest)
         if moment is None or (request.not_after is not None and moment > request.not_after):
             return self._end(instruction_id, entry, NotPlacedReason.DEADLINE_PASSED, now)
         if moment > now:  # fired into quiet hours (late), or early (a replayed dial)
@@ -173,7 +179,7 @@ class DialScheduledCall:
         `deadline-passed` when that is after `not-after`."""
         request, entry = dialling.request, dialling.entry
         instruction_id = dialling.instruction.instruction_id
-        later = self._rules.next_moment(request, entry.callee, earliest)
+        later = self._rules.next_moment(request, dialling.callee, earliest)
         if later is None or (request.not_after is not None and later > request.not_after):
             return self._end(instruction_id, entry, NotPlacedReason.DEADLINE_PASSED, dialling.now)
         return self._reschedule(instruction_id, entry, later)
@@ -213,7 +219,7 @@ class DialScheduledCall:
             instruction_id=instruction_id,
             owner=instruction.owner,
             caller=request.caller.e164,
-            callees=(entry.callee,),
+            callees=(dialling.callee,),
             request={},
             metadata=dict(instruction.metadata),
             created_at=now,
@@ -250,7 +256,7 @@ class DialScheduledCall:
         """A retried dial whose first run had CM queue the call and noted it: record it now
         (never calls CM again)."""
         try:
-            stale = stale_after(request_for(instruction.request, entry.callee))
+            stale = stale_after(request_for(instruction.request, entry.callee or ""))
         except InvalidRequest:  # erased meanwhile, or today's rules refuse it
             stale = 0
         recording = noted_recording(instruction, entry, stale)
@@ -280,7 +286,7 @@ class DialScheduledCall:
         if not self._store.change(instruction_id, entry, later):
             return DialResult(DialOutcome.SKIPPED)
         self._scheduler.schedule(
-            ScheduledDial(instruction_id, entry.callee, entry.attempt, iso(moment))
+            ScheduledDial(instruction_id, entry.index, entry.attempt, iso(moment))
         )
         return DialResult(DialOutcome.RESCHEDULED, scheduled_for=iso(moment))
 
@@ -294,6 +300,23 @@ class _Dialling:
     entry: CalleeSchedule
     request: DtmfCallRequest
     now: datetime
+
+    @property
+    def callee(self) -> str:
+        """The number dialled (E.164): the request's one callee (see request_for)."""
+        return self.request.all_callees()[0]
+
+
+def _entry_of(instruction: StoredInstruction, dial: ScheduledDial) -> CalleeSchedule | None:
+    """The callee's schedule the dial names: by its index; a dial created before dials named
+    the index names the number — once erased, an erased callee waiting for exactly this
+    attempt and moment (several wait alike: the first; each such dial ends one of them, as
+    every one of them is to end cancelled)."""
+    if dial.index is not None:
+        return instruction.schedule_of(dial.index)
+    if instruction.erased_at is None or dial.callee in instruction.callees:
+        return next((s for s in instruction.schedule if s.callee == dial.callee), None)
+    return next((s for s in instruction.schedule if s.callee is None and _is_turn(s, dial)), None)
 
 
 def _is_retry_of(entry: CalleeSchedule, dial: ScheduledDial) -> bool:

@@ -11,7 +11,10 @@ same. Only the principal that placed the instruction may erase it; to anyone els
 exist (404, as GET). A result that arrives afterwards is recorded without personal data
 (:class:`~dtmf_gateway.domain.callbacks.RecordCallback`); an erased instruction's id can never
 be placed again, and nothing that was not yet placed will be (round 1 places everything in the
-POST; a placement still running when the erasure lands scrubs the calls it records).
+POST; a placement still running when the erasure lands scrubs the calls it records). A
+scheduled callee still waiting is never dialled: when its schedule fires (or on a cancel) it
+ends `cancelled` and its `DTMF Call Not Placed` carries no number; the stored schedule and the
+one-time schedules name callees by their index, never by number (domain.dialling).
 """
 
 from __future__ import annotations
@@ -67,8 +70,12 @@ class EraseInstruction:
         instruction, calls = found
         erased_at = instruction.erased_at or iso(self._clock())
         self._store.erase_instruction(instruction_id, erased_at)
-        for call in calls:
-            self._store.erase_call(instruction_id, call.call_id, erased_at)
+        # read again once marked: a scheduled callee's dial that records its call after this
+        # read finds the mark and erases the call itself (ScheduleStore.record_call)
+        again = self._reader.load(instruction_id)
+        recorded = [*calls, *(again[1] if again is not None else [])]
+        for call_id in dict.fromkeys(c.call_id for c in recorded):
+            self._store.erase_call(instruction_id, call_id, erased_at)
         if instruction.idempotency_key is not None:
             self._store.erase_idempotency_record(instruction.owner, instruction.idempotency_key)
         return self._read.read(instruction_id, owner=owner)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from dtmf_gateway.domain.schedules import NotPlacedReason
 
@@ -46,6 +46,13 @@ class NotPlacedDetail(BaseModel):
         default=None, alias="campaign-id", description="the campaign it belongs to, if any"
     )
     ended_at: str = Field(alias="ended-at", pattern=_ISO_UTC)
+    #: the callee's place in the instruction's callees (not published): what tells the events
+    #: of two callees apart once their numbers are erased (adapters.eventbridge.not_placed_urn)
+    _callee_index: int | None = PrivateAttr(default=None)
+
+    @property
+    def callee_index(self) -> int | None:
+        return self._callee_index
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
@@ -58,20 +65,22 @@ def newly_unplaced(
     published once: when it became cancelled or not-placed)."""
     if new is None:
         return []
-    before = {s.callee: s for s in old.schedule} if old is not None else {}
+    before = {s.index: s for s in old.schedule} if old is not None else {}
     return [
         entry
         for entry in new.schedule
         if entry.ended_unplaced
         and entry.call_id is None  # a callee called before: its last call is its result
-        and not (entry.callee in before and before[entry.callee].ended_unplaced)
+        and not (entry.index in before and before[entry.index].ended_unplaced)
     ]
 
 
 def not_placed_detail(instruction: StoredInstruction, entry: CalleeSchedule) -> NotPlacedDetail:
     """The event of a callee that ended unplaced; pydantic's ValidationError when the record
-    lacks what the event needs."""
-    return NotPlacedDetail.model_validate(
+    lacks what the event needs. Once the instruction's personal data was erased (issue 19)
+    the event is published without it, as a `DTMF Result` is: ``caller`` and ``callee``
+    null, ``metadata`` ``{}``."""
+    detail = NotPlacedDetail.model_validate(
         {
             "instruction-id": instruction.instruction_id,
             "callee": entry.callee,
@@ -81,3 +90,5 @@ def not_placed_detail(instruction: StoredInstruction, entry: CalleeSchedule) -> 
             "ended-at": entry.ended_at,
         }
     )
+    detail._callee_index = entry.index
+    return detail

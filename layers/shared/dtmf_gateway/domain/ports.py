@@ -291,13 +291,18 @@ class DeadLetters(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ScheduledDial:
-    """What a one-time schedule hands the dial function: dial ``callee`` of the instruction
-    for its ``attempt`` (1 = first CM call) planned at ``scheduled_for`` (ISO-8601 UTC)."""
+    """What a one-time schedule hands the dial function: dial the callee at ``index`` (0-based,
+    in the instruction's callees) for its ``attempt`` (1 = first CM call) planned at
+    ``scheduled_for`` (ISO-8601 UTC). Never the number: the schedule outlives an erasure.
+
+    ``callee`` (E.164, ``index`` None) only in a schedule created before dials named the
+    index (their inputs named the number); nothing creates such a dial any more."""
 
     instruction_id: str
-    callee: str
+    index: int | None
     attempt: int
     scheduled_for: str
+    callee: str | None = None
 
 
 class DialScheduler(Protocol):
@@ -330,18 +335,14 @@ class ScheduleStore(Protocol):
         """Store the queued call (``instruction.created_at`` is its queued-at; ``attempt`` the
         how-manieth CM call for the callee), as `InstructionStore.record_queued_calls` does
         for one call, without naming it on the instruction; a callback that overtook it
-        (held) is released."""
+        (held) is released; when the instruction's personal data were erased by then (issue
+        19), the call just written is erased too."""
         ...
 
     def release_redialled(self, instruction_id: str, call_id: str) -> bool:
         """A callee's last call, held `redialled`, becomes its result after all (no later
         attempt was placed): its hold removed, so the outbox publishes it. False when it held
         none."""
-        ...
-
-    def erase_call(self, instruction_id: str, call_id: str, erased_at: str) -> None:
-        """Remove the call's personal data as `ErasureStore.erase_call` does (a late dial
-        recording written after the instruction was erased); a no-op when it is gone."""
         ...
 
 

@@ -38,7 +38,10 @@ def next_attempt(
 ) -> CalleeSchedule | None:
     """The callee's next attempt after its call (``entry``, `placed`) ended with
     ``outcome`` at ``ended_at``; None when there is none: the outcome is not redialled, no
-    redial is left, or the next allowed moment is past ``not-after``."""
+    redial is left, the next allowed moment is past ``not-after``, or the instruction's
+    personal data was erased."""
+    if entry.callee is None or instruction.erased_at is not None:
+        return None  # issue 19: erased, nothing more is placed (the last call is the result)
     try:
         request = request_for(instruction.request, entry.callee)
     except InvalidRequest:
@@ -89,12 +92,12 @@ class Redials:
             self._schedule(instruction.instruction_id, later)
             return True
         reloaded = self._store.load_instruction(instruction.instruction_id)
-        current = None if reloaded is None else reloaded.schedule_of(entry.callee)
+        current = None if reloaded is None else reloaded.schedule_of(entry.index)
         return current is not None and current.waiting and current.call_id == call_id
 
     def _schedule(self, instruction_id: str, entry: CalleeSchedule) -> None:
         if entry.scheduled_for is None:  # pragma: no cover - a waiting entry has a moment
             return
         self._scheduler.schedule(
-            ScheduledDial(instruction_id, entry.callee, entry.attempt, entry.scheduled_for)
+            ScheduledDial(instruction_id, entry.index, entry.attempt, entry.scheduled_for)
         )

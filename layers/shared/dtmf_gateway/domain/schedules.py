@@ -60,15 +60,17 @@ class NotPlacedReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CalleeSchedule:
-    """One callee of a scheduled instruction. ``scheduled_for`` (ISO-8601 UTC, see
-    calls.iso) is when the gateway intends to place it, and with ``attempt`` (1 for the first
-    CM call) names the one schedule allowed to dial it; ``reason``/``ended_at`` are set when
-    it ended unplaced; ``call_id`` once CM queued its call. ``queued_at`` (ISO-8601 UTC) only
-    on a `dialling` entry whose call CM queued but whose recording failed: then ``call_id``
-    is that call's (not an earlier attempt's), and the dial's retried firing records it
-    (domain.dial_recording)."""
+    """One callee of a scheduled instruction: ``callee`` (E.164; None once the instruction's
+    personal data was erased) at ``index`` (0-based, its place in the instruction's callees:
+    what names it in storage and in its one-time schedules, never the number).
+    ``scheduled_for`` (ISO-8601 UTC, see calls.iso) is when the gateway intends to place it,
+    and with ``attempt`` (1 for the first CM call) names the one schedule allowed to dial it;
+    ``reason``/``ended_at`` are set when it ended unplaced; ``call_id`` once CM queued its
+    call. ``queued_at`` (ISO-8601 UTC) only on a `dialling` entry whose call CM queued but
+    whose recording failed: then ``call_id`` is that call's (not an earlier attempt's), and
+    the dial's retried firing records it (domain.dial_recording)."""
 
-    callee: str
+    callee: str | None
     status: ScheduleStatus
     scheduled_for: str | None
     attempt: int = 1
@@ -77,6 +79,7 @@ class CalleeSchedule:
     call_id: str | None = None
     detail: str | None = field(default=None, compare=False)  # why (CM's reason), for GET
     queued_at: str | None = None
+    index: int = field(kw_only=True)
 
     @property
     def waiting(self) -> bool:
@@ -136,7 +139,7 @@ class SchedulePlan:
         from dtmf_gateway.domain.ports import ScheduledDial
 
         return [
-            ScheduledDial(instruction_id, c.callee, c.attempt, c.scheduled_for)
+            ScheduledDial(instruction_id, c.index, c.attempt, c.scheduled_for)
             for c in self.callees
             if c.waiting and c.scheduled_for is not None
         ]
@@ -158,7 +161,7 @@ def plan(request: DtmfCallRequest, now: datetime, rules: SchedulingRules) -> Sch
     earliest = max(now, request.not_before) if request.not_before is not None else now
     entries: list[CalleeSchedule] = []
     never: list[FieldProblem] = []
-    for path, callee in request.callee_fields():
+    for index, (path, callee) in enumerate(request.callee_fields()):
         moment = rules.next_moment(request, callee, earliest)
         if moment is None:
             never.append(
@@ -168,7 +171,7 @@ def plan(request: DtmfCallRequest, now: datetime, rules: SchedulingRules) -> Sch
                 )
             )
             continue
-        entry = CalleeSchedule(callee, ScheduleStatus.SCHEDULED, iso(moment))
+        entry = CalleeSchedule(callee, ScheduleStatus.SCHEDULED, iso(moment), index=index)
         if request.not_after is not None and moment > request.not_after:
             entry = entry.ended(NotPlacedReason.DEADLINE_PASSED, iso(now))
         entries.append(entry)

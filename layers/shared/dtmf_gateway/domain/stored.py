@@ -80,8 +80,9 @@ class StoredInstruction:
     request: dict[str, Any] = field(default_factory=dict)
     campaign_id: str | None = None  # the campaign whose row this is
 
-    def schedule_of(self, callee: str) -> CalleeSchedule | None:
-        return next((s for s in self.schedule if s.callee == callee), None)
+    def schedule_of(self, index: int) -> CalleeSchedule | None:
+        """The schedule of the callee at ``index`` (0-based, in ``callees``)."""
+        return next((s for s in self.schedule if s.index == index), None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,7 +121,9 @@ DIGITS_MODE = "digits-mode"  # on call items of a non-plain instruction (in `req
 EXPECTED_DIGITS_HASH = "expected-digits-hash"
 VERIFIED = "verified"
 ERASED_AT = "erased-at"
-# round 2 (#16): a scheduled instruction's callees, a map callee (E.164) → its schedule
+# round 2 (#16): a scheduled instruction's callees, a map callee key → its schedule; the key
+# is the callee's index in `destinations` ("0", "1", …: never personal data, so it outlives
+# an erasure); items written before held the E.164 number ("+…"), read alike (schedule_key)
 SCHEDULE = "schedule"
 SCHEDULED_FOR = "scheduled-for"
 ATTEMPT = "attempt"
@@ -247,7 +249,7 @@ def instruction_item(instruction: NewInstruction, retention: timedelta) -> dict[
     }
     if instruction.schedule:
         item[STATUS] = InstructionStatus.SCHEDULED.value
-        item[SCHEDULE] = {s.callee: schedule_fields(s) for s in instruction.schedule}
+        item[SCHEDULE] = {schedule_key(s.index): schedule_fields(s) for s in instruction.schedule}
         item[TTL] = _expires(latest_moment(instruction.schedule, instruction.created_at), retention)
     return item
 
@@ -270,12 +272,25 @@ def schedule_fields(schedule: CalleeSchedule) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def schedule_from_fields(callee: str, values: Mapping[str, Any]) -> CalleeSchedule | None:
+def schedule_key(index: int) -> str:
+    """The `schedule` map's key of the callee at ``index`` (0-based) in `destinations`."""
+    return str(index)
+
+
+def is_number_key(key: str) -> bool:
+    """Whether a `schedule` map key is an E.164 number (the layout before index keys)."""
+    return key.startswith("+")
+
+
+def schedule_from_fields(
+    callee: str | None, index: int, values: Mapping[str, Any]
+) -> CalleeSchedule | None:
     """A callee's schedule from its map entry (None when the entry is not one)."""
     status = _enum(ScheduleStatus, values.get(STATUS))
     if status is None:
         return None
     return CalleeSchedule(
+        index=index,
         callee=callee,
         status=status,
         scheduled_for=values.get(SCHEDULED_FOR),
@@ -290,18 +305,45 @@ def schedule_from_fields(callee: str, values: Mapping[str, Any]) -> CalleeSchedu
 
 def schedules_of(item: Mapping[str, Any]) -> tuple[CalleeSchedule, ...]:
     """The callees' schedules of a plain instruction item, in the instruction's callee
-    order (none for an instruction placed at once)."""
+    order (none for an instruction placed at once); see schedule_keys."""
     stored = item.get(SCHEDULE)
     if not isinstance(stored, dict):
         return ()
-    order = {c: i for i, c in enumerate(item.get(CALLEES) or [])}
-    found = [
-        schedule_from_fields(callee, values)
-        for callee, values in stored.items()
-        if isinstance(values, dict)
-    ]
-    entries = [s for s in found if s is not None]
-    return tuple(sorted(entries, key=lambda s: order.get(s.callee, len(order))))
+    found = (
+        schedule_from_fields(callee, index, stored[key])
+        for index, (key, callee) in schedule_keys(item).items()
+    )
+    return tuple(entry for entry in found if entry is not None)
+
+
+def schedule_keys(item: Mapping[str, Any]) -> dict[int, tuple[str, str | None]]:
+    """Per callee index (ascending), the key of its entry in the item's `schedule` map and
+    its number (E.164; None once erased).
+
+    An index key's number is read from `destinations`. An E.164 key (the earlier layout) is
+    the number, its index its place in `destinations`; one that is not there (its instruction
+    erased before keys were indexes) takes the first index no entry has, in the keys' sorted
+    order, and reads as erased. A key that is neither, or whose value is not a map, is left
+    out."""
+    stored = item.get(SCHEDULE)
+    if not isinstance(stored, dict):
+        return {}
+    callees = list(item.get(CALLEES) or [])
+    found: dict[int, tuple[str, str | None]] = {}
+    unplaced: list[str] = []
+    for key in sorted(k for k, v in stored.items() if isinstance(k, str) and isinstance(v, dict)):
+        if is_number_key(key):
+            if key in callees:
+                found.setdefault(callees.index(key), (key, key))
+            else:
+                unplaced.append(key)
+        elif key.isascii() and key.isdigit() and int(key) < len(callees):  # wins over a number
+            number = callees[int(key)]
+            found[int(key)] = (key, number if isinstance(number, str) and number else None)
+    free = (i for i in range(len(callees) + len(unplaced)) if i not in found)
+    for key in unplaced:
+        found[next(free)] = (key, None)
+    return dict(sorted(found.items()))
 
 
 def epoch_seconds(moment: datetime) -> int:

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     CALLEES,
+    DETAIL,
     ERASED_AT,
     ERASED_CALL_ATTRIBUTES,
     ERASED_INSTRUCTION_ATTRIBUTES,
@@ -28,16 +29,21 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     PK,
     REPLIES,
     REQUEST,
+    SCHEDULE,
     STATUS_REASON,
     call_key,
     erased_callees,
     from_item,
     instruction_key,
+    is_number_key,
+    schedule_key,
+    schedule_keys,
     to_item,
 )
-from dtmf_gateway.adapters.dynamodb.conditional import is_conditional_failure
+from dtmf_gateway.adapters.dynamodb.conditional import is_conditional_failure, update_if
 from dtmf_gateway.adapters.dynamodb.placement_answers import erased_replies
 from dtmf_gateway.domain.erasure import without_numbers
+from dtmf_gateway.domain.request_limits import MAX_CALLEES
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -102,6 +108,12 @@ def erase_call_item(
             raise
 
 
+#: How often an erasure writes the instruction: each refusal but the last (the item gone)
+#: means a dial moved one more entry off its E.164 key first, so one per callee and one more
+#: always suffice.
+_ERASE_TRIES = MAX_CALLEES + 2
+
+
 class DynamoDbErasureStore:
     """`ErasureStore`: the calls table, and Powertools' record in the idempotency table."""
 
@@ -119,48 +131,97 @@ class DynamoDbErasureStore:
         self._placement_function = placement_function_name
 
     def erase_instruction(self, instruction_id: str, erased_at: str) -> None:
+        """One UpdateItem that removes the instruction's personal data; a scheduled one's
+        entries still under their callee's E.164 key (items written before index keys) move
+        to their index key in the same write (a copy DynamoDB makes: a dial's concurrent
+        change is never undone), conditional on those keys being there — a dial that moved
+        one first makes it read and try again. Then CM's texts in the entries (`detail`) lose
+        the numbers they name."""
+        for _ in range(_ERASE_TRIES):
+            item = self._read_instruction(instruction_id)
+            if not item:
+                return  # gone (TTL): nothing to erase
+            try:
+                self._erase_item(instruction_id, erased_at, item)
+            except ClientError as error:
+                if not is_conditional_failure(error):
+                    raise
+                continue  # gone meanwhile, or a dial moved an entry first: read again
+            self._erase_details(instruction_id, item)
+            return
+
+    def _read_instruction(self, instruction_id: str) -> dict[str, Any]:
+        return from_item(
+            self._ddb.get_item(
+                TableName=self._table,
+                Key=instruction_key(instruction_id),
+                ProjectionExpression="#pk, #callees, #reason, #replies, #schedule",
+                ExpressionAttributeNames={
+                    "#pk": PK,
+                    "#callees": CALLEES,
+                    "#reason": STATUS_REASON,
+                    "#replies": REPLIES,
+                    "#schedule": SCHEDULE,
+                },
+                ConsistentRead=True,
+            ).get("Item", {})
+        )
+
+    def _erase_item(self, instruction_id: str, erased_at: str, item: dict[str, Any]) -> None:
         names = {"#pk": PK, "#erased": ERASED_AT, "#meta": METADATA, "#callees": CALLEES}
         names |= {f"#a{i}": a for i, a in enumerate(ERASED_INSTRUCTION_ATTRIBUTES)}
         names |= {"#request": REQUEST} | {f"#r{i}": k for i, k in enumerate(ERASED_REQUEST_KEYS)}
         removed = [f"#a{i}" for i in range(len(ERASED_INSTRUCTION_ATTRIBUTES))]
         removed += [f"#request.#r{i}" for i in range(len(ERASED_REQUEST_KEYS))]
-        item = from_item(
-            self._ddb.get_item(
-                TableName=self._table,
-                Key=instruction_key(instruction_id),
-                ProjectionExpression="#callees, #reason, #replies",
-                ExpressionAttributeNames={
-                    "#callees": CALLEES,
-                    "#reason": STATUS_REASON,
-                    "#replies": REPLIES,
-                },
-                ConsistentRead=True,
-            ).get("Item", {})
-        )
         count = len(item.get(CALLEES) or [])
         values: dict[str, Any] = {":at": erased_at, ":empty": {}, ":callees": erased_callees(count)}
-        reason_clause = ""
+        clauses = ""
         if isinstance(item.get(STATUS_REASON), str):  # CM's text: it may name a number
             names["#reason"] = STATUS_REASON
             values[":reason"] = without_numbers(item[STATUS_REASON])
-            reason_clause = ", #reason = :reason"
+            clauses = ", #reason = :reason"
         if isinstance(item.get(REPLIES), list):  # issue 15: CM's per-callee errors (replay)
             names["#replies"] = REPLIES
             values[":replies"] = erased_replies(item[REPLIES])
-            reason_clause += ", #replies = :replies"
-        try:
-            self._ddb.update_item(
+            clauses += ", #replies = :replies"
+        condition = "attribute_exists(#pk)"
+        moves = [(i, k) for i, (k, _) in schedule_keys(item).items() if is_number_key(k)]
+        if moves:  # the callees' numbers as keys of the `schedule` map: to index keys
+            names["#schedule"] = SCHEDULE
+        for n, (index, key) in enumerate(moves):
+            names |= {f"#n{n}": key, f"#i{n}": schedule_key(index)}
+            clauses += f", #schedule.#i{n} = #schedule.#n{n}"
+            removed.append(f"#schedule.#n{n}")
+            condition += f" AND attribute_exists(#schedule.#n{n})"
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=instruction_key(instruction_id),
+            UpdateExpression="SET #erased = if_not_exists(#erased, :at), #meta = :empty, "
+            f"#callees = :callees{clauses} REMOVE {', '.join(removed)}",
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item(values),
+        )
+
+    def _erase_details(self, instruction_id: str, item: dict[str, Any]) -> None:
+        """CM's reason kept on a callee's schedule (`detail`) without the numbers it names;
+        one conditional write per such entry (a detail changed meanwhile is left)."""
+        stored = item.get(SCHEDULE)
+        for index, (key, _) in schedule_keys(item).items():
+            detail = stored[key].get(DETAIL) if isinstance(stored, dict) else None
+            if not isinstance(detail, str) or without_numbers(detail) == detail:
+                continue
+            update_if(
+                self._ddb,
                 TableName=self._table,
                 Key=instruction_key(instruction_id),
-                UpdateExpression="SET #erased = if_not_exists(#erased, :at), #meta = :empty, "
-                f"#callees = :callees{reason_clause} REMOVE {', '.join(removed)}",
-                ConditionExpression="attribute_exists(#pk)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item(values),
+                UpdateExpression="SET #s.#i.#d = :erased",
+                ConditionExpression="#s.#i.#d = :detail",
+                ExpressionAttributeNames={"#s": SCHEDULE, "#i": schedule_key(index), "#d": DETAIL},
+                ExpressionAttributeValues=to_item(
+                    {":erased": without_numbers(detail), ":detail": detail}
+                ),
             )
-        except ClientError as error:
-            if not is_conditional_failure(error):  # gone meanwhile (TTL): nothing to erase
-                raise
 
     def erase_call(self, instruction_id: str, call_id: str, erased_at: str) -> None:
         erase_call_item(self._ddb, self._table, instruction_id, call_id, erased_at)

@@ -1,6 +1,7 @@
 """`ScheduleStore` on the calls table (round 2, #16): a scheduled instruction's callees live
-in its item's `schedule` map (see calls_table); each change of one callee is one UpdateItem
-conditional on that callee's status, moment and attempt as the writer read them."""
+in its item's `schedule` map (see calls_table), keyed by the callee's index; each change of
+one callee is one UpdateItem conditional on that callee's status, moment and attempt as the
+writer read them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     ATTEMPT,
+    CALLEES,
+    ERASED_AT,
     HOLD,
     SCHEDULE,
     SCHEDULED_FOR,
@@ -20,10 +23,13 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     instruction_from_item,
     instruction_key,
     is_instruction_item,
+    is_number_key,
     past_retention,
     pending_fields,
     queued_call_fields,
     schedule_fields,
+    schedule_key,
+    schedule_keys,
     to_item,
 )
 from dtmf_gateway.adapters.dynamodb.conditional import (
@@ -76,8 +82,20 @@ class DynamoDbScheduleStore:
         return self.change(instruction_id, expected, claimed)
 
     def change(self, instruction_id: str, expected: CalleeSchedule, new: CalleeSchedule) -> bool:
-        """SET schedule.<callee> = new, IF schedule.<callee> still has the expected status,
-        moment and attempt."""
+        """SET schedule.<index> = new, IF schedule.<index> still has the expected status,
+        moment and attempt. An entry still under its E.164 key (items written before index
+        keys) is found on a refusal and moved to its index key by the same conditional
+        write: one more read and write, only for such items (or when the entry changed)."""
+        if self._change_at(instruction_id, expected, new, schedule_key(expected.index)):
+            return True
+        stored_key = self._stored_key(instruction_id, expected.index)
+        if stored_key is None or not is_number_key(stored_key):
+            return False  # the entry changed meanwhile (or is gone): someone came first
+        return self._change_at(instruction_id, expected, new, stored_key)
+
+    def _change_at(
+        self, instruction_id: str, expected: CalleeSchedule, new: CalleeSchedule, key: str
+    ) -> bool:
         condition = "#s.#c.#st = :was AND #s.#c.#at = :attempt"
         values: dict[str, Any] = {
             ":new": schedule_fields(new),
@@ -87,21 +105,37 @@ class DynamoDbScheduleStore:
         if expected.scheduled_for is not None:
             condition += " AND #s.#c.#for = :for"
             values[":for"] = expected.scheduled_for
+        index_key = schedule_key(expected.index)
+        names = {"#s": SCHEDULE, "#c": key, "#st": STATUS, "#at": ATTEMPT}
+        update = "SET #s.#c = :new"
+        if key != index_key:  # an E.164 key: the entry moves to its index key
+            names["#i"] = index_key
+            update = "SET #s.#i = :new REMOVE #s.#c"
+        if expected.scheduled_for is not None:
+            names["#for"] = SCHEDULED_FOR
         return update_if(
             self._ddb,
             TableName=self._table,
             Key=instruction_key(instruction_id),
-            UpdateExpression="SET #s.#c = :new",
+            UpdateExpression=update,
             ConditionExpression=condition,
-            ExpressionAttributeNames={
-                "#s": SCHEDULE,
-                "#c": expected.callee,
-                "#st": STATUS,
-                "#at": ATTEMPT,
-                **({"#for": SCHEDULED_FOR} if expected.scheduled_for is not None else {}),
-            },
+            ExpressionAttributeNames=names,
             ExpressionAttributeValues=to_item(values),
         )
+
+    def _stored_key(self, instruction_id: str, index: int) -> str | None:
+        """The key of the callee's entry in the stored `schedule` map (None: no entry)."""
+        item = from_item(
+            self._ddb.get_item(
+                TableName=self._table,
+                Key=instruction_key(instruction_id),
+                ProjectionExpression="#s, #callees",
+                ExpressionAttributeNames={"#s": SCHEDULE, "#callees": CALLEES},
+                ConsistentRead=True,
+            ).get("Item", {})
+        )
+        found = schedule_keys(item).get(index)
+        return None if found is None else found[0]
 
     def record_call(
         self, instruction: NewInstruction, call_id: str, callee: str, attempt: int = 1
@@ -117,12 +151,25 @@ class DynamoDbScheduleStore:
             # the dial knows, and release it to the outbox
             set_fields(self._ddb, self._table, key, described, only_if_new=False)
             settle_held_call(self._ddb, self._table, key, release=True)
+        self._scrub_if_erased(instruction.instruction_id, call_id)
 
-    def erase_call(self, instruction_id: str, call_id: str, erased_at: str) -> None:
-        # imported here: only a late dial recording that meets an erasure needs it
-        from dtmf_gateway.adapters.dynamodb.erasure_store import erase_call_item
+    def _scrub_if_erased(self, instruction_id: str, call_id: str) -> None:
+        """Issue 19: the instruction's personal data was erased while this callee was being
+        dialled: the call just written is erased too. (The erasure reads the calls again
+        after marking the instruction, so a call written after that read is seen here.)"""
+        erased_at = from_item(
+            self._ddb.get_item(
+                TableName=self._table,
+                Key=instruction_key(instruction_id),
+                ProjectionExpression="#erased",
+                ExpressionAttributeNames={"#erased": ERASED_AT},
+                ConsistentRead=True,
+            ).get("Item", {})
+        ).get(ERASED_AT)
+        if erased_at:
+            from dtmf_gateway.adapters.dynamodb.erasure_store import erase_call_item
 
-        erase_call_item(self._ddb, self._table, instruction_id, call_id, erased_at)
+            erase_call_item(self._ddb, self._table, instruction_id, call_id, str(erased_at))
 
     def release_redialled(self, instruction_id: str, call_id: str) -> bool:
         """The callee's last call becomes its result (published): REMOVE its `redialled`
