@@ -8,6 +8,7 @@ import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -164,7 +165,27 @@ def function_environment(folder: str, names: Mapping[str, str] | None = None) ->
     own = template()["Resources"][logical_id]["Properties"].get("Environment", {})
     merged = {**globals_env, **own.get("Variables", {})}
     resolved = {key: _resolve(value, names or {}) for key, value in merged.items()}
+    if "QUIET_HOURS" in resolved:
+        resolved["QUIET_HOURS"] = quiet_hours_away_from_now()
     return {key: value for key, value in resolved.items() if value != _NO_VALUE}
+
+
+#: The zone of the bench's callees (`bench.world.callee`: Dutch numbers).
+BENCH_CALLEE_ZONE = "Europe/Amsterdam"
+
+
+def quiet_hours_away_from_now(now: datetime | None = None) -> str:
+    """Quiet hours (``HH:MM-HH:MM``) that are not now for the bench's callees: the hour that
+    starts 12 hours after the current hour in their zone. The template's default
+    (21:00-08:00) would make every placement a *scheduled* one whenever the bench runs in the
+    Dutch night; this window keeps the check, and its time-zone tables, on the measured path
+    while each placement is placed at once, as the lifecycles assume, at any time of day."""
+    from zoneinfo import ZoneInfo
+
+    local = (now or datetime.now(UTC)).astimezone(ZoneInfo(BENCH_CALLEE_ZONE))
+    start = (local + timedelta(hours=12)).replace(minute=0)
+    end = start + timedelta(hours=1)
+    return f"{start:%H:%M}-{end:%H:%M}"
 
 
 def lambda_runtime_environment(folder: str) -> dict[str, str]:
