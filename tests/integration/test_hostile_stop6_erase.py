@@ -81,12 +81,14 @@ def two_callees_later(place_call: Any, instruction_id: str) -> None:
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "High: an instruction scheduled by the previous version and erased after the upgrade "
-        "keeps its callees' numbers in the one-time schedules' inputs (and names) in "
-        "EventBridge Scheduler until they fire, up to MaxScheduleDays (30) later: the erasure "
-        "rewrites the stored map's keys but never touches Scheduler. README promises the "
-        "one-time schedules never name a number and the CHANGELOG lists exactly this leak as "
-        "fixed; nothing tells an operator that pre-upgrade schedules still carry it."
+        "Low (documented, avoidable): an instruction scheduled by the previous version and "
+        "erased after the upgrade keeps its callees' numbers in the one-time schedules' inputs "
+        "in EventBridge Scheduler until they fire (up to MaxScheduleDays, 30). README's "
+        "'What cannot be erased' lists it, but the erase section says unqualified that 'the "
+        "one-time schedules name a callee by its place in callees, never by its number', and "
+        "the erasure could remove it: it still holds the numbers when it runs, and the old "
+        "schedules' names are deterministic (schedule_name of the number), so it could delete "
+        "them and create the index-named dial in their place."
     ),
 )
 def test_an_erasure_leaves_no_number_in_a_pre_upgrade_one_time_schedule(
