@@ -180,7 +180,10 @@ def test_a_callback_overtaking_a_noted_call_is_released_by_the_retried_dial(
         "the callee's final result: an `unanswered` call is published as the DTMF Result and "
         "the callee is never called again, though README's redial promises another call (the "
         "same callback arriving after a normal recording schedules attempt 2). "
-        "test_dial_recordings' held-release test asserts exactly this outcome."
+        "README's failure table says of this very case 'redials follow as usual'. "
+        "Releasing a held callback (ScheduleStore.record_call) never consults Redials, and "
+        "RecordPlacementsFunction has no Scheduler wiring at all; test_dial_recordings' "
+        "held-release test (code 9 on a redial instruction) asserts the final publication."
     ),
 )
 @pytest.mark.parametrize("fallback", ["queue", "note"])
@@ -257,3 +260,50 @@ def test_a_dial_naming_a_callee_index_the_instruction_lacks_is_skipped(
 
     assert outcome in ("skipped", "malformed")
     assert cm.bodies() == []
+
+
+# ------------------------------------------------------------------ erase x held callback
+
+
+@pytest.mark.parametrize("fallback", ["queue", "note"])
+def test_a_callback_held_for_a_late_recording_then_erased_leaves_no_number_or_digits(
+    world: DialWorld, faults: Faults, fallback: str
+) -> None:
+    """Held: the callback that overtook the recording (its CM body names the callee and
+    the digits) is scrubbed by the erasure, and the result published when the recording is
+    applied names no one and carries no digits."""
+    from dtmf_gateway import wiring
+    from dtmf_gateway.domain.callbacks import parse_callback
+    from tests.integration.test_scheduling import OWNER
+
+    iid = f"s6-held-erased-{fallback}"
+    dial = world.first_dial(iid, metadata={"order-id": "7781"})
+    if fallback == "note":
+        boto3.client("sqs", region_name=REGION).delete_queue(QueueUrl=world.queue_url)
+    faults.fail(DynamoDbScheduleStore, "record_call")
+    if fallback == "note":
+        with pytest.raises(RuntimeError):
+            world.dialler.dial(dial)
+        call_id = world.entry(iid).call_id
+    else:
+        world.dialler.dial(dial)
+        call_id = json.loads(queued_messages(world.aws)[0]["body"])["call-id"]
+    raw = {"type": "dtmf-finished", "call-id": call_id, "callee": NL, "digits": "7395"}
+    world.callbacks.record(iid, parse_callback(iid, {**raw, "result": {"code": 10}}))
+
+    wiring.erase_instruction().erase(iid, owner=OWNER)
+    items = world.aws.dynamodb.scan(TableName=world.aws.table_name)["Items"]
+    text = json.dumps(items)
+    assert NL not in text and "7395" not in text and "7781" not in text
+    world.now += timedelta(minutes=1)
+    if fallback == "note":
+        assert world.dialler.dial(dial).outcome is DialOutcome.PLACED
+    else:
+        assert world.apply_queue() == {"batchItemFailures": []}
+
+    [result] = published(world.calls(iid))
+    assert (result.callee, result.caller, result.digits) == (None, None, None)
+    assert result.outcome.value == "input-received"
+    text = json.dumps(world.aws.dynamodb.scan(TableName=world.aws.table_name)["Items"])
+    assert NL not in text and "7395" not in text and "7781" not in text
+    assert world.cm.requests == 1
