@@ -307,3 +307,42 @@ def test_a_callback_held_for_a_late_recording_then_erased_leaves_no_number_or_di
     text = json.dumps(world.aws.dynamodb.scan(TableName=world.aws.table_name)["Items"])
     assert NL not in text and "7395" not in text and "7781" not in text
     assert world.cm.requests == 1
+
+
+# ------------------------------------------------------------------ the claim's last write
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "High: the sibling of what this stop fixed. A scheduled dial whose CM call ends "
+        "otherwise than queued-and-answered — CM's outcome unknown (timeout: the call may "
+        "ring) or CM refusing — and whose one write after the claim (`dialling` → `placed` / "
+        "`not-placed`) fails once, raises; Lambda's retry finds the callee `dialling` without "
+        "a note and skips it. Nothing ever ends that callee: no DTMF Result (when CM placed "
+        "nothing) and no DTMF Call Not Placed, the instruction is never finished, and no sweep "
+        "looks at `dialling` entries. README's failure table covers only the recording of a "
+        "queued call; this single DynamoDB error is neither handled nor listed as not covered."
+    ),
+)
+@pytest.mark.parametrize("cm_error", ["outcome-unknown", "refused"])
+def test_a_failed_write_after_an_unclear_or_refused_cm_answer_leaves_the_callee_to_end(
+    world: DialWorld, faults: Faults, cm_error: str
+) -> None:
+    from dtmf_gateway.domain.errors import CmOutcomeUnknown, CmRejected
+
+    dial = world.first_dial(f"s6-claim-{cm_error}")
+    world.cm.error = (
+        CmOutcomeUnknown("read timeout", timed_out=True)
+        if cm_error == "outcome-unknown"
+        else CmRejected("401 unauthorised", 401)
+    )
+    faults.fail(DynamoDbScheduleStore, "change", 2)  # the 1st is the claim
+    with pytest.raises(RuntimeError):
+        world.dialler.dial(dial)
+    world.now += timedelta(minutes=1)  # Lambda's asynchronous retry
+
+    world.dialler.dial(dial)
+
+    assert world.cm.requests == 1  # never rings twice (this holds)
+    assert world.entry(f"s6-claim-{cm_error}").status is not ScheduleStatus.DIALLING
