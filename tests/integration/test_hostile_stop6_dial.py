@@ -382,3 +382,35 @@ def test_a_failure_between_the_claim_and_cm_leaves_the_callee_callable(
 
     assert retried.outcome is DialOutcome.PLACED, retried
     assert world.cm.requests == 1
+
+
+# ------------------------------------------------------------------ GET while it waits
+
+
+def view(world: DialWorld, instruction_id: str) -> dict[str, Any]:
+    from dtmf_gateway.adapters.dynamodb.reader import DynamoDbInstructionReader
+    from dtmf_gateway.api.views import instruction_view
+    from dtmf_gateway.domain.reading import state_of
+
+    found = DynamoDbInstructionReader(world.aws.dynamodb, world.aws.table_name).load(instruction_id)
+    assert found is not None
+    state = state_of(found[0], found[1], world.now)
+    shown: dict[str, Any] = instruction_view(state).model_dump(mode="json", by_alias=True)
+    return shown
+
+
+def test_get_while_a_dial_recording_waits_shows_the_callee_queued_as_readme_says(
+    world: DialWorld, faults: Faults
+) -> None:
+    """Held: README's failure table: 'Until then GET shows the callee queued without this
+    call (its call-id null)'; once applied, the call."""
+    dial = world.first_dial("s6-get")
+    faults.fail(DynamoDbScheduleStore, "record_call")
+    world.dialler.dial(dial)
+
+    [callee] = view(world, "s6-get")["calls"]
+    assert (callee["status"], callee["call-id"]) == ("queued", None), callee
+
+    world.apply_queue()
+    [callee] = view(world, "s6-get")["calls"]
+    assert callee["status"] == "queued" and callee["call-id"] is not None
