@@ -414,3 +414,42 @@ def test_get_while_a_dial_recording_waits_shows_the_callee_queued_as_readme_says
     world.apply_queue()
     [callee] = view(world, "s6-get")["calls"]
     assert callee["status"] == "queued" and callee["call-id"] is not None
+
+
+# ------------------------------------------------------------------ a fast callback, no fault
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Medium (no fault needed): a callee who rejects at once can have CM's callback arrive "
+        "before the dial function records the call it just placed; the callback is held and "
+        "released by the dial's own recording, which never redials: with redial on "
+        "`rejected`, the callee is reported final after one call and never called again. The "
+        "same callback a moment later schedules attempt 2. README: 'a callee whose call ends "
+        "rejected ... is called again'."
+    ),
+)
+def test_a_rejection_whose_callback_beats_the_recording_is_still_redialled(
+    world: DialWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dtmf_gateway.domain.callbacks import parse_callback
+
+    iid = "s6-fast-reject"
+    redial = {"on": ["rejected"], "max-redials": 2, "interval-seconds": 60}
+    dial = world.first_dial(iid, redial=redial)
+    place = world.cm.place
+
+    def place_then_callback(*args: Any, **kwargs: Any) -> Any:
+        replies = place(*args, **kwargs)
+        call_id = next(r.call_id for r in replies if r.success)
+        raw = {"type": "dtmf-finished", "call-id": call_id, "callee": NL, "result": {"code": 12}}
+        world.callbacks.record(iid, parse_callback(iid, raw))  # before the dial records it
+        return replies
+
+    monkeypatch.setattr(world.cm, "place", place_then_callback)
+
+    assert world.dialler.dial(dial).outcome is DialOutcome.PLACED
+
+    assert published(world.calls(iid)) == []  # not final: the redial waits
+    assert [d.attempt for d in world.scheduler.dials] == [1, 2]
