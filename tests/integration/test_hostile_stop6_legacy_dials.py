@@ -125,3 +125,19 @@ def test_an_old_dial_noted_then_erased_is_still_recorded_by_its_retry(
     assert not {"callee", "caller"} & call.keys()
     assert world.entry("s6-old-erased").status is ScheduleStatus.PLACED
     assert world.cm.requests == 1
+
+
+def test_a_pre_upgrade_item_is_cancelled_and_its_old_dial_then_rings_no_one(
+    world: DialWorld,
+) -> None:
+    """Held: DELETE of an instruction stored by the previous version (map keyed by E.164)
+    cancels its callee; the old one-time schedule firing afterwards is skipped."""
+    dial = old(world.first_dial("s6-old-cancel"))
+    to_old_layout(world.aws, "s6-old-cancel")
+
+    assert world.canceller.cancel("s6-old-cancel", owner=OWNER).cancelled == 1
+    assert world.canceller.cancel("s6-old-cancel", owner=OWNER).cancelled == 0
+
+    assert world.dialler.dial(dial).outcome is DialOutcome.SKIPPED
+    assert world.entry("s6-old-cancel").status is ScheduleStatus.CANCELLED
+    assert world.cm.requests == 0
