@@ -312,19 +312,6 @@ def test_a_callback_held_for_a_late_recording_then_erased_leaves_no_number_or_di
 # ------------------------------------------------------------------ the claim's last write
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High: the sibling of what this stop fixed. A scheduled dial whose CM call ends "
-        "otherwise than queued-and-answered — CM's outcome unknown (timeout: the call may "
-        "ring) or CM refusing — and whose one write after the claim (`dialling` → `placed` / "
-        "`not-placed`) fails once, raises; Lambda's retry finds the callee `dialling` without "
-        "a note and skips it. Nothing ever ends that callee: no DTMF Result (when CM placed "
-        "nothing) and no DTMF Call Not Placed, the instruction is never finished, and no sweep "
-        "looks at `dialling` entries. README's failure table covers only the recording of a "
-        "queued call; this single DynamoDB error is neither handled nor listed as not covered."
-    ),
-)
 @pytest.mark.parametrize("cm_error", ["outcome-unknown", "refused"])
 def test_a_failed_write_after_an_unclear_or_refused_cm_answer_leaves_the_callee_to_end(
     world: DialWorld, faults: Faults, cm_error: str
@@ -348,16 +335,6 @@ def test_a_failed_write_after_an_unclear_or_refused_cm_answer_leaves_the_callee_
     assert world.entry(f"s6-claim-{cm_error}").status is not ScheduleStatus.DIALLING
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High: between the claim and CM's call, the dial builds the callback URL (the signing "
-        "keys: a Secrets Manager read on a cold or expired cache) and takes the per-callee and "
-        "stack pacing counters (DynamoDB). Any of them failing once raises after the claim; the "
-        "retry finds the callee `dialling` and skips it: the callee is never called and never "
-        "ended (no DTMF Call Not Placed), though nothing reached CM and a retry was safe."
-    ),
-)
 def test_a_failure_between_the_claim_and_cm_leaves_the_callee_callable(
     world: DialWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

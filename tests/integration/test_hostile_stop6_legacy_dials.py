@@ -89,18 +89,6 @@ def test_an_old_dial_whose_recording_is_noted_is_recorded_by_its_retry(
     assert world.cm.requests == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High: a dial created by the previous version (input names the callee by number) whose "
-        "call CM queued, whose recording failed and was noted on the callee's schedule, is "
-        "never recorded when the instruction is erased before Lambda retries it: after the "
-        "erasure _entry_of looks the old dial up among erased callees that still *wait*, and "
-        "the noted one is `dialling`, so the retry is SKIPPED. The call stays unrecorded (no "
-        "expiry, callee `dialling` forever) though the note succeeded; the same sequence with "
-        "a new-style dial (callee-index) records it (test_dial_recordings)."
-    ),
-)
 def test_an_old_dial_noted_then_erased_is_still_recorded_by_its_retry(
     world: DialWorld, faults: Faults
 ) -> None:

@@ -140,9 +140,37 @@ class DialScheduledCall:
         dialling = _Dialling(
             instruction, replace(entry, status=ScheduleStatus.DIALLING), checked, now
         )
-        if self._quota is not None and self._quota.acquire([dialling.callee], now):
-            return self._after_the_hour(dialling)
-        return self._place(dialling, time_budget_seconds)
+        try:
+            callback_url = self._ready(dialling)
+        except _NotNow as not_now:
+            return self._later(dialling, not_now.earliest)
+        except Exception as error:
+            # nothing reached CM: the callee is dialled again by the retried firing
+            self._unclaim(dialling, entry, error)
+            raise
+        return self._place(dialling, callback_url, time_budget_seconds)
+
+    def _ready(self, dialling: _Dialling) -> str:
+        """What the claimed callee needs before CM is called: its turn under the per-callee
+        limit and the stack's pacing, and its callback URL (the signing keys: a Secrets
+        Manager read on a cold cache). Raises _NotNow (a later moment), or what they raise."""
+        if self._quota is not None and self._quota.acquire([dialling.callee], dialling.now):
+            raise _NotNow(next_hour(dialling.now))
+        if self._stack_pacing is not None:
+            try:
+                self._stack_pacing.take(1)
+            except StackAtLimit:  # the stack's second is spent: the callee waits a moment
+                raise _NotNow(dialling.now + STACK_AT_LIMIT_DELAY) from None
+        return self._callback_urls.for_instruction(dialling.instruction.instruction_id)
+
+    def _unclaim(self, dialling: _Dialling, claimed: CalleeSchedule, error: Exception) -> None:
+        """Put the callee's schedule back to ``claimed`` (`scheduled`) after ``error`` struck
+        before CM was called, so that the retried firing dials it; a note on ``error`` says
+        when that failed too (the callee then stays `dialling`: README, failure table)."""
+        try:
+            self._store.change(dialling.instruction.instruction_id, dialling.entry, claimed)
+        except Exception as unclaim:  # noqa: BLE001 - the caller raises `error`
+            error.add_note(f"putting the callee back to `scheduled` failed too: {unclaim!r}")
 
     def _checked(
         self, entry: CalleeSchedule, instruction: StoredInstruction, now: datetime
@@ -169,10 +197,6 @@ class DialScheduledCall:
             return self._end(instruction_id, entry, NotPlacedReason.POLICY_REFUSED, now, detail)
         return request
 
-    def _after_the_hour(self, dialling: _Dialling) -> DialResult:
-        """The callee had its most calls this hour: the next allowed moment after it."""
-        return self._later(dialling, next_hour(dialling.now))
-
     def _later(self, dialling: _Dialling, earliest: datetime) -> DialResult:
         """The claimed callee is dialled at the next allowed moment from ``earliest`` (its
         schedule back to `scheduled`: never lost, never dialled twice), or ends
@@ -184,7 +208,9 @@ class DialScheduledCall:
             return self._end(instruction_id, entry, NotPlacedReason.DEADLINE_PASSED, dialling.now)
         return self._reschedule(instruction_id, entry, later)
 
-    def _place(self, dialling: _Dialling, time_budget_seconds: float | None) -> DialResult:
+    def _place(
+        self, dialling: _Dialling, callback_url: str, time_budget_seconds: float | None
+    ) -> DialResult:
         instruction, entry, request, now = (
             dialling.instruction,
             dialling.entry,
@@ -192,29 +218,22 @@ class DialScheduledCall:
             dialling.now,
         )
         instruction_id = instruction.instruction_id
-        if self._stack_pacing is not None:
-            try:
-                self._stack_pacing.take(1)
-            except StackAtLimit:  # the stack's second is spent: the callee waits a moment
-                return self._later(dialling, dialling.now + STACK_AT_LIMIT_DELAY)
         try:
             replies = self._cm.place(
                 request,
                 instruction_id=instruction_id,
-                callback_url=self._callback_urls.for_instruction(instruction_id),
+                callback_url=callback_url,
                 time_budget_seconds=time_budget_seconds,
             )
         except (CmRejected, CmUnreachable) as error:
-            reason = NotPlacedReason.CM_REFUSED
-            return self._end(instruction_id, entry, reason, now, error.reason)
+            return self._refused(dialling, error.reason)
         except CmOutcomeUnknown:
-            # the call may ring: its callback is held, then released by the expirer
-            self._store.change(instruction_id, entry, replace(entry, status=ScheduleStatus.PLACED))
-            return DialResult(DialOutcome.OUTCOME_UNKNOWN)
+            return self._outcome_unknown(dialling)
         queued = next((r for r in replies if r.success and r.call_id), None)
         if queued is None or queued.call_id is None:
-            reason_text = "; ".join(r.error or "refused" for r in replies) or "nothing queued"
-            return self._end(instruction_id, entry, NotPlacedReason.CM_REFUSED, now, reason_text)
+            return self._refused(
+                dialling, "; ".join(r.error or "refused" for r in replies) or "nothing queued"
+            )
         record = NewInstruction(
             instruction_id=instruction_id,
             owner=instruction.owner,
@@ -232,6 +251,58 @@ class DialScheduledCall:
             return self._keep_for_later(recording, error)
         return DialResult(DialOutcome.PLACED)
 
+    def _refused(self, dialling: _Dialling, detail: str) -> DialResult:
+        """CM placed nothing: the callee ends `not-placed` (`cm-refused`). When that write
+        fails, the answer is noted on its `dialling` schedule (the retried firing ends it so,
+        without calling CM again) and the write's error raised."""
+        entry = dialling.entry
+        try:
+            return self._end(
+                dialling.instruction.instruction_id,
+                entry,
+                NotPlacedReason.CM_REFUSED,
+                dialling.now,
+                detail,
+            )
+        except Exception as error:
+            noted = replace(
+                entry, queued_at=iso(dialling.now), reason=NotPlacedReason.CM_REFUSED, detail=detail
+            )
+            self._note(dialling.instruction.instruction_id, entry, noted, error, "CM's refusal")
+            raise
+
+    def _outcome_unknown(self, dialling: _Dialling) -> DialResult:
+        """CM may have queued the call (a timeout, a broken reply): the callee is `placed`
+        without a call id (its callback is held, then released by the expirer); it is never
+        dialled again. When that write fails, the unknown outcome is noted on its `dialling`
+        schedule (the retried firing completes it without calling CM) and the error raised."""
+        instruction_id, entry = dialling.instruction.instruction_id, dialling.entry
+        try:
+            self._store.change(instruction_id, entry, replace(entry, status=ScheduleStatus.PLACED))
+        except Exception as error:
+            noted = replace(entry, queued_at=iso(dialling.now))
+            self._note(instruction_id, entry, noted, error, "CM's unknown outcome")
+            raise
+        return DialResult(DialOutcome.OUTCOME_UNKNOWN)
+
+    def _note(
+        self,
+        instruction_id: str,
+        entry: CalleeSchedule,
+        noted: CalleeSchedule,
+        error: Exception,
+        what: str,
+    ) -> None:
+        """Write ``noted`` (the callee's `dialling` schedule with ``queued_at`` set: what CM
+        answered, for the retried firing, `_record_noted`) over ``entry`` after ``error``;
+        notes on ``error`` say whether it was kept. Raises ``error`` when the note fails."""
+        try:
+            self._store.change(instruction_id, entry, noted)
+        except Exception as note:
+            error.add_note(f"{what}: noting it failed too ({note!r}); the callee stays dialling")
+            raise error from note
+        error.add_note(f"{what} noted on the callee's schedule: the retried dial completes it")
+
     def _keep_for_later(self, recording: DialRecording, error: Exception) -> DialResult:
         """CM queued the call and recording it failed with ``error``: defer the recording to
         the queue; else note the call on the callee's `dialling` schedule and raise ``error``
@@ -244,17 +315,23 @@ class DialScheduledCall:
             else:
                 return DialResult(DialOutcome.PLACED, recording_deferred=True)
         call = f"call {recording.call_id} (attempt {recording.entry.attempt})"
-        try:
-            self._store.change(recording.instruction_id, recording.entry, recording.noted())
-        except Exception as note:
-            error.add_note(f"{call}: noting it failed too ({note!r}); only its callback keeps it")
-            raise error from note
-        error.add_note(f"{call} noted on the callee's schedule: the retried dial records it")
+        self._note(recording.instruction_id, recording.entry, recording.noted(), error, call)
         raise error
 
     def _record_noted(self, instruction: StoredInstruction, entry: CalleeSchedule) -> DialResult:
-        """A retried dial whose first run had CM queue the call and noted it: record it now
-        (never calls CM again)."""
+        """A retried dial whose first run noted CM's answer on the callee's schedule: complete
+        it now, never calling CM again — a refusal ends the callee `not-placed`, an unknown
+        outcome makes it `placed` without a call id, a queued call is recorded."""
+        if entry.call_id is None:
+            if entry.reason is not None:
+                ended = entry.ended(entry.reason, iso(self._clock()), entry.detail)
+                if not self._store.change(instruction.instruction_id, entry, ended):
+                    return DialResult(DialOutcome.SKIPPED)
+                return DialResult(DialOutcome.NOT_PLACED, entry.reason)
+            placed = replace(entry, status=ScheduleStatus.PLACED, queued_at=None)
+            if not self._store.change(instruction.instruction_id, entry, placed):
+                return DialResult(DialOutcome.SKIPPED)
+            return DialResult(DialOutcome.OUTCOME_UNKNOWN)
         try:
             stale = stale_after(request_for(instruction.request, entry.callee or ""))
         except InvalidRequest:  # erased meanwhile, or today's rules refuse it
@@ -307,16 +384,32 @@ class _Dialling:
         return self.request.all_callees()[0]
 
 
+class _NotNow(Exception):
+    """The claimed callee may not be dialled yet: at the next allowed moment from
+    ``earliest`` (the per-callee limit, the stack's spent second)."""
+
+    def __init__(self, earliest: datetime) -> None:
+        super().__init__(earliest)
+        self.earliest = earliest
+
+
 def _entry_of(instruction: StoredInstruction, dial: ScheduledDial) -> CalleeSchedule | None:
     """The callee's schedule the dial names: by its index; a dial created before dials named
     the index names the number — once erased, an erased callee waiting for exactly this
-    attempt and moment (several wait alike: the first; each such dial ends one of them, as
-    every one of them is to end cancelled)."""
+    attempt and moment, or dialled by it with CM's answer noted (several alike: the first;
+    each such dial ends one of them, as every one of them is to end alike)."""
     if dial.index is not None:
         return instruction.schedule_of(dial.index)
     if instruction.erased_at is None or dial.callee in instruction.callees:
         return next((s for s in instruction.schedule if s.callee == dial.callee), None)
-    return next((s for s in instruction.schedule if s.callee is None and _is_turn(s, dial)), None)
+    return next(
+        (
+            s
+            for s in instruction.schedule
+            if s.callee is None and (_is_turn(s, dial) or _is_retry_of(s, dial))
+        ),
+        None,
+    )
 
 
 def _is_retry_of(entry: CalleeSchedule, dial: ScheduledDial) -> bool:

@@ -95,7 +95,9 @@ class CalleeSchedule:
             if reason is NotPlacedReason.CANCELLED
             else (ScheduleStatus.NOT_PLACED)
         )
-        return replace(self, status=status, reason=reason, ended_at=at, detail=detail)
+        return replace(
+            self, status=status, reason=reason, ended_at=at, detail=detail, queued_at=None
+        )
 
 
 @dataclass(frozen=True, slots=True)
