@@ -55,6 +55,9 @@ class Faults:
         self._monkeypatch.setattr(owner, name, flaky)
 
 
+from dtmf_gateway.domain.redialling import Redials  # noqa: E402
+
+
 class DialWorld(RedialWorld):
     """RedialWorld whose dialler defers a failed recording to moto's recordings queue."""
 
@@ -72,6 +75,7 @@ class DialWorld(RedialWorld):
             rules=self.rules,
             clock=lambda: self.now,
             recordings=SqsDialRecordings(boto3.client("sqs", region_name=REGION), self.queue_url),
+            redials=Redials(self.store, self.scheduler, self.rules),  # as wiring gives it
         )
 
     def first_dial(self, instruction_id: str, **extra: Any) -> ScheduledDial:

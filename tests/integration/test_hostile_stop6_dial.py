@@ -172,21 +172,21 @@ def test_a_callback_overtaking_a_noted_call_is_released_by_the_retried_dial(
     assert world.cm.requests == 1
 
 
-@pytest.mark.xfail(
+_QUEUED_LATE_REDIAL = pytest.mark.xfail(
     strict=True,
     reason=(
         "Medium: a redial instruction's callback that overtakes the recording of a scheduled "
-        "dial (deferred to PlacementRecordingsQueue, or noted on the schedule) is released as "
-        "the callee's final result: an `unanswered` call is published as the DTMF Result and "
-        "the callee is never called again, though README's redial promises another call (the "
-        "same callback arriving after a normal recording schedules attempt 2). "
-        "README's failure table says of this very case 'redials follow as usual'. "
-        "Releasing a held callback (ScheduleStore.record_call) never consults Redials, and "
-        "RecordPlacementsFunction has no Scheduler wiring at all; test_dial_recordings' "
-        "held-release test (code 9 on a redial instruction) asserts the final publication."
+        "dial deferred to PlacementRecordingsQueue is released as the callee's final result "
+        "when record-placements applies it: an `unanswered` call is published as the DTMF "
+        "Result and the callee is never called again, though README's redial promises another "
+        "call. RecordPlacementsFunction has no Scheduler wiring (its role may not create "
+        "schedules or pass the scheduler role), so it cannot decide on a redial; the dial "
+        "function's own recording and its retry of a noted call do (the `note` case passes)."
     ),
 )
-@pytest.mark.parametrize("fallback", ["queue", "note"])
+
+
+@pytest.mark.parametrize("fallback", [pytest.param("queue", marks=_QUEUED_LATE_REDIAL), "note"])
 def test_an_unanswered_callback_overtaking_a_late_recording_still_redials(
     world: DialWorld, faults: Faults, fallback: str
 ) -> None:
@@ -396,17 +396,6 @@ def test_get_while_a_dial_recording_waits_shows_the_callee_queued_as_readme_says
 # ------------------------------------------------------------------ a fast callback, no fault
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Medium (no fault needed): a callee who rejects at once can have CM's callback arrive "
-        "before the dial function records the call it just placed; the callback is held and "
-        "released by the dial's own recording, which never redials: with redial on "
-        "`rejected`, the callee is reported final after one call and never called again. The "
-        "same callback a moment later schedules attempt 2. README: 'a callee whose call ends "
-        "rejected ... is called again'."
-    ),
-)
 def test_a_rejection_whose_callback_beats_the_recording_is_still_redialled(
     world: DialWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

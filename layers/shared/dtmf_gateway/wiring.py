@@ -402,6 +402,7 @@ def dial_scheduled_call() -> DialScheduledCall:
         calls_per_callee_per_hour=s.calls_per_callee_per_hour,
         stack_pacing=stack_pacing(waits=1),
         recordings=_DialRecordingsOnFirstUse(dial_recordings),
+        redials=redials(),  # a callback that overtook the dial's recording may redial
     )
 
 

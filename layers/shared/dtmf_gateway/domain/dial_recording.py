@@ -37,6 +37,7 @@ from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.ports import ScheduleStore
+    from dtmf_gateway.domain.redialling import Redials
     from dtmf_gateway.domain.stored import StoredInstruction
 
 
@@ -69,16 +70,34 @@ class DialRecording:
 
 
 def record_dial(
-    store: ScheduleStore, recording: DialRecording, *, late_at: datetime | None = None
+    store: ScheduleStore,
+    recording: DialRecording,
+    *,
+    late_at: datetime | None = None,
+    redials: Redials | None = None,
 ) -> None:
     """Record the call, then the callee's schedule `placed` (a no-op when an earlier
     application did). ``late_at`` (aware; a recording applied after the dial): written as
     `recorded_late` at that moment. A call recorded after its instruction was erased is
-    erased again by `ScheduleStore.record_call`. Raises what the store raises (nothing is
-    lost: each write is safe to repeat)."""
+    erased again by `ScheduleStore.record_call`. When CM's callback overtook the recording,
+    ``redials`` decides on it as the callback would have (a later attempt follows: the call
+    is held `redialled`), else it is released as the callee's result. Raises what the store
+    raises (nothing is lost: each write is safe to repeat; a held call left unsettled is
+    released by the expirer)."""
     record = recording.record if late_at is None else recorded_late(recording.record, late_at)
-    store.record_call(record, recording.call_id, record.callees[0], recording.entry.attempt)
+    overtaken = store.record_call(
+        record, recording.call_id, record.callees[0], recording.entry.attempt
+    )
     store.change(recording.instruction_id, recording.entry, recording.placed())
+    if overtaken is None:
+        return
+    redialled = False
+    if redials is not None:  # decided on the instruction as it is now (the callee `placed`)
+        instruction = store.load_instruction(recording.instruction_id)
+        redialled = instruction is not None and redials.after(
+            instruction, recording.call_id, overtaken, late_at or record.created_at
+        )
+    store.settle_overtaken(recording.instruction_id, recording.call_id, redialled=redialled)
 
 
 def noted_recording(

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         DialScheduler,
         ScheduleStore,
     )
+    from dtmf_gateway.domain.redialling import Redials
     from dtmf_gateway.domain.request import DtmfCallRequest
     from dtmf_gateway.domain.stack_pacing import StackPacing
     from dtmf_gateway.domain.stored import StoredInstruction
@@ -98,10 +99,14 @@ class DialScheduledCall:
         calls_per_callee_per_hour: int = 0,
         stack_pacing: StackPacing | None = None,
         recordings: DialRecordings | None = None,
+        redials: Redials | None = None,
     ) -> None:
         """``recordings``: where a call's recording that failed goes (domain.dial_recording;
-        None: the callee's schedule notes the call and the dial raises, to be retried)."""
+        None: the callee's schedule notes the call and the dial raises, to be retried).
+        ``redials``: decides on a callback that overtook the dial's recording as the callback
+        itself would have (None: such a call is the callee's result)."""
         self._store = store
+        self._redials = redials
         self._recordings = recordings
         self._cm = cm
         self._callback_urls = callback_urls
@@ -246,7 +251,7 @@ class DialScheduledCall:
         )
         recording = DialRecording(entry=entry, call_id=queued.call_id.lower(), record=record)
         try:
-            record_dial(self._store, recording)
+            record_dial(self._store, recording, redials=self._redials)
         except Exception as error:  # noqa: BLE001 - CM queued the call: it must not be lost
             return self._keep_for_later(recording, error)
         return DialResult(DialOutcome.PLACED)
@@ -339,7 +344,7 @@ class DialScheduledCall:
         recording = noted_recording(instruction, entry, stale)
         if recording is None:  # pragma: no cover - _is_retry_of checked the note
             return DialResult(DialOutcome.SKIPPED)
-        record_dial(self._store, recording, late_at=self._clock())
+        record_dial(self._store, recording, late_at=self._clock(), redials=self._redials)
         return DialResult(DialOutcome.PLACED)
 
     def _end(

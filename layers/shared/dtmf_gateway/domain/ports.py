@@ -13,7 +13,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from dtmf_gateway.domain.calls import CmQueuedCall, InstructionStatus, KeyClaim, NewInstruction
+    from dtmf_gateway.domain.calls import (
+        CmQueuedCall,
+        InstructionStatus,
+        KeyClaim,
+        NewInstruction,
+        Outcome,
+    )
     from dtmf_gateway.domain.dial_recording import DialRecording
     from dtmf_gateway.domain.digits_protection import DigitKeys
     from dtmf_gateway.domain.events import DtmfResultDetail
@@ -331,12 +337,19 @@ class ScheduleStore(Protocol):
 
     def record_call(
         self, instruction: NewInstruction, call_id: str, callee: str, attempt: int = 1
-    ) -> None:
+    ) -> Outcome | None:
         """Store the queued call (``instruction.created_at`` is its queued-at; ``attempt`` the
         how-manieth CM call for the callee), as `InstructionStore.record_queued_calls` does
-        for one call, without naming it on the instruction; a callback that overtook it
-        (held) is released; when the instruction's personal data were erased by then (issue
-        19), the call just written is erased too."""
+        for one call, without naming it on the instruction; when the instruction's personal
+        data were erased by then (issue 19), the call just written is erased too. When CM's
+        callback overtook it (the call ended, held awaiting placement), that outcome is
+        returned and the call stays held for `settle_overtaken`; else None."""
+        ...
+
+    def settle_overtaken(self, instruction_id: str, call_id: str, *, redialled: bool) -> None:
+        """The call whose callback overtook its recording (still held awaiting placement):
+        released as the callee's result, or held `redialled` (a later attempt follows); a
+        no-op when it is not held so (any more)."""
         ...
 
     def release_redialled(self, instruction_id: str, call_id: str) -> bool:

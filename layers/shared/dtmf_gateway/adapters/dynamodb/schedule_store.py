@@ -15,6 +15,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     CALLEES,
     ERASED_AT,
     HOLD,
+    OUTCOME,
     SCHEDULE,
     SCHEDULED_FOR,
     STATUS,
@@ -37,7 +38,7 @@ from dtmf_gateway.adapters.dynamodb.conditional import (
     settle_held_call,
     update_if,
 )
-from dtmf_gateway.domain.calls import Hold
+from dtmf_gateway.domain.calls import Hold, Outcome
 from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+    from dtmf_gateway.adapters.dynamodb.calls_table import Key
     from dtmf_gateway.domain.calls import NewInstruction
     from dtmf_gateway.domain.stored import StoredInstruction
 
@@ -139,19 +141,57 @@ class DynamoDbScheduleStore:
 
     def record_call(
         self, instruction: NewInstruction, call_id: str, callee: str, attempt: int = 1
-    ) -> None:
+    ) -> Outcome | None:
         described = {
             **queued_call_fields(instruction, call_id, callee, self._retention),
             ATTEMPT: attempt,
         }
         pending = pending_fields(instruction, call_id, self._shards)
         key = call_key(instruction.instruction_id, call_id)
+        overtaken: Outcome | None = None
         if not set_fields(self._ddb, self._table, key, {**described, **pending}, only_if_new=True):
             # its callback came first (held: the instruction names no call ids): add what
-            # the dial knows, and release it to the outbox
+            # the dial knows; the caller settles it (a redial may follow: settle_overtaken)
             set_fields(self._ddb, self._table, key, described, only_if_new=False)
-            settle_held_call(self._ddb, self._table, key, release=True)
+            overtaken = self._held_outcome(key)
         self._scrub_if_erased(instruction.instruction_id, call_id)
+        return overtaken
+
+    def _held_outcome(self, key: Key) -> Outcome | None:
+        """The outcome of the call at ``key`` while it is held awaiting its placement."""
+        item = from_item(
+            self._ddb.get_item(
+                TableName=self._table,
+                Key=key,
+                ProjectionExpression="#hold, #outcome",
+                ExpressionAttributeNames={"#hold": HOLD, "#outcome": OUTCOME},
+                ConsistentRead=True,
+            ).get("Item", {})
+        )
+        if item.get(HOLD) != Hold.AWAITING_PLACEMENT.value:
+            return None
+        try:
+            return Outcome(str(item.get(OUTCOME)))
+        except ValueError:  # no outcome this version knows: no redial decides on it
+            settle_held_call(self._ddb, self._table, key, release=True)
+            return None
+
+    def settle_overtaken(self, instruction_id: str, call_id: str, *, redialled: bool) -> None:
+        key = call_key(instruction_id, call_id)
+        if not redialled:
+            settle_held_call(self._ddb, self._table, key, release=True)
+            return
+        update_if(
+            self._ddb,
+            TableName=self._table,
+            Key=key,
+            UpdateExpression="SET #hold = :redialled",
+            ConditionExpression="#hold = :held",
+            ExpressionAttributeNames={"#hold": HOLD},
+            ExpressionAttributeValues=to_item(
+                {":held": Hold.AWAITING_PLACEMENT.value, ":redialled": Hold.REDIALLED.value}
+            ),
+        )
 
     def _scrub_if_erased(self, instruction_id: str, call_id: str) -> None:
         """Issue 19: the instruction's personal data was erased while this callee was being
