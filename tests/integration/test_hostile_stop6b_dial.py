@@ -329,3 +329,132 @@ def test_an_overtaking_redial_whose_attempt_cm_refuses_publishes_the_first_call_
     assert (result.attempt, result.outcome.value) == (1, "unanswered")
     assert world.entry(iid).status is ScheduleStatus.NOT_PLACED
     assert world.cm.requests == 2
+
+
+def throttle_once(world: DialWorld, monkeypatch: pytest.MonkeyPatch, during: Any = None) -> None:
+    """The claimed dial's secret read fails once (after running ``during``)."""
+    urls = world.dialler._callback_urls
+    original = urls.for_instruction
+    seen = [0]
+
+    def throttled(instruction_id: str) -> str:
+        seen[0] += 1
+        if seen[0] == 1:
+            if during is not None:
+                during()
+            raise RuntimeError("SecretsManager: ThrottlingException")
+        return original(instruction_id)
+
+    monkeypatch.setattr(urls, "for_instruction", throttled)
+
+
+@pytest.mark.parametrize("when", ["mid-flight", "after-revert"])
+def test_a_duplicate_delivery_around_a_reverted_claim_rings_once(
+    world: DialWorld, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """Held: Scheduler's duplicate of the dial, while the first holds the claim (skipped) or
+    after its revert (it dials; the first's retry is then skipped): one CM request."""
+    iid = f"s6b-dup-{when}"
+    dial = world.first_dial(iid)
+    outcomes: list[Any] = []
+    if when == "mid-flight":
+        throttle_once(world, monkeypatch, lambda: outcomes.append(world.dialler.dial(dial)))
+    else:
+        throttle_once(world, monkeypatch)
+    with pytest.raises(RuntimeError):
+        world.dialler.dial(dial)
+    world.now += timedelta(seconds=10)
+    outcomes.append(world.dialler.dial(dial))  # the duplicate (or the retry)
+    world.now += timedelta(minutes=1)
+    outcomes.append(world.dialler.dial(dial))  # the retry (or the duplicate)
+
+    assert world.cm.requests == 1
+    assert sorted(o.outcome.value for o in outcomes) == sorted(
+        ["skipped", "placed", "skipped"] if when == "mid-flight" else ["placed", "skipped"]
+    )
+    assert world.entry(iid).status is ScheduleStatus.PLACED
+
+
+def test_a_duplicate_delivery_of_a_noted_refusal_ends_the_callee_once(
+    world: DialWorld, faults: Faults
+) -> None:
+    """Held: the duplicate completes the noted refusal; the retry is then skipped."""
+    iid = "s6b-dup-note"
+    dial = world.first_dial(iid)
+    world.cm.error = CmRejected("401 unauthorised", 401)
+    faults.fail(DynamoDbScheduleStore, "change", 2)
+    with pytest.raises(RuntimeError):
+        world.dialler.dial(dial)
+
+    first, second = world.dialler.dial(dial), world.dialler.dial(dial)
+
+    assert (first.outcome, second.outcome) == (DialOutcome.NOT_PLACED, DialOutcome.SKIPPED)
+    assert world.entry(iid).reason == "cm-refused"
+    assert world.cm.requests == 1
+
+
+def test_a_noted_refusal_retried_after_not_after_ends_cm_refused_without_a_call(
+    world: DialWorld, faults: Faults
+) -> None:
+    """Held: the deadline passing before the retry does not make it dial or re-decide."""
+    from datetime import datetime
+
+    from tests.integration.test_scheduling import rfc3339
+
+    iid = "s6b-note-late"
+    dial = world.place(iid, **{"not-after": rfc3339(world.now + timedelta(hours=30))})
+    world.now = datetime.fromisoformat(dial.scheduled_for) + timedelta(seconds=20)
+    world.cm.error = CmRejected("401 unauthorised", 401)
+    faults.fail(DynamoDbScheduleStore, "change", 2)
+    with pytest.raises(RuntimeError):
+        world.dialler.dial(dial)
+    world.now += timedelta(days=2)  # a DLQ redrive long after not-after
+
+    assert world.dialler.dial(dial).reason == "cm-refused"
+    assert world.cm.requests == 1
+
+
+def test_max_redials_bounds_redials_decided_on_overtaking_callbacks(
+    world: DialWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held: every attempt's unanswered callback overtakes its recording; max-redials 2
+    gives three calls and one result, the last."""
+    from datetime import datetime
+
+    iid = "s6b-max"
+    dial = world.first_dial(iid, redial=REDIAL)
+    overtaken_dial(world, monkeypatch, iid, 9)
+    for _ in range(3):
+        assert world.dialler.dial(dial).outcome is DialOutcome.PLACED
+        if world.scheduler.dials[-1] == dial:
+            break
+        dial = world.scheduler.dials[-1]
+        world.now = datetime.fromisoformat(dial.scheduled_for) + timedelta(seconds=5)
+
+    assert world.cm.requests == 3
+    assert [d.attempt for d in world.scheduler.dials] == [1, 2, 3]
+    [result] = published(world.calls(iid))
+    assert (result.attempt, result.outcome.value) == (3, "unanswered")
+
+
+def test_an_old_style_dial_reverted_after_an_erasure_ends_cancelled_without_a_call(
+    world: DialWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held: a pre-upgrade dial (callee by number), its claim reverted after an erasure
+    landed mid-dial: the retry finds the erased callee and ends it cancelled."""
+    from dtmf_gateway import wiring
+    from dtmf_gateway.domain.ports import ScheduledDial
+    from tests.integration.test_scheduling import NL, OWNER
+
+    iid = "s6b-old-revert"
+    new = world.first_dial(iid)
+    dial = ScheduledDial(iid, None, new.attempt, new.scheduled_for, callee=NL)
+    throttle_once(world, monkeypatch, lambda: wiring.erase_instruction().erase(iid, owner=OWNER))
+    with pytest.raises(RuntimeError):
+        world.dialler.dial(dial)
+    world.now += timedelta(minutes=1)
+
+    retried = world.dialler.dial(dial)
+
+    assert (retried.outcome, retried.reason) == (DialOutcome.NOT_PLACED, "cancelled")
+    assert world.cm.requests == 0
