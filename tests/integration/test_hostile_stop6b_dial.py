@@ -279,20 +279,36 @@ def overtaken_dial(world: DialWorld, monkeypatch: pytest.MonkeyPatch, iid: str, 
         "dial defers the whole recording to the queue; record-placements applies it with no "
         "Redials and releases the held `unanswered` call as FINAL, while attempt 2 still "
         "rings: the callee gets two DTMF Results (a false final `unanswered`, then attempt 2's "
-        "answer). README: 'one DTMF Result per callee, when its result is final'"
+        "answer). Without the queue the note's conditional write finds the schedule moved on to "
+        "attempt 2, writes nothing, yet `_note` logs it 'noted': the retry is skipped and the "
+        "expirer releases the held call as final — the same two results. README: 'one DTMF "
+        "Result per callee, when its result is final'"
     ),
 )
+@pytest.mark.parametrize("fallback", ["queue", "note"])
 def test_a_failed_settle_after_an_overtaking_redial_still_gives_one_result(
-    world: DialWorld, monkeypatch: pytest.MonkeyPatch, faults: Faults
+    world: DialWorld, monkeypatch: pytest.MonkeyPatch, faults: Faults, fallback: str
 ) -> None:
     from datetime import datetime
 
-    iid = "s6b-settle"
+    import boto3
+
+    from tests.conftest import REGION
+
+    iid = f"s6b-settle-{fallback}"
     dial = world.first_dial(iid, redial=REDIAL)
     overtaken_dial(world, monkeypatch, iid, 9)  # unanswered, before the dial records it
     faults.fail(DynamoDbScheduleStore, "settle_overtaken")
-    world.dialler.dial(dial)
-    world.apply_queue()  # record-placements applies the deferred recording
+    if fallback == "queue":
+        world.dialler.dial(dial)
+        world.apply_queue()  # record-placements applies the deferred recording
+    else:  # the note's write finds the schedule moved on (attempt 2) and keeps nothing
+        boto3.client("sqs", region_name=REGION).delete_queue(QueueUrl=world.queue_url)
+        with pytest.raises(RuntimeError):
+            world.dialler.dial(dial)
+        world.now += timedelta(minutes=1)
+        assert world.dialler.dial(dial).outcome is DialOutcome.SKIPPED  # the retry
+        expire(world)  # the held call is released by the expirer
     monkeypatch.undo()
     second = world.scheduler.dials[-1]
     assert second.attempt == 2  # the redial Redials decided on still follows
