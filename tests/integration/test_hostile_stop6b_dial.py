@@ -533,3 +533,31 @@ def test_a_cancel_while_the_first_call_rings_stops_its_redial(world: DialWorld) 
     assert [d.attempt for d in world.scheduler.dials] == [1]  # no redial after the DELETE
     [result] = published(world.calls(iid))
     assert result.outcome.value == "unanswered"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "High: after a redial attempt's unknown outcome the callee's `placed` schedule still "
+        "names the FIRST call's id, so CM re-delivering the first call's `unanswered` callback "
+        "(a duplicate, answered `duplicate`) makes Redials find that entry `placed` with this "
+        "call id and schedule attempt 3: the callee is rung a third time on the stale outcome "
+        "of attempt 1, while attempt 2 (which CM may well have queued and the callee answered) "
+        "is pending. README: redials follow a call that ended so, once; a duplicate callback "
+        "changes nothing"
+    ),
+)
+def test_a_duplicate_first_callback_after_a_redials_unknown_outcome_redials_no_more(
+    world: DialWorld,
+) -> None:
+    iid = "s6b-unk-dup"
+    second = second_attempt(world, iid)
+    world.cm.error = CmOutcomeUnknown("read timeout", timed_out=True)
+    assert world.dialler.dial(second).outcome is DialOutcome.OUTCOME_UNKNOWN
+    world.now += timedelta(seconds=30)
+
+    again = world.callback(iid, 9)  # CM delivers attempt 1's callback again
+
+    assert again.verdict.value == "duplicate"
+    assert [d.attempt for d in world.scheduler.dials] == [1, 2]
+    assert world.entry(iid).attempt == 2
