@@ -45,22 +45,6 @@ def second_attempt(world: DialWorld, iid: str) -> object:
     return second
 
 
-_NOTED_REDIAL = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High: a redial attempt (attempt 2) whose CM answer was a refusal or a timeout and "
-        "whose one write after it failed is noted on a `dialling` schedule that still carries "
-        "the FIRST call's id (a redial's entry names the call it redials); the retried dial "
-        "(`_record_noted`) tests `entry.call_id is None` to tell a noted refusal/unknown from "
-        "a noted queued call, so it takes the first call for attempt 2's queued call: "
-        "record_call rewrites the first call's item (attempt 2, a new queued-at), the callee "
-        "ends `placed` with the first call's id, the refusal is dropped, and the first call "
-        "stays held `redialled` for ever: no DTMF Result, no Not Placed — a lost result"
-    ),
-)
-
-
-@_NOTED_REDIAL
 @pytest.mark.parametrize("cm_error", ["refused", "outcome-unknown"])
 def test_a_redial_whose_cm_answer_is_noted_ends_with_one_result(
     world: DialWorld, faults: Faults, cm_error: str
@@ -476,18 +460,6 @@ def test_an_old_style_dial_reverted_after_an_erasure_ends_cancelled_without_a_ca
     assert world.cm.requests == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Medium: the claimed dial takes the callee's MaxCallsPerCalleePerHour slot before the "
-        "callback URL's secret read; when that read fails, the revert puts the callee back "
-        "to `scheduled` but keeps the slot spent, so the retried firing finds the callee "
-        "'over the limit' and moves it to the next hour (or ends it `deadline-passed` when "
-        "`not-after` is nearer) though it was never called. README: the per-callee limit "
-        "counts calls (a callee who 'already had MaxCallsPerCalleePerHour calls'); the "
-        "failure table says the retried firing dials it"
-    ),
-)
 def test_a_failure_before_cm_does_not_spend_the_callees_hourly_limit(
     world: DialWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

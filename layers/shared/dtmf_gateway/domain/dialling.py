@@ -158,7 +158,9 @@ class DialScheduledCall:
     def _ready(self, dialling: _Dialling) -> str:
         """What the claimed callee needs before CM is called: its turn under the per-callee
         limit and the stack's pacing, and its callback URL (the signing keys: a Secrets
-        Manager read on a cold cache). Raises _NotNow (a later moment), or what they raise."""
+        Manager read on a cold cache). Raises _NotNow (a later moment), or what they raise.
+        The URL comes first: a secret read that fails spends no slot of the callee's hour."""
+        url = self._callback_urls.for_instruction(dialling.instruction.instruction_id)
         if self._quota is not None and self._quota.acquire([dialling.callee], dialling.now):
             raise _NotNow(next_hour(dialling.now))
         if self._stack_pacing is not None:
@@ -166,7 +168,7 @@ class DialScheduledCall:
                 self._stack_pacing.take(1)
             except StackAtLimit:  # the stack's second is spent: the callee waits a moment
                 raise _NotNow(dialling.now + STACK_AT_LIMIT_DELAY) from None
-        return self._callback_urls.for_instruction(dialling.instruction.instruction_id)
+        return url
 
     def _unclaim(self, dialling: _Dialling, claimed: CalleeSchedule, error: Exception) -> None:
         """Put the callee's schedule back to ``claimed`` (`scheduled`) after ``error`` struck
@@ -285,7 +287,7 @@ class DialScheduledCall:
         try:
             self._store.change(instruction_id, entry, replace(entry, status=ScheduleStatus.PLACED))
         except Exception as error:
-            noted = replace(entry, queued_at=iso(dialling.now))
+            noted = replace(entry, queued_at=iso(dialling.now), detail=_UNKNOWN_OUTCOME_NOTE)
             self._note(instruction_id, entry, noted, error, "CM's unknown outcome")
             raise
         return DialResult(DialOutcome.OUTCOME_UNKNOWN)
@@ -302,11 +304,14 @@ class DialScheduledCall:
         answered, for the retried firing, `_record_noted`) over ``entry`` after ``error``;
         notes on ``error`` say whether it was kept. Raises ``error`` when the note fails."""
         try:
-            self._store.change(instruction_id, entry, noted)
+            written = self._store.change(instruction_id, entry, noted)
         except Exception as note:
             error.add_note(f"{what}: noting it failed too ({note!r}); the callee stays dialling")
             raise error from note
-        error.add_note(f"{what} noted on the callee's schedule: the retried dial completes it")
+        if written:
+            error.add_note(f"{what} noted on the callee's schedule: the retried dial completes it")
+        else:
+            error.add_note(f"{what} not noted: the callee's schedule changed meanwhile")
 
     def _keep_for_later(self, recording: DialRecording, error: Exception) -> DialResult:
         """CM queued the call and recording it failed with ``error``: defer the recording to
@@ -326,14 +331,15 @@ class DialScheduledCall:
     def _record_noted(self, instruction: StoredInstruction, entry: CalleeSchedule) -> DialResult:
         """A retried dial whose first run noted CM's answer on the callee's schedule: complete
         it now, never calling CM again — a refusal ends the callee `not-placed`, an unknown
-        outcome makes it `placed` without a call id, a queued call is recorded."""
-        if entry.call_id is None:
-            if entry.reason is not None:
-                ended = entry.ended(entry.reason, iso(self._clock()), entry.detail)
-                if not self._store.change(instruction.instruction_id, entry, ended):
-                    return DialResult(DialOutcome.SKIPPED)
-                return DialResult(DialOutcome.NOT_PLACED, entry.reason)
-            placed = replace(entry, status=ScheduleStatus.PLACED, queued_at=None)
+        outcome makes it `placed` as an unknown outcome does, a queued call is recorded. (A
+        redial's schedule still names the previous call in ``call_id``: the refusal and the
+        unknown outcome are told by their own marks, never by ``call_id``.)"""
+        if entry.reason is not None:  # CM refused: as `_end`, the previous call counts
+            return self._end(
+                instruction.instruction_id, entry, entry.reason, self._clock(), entry.detail
+            )
+        if entry.detail == _UNKNOWN_OUTCOME_NOTE:
+            placed = replace(entry, status=ScheduleStatus.PLACED, queued_at=None, detail=None)
             if not self._store.change(instruction.instruction_id, entry, placed):
                 return DialResult(DialOutcome.SKIPPED)
             return DialResult(DialOutcome.OUTCOME_UNKNOWN)
@@ -387,6 +393,11 @@ class _Dialling:
     def callee(self) -> str:
         """The number dialled (E.164): the request's one callee (see request_for)."""
         return self.request.all_callees()[0]
+
+
+#: The `detail` of a callee's `dialling` schedule that notes CM's unknown outcome (a refusal's
+#: note carries its `reason`; a queued call's note its new `call_id`).
+_UNKNOWN_OUTCOME_NOTE = "cm-outcome-unknown"
 
 
 class _NotNow(Exception):
