@@ -24,9 +24,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from dtmf_gateway.adapters.placement_recordings import MalformedRecording, _field, _optional
+from dtmf_gateway.adapters.placement_recordings import (
+    MalformedRecording,
+    _field,
+    _optional,
+    message_fields,
+)
 from dtmf_gateway.domain.calls import NewInstruction
 from dtmf_gateway.domain.dial_recording import DialRecording
 from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
@@ -91,15 +96,7 @@ def parse_dial_recording(body: str) -> DialRecording:
     """The recording of a message body (`dial_recording_body`'s inverse). Raises
     MalformedRecording for anything else: not JSON, another kind or version, a field missing
     or of another type."""
-    try:
-        data: Any = json.loads(body)
-    except ValueError as error:
-        raise MalformedRecording(f"not JSON: {error}") from None
-    if not isinstance(data, dict) or data.get("kind") != DIAL_RECORDING_KIND:
-        raise MalformedRecording(f"not a {DIAL_RECORDING_KIND} message")
-    if data.get("version") != DIAL_RECORDING_VERSION:
-        version = data.get("version")
-        raise MalformedRecording(f"version {version!r} (this reads {DIAL_RECORDING_VERSION})")
+    data = message_fields(body, DIAL_RECORDING_KIND, DIAL_RECORDING_VERSION)
     metadata = _field(data, "metadata", dict)
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise MalformedRecording("'metadata' is not an object of strings")

@@ -175,19 +175,25 @@ def _parse_instruction(data: Any) -> NewInstruction:
     )
 
 
-def parse_recording(body: str) -> PlacementRecording:
-    """The recording of a message body (`recording_body`'s inverse). Raises
-    MalformedRecording for anything else: not JSON, another kind or version, a field
-    missing or of another type, a call for a callee the instruction does not name."""
+def message_fields(body: str, kind: str, version: int) -> dict[str, Any]:
+    """A message body's JSON object when it is of ``kind`` at ``version``; MalformedRecording
+    otherwise (not JSON, not an object, another kind or version)."""
     try:
         data = json.loads(body)
     except ValueError as error:
         raise MalformedRecording(f"not JSON: {error}") from None
-    if not isinstance(data, dict) or data.get("kind") != RECORDING_KIND:
-        raise MalformedRecording(f"not a {RECORDING_KIND} message")
-    if data.get("version") != RECORDING_VERSION:
-        version = data.get("version")
-        raise MalformedRecording(f"version {version!r} (this reads {RECORDING_VERSION})")
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        raise MalformedRecording(f"not a {kind} message")
+    if data.get("version") != version:
+        raise MalformedRecording(f"version {data.get('version')!r} (this reads {version})")
+    return data
+
+
+def parse_recording(body: str) -> PlacementRecording:
+    """The recording of a message body (`recording_body`'s inverse). Raises
+    MalformedRecording for anything else: not JSON, another kind or version, a field
+    missing or of another type, a call for a callee the instruction does not name."""
+    data = message_fields(body, RECORDING_KIND, RECORDING_VERSION)
     recording = PlacementRecording(
         instruction=_parse_instruction(data.get("instruction")),
         queued=_parse_calls(data, "queued"),
