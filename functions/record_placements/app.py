@@ -21,6 +21,7 @@ visibility timeout) until its `maxReceiveCount`, then waits in the DLQ (alarmed,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -54,23 +55,14 @@ def apply(record: SQSRecord) -> None:
     if message_kind(record.body) == DIAL_RECORDING_KIND:
         apply_dial(record)
         return
-    try:
-        recording = parse_recording(record.body)
-    except MalformedRecording as error:
-        logger.error(
-            "not a placement recording: left to the DLQ",
-            extra={"message_id": record.message_id, "reason": str(error)[:300]},
-        )
-        raise
+    recording = _parsed(record, parse_recording, "placement")
     instruction_id = recording.instruction.instruction_id
-    try:
-        recordings.apply(recording.instruction, recording.queued, recording.replies)
-    except Exception:
-        logger.exception(
-            "placement recording failed: retried",
-            extra={"instruction_id": instruction_id, "message_id": record.message_id},
-        )
-        raise
+    _applied(
+        record,
+        instruction_id,
+        "placement",
+        lambda: recordings.apply(recording.instruction, recording.queued, recording.replies),
+    )
     logger.info(
         "placement recorded",
         extra={"instruction_id": instruction_id, "calls": len(recording.queued)},
@@ -87,24 +79,34 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
 
 def apply_dial(record: SQSRecord) -> None:
     """Apply one scheduled dial's recording; raises as `apply` does."""
+    recording = _parsed(record, parse_dial_recording, "dial")
+    _applied(record, recording.instruction_id, "dial", lambda: dial_recordings.apply(recording))
+    logger.info(
+        "scheduled dial recorded",
+        extra={"instruction_id": recording.instruction_id, "attempt": recording.entry.attempt},
+    )
+
+
+def _parsed[T](record: SQSRecord, parse: Callable[[str], T], kind: str) -> T:
+    """The message's recording; a malformed one is logged (`kind`: placement, dial) and its
+    MalformedRecording raised."""
     try:
-        recording = parse_dial_recording(record.body)
+        return parse(record.body)
     except MalformedRecording as error:
         logger.error(
-            "not a dial recording: left to the DLQ",
+            f"not a {kind} recording: left to the DLQ",
             extra={"message_id": record.message_id, "reason": str(error)[:300]},
         )
         raise
-    instruction_id = recording.instruction_id
+
+
+def _applied(record: SQSRecord, instruction_id: str, kind: str, write: Callable[[], None]) -> None:
+    """``write`` the recording; what it raises is logged and raised (SQS retries it)."""
     try:
-        dial_recordings.apply(recording)
+        write()
     except Exception:
         logger.exception(
-            "dial recording failed: retried",
+            f"{kind} recording failed: retried",
             extra={"instruction_id": instruction_id, "message_id": record.message_id},
         )
         raise
-    logger.info(
-        "scheduled dial recorded",
-        extra={"instruction_id": instruction_id, "attempt": recording.entry.attempt},
-    )
