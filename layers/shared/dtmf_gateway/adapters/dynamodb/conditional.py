@@ -127,15 +127,24 @@ def correct_ended_call(
     )
 
 
-def settle_held_call(client: DynamoDBClient, table: str, key: Key, *, release: bool) -> bool:
-    """A held call released (its hold removed: published) or set aside (never published);
-    False when it was not held (any more). Its pending-index entry stays (end_queued_call)."""
+def settle_held_call(
+    client: DynamoDBClient,
+    table: str,
+    key: Key,
+    *,
+    release: bool,
+    hold: Hold = Hold.SET_ASIDE,
+) -> bool:
+    """A call held awaiting its placement released (its hold removed: published) or held
+    otherwise: ``hold`` (set aside: never published; redialled: a later attempt follows);
+    False when it was not held so (any more). Its pending-index entry stays
+    (end_queued_call)."""
     if release:
         update = "REMOVE #hold"
         values: dict[str, Any] = {":held": Hold.AWAITING_PLACEMENT.value}
     else:
         update = "SET #hold = :aside"
-        values = {":held": Hold.AWAITING_PLACEMENT.value, ":aside": Hold.SET_ASIDE.value}
+        values = {":held": Hold.AWAITING_PLACEMENT.value, ":aside": hold.value}
     return update_if(
         client,
         TableName=table,

@@ -178,20 +178,7 @@ class DynamoDbScheduleStore:
 
     def settle_overtaken(self, instruction_id: str, call_id: str, *, redialled: bool) -> None:
         key = call_key(instruction_id, call_id)
-        if not redialled:
-            settle_held_call(self._ddb, self._table, key, release=True)
-            return
-        update_if(
-            self._ddb,
-            TableName=self._table,
-            Key=key,
-            UpdateExpression="SET #hold = :redialled",
-            ConditionExpression="#hold = :held",
-            ExpressionAttributeNames={"#hold": HOLD},
-            ExpressionAttributeValues=to_item(
-                {":held": Hold.AWAITING_PLACEMENT.value, ":redialled": Hold.REDIALLED.value}
-            ),
-        )
+        settle_held_call(self._ddb, self._table, key, release=not redialled, hold=Hold.REDIALLED)
 
     def _scrub_if_erased(self, instruction_id: str, call_id: str) -> None:
         """Issue 19: the instruction's personal data was erased while this callee was being
