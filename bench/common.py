@@ -182,8 +182,9 @@ def quiet_hours_away_from_now(now: datetime | None = None) -> str:
     while each placement is placed at once, as the lifecycles assume, at any time of day."""
     from zoneinfo import ZoneInfo
 
-    local = (now or datetime.now(UTC)).astimezone(ZoneInfo(BENCH_CALLEE_ZONE))
-    start = (local + timedelta(hours=12)).replace(minute=0)
+    # 12 elapsed hours ahead (not 12 wall-clock hours: a DST change moves the wall clock)
+    ahead = (now or datetime.now(UTC)) + timedelta(hours=12)
+    start = ahead.astimezone(ZoneInfo(BENCH_CALLEE_ZONE)).replace(minute=0)
     end = start + timedelta(hours=1)
     return f"{start:%H:%M}-{end:%H:%M}"
 
