@@ -4,7 +4,10 @@ the delivery queue's messages (callbacks that are due).
 
 Environment: CM_SANDBOX_TABLE_NAME, CM_SANDBOX_QUEUE_URL, CM_PRODUCT_TOKEN_SECRET (the
 stack's CM token secret: the sandbox accepts exactly the token the stack sends),
-CM_SANDBOX_TIME_SCALE (real seconds per simulated second, default 0.002).
+CM_SANDBOX_TIME_SCALE (real seconds per simulated second, default 0.002),
+CM_SANDBOX_CALLBACK_BASE_PARAMETER (the SSM parameter holding the stack's callback base URL,
+PlaceCallFunction's CALLBACK_BASE_URL: the sandbox calls back nowhere else — never the Lambda
+runtime API, link-local or private addresses a request might name).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import boto3
@@ -34,6 +37,9 @@ from cm_simulator.core import (
 from cm_simulator.delivery import DeliveryMode
 from cm_simulator.regex_guard import RegexGuard
 from cm_simulator.validation import DEFAULT_MAX_CALLEES
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
 
 logger = logging.getLogger("cm_simulator")
 logger.setLevel(logging.INFO)
@@ -66,6 +72,31 @@ sandbox = Sandbox(
 )
 
 
+class CallbackBase:
+    """The stack's callback base URL, read once from SSM on the first instruction.
+
+    A parameter rather than an environment variable: the function cannot name the stack's
+    HTTP API itself (Api -> PlaceCallFunction -> CmSandboxApi -> CmSandboxFunction would be a
+    dependency cycle in the template)."""
+
+    def __init__(self, client: SSMClient, name: str) -> None:
+        self._client = client
+        self._name = name
+        self._base: str | None = None
+
+    def allows(self, url: str | None) -> bool:
+        """True for no URL (CM then makes no callback) and for a URL under the base."""
+        if url is None:
+            return True
+        if self._base is None:
+            value = self._client.get_parameter(Name=self._name)["Parameter"]["Value"]
+            self._base = str(value).rstrip("/") + "/"
+        return url.startswith(self._base)
+
+
+callback_base = CallbackBase(boto3.client("ssm"), _config("CM_SANDBOX_CALLBACK_BASE_PARAMETER"))
+
+
 def _http(answer: Answer) -> dict[str, Any]:
     headers = dict(answer.headers)
     if answer.body is not None:
@@ -92,6 +123,10 @@ def _request(event: dict[str, Any]) -> dict[str, Any]:
         if isinstance(parsed, Answer):
             logger.info("request refused (%d)", parsed.status)
             return _http(parsed)
+        if not callback_base.allows(parsed.callback_url):
+            logger.info("request refused (400): callback-url outside the stack's callback base")
+            refused = "The sandbox calls back only the stack's own callback URL."
+            return _http(problem(400, {"callback-url": [refused]}))
         queued = sandbox.queue_instruction(parsed)
         if queued.delay_seconds:
             time.sleep(min(queued.delay_seconds, MAX_REPLY_DELAY_SECONDS))

@@ -80,6 +80,7 @@ def test_every_function_is_checked_and_calls_something_it_is_granted() -> None:
         ),
         "sqs:SendMessage CmSandboxQueue",
         "secretsmanager:GetSecretValue CmProductTokenSecret",
+        "ssm:GetParameter CmSandboxCallbackBase",  # the only URL it calls back
     }
 
 

@@ -91,18 +91,25 @@ def test_a_script_too_large_to_store_is_a_400_and_a_large_one_still_calls(sandbo
     assert callback["digits"] == "4821" and len(callback["padding"]) == 60_000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SSRF (low: needs the stack's CM token): the sandbox POSTs the callback to whatever "
-    "callback-url the request names, from inside the account (loopback: the Lambda runtime "
-    "API; link-local; private addresses), although CmSandboxFunction's checkov skip says it "
-    "calls only the stack's own callback URL. Restricting it needs the stack's callback base "
-    "(PlaceCallFunction's CALLBACK_BASE_URL) in the function.",
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",  # link-local: instance metadata
+        "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next",  # the Lambda runtime API
+        "http://10.0.0.1/v1/callbacks/cm/pin-1",  # a private address
+        "https://gateway.example.evil.test/v1/callbacks/cm/pin-1",  # the base as a prefix only
+        "https://gateway.exampl/v1/callbacks/cm/pin-1",
+        "http://gateway.example/v1/callbacks/cm/pin-1",  # another scheme
+    ],
 )
-def test_the_sandbox_calls_back_only_the_stacks_own_callback_url(sandbox: Any) -> None:
+def test_the_sandbox_calls_back_only_the_stacks_own_callback_url(sandbox: Any, url: str) -> None:
+    """SSRF: the sandbox runs inside the account; it must not POST wherever a request with
+    the stack's token asks (README: the sandbox is a dev/test double of CM)."""
     app, receiver, due = sandbox
 
-    status, _ = place(app, **{"callback-url": "http://169.254.169.254/latest/meta-data/"})
+    status, problem = place(app, **{"callback-url": url})
     app.handler({"Records": due()}, None)
 
-    assert status == 400 or receiver.bodies == []
+    assert status == 400 and set(problem["errors"]) == {"callback-url"}
+    assert receiver.bodies == []
+    assert request(app, "GET", "/_simulator/calls")[1] == []  # nothing queued

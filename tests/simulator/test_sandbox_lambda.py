@@ -49,6 +49,11 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Receiver, An
         monkeypatch.setenv("CM_SANDBOX_QUEUE_URL", queue_url)
         monkeypatch.setenv("CM_PRODUCT_TOKEN_SECRET", secret)
         monkeypatch.setenv("CM_SANDBOX_TIME_SCALE", "0")
+        base_parameter = "/stack/cm-sandbox/callback-base-url"  # the stack's callback base
+        boto3.client("ssm", region_name=region).put_parameter(
+            Name=base_parameter, Value="https://gateway.example", Type="String"
+        )
+        monkeypatch.setenv("CM_SANDBOX_CALLBACK_BASE_PARAMETER", base_parameter)
         from cm_sandbox import app
 
         app = importlib.reload(app)
