@@ -20,7 +20,12 @@ table (and the stream diff) stays small; that work is outside the timed calls.
 *First request*: a fresh interpreter per sample loads one function (its init) and times its
 first request, then a second one. The state that request needs (a placed instruction, the
 stream record a callback produced) is replayed from a seed lifecycle run in another process,
-through the bench's own botocore session, so none of the function's caches are warm.
+through the bench's own botocore session, so none of the function's caches are warm. The
+module load is timed on both clocks too (``init_cpu_ms``: this thread's CPU, the stubbed
+network's share subtracted), so work moved between init and the first request shows as what
+it is: ``init_cpu_ms + first_cpu_ms`` is the same when it only moved. The target is judged on
+CPU, as the warm one is: on this shared machine a first request's wall time has been measured
+at 17-128 ms for 17-24 ms of CPU within minutes (2026-11-30, load 4-6).
 """
 
 from __future__ import annotations
@@ -347,10 +352,11 @@ def first(folder: str, seed_file: Path, *, snapstart: bool = False) -> dict[str,
         clock = NetworkClock()
         clock.install()
         gc.collect()
-        start = time.perf_counter_ns()
-        before = clock.ns
+        start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
+        before, before_cpu = clock.ns, clock.cpu_ns
         module = load(folder)
         init_ms = (time.perf_counter_ns() - start - (clock.ns - before)) / 1e6
+        init_cpu_ms = (time.thread_time_ns() - start_cpu - (clock.cpu_ns - before_cpu)) / 1e6
         hooks = runtime.snapshot_and_restore(clock) if runtime is not None else None
         events: list[Any]
         if folder == "place_call":
@@ -378,6 +384,7 @@ def first(folder: str, seed_file: Path, *, snapstart: bool = False) -> dict[str,
     sys.stdout = sys.__stdout__
     result = {
         "init_in_process_ms": init_ms,
+        "init_cpu_ms": init_cpu_ms,
         "first_ms": times[0],
         "second_ms": times[1],
         "first_cpu_ms": cpus[0],
@@ -407,7 +414,14 @@ def _child(*args: str) -> dict[str, Any]:
         return result
 
 
-FIRST_KEYS = ("init_in_process_ms", "first_ms", "second_ms", "first_cpu_ms", "second_cpu_ms")
+FIRST_KEYS = (
+    "init_in_process_ms",
+    "init_cpu_ms",
+    "first_ms",
+    "second_ms",
+    "first_cpu_ms",
+    "second_cpu_ms",
+)
 SNAPSTART_KEYS = ("before_snapshot_cpu_ms", "after_restore_cpu_ms")
 SNAPSTART_HANDLERS = ("place_call", "cm_callback")  # the API functions on every call's path
 
@@ -441,7 +455,9 @@ def run_first(
         "snapstart": snapstart,
         "target_ms": TARGET_FIRST_MS,
         "functions": functions,
-        "within_target": functions["place_call"]["first_ms"]["median"] <= TARGET_FIRST_MS,
+        # judged on CPU, as the warm target is (the module docstring says why); wall beside
+        "within_target": functions["place_call"]["first_cpu_ms"]["median"] <= TARGET_FIRST_MS,
+        "within_target_wall": functions["place_call"]["first_ms"]["median"] <= TARGET_FIRST_MS,
     }
 
 

@@ -146,6 +146,26 @@ def test_place_call_does_not_load_at_init(place_call_modules: set[str], module: 
     assert module not in place_call_modules
 
 
+def test_place_call_loads_the_time_zone_table_at_init(place_call_modules: set[str]) -> None:
+    """Under the stack's quiet hours every placement looks up its callees' time zones: init
+    loads libphonenumber's prefix-to-zone table, so the first placement does not (it is the
+    same dependency import either way: `bench.cold`'s floor imports it too)."""
+    assert {"phonenumbers.timezone", "phonenumbers.tzdata"} <= place_call_modules
+
+
+def test_the_first_placement_loads_no_time_zone_table(
+    place_call_modules: set[str], place_call_modules_after_first_placement: set[str]
+) -> None:
+    """What the first placement still imports of libphonenumber is its callee's region alone
+    (the bench's callees are Dutch): no time-zone table is left to it."""
+    loaded = {
+        m
+        for m in place_call_modules_after_first_placement - place_call_modules
+        if m.startswith("phonenumbers")
+    }
+    assert loaded <= {"phonenumbers.data.region_NL"}
+
+
 def test_the_first_placement_is_placed(place_call_modules_after_first_placement: set[str]) -> None:
     """The probe placed through the whole path: the CM client and the key binding ran."""
     assert {"dtmf_gateway.adapters.cm_client", "dtmf_gateway.domain.key_binding"} <= (
