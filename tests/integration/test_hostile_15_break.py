@@ -65,18 +65,6 @@ def _partly_refused(sent: dict[str, Any]) -> httpx.Response:
 # ------------------------------------------------------------------ retry table
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "README retry table: a 202 whose recording waits in the placement-recordings queue is "
-        "answered '409 request-in-progress for the seconds until it is applied'. Once the "
-        "attempt's placing-until (its Lambda deadline) has passed — a consumer attempt that "
-        "failed is retried only after the queue's 180 s visibility timeout, up to ~30 min, "
-        "then the DLQ — the retry gets 409 instruction-id-in-use (the 'died after reserving, "
-        "read it instead of sending again' answer), which a README-following client does not "
-        "retry; after the recording is applied the same retry is the 202 replay"
-    ),
-)
 def test_a_retry_while_the_recording_waits_is_request_in_progress_until_applied(
     place_call: Any, cm: FakeCm, function_env: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:

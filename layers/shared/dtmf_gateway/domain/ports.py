@@ -101,6 +101,16 @@ class InstructionStore(Protocol):
         """
         ...
 
+    def note_pending_recording(
+        self, instruction: NewInstruction, replies: Sequence[CmQueuedCall]
+    ) -> None:
+        """Issue 15: keep CM's ``replies`` (queued and refused) on the reserved instruction
+        whose ``record_queued_calls`` failed, while its recording waits: a retry with its
+        key is then told the request is in progress, a read shows the queued calls, and the
+        expirer applies the recording at its calls' stale time if nothing has by then.
+        Does nothing once the recording was applied. Raises what the store raises."""
+        ...
+
 
 class PlacementRecordings(Protocol):
     """Where a placement's recording goes when it cannot be written now: a durable queue
