@@ -99,17 +99,6 @@ def test_after_the_retried_recording_is_applied_the_retry_is_the_202_replay(
     assert len(cm.requests) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "README 'What is guaranteed': a placement whose recording failed after CM queued the "
-        "calls needs 'nothing to do: the 202 stands'. But GET, two minutes after the "
-        "placement (PLACEMENT_GRACE) while the recording still waits in the queue (a failed "
-        "consumer attempt is retried after 180 s; the DLQ after ~30 min), shows status "
-        "'unknown' and no calls — the README's 'CM's answer was lost' — for an instruction "
-        "whose calls CM queued and whose 202 named them"
-    ),
-)
 def test_get_while_the_recording_waits_shows_the_queued_calls(
     place_call: Any, cm: FakeCm, function_env: Aws, get_call: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
