@@ -378,18 +378,6 @@ def test_the_campaigns_function_ends_its_init_with_the_collector_on(
 # ------------------------------------------------------------------ when deferring fails too
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "README 'What is guaranteed' promises for a failed recording 'nothing to do: the 202 "
-        "stands and the recording waits in PlacementRecordingsQueue'. When handing it to the "
-        "queue fails too (SQS error, or a recording over SQS's 256 KiB: CM's reply texts are "
-        "unbounded), the 202 is still sent but nothing is kept: a call whose callback never "
-        "comes is never expired (no pending-index entry), so no result ever reaches the bus, "
-        "and a retry with the key never gets the replay. The README does not name this case "
-        "(only docs/operations.md's CallRecordWriteFailed row does)"
-    ),
-)
 def test_a_call_whose_recording_could_not_even_be_queued_is_still_expired(
     place_call: Any, cm: FakeCm, function_env: Aws, failing_recording: Any
 ) -> None:

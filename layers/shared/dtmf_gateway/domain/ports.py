@@ -229,6 +229,9 @@ class PendingCall:
     instruction_id: str
     call_id: str
     ended: bool = False
+    #: issue 15: not a call but its instruction, whose recording waits with CM's replies
+    #: noted on it (`InstructionStore.note_pending_recording`), at its calls' stale time
+    recording: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +266,12 @@ class PendingCalls(Protocol):
     def settle(self, call: PendingCall, *, release: bool) -> bool:
         """Release a held call (published) or set it aside (Hold.SET_ASIDE, never
         published); False if it was no longer held."""
+        ...
+
+    def apply_recording(self, entry: PendingCall) -> list[PendingCall]:
+        """Issue 15: for an entry with ``recording``, apply the recording noted on its
+        instruction (`record_queued_calls`, unless something applied it first) and return
+        the calls CM queued, each with whether it has ended; empty when nothing is noted."""
         ...
 
 

@@ -600,6 +600,26 @@ def awaiting_recording(item: Mapping[str, Any]) -> tuple[CmQueuedCall, ...]:
     return tuple(r for r in replies if r.success and r.call_id)
 
 
+def noted_instruction(item: Mapping[str, Any]) -> NewInstruction:
+    """The instruction a placement reserved, from its plain item, as `record_queued_calls`
+    of its noted recording takes it (issue 15: the expirer applies it). Without `body-hash`
+    (the noted `replies` stay as they are) and `placing-until`; an erased item's numbers are
+    empty (the recording is scrubbed again after it is written)."""
+    return NewInstruction(
+        instruction_id=item[INSTRUCTION_ID],
+        owner=item.get(OWNER, ""),
+        caller=item.get(CALLER) or "",
+        callees=tuple(c or "" for c in item.get(CALLEES) or ()),
+        request=item.get(REQUEST) or {},
+        metadata=item.get(METADATA) or {},
+        created_at=datetime.fromisoformat(item[CREATED_AT]),
+        stale_after_seconds=int(item[STALE_AFTER_SECONDS]),
+        idempotency_key=item.get(IDEMPOTENCY_KEY),
+        expected_digits_hash=item.get(EXPECTED_DIGITS_HASH),
+        campaign_id=item.get(CAMPAIGN_ID) or None,
+    )
+
+
 def is_key_claim(item: Mapping[str, Any]) -> bool:
     """Whether a plain item at an instruction slot is a key claim, not an instruction."""
     return item.get(RECORD_TYPE) == KEY_CLAIM_RECORD
