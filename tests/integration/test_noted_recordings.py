@@ -10,9 +10,10 @@ from datetime import timedelta
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 
-from devtools.cm import FakeCm
+from devtools.cm import FakeCm, queued
 from dtmf_gateway.domain.calls import utc_now
 from dtmf_gateway.domain.expiry import expire_stale_calls
 from tests.conftest import REGION, Aws
@@ -22,12 +23,18 @@ from tests.integration.test_place_call_handler import instruction_item, post, sa
 from tests.integration.test_placement_recordings import (
     Flaky,
     call_items,
+    queued_messages,
     run_record_placements,
 )
 
 KEY = "order-7781-noted"
 INSTRUCTION = "order-7781-pin"
 NUMBER = "612345678"
+
+
+@pytest.fixture
+def failing_recording(monkeypatch: pytest.MonkeyPatch) -> Flaky:
+    return Flaky(monkeypatch)
 
 
 @pytest.fixture
@@ -139,3 +146,29 @@ def test_a_queued_recording_applied_after_the_expirer_changes_nothing(
     [call] = call_items(function_env, INSTRUCTION).values()
     assert call["status"] == "expired"
     assert expire_at(utc_now() + timedelta(days=2)).expired == 0
+
+
+def test_cms_unbounded_reply_texts_are_cut_so_the_recording_fits_its_queue(
+    place_call: Any, cm: FakeCm, function_env: Aws, failing_recording: Flaky
+) -> None:
+    """CM's error text of a refused callee is CM's own (any length): cut to 300 characters,
+    the deferred recording fits SQS's 256 KiB and is applied from the queue."""
+    huge = "Callee is not reachable " + "x" * 300_000
+
+    def refused_at_length(sent: dict[str, Any]) -> httpx.Response:
+        items = queued(sent).json()
+        items[1].update(success=False, error=huge)
+        items[1]["call-id"] = None
+        return httpx.Response(200, json=items)
+
+    cm.replies = [refused_at_length]
+    body = {k: v for k, v in sample_body().items() if k != "callee"}
+    answer = post(place_call, body | {"callees": ["+31612345678", "+31687654321"]}, key=KEY)
+
+    [message] = queued_messages(function_env)
+    assert run_record_placements(function_env) == {"batchItemFailures": []}
+
+    assert answer.status == 202
+    assert answer.body["calls"][1]["error"] == huge[:300]
+    assert len(message["body"].encode()) < 262_144
+    assert len(call_items(function_env, INSTRUCTION)) == 1
