@@ -58,6 +58,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     is_key_claim,
     key_claim_item,
     pending_fields,
+    pending_recording_fields,
     placement_recorded_fields,
     queued_call_fields,
     released_claim_fields,
@@ -150,11 +151,14 @@ class InMemoryInstructionStore:
         retention: timedelta = timedelta(days=30),
         pending_shards: int = 8,
         fail_recording: Exception | None = None,
+        note_survives: bool = False,
     ) -> None:
         self._table = table
         self._retention = retention
         self._shards = pending_shards
         self.fail_recording = fail_recording
+        # an outage fails the note too (note_pending_recording); True: only the recording
+        self.note_survives = note_survives
 
     def claim_key(self, claim: KeyClaim) -> None:
         self._table.writes += 1
@@ -229,6 +233,18 @@ class InMemoryInstructionStore:
         recorded = set(inst[CALL_IDS])
         for held in held_call_ids(inst):
             settle_held(self._table, instruction.instruction_id, held, release=held in recorded)
+
+    def note_pending_recording(
+        self, instruction: NewInstruction, replies: Sequence[CmQueuedCall]
+    ) -> None:
+        if self.fail_recording is not None and not self.note_survives:
+            raise self.fail_recording
+        self._table.writes += 1
+        inst = self._table.items.get((instruction_pk(instruction.instruction_id), INSTRUCTION_SK))
+        if inst is None or CALL_IDS in inst or inst.get(STATUS) != InstructionStatus.PLACING:
+            return
+        encoded = encoded_replies(instruction.callees, replies)
+        inst.update(pending_recording_fields(instruction, encoded, self._shards))
 
 
 def settle_held(table: Table, instruction_id: str, call_id: str, *, release: bool) -> bool:

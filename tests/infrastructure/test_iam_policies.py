@@ -50,6 +50,7 @@ def test_every_function_is_checked_and_calls_something_it_is_granted() -> None:
     assert found["ExpireCallsFunction"] == {
         "dynamodb:Query CallsTable/index/pending-calls",
         "dynamodb:UpdateItem CallsTable",
+        "dynamodb:PutItem CallsTable",  # the placement store's, for a noted recording (issue 15)
         "dynamodb:BatchGetItem CallsTable",  # is the call still waiting (issue 15)
         "dynamodb:GetItem CallsTable",  # settling held calls (issue 12)
         "dynamodb:Query CallsTable",

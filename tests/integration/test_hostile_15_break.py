@@ -65,18 +65,6 @@ def _partly_refused(sent: dict[str, Any]) -> httpx.Response:
 # ------------------------------------------------------------------ retry table
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "README retry table: a 202 whose recording waits in the placement-recordings queue is "
-        "answered '409 request-in-progress for the seconds until it is applied'. Once the "
-        "attempt's placing-until (its Lambda deadline) has passed — a consumer attempt that "
-        "failed is retried only after the queue's 180 s visibility timeout, up to ~30 min, "
-        "then the DLQ — the retry gets 409 instruction-id-in-use (the 'died after reserving, "
-        "read it instead of sending again' answer), which a README-following client does not "
-        "retry; after the recording is applied the same retry is the 202 replay"
-    ),
-)
 def test_a_retry_while_the_recording_waits_is_request_in_progress_until_applied(
     place_call: Any, cm: FakeCm, function_env: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,17 +99,6 @@ def test_after_the_retried_recording_is_applied_the_retry_is_the_202_replay(
     assert len(cm.requests) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "README 'What is guaranteed': a placement whose recording failed after CM queued the "
-        "calls needs 'nothing to do: the 202 stands'. But GET, two minutes after the "
-        "placement (PLACEMENT_GRACE) while the recording still waits in the queue (a failed "
-        "consumer attempt is retried after 180 s; the DLQ after ~30 min), shows status "
-        "'unknown' and no calls — the README's 'CM's answer was lost' — for an instruction "
-        "whose calls CM queued and whose 202 named them"
-    ),
-)
 def test_get_while_the_recording_waits_shows_the_queued_calls(
     place_call: Any, cm: FakeCm, function_env: Aws, get_call: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -401,18 +378,6 @@ def test_the_campaigns_function_ends_its_init_with_the_collector_on(
 # ------------------------------------------------------------------ when deferring fails too
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "README 'What is guaranteed' promises for a failed recording 'nothing to do: the 202 "
-        "stands and the recording waits in PlacementRecordingsQueue'. When handing it to the "
-        "queue fails too (SQS error, or a recording over SQS's 256 KiB: CM's reply texts are "
-        "unbounded), the 202 is still sent but nothing is kept: a call whose callback never "
-        "comes is never expired (no pending-index entry), so no result ever reaches the bus, "
-        "and a retry with the key never gets the replay. The README does not name this case "
-        "(only docs/operations.md's CallRecordWriteFailed row does)"
-    ),
-)
 def test_a_call_whose_recording_could_not_even_be_queued_is_still_expired(
     place_call: Any, cm: FakeCm, function_env: Aws, failing_recording: Any
 ) -> None:

@@ -166,13 +166,24 @@ def test_a_call_without_a_callback_is_expired_once_the_recording_is_applied(
 
 
 def test_a_recording_applied_days_late_is_still_expired(
-    place_call: Any, cm: FakeCm, function_env: Aws, failing_recording: Flaky
+    place_call: Any,
+    cm: FakeCm,
+    function_env: Aws,
+    failing_recording: Flaky,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The expirer's cursor has moved past the call's own stale time while the recording
     waited (retried, then redriven from the DLQ two days later): its call is still expired,
-    CALLBACK_GRACE after the recording is applied — never left behind the cursor."""
+    CALLBACK_GRACE after the recording is applied — never left behind the cursor. (Noting
+    CM's replies on the instruction failed too: with the note, the expirer applies the
+    recording itself at the call's stale time, tests/integration/test_noted_recordings.py.)"""
     from dtmf_gateway import wiring
+    from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
 
+    def note_fails(*_: Any) -> None:
+        raise RuntimeError("DynamoDB: ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(DynamoDbInstructionStore, "note_pending_recording", note_fails)
     post(place_call, sample_body())
     redriven = utc_now() + timedelta(days=2)
     expire_stale_calls(wiring.pending_calls(), clock=lambda: redriven)  # runs meanwhile

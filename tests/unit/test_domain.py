@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from dtmf_gateway.adapters.dynamodb.calls_table import call_from_item
+from dtmf_gateway.adapters.dynamodb.calls_table import (
+    INSTRUCTION_SK,
+    call_from_item,
+    instruction_from_item,
+    instruction_pk,
+)
 from dtmf_gateway.domain.callbacks import CallbackVerdict, CmCallback, RecordCallback
 from dtmf_gateway.domain.calls import InstructionStatus
 from dtmf_gateway.domain.errors import (
@@ -66,9 +71,12 @@ def status_of(table: Table, instruction_id: str) -> str:
 
 def service(table: Table, cm: FakeCm, **kwargs: Any) -> PlaceInstruction:
     fail_recording = kwargs.pop("fail_recording", None)
+    note_survives = kwargs.pop("note_survives", False)
     return PlaceInstruction(
         cm=cm,
-        store=InMemoryInstructionStore(table, fail_recording=fail_recording),
+        store=InMemoryInstructionStore(
+            table, fail_recording=fail_recording, note_survives=note_survives
+        ),
         callback_urls=FakeCallbackUrls(),
         policy=DialPolicy.from_settings(
             allowed_countries="NL,BE", blocked_number_types="default", allowed_callers=""
@@ -185,6 +193,51 @@ def test_a_deferral_that_fails_too_is_a_bookkeeping_error_and_the_answer_stands(
     assert [str(e) for e in errors] == ["SQS unavailable"]
     assert str(errors[0].__context__) == "DynamoDB unavailable"  # both are logged
     assert recordings.deferred == []
+
+
+def test_a_failed_recording_keeps_cm_replies_on_the_instruction_until_applied(
+    table: Table,
+) -> None:
+    """Issue 15: beside the queue, CM's replies are noted on the `placing` instruction (what
+    GET, a retry and the expirer act on while the recording waits)."""
+    recordings = InMemoryPlacementRecordings()
+    placing = service(
+        table,
+        FakeCm(refuse=frozenset({"+32470123456"})),
+        recordings=recordings,
+        fail_recording=RuntimeError("DynamoDB unavailable"),
+        note_survives=True,
+    )
+
+    result = placing.place(request(callee=None, callees=["+31612345678", "+32470123456"]), CONTEXT)
+
+    stored = instruction_from_item(table.items[(instruction_pk("i-1"), INSTRUCTION_SK)])
+    assert stored.status is InstructionStatus.PLACING and stored.call_ids is None
+    assert stored.awaiting_recording == tuple(result.queued)
+    assert len(recordings.deferred) == 1
+
+
+def test_a_failed_deferral_is_alarmed_and_says_the_replies_are_noted(table: Table) -> None:
+    """The queue failed too: still a bookkeeping error (operators must see a broken queue),
+    whose notes say that the note on the instruction keeps the recording (the expirer
+    applies it)."""
+    errors: list[Exception] = []
+    failing = service(
+        table,
+        FakeCm(),
+        on_bookkeeping_error=errors.append,
+        recordings=InMemoryPlacementRecordings(unavailable=RuntimeError("SQS unavailable")),
+        fail_recording=RuntimeError("DynamoDB unavailable"),
+        note_survives=True,
+    )
+
+    failing.place(request(), CONTEXT)
+
+    [error] = errors
+    assert str(error) == "SQS unavailable" and str(error.__context__) == "DynamoDB unavailable"
+    assert "noted on the instruction" in " ".join(error.__notes__)
+    stored = instruction_from_item(table.items[(instruction_pk("i-1"), INSTRUCTION_SK)])
+    assert [c.callee for c in stored.awaiting_recording] == ["+31612345678"]
 
 
 def test_a_recording_written_at_once_is_not_deferred(table: Table) -> None:

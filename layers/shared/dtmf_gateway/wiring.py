@@ -490,7 +490,9 @@ def pending_calls() -> DynamoDbPendingCalls:
     from dtmf_gateway.adapters.dynamodb.pending_calls import DynamoDbPendingCalls
 
     s = settings().require("TABLE_NAME")
-    return DynamoDbPendingCalls(dynamodb(), s.table_name, shards=s.pending_shards)
+    return DynamoDbPendingCalls(
+        dynamodb(), s.table_name, shards=s.pending_shards, recorder=instruction_store()
+    )
 
 
 # ---------------------------------------------------------------- round 2: signed webhooks

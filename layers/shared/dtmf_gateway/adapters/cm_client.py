@@ -278,7 +278,9 @@ def _interpret(response: httpx.Response) -> list[CmQueuedCall]:
             call_id=item.call_id.lower() if item.call_id else None,
             callee=item.callee,
             success=item.success,
-            error=item.error,
+            # CM's text, bounded as its reasons are (_MAX_REASON characters): the 202, the
+            # instruction's replies and a deferred recording (SQS: 256 KiB) always fit
+            error=item.error[:_MAX_REASON] if item.error is not None else None,
         )
         for item in items
     ]

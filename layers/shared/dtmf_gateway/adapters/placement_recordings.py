@@ -22,9 +22,11 @@ Size: SQS takes at most 256 KiB (262,144 bytes) per message. A request is bounde
 of 40 + values of 256 characters, ...): the largest instruction, every character 4 bytes
 of UTF-8, encodes to 28,314 bytes with its 20 replies, and
 ``tests/unit/test_placement_recordings.py`` checks it stays below a quarter of the limit
-with 20 more replies of 300-character errors. CM's reply errors are CM's own text (not
-bounded by us): a recording that does not fit is refused by SendMessage, and the deferral
-fails (logged as a bookkeeping error) — it never truncates what it keeps.
+with 20 more replies of 300-character errors. CM's reply errors are CM's own text, cut to
+300 characters by the CM client (`cm_client._MAX_REASON`, as its refusal reasons), so a
+recording of one reply per callee always fits. One that still does not fit (CM answering far
+more replies than callees) is refused by SendMessage: the deferral fails (a bookkeeping
+error) and the replies noted on the instruction keep it — this module never truncates.
 """
 
 from __future__ import annotations

@@ -6,6 +6,12 @@ prompts and key timeouts for every attempt) + a grace period for a late callback
 sparse sharded index that keeps ended calls too (the adapter remembers how far it got), skips
 those that ended, and ends the others with the same conditional write a callback uses — so
 exactly one of the two wins.
+
+Issue 15: a placement whose recording could not be written keeps CM's replies on its
+instruction, with an entry on the same index at its calls' stale time. If the recording has
+not been applied by then (the placement-recordings queue failed too, or keeps failing), the
+expirer applies it there and expires its calls at once: a call whose callback never came is
+still ended and published.
 """
 
 from __future__ import annotations
@@ -56,15 +62,18 @@ def expire_stale_calls(
         out_of_time = seconds_left() < margin_seconds
         return not out_of_time
 
-    for call in pending.stale(now, keep_going):
-        if call.ended:
-            skipped += 1
-            continue
-        examined += 1
-        if pending.expire(call, iso(clock())):
-            expired += 1
-        else:
-            settle_held(pending, call)
+    for entry in pending.stale(now, keep_going):
+        # issue 15: an instruction whose recording waits is applied here (its queue failed,
+        # or still retries): its calls are stale by now, so they are handled at once
+        for call in pending.apply_recording(entry) if entry.recording else (entry,):
+            if call.ended:
+                skipped += 1
+                continue
+            examined += 1
+            if pending.expire(call, iso(clock())):
+                expired += 1
+            else:
+                settle_held(pending, call)
     return ExpiryReport(
         examined=examined,
         expired=expired,

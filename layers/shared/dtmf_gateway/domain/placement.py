@@ -308,17 +308,32 @@ class PlaceInstruction:
         """Hand the recording that just failed with ``error`` to `PlacementRecordings` (its
         consumer applies the same `record_queued_calls`: the calls' items and index entries,
         the instruction's call ids and replies, the end of its `placing-until`, the release of
-        held callbacks). Only when that fails too (or there is none) is it a bookkeeping
-        error: then the calls are recorded by nothing but their callbacks."""
-        if self._recordings is None:
-            self._on_bookkeeping_error(error)
-            return
+        held callbacks), then note CM's replies on the instruction (`note_pending_recording`:
+        what a read, a retry and the expirer act on until it is applied; the expirer applies
+        it itself when the queue did not take it). A queue that failed is a bookkeeping error
+        (operators must see it) whose notes say whether the note still keeps the recording.
+        """
+        deferral: Exception | None = error if self._recordings is None else None
+        if self._recordings is not None:
+            try:
+                self._recordings.defer(instruction, result.queued, result.calls)
+            except Exception as failed:  # noqa: BLE001 - the answer (202) stands
+                deferral = failed  # its __context__ is `error`
         try:
-            self._recordings.defer(instruction, result.queued, result.calls)
-        except Exception as deferral:  # noqa: BLE001 - the answer (202) stands
-            self._on_bookkeeping_error(deferral)  # its __context__ is `error`
+            self._store.note_pending_recording(instruction, result.calls)
+        except Exception as note:  # noqa: BLE001 - the answer (202) stands
+            if deferral is None:  # the queue has it; the read side answers as before the note
+                error.add_note(f"noting CM's replies on the instruction failed too: {note!r}")
+                self._on_recording_deferred(error)
+            else:
+                deferral.add_note(f"noting CM's replies failed too ({note!r}): nothing keeps it")
+                self._on_bookkeeping_error(deferral)
             return
-        self._on_recording_deferred(error)
+        if deferral is None:
+            self._on_recording_deferred(error)
+            return
+        deferral.add_note("CM's replies are noted on the instruction: the expirer applies them")
+        self._on_bookkeeping_error(deferral)
 
     def _bind(
         self,

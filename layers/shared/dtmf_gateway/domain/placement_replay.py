@@ -9,7 +9,9 @@ reason when the outcome is unknown. The retry is answered from it:
 
 - another body → IdempotencyKeyReused (422);
 - still `placing` before ``placing_until`` → RequestInProgress (409 `request-in-progress`);
-  after it (the attempt died) → InstructionAlreadyExists (409 `instruction-id-in-use`);
+  after it (the attempt died) → InstructionAlreadyExists (409 `instruction-id-in-use`) —
+  unless CM's replies are kept on it (the attempt answered, its recording waits:
+  `InstructionStore.note_pending_recording`), then RequestInProgress until it is applied;
 - answered (`queued`, `unknown`, scheduled) → the same result, marked replayed;
 - `not-placed` is never met: the reservation takes such an id again (re-placement).
 
@@ -116,7 +118,11 @@ def replay(
     if found.body_hash not in hashes:
         raise IdempotencyKeyReused(found.instruction_id)
     if found.placing_until is not None:  # an attempt has not answered (yet)
-        if now.timestamp() < found.placing_until:
+        # CM's replies kept on a `placing` instruction: the attempt answered 202 and its
+        # recording waits (the placement-recordings queue, or the expirer): in progress until
+        # it is applied, whatever the attempt's deadline
+        waits = found.status is InstructionStatus.PLACING and bool(found.calls)
+        if now.timestamp() < found.placing_until or waits:
             raise RequestInProgress(found.instruction_id)
         raise taken
     if found.status == InstructionStatus.UNKNOWN:

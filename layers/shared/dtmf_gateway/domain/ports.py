@@ -101,6 +101,16 @@ class InstructionStore(Protocol):
         """
         ...
 
+    def note_pending_recording(
+        self, instruction: NewInstruction, replies: Sequence[CmQueuedCall]
+    ) -> None:
+        """Issue 15: keep CM's ``replies`` (queued and refused) on the reserved instruction
+        whose ``record_queued_calls`` failed, while its recording waits: a retry with its
+        key is then told the request is in progress, a read shows the queued calls, and the
+        expirer applies the recording at its calls' stale time if nothing has by then.
+        Does nothing once the recording was applied. Raises what the store raises."""
+        ...
+
 
 class PlacementRecordings(Protocol):
     """Where a placement's recording goes when it cannot be written now: a durable queue
@@ -219,6 +229,9 @@ class PendingCall:
     instruction_id: str
     call_id: str
     ended: bool = False
+    #: issue 15: not a call but its instruction, whose recording waits with CM's replies
+    #: noted on it (`InstructionStore.note_pending_recording`), at its calls' stale time
+    recording: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +266,12 @@ class PendingCalls(Protocol):
     def settle(self, call: PendingCall, *, release: bool) -> bool:
         """Release a held call (published) or set it aside (Hold.SET_ASIDE, never
         published); False if it was no longer held."""
+        ...
+
+    def apply_recording(self, entry: PendingCall) -> list[PendingCall]:
+        """Issue 15: for an entry with ``recording``, apply the recording noted on its
+        instruction (`record_queued_calls`, unless something applied it first) and return
+        the calls CM queued, each with whether it has ended; empty when nothing is noted."""
         ...
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from dtmf_gateway.domain.calls import Hold, InstructionStatus, utc_now
+from dtmf_gateway.domain.calls import CallStatus, Hold, InstructionStatus, utc_now
 from dtmf_gateway.domain.errors import InstructionNotFound
 from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
 from dtmf_gateway.domain.stored import StoredCall, StoredInstruction
@@ -83,6 +83,27 @@ def scheduled_status(instruction: StoredInstruction, calls: list[StoredCall]) ->
     return InstructionStatus.QUEUED
 
 
+def awaiting_recording(instruction: StoredInstruction, stored: set[str]) -> list[StoredCall]:
+    """Issue 15: the calls CM queued whose recording waits (kept on the instruction, not yet
+    stored as calls), each `queued` as the recording will store it; a call already stored
+    (``stored``: lower-case call ids, e.g. a callback that came first) is left out."""
+    return [
+        StoredCall(
+            instruction_id=instruction.instruction_id,
+            call_id=queued.call_id,
+            caller=instruction.caller,
+            callee=queued.callee,
+            status=CallStatus.QUEUED,
+            metadata=instruction.metadata,
+            queued_at=instruction.created_at,
+            erased_at=instruction.erased_at,
+            campaign_id=instruction.campaign_id,
+        )
+        for queued in instruction.awaiting_recording
+        if queued.call_id and queued.call_id.lower() not in stored
+    ]
+
+
 class ReadInstruction:
     """Use case behind `GET /v1/dtmf-calls/{instruction-id}`."""
 
@@ -107,6 +128,7 @@ def state_of(
     # A call set aside (its callback named a call the placement did not record) is kept
     # for audit only: it is not one of the instruction's results.
     calls = [c for c in stored if c.hold is not Hold.SET_ASIDE]
+    calls += awaiting_recording(instruction, {c.call_id.lower() for c in stored})
     order = {callee: i for i, callee in enumerate(instruction.callees)}
     ordered = sorted(calls, key=lambda c: (order.get(c.callee or "", len(order)), c.call_id))
     return InstructionState(

@@ -27,6 +27,7 @@ from dtmf_gateway.domain.calls import (
 )
 
 if TYPE_CHECKING:
+    from dtmf_gateway.domain.calls import CmQueuedCall
     from dtmf_gateway.domain.schedules import CalleeSchedule
 
 
@@ -79,6 +80,9 @@ class StoredInstruction:
     schedule: tuple[CalleeSchedule, ...] = ()
     request: dict[str, Any] = field(default_factory=dict)
     campaign_id: str | None = None  # the campaign whose row this is
+    #: issue 15: the calls CM queued while their recording waits (it failed; the
+    #: placement-recordings queue or the expirer applies it): empty once recorded
+    awaiting_recording: tuple[CmQueuedCall, ...] = ()
 
     def schedule_of(self, index: int) -> CalleeSchedule | None:
         """The schedule of the callee at ``index`` (0-based, in ``callees``)."""

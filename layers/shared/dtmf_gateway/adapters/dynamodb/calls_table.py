@@ -49,6 +49,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from dtmf_gateway.domain.calls import (
     CallStatus,
+    CmQueuedCall,
     Correction,
     Hold,
     InstructionStatus,
@@ -471,6 +472,31 @@ def placement_recorded_fields(
     }
 
 
+def pending_recording_fields(
+    instruction: NewInstruction, replies: list[str], shards: int
+) -> dict[str, Any]:
+    """Issue 15: CM's replies (`placement_answers.encoded_replies`) kept on a `placing`
+    instruction whose recording could not be written, and the instruction's own entry on the
+    pending-calls index at its calls' stale time: there the expirer applies the recording if
+    nothing has by then (the placement-recordings queue failed too, or still retries it)."""
+    stale = instruction.created_at + timedelta(seconds=instruction.stale_after_seconds)
+    return {
+        REPLIES: replies,
+        PENDING_SHARD: pending_shard(instruction.instruction_id, shards),
+        STALE_AT: int(stale.timestamp()),
+    }
+
+
+def recording_pending(item: Mapping[str, Any]) -> bool:
+    """Whether a plain instruction item keeps CM's replies while its recording waits
+    (`pending_recording_fields`: `placing`, replies, no call ids yet)."""
+    return (
+        item.get(STATUS) == InstructionStatus.PLACING.value
+        and bool(item.get(REPLIES))
+        and CALL_IDS not in item
+    )
+
+
 def is_waiting(item: Mapping[str, Any]) -> bool:
     """Whether a call item (plain values) still waits for the expirer: queued, or held until
     its placement confirms it. Any other call ended (its index entry stays)."""
@@ -557,6 +583,39 @@ def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
         idempotency_key=item.get(IDEMPOTENCY_KEY),
         schedule=schedules_of(item),
         request=request,
+        campaign_id=item.get(CAMPAIGN_ID) or None,
+        awaiting_recording=awaiting_recording(item),
+    )
+
+
+def awaiting_recording(item: Mapping[str, Any]) -> tuple[CmQueuedCall, ...]:
+    """The queued calls kept on a plain instruction item whose recording waits (issue 15:
+    `recording_pending`), callees as `destinations` holds them now; empty otherwise."""
+    if not recording_pending(item):
+        return ()
+    # imported here: only an instruction whose recording failed needs the replies decoded
+    from dtmf_gateway.adapters.dynamodb.placement_answers import decoded_replies
+
+    replies = decoded_replies(list(item.get(CALLEES) or []), item[REPLIES])
+    return tuple(r for r in replies if r.success and r.call_id)
+
+
+def noted_instruction(item: Mapping[str, Any]) -> NewInstruction:
+    """The instruction a placement reserved, from its plain item, as `record_queued_calls`
+    of its noted recording takes it (issue 15: the expirer applies it). Without `body-hash`
+    (the noted `replies` stay as they are) and `placing-until`; an erased item's numbers are
+    empty (the recording is scrubbed again after it is written)."""
+    return NewInstruction(
+        instruction_id=item[INSTRUCTION_ID],
+        owner=item.get(OWNER, ""),
+        caller=item.get(CALLER) or "",
+        callees=tuple(c or "" for c in item.get(CALLEES) or ()),
+        request=item.get(REQUEST) or {},
+        metadata=item.get(METADATA) or {},
+        created_at=datetime.fromisoformat(item[CREATED_AT]),
+        stale_after_seconds=int(item[STALE_AFTER_SECONDS]),
+        idempotency_key=item.get(IDEMPOTENCY_KEY),
+        expected_digits_hash=item.get(EXPECTED_DIGITS_HASH),
         campaign_id=item.get(CAMPAIGN_ID) or None,
     )
 

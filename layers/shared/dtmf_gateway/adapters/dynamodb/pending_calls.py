@@ -21,6 +21,12 @@ costs re-reading the entries of its last OVERLAP_SECONDS each run (a handled ent
 again is skipped as ended, or its conditional write fails). With no cursor (the first run)
 the whole index up to `now` is read: legacy entries of ended calls were removed, and entries
 of calls that ended since are skipped.
+
+Issue 15: an instruction item whose placement recording failed has an entry too (CM's replies
+noted on it, `stale-at` its calls' stale time, written by the placement within seconds). It
+is handled whenever it is read (`apply_recording`): the recording applied if nothing applied
+it, its calls returned with whether they still wait. The call entries that applying writes
+lie at or behind the cursor; their calls are handled right there instead.
 """
 
 from __future__ import annotations
@@ -33,14 +39,17 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
+    CALLEES,
     EXPIRY_CURSOR_PK,
     EXPIRY_CURSOR_RECORD,
     HOLD,
+    INSTRUCTION_SK,
     PENDING_INDEX,
     PENDING_SHARD,
     PK,
     PROCESSED_THROUGH,
     RECORD_TYPE,
+    REPLIES,
     SK,
     STALE_AT,
     STATUS,
@@ -51,10 +60,13 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     from_item,
     ids_of_call_key,
     instruction_from_item,
+    instruction_key,
     instruction_pk,
     is_call_item,
     is_instruction_item,
     is_waiting,
+    noted_instruction,
+    recording_pending,
     shard_of_cursor_key,
     to_item,
 )
@@ -64,6 +76,7 @@ from dtmf_gateway.adapters.dynamodb.conditional import (
     settle_held_call,
     update_if,
 )
+from dtmf_gateway.adapters.dynamodb.placement_answers import decoded_replies
 from dtmf_gateway.domain.calls import Hold
 from dtmf_gateway.domain.ports import HeldCall, PendingCall
 
@@ -72,6 +85,8 @@ if TYPE_CHECKING:
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import KeysAndAttributesTypeDef
+
+    from dtmf_gateway.domain.ports import InstructionStore
 
 #: How far behind a run's `now` the cursor stays (seconds): each run re-reads the entries whose
 #: `stale-at` lies in the last OVERLAP_SECONDS before the previous run's start. It covers an
@@ -96,12 +111,14 @@ class DynamoDbPendingCalls:
         shards: int,
         overlap_seconds: int = OVERLAP_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        recorder: InstructionStore | None = None,
     ) -> None:
         self._ddb = client
         self._table = table_name
         self._shards = shards
         self._overlap = overlap_seconds
         self._sleep = sleep
+        self._recorder = recorder  # applies a recording noted on an instruction (issue 15)
 
     def stale(
         self, now: datetime, keep_going: Callable[[], bool] = _always
@@ -206,7 +223,15 @@ class DynamoDbPendingCalls:
                     for entry in chunk:
                         instruction_id, call_id = ids_of_call_key(entry)
                         ended = (entry[PK]["S"], entry[SK]["S"]) not in waiting
-                        yield int(entry[STALE_AT]["N"]), PendingCall(instruction_id, call_id, ended)
+                        # issue 15: an instruction's own entry (its recording waits) is
+                        # handled whenever it is read (apply_recording tells what is left)
+                        recording = entry[SK]["S"] == INSTRUCTION_SK
+                        yield (
+                            int(entry[STALE_AT]["N"]),
+                            PendingCall(
+                                instruction_id, call_id, ended and not recording, recording
+                            ),
+                        )
                 if "LastEvaluatedKey" not in page:
                     return
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -232,6 +257,34 @@ class DynamoDbPendingCalls:
             request = {**request, "Keys": left}
             self._sleep(min(0.05 * 2**attempt, 1.0))
         raise RuntimeError(f"BatchGetItem left {len(left)} keys unprocessed (throttled)")
+
+    def apply_recording(self, entry: PendingCall) -> list[PendingCall]:
+        """See PendingCalls.apply_recording: one consistent GetItem of the instruction; while
+        it still waits (calls_table.recording_pending) the recorder's `record_queued_calls`
+        of the noted replies (the calls' index entries at their own stale time, now past:
+        they are returned here instead); then whether each call still waits (BatchGetItem)."""
+        found = self._ddb.get_item(
+            TableName=self._table, Key=instruction_key(entry.instruction_id), ConsistentRead=True
+        )
+        item = from_item(found.get("Item") or {})
+        if not is_instruction_item(item) or not item.get(REPLIES):
+            return []
+        replies = decoded_replies(list(item.get(CALLEES) or []), item[REPLIES])
+        queued = [r for r in replies if r.success and r.call_id]
+        if queued and recording_pending(item):
+            if self._recorder is None:  # pragma: no cover - wiring always gives one
+                raise RuntimeError("applying a noted recording needs an InstructionStore")
+            self._recorder.record_queued_calls(noted_instruction(item), queued, replies)
+        if not queued:
+            return []
+        keys = [call_key(entry.instruction_id, c.call_id or "") for c in queued]
+        waiting = self._waiting([dict(k) for k in keys])
+        return [
+            PendingCall(
+                entry.instruction_id, c.call_id or "", (k[PK]["S"], k[SK]["S"]) not in waiting
+            )
+            for c, k in zip(queued, keys, strict=True)
+        ]
 
     def expire(self, call: PendingCall, finished_at: str) -> bool:
         try:
@@ -272,7 +325,11 @@ class DynamoDbPendingCalls:
             for raw in page["Items"]:
                 item = from_item(raw)
                 if is_instruction_item(item):
-                    call_ids = instruction_from_item(item).call_ids
+                    instruction = instruction_from_item(item)
+                    call_ids = instruction.call_ids
+                    if call_ids is None and instruction.awaiting_recording:  # noted (issue 15)
+                        noted = instruction.awaiting_recording
+                        call_ids = tuple((c.call_id or "").lower() for c in noted)
                 elif is_call_item(item):
                     other = call_from_item(item)
                     if other.hold is None and other.callee:

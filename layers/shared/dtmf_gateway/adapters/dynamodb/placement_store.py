@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     BODY_HASH,
+    CALL_IDS,
     ERASED_AT,
     HELD_CALL_IDS,
     KEY_CLAIM_RECORD,
@@ -30,6 +31,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     is_key_claim,
     key_claim_item,
     pending_fields,
+    pending_recording_fields,
     placement_recorded_fields,
     queued_call_fields,
     released_claim_fields,
@@ -173,6 +175,34 @@ class DynamoDbInstructionStore:
             ConditionExpression=f"attribute_exists({PK})",
             ExpressionAttributeNames={"#until": PLACING_UNTIL},
         )
+
+    def note_pending_recording(
+        self, instruction: NewInstruction, replies: Sequence[CmQueuedCall]
+    ) -> None:
+        """One UpdateItem keeping CM's replies on the `placing` instruction whose recording
+        failed, and its entry on the pending-calls index at its calls' stale time
+        (calls_table.pending_recording_fields). Nothing when the recording was applied
+        meanwhile (its call ids are named) or the instruction is gone."""
+        clause, names, values = assignments(
+            pending_recording_fields(
+                instruction, encoded_replies(instruction.callees, replies), self._shards
+            )
+        )
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=instruction_key(instruction.instruction_id),
+                UpdateExpression=f"SET {clause}",
+                ConditionExpression=f"attribute_exists({PK}) AND attribute_not_exists(#ids)"
+                " AND #status = :placing",
+                ExpressionAttributeNames={**names, "#ids": CALL_IDS, "#status": STATUS},
+                ExpressionAttributeValues=to_item(
+                    {**values, ":placing": InstructionStatus.PLACING.value}
+                ),
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
 
     def _set_on_instruction(
         self,
