@@ -217,14 +217,21 @@ def test_attributed_replies_never_give_a_call_to_the_wrong_callee(
     positions = sorted(int(r.error or "") for r in (*split.calls, *split.unattributed))
     assert positions == list(range(len(replies)))
     assert all(r.callee is None for r in split.unattributed)
-    # each callee once at most, always one of ours
+    # each callee and each call id once at most, always one of ours
     given = [r.callee for r in split.calls]
     assert all(c in callees for c in given) and len(set(given)) == len(given)
+    ids = [r.call_id.lower() for r in split.calls if r.call_id]
+    assert len(set(ids)) == len(ids)
     for call in split.calls:
         original = replies[int(call.error or "")]
         # a number CM named is the callee it is given, never another one
         if any(ch.isdigit() for ch in original.callee or ""):
             assert matching_callee(callees, original.callee) == call.callee
+        # a call id CM named before belongs to that earlier element, never to this one
+        earlier = replies[: int(call.error or "")]
+        assert not call.call_id or all(
+            (r.call_id or "").lower() != call.call_id.lower() for r in earlier
+        )
 
 
 def test_a_reply_naming_a_stranger_is_unattributed_even_when_it_could_go_by_position() -> None:

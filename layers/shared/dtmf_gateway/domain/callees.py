@@ -105,9 +105,9 @@ class AttributedReplies:
     """CM's reply split by whose it is.
 
     ``calls``: the replies given to a callee of the instruction (its own E.164 number), in
-    its callee order; no callee appears twice. ``unattributed``: the others,
+    its callee order; no callee and no call id appears twice. ``unattributed``: the others,
     in CM's order, callee None (never CM's echo: it may be a stranger's number) — a number
-    that is none of ours, a callee an earlier reply already named. An
+    that is none of ours, a callee or a call id an earlier reply already named. An
     unattributed reply that queued a call is a call CM may ring that no result can be given
     to: the placement reports it (`PlaceInstruction`'s ``on_unattributed_replies``).
     """
@@ -125,12 +125,19 @@ def attributed_replies(
     callees: Sequence[str], replies: Sequence[CmQueuedCall]
 ) -> AttributedReplies:
     """CM's ``replies`` to an instruction of ``callees`` (E.164), attributed as
-    :func:`with_own_callees` does."""
+    :func:`with_own_callees` does; a call id that an earlier reply (in CM's order) already
+    named stays the earlier one's (unattributed when that one is): the later reply is
+    unattributed, so that the call's digits are never reported as another callee's."""
     order = {callee: i for i, callee in enumerate(callees)}
     calls: list[CmQueuedCall] = []
     unattributed: list[CmQueuedCall] = []
+    named: set[str] = set()
     for reply, callee in zip(replies, _assigned(callees, replies), strict=True):
-        if callee is None:
+        call_id = reply.call_id.lower() if reply.call_id else None
+        repeated = call_id is not None and call_id in named
+        if call_id is not None:
+            named.add(call_id)
+        if callee is None or repeated:
             unattributed.append(dataclasses.replace(reply, callee=None))
         else:
             calls.append(dataclasses.replace(reply, callee=callee))
