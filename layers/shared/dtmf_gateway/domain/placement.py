@@ -31,6 +31,7 @@ from dtmf_gateway.domain.errors import (
     CmUnreachable,
     IdempotencyKeyReused,
     InstructionAlreadyExists,
+    InvalidRequest,
     PlacementFailed,
 )
 from dtmf_gateway.domain.ids import DERIVED_ID_PREFIX
@@ -230,9 +231,10 @@ class PlaceInstruction:
     def place(self, request: DtmfCallRequest, context: PlacementContext) -> PlacementResult:
         """Place the instruction.
 
-        Raises PolicyRefused, CalleeLimitReached, IdempotencyKeyReused (the key is bound to
-        another body), InstructionAlreadyExists or PlacementFailed (nothing placed, a retry
-        is safe). An ambiguous CM failure is *returned*
+        Raises InvalidRequest (the rules of the moment: `schedules.plan`, a request that
+        could never be placed), PolicyRefused, CalleeLimitReached, IdempotencyKeyReused (the
+        key is bound to another body), InstructionAlreadyExists or PlacementFailed (nothing
+        placed, a retry is safe). An ambiguous CM failure is *returned*
         (``outcome_unknown``) rather than raised, so the idempotency layer stores its answer
         and a retried request cannot ring anyone twice.
         """
@@ -476,9 +478,16 @@ class PlaceInstruction:
         create each callee's one-time schedule (the dial function places it). Nothing is
         placed now; the per-callee limit counts at dial time. When a schedule cannot be
         created the instruction is `not-placed` (its schedules find it so and do nothing)
-        and the error propagates: a retry is safe."""
+        and the error propagates: a retry is safe. Raises InvalidRequest (`not-after`),
+        storing nothing, when no callee could ever be called (a campaign's row excepted)."""
         if self._scheduler is None:  # pragma: no cover - wiring always gives one
             raise RuntimeError("a scheduled instruction needs a DialScheduler")
+        if context.campaign_id is None:  # a campaign's row has no one to answer: it is
+            # stored, its callees `not-placed` (the campaign counts their events)
+            from dtmf_gateway.domain.request_schedule import never_placed_problems
+
+            if problems := never_placed_problems(later.callees):
+                raise InvalidRequest(problems)
         instruction, claim, replayed = self._bind(request, context, now, later.callees)
         if replayed is not None:
             return replayed
