@@ -4,9 +4,7 @@ nothing stored. It was stored and answered 202 `scheduled` while GET said `not-p
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +17,6 @@ from dtmf_gateway.domain.placement import PlaceInstruction, PlacementContext
 from dtmf_gateway.domain.policy import DialPolicy
 from dtmf_gateway.domain.quiet_hours import QuietHours
 from dtmf_gateway.domain.reading import scheduled_status
-from dtmf_gateway.domain.request import parse_dtmf_call_request
 from dtmf_gateway.domain.request_schedule import never_placed_problems
 from dtmf_gateway.domain.schedules import SchedulingRules, plan
 from tests.fakes import (
@@ -30,17 +27,9 @@ from tests.fakes import (
     InMemoryInstructionStore,
     Table,
 )
+from tests.unit.test_schedules import NL, NOW, US, request  # 12:00 in Amsterdam, 06:00 in NY
 
-ROOT = Path(__file__).resolve().parents[2]
-NL, US = "+31612345678", "+12125550100"
-NOW = datetime(2027, 6, 10, 10, 0, tzinfo=UTC)  # 12:00 in Amsterdam, 06:00 in New York
 OWNER = "arn:aws:iam::1:user/t"
-
-
-def request(**extra: Any) -> Any:
-    sample = json.loads(json.loads((ROOT / "events" / "place_call.json").read_text())["body"])
-    sample.pop("callee", None)
-    return parse_dtmf_call_request({**sample, "callees": [NL], **extra})
 
 
 class World:
