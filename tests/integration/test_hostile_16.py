@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -289,35 +290,30 @@ def test_scheduled_request_replayed_with_its_key_schedules_once(
     assert [i["instruction-id"] for i in listed.body["items"]] == [iid], listed.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the 202 of an instruction whose every callee is not-placed (deadline before the "
-    "next allowed moment) says status 'scheduled' while GET says 'not-placed'; the response "
-    "model PlacementAccepted.status allows only queued/scheduled, so the fix changes the "
-    "OpenAPI document and the client packages",
-)
-def test_deadline_before_the_next_allowed_moment_is_not_placed_at_once(
+def test_deadline_before_the_next_allowed_moment_is_422_naming_not_after(
     place_call: Any, get_call: Any
 ) -> None:
-    # quiet all day but one minute a day (04:00-04:01 allowed), deadline in ~3 minutes:
-    # unless it is 04:00 in Amsterdam, the next allowed moment is after the deadline
-    now = datetime.now(UTC)
-    result = post(
-        place_call,
-        body(
-            **{
-                "quiet-hours": {"start": "04:01", "end": "04:00"},
-                "not-after": rfc3339(now + timedelta(minutes=3)),
-            }
-        ),
-    )
-    print(result.status, result.body)
-    assert result.status == 202, result.body
-    assert result.body["calls"][0]["status"] == "not-placed", result.body
-    view = get(get_call, result.body["instruction-id"]).body
-    assert view["status"] == "not-placed", view
-    # the 202 must say what GET says: nothing will ever be placed
-    assert result.body["status"] == "not-placed", result.body
+    """It was answered 202 with status 'scheduled' while GET said 'not-placed': an instruction
+    no callee of which could ever be called. That is bad input, like a `not-after` already
+    past or quiet hours that leave no moment of the day (both 422): 422 naming `not-after`,
+    nothing stored, nothing placed."""
+    # quiet all day but one minute, 12 hours from now in Amsterdam; deadline in 3 minutes
+    allowed = datetime.now(ZoneInfo("Europe/Amsterdam")) + timedelta(hours=12)
+    quiet = {
+        "start": (allowed + timedelta(minutes=1)).strftime("%H:%M"),
+        "end": allowed.strftime("%H:%M"),
+    }
+    payload = body(**{"quiet-hours": quiet, "not-after": later(minutes=3)})
+
+    result = post(place_call, payload)
+
+    assert result.status == 422, result.body
+    assert fields(result) == ["not-after"], result.body
+    assert get(get_call, payload["instruction-id"]).status == 404  # nothing stored
+    # the same request with a deadline after that minute is scheduled for it
+    reachable = post(place_call, {**payload, "not-after": later(hours=13)})
+    assert reachable.status == 202 and reachable.body["status"] == "scheduled", reachable.body
+    assert reachable.body["calls"][0]["status"] == "scheduled", reachable.body
 
 
 # ------------------------------------------------------------------ the use cases, hand-set clock

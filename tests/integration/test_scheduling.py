@@ -23,6 +23,7 @@ from dtmf_gateway.domain.dialling import (
     DialOutcome,
     DialScheduledCall,
 )
+from dtmf_gateway.domain.errors import InvalidRequest
 from dtmf_gateway.domain.placement import PlaceInstruction, PlacementContext
 from dtmf_gateway.domain.policy import DialPolicy
 from dtmf_gateway.domain.ports import ScheduledDial
@@ -445,15 +446,35 @@ def test_a_schedule_firing_into_quiet_hours_is_moved_to_their_end(world: World) 
     assert world.dialler.dial(dial).outcome is DialOutcome.SKIPPED  # the old moment is gone
 
 
-def test_a_deadline_before_the_next_allowed_moment_is_not_placed_at_the_request(
+def test_a_deadline_before_the_next_allowed_moment_is_refused_at_the_request(
     world: World,
 ) -> None:
+    """No callee could ever be called: bad input (422 `not-after`), nothing stored."""
     world.rules = SchedulingRules(default_quiet_hours=QuietHours.parse("12:00-13:00"))
     world.placement._scheduling = world.rules
-    dials = world.schedule("never", **{"not-after": later(world, 30)})  # 12:00 local now
+    with pytest.raises(InvalidRequest) as refused:
+        world.schedule("never", **{"not-after": later(world, 30)})  # 12:00 local now
 
-    assert dials == []  # nothing to dial
-    instruction = world.store.load_instruction("never")
+    assert [p.field for p in refused.value.problems] == ["not-after"]
+    assert world.scheduler.dials == []  # nothing to dial
+    assert world.store.load_instruction("never") is None  # nothing stored
+
+
+def test_a_campaign_row_past_its_deadline_at_the_request_is_stored_not_placed(
+    world: World,
+) -> None:
+    """A campaign's row has no one to answer a 422: its callees end `not-placed`
+    (deadline-passed) at once, and their `DTMF Call Not Placed` events account for the row."""
+    world.rules = SchedulingRules(default_quiet_hours=QuietHours.parse("12:00-13:00"))
+    world.placement._scheduling = world.rules
+    request = parse_dtmf_call_request(
+        body(**{"instruction-id": "row-1", "callees": [NL, NL2], "not-after": later(world, 30)})
+        | {"callee": None}
+    )
+    world.placement.place(request, PlacementContext(owner=OWNER, campaign_id="c-1"))
+
+    assert world.scheduler.dials == []  # nothing to dial
+    instruction = world.store.load_instruction("row-1")
     assert instruction is not None
     assert {e.reason for e in instruction.schedule} == {NotPlacedReason.DEADLINE_PASSED}
 

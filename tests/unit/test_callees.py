@@ -3,6 +3,7 @@ instruction's own E.164 number."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dtmf_gateway.adapters.dynamodb.calls_table import call_from_item
-from dtmf_gateway.domain.callees import matching_callee, with_own_callees
+from dtmf_gateway.domain.callees import attributed_replies, matching_callee, with_own_callees
 from dtmf_gateway.domain.calls import CmQueuedCall
 from dtmf_gateway.domain.events import detail_from_call
 from dtmf_gateway.domain.placement import PlaceInstruction, PlacementContext
@@ -177,3 +178,169 @@ def test_a_reply_for_a_number_never_asked_for_gets_no_callee_of_ours() -> None:
 
     assert mapped["a"] == "+31612345678"
     assert list(mapped.values()).count("+31687654321") <= 1
+
+
+# ---------------------------------------------------------------- whose each reply is
+
+
+STRANGERS = ("+31699999999", "+4915199999999", "0699999999")
+
+
+def _reply_strategy(callees: list[str]) -> st.SearchStrategy[CmQueuedCall]:
+    """One element of CM's reply: one of ours in any form, a stranger, or no number; a call
+    id from a small pool (so that CM repeats one now and then); queued or refused."""
+    ours = st.tuples(st.sampled_from(callees), st.sampled_from(FORMS)).map(lambda t: echo(*t))
+    echoed = st.one_of(ours, st.sampled_from(STRANGERS), st.sampled_from([None, "", "anonymous"]))
+    return st.builds(
+        CmQueuedCall,
+        call_id=st.sampled_from(["c1", "c2", "C2", "c3", "c4", None]),
+        callee=echoed,
+        success=st.booleans(),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    callees=st.lists(st.sampled_from((*CALLEES, "+4915112345678")), min_size=1, unique=True),
+    data=st.data(),
+)
+def test_attributed_replies_never_give_a_call_to_the_wrong_callee(
+    callees: list[str], data: st.DataObject
+) -> None:
+    drawn = data.draw(st.lists(_reply_strategy(callees), max_size=6))
+    # each element marked with its position (in `error`, which the split carries along)
+    replies = [dataclasses.replace(r, error=str(i)) for i, r in enumerate(drawn)]
+
+    split = attributed_replies(callees, replies)
+
+    # nothing is lost: every element is a callee's or reported unattributed, once
+    positions = sorted(int(r.error or "") for r in (*split.calls, *split.unattributed))
+    assert positions == list(range(len(replies)))
+    assert all(r.callee is None for r in split.unattributed)
+    # each callee and each call id once at most, always one of ours
+    given = [r.callee for r in split.calls]
+    assert all(c in callees for c in given) and len(set(given)) == len(given)
+    ids = [r.call_id.lower() for r in split.calls if r.call_id]
+    assert len(set(ids)) == len(ids)
+    for call in split.calls:
+        original = replies[int(call.error or "")]
+        # a number CM named is the callee it is given, never another one
+        if any(ch.isdigit() for ch in original.callee or ""):
+            assert matching_callee(callees, original.callee) == call.callee
+        # a call id CM named before belongs to that earlier element, never to this one
+        earlier = replies[: int(call.error or "")]
+        assert not call.call_id or all(
+            (r.call_id or "").lower() != call.call_id.lower() for r in earlier
+        )
+
+
+def test_a_reply_naming_a_stranger_is_unattributed_even_when_it_could_go_by_position() -> None:
+    """One element per callee, the second names a number we never asked for: by position it
+    would be the second callee's, and a stranger's digits would be reported as theirs."""
+    replies = [
+        CmQueuedCall(call_id="a", callee="+31612345678", success=True),
+        CmQueuedCall(call_id="b", callee="+31699999999", success=True),
+    ]
+
+    split = attributed_replies(CALLEES[:2], replies)
+
+    assert [(r.call_id, r.callee) for r in split.calls] == [("a", "+31612345678")]
+    assert [(r.call_id, r.callee) for r in split.unattributed] == [("b", None)]
+
+
+def test_a_reply_without_a_number_still_goes_by_position() -> None:
+    replies = [
+        CmQueuedCall(call_id="a", callee="+31612345678", success=True),
+        CmQueuedCall(call_id="b", callee=None, success=True),
+    ]
+
+    split = attributed_replies(CALLEES[:2], replies)
+
+    assert [(r.call_id, r.callee) for r in split.calls] == [
+        ("a", "+31612345678"),
+        ("b", "+31687654321"),
+    ]
+    assert split.unattributed == ()
+
+
+def test_a_second_reply_for_the_same_callee_is_unattributed() -> None:
+    replies = [
+        CmQueuedCall(call_id="a", callee="+31612345678", success=True),
+        CmQueuedCall(call_id="b", callee="0031612345678", success=True),
+    ]
+
+    split = attributed_replies(CALLEES[:2], replies)
+
+    assert [r.call_id for r in split.calls] == ["a"]
+    assert [r.call_id for r in split.unattributed_queued] == ["b"]
+
+
+class ScriptedCm:
+    """CM answering with the given elements, whatever was asked."""
+
+    def __init__(self, replies: list[CmQueuedCall]) -> None:
+        self.replies = replies
+
+    def place(self, request: Any, **_: Any) -> list[CmQueuedCall]:
+        return self.replies
+
+
+def _placed(
+    replies: list[CmQueuedCall],
+) -> tuple[Any, Table, list[tuple[str, tuple[CmQueuedCall, ...]]]]:
+    table = Table()
+    reported: list[tuple[str, tuple[CmQueuedCall, ...]]] = []
+    result = PlaceInstruction(
+        cm=ScriptedCm(replies),
+        store=InMemoryInstructionStore(table),
+        callback_urls=FakeCallbackUrls(),
+        policy=DialPolicy.from_settings(
+            allowed_countries="NL,BE", blocked_number_types="default", allowed_callers=""
+        ),
+        clock=lambda: datetime(2026, 11, 29, 5, 15, tzinfo=UTC),
+        on_unattributed_replies=lambda iid, calls: reported.append((iid, calls)),
+    ).place(
+        parse_dtmf_call_request(
+            {
+                "instruction-id": "i-1",
+                "caller": "+31201234567",
+                "callees": list(CALLEES[:2]),
+                "prompt": "Type your PIN",
+                "valid-prompt": "Thank you",
+                "quiet-hours": False,
+            }
+        ),
+        PlacementContext(owner="arn:aws:iam::1:user/t"),
+    )
+    return result, table, reported
+
+
+def test_a_call_for_a_stranger_is_reported_by_call_id_and_never_recorded() -> None:
+    result, table, reported = _placed(
+        [
+            CmQueuedCall(call_id="mine", callee="+31612345678", success=True),
+            CmQueuedCall(call_id="theirs", callee="+31699999999", success=True),
+        ]
+    )
+
+    assert [(c.call_id, c.callee) for c in result.calls] == [("mine", "+31612345678")]
+    assert [(iid, [c.call_id for c in calls]) for iid, calls in reported] == [("i-1", ["theirs"])]
+    assert all(c.callee is None for _, calls in reported for c in calls)  # never the number
+    calls = {sk: item for (_, sk), item in table.items.items() if sk.startswith("call#")}
+    assert [item["callee"] for item in calls.values()] == ["+31612345678"]
+
+
+def test_when_no_queued_call_is_a_callees_the_outcome_is_unknown_never_not_placed() -> None:
+    result, table, reported = _placed(
+        [
+            CmQueuedCall(call_id="x", callee="+31699999999", success=True),
+            CmQueuedCall(call_id=None, callee="+31612345678", success=False, error="busy"),
+        ]
+    )
+
+    assert result.outcome_unknown is not None  # calls may ring: a retry must not place again
+    assert result.calls == ()
+    assert [c.call_id for _, calls in reported for c in calls] == ["x"]
+    assert not [sk for (_, sk) in table.items if sk.startswith("call#")]
+    instruction = next(item for (_, sk), item in table.items.items() if not sk.startswith("call#"))
+    assert instruction["status"] == "unknown"

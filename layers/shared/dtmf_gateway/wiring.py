@@ -154,6 +154,18 @@ def _log_recording_deferred(error: Exception) -> None:
     )
 
 
+def _log_unattributed_replies(instruction_id: str, replies: tuple[CmQueuedCall, ...]) -> None:
+    """CM queued calls that are no callee's of the instruction (alarm `cm-reply-unattributed`):
+    logged by call id, never by number (CM's echo may be a stranger's)."""
+    from dtmf_gateway.observability import count_by, logger
+
+    count_by("CmErrors", "kind", "reply-unattributed")  # one per placement, as every kind
+    logger.error(
+        "CM queued calls that are none of the instruction's callees; their callbacks are refused",
+        extra={"instruction_id": instruction_id, "call_ids": [r.call_id for r in replies]},
+    )
+
+
 class _RecordingsOnFirstUse:
     """`PlacementRecordings` whose adapter (the SQS adapter's module and client) is built by
     `build` on the first deferral: a placement whose recording is written at once never needs
@@ -318,6 +330,7 @@ def _placement_service[P: PlaceInstruction](kind: type[P]) -> P:
         on_bookkeeping_error=_log_bookkeeping_error,
         recordings=_RecordingsOnFirstUse(placement_recordings),
         on_recording_deferred=_log_recording_deferred,
+        on_unattributed_replies=_log_unattributed_replies,
         quota=DynamoDbCalleeQuota(dynamodb(), s.table_name, limit=s.calls_per_callee_per_hour),
         calls_per_callee_per_hour=s.calls_per_callee_per_hour,
         digit_keys=secrets,  # issue 19

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from dtmf_gateway.domain.calls import CmQueuedCall
@@ -50,16 +51,8 @@ def matching_callee(callees: Sequence[str], echoed: str | None) -> str | None:
     return found[0] if len(set(found)) == 1 else None
 
 
-def with_own_callees(
-    callees: Sequence[str], replies: Sequence[CmQueuedCall]
-) -> tuple[CmQueuedCall, ...]:
-    """CM's replies with each `callee` replaced by the instruction's own E.164 number, in the
-    instruction's callee order (replies whose callee stays unknown come last, callee None).
-
-    Each reply is matched by its number (any of CM's forms); a reply without a usable number
-    gets the callee at its own position when CM answered one element per callee; a last
-    unmatched reply gets the last unclaimed callee. A callee is given to one reply at most.
-    """
+def _assigned(callees: Sequence[str], replies: Sequence[CmQueuedCall]) -> list[str | None]:
+    """The instruction's own callee of each reply, in CM's reply order (None: none of ours)."""
     assigned: list[str | None] = []
     claimed: set[str] = set()
     for reply in replies:
@@ -69,18 +62,84 @@ def with_own_callees(
             assigned.append(callee)
         else:
             assigned.append(None)
+    # Only a reply whose echo cannot be told (no number at all) is placed by its position:
+    # one naming a number that is none of ours (or a callee another reply already named) is
+    # someone else's call, and giving it a callee would report a stranger's digits as theirs.
+    untold = [
+        i for i, r in enumerate(replies) if assigned[i] is None and not _digits(r.callee or "")
+    ]
     if len(replies) == len(callees):
-        for index, callee in enumerate(assigned):
-            if callee is None and callees[index] not in claimed:
+        for index in untold:
+            if callees[index] not in claimed:
                 assigned[index] = callees[index]
                 claimed.add(callees[index])
     unclaimed = [c for c in callees if c not in claimed]
-    unassigned = [i for i, c in enumerate(assigned) if c is None]
+    unassigned = [i for i in untold if assigned[i] is None]
     if len(unclaimed) == 1 and len(unassigned) == 1:
         assigned[unassigned[0]] = unclaimed[0]
+    return assigned
+
+
+def with_own_callees(
+    callees: Sequence[str], replies: Sequence[CmQueuedCall]
+) -> tuple[CmQueuedCall, ...]:
+    """CM's replies with each `callee` replaced by the instruction's own E.164 number, in the
+    instruction's callee order (replies whose callee stays unknown come last, callee None).
+
+    Each reply is matched by its number (any of CM's forms); a reply without a number (absent,
+    empty, no digit) gets the callee at its own position when CM answered one element per
+    callee; a last such reply gets the last unclaimed callee. A reply naming a number that is
+    none of ours, or a callee an earlier reply named, gets none. A callee is given to one
+    reply at most.
+    """
     order = {callee: i for i, callee in enumerate(callees)}
     placed = [
         dataclasses.replace(reply, callee=callee)
-        for reply, callee in zip(replies, assigned, strict=True)
+        for reply, callee in zip(replies, _assigned(callees, replies), strict=True)
     ]
     return tuple(sorted(placed, key=lambda r: order.get(r.callee or "", len(order))))
+
+
+@dataclass(frozen=True, slots=True)
+class AttributedReplies:
+    """CM's reply split by whose it is.
+
+    ``calls``: the replies given to a callee of the instruction (its own E.164 number), in
+    its callee order; no callee and no call id appears twice. ``unattributed``: the others,
+    in CM's order, callee None (never CM's echo: it may be a stranger's number) — a number
+    that is none of ours, a callee or a call id an earlier reply already named. An
+    unattributed reply that queued a call is a call CM may ring that no result can be given
+    to: the placement reports it (`PlaceInstruction`'s ``on_unattributed_replies``).
+    """
+
+    calls: tuple[CmQueuedCall, ...]
+    unattributed: tuple[CmQueuedCall, ...] = ()
+
+    @property
+    def unattributed_queued(self) -> tuple[CmQueuedCall, ...]:
+        """The unattributed replies that queued a call (CM may ring it)."""
+        return tuple(r for r in self.unattributed if r.success and r.call_id)
+
+
+def attributed_replies(
+    callees: Sequence[str], replies: Sequence[CmQueuedCall]
+) -> AttributedReplies:
+    """CM's ``replies`` to an instruction of ``callees`` (E.164), attributed as
+    :func:`with_own_callees` does; a call id that an earlier reply (in CM's order) already
+    named stays the earlier one's (unattributed when that one is): the later reply is
+    unattributed, so that the call's digits are never reported as another callee's."""
+    order = {callee: i for i, callee in enumerate(callees)}
+    calls: list[CmQueuedCall] = []
+    unattributed: list[CmQueuedCall] = []
+    named: set[str] = set()
+    for reply, callee in zip(replies, _assigned(callees, replies), strict=True):
+        call_id = reply.call_id.lower() if reply.call_id else None
+        repeated = call_id is not None and call_id in named
+        if call_id is not None:
+            named.add(call_id)
+        if callee is None or repeated:
+            unattributed.append(dataclasses.replace(reply, callee=None))
+        else:
+            calls.append(dataclasses.replace(reply, callee=callee))
+    calls.sort(key=lambda r: order[r.callee or ""])
+    return AttributedReplies(tuple(calls), tuple(unattributed))

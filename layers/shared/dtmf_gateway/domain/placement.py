@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from dtmf_gateway.domain.callees import with_own_callees
+from dtmf_gateway.domain.callees import attributed_replies
 from dtmf_gateway.domain.calls import (
     CALLBACK_GRACE,
     CmQueuedCall,
@@ -31,6 +31,7 @@ from dtmf_gateway.domain.errors import (
     CmUnreachable,
     IdempotencyKeyReused,
     InstructionAlreadyExists,
+    InvalidRequest,
     PlacementFailed,
 )
 from dtmf_gateway.domain.ids import DERIVED_ID_PREFIX
@@ -160,9 +161,10 @@ class PlacementResult:
     """What placing an instruction came to, when CM may have placed something.
 
     ``calls`` are CM's replies in the instruction's callee order: the queued ones
-    (``success`` and a call id) and those CM refused. ``outcome_unknown`` is set (and
-    ``calls`` empty) when CM may have queued calls but gave no usable answer: the instruction
-    is recorded as `unknown` and its id stays taken.
+    (``success`` and a call id) and those CM refused, each given to one of its callees
+    (callees.attributed_replies: a reply no callee can be given is not among them).
+    ``outcome_unknown`` is set (and ``calls`` empty) when CM may have queued calls but gave
+    no usable answer: the instruction is recorded as `unknown` and its id stays taken.
     """
 
     instruction_id: str
@@ -204,6 +206,9 @@ class PlaceInstruction:
         scheduling: SchedulingRules | None = None,
         recordings: PlacementRecordings | None = None,
         on_recording_deferred: Callable[[Exception], None] = lambda _: None,
+        on_unattributed_replies: Callable[[str, tuple[CmQueuedCall, ...]], None] = (
+            lambda *_: None
+        ),
     ) -> None:
         self._cm = cm
         self._store = store
@@ -220,13 +225,16 @@ class PlaceInstruction:
         # a recording that cannot be written now is deferred (nothing accepted is lost)
         self._recordings = recordings
         self._on_recording_deferred = on_recording_deferred
+        # (instruction id, CM's queued replies no callee of it can be given): an alarm
+        self._on_unattributed = on_unattributed_replies
 
     def place(self, request: DtmfCallRequest, context: PlacementContext) -> PlacementResult:
         """Place the instruction.
 
-        Raises PolicyRefused, CalleeLimitReached, IdempotencyKeyReused (the key is bound to
-        another body), InstructionAlreadyExists or PlacementFailed (nothing placed, a retry
-        is safe). An ambiguous CM failure is *returned*
+        Raises InvalidRequest (the rules of the moment: `schedules.plan`, a request that
+        could never be placed), PolicyRefused, CalleeLimitReached, IdempotencyKeyReused (the
+        key is bound to another body), InstructionAlreadyExists or PlacementFailed (nothing
+        placed, a retry is safe). An ambiguous CM failure is *returned*
         (``outcome_unknown``) rather than raised, so the idempotency layer stores its answer
         and a retried request cannot ring anyone twice.
         """
@@ -274,6 +282,7 @@ class PlaceInstruction:
                 callback_url=callback_url,
                 time_budget_seconds=context.time_budget_seconds,
             )
+            calls = self._attributed(instruction, replies)
         except (CmRejected, CmUnreachable) as error:
             self._store.mark(instruction_id, InstructionStatus.NOT_PLACED, error.reason)
             self._release(claim)
@@ -286,9 +295,7 @@ class PlaceInstruction:
             )
             return PlacementResult(instruction_id, outcome_unknown=error)
 
-        result = PlacementResult(
-            instruction_id, calls=with_own_callees(instruction.callees, replies)
-        )
+        result = PlacementResult(instruction_id, calls=calls)
         if not result.queued:
             reasons = "; ".join(r.error or "refused" for r in replies) or "no call was queued"
             self._store.mark(instruction_id, InstructionStatus.NOT_PLACED, reasons)
@@ -301,6 +308,25 @@ class PlaceInstruction:
             # twice. The 202 stands; the recording is handed to a durable queue.
             self._defer_recording(instruction, result, error)
         return result
+
+    def _attributed(
+        self, instruction: NewInstruction, replies: Sequence[CmQueuedCall]
+    ) -> tuple[CmQueuedCall, ...]:
+        """CM's ``replies`` given to the instruction's own callees (attributed_replies). The
+        calls CM queued that no callee can be given are reported (``on_unattributed_replies``)
+        and recorded nowhere: their callbacks are refused, never a result. Raises
+        CmOutcomeUnknown when CM queued calls but none is a callee's: calls may ring, so
+        never "nothing placed" (a retry could ring a callee twice)."""
+        attributed = attributed_replies(instruction.callees, replies)
+        strangers = attributed.unattributed_queued
+        if strangers:
+            self._on_unattributed(instruction.instruction_id, strangers)
+            if not any(c.success and c.call_id for c in attributed.calls):
+                raise CmOutcomeUnknown(
+                    "CM queued calls but its reply gives none to a callee of the instruction",
+                    timed_out=False,
+                )
+        return attributed.calls
 
     def _defer_recording(
         self, instruction: NewInstruction, result: PlacementResult, error: Exception
@@ -467,9 +493,16 @@ class PlaceInstruction:
         create each callee's one-time schedule (the dial function places it). Nothing is
         placed now; the per-callee limit counts at dial time. When a schedule cannot be
         created the instruction is `not-placed` (its schedules find it so and do nothing)
-        and the error propagates: a retry is safe."""
+        and the error propagates: a retry is safe. Raises InvalidRequest (`not-after`),
+        storing nothing, when no callee could ever be called (a campaign's row excepted)."""
         if self._scheduler is None:  # pragma: no cover - wiring always gives one
             raise RuntimeError("a scheduled instruction needs a DialScheduler")
+        if context.campaign_id is None:  # a campaign's row has no one to answer: it is
+            # stored, its callees `not-placed` (the campaign counts their events)
+            from dtmf_gateway.domain.request_schedule import never_placed_problems
+
+            if problems := never_placed_problems(later.callees):
+                raise InvalidRequest(problems)
         instruction, claim, replayed = self._bind(request, context, now, later.callees)
         if replayed is not None:
             return replayed

@@ -15,15 +15,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, field_validator
 
 from dtmf_gateway.domain.errors import FieldProblem
 from dtmf_gateway.domain.quiet_hours import CLOCK_PATTERN, QuietHours, parse_clock
 from dtmf_gateway.domain.request_fields import WholeNumber, fail
+
+if TYPE_CHECKING:
+    from dtmf_gateway.domain.schedules import CalleeSchedule
 
 _RFC3339: Final = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$"
@@ -164,3 +167,22 @@ def window_problems(
     if not_after is not None and not_after <= now:
         problems.append(FieldProblem("not-after", "must be in the future"))
     return problems
+
+
+def never_placed_problems(callees: Sequence[CalleeSchedule]) -> list[FieldProblem]:
+    """A request none of whose callees could ever be called: each one's next allowed moment
+    (after ``not-before`` and its quiet hours, `schedules.plan`) is after ``not-after``. Like
+    a ``not-after`` already past, that is bad input: one problem naming ``not-after`` and the
+    earliest moment a callee could be called. None while a callee waits (the others end
+    `not-placed`, reason `deadline-passed`, as architecture.md says)."""
+    if not callees or any(c.waiting for c in callees):
+        return []
+    moments = sorted(c.scheduled_for for c in callees if c.scheduled_for)
+    first = f" ({moments[0]})" if moments else ""
+    return [
+        FieldProblem(
+            "not-after",
+            "must be after the first moment a callee may be called"
+            f"{first}: with not-before and quiet hours, no call could ever be placed",
+        )
+    ]
