@@ -144,8 +144,9 @@ class CampaignStore(Protocol):
     def release_slot(self, campaign_id: str) -> None: ...
 
     def count_placed(self, campaign_id: str, row: int) -> bool:
-        """Count ``row`` under `placed` once, whatever the number of deliveries that ask:
-        True when this call counted it."""
+        """Count ``row`` under `placed` once, whatever the number of deliveries that ask, and
+        never after the row ended (a call's result counted it then, see `end_row`): True
+        when this call counted it."""
         ...
 
     def row_ended(self, campaign_id: str, row: int) -> bool: ...
@@ -159,7 +160,11 @@ class CampaignStore(Protocol):
         """Record the row's end once: its line and its counter (and free its slot) in one
         transaction; False (nothing changed) when the row had already ended — or, for a
         call's result (``end.revision`` set), when the row was never opened (`open_row`):
-        a result for a row this campaign never placed changes nothing."""
+        a result for a row this campaign never placed changes nothing. A call's result also
+        counts the row `placed` in that transaction when its placer has not yet
+        (`count_placed`: a result can beat it, or the placer died after CM answered), so that
+        no count changes after a row ended: a campaign's totals never show more `finished`
+        than `placed`, and its `DTMF Campaign Finished` holds its final counts."""
         ...
 
     def correct_row(self, campaign_id: str, end: RowEnd) -> bool:

@@ -29,6 +29,7 @@ from dtmf_gateway.adapters.dynamodb.conditional import is_conditional_failure, u
 from dtmf_gateway.adapters.dynamodb.pacing import DynamoDbPacer
 from dtmf_gateway.domain.calls import iso
 from dtmf_gateway.domain.campaign_ports import (
+    PLACED,
     CampaignAlreadyExists,
     NewCampaign,
     RowEnd,
@@ -52,6 +53,9 @@ OUTCOME = "outcome"
 CORRECTIONS = "corrections"
 #: Attempts of a correction that lost a race with another correction of the same row.
 _CORRECTION_ATTEMPTS = 5
+#: Attempts of a row's end whose row gained a flag between its read and its write (each flag
+#: is only ever set, once: `placed-counted`).
+_END_ATTEMPTS = 3
 
 
 def campaign_key(campaign_id: str) -> dict[str, Any]:
@@ -220,15 +224,16 @@ class DynamoDbCampaignStore:
 
     def count_placed(self, campaign_id: str, row: int) -> bool:
         """The row's `placed-counted` flag and the campaign's `placed` count in one
-        transaction, only when the flag is not set yet."""
+        transaction, only when the flag is not set yet and the row has not ended (its end
+        counted it, if it was a call's result)."""
         return self._transact(
             {
                 "Update": {
                     "TableName": self._table,
                     "Key": row_key(campaign_id, row),
                     "UpdateExpression": "SET #pc = :true",
-                    "ConditionExpression": "attribute_not_exists(#pc)",
-                    "ExpressionAttributeNames": {"#pc": PLACED_COUNTED},
+                    "ConditionExpression": "attribute_not_exists(#pc) AND attribute_not_exists(#l)",
+                    "ExpressionAttributeNames": {"#pc": PLACED_COUNTED, "#l": LINE},
                     "ExpressionAttributeValues": to_item({":true": True}),
                 }
             },
@@ -262,23 +267,52 @@ class DynamoDbCampaignStore:
         )
 
     def end_row(self, campaign_id: str, end: RowEnd) -> bool:
-        names = {f"#c{i}": f"{COUNT_PREFIX}{c}" for i, c in enumerate(end.counters)}
-        expression = "ADD " + ", ".join(f"{name} :one" for name in names)
-        values: dict[str, Any] = {":one": 1}
-        if end.releases_slot:
-            expression += ", #f :minus"
-            names["#f"] = IN_FLIGHT
-            values[":minus"] = -1
+        """The row's line and counters in one transaction, conditioned on the row as read
+        just before (consistent): not ended, opened for a call's result, and — a call's result
+        counting the row `placed` when its placer has not yet — its `placed-counted` flag as
+        read. A flag gained between the read and the write (the placer counted meanwhile) is
+        read again; an end that still cannot be written raises (the event is retried)."""
+        for _ in range(_END_ATTEMPTS):
+            found = self._ddb.get_item(
+                TableName=self._table, Key=row_key(campaign_id, end.row), ConsistentRead=True
+            ).get("Item", {})
+            if LINE in found or (end.revision is not None and OPENED not in found):
+                return False
+            if self._transact(*self._end_items(campaign_id, end, found)):
+                return True
+        raise RuntimeError(  # pragma: no cover - the row changed under every attempt
+            f"row {end.row} of campaign {campaign_id} changed under {_END_ATTEMPTS} attempts"
+        )
+
+    def _end_items(
+        self, campaign_id: str, end: RowEnd, found: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The row's and the campaign's updates of ``end`` for the row item ``found``."""
+        counters = list(end.counters)
         row_names = {"#l": LINE}
         row_values: dict[str, Any] = {":line": json.dumps(end.line, ensure_ascii=False)}
         row_sets = "SET #l = :line"
         condition = "attribute_not_exists(#l)"
         if end.revision is not None:  # a call's result: only for a row this campaign opened
             row_sets += ", #r = :rev, #out = :out"
-            row_names |= {"#r": REVISION, "#out": OUTCOME, "#o": OPENED}
+            row_names |= {"#r": REVISION, "#out": OUTCOME, "#o": OPENED, "#pc": PLACED_COUNTED}
             row_values |= {":rev": end.revision, ":out": str(end.line.get("outcome"))}
             condition = "attribute_exists(#o) AND " + condition
-        return self._transact(
+            if PLACED_COUNTED in found:
+                condition += " AND attribute_exists(#pc)"
+            else:  # the result came before its placer counted the call: it counts it
+                row_sets += ", #pc = :true"
+                row_values[":true"] = True
+                condition += " AND attribute_not_exists(#pc)"
+                counters.append(PLACED)
+        names = {f"#c{i}": f"{COUNT_PREFIX}{c}" for i, c in enumerate(counters)}
+        expression = "ADD " + ", ".join(f"{name} :one" for name in names)
+        values: dict[str, Any] = {":one": 1}
+        if end.releases_slot:
+            expression += ", #f :minus"
+            names["#f"] = IN_FLIGHT
+            values[":minus"] = -1
+        return (
             {
                 "Update": {
                     "TableName": self._table,
