@@ -160,12 +160,6 @@ def test_a_placer_failing_during_the_cm_call_ends_its_row_unknown_not_not_placed
     assert counts.get("unknown") == 1 and counts["in-flight"] == 0, counts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: a placer killed during the CM call keeps its concurrent-call slot until its "
-    "row ends, but the redelivered row needs a slot before it can find out that the row is "
-    "to end `unknown`: with max-concurrent-calls 1 it is sent back (no slot) for ever",
-)
 def test_a_killed_placer_holding_the_only_slot_does_not_stall_its_row(world: World) -> None:
     campaign_id = world.start(callees=rows(1), **{"max-concurrent-calls": 1})
     message = world.queues.rows[0]

@@ -448,14 +448,6 @@ def test_keys_beside_the_template_are_applied_or_named_where_written(
         assert message in problem["message"], got.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: a row's `DTMF Result` that is recorded before its placer counts it "
-    "`placed` (a call that fails or is hung up at once while the placer's next write is "
-    "slow, or a placer that dies after CM answered) finishes the campaign with `finished` 1 "
-    "and `placed` 0 in the one `DTMF Campaign Finished` event; `placed` is counted after "
-    "the event went out (GET shows 1), so the event's totals contradict themselves",
-)
 def test_a_result_that_beats_the_placed_count_still_gives_consistent_totals(
     world: World,
 ) -> None:

@@ -93,14 +93,12 @@ class StoredCampaign:
 class RowEnd:
     """A row's final line (``results-uri``) and the counters it adds one to (``counters``:
     ``finished`` and an outcome, or ``not-placed``, ``unknown``, ``duplicate-rows``).
-    ``releases_slot``: the row held one of the campaign's concurrent-call slots.
     ``revision``: set for a call's result (its `DTMF Result` ``revision``, 0 for the first),
     None for an end that is not a call's result."""
 
     row: int
     line: dict[str, Any]
     counters: tuple[str, ...]
-    releases_slot: bool
     revision: int | None = None
 
 
@@ -137,29 +135,32 @@ class CampaignStore(Protocol):
         to `running`; a `paused` or `cancelled` campaign stays as it is."""
         ...
 
-    def acquire_slot(self, campaign_id: str, limit: int) -> bool:
-        """Take one of the campaign's ``limit`` concurrent-call slots; False when all taken."""
+    def acquire_slot(self, campaign_id: str, row: int, limit: int) -> bool:
+        """Give ``row`` one of the campaign's ``limit`` concurrent-call slots and open it
+        (from now on a call's result may end it), in one transaction; True when the row
+        holds a slot: taken now, or by an earlier delivery of the row (a row holds at most
+        one, until it ends: a redelivery after its placer died uses the dead placer's slot).
+        False when all are taken by other rows, or the row has ended."""
         ...
 
-    def release_slot(self, campaign_id: str) -> None: ...
-
     def count_placed(self, campaign_id: str, row: int) -> bool:
-        """Count ``row`` under `placed` once, whatever the number of deliveries that ask:
-        True when this call counted it."""
+        """Count ``row`` under `placed` once, whatever the number of deliveries that ask, and
+        never after the row ended (a call's result counted it then, see `end_row`): True
+        when this call counted it."""
         ...
 
     def row_ended(self, campaign_id: str, row: int) -> bool: ...
 
-    def open_row(self, campaign_id: str, row: int) -> None:
-        """Mark the row as about to be placed (before CM is called; idempotent): from now on
-        a call's result may end it."""
-        ...
-
     def end_row(self, campaign_id: str, end: RowEnd) -> bool:
-        """Record the row's end once: its line and its counter (and free its slot) in one
-        transaction; False (nothing changed) when the row had already ended — or, for a
-        call's result (``end.revision`` set), when the row was never opened (`open_row`):
-        a result for a row this campaign never placed changes nothing."""
+        """Record the row's end once: its line and its counter (and free the slot the row
+        holds, if it holds one: `acquire_slot`) in one transaction; False (nothing changed)
+        when the row had already ended — or, for a call's result (``end.revision`` set), when
+        the row was never opened (`acquire_slot`):
+        a result for a row this campaign never placed changes nothing. A call's result also
+        counts the row `placed` in that transaction when its placer has not yet
+        (`count_placed`: a result can beat it, or the placer died after CM answered), so that
+        no count changes after a row ended: a campaign's totals never show more `finished`
+        than `placed`, and its `DTMF Campaign Finished` holds its final counts."""
         ...
 
     def correct_row(self, campaign_id: str, end: RowEnd) -> bool:

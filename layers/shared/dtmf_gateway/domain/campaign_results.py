@@ -83,7 +83,7 @@ def row_result(detail: Mapping[str, Any]) -> RowResult | None:
     }
     if "verified" in detail:
         line["verified"] = detail["verified"]
-    end = RowEnd(row, line, (FINISHED, str(outcome)), releases_slot=True, revision=revision)
+    end = RowEnd(row, line, (FINISHED, str(outcome)), revision=revision)
     return RowResult(campaign_id, end)
 
 

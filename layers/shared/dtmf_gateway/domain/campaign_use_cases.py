@@ -314,7 +314,6 @@ def _duplicate_end(campaign_id: str, row: ValidRow) -> RowEnd:
             "duplicate-of": row.duplicate_of,
         },
         counters=(DUPLICATE_ROWS,),
-        releases_slot=False,
     )
 
 
@@ -328,7 +327,15 @@ class RowVerdict(StrEnum):
 
 
 class PlaceRow:
-    """Use case: place one queued row when the campaign, its slots and the pacing allow."""
+    """Use case: place one queued row when the campaign, its slots and the pacing allow.
+
+    A row takes one of the campaign's `max-concurrent-calls` slots before it is first placed
+    and holds it until it ends (its result, or `not-placed`/`unknown`): through a pacing
+    wait, CM being unreachable, and its redeliveries, which use the row's slot instead of
+    taking another. So a placer that dies mid-row never strands a slot, and the redelivered
+    row can always find out what became of it (campaign_taken_rows), even when every slot is
+    taken: `max-concurrent-calls` 1 and a placer killed during the CM call ends the row
+    `unknown` on its redelivery, not sent back for ever."""
 
     def __init__(
         self,
@@ -363,14 +370,14 @@ class PlaceRow:
     def _when_allowed(
         self, campaign: StoredCampaign, row: Row, message: Mapping[str, Any]
     ) -> RowVerdict:
-        """Place the row of a running campaign once a slot and the pacing allow."""
+        """Place the row of a running campaign once it holds a slot and the pacing allows."""
         campaign_id = campaign.campaign_id
         try:
             request = row_request(campaign.template, row, campaign_id, self._policy)
         except InvalidRequest:  # the policy changed since validation
-            self._ends.not_placed(campaign, row, NotPlacedReason.POLICY_REFUSED, slot=False)
+            self._ends.not_placed(campaign, row, NotPlacedReason.POLICY_REFUSED)
             return RowVerdict.ENDED
-        if not self._store.acquire_slot(campaign_id, campaign.max_concurrent_calls):
+        if not self._store.acquire_slot(campaign_id, row.number, campaign.max_concurrent_calls):
             self._queue.defer(message, BUSY_RECHECK_SECONDS)
             return RowVerdict.DEFERRED
         return self._place(campaign, row, request, message)
@@ -380,7 +387,7 @@ class PlaceRow:
     ) -> RowVerdict | None:
         """What the campaign's status makes of the row (None: running, go on)."""
         if campaign.status == CampaignStatus.CANCELLED:
-            self._ends.not_placed(campaign, row, NotPlacedReason.CANCELLED, slot=False)
+            self._ends.not_placed(campaign, row, NotPlacedReason.CANCELLED)
             return RowVerdict.ENDED
         if campaign.status in (CampaignStatus.FINISHED, CampaignStatus.FAILED):
             return RowVerdict.SKIPPED
@@ -437,7 +444,6 @@ class PlaceRow:
             campaign_id=campaign.campaign_id,
             before_cm=lambda: self._paced_and_running(campaign),
         )
-        self._store.open_row(campaign.campaign_id, row.number)  # its result may come from now
         try:
             result = self._placement.place(request, context)
         except InstructionAlreadyExists as taken:
@@ -445,7 +451,7 @@ class PlaceRow:
         except (PacingDeferred, PlacementFailed) as error:
             return self._not_sent(error, campaign, row, message)
         except (PolicyRefused, CalleeLimitReached):
-            self._ends.not_placed(campaign, row, NotPlacedReason.POLICY_REFUSED, slot=True)
+            self._ends.not_placed(campaign, row, NotPlacedReason.POLICY_REFUSED)
             return RowVerdict.ENDED
         if result.outcome_unknown is not None:
             self._ends.unknown(campaign, row, request)
@@ -462,13 +468,12 @@ class PlaceRow:
         message: Mapping[str, Any],
     ) -> RowVerdict:
         """The row's id is held by an instruction: account for the row once by what that
-        instruction is (domain.campaign_taken_rows). This delivery's slot is given back; an
-        earlier delivery's is given back by the row's end (its result, or ``unknown`` here)."""
+        instruction is (domain.campaign_taken_rows). The row's slot (one, whichever delivery
+        took it) stays with the row until its end: its result, or the end here."""
         kind = taken_row(taken.found, campaign.campaign_id, campaign.owner, self._clock())
-        if kind == TakenRow.FOREIGN:  # this delivery's slot goes with the end
-            self._ends.not_placed(campaign, row, NotPlacedReason.INSTRUCTION_ID_IN_USE, slot=True)
+        if kind == TakenRow.FOREIGN:
+            self._ends.not_placed(campaign, row, NotPlacedReason.INSTRUCTION_ID_IN_USE)
             return RowVerdict.ENDED
-        self._store.release_slot(campaign.campaign_id)
         if kind == TakenRow.IN_PROGRESS:
             self._queue.defer(message, UNREACHABLE_RETRY_SECONDS)
             return RowVerdict.DEFERRED
@@ -482,11 +487,11 @@ class PlaceRow:
         self, error: Exception, campaign: StoredCampaign, row: Row, message: Mapping[str, Any]
     ) -> RowVerdict:
         """The row was not placed now: paced back, or CM unreachable (surely nothing placed:
-        tried again later, the id stays free), or CM refused."""
+        tried again later, the id stays free; the row keeps its slot for that), or CM
+        refused."""
         if isinstance(error, PlacementFailed) and not error.unreachable:
-            self._ends.not_placed(campaign, row, NotPlacedReason.CM_REFUSED, slot=True)
+            self._ends.not_placed(campaign, row, NotPlacedReason.CM_REFUSED)
             return RowVerdict.ENDED
-        self._store.release_slot(campaign.campaign_id)
         delay = UNREACHABLE_RETRY_SECONDS if isinstance(error, PlacementFailed) else 1
         self._queue.defer(message, delay)
         return RowVerdict.DEFERRED
@@ -509,9 +514,7 @@ class EndRow:
     def finish(self) -> FinishCampaign:
         return self._finish
 
-    def not_placed(
-        self, campaign: StoredCampaign, row: Row, reason: NotPlacedReason, *, slot: bool
-    ) -> None:
+    def not_placed(self, campaign: StoredCampaign, row: Row, reason: NotPlacedReason) -> None:
         now = iso(self._clock())
         instruction_id = row_instruction_id(campaign.campaign_id, row.number)
         callee = row.callee if isinstance(row.callee, str) else None
@@ -527,9 +530,7 @@ class EndRow:
             "status": NOT_PLACED,
             "reason": reason.value,
         }
-        if self._store.end_row(
-            campaign.campaign_id, RowEnd(row.number, line, (NOT_PLACED,), releases_slot=slot)
-        ):
+        if self._store.end_row(campaign.campaign_id, RowEnd(row.number, line, (NOT_PLACED,))):
             detail = CallNotPlacedDetail.model_validate(
                 {
                     "instruction-id": instruction_id,
@@ -555,9 +556,7 @@ class EndRow:
             "finished-at": iso(self._clock()),
             "status": UNKNOWN,
         }
-        self._store.end_row(
-            campaign.campaign_id, RowEnd(row.number, line, (UNKNOWN,), releases_slot=True)
-        )
+        self._store.end_row(campaign.campaign_id, RowEnd(row.number, line, (UNKNOWN,)))
         self._finish.settle(campaign.campaign_id)
 
 

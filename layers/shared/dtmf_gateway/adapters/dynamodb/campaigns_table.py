@@ -5,8 +5,11 @@ re-exported from `adapters.dynamodb.pacing`).
                                                            counters are top-level numbers
                                                            `count-<name>` (one ADD each),
                                                            `in-flight` its calls in progress
-    pk = "campaign#<campaign-id>"   sk = "row#<0000042>"   one row: `opened` once it is
-                                                           about to be placed; `line` (its
+    pk = "campaign#<campaign-id>"   sk = "row#<0000042>"   one row: `opened` and `slot`
+                                                           once it holds a concurrent-call
+                                                           slot (about to be placed; given
+                                                           back by its end);
+                                                           `placed-counted`; `line` (its
                                                            results-uri line, JSON text)
                                                            once it ended; a call's result
                                                            also `revision` and `outcome`
@@ -29,6 +32,7 @@ from dtmf_gateway.adapters.dynamodb.conditional import is_conditional_failure, u
 from dtmf_gateway.adapters.dynamodb.pacing import DynamoDbPacer
 from dtmf_gateway.domain.calls import iso
 from dtmf_gateway.domain.campaign_ports import (
+    PLACED,
     CampaignAlreadyExists,
     NewCampaign,
     RowEnd,
@@ -46,12 +50,16 @@ IN_FLIGHT = "in-flight"
 STATUS = "status"
 LINE = "line"
 OPENED = "opened"
+SLOT = "slot"  # the row took one of the campaign's `in-flight` slots itself (until its end)
 PLACED_COUNTED = "placed-counted"  # the row is counted under `placed` (once)
 REVISION = "revision"
 OUTCOME = "outcome"
 CORRECTIONS = "corrections"
 #: Attempts of a correction that lost a race with another correction of the same row.
 _CORRECTION_ATTEMPTS = 5
+#: Attempts of a row's end whose row gained a flag between its read and its write (each flag
+#: is set at most once before the end: `opened`, `placed-counted`).
+_END_ATTEMPTS = 3
 
 
 def campaign_key(campaign_id: str) -> dict[str, Any]:
@@ -200,35 +208,58 @@ class DynamoDbCampaignStore:
         if not failed:
             self.change_status(campaign_id, CampaignStatus.RUNNING, [CampaignStatus.VALIDATING])
 
-    def acquire_slot(self, campaign_id: str, limit: int) -> bool:
-        return self._update(
-            campaign_id,
-            "ADD #f :one",
-            {"#f": IN_FLIGHT},
-            {":one": 1, ":limit": limit},
-            "#f < :limit",
-        )
-
-    def release_slot(self, campaign_id: str) -> None:
-        self._update(
-            campaign_id,
-            "ADD #f :minus",
-            {"#f": IN_FLIGHT},
-            {":minus": -1, ":zero": 0},
-            "#f > :zero",
-        )
+    def acquire_slot(self, campaign_id: str, row: int, limit: int) -> bool:
+        """The row's `slot` and `opened` flags and the campaign's `in-flight` + 1 (below
+        ``limit``) in one transaction, unless the row holds a slot already; when the
+        transaction is refused, whether the row holds one (one consistent read)."""
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": row_key(campaign_id, row),
+                            "UpdateExpression": "SET #s = :true, #o = :true",
+                            "ConditionExpression": (
+                                "attribute_not_exists(#s) AND attribute_not_exists(#l)"
+                            ),
+                            "ExpressionAttributeNames": {"#s": SLOT, "#o": OPENED, "#l": LINE},
+                            "ExpressionAttributeValues": to_item({":true": True}),
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": campaign_key(campaign_id),
+                            "UpdateExpression": "ADD #f :one",
+                            "ConditionExpression": "#f < :limit",
+                            "ExpressionAttributeNames": {"#f": IN_FLIGHT},
+                            "ExpressionAttributeValues": to_item({":one": 1, ":limit": limit}),
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            found = self._ddb.get_item(
+                TableName=self._table, Key=row_key(campaign_id, row), ConsistentRead=True
+            ).get("Item", {})
+            return SLOT in found and LINE not in found
+        return True
 
     def count_placed(self, campaign_id: str, row: int) -> bool:
         """The row's `placed-counted` flag and the campaign's `placed` count in one
-        transaction, only when the flag is not set yet."""
+        transaction, only when the flag is not set yet and the row has not ended (its end
+        counted it, if it was a call's result)."""
         return self._transact(
             {
                 "Update": {
                     "TableName": self._table,
                     "Key": row_key(campaign_id, row),
                     "UpdateExpression": "SET #pc = :true",
-                    "ConditionExpression": "attribute_not_exists(#pc)",
-                    "ExpressionAttributeNames": {"#pc": PLACED_COUNTED},
+                    "ConditionExpression": "attribute_not_exists(#pc) AND attribute_not_exists(#l)",
+                    "ExpressionAttributeNames": {"#pc": PLACED_COUNTED, "#l": LINE},
                     "ExpressionAttributeValues": to_item({":true": True}),
                 }
             },
@@ -252,33 +283,60 @@ class DynamoDbCampaignStore:
         )
         return LINE in found.get("Item", {})
 
-    def open_row(self, campaign_id: str, row: int) -> None:
-        self._ddb.update_item(
-            TableName=self._table,
-            Key=row_key(campaign_id, row),
-            UpdateExpression="SET #o = :true",
-            ExpressionAttributeNames={"#o": OPENED},
-            ExpressionAttributeValues=to_item({":true": True}),
+    def end_row(self, campaign_id: str, end: RowEnd) -> bool:
+        """The row's line and counters in one transaction, conditioned on the row as read
+        just before (consistent): not ended; `opened` as read (an opened row holds a slot:
+        the campaign's `in-flight` - 1; a call's result needs it); and — a call's result
+        counting the row `placed` when its placer has not yet — `placed-counted` as read. A
+        flag gained between the read and the write (a delivery opened the row, the placer
+        counted) is read again; an end that still cannot be written raises (retried).
+
+        A row opened before rows held their own slots (`opened` without `slot`: a campaign
+        running across that upgrade) held its delivery's slot while it rang: its end gives
+        that slot back all the same."""
+        for _ in range(_END_ATTEMPTS):
+            found = self._ddb.get_item(
+                TableName=self._table, Key=row_key(campaign_id, end.row), ConsistentRead=True
+            ).get("Item", {})
+            if LINE in found or (end.revision is not None and OPENED not in found):
+                return False
+            if self._transact(*self._end_items(campaign_id, end, found)):
+                return True
+        raise RuntimeError(  # pragma: no cover - the row changed under every attempt
+            f"row {end.row} of campaign {campaign_id} changed under {_END_ATTEMPTS} attempts"
         )
 
-    def end_row(self, campaign_id: str, end: RowEnd) -> bool:
-        names = {f"#c{i}": f"{COUNT_PREFIX}{c}" for i, c in enumerate(end.counters)}
-        expression = "ADD " + ", ".join(f"{name} :one" for name in names)
-        values: dict[str, Any] = {":one": 1}
-        if end.releases_slot:
-            expression += ", #f :minus"
-            names["#f"] = IN_FLIGHT
-            values[":minus"] = -1
+    def _end_items(
+        self, campaign_id: str, end: RowEnd, found: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The row's and the campaign's updates of ``end`` for the row item ``found``."""
+        counters = list(end.counters)
         row_names = {"#l": LINE}
         row_values: dict[str, Any] = {":line": json.dumps(end.line, ensure_ascii=False)}
         row_sets = "SET #l = :line"
-        condition = "attribute_not_exists(#l)"
-        if end.revision is not None:  # a call's result: only for a row this campaign opened
+        row_names["#o"] = OPENED
+        holds_slot = OPENED in found  # taken with `opened` (acquire_slot), given back here
+        condition = "attribute_not_exists(#l) AND "
+        condition += "attribute_exists(#o)" if holds_slot else "attribute_not_exists(#o)"
+        if end.revision is not None:  # a call's result (the row is opened: end_row)
             row_sets += ", #r = :rev, #out = :out"
-            row_names |= {"#r": REVISION, "#out": OUTCOME, "#o": OPENED}
+            row_names |= {"#r": REVISION, "#out": OUTCOME, "#pc": PLACED_COUNTED}
             row_values |= {":rev": end.revision, ":out": str(end.line.get("outcome"))}
-            condition = "attribute_exists(#o) AND " + condition
-        return self._transact(
+            if PLACED_COUNTED in found:
+                condition += " AND attribute_exists(#pc)"
+            else:  # the result came before its placer counted the call: it counts it
+                row_sets += ", #pc = :true"
+                row_values[":true"] = True
+                condition += " AND attribute_not_exists(#pc)"
+                counters.append(PLACED)
+        names = {f"#c{i}": f"{COUNT_PREFIX}{c}" for i, c in enumerate(counters)}
+        expression = "ADD " + ", ".join(f"{name} :one" for name in names)
+        values: dict[str, Any] = {":one": 1}
+        if holds_slot:
+            expression += ", #f :minus"
+            names["#f"] = IN_FLIGHT
+            values[":minus"] = -1
+        return (
             {
                 "Update": {
                     "TableName": self._table,
