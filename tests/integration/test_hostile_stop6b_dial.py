@@ -507,28 +507,21 @@ def test_a_cancel_while_the_first_call_rings_stops_its_redial(world: DialWorld) 
     assert result.outcome.value == "unanswered"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High: after a redial attempt's unknown outcome the callee's `placed` schedule still "
-        "names the FIRST call's id, so CM re-delivering the first call's `unanswered` callback "
-        "(a duplicate, answered `duplicate`) makes Redials find that entry `placed` with this "
-        "call id and schedule attempt 3: the callee is rung a third time on the stale outcome "
-        "of attempt 1, while attempt 2 (which CM may well have queued and the callee answered) "
-        "is pending. README: redials follow a call that ended so, once; a duplicate callback "
-        "changes nothing"
-    ),
-)
 def test_a_duplicate_first_callback_after_a_redials_unknown_outcome_redials_no_more(
     world: DialWorld,
 ) -> None:
+    from dtmf_gateway.domain.callbacks import parse_callback
+    from tests.integration.test_scheduling import NL
+
     iid = "s6b-unk-dup"
     second = second_attempt(world, iid)
+    first_call = world.entry(iid).call_id
     world.cm.error = CmOutcomeUnknown("read timeout", timed_out=True)
     assert world.dialler.dial(second).outcome is DialOutcome.OUTCOME_UNKNOWN
     world.now += timedelta(seconds=30)
+    raw = {"type": "dtmf-finished", "call-id": first_call, "callee": NL, "result": {"code": 9}}
 
-    again = world.callback(iid, 9)  # CM delivers attempt 1's callback again
+    again = world.callbacks.record(iid, parse_callback(iid, raw))  # attempt 1's, again
 
     assert again.verdict.value == "duplicate"
     assert [d.attempt for d in world.scheduler.dials] == [1, 2]

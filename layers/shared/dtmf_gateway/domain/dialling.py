@@ -28,6 +28,7 @@ from dtmf_gateway.domain.placement import stale_after
 from dtmf_gateway.domain.ports import ScheduledDial
 from dtmf_gateway.domain.request import parse_dtmf_call_request
 from dtmf_gateway.domain.schedules import (
+    UNKNOWN_OUTCOME_NOTE,
     CalleeSchedule,
     NotPlacedReason,
     ScheduleStatus,
@@ -285,7 +286,7 @@ class DialScheduledCall:
         schedule (the retried firing completes it without calling CM) and the error raised."""
         instruction_id, entry = dialling.instruction.instruction_id, dialling.entry
         try:
-            self._store.change(instruction_id, entry, replace(entry, status=ScheduleStatus.PLACED))
+            self._store.change(instruction_id, entry, placed_unknown(entry))
         except Exception as error:
             noted = replace(entry, queued_at=iso(dialling.now), detail=_UNKNOWN_OUTCOME_NOTE)
             self._note(instruction_id, entry, noted, error, "CM's unknown outcome")
@@ -339,7 +340,7 @@ class DialScheduledCall:
                 instruction.instruction_id, entry, entry.reason, self._clock(), entry.detail
             )
         if entry.detail == _UNKNOWN_OUTCOME_NOTE:
-            placed = replace(entry, status=ScheduleStatus.PLACED, queued_at=None, detail=None)
+            placed = placed_unknown(entry)
             if not self._store.change(instruction.instruction_id, entry, placed):
                 return DialResult(DialOutcome.SKIPPED)
             return DialResult(DialOutcome.OUTCOME_UNKNOWN)
@@ -395,9 +396,21 @@ class _Dialling:
         return self.request.all_callees()[0]
 
 
-#: The `detail` of a callee's `dialling` schedule that notes CM's unknown outcome (a refusal's
-#: note carries its `reason`; a queued call's note its new `call_id`).
-_UNKNOWN_OUTCOME_NOTE = "cm-outcome-unknown"
+_UNKNOWN_OUTCOME_NOTE = UNKNOWN_OUTCOME_NOTE  # (what the note reads: domain.schedules)
+
+
+def placed_unknown(entry: CalleeSchedule) -> CalleeSchedule:
+    """The claimed callee's schedule once CM's answer is unknown: `placed` without a call
+    id (no callback of an earlier call is ever taken for this attempt's: a re-delivered one
+    redials no more), the call it redials kept in ``redials``."""
+    return replace(
+        entry,
+        status=ScheduleStatus.PLACED,
+        call_id=None,
+        redials=entry.redialled_call,
+        queued_at=None,
+        detail=None,
+    )
 
 
 class _NotNow(Exception):

@@ -58,6 +58,7 @@ def next_attempt(
         status=ScheduleStatus.SCHEDULED,
         scheduled_for=iso(moment),
         attempt=entry.attempt + 1,
+        redials=entry.call_id,
     )
 
 

@@ -130,6 +130,7 @@ ATTEMPT = "attempt"
 REASON = "reason"
 ENDED_AT = "ended-at"
 DETAIL = "detail"
+REDIALS = "redials"  # a redial attempt's entry: the call it redials (absent in older items)
 CAMPAIGN_ID = "campaign-id"  # instructions and calls a campaign's row placed
 PROCESSED_THROUGH = "processed-through"  # issue 15: an expiry cursor's position (epoch s)
 
@@ -268,6 +269,7 @@ def schedule_fields(schedule: CalleeSchedule) -> dict[str, Any]:
         CALL_ID: schedule.call_id,
         DETAIL: schedule.detail,
         QUEUED_AT: schedule.queued_at,
+        REDIALS: schedule.redials,
     }
     return {k: v for k, v in values.items() if v is not None}
 
@@ -300,6 +302,7 @@ def schedule_from_fields(
         call_id=values.get(CALL_ID),
         detail=values.get(DETAIL),
         queued_at=values.get(QUEUED_AT),
+        redials=values.get(REDIALS),
     )
 
 
