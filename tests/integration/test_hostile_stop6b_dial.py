@@ -189,17 +189,6 @@ def test_an_erasure_between_the_claim_and_a_failed_write_leaves_no_number_and_no
     assert world.cm.requests == (0 if where == "before-cm" else 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High: a redial attempt whose CM answer is unknown (a timeout) keeps the FIRST call's "
-        "id on the callee's `placed` schedule (`_outcome_unknown` replaces only the status) and "
-        "nothing ever releases the first call's `redialled` hold: when no callback for attempt "
-        "2 ever comes (CM did not queue it), the expirer has nothing to expire and the callee "
-        "gets no DTMF Result at all — the first call's `unanswered` is lost. README: one DTMF "
-        "Result per callee when its result is final"
-    ),
-)
 def test_a_redial_whose_outcome_is_unknown_and_whose_callback_never_comes_has_a_result(
     world: DialWorld,
 ) -> None:

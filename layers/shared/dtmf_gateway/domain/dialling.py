@@ -14,7 +14,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from dtmf_gateway.domain.calls import InstructionStatus, NewInstruction, iso, utc_now
+from dtmf_gateway.domain.calls import (
+    CALLBACK_GRACE,
+    InstructionStatus,
+    NewInstruction,
+    iso,
+    utc_now,
+)
 from dtmf_gateway.domain.dial_recording import DialRecording, noted_recording, record_dial
 from dtmf_gateway.domain.errors import (
     CmOutcomeUnknown,
@@ -282,10 +288,14 @@ class DialScheduledCall:
     def _outcome_unknown(self, dialling: _Dialling) -> DialResult:
         """CM may have queued the call (a timeout, a broken reply): the callee is `placed`
         without a call id (its callback is held, then released by the expirer); it is never
-        dialled again. When that write fails, the unknown outcome is noted on its `dialling`
-        schedule (the retried firing completes it without calling CM) and the error raised."""
+        dialled again. A redial attempt's earlier call (held `redialled`) gets a deadline
+        first: the expirer releases it as the callee's result then unless this attempt's
+        callback came (`_hold_redialled`). When a write fails, the unknown outcome is noted
+        on its `dialling` schedule (the retried firing completes it without calling CM) and
+        the error raised."""
         instruction_id, entry = dialling.instruction.instruction_id, dialling.entry
         try:
+            self._hold_redialled(instruction_id, entry, dialling.now, stale_after(dialling.request))
             self._store.change(instruction_id, entry, placed_unknown(entry))
         except Exception as error:
             noted = replace(entry, queued_at=iso(dialling.now), detail=_UNKNOWN_OUTCOME_NOTE)
@@ -339,20 +349,37 @@ class DialScheduledCall:
             return self._end(
                 instruction.instruction_id, entry, entry.reason, self._clock(), entry.detail
             )
-        if entry.detail == _UNKNOWN_OUTCOME_NOTE:
-            placed = placed_unknown(entry)
-            if not self._store.change(instruction.instruction_id, entry, placed):
-                return DialResult(DialOutcome.SKIPPED)
-            return DialResult(DialOutcome.OUTCOME_UNKNOWN)
         try:
             stale = stale_after(request_for(instruction.request, entry.callee or ""))
         except InvalidRequest:  # erased meanwhile, or today's rules refuse it
             stale = 0
+        if entry.detail == _UNKNOWN_OUTCOME_NOTE:
+            asked_at = datetime.fromisoformat(entry.queued_at or iso(self._clock()))
+            self._hold_redialled(instruction.instruction_id, entry, asked_at, stale)
+            placed = placed_unknown(entry)
+            if not self._store.change(instruction.instruction_id, entry, placed):
+                return DialResult(DialOutcome.SKIPPED)
+            return DialResult(DialOutcome.OUTCOME_UNKNOWN)
         recording = noted_recording(instruction, entry, stale)
         if recording is None:  # pragma: no cover - _is_retry_of checked the note
             return DialResult(DialOutcome.SKIPPED)
         record_dial(self._store, recording, late_at=self._clock(), redials=self._redials)
         return DialResult(DialOutcome.PLACED)
+
+    def _hold_redialled(
+        self, instruction_id: str, entry: CalleeSchedule, asked_at: datetime, stale: int
+    ) -> None:
+        """The call ``entry`` (a redial attempt whose CM answer is unknown) redials stays
+        held `redialled` until the attempt's call would be expired (``asked_at``, when CM was
+        asked, + ``stale`` seconds, the call's stale-after; at least CALLBACK_GRACE from
+        now): then the expirer releases it as the callee's result unless the attempt's
+        callback came. Written before the callee's schedule names no call any more, so a
+        failure in between leaves the deadline set (safe to repeat)."""
+        previous = entry.redialled_call
+        if previous is None:
+            return
+        deadline = max(asked_at + timedelta(seconds=stale), self._clock() + CALLBACK_GRACE)
+        self._store.hold_redialled_until(instruction_id, previous, deadline)
 
     def _end(
         self,

@@ -224,11 +224,17 @@ class PendingCall:
 @dataclass(frozen=True, slots=True)
 class HeldCall:
     """A held call and its instruction: the call ids the placement recorded (None: not
-    recorded) and the callees of the instruction's other calls that are not held."""
+    recorded) and the callees of the instruction's other calls that are not held.
+
+    Round 2 (#16): ``redialled`` — the call is held `redialled` until a deadline (its
+    redial attempt's CM answer was lost, `ScheduleStore.hold_redialled_until`): then
+    ``callees_with_a_call`` also counts the other calls held awaiting their placement (a
+    late callback of that attempt)."""
 
     callee: str | None
     placement_call_ids: tuple[str, ...] | None
     callees_with_a_call: frozenset[str]
+    redialled: bool = False
 
 
 class PendingCalls(Protocol):
@@ -252,7 +258,9 @@ class PendingCalls(Protocol):
 
     def settle(self, call: PendingCall, *, release: bool) -> bool:
         """Release a held call (published) or set it aside (Hold.SET_ASIDE, never
-        published); False if it was no longer held."""
+        published); False if it was no longer held. A call held `redialled` until a
+        deadline (HeldCall.redialled) is released, or kept `redialled` without its
+        deadline."""
         ...
 
 
@@ -356,6 +364,13 @@ class ScheduleStore(Protocol):
         """A callee's last call, held `redialled`, becomes its result after all (no later
         attempt was placed): its hold removed, so the outbox publishes it. False when it held
         none."""
+        ...
+
+    def hold_redialled_until(self, instruction_id: str, call_id: str, deadline: datetime) -> bool:
+        """The call held `redialled` whose redial attempt's CM answer was lost is settled by
+        the expirer at ``deadline`` (aware; `expiry.settle_held`): released as the callee's
+        result then, unless a later call of its callee came (that attempt's late callback).
+        Safe to repeat; False when it holds no `redialled` (released already, or none)."""
         ...
 
 

@@ -131,6 +131,9 @@ REASON = "reason"
 ENDED_AT = "ended-at"
 DETAIL = "detail"
 REDIALS = "redials"  # a redial attempt's entry: the call it redials (absent in older items)
+# a call held `redialled` whose redial attempt's CM answer was lost: settled by the expirer
+# at this moment (epoch seconds, also its `stale-at`), expiry.settle_held
+REDIALLED_UNTIL = "redialled-until"
 CAMPAIGN_ID = "campaign-id"  # instructions and calls a campaign's row placed
 PROCESSED_THROUGH = "processed-through"  # issue 15: an expiry cursor's position (epoch s)
 
@@ -476,9 +479,12 @@ def placement_recorded_fields(
 
 def is_waiting(item: Mapping[str, Any]) -> bool:
     """Whether a call item (plain values) still waits for the expirer: queued, or held until
-    its placement confirms it. Any other call ended (its index entry stays)."""
-    return item.get(STATUS) == CallStatus.QUEUED.value or (
-        item.get(HOLD) == Hold.AWAITING_PLACEMENT.value
+    its placement confirms it, or held `redialled` until a deadline (REDIALLED_UNTIL). Any
+    other call ended (its index entry stays)."""
+    return (
+        item.get(STATUS) == CallStatus.QUEUED.value
+        or item.get(HOLD) == Hold.AWAITING_PLACEMENT.value
+        or (item.get(HOLD) == Hold.REDIALLED.value and REDIALLED_UNTIL in item)
     )
 
 

@@ -16,8 +16,11 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     ERASED_AT,
     HOLD,
     OUTCOME,
+    PENDING_SHARD,
+    REDIALLED_UNTIL,
     SCHEDULE,
     SCHEDULED_FOR,
+    STALE_AT,
     STATUS,
     call_key,
     from_item,
@@ -27,6 +30,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     is_number_key,
     past_retention,
     pending_fields,
+    pending_shard,
     queued_call_fields,
     schedule_fields,
     schedule_key,
@@ -42,7 +46,7 @@ from dtmf_gateway.domain.calls import Hold, Outcome
 from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
 
 if TYPE_CHECKING:
-    from datetime import timedelta
+    from datetime import datetime, timedelta
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
@@ -209,4 +213,29 @@ class DynamoDbScheduleStore:
             ConditionExpression="#hold = :redialled",
             ExpressionAttributeNames={"#hold": HOLD},
             ExpressionAttributeValues=to_item({":redialled": Hold.REDIALLED.value}),
+        )
+
+    def hold_redialled_until(self, instruction_id: str, call_id: str, deadline: datetime) -> bool:
+        """SET its deadline and its pending-index entry there (the expirer's walk finds it
+        again at ``deadline``: calls_table.is_waiting), IF it is held `redialled`."""
+        at = int(deadline.timestamp())
+        return update_if(
+            self._ddb,
+            TableName=self._table,
+            Key=call_key(instruction_id, call_id),
+            UpdateExpression="SET #until = :at, #stale = :at, #shard = :shard",
+            ConditionExpression="#hold = :redialled",
+            ExpressionAttributeNames={
+                "#hold": HOLD,
+                "#until": REDIALLED_UNTIL,
+                "#stale": STALE_AT,
+                "#shard": PENDING_SHARD,
+            },
+            ExpressionAttributeValues=to_item(
+                {
+                    ":redialled": Hold.REDIALLED.value,
+                    ":at": at,
+                    ":shard": pending_shard(call_id, self._shards),
+                }
+            ),
         )
