@@ -243,21 +243,6 @@ def overtaken_dial(world: DialWorld, monkeypatch: pytest.MonkeyPatch, iid: str, 
     monkeypatch.setattr(world.cm, "place", place_then_callback)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High: when the dial's recording of an overtaken call asks Redials (which schedules "
-        "attempt 2 and moves the callee's schedule to `scheduled` attempt 2) and the one write "
-        "after it, settle_overtaken (hold `awaiting-placement` -> `redialled`), fails, the "
-        "dial defers the whole recording to the queue; record-placements applies it with no "
-        "Redials and releases the held `unanswered` call as FINAL, while attempt 2 still "
-        "rings: the callee gets two DTMF Results (a false final `unanswered`, then attempt 2's "
-        "answer). Without the queue the note's conditional write finds the schedule moved on to "
-        "attempt 2, writes nothing, yet `_note` logs it 'noted': the retry is skipped and the "
-        "expirer releases the held call as final — the same two results. README: 'one DTMF "
-        "Result per callee, when its result is final'"
-    ),
-)
 @pytest.mark.parametrize("fallback", ["queue", "note"])
 def test_a_failed_settle_after_an_overtaking_redial_still_gives_one_result(
     world: DialWorld, monkeypatch: pytest.MonkeyPatch, faults: Faults, fallback: str

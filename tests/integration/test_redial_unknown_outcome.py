@@ -98,7 +98,7 @@ def test_the_deadline_is_not_before_attempt_twos_call_would_expire(world: DialWo
 
 
 def test_a_noted_unknown_outcome_completed_by_the_retry_still_gives_the_earlier_call(
-    world: DialWorld, monkeypatch: pytest.MonkeyPatch
+    world: DialWorld,
 ) -> None:
     from dtmf_gateway.adapters.dynamodb.schedule_store import DynamoDbScheduleStore
     from tests.integration.test_dial_recordings import Faults
@@ -107,10 +107,10 @@ def test_a_noted_unknown_outcome_completed_by_the_retry_still_gives_the_earlier_
     second = second_attempt(world, iid)
     first_call = world.entry(iid).call_id
     world.cm.error = CmOutcomeUnknown("read timeout", timed_out=True)
-    Faults(monkeypatch).fail(DynamoDbScheduleStore, "change", 2)  # the 1st is the claim
-    with pytest.raises(RuntimeError):
-        world.dialler.dial(second)
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as patch:
+        Faults(patch).fail(DynamoDbScheduleStore, "change", 2)  # the 1st is the claim
+        with pytest.raises(RuntimeError):
+            world.dialler.dial(second)
     world.now += timedelta(minutes=1)  # Lambda's asynchronous retry
     assert world.dialler.dial(second).outcome is DialOutcome.OUTCOME_UNKNOWN
 

@@ -81,9 +81,11 @@ def record_dial(
     `recorded_late` at that moment. A call recorded after its instruction was erased is
     erased again by `ScheduleStore.record_call`. When CM's callback overtook the recording,
     ``redials`` decides on it as the callback would have (a later attempt follows: the call
-    is held `redialled`), else it is released as the callee's result. Raises what the store
-    raises (nothing is lost: each write is safe to repeat; a held call left unsettled is
-    released by the expirer)."""
+    is held `redialled`), else it is released as the callee's result; a call a later attempt
+    already redials (an earlier application decided, then failed to settle) is held
+    `redialled` with or without ``redials``. Raises what the store raises (nothing is lost:
+    each write is safe to repeat; a held call left unsettled is settled by the expirer, as
+    `redialled` when a later attempt redials it)."""
     record = recording.record if late_at is None else recorded_late(recording.record, late_at)
     overtaken = store.record_call(
         record, recording.call_id, record.callees[0], recording.entry.attempt
@@ -91,13 +93,27 @@ def record_dial(
     store.change(recording.instruction_id, recording.entry, recording.placed())
     if overtaken is None:
         return
-    redialled = False
-    if redials is not None:  # decided on the instruction as it is now (the callee `placed`)
-        instruction = store.load_instruction(recording.instruction_id)
-        redialled = instruction is not None and redials.after(
+    # decided on the instruction as it is now (the callee `placed`, or moved on already)
+    instruction = store.load_instruction(recording.instruction_id)
+    redialled = instruction is not None and redialled_already(instruction, recording)
+    if not redialled and redials is not None and instruction is not None:
+        redialled = redials.after(
             instruction, recording.call_id, overtaken, late_at or record.created_at
         )
     store.settle_overtaken(recording.instruction_id, recording.call_id, redialled=redialled)
+
+
+def redialled_already(instruction: StoredInstruction, recording: DialRecording) -> bool:
+    """Whether a later attempt of the recording's callee redials its call already: an
+    earlier application decided on the overtaking callback (and then failed to settle it),
+    so the call is held `redialled` whether or not this one may decide (record-placements
+    has no Redials)."""
+    current = instruction.schedule_of(recording.entry.index)
+    return (
+        current is not None
+        and current.redials_call(recording.call_id)
+        and not current.ended_unplaced  # that attempt was never placed: this call counts
+    )
 
 
 def noted_recording(

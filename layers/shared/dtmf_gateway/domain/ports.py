@@ -229,12 +229,15 @@ class HeldCall:
     Round 2 (#16): ``redialled`` — the call is held `redialled` until a deadline (its
     redial attempt's CM answer was lost, `ScheduleStore.hold_redialled_until`): then
     ``callees_with_a_call`` also counts the other calls held awaiting their placement (a
-    late callback of that attempt)."""
+    late callback of that attempt). ``redialled_by_schedule``: a call held awaiting its
+    placement that a later attempt of its callee redials (`CalleeSchedule.redials_call`),
+    one not ended unplaced."""
 
     callee: str | None
     placement_call_ids: tuple[str, ...] | None
     callees_with_a_call: frozenset[str]
     redialled: bool = False
+    redialled_by_schedule: bool = False
 
 
 class PendingCalls(Protocol):
@@ -256,9 +259,10 @@ class PendingCalls(Protocol):
         """The call if it is held (Hold.AWAITING_PLACEMENT), with what settling it needs."""
         ...
 
-    def settle(self, call: PendingCall, *, release: bool) -> bool:
+    def settle(self, call: PendingCall, *, release: bool, redialled: bool = False) -> bool:
         """Release a held call (published) or set it aside (Hold.SET_ASIDE, never
-        published); False if it was no longer held. A call held `redialled` until a
+        published) — with ``redialled``, hold it `redialled` instead (a later attempt of its
+        callee follows it); False if it was no longer held. A call held `redialled` until a
         deadline (HeldCall.redialled) is released, or kept `redialled` without its
         deadline."""
         ...

@@ -271,6 +271,7 @@ class DynamoDbPendingCalls:
         # awaiting its placement (that attempt's late callback) counts as a call too
         counted = {None, Hold.AWAITING_PLACEMENT} if redialled else {None}
         call_ids: tuple[str, ...] | None = None
+        redialled_by_schedule = False
         callees: set[str] = set()
         kwargs: dict[str, Any] = {
             "TableName": self._table,
@@ -284,7 +285,12 @@ class DynamoDbPendingCalls:
             for raw in page["Items"]:
                 item = from_item(raw)
                 if is_instruction_item(item):
-                    call_ids = instruction_from_item(item).call_ids
+                    instruction = instruction_from_item(item)
+                    call_ids = instruction.call_ids
+                    redialled_by_schedule = any(
+                        s.redials_call(call.call_id) and not s.ended_unplaced
+                        for s in instruction.schedule
+                    )
                 elif is_call_item(item):
                     other = call_from_item(item)
                     if other.call_id != call.call_id and other.hold in counted and other.callee:
@@ -297,11 +303,13 @@ class DynamoDbPendingCalls:
             placement_call_ids=call_ids,
             callees_with_a_call=frozenset(callees),
             redialled=redialled,
+            redialled_by_schedule=redialled_by_schedule,
         )
 
-    def settle(self, call: PendingCall, *, release: bool) -> bool:
+    def settle(self, call: PendingCall, *, release: bool, redialled: bool = False) -> bool:
         key = call_key(call.instruction_id, call.call_id)
-        if settle_held_call(self._ddb, self._table, key, release=release):
+        hold = Hold.REDIALLED if redialled else Hold.SET_ASIDE
+        if settle_held_call(self._ddb, self._table, key, release=release, hold=hold):
             return True
         # round 2 (#16): a call held `redialled` until its deadline: released, or kept
         # `redialled` without the deadline (a later call of its callee is the result)
