@@ -79,18 +79,6 @@ def test_a_redial_whose_cm_answer_is_noted_ends_with_one_result(
         assert entry.status is ScheduleStatus.PLACED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Medium: a DELETE that lands while a dial holds the callee `dialling` and then fails "
-        "before calling CM (secret read, quota, pacing) skips the callee (it is not "
-        "`scheduled`); the dial's revert then puts it back to `scheduled` and the retried "
-        "firing rings it a minute after the DELETE answered 200. README: DELETE 'turns every "
-        "callee that is not ringing yet into `cancelled`' — this one was not ringing, and a "
-        "second DELETE would be needed. The revert should end it `cancelled` when a cancel "
-        "came meanwhile (or the cancel should mark a `dialling` callee)"
-    ),
-)
 def test_a_cancel_between_the_claim_and_a_failure_before_cm_is_not_undone_by_the_revert(
     world: DialWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -191,8 +191,9 @@ class DialScheduledCall:
     ) -> DtmfCallRequest | DialResult:
         """The callee's request when it may be dialled now; else what came of it."""
         instruction_id, callee = instruction.instruction_id, entry.callee
-        if callee is None or instruction.erased_at is not None:
-            # issue 19: "erasing cancels what is not yet placed": never rung, ended unplaced
+        if callee is None or instruction.erased_at is not None or instruction.cancelled_at:
+            # issue 19: "erasing cancels what is not yet placed"; a DELETE that came after
+            # this callee's claim or its redial's decision: never rung, ended unplaced
             return self._end(instruction_id, entry, NotPlacedReason.CANCELLED, now)
         try:
             request = request_for(instruction.request, callee)
@@ -493,7 +494,10 @@ class CancelReport:
 
 class CancelInstruction:
     """Use case behind `DELETE /v1/dtmf-calls/{instruction-id}`: every callee still waiting
-    becomes `cancelled`; calls already placed with CM go on (CM has no cancel)."""
+    becomes `cancelled`; calls already placed with CM go on (CM has no cancel). The
+    instruction is marked cancelled first, so that no callee is dialled after the DELETE:
+    one a dial held `dialling` (and then put back, failing before CM) and a redial decided
+    on a call that was ringing end `cancelled` at their dial, or are never scheduled."""
 
     def __init__(self, store: ScheduleStore, clock: Callable[[], datetime] = utc_now) -> None:
         self._store = store
@@ -505,6 +509,8 @@ class CancelInstruction:
         if instruction is None or instruction.owner != owner:
             raise InstructionNotFound(instruction_id)
         ended_at = iso(self._clock())
+        if instruction.schedule:
+            self._store.mark_cancelled(instruction_id, ended_at)
         cancelled = 0
         for entry in instruction.schedule:
             if entry.waiting and self._store.change(

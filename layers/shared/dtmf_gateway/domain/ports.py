@@ -370,6 +370,11 @@ class ScheduleStore(Protocol):
         none."""
         ...
 
+    def mark_cancelled(self, instruction_id: str, at: str) -> None:
+        """Mark the instruction cancelled at ``at`` (ISO-8601 UTC; an earlier mark stays):
+        `StoredInstruction.cancelled_at`, read by every later dial and redial decision."""
+        ...
+
     def hold_redialled_until(self, instruction_id: str, call_id: str, deadline: datetime) -> bool:
         """The call held `redialled` whose redial attempt's CM answer was lost is settled by
         the expirer at ``deadline`` (aware; `expiry.settle_held`): released as the callee's

@@ -79,6 +79,9 @@ class StoredInstruction:
     schedule: tuple[CalleeSchedule, ...] = ()
     request: dict[str, Any] = field(default_factory=dict)
     campaign_id: str | None = None  # the campaign whose row this is
+    # round 2 (#16): ISO-8601 UTC, when a DELETE cancelled it: no callee is dialled after it
+    # (one claimed at that moment, then put back, and any redial: domain.dialling)
+    cancelled_at: str | None = None
 
     def schedule_of(self, index: int) -> CalleeSchedule | None:
         """The schedule of the callee at ``index`` (0-based, in ``callees``)."""

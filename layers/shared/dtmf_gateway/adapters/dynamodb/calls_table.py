@@ -130,6 +130,7 @@ ATTEMPT = "attempt"
 REASON = "reason"
 ENDED_AT = "ended-at"
 DETAIL = "detail"
+CANCELLED_AT = "cancelled-at"  # a scheduled instruction a DELETE cancelled (absent before)
 REDIALS = "redials"  # a redial attempt's entry: the call it redials (absent in older items)
 # a call held `redialled` whose redial attempt's CM answer was lost: settled by the expirer
 # at this moment (epoch seconds, also its `stale-at`), expiry.settle_held
@@ -567,6 +568,7 @@ def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
         schedule=schedules_of(item),
         request=request,
         campaign_id=item.get(CAMPAIGN_ID) or None,
+        cancelled_at=item.get(CANCELLED_AT) or None,
     )
 
 

@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     ATTEMPT,
     CALLEES,
+    CANCELLED_AT,
     ERASED_AT,
     HOLD,
+    INSTRUCTION_RECORD,
     OUTCOME,
     PENDING_SHARD,
+    RECORD_TYPE,
     REDIALLED_UNTIL,
     SCHEDULE,
     SCHEDULED_FOR,
@@ -213,6 +216,18 @@ class DynamoDbScheduleStore:
             ConditionExpression="#hold = :redialled",
             ExpressionAttributeNames={"#hold": HOLD},
             ExpressionAttributeValues=to_item({":redialled": Hold.REDIALLED.value}),
+        )
+
+    def mark_cancelled(self, instruction_id: str, at: str) -> None:
+        """SET cancelled-at (IF none yet, and only on the stored instruction)."""
+        update_if(
+            self._ddb,
+            TableName=self._table,
+            Key=instruction_key(instruction_id),
+            UpdateExpression="SET #cancelled = :at",
+            ConditionExpression="#type = :instruction AND attribute_not_exists(#cancelled)",
+            ExpressionAttributeNames={"#cancelled": CANCELLED_AT, "#type": RECORD_TYPE},
+            ExpressionAttributeValues=to_item({":at": at, ":instruction": INSTRUCTION_RECORD}),
         )
 
     def hold_redialled_until(self, instruction_id: str, call_id: str, deadline: datetime) -> bool:
