@@ -441,17 +441,6 @@ def test_a_failure_before_cm_does_not_spend_the_callees_hourly_limit(
     assert world.cm.requests == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Medium: a DELETE while the callee's first call rings answers 200 (cancelled 0: the "
-        "call is placed) but cancels nothing for later: its `unanswered` callback then "
-        "schedules the redial and the callee gets a NEW CM call after the instruction was "
-        "cancelled. README: DELETE cancels every callee not ringing yet and only 'calls "
-        "already placed with CM go on'; a cancel while a redial waits makes the last call "
-        "the result — a cancel a few seconds earlier should not ring the callee again"
-    ),
-)
 def test_a_cancel_while_the_first_call_rings_stops_its_redial(world: DialWorld) -> None:
     from dtmf_gateway.domain.dialling import CancelInstruction
     from tests.integration.test_scheduling import OWNER
