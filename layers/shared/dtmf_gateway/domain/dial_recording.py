@@ -94,12 +94,15 @@ def record_dial(
     if overtaken is None:
         return
     # decided on the instruction as it is now (the callee `placed`, or moved on already)
+    # (Redials first: a redial decided by an earlier application is scheduled again)
     instruction = store.load_instruction(recording.instruction_id)
-    redialled = instruction is not None and redialled_already(instruction, recording)
-    if not redialled and redials is not None and instruction is not None:
-        redialled = redials.after(
-            instruction, recording.call_id, overtaken, late_at or record.created_at
-        )
+    redialled = False
+    if instruction is not None:
+        if redials is not None:
+            redialled = redials.after(
+                instruction, recording.call_id, overtaken, late_at or record.created_at
+            )
+        redialled = redialled or redialled_already(instruction, recording)
     store.settle_overtaken(recording.instruction_id, recording.call_id, redialled=redialled)
 
 
@@ -143,11 +146,22 @@ def noted_recording(
 class ApplyDialRecording:
     """Use case: apply a deferred dial recording (functions/record_placements)."""
 
-    def __init__(self, store: ScheduleStore, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        store: ScheduleStore,
+        clock: Callable[[], datetime] = utc_now,
+        redials: Callable[[], Redials] | None = None,
+    ) -> None:
+        """``redials`` builds the redial decision (domain.redialling) on first need: a
+        callback that overtook the recording is decided on as the callback itself would
+        have been (None: such a call is the callee's result)."""
         self._store = store
         self._clock = clock
+        self._redials = redials
 
     def apply(self, recording: DialRecording) -> None:
-        """`record_dial` of the deferred recording, late at now. Raises what the store raises
-        (the message is then retried)."""
-        record_dial(self._store, recording, late_at=self._clock())
+        """`record_dial` of the deferred recording, late at now. Raises what the store or
+        the redial's scheduler raises (the message is then retried: re-applying it
+        changes nothing, and a redial already decided is scheduled again, idempotently)."""
+        redials = None if self._redials is None else self._redials()
+        record_dial(self._store, recording, late_at=self._clock(), redials=redials)
