@@ -4,8 +4,13 @@ the earlier call as its own, and items written before the field are read alike."
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,14 +19,19 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     schedule_fields,
     schedule_from_fields,
 )
+from dtmf_gateway.domain.calls import InstructionStatus, Outcome
 from dtmf_gateway.domain.dialling import placed_unknown
+from dtmf_gateway.domain.redialling import next_attempt
 from dtmf_gateway.domain.schedules import (
     UNKNOWN_OUTCOME_NOTE,
     CalleeSchedule,
     NotPlacedReason,
     ScheduleStatus,
+    SchedulingRules,
 )
+from dtmf_gateway.domain.stored import StoredInstruction
 
+ROOT = Path(__file__).resolve().parents[2]
 NL = "+31612345678"
 FIRST, SECOND = "aaaaaaaa-0000-4000-8000-000000000001", "aaaaaaaa-0000-4000-8000-000000000002"
 MOMENT = "2027-06-10T10:02:00.000Z"
@@ -96,3 +106,53 @@ def test_a_first_attempt_redials_nothing() -> None:
 
     assert first.redialled_call is None
     assert not first.redials_call(FIRST)
+
+
+# ---------------------------------------------------------------- the next attempt
+
+
+def stored(**extra: object) -> StoredInstruction:
+    """A scheduled instruction redialling `unanswered` once, its callee's first call placed."""
+    body = json.loads(json.loads((ROOT / "events" / "place_call.json").read_text())["body"])
+    body.pop("metadata")
+    body["redial"] = {"on": ["unanswered"], "max-redials": 1, "interval-seconds": 60}
+    placed = CalleeSchedule(NL, ScheduleStatus.PLACED, MOMENT, call_id=FIRST, index=0)
+    fields: dict[str, Any] = {
+        "instruction_id": "i-1",
+        "owner": "arn:aws:iam::123456789012:user/test",
+        "status": InstructionStatus.SCHEDULED,
+        "caller": body["caller"],
+        "callees": (NL,),
+        "metadata": {},
+        "created_at": MOMENT,
+        "schedule": (placed,),
+        "request": body,
+        **extra,
+    }
+    return StoredInstruction(**fields)
+
+
+ENDED = datetime(2027, 6, 10, 10, 3, tzinfo=UTC)
+RULES = SchedulingRules()  # no quiet hours
+
+
+def test_the_next_attempt_redials_the_call_that_ended() -> None:
+    instruction = stored()
+
+    later = next_attempt(instruction, instruction.schedule[0], Outcome.UNANSWERED, ENDED, RULES)
+
+    assert later is not None
+    assert (later.status, later.attempt, later.redials) == (ScheduleStatus.SCHEDULED, 2, FIRST)
+    assert later.redials_call(FIRST)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"cancelled_at": "2027-06-10T10:02:30.000Z"}, {"erased_at": "2027-06-10T10:02:30.000Z"}],
+)
+def test_no_attempt_follows_a_cancel_or_an_erasure(extra: dict[str, str]) -> None:
+    instruction = stored(**extra)
+
+    assert (
+        next_attempt(instruction, instruction.schedule[0], Outcome.UNANSWERED, ENDED, RULES) is None
+    )
