@@ -299,7 +299,7 @@ class DialScheduledCall:
             self._hold_redialled(instruction_id, entry, dialling.now, stale_after(dialling.request))
             self._store.change(instruction_id, entry, placed_unknown(entry))
         except Exception as error:
-            noted = replace(entry, queued_at=iso(dialling.now), detail=_UNKNOWN_OUTCOME_NOTE)
+            noted = replace(entry, queued_at=iso(dialling.now), detail=UNKNOWN_OUTCOME_NOTE)
             self._note(instruction_id, entry, noted, error, "CM's unknown outcome")
             raise
         return DialResult(DialOutcome.OUTCOME_UNKNOWN)
@@ -354,7 +354,7 @@ class DialScheduledCall:
             stale = stale_after(request_for(instruction.request, entry.callee or ""))
         except InvalidRequest:  # erased meanwhile, or today's rules refuse it
             stale = 0
-        if entry.detail == _UNKNOWN_OUTCOME_NOTE:
+        if entry.detail == UNKNOWN_OUTCOME_NOTE:
             asked_at = datetime.fromisoformat(entry.queued_at or iso(self._clock()))
             self._hold_redialled(instruction.instruction_id, entry, asked_at, stale)
             placed = placed_unknown(entry)
@@ -422,9 +422,6 @@ class _Dialling:
     def callee(self) -> str:
         """The number dialled (E.164): the request's one callee (see request_for)."""
         return self.request.all_callees()[0]
-
-
-_UNKNOWN_OUTCOME_NOTE = UNKNOWN_OUTCOME_NOTE  # (what the note reads: domain.schedules)
 
 
 def placed_unknown(entry: CalleeSchedule) -> CalleeSchedule:
