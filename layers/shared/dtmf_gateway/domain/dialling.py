@@ -492,9 +492,11 @@ class CancelReport:
 class CancelInstruction:
     """Use case behind `DELETE /v1/dtmf-calls/{instruction-id}`: every callee still waiting
     becomes `cancelled`; calls already placed with CM go on (CM has no cancel). The
-    instruction is marked cancelled first, so that no callee is dialled after the DELETE:
+    instruction is then marked cancelled, so that no callee is dialled after the DELETE:
     one a dial held `dialling` (and then put back, failing before CM) and a redial decided
-    on a call that was ringing end `cancelled` at their dial, or are never scheduled."""
+    on a call that was ringing end `cancelled` at their dial, or are never scheduled. (The
+    mark comes after the callees it cancelled: a dial that sees it finds only callees this
+    cancel did not, and a dial racing the cancel for a callee ends exactly one way.)"""
 
     def __init__(self, store: ScheduleStore, clock: Callable[[], datetime] = utc_now) -> None:
         self._store = store
@@ -506,8 +508,6 @@ class CancelInstruction:
         if instruction is None or instruction.owner != owner:
             raise InstructionNotFound(instruction_id)
         ended_at = iso(self._clock())
-        if instruction.schedule:
-            self._store.mark_cancelled(instruction_id, ended_at)
         cancelled = 0
         for entry in instruction.schedule:
             if entry.waiting and self._store.change(
@@ -516,4 +516,6 @@ class CancelInstruction:
                 cancelled += 1
                 if entry.call_id is not None:  # a redial cancelled: the last call counts
                     self._store.release_redialled(instruction_id, entry.call_id)
+        if instruction.schedule:
+            self._store.mark_cancelled(instruction_id, ended_at)
         return CancelReport(cancelled)
