@@ -95,6 +95,8 @@ class DialWorld(RedialWorld):
         records = queued_messages(self.aws) if records is None else records
         module = load_function("record_placements")
         module.dial_recordings._clock = lambda: self.now
+        # as wiring gives it, on this world's scheduler
+        module.dial_recordings._redials = lambda: Redials(self.store, self.scheduler, self.rules)
         module_result: dict[str, Any] = module.handler({"Records": records}, LambdaContext())
         failed = {f["itemIdentifier"] for f in module_result["batchItemFailures"]}
         sqs = boto3.client("sqs", region_name=REGION)
@@ -214,29 +216,43 @@ def test_a_callback_that_overtakes_the_recording_is_held_then_released(
     assert world.entry("rec-held").status is ScheduleStatus.PLACED
 
 
-def test_the_held_callback_is_released_when_its_release_failed_once(
-    world: DialWorld, faults: Faults
+@pytest.mark.parametrize("code", [12, 9])  # rejected: final; unanswered: redialled
+def test_the_held_callback_is_settled_when_its_settling_failed_once(
+    world: DialWorld, faults: Faults, code: int
 ) -> None:
-    """The recording's last step on a held callback (its release) fails: the message is
-    retried, and the retry releases it."""
+    """The recording's last step on a held callback (its release, or its hold `redialled`)
+    fails: the message is retried, and the retry settles it — released as the result, or
+    held while the redial decided by the first application follows (scheduled once more,
+    idempotently)."""
     from dtmf_gateway.domain.callbacks import parse_callback
 
-    dial = world.first_dial("rec-held-fail")
+    iid = f"rec-held-fail-{code}"
+    dial = world.first_dial(iid)
     faults.fail(DynamoDbScheduleStore, "record_call")
     world.dialler.dial(dial)
     [record] = queued_messages(world.aws)
     call_id = json.loads(record["body"])["call-id"]
-    raw = {"type": "dtmf-finished", "call-id": call_id, "callee": NL, "result": {"code": 9}}
-    world.callbacks.record("rec-held-fail", parse_callback("rec-held-fail", raw))
+    raw = {"type": "dtmf-finished", "call-id": call_id, "callee": NL, "result": {"code": code}}
+    world.callbacks.record(iid, parse_callback(iid, raw))
     faults.fail(schedule_store, "settle_held_call")
 
     first = world.apply_queue([record])
 
     assert first == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
-    assert published(world.calls("rec-held-fail")) == []
+    assert published(world.calls(iid)) == []
     assert world.apply_queue() == {"batchItemFailures": []}
-    [result] = published(world.calls("rec-held-fail"))
-    assert result.outcome.value == "unanswered"
+    if code == 12:
+        [result] = published(world.calls(iid))
+        assert result.outcome.value == "rejected"
+    else:
+        assert published(world.calls(iid)) == []  # not final: attempt 2 follows
+        assert {d.attempt for d in world.scheduler.dials} == {1, 2}
+        entry = world.entry(iid)
+        assert (entry.status, entry.attempt, entry.redials) == (
+            ScheduleStatus.SCHEDULED,
+            2,
+            call_id,
+        )
 
 
 def test_an_erasure_before_the_recording_is_applied_is_not_undone(

@@ -172,21 +172,7 @@ def test_a_callback_overtaking_a_noted_call_is_released_by_the_retried_dial(
     assert world.cm.requests == 1
 
 
-_QUEUED_LATE_REDIAL = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Medium: a redial instruction's callback that overtakes the recording of a scheduled "
-        "dial deferred to PlacementRecordingsQueue is released as the callee's final result "
-        "when record-placements applies it: an `unanswered` call is published as the DTMF "
-        "Result and the callee is never called again, though README's redial promises another "
-        "call. RecordPlacementsFunction has no Scheduler wiring (its role may not create "
-        "schedules or pass the scheduler role), so it cannot decide on a redial; the dial "
-        "function's own recording and its retry of a noted call do (the `note` case passes)."
-    ),
-)
-
-
-@pytest.mark.parametrize("fallback", [pytest.param("queue", marks=_QUEUED_LATE_REDIAL), "note"])
+@pytest.mark.parametrize("fallback", ["queue", "note"])
 def test_an_unanswered_callback_overtaking_a_late_recording_still_redials(
     world: DialWorld, faults: Faults, fallback: str
 ) -> None:

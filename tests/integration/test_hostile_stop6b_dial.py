@@ -79,18 +79,6 @@ def test_a_redial_whose_cm_answer_is_noted_ends_with_one_result(
         assert entry.status is ScheduleStatus.PLACED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Medium: a DELETE that lands while a dial holds the callee `dialling` and then fails "
-        "before calling CM (secret read, quota, pacing) skips the callee (it is not "
-        "`scheduled`); the dial's revert then puts it back to `scheduled` and the retried "
-        "firing rings it a minute after the DELETE answered 200. README: DELETE 'turns every "
-        "callee that is not ringing yet into `cancelled`' — this one was not ringing, and a "
-        "second DELETE would be needed. The revert should end it `cancelled` when a cancel "
-        "came meanwhile (or the cancel should mark a `dialling` callee)"
-    ),
-)
 def test_a_cancel_between_the_claim_and_a_failure_before_cm_is_not_undone_by_the_revert(
     world: DialWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -189,17 +177,6 @@ def test_an_erasure_between_the_claim_and_a_failed_write_leaves_no_number_and_no
     assert world.cm.requests == (0 if where == "before-cm" else 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High: a redial attempt whose CM answer is unknown (a timeout) keeps the FIRST call's "
-        "id on the callee's `placed` schedule (`_outcome_unknown` replaces only the status) and "
-        "nothing ever releases the first call's `redialled` hold: when no callback for attempt "
-        "2 ever comes (CM did not queue it), the expirer has nothing to expire and the callee "
-        "gets no DTMF Result at all — the first call's `unanswered` is lost. README: one DTMF "
-        "Result per callee when its result is final"
-    ),
-)
 def test_a_redial_whose_outcome_is_unknown_and_whose_callback_never_comes_has_a_result(
     world: DialWorld,
 ) -> None:
@@ -254,21 +231,6 @@ def overtaken_dial(world: DialWorld, monkeypatch: pytest.MonkeyPatch, iid: str, 
     monkeypatch.setattr(world.cm, "place", place_then_callback)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High: when the dial's recording of an overtaken call asks Redials (which schedules "
-        "attempt 2 and moves the callee's schedule to `scheduled` attempt 2) and the one write "
-        "after it, settle_overtaken (hold `awaiting-placement` -> `redialled`), fails, the "
-        "dial defers the whole recording to the queue; record-placements applies it with no "
-        "Redials and releases the held `unanswered` call as FINAL, while attempt 2 still "
-        "rings: the callee gets two DTMF Results (a false final `unanswered`, then attempt 2's "
-        "answer). Without the queue the note's conditional write finds the schedule moved on to "
-        "attempt 2, writes nothing, yet `_note` logs it 'noted': the retry is skipped and the "
-        "expirer releases the held call as final — the same two results. README: 'one DTMF "
-        "Result per callee, when its result is final'"
-    ),
-)
 @pytest.mark.parametrize("fallback", ["queue", "note"])
 def test_a_failed_settle_after_an_overtaking_redial_still_gives_one_result(
     world: DialWorld, monkeypatch: pytest.MonkeyPatch, faults: Faults, fallback: str
@@ -479,17 +441,6 @@ def test_a_failure_before_cm_does_not_spend_the_callees_hourly_limit(
     assert world.cm.requests == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Medium: a DELETE while the callee's first call rings answers 200 (cancelled 0: the "
-        "call is placed) but cancels nothing for later: its `unanswered` callback then "
-        "schedules the redial and the callee gets a NEW CM call after the instruction was "
-        "cancelled. README: DELETE cancels every callee not ringing yet and only 'calls "
-        "already placed with CM go on'; a cancel while a redial waits makes the last call "
-        "the result — a cancel a few seconds earlier should not ring the callee again"
-    ),
-)
 def test_a_cancel_while_the_first_call_rings_stops_its_redial(world: DialWorld) -> None:
     from dtmf_gateway.domain.dialling import CancelInstruction
     from tests.integration.test_scheduling import OWNER
@@ -507,28 +458,21 @@ def test_a_cancel_while_the_first_call_rings_stops_its_redial(world: DialWorld) 
     assert result.outcome.value == "unanswered"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High: after a redial attempt's unknown outcome the callee's `placed` schedule still "
-        "names the FIRST call's id, so CM re-delivering the first call's `unanswered` callback "
-        "(a duplicate, answered `duplicate`) makes Redials find that entry `placed` with this "
-        "call id and schedule attempt 3: the callee is rung a third time on the stale outcome "
-        "of attempt 1, while attempt 2 (which CM may well have queued and the callee answered) "
-        "is pending. README: redials follow a call that ended so, once; a duplicate callback "
-        "changes nothing"
-    ),
-)
 def test_a_duplicate_first_callback_after_a_redials_unknown_outcome_redials_no_more(
     world: DialWorld,
 ) -> None:
+    from dtmf_gateway.domain.callbacks import parse_callback
+    from tests.integration.test_scheduling import NL
+
     iid = "s6b-unk-dup"
     second = second_attempt(world, iid)
+    first_call = world.entry(iid).call_id
     world.cm.error = CmOutcomeUnknown("read timeout", timed_out=True)
     assert world.dialler.dial(second).outcome is DialOutcome.OUTCOME_UNKNOWN
     world.now += timedelta(seconds=30)
+    raw = {"type": "dtmf-finished", "call-id": first_call, "callee": NL, "result": {"code": 9}}
 
-    again = world.callback(iid, 9)  # CM delivers attempt 1's callback again
+    again = world.callbacks.record(iid, parse_callback(iid, raw))  # attempt 1's, again
 
     assert again.verdict.value == "duplicate"
     assert [d.attempt for d in world.scheduler.dials] == [1, 2]

@@ -225,10 +225,11 @@ class _DialRecordingsOnFirstUse:
 
 @cache
 def apply_dial_recording() -> ApplyDialRecording:
-    """record-placements: a scheduled dial's deferred recording applied."""
+    """record-placements: a scheduled dial's deferred recording applied (a callback that
+    overtook it may schedule the callee's redial: `redials`, built on first need)."""
     from dtmf_gateway.domain.dial_recording import ApplyDialRecording
 
-    return ApplyDialRecording(schedule_store())
+    return ApplyDialRecording(schedule_store(), redials=redials)
 
 
 @cache

@@ -81,9 +81,11 @@ def record_dial(
     `recorded_late` at that moment. A call recorded after its instruction was erased is
     erased again by `ScheduleStore.record_call`. When CM's callback overtook the recording,
     ``redials`` decides on it as the callback would have (a later attempt follows: the call
-    is held `redialled`), else it is released as the callee's result. Raises what the store
-    raises (nothing is lost: each write is safe to repeat; a held call left unsettled is
-    released by the expirer)."""
+    is held `redialled`), else it is released as the callee's result; a call a later attempt
+    already redials (an earlier application decided, then failed to settle) is held
+    `redialled` with or without ``redials``. Raises what the store raises (nothing is lost:
+    each write is safe to repeat; a held call left unsettled is settled by the expirer, as
+    `redialled` when a later attempt redials it)."""
     record = recording.record if late_at is None else recorded_late(recording.record, late_at)
     overtaken = store.record_call(
         record, recording.call_id, record.callees[0], recording.entry.attempt
@@ -91,13 +93,30 @@ def record_dial(
     store.change(recording.instruction_id, recording.entry, recording.placed())
     if overtaken is None:
         return
+    # decided on the instruction as it is now (the callee `placed`, or moved on already)
+    # (Redials first: a redial decided by an earlier application is scheduled again)
+    instruction = store.load_instruction(recording.instruction_id)
     redialled = False
-    if redials is not None:  # decided on the instruction as it is now (the callee `placed`)
-        instruction = store.load_instruction(recording.instruction_id)
-        redialled = instruction is not None and redials.after(
-            instruction, recording.call_id, overtaken, late_at or record.created_at
-        )
+    if instruction is not None:
+        if redials is not None:
+            redialled = redials.after(
+                instruction, recording.call_id, overtaken, late_at or record.created_at
+            )
+        redialled = redialled or redialled_already(instruction, recording)
     store.settle_overtaken(recording.instruction_id, recording.call_id, redialled=redialled)
+
+
+def redialled_already(instruction: StoredInstruction, recording: DialRecording) -> bool:
+    """Whether a later attempt of the recording's callee redials its call already: an
+    earlier application decided on the overtaking callback (and then failed to settle it),
+    so the call is held `redialled` whether or not this one may decide (record-placements
+    has no Redials)."""
+    current = instruction.schedule_of(recording.entry.index)
+    return (
+        current is not None
+        and current.redials_call(recording.call_id)
+        and not current.ended_unplaced  # that attempt was never placed: this call counts
+    )
 
 
 def noted_recording(
@@ -127,11 +146,22 @@ def noted_recording(
 class ApplyDialRecording:
     """Use case: apply a deferred dial recording (functions/record_placements)."""
 
-    def __init__(self, store: ScheduleStore, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        store: ScheduleStore,
+        clock: Callable[[], datetime] = utc_now,
+        redials: Callable[[], Redials] | None = None,
+    ) -> None:
+        """``redials`` builds the redial decision (domain.redialling) on first need: a
+        callback that overtook the recording is decided on as the callback itself would
+        have been (None: such a call is the callee's result)."""
         self._store = store
         self._clock = clock
+        self._redials = redials
 
     def apply(self, recording: DialRecording) -> None:
-        """`record_dial` of the deferred recording, late at now. Raises what the store raises
-        (the message is then retried)."""
-        record_dial(self._store, recording, late_at=self._clock())
+        """`record_dial` of the deferred recording, late at now. Raises what the store or
+        the redial's scheduler raises (the message is then retried: re-applying it
+        changes nothing, and a redial already decided is scheduled again, idempotently)."""
+        redials = None if self._redials is None else self._redials()
+        record_dial(self._store, recording, late_at=self._clock(), redials=redials)

@@ -14,7 +14,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from dtmf_gateway.domain.calls import InstructionStatus, NewInstruction, iso, utc_now
+from dtmf_gateway.domain.calls import (
+    CALLBACK_GRACE,
+    InstructionStatus,
+    NewInstruction,
+    iso,
+    utc_now,
+)
 from dtmf_gateway.domain.dial_recording import DialRecording, noted_recording, record_dial
 from dtmf_gateway.domain.errors import (
     CmOutcomeUnknown,
@@ -28,6 +34,7 @@ from dtmf_gateway.domain.placement import stale_after
 from dtmf_gateway.domain.ports import ScheduledDial
 from dtmf_gateway.domain.request import parse_dtmf_call_request
 from dtmf_gateway.domain.schedules import (
+    UNKNOWN_OUTCOME_NOTE,
     CalleeSchedule,
     NotPlacedReason,
     ScheduleStatus,
@@ -184,8 +191,9 @@ class DialScheduledCall:
     ) -> DtmfCallRequest | DialResult:
         """The callee's request when it may be dialled now; else what came of it."""
         instruction_id, callee = instruction.instruction_id, entry.callee
-        if callee is None or instruction.erased_at is not None:
-            # issue 19: "erasing cancels what is not yet placed": never rung, ended unplaced
+        if callee is None or instruction.erased_at is not None or instruction.cancelled_at:
+            # issue 19: "erasing cancels what is not yet placed"; a DELETE that came after
+            # this callee's claim or its redial's decision: never rung, ended unplaced
             return self._end(instruction_id, entry, NotPlacedReason.CANCELLED, now)
         try:
             request = request_for(instruction.request, callee)
@@ -281,13 +289,17 @@ class DialScheduledCall:
     def _outcome_unknown(self, dialling: _Dialling) -> DialResult:
         """CM may have queued the call (a timeout, a broken reply): the callee is `placed`
         without a call id (its callback is held, then released by the expirer); it is never
-        dialled again. When that write fails, the unknown outcome is noted on its `dialling`
-        schedule (the retried firing completes it without calling CM) and the error raised."""
+        dialled again. A redial attempt's earlier call (held `redialled`) gets a deadline
+        first: the expirer releases it as the callee's result then unless this attempt's
+        callback came (`_hold_redialled`). When a write fails, the unknown outcome is noted
+        on its `dialling` schedule (the retried firing completes it without calling CM) and
+        the error raised."""
         instruction_id, entry = dialling.instruction.instruction_id, dialling.entry
         try:
-            self._store.change(instruction_id, entry, replace(entry, status=ScheduleStatus.PLACED))
+            self._hold_redialled(instruction_id, entry, dialling.now, stale_after(dialling.request))
+            self._store.change(instruction_id, entry, placed_unknown(entry))
         except Exception as error:
-            noted = replace(entry, queued_at=iso(dialling.now), detail=_UNKNOWN_OUTCOME_NOTE)
+            noted = replace(entry, queued_at=iso(dialling.now), detail=UNKNOWN_OUTCOME_NOTE)
             self._note(instruction_id, entry, noted, error, "CM's unknown outcome")
             raise
         return DialResult(DialOutcome.OUTCOME_UNKNOWN)
@@ -338,20 +350,37 @@ class DialScheduledCall:
             return self._end(
                 instruction.instruction_id, entry, entry.reason, self._clock(), entry.detail
             )
-        if entry.detail == _UNKNOWN_OUTCOME_NOTE:
-            placed = replace(entry, status=ScheduleStatus.PLACED, queued_at=None, detail=None)
-            if not self._store.change(instruction.instruction_id, entry, placed):
-                return DialResult(DialOutcome.SKIPPED)
-            return DialResult(DialOutcome.OUTCOME_UNKNOWN)
         try:
             stale = stale_after(request_for(instruction.request, entry.callee or ""))
         except InvalidRequest:  # erased meanwhile, or today's rules refuse it
             stale = 0
+        if entry.detail == UNKNOWN_OUTCOME_NOTE:
+            asked_at = datetime.fromisoformat(entry.queued_at or iso(self._clock()))
+            self._hold_redialled(instruction.instruction_id, entry, asked_at, stale)
+            placed = placed_unknown(entry)
+            if not self._store.change(instruction.instruction_id, entry, placed):
+                return DialResult(DialOutcome.SKIPPED)
+            return DialResult(DialOutcome.OUTCOME_UNKNOWN)
         recording = noted_recording(instruction, entry, stale)
         if recording is None:  # pragma: no cover - _is_retry_of checked the note
             return DialResult(DialOutcome.SKIPPED)
         record_dial(self._store, recording, late_at=self._clock(), redials=self._redials)
         return DialResult(DialOutcome.PLACED)
+
+    def _hold_redialled(
+        self, instruction_id: str, entry: CalleeSchedule, asked_at: datetime, stale: int
+    ) -> None:
+        """The call ``entry`` (a redial attempt whose CM answer is unknown) redials stays
+        held `redialled` until the attempt's call would be expired (``asked_at``, when CM was
+        asked, + ``stale`` seconds, the call's stale-after; at least CALLBACK_GRACE from
+        now): then the expirer releases it as the callee's result unless the attempt's
+        callback came. Written before the callee's schedule names no call any more, so a
+        failure in between leaves the deadline set (safe to repeat)."""
+        previous = entry.redialled_call
+        if previous is None:
+            return
+        deadline = max(asked_at + timedelta(seconds=stale), self._clock() + CALLBACK_GRACE)
+        self._store.hold_redialled_until(instruction_id, previous, deadline)
 
     def _end(
         self,
@@ -395,9 +424,18 @@ class _Dialling:
         return self.request.all_callees()[0]
 
 
-#: The `detail` of a callee's `dialling` schedule that notes CM's unknown outcome (a refusal's
-#: note carries its `reason`; a queued call's note its new `call_id`).
-_UNKNOWN_OUTCOME_NOTE = "cm-outcome-unknown"
+def placed_unknown(entry: CalleeSchedule) -> CalleeSchedule:
+    """The claimed callee's schedule once CM's answer is unknown: `placed` without a call
+    id (no callback of an earlier call is ever taken for this attempt's: a re-delivered one
+    redials no more), the call it redials kept in ``redials``."""
+    return replace(
+        entry,
+        status=ScheduleStatus.PLACED,
+        call_id=None,
+        redials=entry.redialled_call,
+        queued_at=None,
+        detail=None,
+    )
 
 
 class _NotNow(Exception):
@@ -453,7 +491,12 @@ class CancelReport:
 
 class CancelInstruction:
     """Use case behind `DELETE /v1/dtmf-calls/{instruction-id}`: every callee still waiting
-    becomes `cancelled`; calls already placed with CM go on (CM has no cancel)."""
+    becomes `cancelled`; calls already placed with CM go on (CM has no cancel). The
+    instruction is then marked cancelled, so that no callee is dialled after the DELETE:
+    one a dial held `dialling` (and then put back, failing before CM) and a redial decided
+    on a call that was ringing end `cancelled` at their dial, or are never scheduled. (The
+    mark comes after the callees it cancelled: a dial that sees it finds only callees this
+    cancel did not, and a dial racing the cancel for a callee ends exactly one way.)"""
 
     def __init__(self, store: ScheduleStore, clock: Callable[[], datetime] = utc_now) -> None:
         self._store = store
@@ -473,4 +516,6 @@ class CancelInstruction:
                 cancelled += 1
                 if entry.call_id is not None:  # a redial cancelled: the last call counts
                     self._store.release_redialled(instruction_id, entry.call_id)
+        if instruction.schedule:
+            self._store.mark_cancelled(instruction_id, ended_at)
         return CancelReport(cancelled)

@@ -88,11 +88,22 @@ def settle_held(pending: PendingCalls, call: PendingCall) -> bool | None:
     expirer finds it on the pending index once PLACEMENT_GRACE has passed): released —
     published — when the placement recorded it, or, with no placement record, when its
     callee has no other call; else set aside (never published). None: the call is not held.
-    """
+
+    Round 2 (#16): a held call a later attempt of its callee redials (its dial's recording
+    could not settle it) is held `redialled`, never published as final; a call held
+    `redialled` until a deadline (its redial attempt's CM answer was lost) is released as
+    the callee's result when no later call of the callee came, else stays `redialled` (that
+    attempt's late callback is the result): one result either way, in whatever order the
+    two are settled."""
     held = pending.held(call)
     if held is None:
         return None
-    if held.placement_call_ids is not None:
+    if held.redialled_by_schedule and not held.redialled:
+        pending.settle(call, release=False, redialled=True)
+        return False
+    if held.redialled:
+        release = held.callee is None or held.callee not in held.callees_with_a_call
+    elif held.placement_call_ids is not None:
         release = call.call_id in held.placement_call_ids
     else:
         release = held.callee is not None and held.callee not in held.callees_with_a_call

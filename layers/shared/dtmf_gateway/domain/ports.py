@@ -237,11 +237,20 @@ class PendingCall:
 @dataclass(frozen=True, slots=True)
 class HeldCall:
     """A held call and its instruction: the call ids the placement recorded (None: not
-    recorded) and the callees of the instruction's other calls that are not held."""
+    recorded) and the callees of the instruction's other calls that are not held.
+
+    Round 2 (#16): ``redialled`` — the call is held `redialled` until a deadline (its
+    redial attempt's CM answer was lost, `ScheduleStore.hold_redialled_until`): then
+    ``callees_with_a_call`` also counts the other calls held awaiting their placement (a
+    late callback of that attempt). ``redialled_by_schedule``: a call held awaiting its
+    placement that a later attempt of its callee redials (`CalleeSchedule.redials_call`),
+    one not ended unplaced."""
 
     callee: str | None
     placement_call_ids: tuple[str, ...] | None
     callees_with_a_call: frozenset[str]
+    redialled: bool = False
+    redialled_by_schedule: bool = False
 
 
 class PendingCalls(Protocol):
@@ -263,9 +272,12 @@ class PendingCalls(Protocol):
         """The call if it is held (Hold.AWAITING_PLACEMENT), with what settling it needs."""
         ...
 
-    def settle(self, call: PendingCall, *, release: bool) -> bool:
+    def settle(self, call: PendingCall, *, release: bool, redialled: bool = False) -> bool:
         """Release a held call (published) or set it aside (Hold.SET_ASIDE, never
-        published); False if it was no longer held."""
+        published) — with ``redialled``, hold it `redialled` instead (a later attempt of its
+        callee follows it); False if it was no longer held. A call held `redialled` until a
+        deadline (HeldCall.redialled) is released, or kept `redialled` without its
+        deadline."""
         ...
 
     def apply_recording(self, entry: PendingCall) -> list[PendingCall]:
@@ -375,6 +387,18 @@ class ScheduleStore(Protocol):
         """A callee's last call, held `redialled`, becomes its result after all (no later
         attempt was placed): its hold removed, so the outbox publishes it. False when it held
         none."""
+        ...
+
+    def mark_cancelled(self, instruction_id: str, at: str) -> None:
+        """Mark the instruction cancelled at ``at`` (ISO-8601 UTC; an earlier mark stays):
+        `StoredInstruction.cancelled_at`, read by every later dial and redial decision."""
+        ...
+
+    def hold_redialled_until(self, instruction_id: str, call_id: str, deadline: datetime) -> bool:
+        """The call held `redialled` whose redial attempt's CM answer was lost is settled by
+        the expirer at ``deadline`` (aware; `expiry.settle_held`): released as the callee's
+        result then, unless a later call of its callee came (that attempt's late callback).
+        Safe to repeat; False when it holds no `redialled` (released already, or none)."""
         ...
 
 

@@ -38,10 +38,12 @@ def next_attempt(
 ) -> CalleeSchedule | None:
     """The callee's next attempt after its call (``entry``, `placed`) ended with
     ``outcome`` at ``ended_at``; None when there is none: the outcome is not redialled, no
-    redial is left, the next allowed moment is past ``not-after``, or the instruction's
-    personal data was erased."""
+    redial is left, the next allowed moment is past ``not-after``, the instruction's
+    personal data was erased, or it was cancelled (a DELETE while the call rang)."""
     if entry.callee is None or instruction.erased_at is not None:
         return None  # issue 19: erased, nothing more is placed (the last call is the result)
+    if instruction.cancelled_at is not None:
+        return None  # DELETE: nothing more is placed either
     try:
         request = request_for(instruction.request, entry.callee)
     except InvalidRequest:
@@ -58,6 +60,7 @@ def next_attempt(
         status=ScheduleStatus.SCHEDULED,
         scheduled_for=iso(moment),
         attempt=entry.attempt + 1,
+        redials=entry.call_id,
     )
 
 

@@ -58,6 +58,11 @@ class NotPlacedReason(StrEnum):
     INSTRUCTION_ID_IN_USE = "instruction-id-in-use"  # a campaign row's id held by another
 
 
+#: The `detail` of a callee's `dialling` schedule that notes CM's unknown outcome (a refusal's
+#: note carries its `reason`; a queued call's note its new `call_id`).
+UNKNOWN_OUTCOME_NOTE = "cm-outcome-unknown"
+
+
 @dataclass(frozen=True, slots=True)
 class CalleeSchedule:
     """One callee of a scheduled instruction: ``callee`` (E.164; None once the instruction's
@@ -68,7 +73,11 @@ class CalleeSchedule:
     ``reason``/``ended_at`` are set when it ended unplaced; ``call_id`` once CM queued its
     call. ``queued_at`` (ISO-8601 UTC) only on a `dialling` entry whose call CM queued but
     whose recording failed: then ``call_id`` is that call's (not an earlier attempt's), and
-    the dial's retried firing records it (domain.dial_recording)."""
+    the dial's retried firing records it (domain.dial_recording). ``redials``: on a redial
+    attempt (``attempt`` > 1), the id of the call it redials (the previous attempt's), kept
+    through every later state: a waiting attempt also names that call in ``call_id`` (items
+    written before ``redials`` name it only there: `redialled_call`), a placed one its own
+    call (None when CM's answer was lost)."""
 
     callee: str | None
     status: ScheduleStatus
@@ -79,11 +88,35 @@ class CalleeSchedule:
     call_id: str | None = None
     detail: str | None = field(default=None, compare=False)  # why (CM's reason), for GET
     queued_at: str | None = None
+    redials: str | None = None
     index: int = field(kw_only=True)
 
     @property
     def waiting(self) -> bool:
         return self.status is ScheduleStatus.SCHEDULED
+
+    @property
+    def redialled_call(self) -> str | None:
+        """The call this attempt redials (None on a first attempt): ``redials``, or on an
+        entry written before it was kept, the previous call a waiting attempt (or its
+        claim, before CM's answer was noted) still names in ``call_id``."""
+        if self.redials is not None or self.attempt == 1:
+            return self.redials
+        if self.waiting:
+            return self.call_id
+        if self.status is ScheduleStatus.DIALLING and (
+            self.queued_at is None  # claimed
+            or self.reason is not None  # CM's refusal noted
+            or self.detail == UNKNOWN_OUTCOME_NOTE
+        ):  # (a noted queued call names its own call)
+            return self.call_id
+        return None
+
+    def redials_call(self, call_id: str) -> bool:
+        """Whether ``call_id`` is the call this attempt redials: a later attempt of its
+        callee was decided on it, so it is not the callee's result (unless that attempt is
+        never placed after all: `release_redialled`)."""
+        return self.redialled_call == call_id
 
     @property
     def ended_unplaced(self) -> bool:

@@ -83,6 +83,9 @@ class StoredInstruction:
     #: issue 15: the calls CM queued while their recording waits (it failed; the
     #: placement-recordings queue or the expirer applies it): empty once recorded
     awaiting_recording: tuple[CmQueuedCall, ...] = ()
+    # round 2 (#16): ISO-8601 UTC, when a DELETE cancelled it: no callee is dialled after it
+    # (one claimed at that moment, then put back, and any redial: domain.dialling)
+    cancelled_at: str | None = None
 
     def schedule_of(self, index: int) -> CalleeSchedule | None:
         """The schedule of the callee at ``index`` (0-based, in ``callees``)."""

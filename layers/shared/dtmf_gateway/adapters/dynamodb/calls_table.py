@@ -131,6 +131,11 @@ ATTEMPT = "attempt"
 REASON = "reason"
 ENDED_AT = "ended-at"
 DETAIL = "detail"
+CANCELLED_AT = "cancelled-at"  # a scheduled instruction a DELETE cancelled (absent before)
+REDIALS = "redials"  # a redial attempt's entry: the call it redials (absent in older items)
+# a call held `redialled` whose redial attempt's CM answer was lost: settled by the expirer
+# at this moment (epoch seconds, also its `stale-at`), expiry.settle_held
+REDIALLED_UNTIL = "redialled-until"
 CAMPAIGN_ID = "campaign-id"  # instructions and calls a campaign's row placed
 PROCESSED_THROUGH = "processed-through"  # issue 15: an expiry cursor's position (epoch s)
 
@@ -269,6 +274,7 @@ def schedule_fields(schedule: CalleeSchedule) -> dict[str, Any]:
         CALL_ID: schedule.call_id,
         DETAIL: schedule.detail,
         QUEUED_AT: schedule.queued_at,
+        REDIALS: schedule.redials,
     }
     return {k: v for k, v in values.items() if v is not None}
 
@@ -301,6 +307,7 @@ def schedule_from_fields(
         call_id=values.get(CALL_ID),
         detail=values.get(DETAIL),
         queued_at=values.get(QUEUED_AT),
+        redials=values.get(REDIALS),
     )
 
 
@@ -499,9 +506,12 @@ def recording_pending(item: Mapping[str, Any]) -> bool:
 
 def is_waiting(item: Mapping[str, Any]) -> bool:
     """Whether a call item (plain values) still waits for the expirer: queued, or held until
-    its placement confirms it. Any other call ended (its index entry stays)."""
-    return item.get(STATUS) == CallStatus.QUEUED.value or (
-        item.get(HOLD) == Hold.AWAITING_PLACEMENT.value
+    its placement confirms it, or held `redialled` until a deadline (REDIALLED_UNTIL). Any
+    other call ended (its index entry stays)."""
+    return (
+        item.get(STATUS) == CallStatus.QUEUED.value
+        or item.get(HOLD) == Hold.AWAITING_PLACEMENT.value
+        or (item.get(HOLD) == Hold.REDIALLED.value and REDIALLED_UNTIL in item)
     )
 
 
@@ -585,6 +595,7 @@ def instruction_from_item(item: Mapping[str, Any]) -> StoredInstruction:
         request=request,
         campaign_id=item.get(CAMPAIGN_ID) or None,
         awaiting_recording=awaiting_recording(item),
+        cancelled_at=item.get(CANCELLED_AT) or None,
     )
 
 

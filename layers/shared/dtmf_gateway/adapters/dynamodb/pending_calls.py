@@ -50,6 +50,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     PROCESSED_THROUGH,
     RECORD_TYPE,
     REPLIES,
+    REDIALLED_UNTIL,
     SK,
     STALE_AT,
     STATUS,
@@ -242,8 +243,14 @@ class DynamoDbPendingCalls:
         waiting: set[tuple[str, str]] = set()
         request: KeysAndAttributesTypeDef = {
             "Keys": [{PK: e[PK], SK: e[SK]} for e in entries],
-            "ProjectionExpression": "#pk, #sk, #status, #hold",
-            "ExpressionAttributeNames": {"#pk": PK, "#sk": SK, "#status": STATUS, "#hold": HOLD},
+            "ProjectionExpression": "#pk, #sk, #status, #hold, #until",
+            "ExpressionAttributeNames": {
+                "#pk": PK,
+                "#sk": SK,
+                "#status": STATUS,
+                "#hold": HOLD,
+                "#until": REDIALLED_UNTIL,
+            },
         }
         for attempt in range(_UNPROCESSED_RETRIES + 1):
             answer = self._ddb.batch_get_item(RequestItems={self._table: request})
@@ -308,10 +315,16 @@ class DynamoDbPendingCalls:
         )
         if "Item" not in found:
             return None
-        stored = call_from_item(from_item(found["Item"]))
-        if stored.hold is not Hold.AWAITING_PLACEMENT:
+        raw_call = from_item(found["Item"])
+        stored = call_from_item(raw_call)
+        redialled = stored.hold is Hold.REDIALLED and REDIALLED_UNTIL in raw_call
+        if stored.hold is not Hold.AWAITING_PLACEMENT and not redialled:
             return None
+        # a call held redialled until a deadline: a later call of its callee still held
+        # awaiting its placement (that attempt's late callback) counts as a call too
+        counted = {None, Hold.AWAITING_PLACEMENT} if redialled else {None}
         call_ids: tuple[str, ...] | None = None
+        redialled_by_schedule = False
         callees: set[str] = set()
         kwargs: dict[str, Any] = {
             "TableName": self._table,
@@ -330,9 +343,13 @@ class DynamoDbPendingCalls:
                     if call_ids is None and instruction.awaiting_recording:  # noted (issue 15)
                         noted = instruction.awaiting_recording
                         call_ids = tuple((c.call_id or "").lower() for c in noted)
+                    redialled_by_schedule = any(
+                        s.redials_call(call.call_id) and not s.ended_unplaced
+                        for s in instruction.schedule
+                    )
                 elif is_call_item(item):
                     other = call_from_item(item)
-                    if other.hold is None and other.callee:
+                    if other.call_id != call.call_id and other.hold in counted and other.callee:
                         callees.add(other.callee)
             if "LastEvaluatedKey" not in page:
                 break
@@ -341,8 +358,24 @@ class DynamoDbPendingCalls:
             callee=stored.callee,
             placement_call_ids=call_ids,
             callees_with_a_call=frozenset(callees),
+            redialled=redialled,
+            redialled_by_schedule=redialled_by_schedule,
         )
 
-    def settle(self, call: PendingCall, *, release: bool) -> bool:
+    def settle(self, call: PendingCall, *, release: bool, redialled: bool = False) -> bool:
         key = call_key(call.instruction_id, call.call_id)
-        return settle_held_call(self._ddb, self._table, key, release=release)
+        hold = Hold.REDIALLED if redialled else Hold.SET_ASIDE
+        if settle_held_call(self._ddb, self._table, key, release=release, hold=hold):
+            return True
+        # round 2 (#16): a call held `redialled` until its deadline: released, or kept
+        # `redialled` without the deadline (a later call of its callee is the result)
+        update = "REMOVE #until" + (", #hold" if release else "")
+        return update_if(
+            self._ddb,
+            TableName=self._table,
+            Key=key,
+            UpdateExpression=update,
+            ConditionExpression="#hold = :redialled AND attribute_exists(#until)",
+            ExpressionAttributeNames={"#hold": HOLD, "#until": REDIALLED_UNTIL},
+            ExpressionAttributeValues=to_item({":redialled": Hold.REDIALLED.value}),
+        )

@@ -13,11 +13,17 @@ from typing import TYPE_CHECKING, Any
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     ATTEMPT,
     CALLEES,
+    CANCELLED_AT,
     ERASED_AT,
     HOLD,
+    INSTRUCTION_RECORD,
     OUTCOME,
+    PENDING_SHARD,
+    RECORD_TYPE,
+    REDIALLED_UNTIL,
     SCHEDULE,
     SCHEDULED_FOR,
+    STALE_AT,
     STATUS,
     call_key,
     from_item,
@@ -27,6 +33,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     is_number_key,
     past_retention,
     pending_fields,
+    pending_shard,
     queued_call_fields,
     schedule_fields,
     schedule_key,
@@ -42,7 +49,7 @@ from dtmf_gateway.domain.calls import Hold, Outcome
 from dtmf_gateway.domain.schedules import CalleeSchedule, ScheduleStatus
 
 if TYPE_CHECKING:
-    from datetime import timedelta
+    from datetime import datetime, timedelta
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
@@ -209,4 +216,41 @@ class DynamoDbScheduleStore:
             ConditionExpression="#hold = :redialled",
             ExpressionAttributeNames={"#hold": HOLD},
             ExpressionAttributeValues=to_item({":redialled": Hold.REDIALLED.value}),
+        )
+
+    def mark_cancelled(self, instruction_id: str, at: str) -> None:
+        """SET cancelled-at (IF none yet, and only on the stored instruction)."""
+        update_if(
+            self._ddb,
+            TableName=self._table,
+            Key=instruction_key(instruction_id),
+            UpdateExpression="SET #cancelled = :at",
+            ConditionExpression="#type = :instruction AND attribute_not_exists(#cancelled)",
+            ExpressionAttributeNames={"#cancelled": CANCELLED_AT, "#type": RECORD_TYPE},
+            ExpressionAttributeValues=to_item({":at": at, ":instruction": INSTRUCTION_RECORD}),
+        )
+
+    def hold_redialled_until(self, instruction_id: str, call_id: str, deadline: datetime) -> bool:
+        """SET its deadline and its pending-index entry there (the expirer's walk finds it
+        again at ``deadline``: calls_table.is_waiting), IF it is held `redialled`."""
+        at = int(deadline.timestamp())
+        return update_if(
+            self._ddb,
+            TableName=self._table,
+            Key=call_key(instruction_id, call_id),
+            UpdateExpression="SET #until = :at, #stale = :at, #shard = :shard",
+            ConditionExpression="#hold = :redialled",
+            ExpressionAttributeNames={
+                "#hold": HOLD,
+                "#until": REDIALLED_UNTIL,
+                "#stale": STALE_AT,
+                "#shard": PENDING_SHARD,
+            },
+            ExpressionAttributeValues=to_item(
+                {
+                    ":redialled": Hold.REDIALLED.value,
+                    ":at": at,
+                    ":shard": pending_shard(call_id, self._shards),
+                }
+            ),
         )
