@@ -106,10 +106,22 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def _atomic_dynamodb_writes() -> Iterator[None]:
     """DynamoDB applies a conditional write atomically; moto evaluates the condition and
     writes in two steps, so concurrent test threads could both pass a condition. One lock
-    around moto's write operations restores the real service's guarantee."""
+    around moto's write operations restores the real service's guarantee. The same lock is
+    held around each whole DynamoDB request moto answers: its handlers read shared state
+    outside the backend (UpdateItem deep-copies the stored item before the locked write, a
+    transaction the whole table), which a write on another thread changed under them
+    ("dictionary changed size during iteration" in the threaded pacing tests)."""
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
     lock = threading.RLock()
+    handle = DynamoHandler.call_action
+
+    def handled(self: Any) -> Any:
+        with lock:
+            return handle(self)
+
+    DynamoHandler.call_action = handled  # type: ignore[method-assign]
     originals = {}
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
         original = getattr(DynamoDBBackend, name)
@@ -121,6 +133,7 @@ def _atomic_dynamodb_writes() -> Iterator[None]:
 
         setattr(DynamoDBBackend, name, locked)
     yield
+    DynamoHandler.call_action = handle  # type: ignore[method-assign]
     for name, original in originals.items():
         setattr(DynamoDBBackend, name, original)
 
