@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dtmf_gateway.domain.calls import InstructionStatus
+from dtmf_gateway.domain.calls import CmQueuedCall, InstructionStatus
 from dtmf_gateway.domain.campaign_taken_rows import TakenRow, taken_row
 from dtmf_gateway.domain.placement_replay import PlacedBefore
 
@@ -23,6 +23,9 @@ ROWS = PlacedBefore(
     placing_until=int(NOW.timestamp()) + 60,
     campaign_id="c1",
 )
+#: CM's replies noted on a `placing` instruction whose recording failed (issue 15)
+NOTED = (CmQueuedCall("5b3a6c1e-8d2f-4e7a-9c0b-1f2e3d4c5b6a", "+31612000000", success=True),)
+REFUSED = (CmQueuedCall(None, "+31612000000", success=False, error="not reachable"),)
 
 
 @pytest.mark.parametrize(
@@ -38,6 +41,11 @@ ROWS = PlacedBefore(
         ({"placing_until": int(NOW.timestamp())}, TakenRow.UNKNOWN),  # its deadline passed
         ({"placing_until": None}, TakenRow.UNKNOWN),  # the attempt raised: window ended
         ({"status": InstructionStatus.UNKNOWN, "placing_until": None}, TakenRow.UNKNOWN),
+        # CM queued the call, its recording waits: placed, whatever the placer's deadline
+        ({"calls": NOTED}, TakenRow.PLACED),
+        ({"calls": NOTED, "placing_until": int(NOW.timestamp())}, TakenRow.PLACED),
+        ({"calls": REFUSED, "placing_until": int(NOW.timestamp())}, TakenRow.UNKNOWN),
+        ({"calls": NOTED, "campaign_id": "c2"}, TakenRow.FOREIGN),
     ],
 )
 def test_what_holds_the_id_decides_the_row(changes: dict[str, object], expected: TakenRow) -> None:
