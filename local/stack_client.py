@@ -132,7 +132,12 @@ class LocalStack:
         return self._send(method, url, content, headers, CREDENTIALS if self.sandbox else None)
 
     def script_callee(self, number: str, **script: Any) -> None:
-        self.simulator("PUT", f"/_simulator/callees/{number}", script).raise_for_status()
+        """Script ``number`` (E.164) in the simulator. Keys as the scripting API names them or
+        as Python keyword names (``reply_delay_seconds`` is ``reply-delay-seconds``, as for
+        ``Simulator.script_callee``); nested objects (``per-call`` entries, ``callback-extra``)
+        are sent as given. Raises httpx.HTTPStatusError when the simulator refuses it (400)."""
+        body = {key.replace("_", "-"): value for key, value in script.items()}
+        self.simulator("PUT", f"/_simulator/callees/{number}", body).raise_for_status()
 
     def simulator_calls(self, **filters: str) -> list[dict[str, Any]]:
         response = self.simulator("GET", "/_simulator/calls", params=filters)

@@ -224,9 +224,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bus", help="the result bus (output EventBusName)")
     parser.add_argument("--queue-url", help="the publisher's DLQ (output PublishResultsDLQUrl)")
     parser.add_argument("--apply", action="store_true", help="publish (default: dry run)")
+    # `--apply` also after the source (`dlq --apply`), as operators type it mid-incident; the
+    # suppressed default keeps a `--apply` given before the source
+    applying = argparse.ArgumentParser(add_help=False)
+    applying.add_argument(
+        "--apply", action="store_true", default=argparse.SUPPRESS, help="publish (default: dry run)"
+    )
     sub = parser.add_subparsers(dest="source", required=True)
-    sub.add_parser("dlq", help="the messages on the publisher's dead-letter queue")
-    span = sub.add_parser("range", help="every call that ended in a time range")
+    sub.add_parser(
+        "dlq", parents=[applying], help="the messages on the publisher's dead-letter queue"
+    )
+    span = sub.add_parser("range", parents=[applying], help="every call that ended in a time range")
     span.add_argument(
         "--since", required=True, type=moment, help="ISO-8601 UTC, e.g. 2026-11-29T05:00:00Z"
     )

@@ -111,6 +111,16 @@ def test_a_time_range_is_a_dry_run_unless_applied(stored: Any, bus: Any) -> None
     assert {e["detail"]["callee"] for e in events} == {"+31612345678"}
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_apply_is_taken_before_or_after_the_source(stored: Any, bus: Any, where: str) -> None:
+    """README and docs/operations.md show both `--apply dlq` and `dlq --apply`."""
+    args = ["--apply", *_range()] if where == "before" else [*_range(), "--apply"]
+
+    assert _run(stored, bus, *args) == 0
+
+    assert len(bus.received()) == 2
+
+
 def test_republishing_twice_sends_the_same_events(stored: Any, bus: Any) -> None:
     _run(stored, bus, "--apply", *_range())
     first = sorted(json.dumps(e["detail"], sort_keys=True) for e in bus.received())
