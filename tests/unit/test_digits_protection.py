@@ -92,6 +92,29 @@ def test_the_rule_stays_silent_when_the_digit_rules_themselves_are_invalid() -> 
     assert digits_mode_problems(data) == []  # the regex field rule reports it
 
 
+@pytest.mark.parametrize(
+    ("terminators", "expected", "refused"),
+    [
+        (None, "12#4", True),  # the default terminator `#` ends the input
+        ("#", "12#4", True),
+        ("*#", "1*34", True),
+        ("*", "12#4", False),  # `#` is a key like any other when it ends nothing
+        (None, "1234", False),
+    ],
+)
+def test_expected_digits_with_a_terminator_key_could_never_be_typed(
+    terminators: str | None, expected: str, refused: bool
+) -> None:
+    data = {"digits-mode": "verify", "expected-digits": expected, "regex": "[0-9#*]{4}"}
+    if terminators is not None:
+        data["terminators"] = terminators
+
+    problems = digits_mode_problems(data)
+
+    assert [p.field for p in problems] == (["expected-digits"] if refused else [])
+    assert all(expected not in p.message for p in problems)  # never echoed
+
+
 def _call(**overrides: object) -> StoredCall:
     values: dict[str, object] = {
         "instruction_id": "i",

@@ -38,6 +38,7 @@ from dtmf_gateway.domain.digits import InputRegexError, InputRules
 from dtmf_gateway.domain.errors import FieldProblem
 from dtmf_gateway.domain.keypad import MAX_DIGITS_LIMIT, is_dtmf
 from dtmf_gateway.domain.request_fields import fail
+from dtmf_gateway.domain.request_limits import DEFAULT_TERMINATORS
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.ports import DigitKeySource
@@ -107,6 +108,15 @@ def _is_expected_shape(value: object) -> bool:
 
 
 def _rules_problem(data: Mapping[str, Any], expected: str) -> str | None:
+    terminators = data.get("terminators")
+    if terminators is None:
+        terminators = DEFAULT_TERMINATORS
+    if isinstance(terminators, str) and any(key in terminators for key in expected):
+        # a terminator key ends the input (CM): the callee can never type it as a digit
+        return (
+            "must not contain a terminator key (terminators "
+            f"{terminators}): the callee could never type it as a digit"
+        )
     rules = _rules_of(data)
     if rules is None or rules.check(expected):
         return None  # invalid digit rules are reported by their own field rules
