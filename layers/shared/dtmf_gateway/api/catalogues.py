@@ -387,8 +387,7 @@ def _refused_callback(error: CallbackRefused) -> ProblemAnswer:
         status = 404
         title = "Unknown call" if error.reason == "unknown-call" else "Unknown instruction"
         detail = (
-            "The callback does not belong to a call this instruction placed; nothing was "
-            "recorded."
+            "The callback does not belong to a call this instruction placed; nothing was recorded."
         )
     return ProblemAnswer(
         status,

@@ -269,10 +269,11 @@ class RecordCallback:
             return self.record(instruction_id, callback, callback_body)  # instruction ends it
         if status is FinishStatus.NOT_FOUND:
             status = self._finish_unstored(instruction, finish, named)
-        if status is None:
-            return CallbackRecord(CallbackVerdict.UNKNOWN_CALL)
-        if status is FinishStatus.OTHER_CALLEE:
-            return CallbackRecord(CallbackVerdict.CALLEE_MISMATCH)
+        if status is None or status is FinishStatus.OTHER_CALLEE:  # refused, nothing written
+            mismatch = status is FinishStatus.OTHER_CALLEE
+            return CallbackRecord(
+                CallbackVerdict.CALLEE_MISMATCH if mismatch else CallbackVerdict.UNKNOWN_CALL
+            )
         if status is FinishStatus.HELD:
             return CallbackRecord(CallbackVerdict.HELD, outcome)
         if status in (FinishStatus.RECORDED, FinishStatus.CORRECTED):
