@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dtmf_gateway.domain.callees import callees_echoed, matching_callee
+from dtmf_gateway.domain.callees import callees_echoed, is_other_callee, matching_callee
 from dtmf_gateway.domain.calls import CallStatus, Hold, InstructionStatus, Outcome, iso, utc_now
 from dtmf_gateway.domain.digits import InputRules
 from dtmf_gateway.domain.digits_protection import (
@@ -257,14 +257,20 @@ class RecordCallback:
             callback_body=None if callback_body is None else bounded_body(callback_body),
         )
         finish = self._protected(instruction, callback, finish, callback_body)
+        named = _named_callees(instruction, callback.callee)
+        other = _scheduled_for_another(instruction, finish.call_id, named)  # redial no one
         if (
-            self._redials is not None
+            not other
+            and self._redials is not None
             and instruction.schedule
             and self._redials().after(instruction, finish.call_id, outcome, self._clock())
         ):  # round 2 (#16): a later attempt follows; this call is not the callee's result
             finish = replace(finish, hold=Hold.REDIALLED)
-        named = _named_callees(instruction, callback.callee)
-        status: FinishStatus | None = self._store.finish_queued_call(instruction, finish, named)
+        status: FinishStatus | None = (
+            FinishStatus.OTHER_CALLEE
+            if other
+            else self._store.finish_queued_call(instruction, finish, named)
+        )
         if status is FinishStatus.ERASED:  # issue 19: erased meanwhile; the erased
             return self.record(instruction_id, callback, callback_body)  # instruction ends it
         if status is FinishStatus.NOT_FOUND:
@@ -373,6 +379,15 @@ def _named_callees(instruction: StoredInstruction, callee: str | None) -> frozen
     if instruction.erased_at is not None:
         return None
     return callees_echoed([c for c in instruction.callees if c is not None], callee)
+
+
+def _scheduled_for_another(
+    instruction: StoredInstruction, call_id: str, named: frozenset[str] | None
+) -> bool:
+    """Whether the instruction's schedule names call ``call_id`` for a callee other than the
+    callback names: refused before a redial is decided on it (round 2, #16)."""
+    entry = next((e for e in instruction.schedule if e.call_id == call_id), None)
+    return entry is not None and is_other_callee(entry.callee, named)
 
 
 # ---------------------------------------------------------------- re-deriving outcomes
