@@ -38,6 +38,7 @@ from dtmf_gateway.adapters.cm_client import to_cm_payload
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     BODY_HASH,
     CALL_IDS,
+    CALLEE,
     HELD_CALL_IDS,
     HOLD,
     INSTRUCTION_SK,
@@ -66,6 +67,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
 )
 from dtmf_gateway.adapters.dynamodb.placement_answers import encoded_replies, placed_before
 from dtmf_gateway.adapters.eventbridge import result_entry
+from dtmf_gateway.domain.callees import is_other_callee
 from dtmf_gateway.domain.calls import (
     CallStatus,
     CmQueuedCall,
@@ -274,12 +276,17 @@ class InMemoryCallbackStore:
         return None if item is None or is_key_claim(item) else instruction_from_item(item)
 
     def finish_queued_call(
-        self, instruction: StoredInstruction, finish: CallFinish
+        self,
+        instruction: StoredInstruction,
+        finish: CallFinish,
+        named: frozenset[str] | None = None,
     ) -> FinishStatus:
         self._table.writes += 1
         item = self._table.call(instruction.instruction_id, finish.call_id)
         if item is None:
             return FinishStatus.NOT_FOUND
+        if is_other_callee(item.get(CALLEE), named):
+            return FinishStatus.OTHER_CALLEE
         if item.get(STATUS) == CallStatus.EXPIRED and HOLD not in item:
             item.update(_present(correction_fields(finish, Correction.EXPIRED)))
             item[REVISION] = item.get(REVISION, 0) + 1

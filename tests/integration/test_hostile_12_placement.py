@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from tests.integration.test_callback_guarantees import expire_all
 from tests.integration.test_callback_handler import (
     callback_body,
     deliver,
+    read,
     token_of,
 )
 from tests.integration.test_place_call_handler import call_items, post, sample_body
@@ -167,3 +169,98 @@ def _context() -> Any:
     from devtools.lambdas import LambdaContext
 
     return LambdaContext()
+
+
+# ------------------------------------------------------------------ a callback for the other callee
+
+TWO_CALLEES = ["+31612345678", "+447400123456"]
+
+
+def _one_call_id_for_two_callees(place_call: Any, cm: FakeCm) -> str:
+    """Places an instruction for TWO_CALLEES to which CM answers one call id for both; the id."""
+
+    def same_id(sent: dict[str, Any]) -> httpx.Response:
+        items = queued(sent).json()
+        items[1]["call-id"] = items[0]["call-id"]
+        return httpx.Response(200, json=items)
+
+    cm.replies = [same_id]
+    body = {k: v for k, v in sample_body().items() if k != "callee"}
+    body["callees"] = TWO_CALLEES
+    answer = post(place_call, body)
+    assert answer.status == 202
+    [call] = answer.body["calls"]
+    return str(call["call-id"])
+
+
+def test_a_callback_naming_the_second_callee_is_never_published_as_the_firsts(
+    place_call: Any,
+    cm: FakeCm,
+    cm_callback: Any,
+    publish_results: Any,
+    bus: Any,
+    function_env: Any,
+    get_call: Any,
+) -> None:
+    """CM named one call id for two callees; the placement gave it to the first. The callback
+    for that id naming the second callee (their digits) used to be recorded against the
+    first callee's call and published as the first callee's result."""
+    stream = StreamReader(function_env.table_name, REGION)
+    call_id = _one_call_id_for_two_callees(place_call, cm)
+
+    others = deliver(
+        cm_callback, callback_body(call_id, digits="9999", callee="447400123456"), token_of(cm)
+    )
+    redelivered = deliver(
+        cm_callback, callback_body(call_id, digits="9999", callee="+447400123456"), token_of(cm)
+    )
+    expire_all(function_env)
+    answer = publish_results.handler(stream.next_batch(), _context())
+
+    assert others.status == 409
+    assert others.problem["type"].endswith(":callee-mismatch")
+    assert redelivered.status == 409  # CM redelivering it changes nothing either
+    assert answer == {"batchItemFailures": []}
+    [event] = bus.received()  # the first callee's call, expired: one result, not the digits
+    assert event["detail"]["callee"] == "+31612345678"
+    assert event["detail"]["outcome"] == "expired"
+    assert "9999" not in json.dumps(event)
+    [call] = call_items(function_env)
+    assert "digits" not in call
+    [shown] = read(get_call).body["calls"]
+    assert shown["callee"] == "+31612345678"
+    assert "9999" not in json.dumps(shown)
+
+
+def test_after_a_refused_callback_the_first_callee_s_own_callback_is_recorded(
+    place_call: Any,
+    cm: FakeCm,
+    cm_callback: Any,
+    publish_results: Any,
+    bus: Any,
+    function_env: Any,
+) -> None:
+    """The stored call keeps waiting for its own callback, in whichever form CM writes the
+    number (here with the international prefix); a late other callee's callback after it is
+    refused too, never published as a correction."""
+    stream = StreamReader(function_env.table_name, REGION)
+    call_id = _one_call_id_for_two_callees(place_call, cm)
+
+    others = deliver(
+        cm_callback, callback_body(call_id, digits="9999", callee="+447400123456"), token_of(cm)
+    )
+    own = deliver(
+        cm_callback, callback_body(call_id, digits="4821", callee="0031612345678"), token_of(cm)
+    )
+    late = deliver(
+        cm_callback, callback_body(call_id, digits="9999", callee="07400123456"), token_of(cm)
+    )
+    answer = publish_results.handler(stream.next_batch(), _context())
+
+    assert others.status == 409
+    assert own.status == 200
+    assert own.body == {"status": "recorded"}
+    assert late.status == 409
+    assert answer == {"batchItemFailures": []}
+    [event] = bus.received()
+    assert (event["detail"]["callee"], event["detail"]["digits"]) == ("+31612345678", "4821")

@@ -645,9 +645,9 @@ def test_a_callback_that_read_the_instruction_before_an_erasure_writes_no_person
     bus.received()
     original = DynamoDbCallbackStore.finish_queued_call
 
-    def erase_first(self: Any, instruction: Any, finish: Any) -> Any:
+    def erase_first(self: Any, instruction: Any, finish: Any, *named: Any) -> Any:
         assert erase(erase_personal_data).status == 200
-        return original(self, instruction, finish)
+        return original(self, instruction, finish, *named)
 
     monkeypatch.setattr(DynamoDbCallbackStore, "finish_queued_call", erase_first)
 

@@ -368,16 +368,32 @@ def _malformed(error: Exception) -> ProblemAnswer:
     )
 
 
+_CALLBACK_MISMATCH: Final = "callee-mismatch"
+
+
 @documented(
     CallbackRefused("unknown-instruction", "a7bd3b2e-2a6f-4c3e-9c1f-0d7e5f2b8a11"),
     CallbackRefused("unknown-call", "a7bd3b2e-2a6f-4c3e-9c1f-0d7e5f2b8a11"),
+    CallbackRefused(_CALLBACK_MISMATCH, "a7bd3b2e-2a6f-4c3e-9c1f-0d7e5f2b8a11"),
 )
 def _refused_callback(error: CallbackRefused) -> ProblemAnswer:
+    if error.reason == _CALLBACK_MISMATCH:  # the call is stored, for another callee: 409
+        status, title = 409, "Callee mismatch"
+        detail = (
+            "The callback names another callee than the call it is for; nothing was recorded "
+            "and the call keeps waiting for its own callback."
+        )
+    else:
+        status = 404
+        title = "Unknown call" if error.reason == "unknown-call" else "Unknown instruction"
+        detail = (
+            "The callback does not belong to a call this instruction placed; nothing was recorded."
+        )
     return ProblemAnswer(
-        404,
+        status,
         error.reason,
-        "Unknown call" if error.reason == "unknown-call" else "Unknown instruction",
-        "The callback does not belong to a call this instruction placed; nothing was recorded.",
+        title,
+        detail,
         reasons=(error.reason,),
         metric=_CALLBACK_REFUSED,
         warning="callback refused",

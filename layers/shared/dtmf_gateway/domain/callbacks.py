@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dtmf_gateway.domain.callees import matching_callee
+from dtmf_gateway.domain.callees import callees_echoed, is_other_callee, matching_callee
 from dtmf_gateway.domain.calls import CallStatus, Hold, InstructionStatus, Outcome, iso, utc_now
 from dtmf_gateway.domain.digits import InputRules
 from dtmf_gateway.domain.digits_protection import (
@@ -188,6 +188,9 @@ class CallbackVerdict(StrEnum):
     DUPLICATE = "duplicate"  # the call had already ended: nothing changed
     UNKNOWN_INSTRUCTION = "unknown-instruction"
     UNKNOWN_CALL = "unknown-call"
+    # the stored call is another callee's than the one the callback names (CM named one call
+    # id for two callees): nothing written, the call keeps waiting for its own callback
+    CALLEE_MISMATCH = "callee-mismatch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +233,12 @@ class RecordCallback:
           instruction was not placed, or the callee is not one of its callees → UNKNOWN_CALL,
           nothing written;
         * the placement has not recorded its calls yet (`placing`, `unknown`) → HELD: stored,
-          published once the placement (or, after PLACEMENT_GRACE, the expirer) confirms it.
+          published once the placement (or, after PLACEMENT_GRACE, the expirer) confirms it;
+        * the stored call with this id is another callee's than the number the callback names
+          (in none of CM's forms, `callees.callees_echoed`) → CALLEE_MISMATCH, nothing
+          written: the call keeps waiting for its own callback (or expires). A callback
+          naming no number, or a call or instruction whose numbers were erased, is never
+          refused for its callee.
         """
         instruction = self._store.load_instruction(instruction_id)
         if instruction is None:
@@ -249,19 +257,29 @@ class RecordCallback:
             callback_body=None if callback_body is None else bounded_body(callback_body),
         )
         finish = self._protected(instruction, callback, finish, callback_body)
+        named = _named_callees(instruction, callback.callee)
+        other = _scheduled_for_another(instruction, finish.call_id, named)  # redial no one
         if (
-            self._redials is not None
+            not other
+            and self._redials is not None
             and instruction.schedule
             and self._redials().after(instruction, finish.call_id, outcome, self._clock())
         ):  # round 2 (#16): a later attempt follows; this call is not the callee's result
             finish = replace(finish, hold=Hold.REDIALLED)
-        status: FinishStatus | None = self._store.finish_queued_call(instruction, finish)
+        status: FinishStatus | None = (
+            FinishStatus.OTHER_CALLEE
+            if other
+            else self._store.finish_queued_call(instruction, finish, named)
+        )
         if status is FinishStatus.ERASED:  # issue 19: erased meanwhile; the erased
             return self.record(instruction_id, callback, callback_body)  # instruction ends it
         if status is FinishStatus.NOT_FOUND:
-            status = self._finish_unstored(instruction, finish)
-        if status is None:
-            return CallbackRecord(CallbackVerdict.UNKNOWN_CALL)
+            status = self._finish_unstored(instruction, finish, named)
+        if status is None or status is FinishStatus.OTHER_CALLEE:  # refused, nothing written
+            mismatch = status is FinishStatus.OTHER_CALLEE
+            return CallbackRecord(
+                CallbackVerdict.CALLEE_MISMATCH if mismatch else CallbackVerdict.UNKNOWN_CALL
+            )
         if status is FinishStatus.HELD:
             return CallbackRecord(CallbackVerdict.HELD, outcome)
         if status in (FinishStatus.RECORDED, FinishStatus.CORRECTED):
@@ -313,7 +331,7 @@ class RecordCallback:
     # -- end of issue 19's block ------------------------------------------------------------
 
     def _finish_unstored(
-        self, instruction: StoredInstruction, finish: CallFinish
+        self, instruction: StoredInstruction, finish: CallFinish, named: frozenset[str] | None
     ) -> FinishStatus | None:
         """A callback for a call the table does not hold (yet); None: refuse it."""
         if instruction.status == InstructionStatus.NOT_PLACED:
@@ -326,7 +344,7 @@ class RecordCallback:
             release_at = max(created + PLACEMENT_GRACE, self._clock())
             status = self._store.hold_call(instruction, finish, release_at)
             if status is not FinishStatus.PLACEMENT_RECORDED:
-                return self._after_unseen_write(instruction, finish, status)
+                return self._after_unseen_write(instruction, finish, status, named)
             reloaded = self._store.load_instruction(instruction.instruction_id)
             if reloaded is None or reloaded.call_ids is None:  # pragma: no cover - defensive
                 return None
@@ -334,13 +352,17 @@ class RecordCallback:
         if finish.call_id not in (instruction.call_ids or ()):
             return None  # the placement recorded its calls, and not this one
         status = self._store.finish_unseen_call(instruction, finish)
-        return self._after_unseen_write(instruction, finish, status)
+        return self._after_unseen_write(instruction, finish, status, named)
 
     def _after_unseen_write(
-        self, instruction: StoredInstruction, finish: CallFinish, status: FinishStatus
+        self,
+        instruction: StoredInstruction,
+        finish: CallFinish,
+        status: FinishStatus,
+        named: frozenset[str] | None,
     ) -> FinishStatus:
         if status is FinishStatus.ALREADY_STORED:  # the placement wrote it meanwhile
-            return self._store.finish_queued_call(instruction, finish)
+            return self._store.finish_queued_call(instruction, finish, named)
         return status
 
 
@@ -348,6 +370,24 @@ def _matching_callee(instruction: StoredInstruction, callee: str | None) -> str 
     """The instruction's own E.164 form of the callback's callee, if it is one we asked for
     (CM may format the number differently: `+31…`, `0031…`, `31…`, `06…`)."""
     return matching_callee([c for c in instruction.callees if c is not None], callee)
+
+
+def _named_callees(instruction: StoredInstruction, callee: str | None) -> frozenset[str] | None:
+    """The instruction's callees the callback's callee may be (empty: a number that is none of
+    them); None when there is nothing to compare: the callback names no number, or the
+    instruction's numbers were erased (issue 19)."""
+    if instruction.erased_at is not None:
+        return None
+    return callees_echoed([c for c in instruction.callees if c is not None], callee)
+
+
+def _scheduled_for_another(
+    instruction: StoredInstruction, call_id: str, named: frozenset[str] | None
+) -> bool:
+    """Whether the instruction's schedule names call ``call_id`` for a callee other than the
+    callback names: refused before a redial is decided on it (round 2, #16)."""
+    entry = next((e for e in instruction.schedule if e.call_id == call_id), None)
+    return entry is not None and is_other_callee(entry.callee, named)
 
 
 # ---------------------------------------------------------------- re-deriving outcomes

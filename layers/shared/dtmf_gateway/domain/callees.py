@@ -36,19 +36,32 @@ def _digits(echoed: str) -> str:
     return digits.removeprefix("00") if echoed.lstrip().startswith("00") else digits
 
 
+def callees_echoed(callees: Sequence[str], echoed: str | None) -> frozenset[str] | None:
+    """The callees of `callees` (E.164) that `echoed` (any of CM's forms) may be: one, several
+    (a national form two callees share), or none (a number that is none of them); None when
+    `echoed` names no number at all (absent, empty, no digit), so there is nothing to
+    compare."""
+    wanted = _digits(echoed or "")
+    if not wanted:
+        return None
+    exact = frozenset(c for c in callees if c.removeprefix("+") == wanted)
+    if exact:  # CM's usual echo: the full number (callees are unique)
+        return exact
+    return frozenset(c for c in callees if wanted in _forms(c))
+
+
+def is_other_callee(stored: str | None, named: frozenset[str] | None) -> bool:
+    """Whether a call stored for callee `stored` (E.164; None or empty: no number, e.g. an
+    erased call) is clearly not the call of a callback naming `named` (:func:`callees_echoed`
+    of its `callee`; None: it names no number). No number on either side: never."""
+    return bool(stored) and named is not None and stored not in named
+
+
 def matching_callee(callees: Sequence[str], echoed: str | None) -> str | None:
     """The callee of `callees` (E.164) that `echoed` (any of CM's forms) is, or None when it
     is none of them, or is ambiguous (two callees share a national number)."""
-    if not echoed:
-        return None
-    wanted = _digits(echoed)
-    exact = [c for c in callees if c.removeprefix("+") == wanted]
-    if exact:  # CM's usual echo: the full number (callees are unique)
-        return exact[0]
-    found = [c for c in callees if wanted in _forms(c)]
-    if len(found) > 1 and wanted in {c.removeprefix("+") for c in found}:
-        found = [c for c in found if c.removeprefix("+") == wanted]  # the full number wins
-    return found[0] if len(set(found)) == 1 else None
+    candidates = callees_echoed(callees, echoed)
+    return next(iter(candidates)) if candidates is not None and len(candidates) == 1 else None
 
 
 def _assigned(callees: Sequence[str], replies: Sequence[CmQueuedCall]) -> list[str | None]:

@@ -175,10 +175,15 @@ class CallbackStore(Protocol):
     def load_instruction(self, instruction_id: str) -> StoredInstruction | None: ...
 
     def finish_queued_call(
-        self, instruction: StoredInstruction, finish: CallFinish
+        self,
+        instruction: StoredInstruction,
+        finish: CallFinish,
+        named: frozenset[str] | None = None,
     ) -> FinishStatus:
         """End a stored queued call: RECORDED; DUPLICATE if it already ended; NOT_FOUND if no
-        call with this id is stored."""
+        call with this id is stored. ``named``: the callees (E.164) the callback's `callee`
+        may be (None: it names no number); a stored call whose callee is a number not in it
+        is left as it is: OTHER_CALLEE (a stored call without a number is never refused)."""
         ...
 
     def finish_unseen_call(

@@ -159,3 +159,6 @@ class FinishStatus(StrEnum):
     # what this callback would keep was decided on numbers and digits that must go: nothing
     # written, record again from the instruction as it now is
     ERASED = "erased"
+    # finish_queued_call: the stored call is another callee's than the one the callback names
+    # (CM named one call id for two callees): nothing written, the call keeps waiting
+    OTHER_CALLEE = "other-callee"

@@ -29,6 +29,7 @@ from dtmf_gateway.adapters.dynamodb.conditional import (
     is_conditional_failure,
     set_fields,
 )
+from dtmf_gateway.domain.callees import is_other_callee
 from dtmf_gateway.domain.calls import CallStatus, Correction
 from dtmf_gateway.domain.stored import CallFinish, FinishStatus, StoredInstruction
 
@@ -64,7 +65,10 @@ class DynamoDbCallbackStore:
         return instruction_from_item(item)
 
     def finish_queued_call(
-        self, instruction: StoredInstruction, finish: CallFinish
+        self,
+        instruction: StoredInstruction,
+        finish: CallFinish,
+        named: frozenset[str] | None = None,
     ) -> FinishStatus:
         key = call_key(instruction.instruction_id, finish.call_id)
         try:
@@ -74,6 +78,7 @@ class DynamoDbCallbackStore:
                 key,
                 finished_fields(finish),
                 unless_erased=instruction.erased_at is None,
+                callee_in=named,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
@@ -83,6 +88,8 @@ class DynamoDbCallbackStore:
             if not isinstance(old, dict) or not old:
                 return FinishStatus.NOT_FOUND
             stored = call_from_item(from_item(old))
+            if is_other_callee(stored.callee, named):
+                return FinishStatus.OTHER_CALLEE  # CM named this call id for two callees
             if instruction.erased_at is None and stored.erased_at is not None:
                 return FinishStatus.ERASED  # erased since the instruction was read
             if stored.status is not CallStatus.EXPIRED or stored.hold is not None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from botocore.exceptions import ClientError
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
+    CALLEE,
     ERASED_AT,
     HOLD,
     REVISION,
@@ -78,18 +79,27 @@ def end_queued_call(
     fields: dict[str, Any],
     *,
     unless_erased: bool = False,
+    callee_in: frozenset[str] | None = None,
     **extra: Any,
 ) -> None:
     """SET `fields`, only while the call is queued — and, with `unless_erased`, not erased
-    (issue 19) — (ConditionalCheckFailedException otherwise). Shared by callbacks and the
-    expirer. The call keeps its pending-index keys (issue 15): naming them would write the
-    index too (1 WRU); the expirer reads the call before acting on its entry."""
+    (issue 19); with `callee_in`, only while the call's callee is one of those numbers or
+    none (absent or empty) — (ConditionalCheckFailedException otherwise). Shared by
+    callbacks and the expirer. The call keeps its pending-index keys (issue 15): naming them
+    would write the index too (1 WRU); the expirer reads the call before acting on its
+    entry."""
     clause, names, values = assignments(fields)
     condition = "#guard = :queued"
     guards = {"#guard": STATUS}
     if unless_erased:
         condition += " AND attribute_not_exists(#erased)"
         guards["#erased"] = ERASED_AT
+    if callee_in is not None:
+        numbers = {f":callee{i}": callee for i, callee in enumerate(sorted(callee_in))}
+        numbers[":nocallee"] = ""
+        condition += f" AND (attribute_not_exists(#callee) OR #callee IN ({', '.join(numbers)}))"
+        guards["#callee"] = CALLEE
+        values = {**values, **numbers}
     client.update_item(
         TableName=table,
         Key=key,
