@@ -30,7 +30,7 @@ from tests.conftest import Aws
 from tests.integration.test_callback_handler import callback_body, deliver, token_of
 from tests.integration.test_dial_recordings import DialWorld
 from tests.integration.test_hostile_stop6b_dial import expire, scan_text, second_attempt
-from tests.integration.test_one_log_line import Written
+from tests.integration.test_one_log_line import Written, _metrics
 from tests.integration.test_scheduling import (
     NL,
     body,
@@ -123,6 +123,7 @@ def test_a_dial_whose_cm_reply_names_a_stranger_is_unknown_reported_and_never_ru
     assert alarm["call_ids"] == [STRANGER_CALL]
     assert iid in json.dumps(alarm)
     [document] = [line for line in lines if "CmErrors" in line]
+    assert _metrics(document)["CmErrors"] == ["kind", "service"]  # the alarm's dimensions
     assert document["kind"] == "reply-unattributed"
     assert "699999999" not in json.dumps(lines)  # logged by call id, never by number
     stranger = deliver(
