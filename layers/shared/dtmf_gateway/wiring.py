@@ -430,6 +430,7 @@ def dial_scheduled_call() -> DialScheduledCall:
         stack_pacing=stack_pacing(waits=1),
         recordings=_DialRecordingsOnFirstUse(dial_recordings),
         redials=redials(),  # a callback that overtook the dial's recording may redial
+        on_unattributed_replies=_log_unattributed_replies,  # as the placement's alarm
     )
 
 

@@ -9,13 +9,16 @@ and "cancelled" happens, and a schedule that fires twice places once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from dtmf_gateway.domain.callees import attributed_replies
 from dtmf_gateway.domain.calls import (
     CALLBACK_GRACE,
+    CmQueuedCall,
     InstructionStatus,
     NewInstruction,
     iso,
@@ -67,7 +70,8 @@ STACK_AT_LIMIT_DELAY = timedelta(seconds=60)
 
 class DialOutcome(StrEnum):
     PLACED = "placed"  # CM queued the call
-    OUTCOME_UNKNOWN = "outcome-unknown"  # CM may have queued it (timeout, broken reply)
+    # CM may have queued it (timeout, broken reply, a reply whose calls are none of its)
+    OUTCOME_UNKNOWN = "outcome-unknown"
     NOT_PLACED = "not-placed"  # ended without a call (DialResult.reason says why)
     RESCHEDULED = "rescheduled"  # quiet hours or the per-callee limit: a later moment
     SKIPPED = "skipped"  # not this schedule's turn: a duplicate firing, cancelled, gone
@@ -107,12 +111,18 @@ class DialScheduledCall:
         stack_pacing: StackPacing | None = None,
         recordings: DialRecordings | None = None,
         redials: Redials | None = None,
+        on_unattributed_replies: Callable[[str, tuple[CmQueuedCall, ...]], None] = (
+            lambda *_: None
+        ),
     ) -> None:
         """``recordings``: where a call's recording that failed goes (domain.dial_recording;
         None: the callee's schedule notes the call and the dial raises, to be retried).
         ``redials``: decides on a callback that overtook the dial's recording as the callback
-        itself would have (None: such a call is the callee's result)."""
+        itself would have (None: such a call is the callee's result).
+        ``on_unattributed_replies``: gets (instruction id, the calls CM queued that are not
+        the dialled callee's, callee None) — as `PlaceInstruction`'s, an alarm."""
         self._store = store
+        self._on_unattributed = on_unattributed_replies
         self._redials = redials
         self._recordings = recordings
         self._cm = cm
@@ -244,8 +254,10 @@ class DialScheduledCall:
             return self._refused(dialling, error.reason)
         except CmOutcomeUnknown:
             return self._outcome_unknown(dialling)
-        queued = next((r for r in replies if r.success and r.call_id), None)
+        queued = self._callees_call(dialling, replies)
         if queued is None or queued.call_id is None:
+            if any(r.success and r.call_id for r in replies):  # none the callee's: may ring
+                return self._outcome_unknown(dialling)
             return self._refused(
                 dialling, "; ".join(r.error or "refused" for r in replies) or "nothing queued"
             )
@@ -265,6 +277,21 @@ class DialScheduledCall:
         except Exception as error:  # noqa: BLE001 - CM queued the call: it must not be lost
             return self._keep_for_later(recording, error)
         return DialResult(DialOutcome.PLACED)
+
+    def _callees_call(
+        self, dialling: _Dialling, replies: list[CmQueuedCall]
+    ) -> CmQueuedCall | None:
+        """The call CM queued for the dialled callee: the element of CM's ``replies`` that
+        `attributed_replies` gives to it (its number in any of CM's forms, or no number where
+        the position tells), else None. The calls CM queued for anyone else (a stranger's
+        number, a call id or the callee named again) are reported (``on_unattributed_replies``)
+        and recorded nowhere: their callbacks are refused, never the callee's result."""
+        attributed = attributed_replies((dialling.callee,), replies)
+        strangers = attributed.unattributed_queued
+        if strangers:
+            with suppress(Exception):  # the alarm never costs the callee's call its recording
+                self._on_unattributed(dialling.instruction.instruction_id, strangers)
+        return next((r for r in attributed.calls if r.success and r.call_id), None)
 
     def _refused(self, dialling: _Dialling, detail: str) -> DialResult:
         """CM placed nothing: the callee ends `not-placed` (`cm-refused`). When that write
@@ -287,13 +314,13 @@ class DialScheduledCall:
             raise
 
     def _outcome_unknown(self, dialling: _Dialling) -> DialResult:
-        """CM may have queued the call (a timeout, a broken reply): the callee is `placed`
-        without a call id (its callback is held, then released by the expirer); it is never
-        dialled again. A redial attempt's earlier call (held `redialled`) gets a deadline
-        first: the expirer releases it as the callee's result then unless this attempt's
-        callback came (`_hold_redialled`). When a write fails, the unknown outcome is noted
-        on its `dialling` schedule (the retried firing completes it without calling CM) and
-        the error raised."""
+        """CM may have queued the call (a timeout, a broken reply, a reply whose queued calls
+        are none of the callee's): the callee is `placed` without a call id (its callback is
+        held, then released by the expirer); it is never dialled again. A redial attempt's
+        earlier call (held `redialled`) gets a deadline first: the expirer releases it as the
+        callee's result then unless this attempt's callback came (`_hold_redialled`). When a
+        write fails, the unknown outcome is noted on its `dialling` schedule (the retried
+        firing completes it without calling CM) and the error raised."""
         instruction_id, entry = dialling.instruction.instruction_id, dialling.entry
         try:
             self._hold_redialled(instruction_id, entry, dialling.now, stale_after(dialling.request))
