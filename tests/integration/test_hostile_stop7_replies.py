@@ -59,13 +59,6 @@ def fire_scheduled_dial(place_call: Any, dial_call: Any, cm: FakeCm, reply: Any)
     return str(accepted.body["instruction-id"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High: a scheduled dial takes the first queued reply element whatever number it names "
-        "(dialling._place), not through attributed_replies"
-    ),
-)
 def test_a_scheduled_dial_gives_a_strangers_queued_call_to_nobody(
     place_call: Any, dial_call: Any, cm_callback: Any, cm: FakeCm, function_env: Aws
 ) -> None:
@@ -88,13 +81,6 @@ def test_a_scheduled_dial_gives_a_strangers_queued_call_to_nobody(
     assert answer.status == 404, (answer.status, seen)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High: a scheduled dial takes the first queued reply element whatever number it names "
-        "(dialling._place), not through attributed_replies"
-    ),
-)
 def test_a_scheduled_dial_takes_the_callees_own_call_not_the_first_queued_element(
     place_call: Any, dial_call: Any, cm_callback: Any, cm: FakeCm, function_env: Aws
 ) -> None:
@@ -108,13 +94,6 @@ def test_a_scheduled_dial_takes_the_callees_own_call_not_the_first_queued_elemen
     assert recorded[OWN_CALL]["callee"] == "+31612345678"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High: a scheduled dial takes the first queued reply element whatever number it names "
-        "(dialling._place), not through attributed_replies"
-    ),
-)
 def test_with_a_strangers_element_first_the_callees_own_result_is_not_the_one_published(
     place_call: Any, dial_call: Any, cm_callback: Any, cm: FakeCm, function_env: Aws
 ) -> None:
