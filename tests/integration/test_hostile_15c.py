@@ -229,6 +229,28 @@ def test_another_owner_with_my_key_and_explicit_id_never_gets_my_answer(
     assert len(cm.requests) == 1
 
 
+@pytest.mark.parametrize("key", [None, KEY], ids=["no-key", "key"])
+def test_an_id_another_owner_holds_is_409_without_a_location_they_cannot_read(
+    place_call: Any, cm: FakeCm, key: str | None
+) -> None:
+    """Newcomer finding: Alice's POST with Bob's id was 409 with `Location` pointing to Bob's
+    instruction, which Alice's GET answers 404 (README: "for anyone else it does not
+    exist"). Ids are unique across the stack, so the 409 stays, without the pointer."""
+    post(place_call, sample_body())
+
+    theirs = post(place_call, sample_body(), key=key, user_arn=OTHER)
+    mine = post(place_call, sample_body(), key=key)
+
+    assert theirs.status == 409 and theirs.problem["type"].endswith(":instruction-id-in-use")
+    assert "Location" not in theirs.headers
+    assert (
+        "Location" not in theirs.problem["detail"]
+        and "new instruction-id" in (theirs.problem["detail"])
+    )
+    assert mine.status == 409 and mine.headers["Location"].endswith("/order-7781-pin")
+    assert len(cm.requests) == 1
+
+
 def test_one_roles_sessions_share_their_keys(place_call: Any, cm: FakeCm) -> None:
     first = post(place_call, without_id(), key=KEY, user_arn=f"{ROLE}/i-0abc")
 

@@ -152,6 +152,18 @@ def instruction_location(instruction_id: str) -> str:
 
 @documented(InstructionAlreadyExists(_EXAMPLE_ID))
 def _exists(error: InstructionAlreadyExists) -> ProblemAnswer:
+    if error.foreign:  # another principal's: no Location the caller could not read (404)
+        return ProblemAnswer(
+            409,
+            "instruction-id-in-use",
+            "The instruction-id is already in use",
+            f"instruction-id {error.instruction_id!r} is taken (instruction ids are unique "
+            "across the gateway, whoever placed them): nothing was placed. Send a new "
+            "instruction-id, e.g. a UUID.",
+            extensions={"instruction-id": error.instruction_id},
+            reasons=("instruction-id-in-use",),
+            metric=_REFUSED,
+        )
     return ProblemAnswer(
         409,
         "instruction-id-in-use",

@@ -113,12 +113,17 @@ class InstructionAlreadyExists(Exception):
 
     ``found`` is what the store read of the instruction that holds it (a
     ``placement_replay.PlacedBefore``, None when not read): a retry with its key replays it.
+    ``foreign``: another principal holds it (ids are unique across the stack), so the answer
+    points to no state the caller could not read anyway.
     """
 
-    def __init__(self, instruction_id: str, found: object | None = None) -> None:
+    def __init__(
+        self, instruction_id: str, found: object | None = None, *, foreign: bool = False
+    ) -> None:
         super().__init__(instruction_id)
         self.instruction_id = instruction_id
         self.found = found
+        self.foreign = foreign
 
 
 class RequestInProgress(Exception):

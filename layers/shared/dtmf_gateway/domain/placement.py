@@ -390,13 +390,18 @@ class PlaceInstruction:
             self._store.reserve(instruction)
         except InstructionAlreadyExists as taken:
             # a retry (or another request) met the instruction: only then is the replay loaded
-            from dtmf_gateway.domain.placement_replay import placed_under, replay
+            from dtmf_gateway.domain.placement_replay import PlacedBefore, placed_under, replay
 
             key = context.idempotency_key
             if not placed_under(taken, owner=context.owner, idempotency_key=key):
                 # the explicit id is another request's: this key placed nothing there, so
                 # its claim is released (README: a claim is "released only when CM placed nothing")
                 self._release(claim)
+                found = taken.found
+                if isinstance(found, PlacedBefore) and found.owner != context.owner:
+                    raise InstructionAlreadyExists(
+                        taken.instruction_id, found, foreign=True
+                    ) from None
                 raise
             found = replay(
                 taken,
