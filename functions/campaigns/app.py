@@ -17,7 +17,13 @@ from aws_lambda_powertools.event_handler import Response
 from dtmf_gateway import wiring
 from dtmf_gateway.api import gateway
 from dtmf_gateway.api.body import json_body
-from dtmf_gateway.api.campaigns import campaign_accepted, campaign_problems, campaign_view
+from dtmf_gateway.api.campaigns import (
+    CAMPAIGN_ACTIONS,
+    UnknownCampaignAction,
+    campaign_accepted,
+    campaign_problems,
+    campaign_view,
+)
 from dtmf_gateway.api.models import json_response
 from dtmf_gateway.api.placement import checked_idempotency_key
 from dtmf_gateway.api.problems import register
@@ -82,8 +88,8 @@ def get_campaign(campaign_id: str) -> Response[str]:
 
 @app.post("/dtmf-campaigns/<campaign_id>/<action>")
 def act_on_campaign(campaign_id: str, action: str) -> Response[str]:
-    if action not in ("pause", "resume", "cancel"):
-        raise CampaignNotFound(campaign_id[:40])
+    if action not in CAMPAIGN_ACTIONS:
+        raise UnknownCampaignAction(campaign_id[:40], action)
     campaign = campaigns.control.act(_checked(campaign_id), _owner(), action)
     logger.info("campaign control", extra={"action": action, "status": campaign.status.value})
     return _view(campaign)

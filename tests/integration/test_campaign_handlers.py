@@ -186,7 +186,13 @@ def test_control_routes_and_their_problems(api: Any, campaigns: Campaigns) -> No
     conflict = invoke_http(api, request("POST", f"/v1/dtmf-campaigns/{CAMPAIGN}/resume"))
     assert conflict.status == 409
     assert conflict.body["type"] == "urn:dtmf-gateway:problem:campaign-state-conflict"
-    assert invoke_http(api, request("POST", f"/v1/dtmf-campaigns/{CAMPAIGN}/explode")).status == 404
+    for action in ("explode", "PAUSE"):  # newcomer finding: it said there is no campaign
+        unknown = invoke_http(api, request("POST", f"/v1/dtmf-campaigns/{CAMPAIGN}/{action}"))
+        assert unknown.status == 404 and unknown.body["title"] == "No such campaign action"
+        assert "pause, resume, cancel" in unknown.body["detail"]
+    for path in ("/v1/dtmf-campaigns/\x00", "/v1/dtmf-campaigns/a\x00b/pause"):
+        unmatched = invoke_http(api, request("GET" if path.count("/") == 3 else "POST", path))
+        assert unmatched.status == 404 and unmatched.body["title"] == "No such campaign"
     other = invoke_http(api, request("POST", "/v1/dtmf-campaigns", {**body, "callees": []}))
     assert other.status == 422
     assert other.body["errors"] == [

@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from pydantic import ConfigDict, Field, WithJsonSchema
 
 from dtmf_gateway.api.catalogues import campaign_request_problems
@@ -167,6 +168,35 @@ def _not_found(error: CampaignNotFound) -> ProblemAnswer:
     )
 
 
+class UnknownCampaignAction(CampaignNotFound):
+    """`POST /v1/dtmf-campaigns/{campaign-id}/{action}` with an action that is none of
+    `pause`, `resume`, `cancel` (matched exactly)."""
+
+    def __init__(self, campaign_id: str, action: str) -> None:
+        super().__init__(campaign_id)
+        self.action = action
+
+
+#: The control actions of `POST /v1/dtmf-campaigns/{campaign-id}/{action}`.
+CAMPAIGN_ACTIONS = ("pause", "resume", "cancel")
+
+
+@documented(UnknownCampaignAction("reminders-2026-12", "stop"))
+def _unknown_action(error: UnknownCampaignAction) -> ProblemAnswer:
+    return ProblemAnswer(
+        404,
+        "not-found",
+        "No such campaign action",
+        f"There is no action {error.action[:40]!r} on a campaign: "
+        f"{', '.join(CAMPAIGN_ACTIONS)} (lower case).",
+    )
+
+
+@documented(NotFoundError())
+def _no_campaign_route(_: Exception) -> ProblemAnswer:
+    return _not_found(CampaignNotFound("(not a campaign-id)"))
+
+
 @documented(
     CampaignConflict("reminders-2026-12", "resume", "finished"),
     CampaignConflict("reminders-2026-12", "create", "taken"),
@@ -191,5 +221,8 @@ def campaign_problems() -> Catalogue:
     return {
         **campaign_request_problems(),
         CampaignNotFound: _not_found,
+        UnknownCampaignAction: _unknown_action,
+        # a path Powertools' router cannot match (`%00`, `/` in the id): no such campaign
+        NotFoundError: _no_campaign_route,
         CampaignConflict: _conflict,
     }

@@ -437,6 +437,5 @@ def campaign_request_problems() -> Catalogue:
         UnsupportedMediaType: _unsupported_media_type,
         InvalidRequest: _invalid,
         InvalidIdempotencyKey: _invalid_key,
-        NotFoundError: _no_route_for_id,
         Exception: _internal("The request failed unexpectedly."),
     }
