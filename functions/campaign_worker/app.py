@@ -3,8 +3,9 @@ at the event source's maximum concurrency), and ends rows from their `DTMF Resul
 (an EventBridge rule on the stack's bus, `detail.campaign-id` present; a result for a row the
 campaign never placed is ignored with a warning, see `domain.campaign_results`).
 
-SQS batches report each failed message alone (ReportBatchItemFailures): it is retried, then
-dead-lettered with an alarm; nothing is dropped. A failed result event is retried by
+SQS batches report each failed message alone (ReportBatchItemFailures): it is retried (its
+visibility shortened to 30 s, doubling per receive: adapters.campaign_io.SqsRetryBackoff),
+then dead-lettered with an alarm; nothing is dropped. A failed result event is retried by
 EventBridge's asynchronous invocation, then dead-lettered.
 """
 
@@ -35,6 +36,17 @@ def _record(record: dict[str, Any]) -> None:
     logger.debug("row", extra={"campaign_id": message.get("campaign-id"), "verdict": verdict})
 
 
+def _retry_soon(record: dict[str, Any]) -> None:
+    """A failed message comes back in 30 s, doubling per receive, not after the queue's
+    90-minute visibility timeout; if that fails too, it waits the timeout out."""
+    try:
+        delay = worker.retries.retry_soon(record)
+    except Exception:  # noqa: BLE001 - the message still comes back, later
+        logger.warning("campaign message kept its visibility", exc_info=True)
+        return
+    logger.info("campaign message retried soon", extra={"delay_seconds": delay})
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], _context: LambdaContext) -> dict[str, Any] | None:
@@ -58,4 +70,5 @@ def handler(event: dict[str, Any], _context: LambdaContext) -> dict[str, Any] | 
         except Exception:  # noqa: BLE001 - this message alone is retried, then dead-lettered
             logger.exception("campaign message failed", extra={"id": record.get("messageId")})
             failures.append({"itemIdentifier": record["messageId"]})
+            _retry_soon(record)
     return {"batchItemFailures": failures}

@@ -199,3 +199,62 @@ def test_control_routes_and_their_problems(api: Any, campaigns: Campaigns) -> No
         {"field": "callees", "message": "must be a non-empty array of rows"}
     ]
     assert invoke_http(api, request("POST", "/v1/dtmf-campaigns", None)).status == 400
+
+
+@pytest.mark.parametrize(("receives", "delay"), [("1", 30), ("2", 60), ("4", 240)])
+def test_a_failed_row_comes_back_soon_not_after_the_visibility_timeout(
+    worker: Any, campaigns: Campaigns, monkeypatch: pytest.MonkeyPatch, receives: str, delay: int
+) -> None:
+    """A row whose processing raised (a throttled write, say) waited out the rows queue's
+    90-minute visibility timeout; now its visibility is shortened to 30 s, doubling per
+    receive (the queue's redrive to the DLQ still counts the receives)."""
+    from botocore.stub import Stubber
+
+    def fails(_: Any) -> Any:
+        raise RuntimeError("DynamoDB: ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(worker.worker.place, "run", fails)
+    arn = campaigns.sqs.get_queue_attributes(QueueUrl=campaigns.rows, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    record = {
+        "messageId": "m-1",
+        "receiptHandle": "handle-1",
+        "body": json.dumps({"campaign-id": CAMPAIGN, "row": 1}),
+        "eventSourceARN": arn,
+        "attributes": {"ApproximateReceiveCount": receives},
+    }
+    stub = Stubber(worker.worker.retries._sqs)
+    stub.add_response(
+        "change_message_visibility",
+        {},
+        {"QueueUrl": campaigns.rows, "ReceiptHandle": "handle-1", "VisibilityTimeout": delay},
+    )
+    with stub:
+        answer = worker.handler({"Records": [record]}, LambdaContext())
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    stub.assert_no_pending_responses()
+
+
+def test_a_failed_shortening_still_reports_the_row_failed(
+    worker: Any, campaigns: Campaigns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.stub import Stubber
+
+    def fails(_: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(worker.worker.place, "run", fails)
+    record = {
+        "messageId": "m-2",
+        "receiptHandle": "gone",
+        "body": json.dumps({"campaign-id": CAMPAIGN, "row": 1}),
+        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:" + campaigns.rows.rsplit("/")[-1],
+    }
+    stub = Stubber(worker.worker.retries._sqs)
+    stub.add_client_error("change_message_visibility", "ReceiptHandleIsInvalid")
+    with stub:
+        answer = worker.handler({"Records": [record]}, LambdaContext())
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-2"}]}

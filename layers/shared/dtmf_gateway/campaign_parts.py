@@ -4,8 +4,9 @@ do not define these records at their cold start (~1 ms of CPU)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.campaign_use_cases import (
@@ -15,6 +16,13 @@ if TYPE_CHECKING:
         RecordRowResult,
         ValidateCampaign,
     )
+
+
+class RetryBackoff(Protocol):
+    def retry_soon(self, record: Mapping[str, Any]) -> int | None:
+        """Make the failed SQS event ``record`` come back soon; the delay in seconds (None:
+        not a queue of this worker). Raises the queue's errors."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +45,5 @@ class CampaignWorker:
     validate: ValidateCampaign
     place: PlaceRow
     record: RecordRowResult
+    #: a failed message's next receive, soon (adapters.campaign_io.SqsRetryBackoff)
+    retries: RetryBackoff

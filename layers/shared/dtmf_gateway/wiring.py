@@ -637,7 +637,7 @@ def _campaign_events() -> EventBridgeCampaignEvents:
 
 @cache
 def campaign_worker() -> CampaignWorker:
-    from dtmf_gateway.adapters.campaign_io import S3CampaignFiles, SqsRowQueue
+    from dtmf_gateway.adapters.campaign_io import S3CampaignFiles, SqsRetryBackoff, SqsRowQueue
     from dtmf_gateway.adapters.dynamodb.campaigns_table import (
         DynamoDbCampaignStore,
         DynamoDbPacer,
@@ -679,4 +679,7 @@ def campaign_worker() -> CampaignWorker:
             ends=ends,
         ),
         record=RecordRowResult(store, finish),
+        retries=SqsRetryBackoff(
+            boto3.client("sqs"), (s.campaign_control_queue_url, s.campaign_rows_queue_url)
+        ),
     )
