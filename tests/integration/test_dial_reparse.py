@@ -11,13 +11,15 @@ pattern: a busy dial refused it."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from devtools.lambdas import LambdaContext
 from dtmf_gateway.adapters.dynamodb.calls_table import INSTRUCTION_SK, PK, SK, instruction_pk
 from dtmf_gateway.domain import dialling, digits
 from dtmf_gateway.domain.dialling import DialOutcome
@@ -26,7 +28,18 @@ from dtmf_gateway.domain.ports import ScheduledDial
 from dtmf_gateway.domain.request import parse_dtmf_call_request
 from dtmf_gateway.domain.schedules import NotPlacedReason, ScheduleStatus
 from dtmf_gateway.domain.webhook_targets import WebhookTargets
-from tests.integration.test_scheduling import OWNER, World, body, rfc3339
+from tests.conftest import SESSION_LOG, Aws
+from tests.integration.test_scheduling import (
+    OWNER,
+    World,
+    body,
+    dial_call,
+    post,
+    rfc3339,
+    schedule_inputs,
+)
+
+__all__ = ["dial_call"]  # the fixture, imported for pytest
 
 #: The finding's callees: 20 Dutch mobiles of one instruction.
 CALLEES = [f"+316123500{n:02d}" for n in range(20)]
@@ -188,3 +201,29 @@ def test_a_re_parse_that_fails_otherwise_leaves_the_callee_to_the_retried_dial(
     monkeypatch.setattr(dialling, "parse_dtmf_call_request", original)
     assert world.dialler.dial(dials[5]).outcome is DialOutcome.PLACED
     assert world.cm.requests == 1
+
+
+# ------------------------------------------------------------------ through the dial function
+
+
+def test_the_dial_function_logs_which_fields_a_rule_refused_and_never_the_number(
+    place_call: Any, dial_call: Any, function_env: Aws
+) -> None:
+    not_before = rfc3339(datetime.now(UTC) - timedelta(minutes=1))
+    accepted = post(place_call, body(**{"not-before": not_before}))
+    assert accepted.status == 202, accepted.body
+    instruction_id = accepted.body["instruction-id"]
+    callee = accepted.body["calls"][0]["callee"]
+    stored_request_set(function_env, instruction_id, "max-digits", {"N": "0"})
+    [dial] = schedule_inputs()
+    logged = len(SESSION_LOG)
+
+    answer = dial_call.handler(dial, LambdaContext())
+
+    assert answer == {"outcome": "not-placed"}
+    lines = SESSION_LOG[logged:]
+    dials = [json.loads(line) for line in lines if '"scheduled dial"' in line]
+    assert [(d["reason"], d["detail"]) for d in dials] == [
+        ("policy-refused", "request-invalid: max-digits")
+    ]
+    assert not any(callee[1:] in line for line in lines)  # the number is never logged
