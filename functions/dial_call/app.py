@@ -74,6 +74,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     logger.info(
         "scheduled dial",
-        extra={"outcome": result.outcome.value, "reason": result.reason, "attempt": dial.attempt},
+        extra={
+            "outcome": result.outcome.value,
+            "reason": result.reason,
+            # the rule or the fields refused (names only: never a number or digits)
+            "detail": result.detail,
+            "attempt": dial.attempt,
+        },
     )
     return {"outcome": result.outcome.value}

@@ -83,13 +83,31 @@ class DialResult:
     reason: NotPlacedReason | None = None
     scheduled_for: str | None = None  # RESCHEDULED: the new moment
     recording_deferred: bool = False  # PLACED: its recording waits in the queue
+    detail: str | None = None  # NOT_PLACED policy-refused: the rule or field names refused
+
+
+#: The start of a scheduled callee's `detail` when its stored request no longer passes the
+#: request's rules at dial time; the names of the fields refused follow (never a value).
+INVALID_AT_DIAL = "request-invalid: "
 
 
 def request_for(stored: dict[str, Any], callee: str) -> DtmfCallRequest:
     """The instruction's request (as stored) for one callee: what CM gets for this call.
+    Parsed as a stored request (``parse_dtmf_call_request(stored=True)``): only the rules of
+    the request run again, never a check whose answer depends on the machine's load (the
+    `regex`'s timed probes) or on the place-call function's settings (the `webhook-url`
+    target, checked again by each delivery) — so identical callees get identical answers.
     Raises InvalidRequest when it no longer passes today's rules."""
     body = {k: v for k, v in stored.items() if k not in _CALLEE_KEYS and v is not None}
-    return parse_dtmf_call_request({**body, "callee": callee})
+    return parse_dtmf_call_request({**body, "callee": callee}, stored=True)
+
+
+def invalid_detail(error: InvalidRequest) -> str:
+    """A callee's `detail` for a stored request refused at dial time: INVALID_AT_DIAL and the
+    names of the fields refused (``"request-invalid: max-digits, regex"``), sorted, each
+    once. Field names only: never a number, digits or any value of the request."""
+    fields = sorted({problem.field for problem in error.problems})
+    return INVALID_AT_DIAL + (", ".join(fields) or "(body)")
 
 
 class DialScheduledCall:
@@ -199,7 +217,13 @@ class DialScheduledCall:
     def _checked(
         self, entry: CalleeSchedule, instruction: StoredInstruction, now: datetime
     ) -> DtmfCallRequest | DialResult:
-        """The callee's request when it may be dialled now; else what came of it."""
+        """The callee's request when it may be dialled now; else what came of it.
+
+        A stored request the request's rules refuse now (a rule tightened since it was
+        accepted) ends the callee `not-placed` (`policy-refused`), its `detail` naming the
+        fields (invalid_detail). Anything else re-parsing it raises propagates: nothing is
+        claimed yet, so the callee stays `scheduled` and the retried dial (Lambda's retries,
+        then a redrive of `DialCallDLQ`) dials it."""
         instruction_id, callee = instruction.instruction_id, entry.callee
         if callee is None or instruction.erased_at is not None or instruction.cancelled_at:
             # issue 19: "erasing cancels what is not yet placed"; a DELETE that came after
@@ -207,8 +231,8 @@ class DialScheduledCall:
             return self._end(instruction_id, entry, NotPlacedReason.CANCELLED, now)
         try:
             request = request_for(instruction.request, callee)
-        except InvalidRequest:
-            return self._end(instruction_id, entry, NotPlacedReason.POLICY_REFUSED, now)
+        except InvalidRequest as invalid:
+            return self._refuse(instruction_id, entry, now, invalid_detail(invalid))
         earliest = max(now, request.not_before) if request.not_before is not None else now
         moment = self._rules.next_moment(request, callee, earliest)
         if moment is None or (request.not_after is not None and moment > request.not_after):
@@ -218,9 +242,16 @@ class DialScheduledCall:
         try:
             self._policy.enforce(request)
         except PolicyRefused as refused:
-            detail = ", ".join(refused.rules)
-            return self._end(instruction_id, entry, NotPlacedReason.POLICY_REFUSED, now, detail)
+            return self._refuse(instruction_id, entry, now, ", ".join(refused.rules))
         return request
+
+    def _refuse(
+        self, instruction_id: str, entry: CalleeSchedule, now: datetime, detail: str
+    ) -> DialResult:
+        """The callee ends `not-placed` (`policy-refused`) with ``detail`` (rule or field
+        names, never a value), which the result carries too (the dial function logs it)."""
+        ended = self._end(instruction_id, entry, NotPlacedReason.POLICY_REFUSED, now, detail)
+        return replace(ended, detail=detail) if ended.outcome is DialOutcome.NOT_PLACED else ended
 
     def _later(self, dialling: _Dialling, earliest: datetime) -> DialResult:
         """The claimed callee is dialled at the next allowed moment from ``earliest`` (its

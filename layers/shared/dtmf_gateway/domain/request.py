@@ -55,6 +55,7 @@ from dtmf_gateway.domain.errors import FieldProblem, InvalidRequest
 from dtmf_gateway.domain.ids import DERIVED_ID, RESERVED_ID_MESSAGE
 from dtmf_gateway.domain.phone import PhoneNumber
 from dtmf_gateway.domain.request_fields import (
+    STORED_REQUEST,
     CalleeList,
     GenderField,
     InputRegex,
@@ -66,6 +67,7 @@ from dtmf_gateway.domain.request_fields import (
     WholeNumber,
     drop_nulls,
     fail,
+    is_stored_request,
 )
 from dtmf_gateway.domain.request_limits import (
     DEFAULT_KEY_TIMEOUT_MS,
@@ -248,8 +250,10 @@ class DtmfCallRequest(BaseModel):
     @classmethod
     def _webhook_target_allowed(cls, value: str | None, info: ValidationInfo) -> str | None:
         """Checked against the stack's policy given by parse_dtmf_call_request (none given:
-        no host is allowed, as with an empty AllowedWebhookHosts)."""
-        if value is None:
+        no host is allowed, as with an empty AllowedWebhookHosts). A stored request's target
+        is not checked here: every delivery checks it against the policy of the moment
+        (domain.webhooks)."""
+        if value is None or is_stored_request(info):
             return value
         context = info.context if isinstance(info.context, dict) else {}
         targets = context.get(WEBHOOK_TARGETS) or WebhookTargets(frozenset())
@@ -369,12 +373,17 @@ WEBHOOK_TARGETS: Final = "webhook-targets"
 
 
 def parse_dtmf_call_request(
-    raw: object, *, webhook_targets: WebhookTargets | None = None
+    raw: object, *, webhook_targets: WebhookTargets | None = None, stored: bool = False
 ) -> DtmfCallRequest:
     """Validate a decoded JSON body; raise :class:`InvalidRequest` listing every problem.
 
     ``webhook_targets`` is the stack's webhook policy (``AllowedWebhookHosts``); without it a
-    ``webhook-url`` is refused.
+    ``webhook-url`` is refused. ``stored``: the body is a request the gateway accepted and
+    stored (a scheduled callee's, ``dialling.request_for``): the checks that are not rules
+    of the request are left out — the ``regex``'s timed probes (their time limits depend on
+    the machine's load: a busy dial would refuse a pattern vetted when it was accepted) and
+    the ``webhook-url`` target (each delivery checks it, ``domain.webhooks``). Every other
+    rule runs, so a rule tightened since the request was accepted still refuses it.
 
     Only CM's kebab-case keys are accepted here (``min_digits`` is an unknown field
     pointing at ``min-digits``); cross-field rules are reported together with field
@@ -390,7 +399,10 @@ def parse_dtmf_call_request(
         )
     try:
         return DtmfCallRequest.model_validate(
-            raw, by_alias=True, by_name=False, context={WEBHOOK_TARGETS: webhook_targets}
+            raw,
+            by_alias=True,
+            by_name=False,
+            context={WEBHOOK_TARGETS: webhook_targets, STORED_REQUEST: stored},
         )
     except ValidationError as error:
         problems = problems_from(error, _KNOWN_KEYS, MAX_REPORTED_PROBLEMS)
