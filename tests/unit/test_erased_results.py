@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from typing import Any, cast
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dtmf_gateway.adapters.dynamodb.erasure_marks import DynamoDbErasureMarks, ErasureMarksUnread
 from dtmf_gateway.domain.calls import CallStatus, Outcome
 from dtmf_gateway.domain.publishing import Change, publish_ended_calls
 from dtmf_gateway.domain.stored import StoredCall
@@ -97,3 +100,33 @@ def test_a_batch_with_nothing_to_publish_reads_no_instruction() -> None:
     )
 
     assert marks.asked == []
+
+
+class Throttled:
+    """A DynamoDB client whose BatchGetItem leaves every key unprocessed `times` times."""
+
+    def __init__(self, times: int) -> None:
+        self.times = times
+        self.calls = 0
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        [(table, request)] = RequestItems.items()
+        if self.calls <= self.times:
+            return {"Responses": {table: []}, "UnprocessedKeys": RequestItems}
+        items = [{**key, "erased-at": {"S": ERASED_AT}} for key in request["Keys"]]
+        return {"Responses": {table: items}, "UnprocessedKeys": {}}
+
+
+def test_keys_left_unprocessed_are_read_again_then_the_batch_is_retried() -> None:
+    slept: list[float] = []
+    client = Throttled(times=2)
+    marks = DynamoDbErasureMarks(cast("Any", client), "calls", sleep=slept.append)
+
+    assert marks.erased(["a"]) == {"a": ERASED_AT}
+    assert (client.calls, len(slept)) == (3, 2)
+
+    with pytest.raises(ErasureMarksUnread):
+        DynamoDbErasureMarks(cast("Any", Throttled(times=99)), "calls", sleep=slept.append).erased(
+            ["a"]
+        )

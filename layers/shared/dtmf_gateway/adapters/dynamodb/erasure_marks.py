@@ -3,6 +3,7 @@ outbox just before it publishes."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, Final
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
@@ -14,7 +15,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Callable, Collection
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
@@ -33,9 +34,16 @@ class DynamoDbErasureMarks:
     """`ErasureMarks`: strongly consistent BatchGetItem of the instruction items, projected
     on their key and `erased-at` (a key claim or a gone instruction reads as not erased)."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._ddb = client
         self._table = table_name
+        self._sleep = sleep  # the back-off between tries while keys are left unprocessed
 
     def erased(self, instruction_ids: Collection[str]) -> dict[str, str]:
         """See `ErasureMarks.erased`; raises ErasureMarksUnread, or botocore's ClientError."""
@@ -61,10 +69,11 @@ class DynamoDbErasureMarks:
                 "ConsistentRead": True,
             }
         }
-        for _ in range(_TRIES):
+        for attempt in range(_TRIES):
             response = self._ddb.batch_get_item(RequestItems=request)
             items += [from_item(i) for i in response.get("Responses", {}).get(self._table, [])]
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 return items
+            self._sleep(min(0.05 * 2**attempt, 1.0))  # as DynamoDB advises: back off
         raise ErasureMarksUnread(f"{len(request[self._table]['Keys'])} instructions unread")
