@@ -24,13 +24,15 @@ from dtmf_gateway.observability import count, logger, metrics
 
 publisher = wiring.result_publisher()
 dead_letters = wiring.dead_letters()
+# issue 19: a result whose instruction was erased goes out without its personal data
+erasures = wiring.erasure_marks()
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 @event_source(data_class=DynamoDBStreamEvent)
 def handler(event: DynamoDBStreamEvent, _context: LambdaContext) -> dict[str, Any]:
-    report = publish_ended_calls(changes(event), publisher, dead_letters)
+    report = publish_ended_calls(changes(event), publisher, dead_letters, erasures=erasures)
     count("ResultsPublished", report.published)
     if report.gone:
         count("ResultsPastRetention", report.gone)

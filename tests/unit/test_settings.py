@@ -39,13 +39,18 @@ def test_a_missing_setting_fails_the_cold_start_by_name(
     _reset_caches()
 
 
-def test_the_publisher_needs_no_table(function_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_publisher_fails_its_cold_start_without_its_table(
+    function_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19 (stop 7): the publisher reads its results' instructions (erased or not)
+    before publishing; without the table it would publish what an erasure removed."""
     monkeypatch.setenv("EVENT_BUS_NAME", "results")
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1/dlq")
     monkeypatch.delenv("TABLE_NAME")
     _reset_caches()
 
-    assert load_function("publish_results").publisher is not None
+    with pytest.raises(ConfigurationError, match="TABLE_NAME"):
+        load_function("publish_results")
 
     _reset_caches()
 

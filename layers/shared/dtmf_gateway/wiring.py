@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from dtmf_gateway.adapters.campaign_io import EventBridgeCampaignEvents
     from dtmf_gateway.adapters.cm_client import HttpCmClient
     from dtmf_gateway.adapters.dead_letters import SqsDeadLetters
+    from dtmf_gateway.adapters.dynamodb.erasure_marks import DynamoDbErasureMarks
     from dtmf_gateway.adapters.dynamodb.pending_calls import DynamoDbPendingCalls
     from dtmf_gateway.adapters.dynamodb.placement_store import DynamoDbInstructionStore
     from dtmf_gateway.adapters.dynamodb.schedule_store import DynamoDbScheduleStore
@@ -490,6 +491,14 @@ def result_publisher() -> EventBridgeResultPublisher:
 
     s = settings().require("EVENT_BUS_NAME")
     return EventBridgeResultPublisher(boto3.client("events"), s.event_bus_name)
+
+
+@cache
+def erasure_marks() -> DynamoDbErasureMarks:
+    """Issue 19: the outbox's look at its results' instructions (erased or not)."""
+    from dtmf_gateway.adapters.dynamodb.erasure_marks import DynamoDbErasureMarks
+
+    return DynamoDbErasureMarks(dynamodb(), settings().require("TABLE_NAME").table_name)
 
 
 @cache

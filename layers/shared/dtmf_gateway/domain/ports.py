@@ -7,7 +7,7 @@ errors they raise live in `dtmf_gateway.domain.errors`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -166,6 +166,17 @@ class ErasureStore(Protocol):
     def erase_idempotency_record(self, owner: str, idempotency_key: str) -> None:
         """Remove the numbers from the answer stored under (owner, Idempotency-Key), so a
         replay cannot bring them back; a no-op when no answer is stored."""
+        ...
+
+
+class ErasureMarks(Protocol):
+    """Issue 19: the outbox's last look before it publishes results: which of their
+    instructions had their personal data erased."""
+
+    def erased(self, instruction_ids: Collection[str]) -> dict[str, str]:
+        """The `erased-at` (ISO-8601 UTC) of each of ``instruction_ids`` whose personal data
+        was erased, read strongly consistently; one not erased (or gone) is absent. Raises
+        the store's error when it cannot be read (the publisher's batch is then retried)."""
         ...
 
 

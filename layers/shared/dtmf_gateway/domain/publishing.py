@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from dtmf_gateway.domain.calls import utc_now
+from dtmf_gateway.domain.erased_results import as_published, erasure_marks_of
 from dtmf_gateway.domain.events import DtmfResultDetail, detail_from_call
 from dtmf_gateway.domain.not_placed import NotPlacedDetail, newly_unplaced, not_placed_detail
 from dtmf_gateway.domain.ports import SetAside
@@ -27,7 +28,7 @@ from dtmf_gateway.domain.ports import SetAside
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from dtmf_gateway.domain.ports import DeadLetters, ResultPublisher
+    from dtmf_gateway.domain.ports import DeadLetters, ErasureMarks, ResultPublisher
     from dtmf_gateway.domain.stored import StoredCall, StoredInstruction
 
 
@@ -84,12 +85,20 @@ def publish_ended_calls(
     publisher: ResultPublisher,
     dead_letters: DeadLetters,
     clock: Callable[[], datetime] = utc_now,
+    *,
+    erasures: ErasureMarks | None = None,
 ) -> PublishReport:
     """Publish the event of every change that ends a call (those past retention excepted).
 
     Each ended call is published, set aside (reported in ``set_aside``) or reported in
-    ``failed`` for a retry — never more than one of these."""
+    ``failed`` for a retry — never more than one of these. Issue 19: a call whose
+    instruction ``erasures`` says was erased is published without its personal data
+    (domain.erased_results), whatever its stream image holds; the handler always passes
+    them (None: the images as they are, for tests of other concerns). Raises what
+    ``erasures`` raises (the whole batch is then retried)."""
     now = clock()
+    ending = [c.new for c in changes if c.new is not None and c.ends_a_call]
+    erased = erasure_marks_of(ending, erasures) if erasures is not None and ending else {}
     details: list[DtmfResultDetail | NotPlacedDetail] = []
     sent: list[Change] = []  # the change of each detail, index for index
     letters: list[SetAside] = []
@@ -110,7 +119,7 @@ def publish_ended_calls(
             gone += 1
         else:
             try:
-                details.append(detail_from_call(call))
+                details.append(detail_from_call(as_published(call, erased)))
                 sent.append(change)
             except ValidationError as error:
                 letters.append(_letter(change, call, invalid_event_reason(error)))
