@@ -78,6 +78,7 @@ from dtmf_gateway.domain.calls import (
 from dtmf_gateway.domain.errors import CmError, IdempotencyKeyReused, InstructionAlreadyExists
 from dtmf_gateway.domain.events import DtmfResultDetail
 from dtmf_gateway.domain.not_placed import NotPlacedDetail
+from dtmf_gateway.domain.placement_replay import PlacedBefore
 from dtmf_gateway.domain.ports import PublishFailure, ScheduledDial, SetAside
 from dtmf_gateway.domain.request import DtmfCallRequest
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
@@ -191,6 +192,15 @@ class InMemoryInstructionStore:
             found = placed_before(existing)
             raise InstructionAlreadyExists(instruction.instruction_id, found)
         self._table.items[key] = _present(instruction_item(instruction, self._retention))
+
+    def holder_of(self, instruction_id: str) -> PlacedBefore | None:
+        self._table.reads += 1
+        existing = self._table.items.get((instruction_pk(instruction_id), INSTRUCTION_SK))
+        if existing is None or is_key_claim(existing):
+            return None
+        if existing[STATUS] == InstructionStatus.NOT_PLACED:  # as `reserve` takes it
+            return None
+        return placed_before(existing)
 
     def mark(
         self,

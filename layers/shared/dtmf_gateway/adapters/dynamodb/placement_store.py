@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+    from dtmf_gateway.domain.placement_replay import PlacedBefore
+
 
 class DynamoDbInstructionStore:
     """`InstructionStore` on the calls table."""
@@ -154,6 +156,19 @@ class DynamoDbInstructionStore:
                 raise IdempotencyKeyReused(instruction.instruction_id) from error
             found = placed_before(from_item(old)) if old else None
             raise InstructionAlreadyExists(instruction.instruction_id, found) from error
+
+    def holder_of(self, instruction_id: str) -> PlacedBefore | None:
+        """One strongly consistent GetItem: the instruction `reserve`'s condition would
+        refuse the id for (see there), None when it would take it."""
+        response = self._ddb.get_item(
+            TableName=self._table, Key=instruction_key(instruction_id), ConsistentRead=True
+        )
+        item = from_item(response.get("Item") or {})
+        if not item or is_key_claim(item):
+            return None
+        if item.get(STATUS) == InstructionStatus.NOT_PLACED.value and ERASED_AT not in item:
+            return None
+        return placed_before(item)
 
     def mark(
         self,
