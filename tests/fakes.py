@@ -38,6 +38,7 @@ from dtmf_gateway.adapters.cm_client import to_cm_payload
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     BODY_HASH,
     CALL_IDS,
+    ERASED_AT,
     HELD_CALL_IDS,
     HOLD,
     INSTRUCTION_SK,
@@ -64,7 +65,11 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     released_claim_fields,
     unseen_call_fields,
 )
-from dtmf_gateway.adapters.dynamodb.placement_answers import encoded_replies, placed_before
+from dtmf_gateway.adapters.dynamodb.placement_answers import (
+    encoded_replies,
+    erased_replies,
+    placed_before,
+)
 from dtmf_gateway.adapters.eventbridge import result_entry
 from dtmf_gateway.domain.calls import (
     CallStatus,
@@ -254,6 +259,8 @@ class InMemoryInstructionStore:
         if inst is None or CALL_IDS in inst or inst.get(STATUS) != InstructionStatus.PLACING:
             return
         encoded = encoded_replies(instruction.callees, replies)
+        if ERASED_AT in inst:  # as the erasure leaves them
+            encoded = erased_replies(encoded)
         inst.update(pending_recording_fields(instruction, encoded, self._shards))
 
 
