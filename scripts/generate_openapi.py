@@ -146,7 +146,8 @@ def build() -> APIGatewayRestResolver:
         summary="Your own instructions, newest first (round 2)",
         description="Served from an index. `status` matches the instruction's status, "
         "`outcome` any of its calls; `created-from` inclusive, `created-to` exclusive (RFC "
-        "3339 with an offset). `next-token` is opaque and bound to the caller.",
+        "3339 with an offset). `next-token` is opaque and bound to the caller. A bad "
+        "value, or any other query parameter, is 422 naming the parameter.",
         responses=_json_answer(200, "a page", InstructionList),
         tags=["calls"],
     )

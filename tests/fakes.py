@@ -39,6 +39,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     BODY_HASH,
     CALL_IDS,
     CALLEE,
+    ERASED_AT,
     HELD_CALL_IDS,
     HOLD,
     INSTRUCTION_SK,
@@ -65,7 +66,11 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (
     released_claim_fields,
     unseen_call_fields,
 )
-from dtmf_gateway.adapters.dynamodb.placement_answers import encoded_replies, placed_before
+from dtmf_gateway.adapters.dynamodb.placement_answers import (
+    encoded_replies,
+    erased_replies,
+    placed_before,
+)
 from dtmf_gateway.adapters.eventbridge import result_entry
 from dtmf_gateway.domain.callees import is_other_callee
 from dtmf_gateway.domain.calls import (
@@ -80,6 +85,7 @@ from dtmf_gateway.domain.calls import (
 from dtmf_gateway.domain.errors import CmError, IdempotencyKeyReused, InstructionAlreadyExists
 from dtmf_gateway.domain.events import DtmfResultDetail
 from dtmf_gateway.domain.not_placed import NotPlacedDetail
+from dtmf_gateway.domain.placement_replay import PlacedBefore
 from dtmf_gateway.domain.ports import PublishFailure, ScheduledDial, SetAside
 from dtmf_gateway.domain.request import DtmfCallRequest
 from dtmf_gateway.domain.signing import SigningKeys, callback_token
@@ -194,6 +200,15 @@ class InMemoryInstructionStore:
             raise InstructionAlreadyExists(instruction.instruction_id, found)
         self._table.items[key] = _present(instruction_item(instruction, self._retention))
 
+    def holder_of(self, instruction_id: str) -> PlacedBefore | None:
+        self._table.reads += 1
+        existing = self._table.items.get((instruction_pk(instruction_id), INSTRUCTION_SK))
+        if existing is None or is_key_claim(existing):
+            return None
+        if existing[STATUS] == InstructionStatus.NOT_PLACED:  # as `reserve` takes it
+            return None
+        return placed_before(existing)
+
     def mark(
         self,
         instruction_id: str,
@@ -246,6 +261,8 @@ class InMemoryInstructionStore:
         if inst is None or CALL_IDS in inst or inst.get(STATUS) != InstructionStatus.PLACING:
             return
         encoded = encoded_replies(instruction.callees, replies)
+        if ERASED_AT in inst:  # as the erasure leaves them
+            encoded = erased_replies(encoded)
         inst.update(pending_recording_fields(instruction, encoded, self._shards))
 
 

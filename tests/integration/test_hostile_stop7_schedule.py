@@ -45,13 +45,6 @@ def request(iid: str | None) -> Any:
     return parse_dtmf_call_request(body(**extra))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Medium: the never-placeable 422 is decided before the idempotency replay: a keyed "
-        "retry of an accepted (and dialled) scheduled request gets 422 instead of its 202"
-    ),
-)
 def test_a_keyed_retry_of_an_accepted_scheduled_request_is_its_replay_not_a_422(
     world: World,
 ) -> None:
@@ -74,13 +67,6 @@ def test_a_keyed_retry_of_an_accepted_scheduled_request_is_its_replay_not_a_422(
     assert getattr(retry, "instruction_id", retry) == first.instruction_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Medium: the never-placeable 422 is decided before the instruction-id binding: a retry "
-        "with the id of an accepted instruction gets 422, not 409 instruction-id-in-use"
-    ),
-)
 def test_a_retry_with_the_same_instruction_id_is_409_in_use_not_a_422(world: World) -> None:
     context = PlacementContext(owner=OWNER)
     world.placement.place(request("s7-same-id"), context)

@@ -132,6 +132,39 @@ def test_bad_query_values_are_422_naming_the_parameter(
     assert [e["field"] for e in refused.problem["errors"]] == fields
 
 
+@pytest.mark.parametrize(
+    ("query", "fields", "hint"),
+    [
+        ({"created_from": "2026-01-01T00:00:00Z"}, ["created_from"], "created-from"),
+        ({"state": "bogus"}, ["state"], "status"),
+        ({"limt": "0"}, ["limt"], "limit"),
+        ({"nexttoken": "x", "status": "x"}, ["nexttoken", "status"], "next-token"),
+        ({"q": "x"}, ["q"], None),
+    ],
+)
+def test_an_unknown_query_parameter_is_422_naming_it_not_an_unfiltered_list(
+    list_calls: Any, six: None, query: dict[str, str], fields: list[str], hint: str | None
+) -> None:
+    """A misspelt filter must not answer the whole list as if it had been applied."""
+    refused = get_list(list_calls, **query)
+
+    assert refused.status == 422, refused.body
+    errors = refused.problem["errors"]
+    assert [e["field"] for e in errors] == fields
+    assert "unknown query parameter" in errors[0]["message"]
+    if hint is not None:
+        assert f"did you mean {hint}?" in errors[0]["message"]
+    else:
+        assert "did you mean" not in errors[0]["message"]
+
+
+def test_an_overlong_unknown_parameter_is_named_cut(list_calls: Any, six: None) -> None:
+    refused = get_list(list_calls, **{"x" * 300: "1"})
+
+    assert refused.status == 422
+    assert [e["field"] for e in refused.problem["errors"]] == ["x" * 64 + "…"]
+
+
 def test_the_sample_event(list_calls: Any, six: None) -> None:
     result = invoke_http(list_calls, sample_event("list_calls.json"))
 

@@ -23,6 +23,7 @@ from typing import Final
 from dtmf_gateway.domain.calls import InstructionStatus, Outcome, iso
 from dtmf_gateway.domain.errors import FieldProblem, InvalidListQuery
 from dtmf_gateway.domain.listing import DEFAULT_LIMIT, MAX_LIMIT, ListPosition, ListQuery
+from dtmf_gateway.domain.request_limits import MAX_ECHOED_KEY_LENGTH
 from dtmf_gateway.domain.request_schedule import RFC3339_RULE, parse_rfc3339
 
 _PURPOSE: Final = b"dtmf-gateway list next-token v1"
@@ -71,11 +72,17 @@ def decode_token(token: str, owner: str, keys: Sequence[bytes]) -> ListPosition 
 
 _STATUSES: Final = tuple(s.value for s in InstructionStatus)
 _OUTCOMES: Final = tuple(o.value for o in Outcome)
+#: The parameters the list reads; any other is refused (a misspelt filter would otherwise
+#: answer the whole, unfiltered list as if it had been applied).
+PARAMETERS: Final = ("status", "outcome", "created-from", "created-to", "limit", "next-token")
+#: At most this many unknown parameters are named (the query string is the client's).
+_MAX_UNKNOWN: Final = 10
 
 
 def parse_list_query(params: Mapping[str, str], owner: str, keys: Sequence[bytes]) -> ListQuery:
-    """The query of `GET /v1/dtmf-calls`; InvalidListQuery naming every bad parameter."""
-    problems: list[FieldProblem] = []
+    """The query of `GET /v1/dtmf-calls`; InvalidListQuery naming every bad parameter
+    (an unknown one too: its own name, with the known one it is closest to)."""
+    problems = _unknown_parameters(params)
     status = params.get("status")
     if status is not None and status not in _STATUSES:
         problems.append(FieldProblem("status", f"must be one of {', '.join(_STATUSES)}"))
@@ -102,6 +109,24 @@ def parse_list_query(params: Mapping[str, str], owner: str, keys: Sequence[bytes
         limit=limit,
         after=after,
     )
+
+
+def _unknown_parameters(params: Mapping[str, str]) -> list[FieldProblem]:
+    """A problem for each parameter the list does not read (the first `_MAX_UNKNOWN` by
+    name), its field the name as sent (cut at MAX_ECHOED_KEY_LENGTH characters)."""
+    unknown = sorted(name for name in params if name not in PARAMETERS)[:_MAX_UNKNOWN]
+    if not unknown:
+        return []
+    import difflib  # only on the error path
+
+    problems = []
+    for name in unknown:
+        hint = difflib.get_close_matches(name.replace("_", "-").lower(), PARAMETERS, n=1)
+        message = "unknown query parameter" + (f"; did you mean {hint[0]}?" if hint else "")
+        if len(name) > MAX_ECHOED_KEY_LENGTH:
+            name = f"{name[:MAX_ECHOED_KEY_LENGTH]}…"  # noqa: PLW2901
+        problems.append(FieldProblem(name, f"{message} (known: {', '.join(PARAMETERS)})"))
+    return problems
 
 
 def _moments(params: Mapping[str, str], problems: list[FieldProblem]) -> dict[str, datetime]:

@@ -240,7 +240,10 @@ class PlaceInstruction:
         """
         self._policy.enforce(request)
         now = _to_milliseconds(self._clock())  # as stored: a scheduled replay re-plans at it
-        later = plan(request, now, self._scheduling)
+        try:
+            later = plan(request, now, self._scheduling)
+        except InvalidRequest as refused:  # e.g. `not-after` passed: a retry's first answer?
+            return self._refused(request, context, now, refused)
         if later is not None:
             return self._schedule(request, context, later, now)
         self._count_calls_per_callee(request)
@@ -389,38 +392,79 @@ class PlaceInstruction:
         try:
             self._store.reserve(instruction)
         except InstructionAlreadyExists as taken:
-            # a retry (or another request) met the instruction: only then is the replay loaded
-            from dtmf_gateway.domain.placement_replay import PlacedBefore, placed_under, replay
-
-            key = context.idempotency_key
-            if not placed_under(taken, owner=context.owner, idempotency_key=key):
-                # the explicit id is another request's: this key placed nothing there, so
-                # its claim is released (README: a claim is "released only when CM placed nothing")
-                self._release(claim)
-                found = taken.found
-                if isinstance(found, PlacedBefore) and found.owner != context.owner:
-                    raise InstructionAlreadyExists(
-                        taken.instruction_id, found, foreign=True
-                    ) from None
-                raise
-            found = replay(
-                taken,
-                owner=context.owner,
-                idempotency_key=context.idempotency_key,
-                hashes=tuple(body_hash(b) for b in bodies),
-                now=now,
-                ttl=IDEMPOTENCY_TTL,
-            )
-            if found.scheduled:
-                return instruction, claim, self._replay_schedule(request, found)
-            result = PlacementResult(
-                found.instruction_id,
-                calls=found.calls,
-                outcome_unknown=found.outcome_unknown,
-                replayed=True,
-            )
-            return instruction, claim, result
+            # a retry (or another request) met the instruction
+            answer = self._answer_of(taken, request, context, now, bodies=bodies, claim=claim)
+            return instruction, claim, answer
         return instruction, claim, None
+
+    def _answer_of(
+        self,
+        taken: InstructionAlreadyExists,
+        request: DtmfCallRequest,
+        context: PlacementContext,
+        now: datetime,
+        *,
+        bodies: tuple[str, ...],
+        claim: KeyClaim | None = None,
+    ) -> PlacementResult:
+        """The answer to a request whose id the instruction ``taken`` found holds: that
+        instruction's own (placement_replay.replay, marked replayed) when this (owner, key,
+        body) placed it; raises ``taken`` (its ``claim`` released) when another request
+        did, or what replay raises."""
+        # only a request that met an instruction loads the replay
+        from dtmf_gateway.domain.placement_replay import PlacedBefore, placed_under, replay
+
+        key = context.idempotency_key
+        if not placed_under(taken, owner=context.owner, idempotency_key=key):
+            # the explicit id is another request's: this key placed nothing there, so
+            # its claim is released (README: a claim is "released only when CM placed nothing")
+            self._release(claim)
+            found = taken.found
+            if isinstance(found, PlacedBefore) and found.owner != context.owner:
+                # another principal's: answered without pointing to what it cannot read
+                raise InstructionAlreadyExists(taken.instruction_id, found, foreign=True)
+            raise taken
+        found = replay(
+            taken,
+            owner=context.owner,
+            idempotency_key=key,
+            hashes=tuple(body_hash(b) for b in bodies),
+            now=now,
+            ttl=IDEMPOTENCY_TTL,
+        )
+        if found.scheduled:
+            return self._replay_schedule(request, found)
+        return PlacementResult(
+            found.instruction_id,
+            calls=found.calls,
+            outcome_unknown=found.outcome_unknown,
+            replayed=True,
+        )
+
+    def _refused(
+        self,
+        request: DtmfCallRequest,
+        context: PlacementContext,
+        now: datetime,
+        refused: InvalidRequest,
+    ) -> PlacementResult:
+        """A request refused for the moment it came at (`not-after` passed, or no callee
+        could be called before it) — unless its id is held: a retry of an accepted request
+        (same Idempotency-Key and body, or same `instruction-id`) is answered as the
+        reservation would answer it (its replay, 409 instruction-id-in-use, 422 key
+        reused...), so a client never takes a ringing instruction for a refused one
+        (hostile review, stop 7). One read (`holder_of`) when the request names an id or
+        carries a key; never a write. Raises ``refused`` when no instruction holds the id.
+        """
+        if request.instruction_id is None and context.idempotency_key is None:
+            raise refused
+        instruction_id = context.instruction_id(request, self._new_id)
+        found = self._store.holder_of(instruction_id)
+        if found is None:
+            raise refused
+        bodies = canonical_bodies(request, self._digit_keys) if context.idempotency_key else ()
+        taken = InstructionAlreadyExists(instruction_id, found)
+        return self._answer_of(taken, request, context, now, bodies=bodies)
 
     def _claim_key(
         self,
@@ -507,7 +551,7 @@ class PlaceInstruction:
             from dtmf_gateway.domain.request_schedule import never_placed_problems
 
             if problems := never_placed_problems(later.callees):
-                raise InvalidRequest(problems)
+                return self._refused(request, context, now, InvalidRequest(problems))
         instruction, claim, replayed = self._bind(request, context, now, later.callees)
         if replayed is not None:
             return replayed

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from dtmf_gateway.domain.digits_protection import DigitKeys
     from dtmf_gateway.domain.events import DtmfResultDetail
     from dtmf_gateway.domain.not_placed import NotPlacedDetail
+    from dtmf_gateway.domain.placement_replay import PlacedBefore
     from dtmf_gateway.domain.request import DtmfCallRequest
     from dtmf_gateway.domain.schedules import CalleeSchedule
     from dtmf_gateway.domain.stored import CallFinish, FinishStatus, StoredCall, StoredInstruction
@@ -68,6 +69,14 @@ class InstructionStore(Protocol):
         (with what a replay needs of the instruction that holds it: its ``found``, a
         ``placement_replay.PlacedBefore``), IdempotencyKeyReused when its (derived) id is the
         scope of a live key claim."""
+        ...
+
+    def holder_of(self, instruction_id: str) -> PlacedBefore | None:
+        """The instruction a reservation of ``instruction_id`` would meet (what a replay
+        needs of it), None when a reservation would take the id (unused, a key claim, or an
+        earlier attempt that surely placed nothing). One strongly consistent read, no
+        write: a request refused for its moment (`not-after`) still answers as its
+        instruction did when it has one (hostile review, stop 7)."""
         ...
 
     def mark(

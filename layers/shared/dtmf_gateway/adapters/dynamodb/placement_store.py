@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+    from dtmf_gateway.domain.placement_replay import PlacedBefore
+
 
 class DynamoDbInstructionStore:
     """`InstructionStore` on the calls table."""
@@ -155,6 +157,19 @@ class DynamoDbInstructionStore:
             found = placed_before(from_item(old)) if old else None
             raise InstructionAlreadyExists(instruction.instruction_id, found) from error
 
+    def holder_of(self, instruction_id: str) -> PlacedBefore | None:
+        """One strongly consistent GetItem: the instruction `reserve`'s condition would
+        refuse the id for (see there), None when it would take it."""
+        response = self._ddb.get_item(
+            TableName=self._table, Key=instruction_key(instruction_id), ConsistentRead=True
+        )
+        item = from_item(response.get("Item") or {})
+        if not item or is_key_claim(item):
+            return None
+        if item.get(STATUS) == InstructionStatus.NOT_PLACED.value and ERASED_AT not in item:
+            return None
+        return placed_before(item)
+
     def mark(
         self,
         instruction_id: str,
@@ -182,27 +197,50 @@ class DynamoDbInstructionStore:
         """One UpdateItem keeping CM's replies on the `placing` instruction whose recording
         failed, and its entry on the pending-calls index at its calls' stale time
         (calls_table.pending_recording_fields). Nothing when the recording was applied
-        meanwhile (its call ids are named) or the instruction is gone."""
-        clause, names, values = assignments(
-            pending_recording_fields(
-                instruction, encoded_replies(instruction.callees, replies), self._shards
-            )
-        )
+        meanwhile (its call ids are named) or the instruction is gone. An instruction erased
+        meanwhile (issue 19, `erased-at`) gets the replies as the erasure leaves them
+        (placement_answers.erased_replies: no number in CM's error texts): one more
+        UpdateItem, only then."""
+        encoded = encoded_replies(instruction.callees, replies)
         try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key=instruction_key(instruction.instruction_id),
-                UpdateExpression=f"SET {clause}",
-                ConditionExpression=f"attribute_exists({PK}) AND attribute_not_exists(#ids)"
-                " AND #status = :placing",
-                ExpressionAttributeNames={**names, "#ids": CALL_IDS, "#status": STATUS},
-                ExpressionAttributeValues=to_item(
-                    {**values, ":placing": InstructionStatus.PLACING.value}
-                ),
-            )
+            self._note(instruction, encoded, erased=False)
         except ClientError as error:
             if not is_conditional_failure(error):
                 raise
+            old: Any = error.response.get("Item") or {}
+            if ERASED_AT not in from_item(old):
+                return  # recorded meanwhile, or gone
+        try:
+            self._note(instruction, erased_replies(encoded), erased=True)
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+
+    def _note(self, instruction: NewInstruction, encoded: list[str], *, erased: bool) -> None:
+        """The note's UpdateItem while the instruction is `placing`, its calls not named,
+        and erased (``erased``) or not; ConditionalCheckFailedException (the item as it was)
+        otherwise."""
+        clause, names, values = assignments(
+            pending_recording_fields(instruction, encoded, self._shards)
+        )
+        erasure = "attribute_exists(#erased)" if erased else "attribute_not_exists(#erased)"
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=instruction_key(instruction.instruction_id),
+            UpdateExpression=f"SET {clause}",
+            ConditionExpression=f"attribute_exists({PK}) AND attribute_not_exists(#ids)"
+            f" AND #status = :placing AND {erasure}",
+            ExpressionAttributeNames={
+                **names,
+                "#ids": CALL_IDS,
+                "#status": STATUS,
+                "#erased": ERASED_AT,
+            },
+            ExpressionAttributeValues=to_item(
+                {**values, ":placing": InstructionStatus.PLACING.value}
+            ),
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
 
     def _set_on_instruction(
         self,
