@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from devtools.cm import FakeCm, queued
 from devtools.lambdas import LambdaContext
@@ -138,14 +137,6 @@ def national_echo(sent: dict[str, Any]) -> httpx.Response:
     return httpx.Response(200, json=items)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High (rare): an echo matching two of the instruction's callees (the same national "
-        "number in two countries) is given to nobody: 502 and both results lost; position "
-        "should decide among the matching callees"
-    ),
-)
 def test_two_callees_sharing_a_national_number_echoed_nationally_are_each_given_their_call(
     place_call: Any, cm: FakeCm, function_env: Aws
 ) -> None:
@@ -163,13 +154,6 @@ def test_two_callees_sharing_a_national_number_echoed_nationally_are_each_given_
     assert [c["callee"] for c in answer.body["calls"]] == [UTRECHT, BERLIN]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High (rare): an echo matching two of the instruction's callees is given to nobody, so "
-        "both callbacks are 404 unknown-call"
-    ),
-)
 def test_two_callees_sharing_a_national_number_their_callbacks_keep_a_result(
     place_call: Any, cm: FakeCm, cm_callback: Any, function_env: Aws
 ) -> None:

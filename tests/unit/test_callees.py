@@ -13,7 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dtmf_gateway.adapters.dynamodb.calls_table import call_from_item
-from dtmf_gateway.domain.callees import attributed_replies, matching_callee, with_own_callees
+from dtmf_gateway.domain.callees import (
+    attributed_replies,
+    matching_callee,
+    matching_callees,
+    with_own_callees,
+)
 from dtmf_gateway.domain.calls import CmQueuedCall
 from dtmf_gateway.domain.events import detail_from_call
 from dtmf_gateway.domain.placement import PlaceInstruction, PlacementContext
@@ -184,13 +189,21 @@ def test_a_reply_for_a_number_never_asked_for_gets_no_callee_of_ours() -> None:
 
 
 STRANGERS = ("+31699999999", "+4915199999999", "0699999999")
+# one national number in two countries: `0301234567` (the national form) matches both
+TWINS = ("+31301234567", "+49301234567")
+TWIN_ECHO = "0301234567"
 
 
 def _reply_strategy(callees: list[str]) -> st.SearchStrategy[CmQueuedCall]:
     """One element of CM's reply: one of ours in any form, a stranger, or no number; a call
     id from a small pool (so that CM repeats one now and then); queued or refused."""
     ours = st.tuples(st.sampled_from(callees), st.sampled_from(FORMS)).map(lambda t: echo(*t))
-    echoed = st.one_of(ours, st.sampled_from(STRANGERS), st.sampled_from([None, "", "anonymous"]))
+    echoed = st.one_of(
+        ours,
+        st.sampled_from(STRANGERS),
+        st.sampled_from([None, "", "anonymous"]),
+        st.just(TWIN_ECHO),  # ambiguous when both twins are callees, one of ours or a stranger
+    )
     return st.builds(
         CmQueuedCall,
         call_id=st.sampled_from(["c1", "c2", "C2", "c3", "c4", None]),
@@ -201,7 +214,9 @@ def _reply_strategy(callees: list[str]) -> st.SearchStrategy[CmQueuedCall]:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    callees=st.lists(st.sampled_from((*CALLEES, "+4915112345678")), min_size=1, unique=True),
+    callees=st.lists(
+        st.sampled_from((*CALLEES, "+4915112345678", *TWINS)), min_size=1, unique=True
+    ),
     data=st.data(),
 )
 def test_attributed_replies_never_give_a_call_to_the_wrong_callee(
@@ -224,14 +239,25 @@ def test_attributed_replies_never_give_a_call_to_the_wrong_callee(
     assert len(set(ids)) == len(ids)
     for call in split.calls:
         original = replies[int(call.error or "")]
-        # a number CM named is the callee it is given, never another one
+        # a number CM named is the callee it is given, never another one; a number that may
+        # be several of ours (TWIN_ECHO) is given one of those
         if any(ch.isdigit() for ch in original.callee or ""):
-            assert matching_callee(callees, original.callee) == call.callee
+            assert call.callee in matching_callees(callees, original.callee)
+            if len(matching_callees(callees, original.callee)) == 1:
+                assert matching_callee(callees, original.callee) == call.callee
         # a call id CM named before belongs to that earlier element, never to this one
         earlier = replies[: int(call.error or "")]
         assert not call.call_id or all(
             (r.call_id or "").lower() != call.call_id.lower() for r in earlier
         )
+    # an ambiguous echo is ours, never unattributed while one of its callees is left over
+    # (when CM repeats no call id: a repeated one keeps the strict rule)
+    named = [r.call_id.lower() for r in replies if r.call_id]
+    if len(set(named)) == len(named):
+        left = set(callees) - set(given)
+        for reply in split.unattributed:
+            original = replies[int(reply.error or "")]
+            assert not left & set(matching_callees(callees, original.callee))
 
 
 def test_a_reply_naming_a_stranger_is_unattributed_even_when_it_could_go_by_position() -> None:
@@ -246,6 +272,44 @@ def test_a_reply_naming_a_stranger_is_unattributed_even_when_it_could_go_by_posi
 
     assert [(r.call_id, r.callee) for r in split.calls] == [("a", "+31612345678")]
     assert [(r.call_id, r.callee) for r in split.unattributed] == [("b", None)]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_an_echo_matching_two_callees_goes_by_position_among_them(reverse: bool) -> None:
+    """`+31301234567` and `+49301234567` echoed both as `0301234567`: each element gets the
+    callee at its own position (CM answers in the request's order); not a stranger's."""
+    callees = list(TWINS[::-1]) if reverse else list(TWINS)
+    replies = [
+        CmQueuedCall(call_id="a", callee=TWIN_ECHO, success=True),
+        CmQueuedCall(call_id="b", callee=TWIN_ECHO, success=True),
+    ]
+
+    split = attributed_replies(callees, replies)
+
+    assert [(r.call_id, r.callee) for r in split.calls] == [("a", callees[0]), ("b", callees[1])]
+    assert split.unattributed == ()
+
+
+def test_an_ambiguous_echo_takes_the_match_an_exact_echo_left() -> None:
+    """The first element names the second twin exactly; the national echo at position 1 (the
+    second twin's place) gets the first twin, the one left among its matches."""
+    replies = [
+        CmQueuedCall(call_id="a", callee=TWINS[1], success=True),
+        CmQueuedCall(call_id="b", callee=TWIN_ECHO, success=True),
+    ]
+
+    split = attributed_replies(list(TWINS), replies)
+
+    assert {r.call_id: r.callee for r in split.calls} == {"a": TWINS[1], "b": TWINS[0]}
+
+
+def test_a_third_ambiguous_echo_with_both_twins_given_is_unattributed() -> None:
+    replies = [CmQueuedCall(call_id=c, callee=TWIN_ECHO, success=True) for c in ("a", "b", "c")]
+
+    split = attributed_replies(list(TWINS), replies)
+
+    assert [r.call_id for r in split.calls] == ["a", "b"]
+    assert [r.call_id for r in split.unattributed_queued] == ["c"]
 
 
 def test_a_reply_without_a_number_still_goes_by_position() -> None:

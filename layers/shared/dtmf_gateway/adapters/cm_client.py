@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 DTMF_PATH = "/voiceapi/v2/DTMF"
 _RETRYABLE_STATUS = frozenset({429, 503})
 _MAX_REASON = 300
+#: The longest call id we can use: what the callback route takes (`CmCallback.call_id`,
+#: max_length 64; a test keeps the two equal). CM documents its call ids as GUIDs (36
+#: characters); a longer one could never be called back, nor keyed in DynamoDB past 1 KB.
+MAX_CALL_ID = 64
 
 
 class _CallQueued(BaseModel):
@@ -273,6 +277,13 @@ def _interpret(response: httpx.Response) -> list[CmQueuedCall]:
         raise CmOutcomeUnknown(
             "CM accepted the request but its reply names no call id", timed_out=False
         )
+    if any(item.call_id and not _usable_call_id(item.call_id) for item in items):
+        # as broken as no call id: its callback could never be taken, nor its call recorded
+        raise CmOutcomeUnknown(
+            "CM accepted the request but its reply names a call id we cannot use "
+            f"(over {MAX_CALL_ID} characters, blank, or not printable)",
+            timed_out=False,
+        )
     return [
         CmQueuedCall(
             call_id=item.call_id.lower() if item.call_id else None,
@@ -284,6 +295,12 @@ def _interpret(response: httpx.Response) -> list[CmQueuedCall]:
         )
         for item in items
     ]
+
+
+def _usable_call_id(call_id: str) -> bool:
+    """A call id the callback route takes (1..MAX_CALL_ID characters) that names something:
+    not blank, no control characters (it is logged, keyed and echoed back)."""
+    return len(call_id) <= MAX_CALL_ID and bool(call_id.strip()) and call_id.isprintable()
 
 
 _DEFAULT_RETRY_WAIT = 0.5

@@ -36,18 +36,29 @@ def _digits(echoed: str) -> str:
     return digits.removeprefix("00") if echoed.lstrip().startswith("00") else digits
 
 
-def callees_echoed(callees: Sequence[str], echoed: str | None) -> frozenset[str] | None:
-    """The callees of `callees` (E.164) that `echoed` (any of CM's forms) may be: one, several
-    (a national form two callees share), or none (a number that is none of them); None when
-    `echoed` names no number at all (absent, empty, no digit), so there is nothing to
-    compare."""
+def matching_callees(callees: Sequence[str], echoed: str | None) -> tuple[str, ...]:
+    """The callees of `callees` (E.164) that `echoed` (any of CM's forms) may be, in the
+    instruction's order: one when the echo tells them apart, several when it does not (two
+    callees sharing a national number, echoed nationally: `+31301234567` and `+49301234567`
+    as `0301234567`), none when it is none of them or names no number."""
     wanted = _digits(echoed or "")
     if not wanted:
-        return None
-    exact = frozenset(c for c in callees if c.removeprefix("+") == wanted)
+        return ()
+    exact = [c for c in callees if c.removeprefix("+") == wanted]
     if exact:  # CM's usual echo: the full number (callees are unique)
-        return exact
-    return frozenset(c for c in callees if wanted in _forms(c))
+        return (exact[0],)
+    found = [c for c in callees if wanted in _forms(c)]
+    return tuple(dict.fromkeys(found))
+
+
+def callees_echoed(callees: Sequence[str], echoed: str | None) -> frozenset[str] | None:
+    """The callees of `callees` (E.164) that `echoed` (any of CM's forms) may be
+    (:func:`matching_callees`, as a set): one, several, or none (a number that is none of
+    them); None when `echoed` names no number at all (absent, empty, no digit), so there is
+    nothing to compare."""
+    if not _digits(echoed or ""):
+        return None
+    return frozenset(matching_callees(callees, echoed))
 
 
 def is_other_callee(stored: str | None, named: frozenset[str] | None) -> bool:
@@ -60,21 +71,36 @@ def is_other_callee(stored: str | None, named: frozenset[str] | None) -> bool:
 def matching_callee(callees: Sequence[str], echoed: str | None) -> str | None:
     """The callee of `callees` (E.164) that `echoed` (any of CM's forms) is, or None when it
     is none of them, or is ambiguous (two callees share a national number)."""
-    candidates = callees_echoed(callees, echoed)
-    return next(iter(candidates)) if candidates is not None and len(candidates) == 1 else None
+    found = matching_callees(callees, echoed)
+    return found[0] if len(found) == 1 else None
 
 
 def _assigned(callees: Sequence[str], replies: Sequence[CmQueuedCall]) -> list[str | None]:
     """The instruction's own callee of each reply, in CM's reply order (None: none of ours)."""
-    assigned: list[str | None] = []
+    matches = [matching_callees(callees, reply.callee) for reply in replies]
+    assigned: list[str | None] = [None] * len(replies)
     claimed: set[str] = set()
-    for reply in replies:
-        callee = matching_callee(callees, reply.callee)
-        if callee is not None and callee not in claimed:
-            claimed.add(callee)
-            assigned.append(callee)
-        else:
-            assigned.append(None)
+
+    def give(index: int, callee: str) -> None:
+        assigned[index] = callee
+        claimed.add(callee)
+
+    for index, found in enumerate(matches):  # an echo that tells its callee
+        if len(found) == 1 and found[0] not in claimed:
+            give(index, found[0])
+    # An echo matching several of our callees (one national number in two countries) is
+    # ambiguous, not foreign: its element goes to the callee at its own position when that
+    # is one of the matches, else to the first match not yet given.
+    ambiguous = [i for i, found in enumerate(matches) if len(found) > 1]
+    for index in ambiguous:
+        own = callees[index] if index < len(callees) else None
+        if own in matches[index] and own not in claimed:
+            give(index, own)
+    for index in ambiguous:
+        if assigned[index] is None:
+            left = [c for c in matches[index] if c not in claimed]
+            if left:
+                give(index, left[0])
     # Only a reply whose echo cannot be told (no number at all) is placed by its position:
     # one naming a number that is none of ours (or a callee another reply already named) is
     # someone else's call, and giving it a callee would report a stranger's digits as theirs.
@@ -84,12 +110,11 @@ def _assigned(callees: Sequence[str], replies: Sequence[CmQueuedCall]) -> list[s
     if len(replies) == len(callees):
         for index in untold:
             if callees[index] not in claimed:
-                assigned[index] = callees[index]
-                claimed.add(callees[index])
+                give(index, callees[index])
     unclaimed = [c for c in callees if c not in claimed]
     unassigned = [i for i in untold if assigned[i] is None]
     if len(unclaimed) == 1 and len(unassigned) == 1:
-        assigned[unassigned[0]] = unclaimed[0]
+        give(unassigned[0], unclaimed[0])
     return assigned
 
 
@@ -99,11 +124,13 @@ def with_own_callees(
     """CM's replies with each `callee` replaced by the instruction's own E.164 number, in the
     instruction's callee order (replies whose callee stays unknown come last, callee None).
 
-    Each reply is matched by its number (any of CM's forms); a reply without a number (absent,
-    empty, no digit) gets the callee at its own position when CM answered one element per
-    callee; a last such reply gets the last unclaimed callee. A reply naming a number that is
-    none of ours, or a callee an earlier reply named, gets none. A callee is given to one
-    reply at most.
+    Each reply is matched by its number (any of CM's forms); a number that matches several
+    callees (:func:`matching_callees`) gets, among those, the callee at its own position if
+    not yet given, else the first not yet given; a reply without a number (absent, empty, no
+    digit) gets the callee at its own position when CM answered one element per callee; a
+    last such reply gets the last unclaimed callee. A reply naming a number that is none of
+    ours, or a callee an earlier reply named, gets none. A callee is given to one reply at
+    most.
     """
     order = {callee: i for i, callee in enumerate(callees)}
     placed = [

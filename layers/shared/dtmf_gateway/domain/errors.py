@@ -202,3 +202,15 @@ class PlacementFailed(Exception):
 class InvalidListQuery(InvalidRequest):
     """Round 2 (#16): `GET /v1/dtmf-calls` query parameters that are not valid; ``problems``
     names each by its parameter name."""
+
+
+class StaleEntryUnusable(Exception):
+    """A pending-calls entry the store can never handle (`PendingCalls.apply_recording` /
+    `expire`): the request itself is refused, not the moment (e.g. a call id over DynamoDB's
+    1 KB sort-key limit noted on an instruction). Retrying cannot help; the expirer sets it
+    aside (logged, alarmed) and goes on with the others. ``reason``: the store's text."""
+
+    def __init__(self, instruction_id: str, reason: str) -> None:
+        super().__init__(reason)
+        self.instruction_id = instruction_id
+        self.reason = reason

@@ -12,6 +12,11 @@ instruction, with an entry on the same index at its calls' stale time. If the re
 not been applied by then (the placement-recordings queue failed too, or keeps failing), the
 expirer applies it there and expires its calls at once: a call whose callback never came is
 still ended and published.
+
+An entry the store can never handle (`StaleEntryUnusable`: e.g. a noted call id over
+DynamoDB's key limit) is set aside: reported (`on_set_aside`: logged, alarmed) and passed,
+so that one bad entry never holds back the others or the walk's cursor. Any other failure
+(throttling, a timeout) ends the run as before: nothing is passed, the next run retries.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from dtmf_gateway.domain.calls import iso, utc_now
+from dtmf_gateway.domain.errors import StaleEntryUnusable
 
 if TYPE_CHECKING:
     from dtmf_gateway.domain.ports import PendingCall, PendingCalls
@@ -38,6 +44,7 @@ class ExpiryReport:
     already_ended: int  # of those examined: a callback came first, or held (settled instead)
     finished: bool  # False: the time budget ran out with stale calls left (next run goes on)
     skipped: int = 0  # stale calls that had ended before this run read them (nothing to do)
+    set_aside: int = 0  # entries the store can never handle (StaleEntryUnusable), passed
 
 
 def expire_stale_calls(
@@ -46,15 +53,18 @@ def expire_stale_calls(
     *,
     seconds_left: Callable[[], float] = lambda: float("inf"),
     margin_seconds: float = TIME_MARGIN_SECONDS,
+    on_set_aside: Callable[[PendingCall, StaleEntryUnusable], None] = lambda _e, _r: None,
 ) -> ExpiryReport:
     """Expire every call stale at the start of the run, until none is left or
     `seconds_left()` (the invocation's remaining time, seconds) falls below `margin_seconds`.
 
     There is no count limit: a run drains the backlog as fast as the table allows, and a run
     cut short by time reports ``finished=False`` (the next scheduled run continues from where
-    this one stopped). Calls that had already ended are only counted (``skipped``)."""
+    this one stopped). Calls that had already ended are only counted (``skipped``). An entry
+    the store raises `StaleEntryUnusable` on is reported to `on_set_aside` and passed
+    (``set_aside``); what it handled before failing stays done. Other errors propagate."""
     now = clock()
-    examined = expired = skipped = 0
+    examined = expired = skipped = set_aside = 0
     out_of_time = False
 
     def keep_going() -> bool:
@@ -63,23 +73,28 @@ def expire_stale_calls(
         return not out_of_time
 
     for entry in pending.stale(now, keep_going):
-        # issue 15: an instruction whose recording waits is applied here (its queue failed,
-        # or still retries): its calls are stale by now, so they are handled at once
-        for call in pending.apply_recording(entry) if entry.recording else (entry,):
-            if call.ended:
-                skipped += 1
-                continue
-            examined += 1
-            if pending.expire(call, iso(clock())):
-                expired += 1
-            else:
-                settle_held(pending, call)
+        try:
+            # issue 15: an instruction whose recording waits is applied here (its queue
+            # failed, or still retries): its calls are stale by now, so handled at once
+            for call in pending.apply_recording(entry) if entry.recording else (entry,):
+                if call.ended:
+                    skipped += 1
+                    continue
+                examined += 1
+                if pending.expire(call, iso(clock())):
+                    expired += 1
+                else:
+                    settle_held(pending, call)
+        except StaleEntryUnusable as unusable:
+            set_aside += 1
+            on_set_aside(entry, unusable)
     return ExpiryReport(
         examined=examined,
         expired=expired,
         already_ended=examined - expired,
         finished=not out_of_time,
         skipped=skipped,
+        set_aside=set_aside,
     )
 
 

@@ -290,7 +290,8 @@ class PendingCalls(Protocol):
         ...
 
     def expire(self, call: PendingCall, finished_at: str) -> bool:
-        """Queued → expired; False when it already ended (a callback won) or is held."""
+        """Queued → expired; False when it already ended (a callback won) or is held.
+        Raises `StaleEntryUnusable` when the store refuses the request itself."""
         ...
 
     def held(self, call: PendingCall) -> HeldCall | None:
@@ -308,7 +309,9 @@ class PendingCalls(Protocol):
     def apply_recording(self, entry: PendingCall) -> list[PendingCall]:
         """Issue 15: for an entry with ``recording``, apply the recording noted on its
         instruction (`record_queued_calls`, unless something applied it first) and return
-        the calls CM queued, each with whether it has ended; empty when nothing is noted."""
+        the calls CM queued, each with whether it has ended; empty when nothing is noted.
+        Raises `StaleEntryUnusable` when the store can never apply it (retrying cannot
+        help), like `expire`."""
         ...
 
 

@@ -78,6 +78,7 @@ from dtmf_gateway.adapters.dynamodb.conditional import (
     update_if,
 )
 from dtmf_gateway.adapters.dynamodb.placement_answers import decoded_replies
+from dtmf_gateway.adapters.dynamodb.unusable import stale_entry_unusable_on_invalid_request
 from dtmf_gateway.domain.calls import Hold
 from dtmf_gateway.domain.ports import HeldCall, PendingCall
 
@@ -265,6 +266,7 @@ class DynamoDbPendingCalls:
             self._sleep(min(0.05 * 2**attempt, 1.0))
         raise RuntimeError(f"BatchGetItem left {len(left)} keys unprocessed (throttled)")
 
+    @stale_entry_unusable_on_invalid_request
     def apply_recording(self, entry: PendingCall) -> list[PendingCall]:
         """See PendingCalls.apply_recording: one consistent GetItem of the instruction; while
         it still waits (calls_table.recording_pending) the recorder's `record_queued_calls`
@@ -293,6 +295,7 @@ class DynamoDbPendingCalls:
             for c, k in zip(queued, keys, strict=True)
         ]
 
+    @stale_entry_unusable_on_invalid_request
     def expire(self, call: PendingCall, finished_at: str) -> bool:
         try:
             end_queued_call(
