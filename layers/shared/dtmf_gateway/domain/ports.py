@@ -398,7 +398,14 @@ class ScheduleStore(Protocol):
         """The call held `redialled` whose redial attempt's CM answer was lost is settled by
         the expirer at ``deadline`` (aware; `expiry.settle_held`): released as the callee's
         result then, unless a later call of its callee came (that attempt's late callback).
-        Safe to repeat; False when it holds no `redialled` (released already, or none)."""
+        A call still held awaiting its placement (its overtaken recording not settled yet)
+        gets the deadline too, and keeps it when it is later held `redialled`. Safe to
+        repeat; False when it is held neither way (released already, or not held)."""
+        ...
+
+    def call_attempt(self, instruction_id: str, call_id: str) -> int | None:
+        """The attempt recorded on the call (1 for its callee's first CM call; None: no such
+        call, or none recorded)."""
         ...
 
 
