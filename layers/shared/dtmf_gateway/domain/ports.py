@@ -239,8 +239,9 @@ class HeldCall:
     """A held call and its instruction: the call ids the placement recorded (None: not
     recorded) and the callees of the instruction's other calls that are not held.
 
-    Round 2 (#16): ``redialled`` — the call is held `redialled` until a deadline (its
-    redial attempt's CM answer was lost, `ScheduleStore.hold_redialled_until`): then
+    Round 2 (#16): ``redialled`` — the call is held until a deadline (its redial attempt's
+    CM answer was lost, `ScheduleStore.hold_redialled_until`; held `redialled`, or still
+    awaiting its placement): then
     ``callees_with_a_call`` also counts the other calls held awaiting their placement (a
     late callback of that attempt). ``redialled_by_schedule``: a call held awaiting its
     placement that a later attempt of its callee redials (`CalleeSchedule.redials_call`),
