@@ -195,6 +195,40 @@ def test_an_old_layout_redial_with_an_unknown_outcome_redials_no_more_on_a_dupli
     assert [d.attempt for d in world.scheduler.dials] == [1, 2], again
 
 
+def test_an_old_layout_redial_released_by_the_expirer_takes_a_late_duplicate_as_one(
+    world: DialWorld,
+) -> None:
+    """After the expirer made the first call the result, a re-delivered callback of it is a
+    duplicate: no third attempt, no second result."""
+    iid = "s7-legacy-released-dup"
+    first_call = legacy_unknown_second(world, iid)
+    expire(world)
+    again = callback_of(world, iid, first_call, 9)
+    expire(world, days=10)
+
+    assert again.verdict.value == "duplicate"
+    assert [d.attempt for d in world.scheduler.dials] == [1, 2]
+    assert [c.call_id for c in published(world.calls(iid))] == [first_call]
+
+
+def test_an_old_layout_redial_whose_late_callback_comes_gives_one_result(
+    world: DialWorld,
+) -> None:
+    """Attempt 2's callback comes after all (before the expirer reaches the first call):
+    one result, the late one."""
+    iid = "s7-legacy-late"
+    legacy_unknown_second(world, iid)
+    world.now += timedelta(minutes=2)
+    callback_of(world, iid, LATE, 10, "4821")
+
+    expire(world)
+    expire(world, days=10)
+
+    [result] = published(world.calls(iid))
+    assert (result.call_id, result.digits) == (LATE, "4821")
+    assert [d.attempt for d in world.scheduler.dials] == [1, 2]
+
+
 # ------------------------------------------------------------------ record-placements x DELETE
 
 
