@@ -169,14 +169,6 @@ def legacy_unknown_second(world: DialWorld, iid: str) -> str:
     return first_call
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High (items in flight across the upgrade): a placed redial entry of the previous "
-        "layout (no `redials`, call-id the first call) is not read as redialling it: the first "
-        "call held `redialled` gets no deadline and no result"
-    ),
-)
 def test_an_old_layout_redial_with_an_unknown_outcome_still_gets_its_result(
     world: DialWorld,
 ) -> None:
@@ -191,13 +183,6 @@ def test_an_old_layout_redial_with_an_unknown_outcome_still_gets_its_result(
     assert [c.call_id for c in published(world.calls(iid))] == [first_call]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High (items in flight across the upgrade): a re-delivered first callback of an old-"
-        "layout redial whose outcome was unknown schedules a third attempt"
-    ),
-)
 def test_an_old_layout_redial_with_an_unknown_outcome_redials_no_more_on_a_duplicate(
     world: DialWorld,
 ) -> None:
@@ -208,6 +193,40 @@ def test_an_old_layout_redial_with_an_unknown_outcome_redials_no_more_on_a_dupli
     again = callback_of(world, iid, first_call, 9)  # attempt 1's callback, re-delivered
 
     assert [d.attempt for d in world.scheduler.dials] == [1, 2], again
+
+
+def test_an_old_layout_redial_released_by_the_expirer_takes_a_late_duplicate_as_one(
+    world: DialWorld,
+) -> None:
+    """After the expirer made the first call the result, a re-delivered callback of it is a
+    duplicate: no third attempt, no second result."""
+    iid = "s7-legacy-released-dup"
+    first_call = legacy_unknown_second(world, iid)
+    expire(world)
+    again = callback_of(world, iid, first_call, 9)
+    expire(world, days=10)
+
+    assert again.verdict.value == "duplicate"
+    assert [d.attempt for d in world.scheduler.dials] == [1, 2]
+    assert [c.call_id for c in published(world.calls(iid))] == [first_call]
+
+
+def test_an_old_layout_redial_whose_late_callback_comes_gives_one_result(
+    world: DialWorld,
+) -> None:
+    """Attempt 2's callback comes after all (before the expirer reaches the first call):
+    one result, the late one."""
+    iid = "s7-legacy-late"
+    legacy_unknown_second(world, iid)
+    world.now += timedelta(minutes=2)
+    callback_of(world, iid, LATE, 10, "4821")
+
+    expire(world)
+    expire(world, days=10)
+
+    [result] = published(world.calls(iid))
+    assert (result.call_id, result.digits) == (LATE, "4821")
+    assert [d.attempt for d in world.scheduler.dials] == [1, 2]
 
 
 # ------------------------------------------------------------------ record-placements x DELETE
@@ -247,15 +266,6 @@ def test_a_queued_dial_recording_applied_after_a_delete_or_erasure_redials_nobod
 # ------------------------------------------------------------------ double fault: settle x unknown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "High (double fault): hold_redialled_until writes only on a call already held "
-        "`redialled`; an overtaken call still `awaiting-placement` (its settle failed) later "
-        "held `redialled` by record-placements or the expirer gets no deadline and never a "
-        "result"
-    ),
-)
 @pytest.mark.parametrize("settled_by", ["record-placements", "expirer"])
 def test_an_unsettled_overtaken_call_whose_redial_outcome_is_unknown_still_gets_a_result(
     world: DialWorld, monkeypatch: pytest.MonkeyPatch, settled_by: str

@@ -156,3 +156,23 @@ def test_no_attempt_follows_a_cancel_or_an_erasure(extra: dict[str, str]) -> Non
     assert (
         next_attempt(instruction, instruction.schedule[0], Outcome.UNANSWERED, ENDED, RULES) is None
     )
+
+
+@pytest.mark.parametrize(
+    ("call_attempt", "names_it"),
+    [(1, True), (2, False), (None, False)],
+)
+def test_a_placed_attempt_stored_before_redials_is_told_apart_by_the_calls_own_attempt(
+    call_attempt: int | None, names_it: bool
+) -> None:
+    """The previous version left a redial attempt whose CM answer was lost `placed` with the
+    earlier call in ``call_id``; one whose call CM queued has its own call there. The call's
+    recorded attempt tells them apart (unknown: it is taken as the attempt's own call)."""
+    old = CalleeSchedule(NL, ScheduleStatus.PLACED, MOMENT, attempt=2, call_id=FIRST, index=0)
+
+    assert old.legacy_placed_redial
+    assert old.names_redialled_call(FIRST, call_attempt) is names_it
+    assert not old.names_redialled_call(SECOND, 1)
+    current = replace(old, redials=FIRST, call_id=None)
+    assert not current.legacy_placed_redial
+    assert not current.names_redialled_call(FIRST, 1)

@@ -65,7 +65,11 @@ class DialRecording:
     def placed(self) -> CalleeSchedule:
         """The callee's schedule once the call is recorded."""
         return replace(
-            self.entry, status=ScheduleStatus.PLACED, call_id=self.call_id, queued_at=None
+            self.entry,
+            status=ScheduleStatus.PLACED,
+            call_id=self.call_id,
+            queued_at=None,
+            redials=self.entry.redialled_call,  # (an entry stored before `redials` gets it)
         )
 
 

@@ -105,11 +105,12 @@ def settle_held(pending: PendingCalls, call: PendingCall) -> bool | None:
     callee has no other call; else set aside (never published). None: the call is not held.
 
     Round 2 (#16): a held call a later attempt of its callee redials (its dial's recording
-    could not settle it) is held `redialled`, never published as final; a call held
-    `redialled` until a deadline (its redial attempt's CM answer was lost) is released as
-    the callee's result when no later call of the callee came, else stays `redialled` (that
-    attempt's late callback is the result): one result either way, in whatever order the
-    two are settled."""
+    could not settle it) is held `redialled`, never published as final; a call held until
+    a deadline (its redial attempt's CM answer was lost; held `redialled`, or still awaiting
+    its placement when its overtaking callback was not settled: HeldCall.redialled) is
+    released as the callee's result when no later call of the callee came, else stays
+    `redialled` (that attempt's late callback is the result): one result either way, in
+    whatever order the two are settled."""
     held = pending.held(call)
     if held is None:
         return None

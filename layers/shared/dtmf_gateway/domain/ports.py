@@ -264,8 +264,9 @@ class HeldCall:
     """A held call and its instruction: the call ids the placement recorded (None: not
     recorded) and the callees of the instruction's other calls that are not held.
 
-    Round 2 (#16): ``redialled`` — the call is held `redialled` until a deadline (its
-    redial attempt's CM answer was lost, `ScheduleStore.hold_redialled_until`): then
+    Round 2 (#16): ``redialled`` — the call is held until a deadline (its redial attempt's
+    CM answer was lost, `ScheduleStore.hold_redialled_until`; held `redialled`, or still
+    awaiting its placement): then
     ``callees_with_a_call`` also counts the other calls held awaiting their placement (a
     late callback of that attempt). ``redialled_by_schedule``: a call held awaiting its
     placement that a later attempt of its callee redials (`CalleeSchedule.redials_call`),
@@ -426,7 +427,14 @@ class ScheduleStore(Protocol):
         """The call held `redialled` whose redial attempt's CM answer was lost is settled by
         the expirer at ``deadline`` (aware; `expiry.settle_held`): released as the callee's
         result then, unless a later call of its callee came (that attempt's late callback).
-        Safe to repeat; False when it holds no `redialled` (released already, or none)."""
+        A call still held awaiting its placement (its overtaken recording not settled yet)
+        gets the deadline too, and keeps it when it is later held `redialled`. Safe to
+        repeat; False when it is held neither way (released already, or not held)."""
+        ...
+
+    def call_attempt(self, instruction_id: str, call_id: str) -> int | None:
+        """The attempt recorded on the call (1 for its callee's first CM call; None: no such
+        call, or none recorded)."""
         ...
 
 

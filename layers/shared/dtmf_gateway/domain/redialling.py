@@ -81,13 +81,15 @@ class Redials:
         """True when a next attempt follows the call ``call_id`` (scheduled now, or by an
         earlier delivery of the same callback): record the call held `redialled`."""
         entry = next((e for e in instruction.schedule if e.call_id == call_id), None)
-        if entry is None:
-            return False
-        if entry.waiting:  # an earlier delivery of this callback scheduled it already
+        if entry is not None and entry.waiting:  # an earlier delivery scheduled it already
             self._schedule(instruction.instruction_id, entry)
             return True
-        if entry.status is not ScheduleStatus.PLACED:
+        if entry is None or entry.status is not ScheduleStatus.PLACED:
             return False
+        if entry.legacy_placed_redial and entry.names_redialled_call(
+            call_id, self._store.call_attempt(instruction.instruction_id, call_id)
+        ):  # a redial (stored before `redials`) whose CM answer was lost: decided already
+            return True
         later = next_attempt(instruction, entry, outcome, ended_at, self._rules)
         if later is None:
             return False

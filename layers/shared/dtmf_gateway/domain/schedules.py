@@ -112,6 +112,27 @@ class CalleeSchedule:
             return self.call_id
         return None
 
+    def names_redialled_call(self, call_id: str, call_attempt: int | None) -> bool:
+        """Whether this `placed` redial attempt, written before ``redials`` was kept, names in
+        ``call_id`` the call it redials (``call_id``) rather than its own: that version left the
+        earlier call there when CM's answer was lost. Told apart by the call's own attempt
+        (``call_attempt``, as recorded on the call; None: unknown): an earlier one than this
+        entry's. Such an attempt is treated as `placed` naming no call (`placed_unknown`): a
+        re-delivered callback of the call redials no more, and the call, held `redialled`, is
+        released by the expirer unless a later call of its callee came."""
+        return (
+            self.legacy_placed_redial
+            and self.call_id == call_id
+            and call_attempt is not None
+            and call_attempt < self.attempt
+        )
+
+    @property
+    def legacy_placed_redial(self) -> bool:
+        """A `placed` redial attempt written before ``redials`` was kept: its ``call_id`` is
+        its own call, or the call it redials (`names_redialled_call` tells them apart)."""
+        return self.status is ScheduleStatus.PLACED and self.attempt > 1 and self.redials is None
+
     def redials_call(self, call_id: str) -> bool:
         """Whether ``call_id`` is the call this attempt redials: a later attempt of its
         callee was decided on it, so it is not the callee's result (unless that attempt is

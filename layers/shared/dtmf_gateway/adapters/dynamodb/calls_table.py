@@ -505,13 +505,14 @@ def recording_pending(item: Mapping[str, Any]) -> bool:
 
 
 def is_waiting(item: Mapping[str, Any]) -> bool:
-    """Whether a call item (plain values) still waits for the expirer: queued, or held until
-    its placement confirms it, or held `redialled` until a deadline (REDIALLED_UNTIL). Any
-    other call ended (its index entry stays)."""
-    return (
-        item.get(STATUS) == CallStatus.QUEUED.value
-        or item.get(HOLD) == Hold.AWAITING_PLACEMENT.value
-        or (item.get(HOLD) == Hold.REDIALLED.value and REDIALLED_UNTIL in item)
+    """Whether a call item (plain values) may still wait for the expirer: queued, or held
+    until its placement confirms it, or held `redialled` (until a deadline, REDIALLED_UNTIL;
+    or without one: a redial attempt stored before `redials` may name it with its CM answer
+    lost, which only its instruction tells, `PendingCalls.held`). Any other call ended (its
+    index entry stays)."""
+    return item.get(STATUS) == CallStatus.QUEUED.value or item.get(HOLD) in (
+        Hold.AWAITING_PLACEMENT.value,
+        Hold.REDIALLED.value,
     )
 
 

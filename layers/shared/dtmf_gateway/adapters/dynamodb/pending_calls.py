@@ -311,6 +311,11 @@ class DynamoDbPendingCalls:
         return True
 
     def held(self, call: PendingCall) -> HeldCall | None:
+        """See PendingCalls.held. A call held until a deadline (`redialled-until`) is held
+        `redialled`, or still awaiting its placement (its overtaken recording unsettled when
+        the deadline was set). A call held `redialled` without one that a redial attempt
+        stored before `redials` names (`CalleeSchedule.names_redialled_call`: its CM answer
+        was lost) gets its deadline now (one conditional write) and is settled as one."""
         found = self._ddb.get_item(
             TableName=self._table,
             Key=call_key(call.instruction_id, call.call_id),
@@ -320,15 +325,12 @@ class DynamoDbPendingCalls:
             return None
         raw_call = from_item(found["Item"])
         stored = call_from_item(raw_call)
-        redialled = stored.hold is Hold.REDIALLED and REDIALLED_UNTIL in raw_call
-        if stored.hold is not Hold.AWAITING_PLACEMENT and not redialled:
+        if stored.hold not in (Hold.AWAITING_PLACEMENT, Hold.REDIALLED):
             return None
-        # a call held redialled until a deadline: a later call of its callee still held
-        # awaiting its placement (that attempt's late callback) counts as a call too
-        counted = {None, Hold.AWAITING_PLACEMENT} if redialled else {None}
+        redialled = REDIALLED_UNTIL in raw_call
         call_ids: tuple[str, ...] | None = None
-        redialled_by_schedule = False
-        callees: set[str] = set()
+        redialled_by_schedule = legacy = False
+        others: list[tuple[Hold | None, str | None]] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "#pk = :pk",
@@ -350,13 +352,26 @@ class DynamoDbPendingCalls:
                         s.redials_call(call.call_id) and not s.ended_unplaced
                         for s in instruction.schedule
                     )
+                    legacy = any(
+                        s.names_redialled_call(call.call_id, stored.attempt)
+                        for s in instruction.schedule
+                    )
                 elif is_call_item(item):
                     other = call_from_item(item)
-                    if other.call_id != call.call_id and other.hold in counted and other.callee:
-                        callees.add(other.callee)
+                    if other.call_id != call.call_id:
+                        others.append((other.hold, other.callee))
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if stored.hold is Hold.REDIALLED and not redialled:
+            if not legacy:
+                return None  # a later call of its callee is the result
+            self._hold_until_stale(call, raw_call)
+            redialled = True
+        # a call held until a deadline: a later call of its callee still held awaiting its
+        # placement (that attempt's late callback) counts as a call too
+        counted = {None, Hold.AWAITING_PLACEMENT} if redialled else {None}
+        callees = {callee for hold, callee in others if hold in counted and callee}
         return HeldCall(
             callee=stored.callee,
             placement_call_ids=call_ids,
@@ -365,20 +380,48 @@ class DynamoDbPendingCalls:
             redialled_by_schedule=redialled_by_schedule,
         )
 
+    def _hold_until_stale(self, call: PendingCall, raw_call: dict[str, Any]) -> None:
+        """Give a call held `redialled` a deadline at its own stale time (IF it still has
+        none), so that settling it (`settle`) is conditional on the deadline as every
+        other's is."""
+        update_if(
+            self._ddb,
+            TableName=self._table,
+            Key=call_key(call.instruction_id, call.call_id),
+            UpdateExpression="SET #until = :at",
+            ConditionExpression="#hold = :redialled AND attribute_not_exists(#until)",
+            ExpressionAttributeNames={"#hold": HOLD, "#until": REDIALLED_UNTIL},
+            ExpressionAttributeValues=to_item(
+                {":redialled": Hold.REDIALLED.value, ":at": int(raw_call.get(STALE_AT) or 0)}
+            ),
+        )
+
     def settle(self, call: PendingCall, *, release: bool, redialled: bool = False) -> bool:
+        """See PendingCalls.settle. With ``redialled``: held `redialled` (IF awaiting its
+        placement), keeping a deadline it has. Else a call held until a deadline (held
+        `redialled`, or still awaiting its placement) is released or kept `redialled`, its
+        deadline removed, in one conditional write; any other held call is released or set
+        aside (one more)."""
         key = call_key(call.instruction_id, call.call_id)
-        hold = Hold.REDIALLED if redialled else Hold.SET_ASIDE
-        if settle_held_call(self._ddb, self._table, key, release=release, hold=hold):
-            return True
-        # round 2 (#16): a call held `redialled` until its deadline: released, or kept
-        # `redialled` without the deadline (a later call of its callee is the result)
-        update = "REMOVE #until" + (", #hold" if release else "")
-        return update_if(
+        if redialled:
+            return settle_held_call(
+                self._ddb, self._table, key, release=release, hold=Hold.REDIALLED
+            )
+        # round 2 (#16): a call held until its deadline
+        update = "REMOVE #until, #hold" if release else "SET #hold = :redialled REMOVE #until"
+        if update_if(
             self._ddb,
             TableName=self._table,
             Key=key,
             UpdateExpression=update,
-            ConditionExpression="#hold = :redialled AND attribute_exists(#until)",
+            ConditionExpression="attribute_exists(#until) AND #hold IN (:redialled, :awaiting)",
             ExpressionAttributeNames={"#hold": HOLD, "#until": REDIALLED_UNTIL},
-            ExpressionAttributeValues=to_item({":redialled": Hold.REDIALLED.value}),
-        )
+            ExpressionAttributeValues=to_item(
+                {
+                    ":redialled": Hold.REDIALLED.value,
+                    ":awaiting": Hold.AWAITING_PLACEMENT.value,
+                }
+            ),
+        ):
+            return True
+        return settle_held_call(self._ddb, self._table, key, release=release)

@@ -232,14 +232,15 @@ class DynamoDbScheduleStore:
 
     def hold_redialled_until(self, instruction_id: str, call_id: str, deadline: datetime) -> bool:
         """SET its deadline and its pending-index entry there (the expirer's walk finds it
-        again at ``deadline``: calls_table.is_waiting), IF it is held `redialled`."""
+        again at ``deadline``: calls_table.is_waiting), IF it is held `redialled` or still
+        awaiting its placement (settling it `redialled` later keeps the deadline)."""
         at = int(deadline.timestamp())
         return update_if(
             self._ddb,
             TableName=self._table,
             Key=call_key(instruction_id, call_id),
             UpdateExpression="SET #until = :at, #stale = :at, #shard = :shard",
-            ConditionExpression="#hold = :redialled",
+            ConditionExpression="#hold IN (:redialled, :awaiting)",
             ExpressionAttributeNames={
                 "#hold": HOLD,
                 "#until": REDIALLED_UNTIL,
@@ -249,8 +250,23 @@ class DynamoDbScheduleStore:
             ExpressionAttributeValues=to_item(
                 {
                     ":redialled": Hold.REDIALLED.value,
+                    ":awaiting": Hold.AWAITING_PLACEMENT.value,
                     ":at": at,
                     ":shard": pending_shard(call_id, self._shards),
                 }
             ),
         )
+
+    def call_attempt(self, instruction_id: str, call_id: str) -> int | None:
+        """The call item's `attempt` (one consistent GetItem of one attribute)."""
+        item = from_item(
+            self._ddb.get_item(
+                TableName=self._table,
+                Key=call_key(instruction_id, call_id),
+                ProjectionExpression="#attempt",
+                ExpressionAttributeNames={"#attempt": ATTEMPT},
+                ConsistentRead=True,
+            ).get("Item", {})
+        )
+        attempt = item.get(ATTEMPT)
+        return attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None
