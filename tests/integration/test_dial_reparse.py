@@ -92,11 +92,11 @@ def busy_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]
             return moments[0]
 
     def load() -> None:
-        digits._compile_cached.cache_clear()
+        digits.forget_probes()
         monkeypatch.setattr(digits.time, "monotonic", slow_clock)
 
     yield load
-    digits._compile_cached.cache_clear()  # never leave a refusal learnt here to other tests
+    digits.forget_probes()  # never leave a refusal learnt here to other tests
 
 
 @pytest.mark.parametrize("late", [timedelta(0), timedelta(minutes=3), timedelta(days=2)])

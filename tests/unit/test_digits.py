@@ -69,7 +69,7 @@ GOOD = [
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    digits._compile_cached.cache_clear()
+    digits.forget_probes()
 
 
 @pytest.mark.parametrize("pattern", ATTACKS)

@@ -90,10 +90,12 @@ def _assigned(callees: Sequence[str], replies: Sequence[CmQueuedCall]) -> list[s
             give(index, found[0])
     # An echo matching several of our callees (one national number in two countries) is
     # ambiguous, not foreign: its element goes to the callee at its own position when that
-    # is one of the matches, else to the first match not yet given.
+    # is one of the matches (only when CM answered one element per callee: a shorter reply's
+    # positions are not the callees' and could swap two people's calls), else to the first
+    # match not yet given, in the instruction's order.
     ambiguous = [i for i, found in enumerate(matches) if len(found) > 1]
-    for index in ambiguous:
-        own = callees[index] if index < len(callees) else None
+    for index in ambiguous if len(replies) == len(callees) else ():
+        own = callees[index]
         if own in matches[index] and own not in claimed:
             give(index, own)
     for index in ambiguous:

@@ -373,7 +373,7 @@ class PlaceRow:
         """Place the row of a running campaign once it holds a slot and the pacing allows."""
         campaign_id = campaign.campaign_id
         try:
-            request = row_request(campaign.template, row, campaign_id, self._policy)
+            request = row_request(campaign.template, row, campaign_id, self._policy, validated=True)
         except InvalidRequest:  # the policy changed since validation
             self._ends.not_placed(campaign, row, NotPlacedReason.POLICY_REFUSED)
             return RowVerdict.ENDED

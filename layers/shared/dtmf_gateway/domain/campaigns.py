@@ -510,16 +510,24 @@ def row_body(
 
 
 def row_request(
-    template: Mapping[str, Any], row: Row, campaign_id: str, policy: DialPolicy
+    template: Mapping[str, Any],
+    row: Row,
+    campaign_id: str,
+    policy: DialPolicy,
+    *,
+    validated: bool = False,
 ) -> DtmfCallRequest:
     """The row's validated instruction (the same model and dialling policy as a single
-    POST). Raises :class:`InvalidRequest` listing every problem of the row, policy
-    refusals included (as ``field``/``message``)."""
+    POST). ``validated``: the row passed the campaign's validation already (its placer
+    builds it again): the checks that depend on the machine's load are left out, as for a
+    scheduled dial (``parse_dtmf_call_request(stored=True)``), so a busy worker never
+    refuses a row its validation accepted. Raises :class:`InvalidRequest` listing every
+    problem of the row, policy refusals included (as ``field``/``message``)."""
     from dtmf_gateway.domain.request import parse_dtmf_call_request
 
     body, problems = row_body(template, row, campaign_id)
     try:
-        request = parse_dtmf_call_request(body)
+        request = parse_dtmf_call_request(body, stored=validated)
     except InvalidRequest as error:
         raise InvalidRequest([*problems, *error.problems]) from None
     if problems:

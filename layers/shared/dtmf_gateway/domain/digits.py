@@ -115,23 +115,29 @@ class CompiledRegex:
             return False
 
 
-def compile_input_regex(pattern: str, *, probe: bool = True) -> CompiledRegex:
+def compile_input_regex(pattern: str, *, probe: bool = True, timed: bool = True) -> CompiledRegex:
     """Compile a client ``regex`` setting, refusing anything that could hang evaluation.
 
     ``probe=False`` skips the static analysis and the timed probes (for patterns that
-    were vetted when the request was accepted); every evaluation stays time-limited.
-    Raises :class:`InputRegexError`.
+    were vetted when the request was accepted, read back to classify digits); ``timed=False``
+    keeps the static analysis and skips only the timed probes, whose time limits depend on
+    the machine's load (a stored request checked again at dial time or by a campaign's
+    placer). Every evaluation stays time-limited. Raises :class:`InputRegexError`.
     """
     result = _compile_cached(pattern, probe)
     if isinstance(result, str):
         raise InputRegexError(result)
+    if probe and timed:
+        problem = _probed(result)
+        if problem is not None:
+            raise InputRegexError(problem)
     return result
 
 
 @lru_cache(maxsize=256)
 def _compile_cached(pattern: str, probe: bool) -> CompiledRegex | str:
-    r"""The compiled pattern, or the refusal message (refusals are cached too, so a client
-    cannot make us re-run the probes of a known-bad pattern).
+    r"""The compiled pattern, or the refusal message of the checks that do not depend on
+    the machine's load (cached for good: they always answer the same).
 
     Order matters: the pattern is parsed and its repetition counts bounded *before* the
     ``regex`` module compiles it, because that module expands fixed repetitions while
@@ -143,8 +149,48 @@ def _compile_cached(pattern: str, probe: bool) -> CompiledRegex | str:
     compiled = _compile(pattern)
     if isinstance(compiled, str):
         return compiled
-    problem = (count_paths(root) or _timed_probes(compiled)) if probe else None
+    problem = count_paths(root) if probe else None
     return problem or _anchor_problem(pattern) or CompiledRegex(pattern, compiled)
+
+
+#: How long a timed-probe refusal is remembered: long enough that a client repeating a
+#: known-bad pattern does not make us re-run its probes on every request (up to
+#: PROBE_BUDGET_SECONDS each), short enough that a valid pattern refused in one busy moment
+#: is accepted again soon (the probes' limits are wall-clock: they depend on the load).
+PROBE_REFUSAL_SECONDS: Final = 60.0
+_PROBES_PASSED: set[str] = set()
+_PROBES_REFUSED: dict[str, tuple[str, float]] = {}
+_PROBE_MEMORY: Final = 256
+
+
+def forget_probes() -> None:
+    """Forget every pattern's compiled form and timed-probe answer (tests: a new
+    execution environment)."""
+    _compile_cached.cache_clear()
+    _PROBES_PASSED.clear()
+    _PROBES_REFUSED.clear()
+
+
+def _probed(compiled: CompiledRegex) -> str | None:
+    """The timed probes' refusal of ``compiled`` (None: it passed). A pass is remembered for
+    good; a refusal for PROBE_REFUSAL_SECONDS."""
+    pattern = compiled.pattern
+    if pattern in _PROBES_PASSED:
+        return None
+    now = time.monotonic()
+    refused = _PROBES_REFUSED.get(pattern)
+    if refused is not None and now - refused[1] < PROBE_REFUSAL_SECONDS:
+        return refused[0]
+    problem = _timed_probes(compiled.compiled)
+    for memory in (_PROBES_PASSED, _PROBES_REFUSED):
+        if len(memory) >= _PROBE_MEMORY:
+            memory.clear()
+    if problem is None:
+        _PROBES_PASSED.add(pattern)
+        _PROBES_REFUSED.pop(pattern, None)
+    else:
+        _PROBES_REFUSED[pattern] = (problem, time.monotonic())
+    return problem
 
 
 def anchored(pattern: str) -> str:

@@ -225,7 +225,7 @@ def _regex(value: str, info: ValidationInfo) -> str:
     depend on the machine's load); a stored one (vetted when it was accepted) only the
     checks that do not, so that a busy machine never refuses it at dial time."""
     try:
-        compile_input_regex(value, probe=not is_stored_request(info))
+        compile_input_regex(value, timed=not is_stored_request(info))
     except InputRegexError as error:
         raise fail(str(error)) from None
     return value
