@@ -4,8 +4,7 @@ Each test asserts the behaviour the project promises; a failing test is a findin
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -13,6 +12,7 @@ from dtmf_gateway.domain import dialling, digits
 from dtmf_gateway.domain.campaigns import Row, row_request
 from dtmf_gateway.domain.errors import InvalidRequest
 from dtmf_gateway.domain.policy import DialPolicy
+from tests.integration.test_dial_reparse import busy_machine
 
 TEMPLATE = {
     "caller": "+31201234567",
@@ -26,24 +26,7 @@ POLICY = DialPolicy.from_settings(
     allowed_countries="NL", blocked_number_types="default", allowed_callers=""
 )
 
-
-@pytest.fixture
-def busy_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
-    """As tests/integration/test_dial_reparse.py: every monotonic read finds 30 ms gone."""
-    moments = [0.0]
-    lock = threading.Lock()
-
-    def slow_clock() -> float:
-        with lock:
-            moments[0] += 0.03
-            return moments[0]
-
-    def load() -> None:
-        digits.forget_probes()
-        monkeypatch.setattr(digits.time, "monotonic", slow_clock)
-
-    yield load
-    digits.forget_probes()
+__all__ = ["busy_machine"]  # the fixture, used by name
 
 
 def test_dial_time_reparse_survives_a_busy_machine(busy_machine: Callable[[], None]) -> None:
