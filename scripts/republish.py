@@ -20,7 +20,10 @@ publish as it was, with its table key and reason) and Lambda's on-failure record
 stream (stream positions only: they are re-read as the time range of their arrival, ±5
 minutes). A stored callee that is not E.164 (written before the gateway normalised CM's
 echo) is repaired from the instruction's own callees; anything else that still makes no
-valid event is reported and its message kept. Needs dynamodb:GetItem/Scan on the table,
+valid event is reported and its message kept. A call whose instruction's personal data was
+erased is published without it, as the publisher publishes it (issue 19: the instruction's
+`erased-at` is read first, strongly consistent). Needs dynamodb:GetItem/BatchGetItem/Scan on
+the table,
 events:PutEvents on the bus, sqs:ReceiveMessage/DeleteMessage/ChangeMessageVisibility on
 the queue (and
 cloudformation:DescribeStacks with --stack). AWS_ENDPOINT_URL points it at the local stack.
@@ -57,9 +60,11 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (  # noqa: E402
     instruction_key,
 )
 from dtmf_gateway.adapters.dynamodb.correction_store import scan_calls  # noqa: E402
+from dtmf_gateway.adapters.dynamodb.erasure_marks import DynamoDbErasureMarks  # noqa: E402
 from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher, result_urn  # noqa: E402
 from dtmf_gateway.domain.callees import matching_callee  # noqa: E402
 from dtmf_gateway.domain.calls import CallStatus, iso, utc_now  # noqa: E402
+from dtmf_gateway.domain.erased_results import as_published, erasure_marks_of  # noqa: E402
 from dtmf_gateway.domain.events import DtmfResultDetail, detail_from_call  # noqa: E402
 from dtmf_gateway.domain.stored import StoredCall  # noqa: E402
 
@@ -85,6 +90,8 @@ class Table:
     def __init__(self, client: DynamoDBClient, name: str) -> None:
         self._ddb = client
         self._name = name
+        # issue 19: the publisher's own read of the instructions' erasure marks
+        self.erasures = DynamoDbErasureMarks(client, name)
 
     def call(self, instruction_id: str, call_id: str) -> StoredCall | None:
         item = self._ddb.get_item(
@@ -137,6 +144,9 @@ def plan_call(plan: Plan, call: StoredCall | None, table: Table, now: datetime) 
     if call.gone(now):
         plan.skipped.append(f"{name}: past retention")
         return True
+    # issue 19: a call item may still hold the numbers and digits after its instruction was
+    # erased (domain.erased_results); published as the publisher publishes it, without them
+    call = as_published(call, erasure_marks_of([call], table.erasures))
     try:
         detail = detail_from_call(call)
     except ValidationError:

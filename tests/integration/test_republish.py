@@ -198,3 +198,31 @@ def test_the_dry_run_names_a_correction_by_the_resources_id_it_is_published_unde
     [urn] = _urns(bus.received())
     assert urn == "urn:dtmf-gateway:result:i-5:c-5:revision:2"
     assert f"would     {urn}\n" in printed
+
+
+@pytest.mark.parametrize("source", ["range", "dlq"])
+def test_a_call_still_holding_personal_data_of_an_erased_instruction_is_republished_without_it(
+    function_env: Any, bus: Any, publisher_dlq: str, source: str
+) -> None:
+    """A call item can still hold the numbers and digits after its instruction was erased:
+    the placement scrubs the calls it writes only once it finds the erasure's mark, a
+    callback that read the instruction before the erasure writes the digits (see
+    domain.erased_results). The publisher reads the instruction's mark before it publishes;
+    the operator's re-publish must too, or it brings the personal data back onto the bus."""
+    erased_at = iso(NOW - timedelta(minutes=1))
+    _put(function_env, {**_instruction(6, []), "erased-at": erased_at, "status": "queued"})
+    _put(function_env, _ended_call(6, minutes_ago=30, metadata={"order-id": "o-981"}))
+    args = [*_range(), "--apply"]
+    if source == "dlq":
+        letter = {"kind": "dtmf-gateway/set-aside", "instruction-id": "i-6", "call-id": "c-6"}
+        bus.sqs.send_message(QueueUrl=publisher_dlq, MessageBody=json.dumps(letter))
+        args = ["--apply", "dlq"]
+
+    assert _run(function_env, bus, *args, queue_url=publisher_dlq) == 0
+
+    [event] = bus.received()
+    text = json.dumps(event)
+    for personal in ("+31612345678", "+31201234567", "4821", "o-981"):
+        assert personal not in text
+    assert event["detail"]["erased-at"] == erased_at
+    assert event["resources"] == ["urn:dtmf-gateway:result:i-6:c-6"]
