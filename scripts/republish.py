@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "shared"))
@@ -58,6 +58,7 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (  # noqa: E402
     from_item,
     instruction_from_item,
     instruction_key,
+    is_key_claim,
 )
 from dtmf_gateway.adapters.dynamodb.correction_store import scan_calls  # noqa: E402
 from dtmf_gateway.adapters.dynamodb.erasure_marks import DynamoDbErasureMarks  # noqa: E402
@@ -66,6 +67,7 @@ from dtmf_gateway.domain.callees import matching_callee  # noqa: E402
 from dtmf_gateway.domain.calls import CallStatus, iso, utc_now  # noqa: E402
 from dtmf_gateway.domain.erased_results import as_published, erasure_marks_of  # noqa: E402
 from dtmf_gateway.domain.events import DtmfResultDetail, detail_from_call  # noqa: E402
+from dtmf_gateway.domain.publishing import NOT_PLACED_LETTER_CALL_ID  # noqa: E402
 from dtmf_gateway.domain.stored import StoredCall  # noqa: E402
 
 if TYPE_CHECKING:
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
 STREAM_MARGIN = timedelta(minutes=5)  # stream arrival vs. the call's finished-at
+HIDDEN_SECONDS = 300  # how long a run keeps the messages it read from other readers
 
 
 @dataclass
@@ -84,6 +87,7 @@ class Plan:
     problems: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)  # receipt handles, deleted on success
     seen: list[str] = field(default_factory=list)  # every receipt handle read
+    deleted: list[str] = field(default_factory=list)  # receipt handles deleted
 
 
 class Table:
@@ -100,10 +104,16 @@ class Table:
         return call_from_item(from_item(item)) if item else None
 
     def callees(self, instruction_id: str) -> tuple[str, ...]:
-        item = self._ddb.get_item(
-            TableName=self._name, Key=instruction_key(instruction_id), ConsistentRead=True
-        ).get("Item")
-        return instruction_from_item(from_item(item)).callees if item else ()
+        item = from_item(
+            self._ddb.get_item(
+                TableName=self._name, Key=instruction_key(instruction_id), ConsistentRead=True
+            ).get("Item")
+            or {}
+        )
+        if not item or is_key_claim(item):  # a key claim at the slot is no instruction
+            return ()
+        # an erased callee is None: nothing to match
+        return tuple(c for c in instruction_from_item(item).callees if c is not None)
 
     def ended_between(self, since: str, until: str) -> Iterator[StoredCall]:
         """Calls that ended with `since` <= finished-at <= `until` (ISO strings compare in
@@ -160,10 +170,13 @@ def plan_call(plan: Plan, call: StoredCall | None, table: Table, now: datetime) 
     return True
 
 
-def plan_range(table: Table, since: str, until: str, now: datetime, plan: Plan) -> Plan:
+def plan_range(table: Table, since: str, until: str, now: datetime, plan: Plan) -> int:
+    """Add every call that ended in [since, until] to the plan: how many there were."""
+    found = 0
     for call in table.ended_between(since, until):
         plan_call(plan, call, table, now)
-    return plan
+        found += 1
+    return found
 
 
 def _arrival(text: str) -> datetime:
@@ -181,32 +194,86 @@ def moment(text: str) -> str:
     return iso(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
-def plan_dead_letters(sqs: SQSClient, queue_url: str, table: Table, now: datetime) -> Plan:
-    """Every message on the queue (each read once per run: hidden for 5 minutes)."""
-    plan = Plan()
+def plan_dead_letters(
+    sqs: SQSClient, queue_url: str, table: Table, now: datetime, plan: Plan
+) -> Plan:
+    """Every message on the queue into ``plan`` (each read once per run: hidden for
+    HIDDEN_SECONDS; `plan.seen` holds them as they are read, so a run that stops half-way
+    can still show them again). The last, empty receive long-polls (1 s), so every SQS
+    server was asked before the run ends."""
     while True:
         messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=HIDDEN_SECONDS,
+            WaitTimeSeconds=1,
         ).get("Messages", [])
         if not messages:
             return plan
         for message in messages:
             plan.seen.append(message["ReceiptHandle"])
-            body = json.loads(message.get("Body") or "{}")
-            ok = True
-            if body.get("kind") == SET_ASIDE_KIND:
-                call = table.call(body["instruction-id"], body["call-id"])
-                ok = plan_call(plan, call, table, now)
-            elif "DDBStreamBatchInfo" in body:
-                info = body["DDBStreamBatchInfo"]
-                since = iso(_arrival(info["approximateArrivalOfFirstRecord"]) - STREAM_MARGIN)
-                until = iso(_arrival(info["approximateArrivalOfLastRecord"]) + STREAM_MARGIN)
-                plan_range(table, since, until, now, plan)
-            else:
-                plan.problems.append(f"message {message.get('MessageId')}: not understood")
-                ok = False
-            if ok:
+            if plan_message(plan, message, table, now):
                 plan.messages.append(message["ReceiptHandle"])
+
+
+def plan_message(plan: Plan, message: Any, table: Table, now: datetime) -> bool:
+    """Add one DLQ message's results to the plan. True when they are all in it (the message
+    may be deleted once they reached the bus); False when it is reported (`plan.problems`)
+    and must be kept."""
+    name = f"message {message.get('MessageId')}"
+    try:
+        body = json.loads(message.get("Body") or "")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        plan.problems.append(f"{name}: not understood (not a JSON object), kept")
+        return False
+    if body.get("kind") == SET_ASIDE_KIND:
+        instruction_id, call_id = body.get("instruction-id"), body.get("call-id")
+        if not (isinstance(instruction_id, str) and isinstance(call_id, str)):
+            plan.problems.append(f"{name}: a set-aside letter without its table key, kept")
+            return False
+        if call_id == NOT_PLACED_LETTER_CALL_ID:
+            plan.problems.append(
+                f"{name}: a DTMF Call Not Placed event of {instruction_id} that could not be "
+                f"published ({body.get('reason')}); this tool re-publishes DTMF Result events "
+                "only: kept (see docs/operations.md)"
+            )
+            return False
+        return plan_call(plan, table.call(instruction_id, call_id), table, now)
+    info = body.get("DDBStreamBatchInfo")
+    if isinstance(info, dict):
+        return _plan_stream_batch(plan, name, info, table, now)
+    plan.problems.append(f"{name}: not understood, kept")
+    return False
+
+
+def _plan_stream_batch(
+    plan: Plan, name: str, info: dict[str, Any], table: Table, now: datetime
+) -> bool:
+    """Lambda's on-failure record of a stream batch: the calls that ended in the time of its
+    arrival, ±STREAM_MARGIN. Kept (a problem) when that finds fewer calls than the batch had
+    records, or one of them makes no event: a correction keeps the `finished-at` of the call
+    it corrects (scripts/rederive.py), so it is not found by time."""
+    try:
+        since = iso(_arrival(info["approximateArrivalOfFirstRecord"]) - STREAM_MARGIN)
+        until = iso(_arrival(info["approximateArrivalOfLastRecord"]) + STREAM_MARGIN)
+        size = int(info.get("batchSize", 0))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        plan.problems.append(f"{name}: an on-failure record without its times, kept")
+        return False
+    problems = len(plan.problems)
+    found = plan_range(table, since, until, now, plan)
+    if found < size:
+        plan.problems.append(
+            f"{name}: its stream batch had {size} record(s), {found} call(s) ended between "
+            f"{since} and {until}: a correction or a not-placed event is not found by time. "
+            f"Kept: read shard {info.get('shardId')}, sequence numbers "
+            f"{info.get('startSequenceNumber')} to {info.get('endSequenceNumber')}, from the "
+            "stream (24 h) and re-publish their calls (see docs/operations.md)"
+        )
+        return False
+    return len(plan.problems) == problems
 
 
 def apply(
@@ -219,7 +286,16 @@ def apply(
     if sqs is not None and not failures:
         for handle in plan.messages:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=handle)
+            plan.deleted.append(handle)
     return failures
+
+
+def show_again(sqs: SQSClient, queue_url: str, handles: list[str]) -> None:
+    """Make the messages a run read and did not delete visible again at once (else they
+    stay hidden for HIDDEN_SECONDS: the next run, or the console, would see an empty
+    queue)."""
+    for handle in handles:
+        sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
 
 
 def _stack_outputs(stack: str) -> dict[str, str]:
@@ -250,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     span.add_argument("--until", required=True, type=moment, help="ISO-8601 UTC")
     args = parser.parse_args(argv)
+    if args.source == "range" and args.since > args.until:
+        parser.error(f"--since {args.since} is after --until {args.until}")
     try:
         return _republish(args, parser)
     except (BotoCoreError, ClientError) as error:  # a wrong name, no credentials, no access
@@ -264,12 +342,22 @@ def _republish(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     if not table_name or not bus or (args.source == "dlq" and not queue_url):
         parser.error("give --stack, or --table, --bus (and --queue-url for dlq)")
     table = Table(boto3.client("dynamodb"), table_name)
-    sqs = boto3.client("sqs") if args.source == "dlq" else None
-    now = utc_now()
-    if sqs is not None:
-        plan = plan_dead_letters(sqs, queue_url, table, now)
-    else:
-        plan = plan_range(table, args.since, args.until, now, Plan())
+    if args.source != "dlq":
+        plan = Plan()
+        plan_range(table, args.since, args.until, utc_now(), plan)
+        return _report_and_apply(args, plan, bus, None, "")
+    sqs = boto3.client("sqs")
+    plan = Plan()
+    try:
+        plan_dead_letters(sqs, queue_url, table, utc_now(), plan)
+        return _report_and_apply(args, plan, bus, sqs, queue_url)
+    finally:  # whatever happened, nothing the run read and did not delete stays hidden
+        show_again(sqs, queue_url, [h for h in plan.seen if h not in set(plan.deleted)])
+
+
+def _report_and_apply(
+    args: argparse.Namespace, plan: Plan, bus: str, sqs: SQSClient | None, queue_url: str
+) -> int:
     for line in plan.skipped:
         print(f"skip     {line}")
     for line in plan.problems:
@@ -277,10 +365,6 @@ def _republish(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     for urn in plan.details:
         print(f"{'publish ' if args.apply else 'would    '} {urn}")
     if not args.apply:
-        for handle in plan.seen if sqs is not None else []:  # visible again at once
-            sqs.change_message_visibility(  # type: ignore[union-attr]
-                QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0
-            )
         print(f"dry run: {len(plan.details)} event(s) would be published; --apply to publish")
         return 1 if plan.problems else 0
     failures = apply(plan, EventBridgeResultPublisher(boto3.client("events"), bus), sqs, queue_url)

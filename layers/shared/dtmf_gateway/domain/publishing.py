@@ -148,13 +148,17 @@ def publish_ended_calls(
     )
 
 
+#: The `call-id` of a set-aside `DTMF Call Not Placed` letter: it has no call.
+NOT_PLACED_LETTER_CALL_ID = "(not placed)"
+
+
 def _unplaced_letter(change: Change, reason: str) -> SetAside:
     """A `DTMF Call Not Placed` that cannot be published (its callee is not named: a phone
     number; the instruction's `schedule` holds it)."""
     instruction = change.new_instruction
     return SetAside(
         instruction_id=instruction.instruction_id if instruction else "",
-        call_id="(not placed)",
+        call_id=NOT_PLACED_LETTER_CALL_ID,
         record_id=change.record_id,
         reason=reason,
     )
