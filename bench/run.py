@@ -366,8 +366,15 @@ def _targets(results: dict[str, Any]) -> list[str]:
     rows = []
     if "functions" in cold:
         pc = cold["functions"].get("place_call", {})
+        if "ratio_cpu" in pc:  # issue 15's goal: place-call, on the CPU clock
+            rows.append(
+                ("place-call cold init / floor ≤ 1.10 (CPU, median)", pc["ratio_cpu"] <= 1.10)
+            )
         rows.append(
-            ("cold init ≤ 1.10 x floor (median), every function", cold.get("all_within_target"))
+            (
+                "cold init ≤ 1.10 x floor (median), every function (beyond issue 15's goal)",
+                cold.get("all_within_target"),
+            )
         )
         if "ratio_rounds" in pc:
             rows.append(

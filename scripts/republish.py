@@ -17,13 +17,14 @@ retention are skipped (they are gone).
 
 The dead-letter queue holds two kinds of message: the publisher's own (a result it could not
 publish as it was, with its table key and reason) and Lambda's on-failure records of the
-stream (stream positions only: they are re-read as the time range of their arrival, ±5
-minutes). A stored callee that is not E.164 (written before the gateway normalised CM's
+stream (stream positions only: their records are read back from the stream, or after its 24
+hours matched by the time of their arrival, ±5 minutes; see docs/operations.md for what is
+kept and reported). A stored callee that is not E.164 (written before the gateway normalised CM's
 echo) is repaired from the instruction's own callees; anything else that still makes no
 valid event is reported and its message kept. A call whose instruction's personal data was
 erased is published without it, as the publisher publishes it (issue 19: the instruction's
 `erased-at` is read first, strongly consistent). Needs dynamodb:GetItem/BatchGetItem/Scan on
-the table,
+the table, dynamodb:GetShardIterator/GetRecords on its stream,
 events:PutEvents on the bus, sqs:ReceiveMessage/DeleteMessage/ChangeMessageVisibility on
 the queue (and
 cloudformation:DescribeStacks with --stack). AWS_ENDPOINT_URL points it at the local stack.
@@ -56,8 +57,10 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (  # noqa: E402
     call_from_item,
     call_key,
     from_item,
+    ids_of_call_key,
     instruction_from_item,
     instruction_key,
+    is_call_sk,
     is_key_claim,
 )
 from dtmf_gateway.adapters.dynamodb.correction_store import scan_calls  # noqa: E402
@@ -72,10 +75,12 @@ from dtmf_gateway.domain.stored import StoredCall  # noqa: E402
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodbstreams.client import DynamoDBStreamsClient
     from mypy_boto3_sqs.client import SQSClient
 
 STREAM_MARGIN = timedelta(minutes=5)  # stream arrival vs. the call's finished-at
 HIDDEN_SECONDS = 300  # how long a run keeps the messages it read from other readers
+STREAM_PAGES = 20  # GetRecords pages read at most for one on-failure record's batch
 
 
 @dataclass
@@ -91,9 +96,12 @@ class Plan:
 
 
 class Table:
-    def __init__(self, client: DynamoDBClient, name: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, name: str, streams: DynamoDBStreamsClient | None = None
+    ) -> None:
         self._ddb = client
         self._name = name
+        self.streams = streams  # reads an on-failure record's batch back from the stream
         # issue 19: the publisher's own read of the instructions' erasure marks
         self.erasures = DynamoDbErasureMarks(client, name)
 
@@ -251,17 +259,34 @@ def plan_message(plan: Plan, message: Any, table: Table, now: datetime) -> bool:
 def _plan_stream_batch(
     plan: Plan, name: str, info: dict[str, Any], table: Table, now: datetime
 ) -> bool:
-    """Lambda's on-failure record of a stream batch: the calls that ended in the time of its
-    arrival, ±STREAM_MARGIN. Kept (a problem) when that finds fewer calls than the batch had
-    records, or one of them makes no event: a correction keeps the `finished-at` of the call
-    it corrects (scripts/rederive.py), so it is not found by time."""
+    """Lambda's on-failure record of a stream batch. Its records are read back from the
+    stream (shard and sequence numbers, within the stream's 24 hours) and each call they
+    name is planned as it is stored now; a record of an instruction (a `DTMF Call Not
+    Placed`) is reported and the message kept. When the stream cannot be read (trimmed, no
+    access), the calls that ended in the time of its arrival ±STREAM_MARGIN stand in, and
+    the message is kept when that finds fewer calls than the batch had records: a
+    correction keeps the `finished-at` of the call it corrects (scripts/rederive.py), so it
+    is not found by time."""
+    keys, why = _stream_keys(table.streams, info)
+    if keys is not None:
+        problems = len(plan.problems)
+        for key in keys:
+            if is_call_sk(str(key.get("sk", {}).get("S", ""))):
+                plan_call(plan, table.call(*ids_of_call_key(key)), table, now)
+            else:
+                plan.problems.append(
+                    f"{name}: its batch holds a change of {key.get('pk', {}).get('S')} (a DTMF "
+                    "Call Not Placed); this tool re-publishes DTMF Result events only: kept"
+                )
+        return len(plan.problems) == problems
     try:
         since = iso(_arrival(info["approximateArrivalOfFirstRecord"]) - STREAM_MARGIN)
         until = iso(_arrival(info["approximateArrivalOfLastRecord"]) + STREAM_MARGIN)
         size = int(info.get("batchSize", 0))
     except (KeyError, TypeError, ValueError, AttributeError):
-        plan.problems.append(f"{name}: an on-failure record without its times, kept")
+        plan.problems.append(f"{name}: an on-failure record without its times ({why}), kept")
         return False
+    plan.skipped.append(f"{name}: the stream was not read ({why}); matched by time")
     problems = len(plan.problems)
     found = plan_range(table, since, until, now, plan)
     if found < size:
@@ -270,10 +295,56 @@ def _plan_stream_batch(
             f"{since} and {until}: a correction or a not-placed event is not found by time. "
             f"Kept: read shard {info.get('shardId')}, sequence numbers "
             f"{info.get('startSequenceNumber')} to {info.get('endSequenceNumber')}, from the "
-            "stream (24 h) and re-publish their calls (see docs/operations.md)"
+            "stream and re-publish their calls (see docs/operations.md)"
         )
         return False
     return len(plan.problems) == problems
+
+
+def _stream_keys(
+    streams: DynamoDBStreamsClient | None, info: dict[str, Any]
+) -> tuple[list[dict[str, Any]] | None, str]:
+    """The table keys of the batch's records, read from the stream in order (None when
+    they cannot all be read, and why)."""
+    if streams is None:
+        return None, "no stream client"
+    try:
+        keys = _read_batch(streams, info)
+    except ClientError as error:
+        return None, error.response.get("Error", {}).get("Code", "error")
+    except (BotoCoreError, KeyError, TypeError, ValueError) as error:
+        return None, type(error).__name__
+    if keys is None:
+        return None, "the batch's last record was not reached"
+    return keys, ""
+
+
+def _read_batch(
+    streams: DynamoDBStreamsClient, info: dict[str, Any]
+) -> list[dict[str, Any]] | None:
+    """GetShardIterator at the batch's first sequence number, then GetRecords (at most
+    STREAM_PAGES pages) up to its last; None when the pages ran out before it."""
+    first, last = int(info["startSequenceNumber"]), int(info["endSequenceNumber"])
+    iterator: str | None = streams.get_shard_iterator(
+        StreamArn=info["streamArn"],
+        ShardId=info["shardId"],
+        ShardIteratorType="AT_SEQUENCE_NUMBER",
+        SequenceNumber=str(info["startSequenceNumber"]),
+    )["ShardIterator"]
+    keys: list[dict[str, Any]] = []
+    for _ in range(STREAM_PAGES):
+        if iterator is None:
+            return keys or None  # the shard closed after the batch's last record
+        page = streams.get_records(ShardIterator=iterator, Limit=1000)
+        for record in page.get("Records", []):
+            change: Any = record.get("dynamodb", {})
+            sequence = int(change["SequenceNumber"])
+            if sequence > last:
+                return keys
+            if sequence >= first:
+                keys.append(dict(change["Keys"]))
+        iterator = page.get("NextShardIterator")
+    return None
 
 
 def apply(
@@ -341,11 +412,12 @@ def _republish(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     queue_url = args.queue_url or out.get("PublishResultsDLQUrl") or ""
     if not table_name or not bus or (args.source == "dlq" and not queue_url):
         parser.error("give --stack, or --table, --bus (and --queue-url for dlq)")
-    table = Table(boto3.client("dynamodb"), table_name)
     if args.source != "dlq":
+        table = Table(boto3.client("dynamodb"), table_name)
         plan = Plan()
         plan_range(table, args.since, args.until, utc_now(), plan)
         return _report_and_apply(args, plan, bus, None, "")
+    table = Table(boto3.client("dynamodb"), table_name, boto3.client("dynamodbstreams"))
     sqs = boto3.client("sqs")
     plan = Plan()
     try:

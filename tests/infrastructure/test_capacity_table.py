@@ -54,6 +54,14 @@ def _expected() -> list[tuple[str, str]]:
         ("callback Lambda reserved concurrency", f"| {p['CallbackReservedConcurrency']} env"),
         ("pending-calls index shards", f"% {p['PendingCallsShards']}`"),
         ("DynamoDB stream → publisher", f"{stream['BatchSize']} records per batch"),
+        (
+            "DynamoDB stream → publisher",
+            f"`PublishParallelizationFactor` ({p['PublishParallelizationFactor']}) publisher",
+        ),
+        (
+            "DynamoDB on-demand",
+            f"`CallsTableWarmWritesPerSecond` ({p['CallsTableWarmWritesPerSecond']}:",
+        ),
         ("expirer", f"up to {int(expirer['Timeout']) - 5} s a run"),
         ("expirer", f"every {p['ExpiryScheduleMinutes']} min"),
         ("webhook fan-out", f"`WebhookMaxConcurrency` ({p['WebhookMaxConcurrency']})"),
@@ -66,3 +74,27 @@ def test_the_capacity_table_quotes_the_template_defaults(row: str, figure: str) 
 
     assert found, row
     assert figure in found[0], (row, figure)
+
+
+def test_the_limits_the_table_names_as_parameters_are_wired_to_them() -> None:
+    """Issue 15: each limit of "Capacity on paper" is moved by a documented parameter. The
+    publisher's parallelisation and the calls table's warm throughput were fixed in the
+    template (not set); they are parameters now, and setting them reaches the resources."""
+    stream = _resource("PublishResultsFunction")["Events"]["CallChanges"]["Properties"]
+    assert stream["ParallelizationFactor"] == {"Ref": "PublishParallelizationFactor"}
+
+    warm = _resource("CallsTable")["WarmThroughput"]
+    assert warm == {
+        "Fn::If": [
+            "HasCallsTableWarmWrites",
+            {"WriteUnitsPerSecond": {"Ref": "CallsTableWarmWritesPerSecond"}},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    # 0 (the default) leaves the table as DynamoDB makes it: no warm throughput is asked for
+    condition = template()["Conditions"]["HasCallsTableWarmWrites"]
+    assert condition == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "CallsTableWarmWritesPerSecond"}, "0"]}]
+    }
+    assert _defaults()["CallsTableWarmWritesPerSecond"] == 0
+    assert _defaults()["PublishParallelizationFactor"] == 1

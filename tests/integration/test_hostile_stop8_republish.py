@@ -397,3 +397,146 @@ def test_a_range_given_backwards_is_refused_not_an_empty_success(
 
     assert refused.value.code == 2
     assert bus.received() == []
+
+
+# ------------------------------------------------------------------ the batch, from the stream
+
+
+SEQ = 300000000000000000000  # DynamoDB stream sequence numbers: 21+ digits
+SHARD = "shardId-00000001796000000000-0a1b2c3d"  # as DynamoDB names them (28+ characters)
+
+
+def _batch(minutes_ago: int, first: int, last: int) -> dict[str, Any]:
+    record = _on_failure(minutes_ago)
+    record["DDBStreamBatchInfo"].update(
+        shardId=SHARD, startSequenceNumber=str(SEQ + first), endSequenceNumber=str(SEQ + last)
+    )
+    return record
+
+
+def _streams_stub(monkeypatch: pytest.MonkeyPatch, pages: list[list[dict[str, Any]]]) -> Any:
+    """republish's `dynamodbstreams` client answering from `pages` (records' keys and
+    sequence numbers), as DynamoDB Streams answers GetShardIterator and GetRecords."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("dynamodbstreams", region_name=REGION)
+    stub = Stubber(client)
+    stub.add_response(
+        "get_shard_iterator",
+        {"ShardIterator": "it-0"},
+        {
+            "StreamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/x",
+            "ShardId": SHARD,
+            "ShardIteratorType": "AT_SEQUENCE_NUMBER",
+            "SequenceNumber": str(SEQ + 1),
+        },
+    )
+    for n, records in enumerate(pages):
+        last = n == len(pages) - 1
+        page: dict[str, Any] = {"Records": records}
+        if not last:
+            page["NextShardIterator"] = f"it-{n + 1}"
+        stub.add_response("get_records", page, {"ShardIterator": f"it-{n}", "Limit": 1000})
+    stub.activate()
+    real = republish.boto3.client
+
+    def client_for(service: str, *args: Any, **kwargs: Any) -> Any:
+        return client if service == "dynamodbstreams" else real(service, *args, **kwargs)
+
+    monkeypatch.setattr(republish.boto3, "client", client_for)
+    return stub
+
+
+def _record(sequence: int, pk: str, sk: str) -> dict[str, Any]:
+    return {
+        "eventName": "MODIFY",
+        "dynamodb": {
+            "Keys": {"pk": {"S": pk}, "sk": {"S": sk}},
+            "SequenceNumber": str(SEQ + sequence),
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    }
+
+
+def test_an_on_failure_record_read_back_from_the_stream_publishes_its_correction(
+    function_env: Any, bus: Any, publisher_dlq: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within the stream's 24 hours the batch is read back by its shard and sequence numbers:
+    the correction whose `finished-at` is two days old is found by its key, published, and
+    the record deleted. Records before and after the batch are not the batch's."""
+    _put(function_env, _ended_call(9, minutes_ago=2 * 24 * 60, revision=1, corrects="rederived"))
+    _put(function_env, _ended_call(3, minutes_ago=1))  # ended in the window, not in the batch
+    _send(bus, publisher_dlq, _batch(minutes_ago=1, first=1, last=2))
+    stub = _streams_stub(
+        monkeypatch,
+        [
+            [_record(1, "instruction#i-9", "call#c-9")],
+            [_record(3, "instruction#i-3", "call#c-3")],  # after the batch's last
+        ],
+    )
+
+    code = _run(function_env, bus, "--apply", "dlq", queue_url=publisher_dlq)
+
+    stub.assert_no_pending_responses()
+    assert code == 0
+    assert _urns(bus.received()) == ["urn:dtmf-gateway:result:i-9:c-9:revision:1"]
+    assert _left_on(bus, publisher_dlq) == 0
+
+
+def test_an_on_failure_batch_holding_a_not_placed_change_is_kept(
+    function_env: Any,
+    bus: Any,
+    publisher_dlq: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A batch's change of an instruction item is a `DTMF Call Not Placed` this tool cannot
+    re-publish: its calls are published, the record reported and kept."""
+    _put(function_env, _ended_call(9, minutes_ago=30))
+    _send(bus, publisher_dlq, _batch(minutes_ago=1, first=1, last=2))
+    _streams_stub(
+        monkeypatch,
+        [[_record(1, "instruction#i-9", "call#c-9"), _record(2, "instruction#i-7", "instruction")]],
+    )
+
+    code = _run(function_env, bus, "--apply", "dlq", queue_url=publisher_dlq)
+
+    assert code == 1
+    assert "PROBLEM" in capsys.readouterr().out
+    assert _urns(bus.received()) == ["urn:dtmf-gateway:result:i-9:c-9"]
+    assert _left_on(bus, publisher_dlq) == 1
+
+
+def test_a_batch_past_the_streams_24_hours_is_matched_by_time_and_kept_when_short(
+    function_env: Any,
+    bus: Any,
+    publisher_dlq: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The stream keeps 24 hours: an older batch is matched by time, and kept (reported)
+    when that finds fewer calls than the batch had records."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("dynamodbstreams", region_name=REGION)
+    stub = Stubber(client)
+    stub.add_client_error("get_shard_iterator", "TrimmedDataAccessException")
+    stub.activate()
+    real = republish.boto3.client
+    monkeypatch.setattr(
+        republish.boto3,
+        "client",
+        lambda service, *a, **k: client if service == "dynamodbstreams" else real(service, *a, **k),
+    )
+    _put(function_env, _ended_call(9, minutes_ago=2 * 24 * 60, revision=1, corrects="rederived"))
+    _send(bus, publisher_dlq, _batch(minutes_ago=1, first=1, last=1))
+
+    code = _run(function_env, bus, "--apply", "dlq", queue_url=publisher_dlq)
+
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "TrimmedDataAccessException" in out and "PROBLEM" in out
+    assert bus.received() == []
+    assert _left_on(bus, publisher_dlq) == 1
