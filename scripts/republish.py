@@ -343,6 +343,8 @@ def _read_batch(
                 return keys
             if sequence >= first:
                 keys.append(dict(change["Keys"]))
+            if sequence == last:  # the batch's last record: often the shard's newest too
+                return keys
         iterator = page.get("NextShardIterator")
     return None
 

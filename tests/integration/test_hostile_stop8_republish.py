@@ -414,9 +414,12 @@ def _batch(minutes_ago: int, first: int, last: int) -> dict[str, Any]:
     return record
 
 
-def _streams_stub(monkeypatch: pytest.MonkeyPatch, pages: list[list[dict[str, Any]]]) -> Any:
+def _streams_stub(
+    monkeypatch: pytest.MonkeyPatch, pages: list[list[dict[str, Any]]], *, open_shard: bool = False
+) -> Any:
     """republish's `dynamodbstreams` client answering from `pages` (records' keys and
-    sequence numbers), as DynamoDB Streams answers GetShardIterator and GetRecords."""
+    sequence numbers), as DynamoDB Streams answers GetShardIterator and GetRecords; an open
+    shard's last page still has a next iterator (a closed one's has none)."""
     import boto3
     from botocore.stub import Stubber
 
@@ -435,7 +438,7 @@ def _streams_stub(monkeypatch: pytest.MonkeyPatch, pages: list[list[dict[str, An
     for n, records in enumerate(pages):
         last = n == len(pages) - 1
         page: dict[str, Any] = {"Records": records}
-        if not last:
+        if not last or open_shard:
             page["NextShardIterator"] = f"it-{n + 1}"
         stub.add_response("get_records", page, {"ShardIterator": f"it-{n}", "Limit": 1000})
     stub.activate()
@@ -540,3 +543,32 @@ def test_a_batch_past_the_streams_24_hours_is_matched_by_time_and_kept_when_shor
     assert "TrimmedDataAccessException" in out and "PROBLEM" in out
     assert bus.received() == []
     assert _left_on(bus, publisher_dlq) == 1
+
+
+def test_a_batch_ending_at_the_shards_newest_record_is_read_whole(
+    function_env: Any, bus: Any, publisher_dlq: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's last record is often the newest on its (open) shard: nothing after it to
+    mark the end, and GetRecords then answers empty pages with a next iterator. The batch
+    is read whole, not given up on and matched by time (which misses the correction)."""
+    _put(function_env, _ended_call(9, minutes_ago=2 * 24 * 60, revision=1, corrects="rederived"))
+    _put(function_env, _ended_call(8, minutes_ago=30))
+    _send(bus, publisher_dlq, _batch(minutes_ago=1, first=1, last=2))
+    stub = _streams_stub(
+        monkeypatch,
+        [
+            [_record(1, "instruction#i-8", "call#c-8")],
+            [_record(2, "instruction#i-9", "call#c-9")],
+        ],
+        open_shard=True,
+    )
+
+    code = _run(function_env, bus, "--apply", "dlq", queue_url=publisher_dlq)
+
+    stub.assert_no_pending_responses()
+    assert code == 0
+    assert _urns(bus.received()) == [
+        "urn:dtmf-gateway:result:i-8:c-8",
+        "urn:dtmf-gateway:result:i-9:c-9:revision:1",
+    ]
+    assert _left_on(bus, publisher_dlq) == 0
