@@ -65,11 +65,17 @@ from dtmf_gateway.adapters.dynamodb.calls_table import (  # noqa: E402
 )
 from dtmf_gateway.adapters.dynamodb.correction_store import scan_calls  # noqa: E402
 from dtmf_gateway.adapters.dynamodb.erasure_marks import DynamoDbErasureMarks  # noqa: E402
+from dtmf_gateway.adapters.dynamodb.stream import (  # noqa: E402
+    UndecodableStreamRecord,
+    change_of,
+    reaches_publisher,
+)
 from dtmf_gateway.adapters.eventbridge import EventBridgeResultPublisher, result_urn  # noqa: E402
 from dtmf_gateway.domain.callees import matching_callee  # noqa: E402
 from dtmf_gateway.domain.calls import CallStatus, iso, utc_now  # noqa: E402
 from dtmf_gateway.domain.erased_results import as_published, erasure_marks_of  # noqa: E402
 from dtmf_gateway.domain.events import DtmfResultDetail, detail_from_call  # noqa: E402
+from dtmf_gateway.domain.not_placed import newly_unplaced  # noqa: E402
 from dtmf_gateway.domain.publishing import NOT_PLACED_LETTER_CALL_ID  # noqa: E402
 from dtmf_gateway.domain.stored import StoredCall  # noqa: E402
 
@@ -80,7 +86,30 @@ if TYPE_CHECKING:
 
 STREAM_MARGIN = timedelta(minutes=5)  # stream arrival vs. the call's finished-at
 HIDDEN_SECONDS = 300  # how long a run keeps the messages it read from other readers
+MAX_MESSAGES = 100  # messages a run reads at most (--max-messages): read within HIDDEN_SECONDS
 STREAM_PAGES = 20  # GetRecords pages read at most for one on-failure record's batch
+NO_STREAM_CLIENT = "no stream client"
+LAST_NOT_REACHED = "the batch's last record was not reached"
+# Why a stream read failed, when matching by time is the way left (DynamoDB Streams API
+# reference, GetShardIterator/GetRecords errors): the records are past the stream's 24 hours,
+# the stream is gone, this run may not read it, or the record names no valid stream position
+# (botocore's ParamValidationError, or fields missing or not numbers). Any other error passes
+# (throttled by the shard's read limit, which Lambda's own reader shares; an iterator past its
+# 15 minutes; a server error; no connection): the message is kept for the next run, never
+# matched by time.
+UNREADABLE_STREAM = frozenset(
+    {
+        "TrimmedDataAccessException",
+        "ResourceNotFoundException",
+        "AccessDeniedException",
+        "ParamValidationError",
+        "KeyError",
+        "TypeError",
+        "ValueError",
+        NO_STREAM_CLIENT,
+        LAST_NOT_REACHED,
+    }
+)
 
 
 @dataclass
@@ -91,8 +120,10 @@ class Plan:
     skipped: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)  # receipt handles, deleted on success
-    seen: list[str] = field(default_factory=list)  # every receipt handle read
+    # every message read: its id -> its newest receipt handle
+    seen: dict[str, str] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)  # receipt handles deleted
+    more: bool = False  # the run stopped at its --max-messages: more may be on the queue
 
 
 class Table:
@@ -203,25 +234,52 @@ def moment(text: str) -> str:
 
 
 def plan_dead_letters(
-    sqs: SQSClient, queue_url: str, table: Table, now: datetime, plan: Plan
+    sqs: SQSClient,
+    queue_url: str,
+    table: Table,
+    now: datetime,
+    plan: Plan,
+    *,
+    limit: int = MAX_MESSAGES,
 ) -> Plan:
-    """Every message on the queue into ``plan`` (each read once per run: hidden for
-    HIDDEN_SECONDS; `plan.seen` holds them as they are read, so a run that stops half-way
-    can still show them again). The last, empty receive long-polls (1 s), so every SQS
-    server was asked before the run ends."""
-    while True:
+    """Up to ``limit`` messages of the queue into ``plan``, each planned once per run.
+
+    A message read is hidden for HIDDEN_SECONDS (`plan.seen` holds it as it is read, so a
+    run that stops half-way can still show it again). A run reads at most ``limit``: the
+    hiding time must outlast the run's reading (each on-failure record costs stream and
+    table reads, a trimmed one a table scan), else the first messages come back before the
+    last are read and the run reads the queue round and round. A message that comes back
+    all the same (SQS's at-least-once receive, or a slow run) is not planned again: its
+    newest receipt handle replaces the old, as DeleteMessage needs the newest; a receive of
+    nothing but such messages ends the reading. `plan.more` says the run stopped before the
+    queue was empty: run again. The last, empty receive long-polls (1 s), so every SQS server was
+    asked before the run ends."""
+    handles = plan.seen
+    while len(handles) < limit:
         messages = sqs.receive_message(
             QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
+            MaxNumberOfMessages=min(10, limit - len(handles)),
             VisibilityTimeout=HIDDEN_SECONDS,
             WaitTimeSeconds=1,
         ).get("Messages", [])
         if not messages:
             return plan
+        if all(str(m.get("MessageId")) in handles for m in messages):
+            # only messages read before: the hiding time ran out before the run read on to
+            # the rest; reading further would go round the same ones
+            plan.more = True
         for message in messages:
-            plan.seen.append(message["ReceiptHandle"])
-            if plan_message(plan, message, table, now):
-                plan.messages.append(message["ReceiptHandle"])
+            message_id, handle = str(message.get("MessageId")), message["ReceiptHandle"]
+            if message_id in handles:  # read before in this run: the newest handle counts
+                old = handles[message_id]
+                plan.messages = [handle if h == old else h for h in plan.messages]
+            elif plan_message(plan, message, table, now):
+                plan.messages.append(handle)
+            handles[message_id] = handle
+        if plan.more:
+            return plan
+    plan.more = True
+    return plan
 
 
 def plan_message(plan: Plan, message: Any, table: Table, now: datetime) -> bool:
@@ -260,70 +318,106 @@ def _plan_stream_batch(
     plan: Plan, name: str, info: dict[str, Any], table: Table, now: datetime
 ) -> bool:
     """Lambda's on-failure record of a stream batch. Its records are read back from the
-    stream (shard and sequence numbers, within the stream's 24 hours) and each call they
-    name is planned as it is stored now; a record of an instruction (a `DTMF Call Not
-    Placed`) is reported and the message kept. When the stream cannot be read (trimmed, no
-    access), the calls that ended in the time of its arrival ±STREAM_MARGIN stand in, and
-    the message is kept when that finds fewer calls than the batch had records: a
+    stream (shard and sequence numbers, within the stream's 24 hours): of the records in
+    that range, those the publisher's filter lets through (`reaches_publisher`: the others
+    were never the batch's) are planned — each call as it is stored now; an instruction's
+    change that made a `DTMF Call Not Placed` is reported and the message kept. A read that
+    fails for a passing reason (throttled, an expired iterator, a server error) keeps the
+    message for the next run. When the stream cannot be read (trimmed, gone, no access),
+    the calls that ended in the time of its arrival ±STREAM_MARGIN stand in, and the
+    message is kept unless that finds at least as many calls as the batch had records: a
     correction keeps the `finished-at` of the call it corrects (scripts/rederive.py), so it
     is not found by time."""
-    keys, why = _stream_keys(table.streams, info)
-    if keys is not None:
-        problems = len(plan.problems)
-        for key in keys:
-            if is_call_sk(str(key.get("sk", {}).get("S", ""))):
-                plan_call(plan, table.call(*ids_of_call_key(key)), table, now)
-            else:
-                plan.problems.append(
-                    f"{name}: its batch holds a change of {key.get('pk', {}).get('S')} (a DTMF "
-                    "Call Not Placed); this tool re-publishes DTMF Result events only: kept"
-                )
-        return len(plan.problems) == problems
+    records, why = _stream_records(table.streams, info)
+    if records is not None:
+        return _plan_batch_records(plan, name, records, table, now)
+    if why not in UNREADABLE_STREAM:
+        plan.problems.append(
+            f"{name}: its batch could not be read from the stream now ({why}); kept: run "
+            "again (see docs/operations.md)"
+        )
+        return False
     try:
         since = iso(_arrival(info["approximateArrivalOfFirstRecord"]) - STREAM_MARGIN)
         until = iso(_arrival(info["approximateArrivalOfLastRecord"]) + STREAM_MARGIN)
-        size = int(info.get("batchSize", 0))
     except (KeyError, TypeError, ValueError, AttributeError):
         plan.problems.append(f"{name}: an on-failure record without its times ({why}), kept")
         return False
     plan.skipped.append(f"{name}: the stream was not read ({why}); matched by time")
     problems = len(plan.problems)
     found = plan_range(table, since, until, now, plan)
-    if found < size:
+    size = info.get("batchSize")
+    if not isinstance(size, int) or found < size:
+        had = f"had {size} record(s)" if isinstance(size, int) else "gives no batchSize"
         plan.problems.append(
-            f"{name}: its stream batch had {size} record(s), {found} call(s) ended between "
-            f"{since} and {until}: a correction or a not-placed event is not found by time. "
-            f"Kept: read shard {info.get('shardId')}, sequence numbers "
-            f"{info.get('startSequenceNumber')} to {info.get('endSequenceNumber')}, from the "
-            "stream and re-publish their calls (see docs/operations.md)"
+            f"{name}: its stream batch {had}, {found} call(s) ended between {since} and "
+            f"{until}: a correction or a not-placed event is not found by time. Kept: read "
+            f"shard {info.get('shardId')}, sequence numbers {info.get('startSequenceNumber')} "
+            f"to {info.get('endSequenceNumber')}, from the stream and re-publish their calls "
+            "(see docs/operations.md)"
         )
         return False
     return len(plan.problems) == problems
 
 
-def _stream_keys(
+def _plan_batch_records(
+    plan: Plan, name: str, records: list[dict[str, Any]], table: Table, now: datetime
+) -> bool:
+    """Plan the records of a batch's range that reached the publisher; False when one of
+    them is reported (never with a key that is not a call's or an instruction's: a counter's
+    holds a phone number)."""
+    problems = len(plan.problems)
+    for record in records:
+        if not reaches_publisher(record):
+            continue  # filtered out by the event source mapping: never the batch's
+        keys = record["dynamodb"]["Keys"]
+        if is_call_sk(str(keys.get("sk", {}).get("S", ""))):
+            plan_call(plan, table.call(*ids_of_call_key(keys)), table, now)
+            continue
+        try:
+            change = change_of(record)
+        except UndecodableStreamRecord:
+            change = None
+        instruction = change.new_instruction if change else None
+        if instruction is None:
+            plan.problems.append(
+                f"{name}: its batch holds a record that is neither a call's nor a scheduled "
+                f"instruction's (sequence number {record['dynamodb'].get('SequenceNumber')}): "
+                "kept"
+            )
+        elif newly_unplaced(change.old_instruction if change else None, instruction):
+            plan.problems.append(
+                f"{name}: its batch holds a DTMF Call Not Placed of {instruction.instruction_id}"
+                "; this tool re-publishes DTMF Result events only: kept (see "
+                "docs/operations.md)"
+            )
+    return len(plan.problems) == problems
+
+
+def _stream_records(
     streams: DynamoDBStreamsClient | None, info: dict[str, Any]
 ) -> tuple[list[dict[str, Any]] | None, str]:
-    """The table keys of the batch's records, read from the stream in order (None when
-    they cannot all be read, and why)."""
+    """The stream records from the batch's first sequence number to its last, in order
+    (None when they cannot all be read, and why: an error code, or a sentence)."""
     if streams is None:
-        return None, "no stream client"
+        return None, NO_STREAM_CLIENT
     try:
-        keys = _read_batch(streams, info)
+        records = _read_batch(streams, info)
     except ClientError as error:
         return None, error.response.get("Error", {}).get("Code", "error")
     except (BotoCoreError, KeyError, TypeError, ValueError) as error:
         return None, type(error).__name__
-    if keys is None:
-        return None, "the batch's last record was not reached"
-    return keys, ""
+    if records is None:
+        return None, LAST_NOT_REACHED
+    return records, ""
 
 
 def _read_batch(
     streams: DynamoDBStreamsClient, info: dict[str, Any]
 ) -> list[dict[str, Any]] | None:
     """GetShardIterator at the batch's first sequence number, then GetRecords (at most
-    STREAM_PAGES pages) up to its last; None when the pages ran out before it."""
+    STREAM_PAGES pages) up to its last; None when the pages ran out before it. Sequence
+    numbers are compared as numbers (their digit counts differ)."""
     first, last = int(info["startSequenceNumber"]), int(info["endSequenceNumber"])
     iterator: str | None = streams.get_shard_iterator(
         StreamArn=info["streamArn"],
@@ -331,20 +425,19 @@ def _read_batch(
         ShardIteratorType="AT_SEQUENCE_NUMBER",
         SequenceNumber=str(info["startSequenceNumber"]),
     )["ShardIterator"]
-    keys: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
     for _ in range(STREAM_PAGES):
         if iterator is None:
-            return keys or None  # the shard closed after the batch's last record
+            return records or None  # the shard closed after the batch's last record
         page = streams.get_records(ShardIterator=iterator, Limit=1000)
         for record in page.get("Records", []):
-            change: Any = record.get("dynamodb", {})
-            sequence = int(change["SequenceNumber"])
+            sequence = int(record["dynamodb"]["SequenceNumber"])
             if sequence > last:
-                return keys
+                return records
             if sequence >= first:
-                keys.append(dict(change["Keys"]))
+                records.append(dict(record))
             if sequence == last:  # the batch's last record: often the shard's newest too
-                return keys
+                return records
         iterator = page.get("NextShardIterator")
     return None
 
@@ -366,9 +459,26 @@ def apply(
 def show_again(sqs: SQSClient, queue_url: str, handles: list[str]) -> None:
     """Make the messages a run read and did not delete visible again at once (else they
     stay hidden for HIDDEN_SECONDS: the next run, or the console, would see an empty
-    queue)."""
+    queue). A handle SQS no longer takes (the message deleted by another reader) is
+    said on stderr; the others are still shown again."""
     for handle in handles:
-        sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+        try:
+            sqs.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "error")
+            print(f"note: a message read could not be shown again ({code})", file=sys.stderr)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 
 def _stack_outputs(stack: str) -> dict[str, str]:
@@ -390,8 +500,16 @@ def main(argv: list[str] | None = None) -> int:
         "--apply", action="store_true", default=argparse.SUPPRESS, help="publish (default: dry run)"
     )
     sub = parser.add_subparsers(dest="source", required=True)
-    sub.add_parser(
+    dlq = sub.add_parser(
         "dlq", parents=[applying], help="the messages on the publisher's dead-letter queue"
+    )
+    dlq.add_argument(
+        "--max-messages",
+        type=_positive,
+        default=MAX_MESSAGES,
+        help=f"read at most this many messages in one run (default {MAX_MESSAGES}); run "
+        f"again for more. Each is hidden from other readers for {HIDDEN_SECONDS} s while "
+        "the run reads on: more than a run reads in that time come back and are read again",
     )
     span = sub.add_parser("range", parents=[applying], help="every call that ended in a time range")
     span.add_argument(
@@ -423,10 +541,10 @@ def _republish(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     sqs = boto3.client("sqs")
     plan = Plan()
     try:
-        plan_dead_letters(sqs, queue_url, table, utc_now(), plan)
+        plan_dead_letters(sqs, queue_url, table, utc_now(), plan, limit=args.max_messages)
         return _report_and_apply(args, plan, bus, sqs, queue_url)
     finally:  # whatever happened, nothing the run read and did not delete stays hidden
-        show_again(sqs, queue_url, [h for h in plan.seen if h not in set(plan.deleted)])
+        show_again(sqs, queue_url, [h for h in plan.seen.values() if h not in set(plan.deleted)])
 
 
 def _report_and_apply(
@@ -438,6 +556,12 @@ def _report_and_apply(
         print(f"PROBLEM  {line}")
     for urn in plan.details:
         print(f"{'publish ' if args.apply else 'would    '} {urn}")
+    if plan.more:
+        print(
+            f"more     this run stopped after {len(plan.seen)} message(s) (at most "
+            f"{args.max_messages}, --max-messages; messages read come back after "
+            f"{HIDDEN_SECONDS} s): more may be waiting, run again"
+        )
     if not args.apply:
         print(f"dry run: {len(plan.details)} event(s) would be published; --apply to publish")
         return 1 if plan.problems else 0

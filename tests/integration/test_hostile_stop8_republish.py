@@ -451,14 +451,40 @@ def _streams_stub(
     return stub
 
 
-def _record(sequence: int, pk: str, sk: str) -> dict[str, Any]:
+def _record(
+    sequence: int,
+    pk: str,
+    sk: str,
+    new: dict[str, Any] | None = None,
+    old: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A MODIFY as GetRecords returns it; a call's new image ends it (`finished`), so the
+    publisher's filter lets it through; an instruction's images as given (plain)."""
+    from dtmf_gateway.adapters.dynamodb.calls_table import to_item
+
+    keys = {"pk": pk, "sk": sk}
+    change: dict[str, Any] = {
+        "Keys": to_item(keys),
+        "SequenceNumber": str(SEQ + sequence),
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+        "NewImage": to_item({**keys, **(new or {"status": "finished"})}),
+    }
+    if old is not None:
+        change["OldImage"] = to_item({**keys, **old})
+    return {"eventName": "MODIFY", "dynamodb": change}
+
+
+def _scheduled_instruction(instruction_id: str, callee_status: str) -> dict[str, Any]:
+    """A scheduled instruction's plain item, its one callee's schedule in `callee_status`."""
+    entry: dict[str, Any] = {"status": callee_status}
+    if callee_status == "not-placed":
+        entry.update({"reason": "deadline-passed", "ended-at": iso(NOW)})
     return {
-        "eventName": "MODIFY",
-        "dynamodb": {
-            "Keys": {"pk": {"S": pk}, "sk": {"S": sk}},
-            "SequenceNumber": str(SEQ + sequence),
-            "StreamViewType": "NEW_AND_OLD_IMAGES",
-        },
+        "instruction-id": instruction_id,
+        "status": "scheduled",
+        "created-at": iso(NOW - timedelta(hours=1)),
+        "destinations": [CALLEE],
+        "schedule": {"0": entry},
     }
 
 
@@ -494,19 +520,33 @@ def test_an_on_failure_batch_holding_a_not_placed_change_is_kept(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A batch's change of an instruction item is a `DTMF Call Not Placed` this tool cannot
-    re-publish: its calls are published, the record reported and kept."""
+    """A batch's change of a scheduled instruction that ended a callee unplaced is a `DTMF
+    Call Not Placed` this tool cannot re-publish: its calls are published, the record
+    reported (by instruction id, never a number) and kept."""
     _put(function_env, _ended_call(9, minutes_ago=30))
     _send(bus, publisher_dlq, _batch(minutes_ago=1, first=1, last=2))
     _streams_stub(
         monkeypatch,
-        [[_record(1, "instruction#i-9", "call#c-9"), _record(2, "instruction#i-7", "instruction")]],
+        [
+            [
+                _record(1, "instruction#i-9", "call#c-9"),
+                _record(
+                    2,
+                    "instruction#i-7",
+                    "instruction",
+                    new=_scheduled_instruction("i-7", "not-placed"),
+                    old=_scheduled_instruction("i-7", "scheduled"),
+                ),
+            ]
+        ],
     )
 
     code = _run(function_env, bus, "--apply", "dlq", queue_url=publisher_dlq)
 
     assert code == 1
-    assert "PROBLEM" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "PROBLEM" in out and "DTMF Call Not Placed of i-7" in out, out
+    assert CALLEE not in out
     assert _urns(bus.received()) == ["urn:dtmf-gateway:result:i-9:c-9"]
     assert _left_on(bus, publisher_dlq) == 1
 

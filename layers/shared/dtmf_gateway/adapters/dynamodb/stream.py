@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from dtmf_gateway.adapters.dynamodb.calls_table import (
     SCHEDULE,
+    STATUS,
     call_from_item,
     instruction_from_item,
     is_call_item,
     is_instruction_item,
     plain,
 )
+from dtmf_gateway.domain.calls import CallStatus, InstructionStatus
 from dtmf_gateway.domain.publishing import Change
 
 if TYPE_CHECKING:
@@ -22,6 +24,30 @@ if TYPE_CHECKING:
     )
 
     from dtmf_gateway.domain.stored import StoredCall, StoredInstruction
+
+
+#: What the publisher's event source mapping lets through to it (template.yaml,
+#: `CallChanges` FilterCriteria; tests/infrastructure/test_publisher_filter.py holds the two
+#: together): an INSERT or MODIFY whose new image's `status` is one of these. The rest of a
+#: shard's records (queued calls, counters, cursors, an instruction's own progress) never
+#: reach it, though they lie between a batch's first and last sequence numbers.
+PUBLISHER_EVENT_NAMES = frozenset({"INSERT", "MODIFY"})
+PUBLISHER_STATUSES = frozenset(
+    {CallStatus.FINISHED.value, CallStatus.EXPIRED.value, InstructionStatus.SCHEDULED.value}
+)
+
+
+def reaches_publisher(record: Mapping[str, Any]) -> bool:
+    """Whether a stream record (DynamoDB JSON, as GetRecords or Lambda's event gives it)
+    passes the publisher's filter (see PUBLISHER_STATUSES)."""
+    change = record.get("dynamodb")
+    image = change.get("NewImage") if isinstance(change, Mapping) else None
+    status = image.get(STATUS) if isinstance(image, Mapping) else None
+    return (
+        record.get("eventName") in PUBLISHER_EVENT_NAMES
+        and isinstance(status, Mapping)
+        and status.get("S") in PUBLISHER_STATUSES
+    )
 
 
 class UndecodableStreamRecord(ValueError):
@@ -66,6 +92,17 @@ def _change(record: DynamoDBRecord) -> Change:
     except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as error:
         # the deserialiser's and int()'s errors on shapes DynamoDB does not write
         raise UndecodableStreamRecord(record_id, type(error).__name__) from error
+
+
+def change_of(record: Mapping[str, Any]) -> Change:
+    """One stream record as GetRecords returns it (NEW_AND_OLD_IMAGES) as a Change.
+
+    Raises UndecodableStreamRecord as :func:`changes`."""
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+        DynamoDBRecord,
+    )
+
+    return _change(DynamoDBRecord(dict(record)))
 
 
 def changes(event: DynamoDBStreamEvent) -> list[Change]:
