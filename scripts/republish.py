@@ -93,7 +93,10 @@ LAST_NOT_REACHED = "the batch's last record was not reached"
 # Why a stream read failed, when matching by time is the way left (DynamoDB Streams API
 # reference, GetShardIterator/GetRecords errors): the records are past the stream's 24 hours,
 # the stream is gone, this run may not read it, or the record names no valid stream position
-# (botocore's ParamValidationError, or fields missing or not numbers). Any other error passes
+# (the service's ValidationException, botocore's ParamValidationError, fields missing, not
+# numbers, or backwards). A stream read that did not reach the batch's last record (STREAM_PAGES
+# pages, or a closed shard's end) keeps the message: the stream was readable, and matching by
+# time could take a busy window for the batch. Any other error passes
 # (throttled by the shard's read limit, which Lambda's own reader shares; an iterator past its
 # 15 minutes; a server error; no connection): the message is kept for the next run, never
 # matched by time.
@@ -102,12 +105,12 @@ UNREADABLE_STREAM = frozenset(
         "TrimmedDataAccessException",
         "ResourceNotFoundException",
         "AccessDeniedException",
+        "ValidationException",
         "ParamValidationError",
         "KeyError",
         "TypeError",
         "ValueError",
         NO_STREAM_CLIENT,
-        LAST_NOT_REACHED,
     }
 )
 
@@ -264,12 +267,15 @@ def plan_dead_letters(
         ).get("Messages", [])
         if not messages:
             return plan
-        if all(str(m.get("MessageId")) in handles for m in messages):
+        if all(m.get("MessageId") and str(m["MessageId"]) in handles for m in messages):
             # only messages read before: the hiding time ran out before the run read on to
             # the rest; reading further would go round the same ones
             plan.more = True
         for message in messages:
-            message_id, handle = str(message.get("MessageId")), message["ReceiptHandle"]
+            handle = message["ReceiptHandle"]
+            # SQS always names a message; one that does not is taken as its own (never as
+            # another nameless one received again)
+            message_id = str(message.get("MessageId") or f"receipt {handle}")
             if message_id in handles:  # read before in this run: the newest handle counts
                 old = handles[message_id]
                 plan.messages = [handle if h == old else h for h in plan.messages]
@@ -322,8 +328,9 @@ def _plan_stream_batch(
     that range, those the publisher's filter lets through (`reaches_publisher`: the others
     were never the batch's) are planned — each call as it is stored now; an instruction's
     change that made a `DTMF Call Not Placed` is reported and the message kept. A read that
-    fails for a passing reason (throttled, an expired iterator, a server error) keeps the
-    message for the next run. When the stream cannot be read (trimmed, gone, no access),
+    fails for a passing reason (throttled, an expired iterator, a server error), or does not
+    reach the batch's last record, keeps the message. When the stream cannot be read
+    (trimmed, gone, no access, a malformed stream position),
     the calls that ended in the time of its arrival ±STREAM_MARGIN stand in, and the
     message is kept unless that finds at least as many calls as the batch had records: a
     correction keeps the `finished-at` of the call it corrects (scripts/rederive.py), so it
@@ -331,6 +338,14 @@ def _plan_stream_batch(
     records, why = _stream_records(table.streams, info)
     if records is not None:
         return _plan_batch_records(plan, name, records, table, now)
+    if why == LAST_NOT_REACHED:
+        plan.problems.append(
+            f"{name}: {why} in {STREAM_PAGES} pages of the stream. Kept: read shard "
+            f"{info.get('shardId')}, sequence numbers {info.get('startSequenceNumber')} to "
+            f"{info.get('endSequenceNumber')}, from the stream and re-publish their calls "
+            "(see docs/operations.md)"
+        )
+        return False
     if why not in UNREADABLE_STREAM:
         plan.problems.append(
             f"{name}: its batch could not be read from the stream now ({why}); kept: run "
@@ -347,8 +362,9 @@ def _plan_stream_batch(
     problems = len(plan.problems)
     found = plan_range(table, since, until, now, plan)
     size = info.get("batchSize")
-    if not isinstance(size, int) or found < size:
-        had = f"had {size} record(s)" if isinstance(size, int) else "gives no batchSize"
+    valid = isinstance(size, int) and not isinstance(size, bool) and size >= 1
+    if not valid or found < size:
+        had = f"had {size} record(s)" if valid else f"gives no batchSize ({size!r})"
         plan.problems.append(
             f"{name}: its stream batch {had}, {found} call(s) ended between {since} and "
             f"{until}: a correction or a not-placed event is not found by time. Kept: read "
@@ -370,9 +386,17 @@ def _plan_batch_records(
     for record in records:
         if not reaches_publisher(record):
             continue  # filtered out by the event source mapping: never the batch's
-        keys = record["dynamodb"]["Keys"]
-        if is_call_sk(str(keys.get("sk", {}).get("S", ""))):
-            plan_call(plan, table.call(*ids_of_call_key(keys)), table, now)
+        try:
+            keys = record["dynamodb"]["Keys"]
+            call_ids = ids_of_call_key(keys) if is_call_sk(str(keys["sk"]["S"])) else None
+        except (KeyError, TypeError, AttributeError):
+            plan.problems.append(
+                f"{name}: its batch holds a stream record without a table key of the calls "
+                f"table (sequence number {record['dynamodb'].get('SequenceNumber')}): kept"
+            )
+            continue
+        if call_ids is not None:
+            plan_call(plan, table.call(*call_ids), table, now)
             continue
         try:
             change = change_of(record)
@@ -416,9 +440,14 @@ def _read_batch(
     streams: DynamoDBStreamsClient, info: dict[str, Any]
 ) -> list[dict[str, Any]] | None:
     """GetShardIterator at the batch's first sequence number, then GetRecords (at most
-    STREAM_PAGES pages) up to its last; None when the pages ran out before it. Sequence
-    numbers are compared as numbers (their digit counts differ)."""
+    STREAM_PAGES pages) up to its last; None when the pages, or a closed shard, ran out
+    before it. Sequence numbers are compared as numbers (their digit counts differ).
+
+    Raises ValueError for a record whose first sequence number is after its last, and what
+    the client raises."""
     first, last = int(info["startSequenceNumber"]), int(info["endSequenceNumber"])
+    if first > last:
+        raise ValueError("the batch's first sequence number is after its last")
     iterator: str | None = streams.get_shard_iterator(
         StreamArn=info["streamArn"],
         ShardId=info["shardId"],
@@ -428,7 +457,7 @@ def _read_batch(
     records: list[dict[str, Any]] = []
     for _ in range(STREAM_PAGES):
         if iterator is None:
-            return records or None  # the shard closed after the batch's last record
+            return None  # a closed shard's end, and the batch's last record not on it
         page = streams.get_records(ShardIterator=iterator, Limit=1000)
         for record in page.get("Records", []):
             sequence = int(record["dynamodb"]["SequenceNumber"])

@@ -646,7 +646,11 @@ def test_the_readme_states_the_measured_writes_per_call(measured: dict[str, Any]
 
     assert f"**{key_writes} DynamoDB writes = {key_wru} WRU**" in README
     assert f"without: {writes} writes = {wru} WRU" in README
-    assert re.search(rf"a call is {key_wru} WRU with an `Idempotency-Key`, {wru} without", README)
+    assert re.search(
+        rf"a call is {key_wru} WRU with an `Idempotency-Key` and an explicit `instruction-id`, "
+        rf"{wru} otherwise",
+        README,
+    )
 
 
 def test_the_readme_says_what_the_cost_section_needs(tmp_path: Any) -> None:
