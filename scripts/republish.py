@@ -122,7 +122,11 @@ class Plan:
     details: dict[str, DtmfResultDetail] = field(default_factory=dict)  # by resources id
     skipped: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)  # receipt handles, deleted on success
+    # messages whose results are all in the plan: id -> newest receipt handle (deleted once
+    # their own events reached the bus), and the resources ids each stands for
+    messages: dict[str, str] = field(default_factory=dict)
+    covers: dict[str, set[str]] = field(default_factory=dict)
+    added: list[str] = field(default_factory=list)  # resources ids planned, in order
     # every message read: its id -> its newest receipt handle
     seen: dict[str, str] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)  # receipt handles deleted
@@ -208,7 +212,9 @@ def plan_call(plan: Plan, call: StoredCall | None, table: Table, now: datetime) 
             fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
             plan.problems.append(f"{name}: no valid event ({fields})")
             return False
-    plan.details[result_urn(detail)] = detail
+    urn = result_urn(detail)
+    plan.details[urn] = detail
+    plan.added.append(urn)
     return True
 
 
@@ -277,10 +283,13 @@ def plan_dead_letters(
             # another nameless one received again)
             message_id = str(message.get("MessageId") or f"receipt {handle}")
             if message_id in handles:  # read before in this run: the newest handle counts
-                old = handles[message_id]
-                plan.messages = [handle if h == old else h for h in plan.messages]
-            elif plan_message(plan, message, table, now):
-                plan.messages.append(handle)
+                if message_id in plan.messages:
+                    plan.messages[message_id] = handle
+            else:
+                start = len(plan.added)
+                if plan_message(plan, message, table, now):
+                    plan.messages[message_id] = handle
+                plan.covers[message_id] = set(plan.added[start:])
             handles[message_id] = handle
         if plan.more:
             return plan
@@ -474,15 +483,19 @@ def _read_batch(
 def apply(
     plan: Plan, publisher: EventBridgeResultPublisher, sqs: SQSClient | None, queue_url: str
 ) -> list[str]:
-    """Publish the plan's events; delete its messages only when every event got through.
-    The failures, as text."""
+    """Publish the plan's events; delete each message whose own events all got through (a
+    message standing for an event the bus did not take is kept, the others are not held
+    by it). The failures, as text."""
     details = list(plan.details.values())
-    failures = [f"{details[f.index].call_id}: {f.reason}" for f in publisher.publish(details)]
-    if sqs is not None and not failures:
-        for handle in plan.messages:
+    failed = publisher.publish(details)
+    unpublished = {result_urn(details[f.index]) for f in failed}
+    if sqs is not None:
+        for message_id, handle in plan.messages.items():
+            if plan.covers.get(message_id, set()) & unpublished:
+                continue
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=handle)
             plan.deleted.append(handle)
-    return failures
+    return [f"{details[f.index].call_id}: {f.reason}" for f in failed]
 
 
 def show_again(sqs: SQSClient, queue_url: str, handles: list[str]) -> None:

@@ -366,8 +366,8 @@ def test_a_call_marked_erased_itself_with_its_instruction_gone_is_scrubbed(
 def test_a_run_whose_publishing_failed_leaves_the_letters_for_the_next_run(
     function_env: Any, bus: Any, publisher_dlq: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """docs/operations.md: 'Messages are deleted only when every event of the run reached the
-    bus'. They are not deleted, but an --apply run that failed leaves every message it read
+    """docs/operations.md: a message is deleted once every event it stands for reached the
+    bus. It is not deleted, but an --apply run that failed leaves every message it read
     hidden for 5 minutes (only the dry run shows them again): the operator fixes the cause
     (here a wrong bus name), runs again at once and is told there is nothing to publish."""
     _put(function_env, _ended_call(1, minutes_ago=30))

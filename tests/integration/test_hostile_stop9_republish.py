@@ -139,12 +139,14 @@ def test_a_slow_dry_run_shows_every_message_again_by_its_newest_handle(
     assert all(queue.visible_at[m] <= queue.clock for m in queue.reads), "a message left hidden"
 
 
-def test_a_failed_publish_after_re_receipts_deletes_nothing_and_shows_all_again(
+def test_a_failed_publish_after_re_receipts_keeps_only_its_message_and_shows_it_again(
     function_env: Any, bus: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    """Guard: `--apply` on a slow run whose first messages came back, one event refused by
-    the bus: nothing is deleted, the failure is printed, exit 1, and every message is made
-    visible again by its newest handle."""
+    """Guard (changed with the fix of the reviewer's "one refused event holds every message"
+    note): `--apply` on a slow run whose first messages came back, one event refused by the
+    bus: the failure is printed, exit 1, the message standing for that event is kept and made
+    visible again by its newest handle, and the others it read (whose events reached the bus)
+    are deleted, so the next run does not publish them again."""
     from dtmf_gateway.domain.ports import PublishFailure
 
     for n in range(25):
@@ -161,8 +163,36 @@ def test_a_failed_publish_after_re_receipts_deletes_nothing_and_shows_all_again(
 
     assert code == 1
     assert "FAILED" in capsys.readouterr().out
-    assert len(queue.visible_at) == 25  # nothing deleted
+    kept = [m for m in queue.visible_at if m in queue.reads]  # m-20..24 were never read
+    assert kept == ["m-0"]  # of the messages read, the refused event's alone is kept
     assert all(at <= queue.clock for at in queue.visible_at.values() if at), "left hidden"
+
+
+def test_a_message_standing_for_a_refused_event_is_kept_when_another_names_it_too(
+    function_env: Any, bus: Any, publisher_dlq: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two letters name the same call, a third another: the bus refuses the shared call's
+    event. Both letters naming it are kept (each stands for it), the third is deleted."""
+    from dtmf_gateway.domain.ports import PublishFailure
+
+    for n in (1, 2):
+        _put(function_env, _ended_call(n, minutes_ago=1))
+    for body in (_letter(1), _letter(2), _letter(1)):
+        _send(bus, publisher_dlq, body)
+    real = republish.EventBridgeResultPublisher.publish
+
+    def refuse_c1(self: Any, details: list[Any]) -> list[PublishFailure]:
+        refused = [i for i, d in enumerate(details) if d.call_id == "c-1"]
+        real(self, [d for d in details if d.call_id != "c-1"])
+        return [PublishFailure(i, "InternalFailure", permanent=False) for i in refused]
+
+    monkeypatch.setattr(republish.EventBridgeResultPublisher, "publish", refuse_c1)
+
+    code = _run(function_env, bus, "--apply", "dlq", queue_url=publisher_dlq)
+
+    assert code == 1
+    assert _urns(bus.received()) == ["urn:dtmf-gateway:result:i-2:c-2"]
+    assert _left_on(bus, publisher_dlq) == 2
 
 
 # ------------------------------------------------------------------ stream records
