@@ -349,10 +349,7 @@ def _plan_stream_batch(
         return _plan_batch_records(plan, name, records, table, now)
     if why == LAST_NOT_REACHED:
         plan.problems.append(
-            f"{name}: {why} in {STREAM_PAGES} pages of the stream. Kept: read shard "
-            f"{info.get('shardId')}, sequence numbers {info.get('startSequenceNumber')} to "
-            f"{info.get('endSequenceNumber')}, from the stream and re-publish their calls "
-            "(see docs/operations.md)"
+            f"{name}: {why} in {STREAM_PAGES} pages of the stream. {_by_hand(info)}"
         )
         return False
     if why not in UNREADABLE_STREAM:
@@ -376,13 +373,19 @@ def _plan_stream_batch(
         had = f"had {size} record(s)" if valid else f"gives no batchSize ({size!r})"
         plan.problems.append(
             f"{name}: its stream batch {had}, {found} call(s) ended between {since} and "
-            f"{until}: a correction or a not-placed event is not found by time. Kept: read "
-            f"shard {info.get('shardId')}, sequence numbers {info.get('startSequenceNumber')} "
-            f"to {info.get('endSequenceNumber')}, from the stream and re-publish their calls "
-            "(see docs/operations.md)"
+            f"{until}: a correction or a not-placed event is not found by time. {_by_hand(info)}"
         )
         return False
     return len(plan.problems) == problems
+
+
+def _by_hand(info: dict[str, Any]) -> str:
+    """What an operator does with an on-failure record the tool keeps unread."""
+    return (
+        f"Kept: read shard {info.get('shardId')}, sequence numbers "
+        f"{info.get('startSequenceNumber')} to {info.get('endSequenceNumber')}, from the "
+        "stream and re-publish their calls (see docs/operations.md)"
+    )
 
 
 def _plan_batch_records(
